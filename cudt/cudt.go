@@ -1,0 +1,534 @@
+// Package cudt is the thin cgo layer over the UDT4 reference library: one Go
+// function per call of namespace UDT, on plain handles, and the only package
+// of this module that imports "C".
+//
+// Callers above see Go types only. Errors come back as *Error with UDT's code
+// and text, read inside the same C call as the failure (UDT keeps its last
+// error per OS thread, and a goroutine may change threads between calls).
+// No Go pointer is kept by C beyond a call, and C memory is freed by the
+// function that allocated it.
+package cudt
+
+/*
+#cgo CXXFLAGS: -O2 -Wall
+#cgo noescape cudt_bind
+#cgo nocallback cudt_bind
+#cgo noescape cudt_accept
+#cgo nocallback cudt_accept
+#cgo noescape cudt_connect
+#cgo nocallback cudt_connect
+#cgo noescape cudt_getpeername
+#cgo nocallback cudt_getpeername
+#cgo noescape cudt_getsockname
+#cgo nocallback cudt_getsockname
+#cgo noescape cudt_getsockopt
+#cgo nocallback cudt_getsockopt
+#cgo noescape cudt_setsockopt
+#cgo nocallback cudt_setsockopt
+#cgo noescape cudt_getsockopt_cc
+#cgo nocallback cudt_getsockopt_cc
+#cgo noescape cudt_send
+#cgo nocallback cudt_send
+#cgo noescape cudt_recv
+#cgo nocallback cudt_recv
+#cgo noescape cudt_sendmsg
+#cgo nocallback cudt_sendmsg
+#cgo noescape cudt_recvmsg
+#cgo nocallback cudt_recvmsg
+#cgo noescape cudt_epoll_wait2
+#cgo nocallback cudt_epoll_wait2
+#cgo noescape cudt_perfmon
+#cgo nocallback cudt_perfmon
+#cgo nocallback cudt_getsockstate
+#include <stdlib.h>
+#include <sys/socket.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"unsafe"
+)
+
+// Address families and socket types, as UDT::socket takes them.
+const (
+	AF_INET     = C.AF_INET
+	AF_INET6    = C.AF_INET6
+	SOCK_STREAM = C.SOCK_STREAM
+	SOCK_DGRAM  = C.SOCK_DGRAM
+)
+
+// Congestion control kinds understood by SetCC and reported by GetCC.
+const (
+	CCNone      = C.CUDT_CC_NONE
+	CCNative    = C.CUDT_CC_NATIVE
+	CCFixedRate = C.CUDT_CC_FIXEDRATE
+	CCOther     = C.CUDT_CC_OTHER
+)
+
+// Error is a failed UDT call: the library's error code and its own text.
+type Error struct {
+	Code int
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// The non-blocking outcomes come back on every would-block and every epoll
+// timeout; handing out shared values keeps those paths free of allocation.
+// Their texts are UDT's own, checked against the library by the tests.
+var (
+	errAsyncSnd = &Error{Code: 6001, Msg: "Non-blocking call failure: no buffer available for sending."}
+	errAsyncRcv = &Error{Code: 6002, Msg: "Non-blocking call failure: no data available for reading."}
+	errTimeout  = &Error{Code: 6003, Msg: "Non-blocking call failure: transmission timeout."}
+)
+
+func toError(e *C.cudt_err) error {
+	switch e.code {
+	case 6001:
+		return errAsyncSnd
+	case 6002:
+		return errAsyncRcv
+	case 6003:
+		return errTimeout
+	}
+	return rawError(e)
+}
+
+func rawError(e *C.cudt_err) *Error {
+	return &Error{Code: int(e.code), Msg: C.GoString(&e.msg[0])}
+}
+
+// Addr is an IPv4 or IPv6 socket address. IP holds 4 bytes for AF_INET
+// (in IP[:4]) and 16 for AF_INET6.
+type Addr struct {
+	Family int
+	IP     [16]byte
+	Port   uint16
+	Scope  uint32
+}
+
+func (a *Addr) toC(c *C.cudt_addr) {
+	c.family = C.int(a.Family)
+	for i := range a.IP {
+		c.ip[i] = C.uchar(a.IP[i])
+	}
+	c.port = C.ushort(a.Port)
+	c.scope = C.uint(a.Scope)
+}
+
+func fromC(c *C.cudt_addr) Addr {
+	a := Addr{Family: int(c.family), Port: uint16(c.port), Scope: uint32(c.scope)}
+	for i := range a.IP {
+		a.IP[i] = byte(c.ip[i])
+	}
+	return a
+}
+
+// bufPtr gives C the start of b; an empty slice becomes NULL, which UDT
+// accepts together with a zero length.
+func bufPtr(b []byte) *C.char {
+	if len(b) == 0 {
+		return nil
+	}
+	return (*C.char)(unsafe.Pointer(&b[0]))
+}
+
+// clampLen keeps a Go length within C's int.
+func clampLen(n int) C.int {
+	const maxInt32 = 1<<31 - 1
+	if n > maxInt32 {
+		return maxInt32
+	}
+	return C.int(n)
+}
+
+func Startup() error {
+	var e C.cudt_err
+	if C.cudt_startup(&e) < 0 {
+		return toError(&e)
+	}
+	return nil
+}
+
+func Cleanup() error {
+	var e C.cudt_err
+	if C.cudt_cleanup(&e) < 0 {
+		return toError(&e)
+	}
+	return nil
+}
+
+func Socket(af, typ, protocol int) (int, error) {
+	var e C.cudt_err
+	u := C.cudt_socket(C.int(af), C.int(typ), C.int(protocol), &e)
+	if u < 0 {
+		return -1, toError(&e)
+	}
+	return int(u), nil
+}
+
+func Bind(u int, a *Addr) error {
+	var e C.cudt_err
+	var ca C.cudt_addr
+	a.toC(&ca)
+	if C.cudt_bind(C.int(u), &ca, &e) < 0 {
+		return toError(&e)
+	}
+	return nil
+}
+
+func Bind2(u, udpfd int) error {
+	var e C.cudt_err
+	if C.cudt_bind2(C.int(u), C.int(udpfd), &e) < 0 {
+		return toError(&e)
+	}
+	return nil
+}
+
+func Listen(u, backlog int) error {
+	var e C.cudt_err
+	if C.cudt_listen(C.int(u), C.int(backlog), &e) < 0 {
+		return toError(&e)
+	}
+	return nil
+}
+
+func Accept(u int) (int, Addr, error) {
+	var e C.cudt_err
+	var ca C.cudt_addr
+	r := C.cudt_accept(C.int(u), &ca, &e)
+	if r < 0 {
+		return -1, Addr{}, toError(&e)
+	}
+	return int(r), fromC(&ca), nil
+}
+
+func Connect(u int, a *Addr) error {
+	var e C.cudt_err
+	var ca C.cudt_addr
+	a.toC(&ca)
+	if C.cudt_connect(C.int(u), &ca, &e) < 0 {
+		return toError(&e)
+	}
+	return nil
+}
+
+func Close(u int) error {
+	var e C.cudt_err
+	if C.cudt_close(C.int(u), &e) < 0 {
+		return toError(&e)
+	}
+	return nil
+}
+
+func PeerName(u int) (Addr, error) {
+	var e C.cudt_err
+	var ca C.cudt_addr
+	if C.cudt_getpeername(C.int(u), &ca, &e) < 0 {
+		return Addr{}, toError(&e)
+	}
+	return fromC(&ca), nil
+}
+
+func SockName(u int) (Addr, error) {
+	var e C.cudt_err
+	var ca C.cudt_addr
+	if C.cudt_getsockname(C.int(u), &ca, &e) < 0 {
+		return Addr{}, toError(&e)
+	}
+	return fromC(&ca), nil
+}
+
+// GetSockOpt reads option opt into val and returns how many bytes UDT
+// wrote. val must be large enough for the option's C type.
+func GetSockOpt(u, opt int, val []byte) (int, error) {
+	var e C.cudt_err
+	n := clampLen(len(val))
+	if C.cudt_getsockopt(C.int(u), C.int(opt), unsafe.Pointer(bufPtr(val)), &n, &e) < 0 {
+		return 0, toError(&e)
+	}
+	return int(n), nil
+}
+
+// SetSockOpt sets option opt from val, which must hold the option's C type:
+// UDT does not check the length it is given.
+func SetSockOpt(u, opt int, val []byte) error {
+	var e C.cudt_err
+	if C.cudt_setsockopt(C.int(u), C.int(opt), unsafe.Pointer(bufPtr(val)), clampLen(len(val)), &e) < 0 {
+		return toError(&e)
+	}
+	return nil
+}
+
+// SetCC installs a congestion control class (UDT_CC); param is the rate in
+// Mbit/s for CCFixedRate.
+func SetCC(u, kind int, param float64) error {
+	var e C.cudt_err
+	if C.cudt_setsockopt_cc(C.int(u), C.int(kind), C.double(param), &e) < 0 {
+		return toError(&e)
+	}
+	return nil
+}
+
+// GetCC reports which congestion control class the connection runs.
+func GetCC(u int) (kind int, param float64, err error) {
+	var e C.cudt_err
+	var k C.int
+	var p C.double
+	if C.cudt_getsockopt_cc(C.int(u), &k, &p, &e) < 0 {
+		return 0, 0, toError(&e)
+	}
+	return int(k), float64(p), nil
+}
+
+func Send(u int, b []byte, flags int) (int, error) {
+	var e C.cudt_err
+	n := C.cudt_send(C.int(u), bufPtr(b), clampLen(len(b)), C.int(flags), &e)
+	if n < 0 {
+		return 0, toError(&e)
+	}
+	return int(n), nil
+}
+
+func Recv(u int, b []byte, flags int) (int, error) {
+	var e C.cudt_err
+	n := C.cudt_recv(C.int(u), bufPtr(b), clampLen(len(b)), C.int(flags), &e)
+	if n < 0 {
+		return 0, toError(&e)
+	}
+	return int(n), nil
+}
+
+func SendMsg(u int, b []byte, ttl int, inOrder bool) (int, error) {
+	var e C.cudt_err
+	in := C.int(0)
+	if inOrder {
+		in = 1
+	}
+	n := C.cudt_sendmsg(C.int(u), bufPtr(b), clampLen(len(b)), C.int(ttl), in, &e)
+	if n < 0 {
+		return 0, toError(&e)
+	}
+	return int(n), nil
+}
+
+func RecvMsg(u int, b []byte) (int, error) {
+	var e C.cudt_err
+	n := C.cudt_recvmsg(C.int(u), bufPtr(b), clampLen(len(b)), &e)
+	if n < 0 {
+		return 0, toError(&e)
+	}
+	return int(n), nil
+}
+
+// SendFile sends size bytes of the file at path from *offset (sendfile2);
+// UDT opens the file itself. *offset comes back as UDT leaves it.
+func SendFile(u int, path string, offset *int64, size int64, block int) (int64, error) {
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var e C.cudt_err
+	off := C.int64_t(*offset)
+	n := C.cudt_sendfile2(C.int(u), cpath, &off, C.int64_t(size), C.int(block), &e)
+	*offset = int64(off)
+	if n < 0 {
+		return 0, toError(&e)
+	}
+	return int64(n), nil
+}
+
+// RecvFile receives size bytes into the file at path from *offset
+// (recvfile2); UDT opens, and truncates, the file itself.
+func RecvFile(u int, path string, offset *int64, size int64, block int) (int64, error) {
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var e C.cudt_err
+	off := C.int64_t(*offset)
+	n := C.cudt_recvfile2(C.int(u), cpath, &off, C.int64_t(size), C.int(block), &e)
+	*offset = int64(off)
+	if n < 0 {
+		return 0, toError(&e)
+	}
+	return int64(n), nil
+}
+
+func EpollCreate() (int, error) {
+	var e C.cudt_err
+	eid := C.cudt_epoll_create(&e)
+	if eid < 0 {
+		return -1, toError(&e)
+	}
+	return int(eid), nil
+}
+
+func EpollAddUsock(eid, u, events int) error {
+	var e C.cudt_err
+	if C.cudt_epoll_add_usock(C.int(eid), C.int(u), C.int(events), &e) < 0 {
+		return toError(&e)
+	}
+	return nil
+}
+
+func EpollAddSsock(eid, s, events int) error {
+	var e C.cudt_err
+	if C.cudt_epoll_add_ssock(C.int(eid), C.int(s), C.int(events), &e) < 0 {
+		return toError(&e)
+	}
+	return nil
+}
+
+func EpollRemoveUsock(eid, u int) error {
+	var e C.cudt_err
+	if C.cudt_epoll_remove_usock(C.int(eid), C.int(u), &e) < 0 {
+		return toError(&e)
+	}
+	return nil
+}
+
+func EpollRemoveSsock(eid, s int) error {
+	var e C.cudt_err
+	if C.cudt_epoll_remove_ssock(C.int(eid), C.int(s), &e) < 0 {
+		return toError(&e)
+	}
+	return nil
+}
+
+// intsArg passes a slice's backing array as an int array for epoll_wait2
+// to fill, with its capacity in *n; an empty slice passes NULL for both,
+// which asks UDT for no events of that kind and leaves *n at zero.
+func intsArg(s []int32, n *C.int) (*C.int, *C.int) {
+	if len(s) == 0 {
+		return nil, nil
+	}
+	*n = C.int(len(s))
+	return (*C.int)(unsafe.Pointer(&s[0])), n
+}
+
+// EpollWait waits up to ms milliseconds (-1: forever) and fills the four
+// slices up to their lengths with ready UDT sockets (rd, wr) and system
+// sockets (lrd, lwr); it returns how many of each it filled. An empty slice
+// asks for nothing of that kind. A timeout is an *Error with code 6003.
+func EpollWait(eid int, rd, wr, lrd, lwr []int32, ms int64) (nr, nw, nlr, nlw int, err error) {
+	var e C.cudt_err
+	var rn, wn, lrn, lwn C.int
+	prd, prn := intsArg(rd, &rn)
+	pwr, pwn := intsArg(wr, &wn)
+	plrd, plrn := intsArg(lrd, &lrn)
+	plwr, plwn := intsArg(lwr, &lwn)
+	if C.cudt_epoll_wait2(C.int(eid), prd, prn, pwr, pwn, C.int64_t(ms), plrd, plrn, plwr, plwn, &e) < 0 {
+		return 0, 0, 0, 0, toError(&e)
+	}
+	return int(rn), int(wn), int(lrn), int(lwn), nil
+}
+
+func EpollRelease(eid int) error {
+	var e C.cudt_err
+	if C.cudt_epoll_release(C.int(eid), &e) < 0 {
+		return toError(&e)
+	}
+	return nil
+}
+
+// Perf mirrors UDT::TRACEINFO field by field, in the library's own units.
+type Perf struct {
+	MsTimeStamp        int64
+	PktSentTotal       int64
+	PktRecvTotal       int64
+	PktSndLossTotal    int
+	PktRcvLossTotal    int
+	PktRetransTotal    int
+	PktSentACKTotal    int
+	PktRecvACKTotal    int
+	PktSentNAKTotal    int
+	PktRecvNAKTotal    int
+	UsSndDurationTotal int64
+
+	PktSent       int64
+	PktRecv       int64
+	PktSndLoss    int
+	PktRcvLoss    int
+	PktRetrans    int
+	PktSentACK    int
+	PktRecvACK    int
+	PktSentNAK    int
+	PktRecvNAK    int
+	MbpsSendRate  float64
+	MbpsRecvRate  float64
+	UsSndDuration int64
+
+	UsPktSndPeriod      float64
+	PktFlowWindow       int
+	PktCongestionWindow int
+	PktFlightSize       int
+	MsRTT               float64
+	MbpsBandwidth       float64
+	ByteAvailSndBuf     int
+	ByteAvailRcvBuf     int
+}
+
+func Perfmon(u int, clear bool) (Perf, error) {
+	var e C.cudt_err
+	var p C.cudt_perf
+	c := C.int(0)
+	if clear {
+		c = 1
+	}
+	if C.cudt_perfmon(C.int(u), &p, c, &e) < 0 {
+		return Perf{}, toError(&e)
+	}
+	return Perf{
+		MsTimeStamp:        int64(p.msTimeStamp),
+		PktSentTotal:       int64(p.pktSentTotal),
+		PktRecvTotal:       int64(p.pktRecvTotal),
+		PktSndLossTotal:    int(p.pktSndLossTotal),
+		PktRcvLossTotal:    int(p.pktRcvLossTotal),
+		PktRetransTotal:    int(p.pktRetransTotal),
+		PktSentACKTotal:    int(p.pktSentACKTotal),
+		PktRecvACKTotal:    int(p.pktRecvACKTotal),
+		PktSentNAKTotal:    int(p.pktSentNAKTotal),
+		PktRecvNAKTotal:    int(p.pktRecvNAKTotal),
+		UsSndDurationTotal: int64(p.usSndDurationTotal),
+
+		PktSent:       int64(p.pktSent),
+		PktRecv:       int64(p.pktRecv),
+		PktSndLoss:    int(p.pktSndLoss),
+		PktRcvLoss:    int(p.pktRcvLoss),
+		PktRetrans:    int(p.pktRetrans),
+		PktSentACK:    int(p.pktSentACK),
+		PktRecvACK:    int(p.pktRecvACK),
+		PktSentNAK:    int(p.pktSentNAK),
+		PktRecvNAK:    int(p.pktRecvNAK),
+		MbpsSendRate:  float64(p.mbpsSendRate),
+		MbpsRecvRate:  float64(p.mbpsRecvRate),
+		UsSndDuration: int64(p.usSndDuration),
+
+		UsPktSndPeriod:      float64(p.usPktSndPeriod),
+		PktFlowWindow:       int(p.pktFlowWindow),
+		PktCongestionWindow: int(p.pktCongestionWindow),
+		PktFlightSize:       int(p.pktFlightSize),
+		MsRTT:               float64(p.msRTT),
+		MbpsBandwidth:       float64(p.mbpsBandwidth),
+		ByteAvailSndBuf:     int(p.byteAvailSndBuf),
+		ByteAvailRcvBuf:     int(p.byteAvailRcvBuf),
+	}, nil
+}
+
+// SockState is UDT::getsockstate: a UDTSTATUS value, NONEXIST (9) for a
+// socket the library no longer knows.
+func SockState(u int) int {
+	return int(C.cudt_getsockstate(C.int(u)))
+}
+
+// LastErrorCode and LastErrorDesc read the calling OS thread's last error.
+// They are mirrored for completeness only: the goroutine calling them may
+// not be on the thread that failed, so every other function here returns
+// its own error instead.
+func LastErrorCode() int {
+	return int(C.cudt_getlasterror_code())
+}
+
+func LastErrorDesc() string {
+	var buf [C.CUDT_ERRMSG]C.char
+	C.cudt_getlasterror_desc(&buf[0], C.int(len(buf)))
+	return C.GoString(&buf[0])
+}

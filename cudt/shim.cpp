@@ -1,0 +1,518 @@
+// The C++ half of the shim: extern "C" functions over namespace UDT.
+//
+// Each function catches every C++ exception (UDT reports its own errors by
+// return value, but the standard library underneath may still throw, e.g.
+// std::bad_alloc) and copies UDT's thread-local last error into the caller's
+// cudt_err before returning, while still on the same OS thread.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <exception>
+#include <set>
+
+#include <udt/udt.h>
+#include <udt/ccc.h>
+
+#include "shim.h"
+
+namespace {
+
+void copy_msg(cudt_err* e, const char* msg) {
+	snprintf(e->msg, sizeof e->msg, "%s", msg ? msg : "");
+}
+
+// Called only after UDT returned its ERROR value: the last error is not
+// cleared by later successes, so reading it at any other time would report
+// a stale failure.
+void fail(cudt_err* e) {
+	if (e == NULL) return;
+	e->code = UDT::getlasterror_code();
+	copy_msg(e, UDT::getlasterror_desc());
+}
+
+void fail_exception(cudt_err* e, const char* what) {
+	if (e == NULL) return;
+	e->code = -1;
+	snprintf(e->msg, sizeof e->msg, "C++ exception in the UDT shim: %s", what ? what : "unknown");
+}
+
+void fail_with(cudt_err* e, int code, const char* msg) {
+	if (e == NULL) return;
+	e->code = code;
+	copy_msg(e, msg);
+}
+
+// Variadic so that a body holding commas stays one argument.
+#define CUDT_GUARD(e, failval, ...)                      \
+	try {                                            \
+		__VA_ARGS__                              \
+	} catch (const std::exception& x) {              \
+		fail_exception(e, x.what());             \
+		return failval;                          \
+	} catch (...) {                                  \
+		fail_exception(e, "non-standard exception"); \
+		return failval;                          \
+	}
+
+// to_sockaddr turns a cudt_addr into the form UDT wants; false when the
+// family is neither IPv4 nor IPv6.
+bool to_sockaddr(const cudt_addr* a, sockaddr_storage* ss, int* len) {
+	memset(ss, 0, sizeof *ss);
+	if (a->family == AF_INET) {
+		sockaddr_in* s4 = reinterpret_cast<sockaddr_in*>(ss);
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(a->port);
+		memcpy(&s4->sin_addr, a->ip, 4);
+		*len = sizeof *s4;
+		return true;
+	}
+	if (a->family == AF_INET6) {
+		sockaddr_in6* s6 = reinterpret_cast<sockaddr_in6*>(ss);
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(a->port);
+		memcpy(&s6->sin6_addr, a->ip, 16);
+		s6->sin6_scope_id = a->scope;
+		*len = sizeof *s6;
+		return true;
+	}
+	return false;
+}
+
+void from_sockaddr(const sockaddr_storage* ss, cudt_addr* a) {
+	memset(a, 0, sizeof *a);
+	if (ss->ss_family == AF_INET) {
+		const sockaddr_in* s4 = reinterpret_cast<const sockaddr_in*>(ss);
+		a->family = AF_INET;
+		a->port = ntohs(s4->sin_port);
+		memcpy(a->ip, &s4->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const sockaddr_in6* s6 = reinterpret_cast<const sockaddr_in6*>(ss);
+		a->family = AF_INET6;
+		a->port = ntohs(s6->sin6_port);
+		memcpy(a->ip, &s6->sin6_addr, 16);
+		a->scope = s6->sin6_scope_id;
+	}
+}
+
+const int kInvParam = 5003;  // CUDTException::EINVPARAM
+
+// A congestion control that sends at one configured rate whatever the
+// network says: useful on dedicated links and for tests that need a known
+// pace. The window is left at the flow window so only the rate governs.
+class FixedRateCC : public CCC {
+public:
+	explicit FixedRateCC(double mbps) : mbps_(mbps) {}
+	double mbps() const { return mbps_; }
+
+	virtual void init() {
+		m_dCWndSize = m_dMaxCWndSize;
+		// m_iMSS bytes every period microseconds gives mbps_ Mbit/s.
+		m_dPktSndPeriod = (m_iMSS * 8.0) / mbps_;
+	}
+
+private:
+	double mbps_;
+};
+
+class FixedRateFactory : public CCCVirtualFactory {
+public:
+	explicit FixedRateFactory(double mbps) : mbps_(mbps) {}
+	virtual CCC* create() { return new FixedRateCC(mbps_); }
+	virtual CCCVirtualFactory* clone() { return new FixedRateFactory(mbps_); }
+
+private:
+	double mbps_;
+};
+
+}  // namespace
+
+extern "C" {
+
+int cudt_startup(cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		int r = UDT::startup();
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_cleanup(cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		int r = UDT::cleanup();
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_socket(int af, int type, int protocol, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		UDTSOCKET u = UDT::socket(af, type, protocol);
+		if (u == UDT::INVALID_SOCK) fail(e);
+		return u;
+	})
+}
+
+int cudt_bind(int u, const cudt_addr* a, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		sockaddr_storage ss;
+		int len;
+		if (!to_sockaddr(a, &ss, &len)) {
+			fail_with(e, kInvParam, "address family is neither AF_INET nor AF_INET6");
+			return -1;
+		}
+		int r = UDT::bind(u, reinterpret_cast<sockaddr*>(&ss), len);
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_bind2(int u, int udpfd, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		int r = UDT::bind2(u, udpfd);
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_listen(int u, int backlog, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		int r = UDT::listen(u, backlog);
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_accept(int u, cudt_addr* peer, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		sockaddr_storage ss;
+		memset(&ss, 0, sizeof ss);
+		int len = sizeof ss;
+		UDTSOCKET r = UDT::accept(u, reinterpret_cast<sockaddr*>(&ss), &len);
+		if (r == UDT::INVALID_SOCK) {
+			fail(e);
+			return r;
+		}
+		if (peer != NULL) from_sockaddr(&ss, peer);
+		return r;
+	})
+}
+
+int cudt_connect(int u, const cudt_addr* a, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		sockaddr_storage ss;
+		int len;
+		if (!to_sockaddr(a, &ss, &len)) {
+			fail_with(e, kInvParam, "address family is neither AF_INET nor AF_INET6");
+			return -1;
+		}
+		int r = UDT::connect(u, reinterpret_cast<sockaddr*>(&ss), len);
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_close(int u, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		int r = UDT::close(u);
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_getpeername(int u, cudt_addr* a, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		sockaddr_storage ss;
+		memset(&ss, 0, sizeof ss);
+		int len = sizeof ss;
+		int r = UDT::getpeername(u, reinterpret_cast<sockaddr*>(&ss), &len);
+		if (r == UDT::ERROR) {
+			fail(e);
+			return r;
+		}
+		from_sockaddr(&ss, a);
+		return r;
+	})
+}
+
+int cudt_getsockname(int u, cudt_addr* a, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		sockaddr_storage ss;
+		memset(&ss, 0, sizeof ss);
+		int len = sizeof ss;
+		int r = UDT::getsockname(u, reinterpret_cast<sockaddr*>(&ss), &len);
+		if (r == UDT::ERROR) {
+			fail(e);
+			return r;
+		}
+		from_sockaddr(&ss, a);
+		return r;
+	})
+}
+
+int cudt_getsockopt(int u, int opt, void* val, int* len, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		if (opt == UDT_CC) {
+			fail_with(e, kInvParam, "UDT_CC holds a C++ object: use cudt_getsockopt_cc");
+			return -1;
+		}
+		int r = UDT::getsockopt(u, 0, static_cast<UDTOpt>(opt), val, len);
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_setsockopt(int u, int opt, const void* val, int len, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		if (opt == UDT_CC) {
+			fail_with(e, kInvParam, "UDT_CC holds a C++ object: use cudt_setsockopt_cc");
+			return -1;
+		}
+		int r = UDT::setsockopt(u, 0, static_cast<UDTOpt>(opt), val, len);
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_setsockopt_cc(int u, int kind, double param, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		// UDT clones the factory it is given, so ours lives only for this call.
+		int r;
+		if (kind == CUDT_CC_NATIVE) {
+			CCCFactory<CUDTCC> f;
+			r = UDT::setsockopt(u, 0, UDT_CC, &f, sizeof f);
+		} else if (kind == CUDT_CC_FIXEDRATE) {
+			if (!(param > 0)) {
+				fail_with(e, kInvParam, "fixed-rate congestion control needs a rate above 0 Mbit/s");
+				return -1;
+			}
+			FixedRateFactory f(param);
+			r = UDT::setsockopt(u, 0, UDT_CC, &f, sizeof f);
+		} else {
+			fail_with(e, kInvParam, "unknown congestion control kind");
+			return -1;
+		}
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_getsockopt_cc(int u, int* kind, double* param, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		CCC* cc = NULL;
+		int len = sizeof cc;
+		int r = UDT::getsockopt(u, 0, UDT_CC, &cc, &len);
+		if (r == UDT::ERROR) {
+			fail(e);
+			return r;
+		}
+		*param = 0;
+		if (cc == NULL) {
+			*kind = CUDT_CC_NONE;
+		} else if (FixedRateCC* f = dynamic_cast<FixedRateCC*>(cc)) {
+			*kind = CUDT_CC_FIXEDRATE;
+			*param = f->mbps();
+		} else if (dynamic_cast<CUDTCC*>(cc) != NULL) {
+			*kind = CUDT_CC_NATIVE;
+		} else {
+			*kind = CUDT_CC_OTHER;
+		}
+		return r;
+	})
+}
+
+int cudt_send(int u, const char* buf, int len, int flags, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		int r = UDT::send(u, buf, len, flags);
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_recv(int u, char* buf, int len, int flags, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		int r = UDT::recv(u, buf, len, flags);
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_sendmsg(int u, const char* buf, int len, int ttl, int inorder, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		int r = UDT::sendmsg(u, buf, len, ttl, inorder != 0);
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_recvmsg(int u, char* buf, int len, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		int r = UDT::recvmsg(u, buf, len);
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int64_t cudt_sendfile2(int u, const char* path, int64_t* offset, int64_t size, int block, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		int64_t r = UDT::sendfile2(u, path, offset, size, block);
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int64_t cudt_recvfile2(int u, const char* path, int64_t* offset, int64_t size, int block, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		int64_t r = UDT::recvfile2(u, path, offset, size, block);
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_epoll_create(cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		int r = UDT::epoll_create();
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_epoll_add_usock(int eid, int u, int events, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		int r = UDT::epoll_add_usock(eid, u, &events);
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_epoll_add_ssock(int eid, int s, int events, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		int r = UDT::epoll_add_ssock(eid, s, &events);
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_epoll_remove_usock(int eid, int u, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		int r = UDT::epoll_remove_usock(eid, u);
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_epoll_remove_ssock(int eid, int s, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		int r = UDT::epoll_remove_ssock(eid, s);
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+namespace {
+
+// copy_set writes up to *n entries of s into out and sets *n to how many
+// it wrote. A NULL out asks for nothing.
+void copy_set(const std::set<int>& s, int* out, int* n) {
+	if (out == NULL || n == NULL) return;
+	int i = 0;
+	for (std::set<int>::const_iterator it = s.begin(); it != s.end() && i < *n; ++it) out[i++] = *it;
+	*n = i;
+}
+
+}  // namespace
+
+// Built on UDT::epoll_wait rather than epoll_wait2 so that every count is
+// set exactly, an empty kind included; the contract is epoll_wait2's.
+int cudt_epoll_wait2(int eid, int* rd, int* rn, int* wr, int* wn, int64_t ms,
+                     int* lrd, int* lrn, int* lwr, int* lwn, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		std::set<UDTSOCKET> r, w;
+		std::set<SYSSOCKET> lr, lw;
+		int ret = UDT::epoll_wait(eid, rd != NULL ? &r : NULL, wr != NULL ? &w : NULL, ms,
+		                          lrd != NULL ? &lr : NULL, lwr != NULL ? &lw : NULL);
+		if (ret == UDT::ERROR) {
+			fail(e);
+			return ret;
+		}
+		copy_set(r, rd, rn);
+		copy_set(w, wr, wn);
+		copy_set(lr, lrd, lrn);
+		copy_set(lw, lwr, lwn);
+		return ret;
+	})
+}
+
+int cudt_epoll_release(int eid, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		int r = UDT::epoll_release(eid);
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_perfmon(int u, cudt_perf* p, int clear, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		UDT::TRACEINFO t;
+		memset(&t, 0, sizeof t);
+		int r = UDT::perfmon(u, &t, clear != 0);
+		if (r == UDT::ERROR) {
+			fail(e);
+			return r;
+		}
+		p->msTimeStamp = t.msTimeStamp;
+		p->pktSentTotal = t.pktSentTotal;
+		p->pktRecvTotal = t.pktRecvTotal;
+		p->pktSndLossTotal = t.pktSndLossTotal;
+		p->pktRcvLossTotal = t.pktRcvLossTotal;
+		p->pktRetransTotal = t.pktRetransTotal;
+		p->pktSentACKTotal = t.pktSentACKTotal;
+		p->pktRecvACKTotal = t.pktRecvACKTotal;
+		p->pktSentNAKTotal = t.pktSentNAKTotal;
+		p->pktRecvNAKTotal = t.pktRecvNAKTotal;
+		p->usSndDurationTotal = t.usSndDurationTotal;
+		p->pktSent = t.pktSent;
+		p->pktRecv = t.pktRecv;
+		p->pktSndLoss = t.pktSndLoss;
+		p->pktRcvLoss = t.pktRcvLoss;
+		p->pktRetrans = t.pktRetrans;
+		p->pktSentACK = t.pktSentACK;
+		p->pktRecvACK = t.pktRecvACK;
+		p->pktSentNAK = t.pktSentNAK;
+		p->pktRecvNAK = t.pktRecvNAK;
+		p->mbpsSendRate = t.mbpsSendRate;
+		p->mbpsRecvRate = t.mbpsRecvRate;
+		p->usSndDuration = t.usSndDuration;
+		p->usPktSndPeriod = t.usPktSndPeriod;
+		p->pktFlowWindow = t.pktFlowWindow;
+		p->pktCongestionWindow = t.pktCongestionWindow;
+		p->pktFlightSize = t.pktFlightSize;
+		p->msRTT = t.msRTT;
+		p->mbpsBandwidth = t.mbpsBandwidth;
+		p->byteAvailSndBuf = t.byteAvailSndBuf;
+		p->byteAvailRcvBuf = t.byteAvailRcvBuf;
+		return r;
+	})
+}
+
+int cudt_getsockstate(int u) {
+	CUDT_GUARD(NULL, NONEXIST, { return UDT::getsockstate(u); })
+}
+
+int cudt_getlasterror_code(void) {
+	CUDT_GUARD(NULL, -1, { return UDT::getlasterror_code(); })
+}
+
+void cudt_getlasterror_desc(char* buf, int len) {
+	if (buf == NULL || len <= 0) return;
+	try {
+		snprintf(buf, len, "%s", UDT::getlasterror_desc());
+	} catch (...) {
+		buf[0] = '\0';
+	}
+}
+
+}  // extern "C"

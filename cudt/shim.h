@@ -1,0 +1,129 @@
+/* A plain C face for the UDT4 C++ API, so cgo never sees C++.
+ *
+ * Every function mirrors one call of namespace UDT and reports failure in a
+ * cudt_err filled inside the same call: UDT keeps its last error per OS
+ * thread, and a goroutine may run on another thread by its next cgo call.
+ * No C++ exception crosses this boundary. No pointer passed in is kept after
+ * the call returns.
+ */
+#ifndef CUDT_SHIM_H
+#define CUDT_SHIM_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CUDT_ERRMSG 256
+
+typedef struct {
+	int code;               /* UDT error code, -1 for one the shim made up */
+	char msg[CUDT_ERRMSG];  /* UDT's own text for it, NUL-terminated */
+} cudt_err;
+
+/* An IPv4 or IPv6 socket address without sockaddr's layout puzzles. */
+typedef struct {
+	int family;             /* AF_INET or AF_INET6 */
+	unsigned char ip[16];   /* 4 bytes used for AF_INET */
+	unsigned short port;    /* host byte order */
+	unsigned int scope;     /* IPv6 scope (interface index) */
+} cudt_addr;
+
+/* UDT::TRACEINFO (CPerfMon), field by field, so cgo needs no C++ header. */
+typedef struct {
+	int64_t msTimeStamp;
+	int64_t pktSentTotal;
+	int64_t pktRecvTotal;
+	int pktSndLossTotal;
+	int pktRcvLossTotal;
+	int pktRetransTotal;
+	int pktSentACKTotal;
+	int pktRecvACKTotal;
+	int pktSentNAKTotal;
+	int pktRecvNAKTotal;
+	int64_t usSndDurationTotal;
+
+	int64_t pktSent;
+	int64_t pktRecv;
+	int pktSndLoss;
+	int pktRcvLoss;
+	int pktRetrans;
+	int pktSentACK;
+	int pktRecvACK;
+	int pktSentNAK;
+	int pktRecvNAK;
+	double mbpsSendRate;
+	double mbpsRecvRate;
+	int64_t usSndDuration;
+
+	double usPktSndPeriod;
+	int pktFlowWindow;
+	int pktCongestionWindow;
+	int pktFlightSize;
+	double msRTT;
+	double mbpsBandwidth;
+	int byteAvailSndBuf;
+	int byteAvailRcvBuf;
+} cudt_perf;
+
+/* Congestion control classes the shim can install through UDT_CC. */
+enum {
+	CUDT_CC_NONE = 0,       /* no instance yet: UDT makes it at connect */
+	CUDT_CC_NATIVE = 1,     /* UDT's own CUDTCC */
+	CUDT_CC_FIXEDRATE = 2,  /* constant rate, window of the flow window */
+	CUDT_CC_OTHER = 3       /* a class the shim did not make */
+};
+
+int cudt_startup(cudt_err* e);
+int cudt_cleanup(cudt_err* e);
+
+int cudt_socket(int af, int type, int protocol, cudt_err* e);
+int cudt_bind(int u, const cudt_addr* a, cudt_err* e);
+int cudt_bind2(int u, int udpfd, cudt_err* e);
+int cudt_listen(int u, int backlog, cudt_err* e);
+int cudt_accept(int u, cudt_addr* peer, cudt_err* e);
+int cudt_connect(int u, const cudt_addr* a, cudt_err* e);
+int cudt_close(int u, cudt_err* e);
+int cudt_getpeername(int u, cudt_addr* a, cudt_err* e);
+int cudt_getsockname(int u, cudt_addr* a, cudt_err* e);
+
+int cudt_getsockopt(int u, int opt, void* val, int* len, cudt_err* e);
+int cudt_setsockopt(int u, int opt, const void* val, int len, cudt_err* e);
+/* UDT_CC carries C++ objects (a factory to set, a CCC* to get), so the shim
+ * builds and recognises them itself. param is the rate in Mbit/s for
+ * CUDT_CC_FIXEDRATE. */
+int cudt_setsockopt_cc(int u, int kind, double param, cudt_err* e);
+int cudt_getsockopt_cc(int u, int* kind, double* param, cudt_err* e);
+
+int cudt_send(int u, const char* buf, int len, int flags, cudt_err* e);
+int cudt_recv(int u, char* buf, int len, int flags, cudt_err* e);
+int cudt_sendmsg(int u, const char* buf, int len, int ttl, int inorder, cudt_err* e);
+int cudt_recvmsg(int u, char* buf, int len, cudt_err* e);
+int64_t cudt_sendfile2(int u, const char* path, int64_t* offset, int64_t size, int block, cudt_err* e);
+int64_t cudt_recvfile2(int u, const char* path, int64_t* offset, int64_t size, int block, cudt_err* e);
+
+int cudt_epoll_create(cudt_err* e);
+int cudt_epoll_add_usock(int eid, int u, int events, cudt_err* e);
+int cudt_epoll_add_ssock(int eid, int s, int events, cudt_err* e);
+int cudt_epoll_remove_usock(int eid, int u, cudt_err* e);
+int cudt_epoll_remove_ssock(int eid, int s, cudt_err* e);
+/* The counts are in/out: capacity of the array going in, entries filled
+ * coming out. A NULL array asks for nothing of that kind. */
+int cudt_epoll_wait2(int eid, int* rd, int* rn, int* wr, int* wn, int64_t ms,
+                     int* lrd, int* lrn, int* lwr, int* lwn, cudt_err* e);
+int cudt_epoll_release(int eid, cudt_err* e);
+
+int cudt_perfmon(int u, cudt_perf* p, int clear, cudt_err* e);
+int cudt_getsockstate(int u);
+
+/* The calling thread's last error, for completeness of the mirror; every
+ * other function already returns its own error. */
+int cudt_getlasterror_code(void);
+void cudt_getlasterror_desc(char* buf, int len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,193 @@
+package udt
+
+import (
+	"errors"
+	"net"
+	"os"
+	"strconv"
+	"syscall"
+
+	"github.com/udtgo/udt/cudt"
+)
+
+// ErrorCode is a UDT error code (CUDTException's major*1000+minor). Every
+// code is also an error value, so errors.Is(err, udt.ErrNoServer) asks for
+// one code.
+type ErrorCode int
+
+// The error codes of UDT 4.11.
+const (
+	Success        ErrorCode = 0
+	ErrConnSetup   ErrorCode = 1000 // connection setup failure
+	ErrNoServer    ErrorCode = 1001 // no server there, or the connect timed out
+	ErrConnRej     ErrorCode = 1002 // connection rejected by the server
+	ErrSockFail    ErrorCode = 1003 // UDP socket could not be created or configured
+	ErrSecFail     ErrorCode = 1004 // the handshake failed its check
+	ErrConnFail    ErrorCode = 2000 // connection failure
+	ErrConnLost    ErrorCode = 2001 // connection was broken
+	ErrNoConn      ErrorCode = 2002 // socket is not connected
+	ErrResource    ErrorCode = 3000 // system resource failure
+	ErrThread      ErrorCode = 3001 // thread could not be created
+	ErrNoBuf       ErrorCode = 3002 // no memory for buffers
+	ErrFile        ErrorCode = 4000 // file system failure
+	ErrInvRdOff    ErrorCode = 4001 // cannot seek the read position
+	ErrRdPerm      ErrorCode = 4002 // file cannot be read
+	ErrInvWrOff    ErrorCode = 4003 // cannot seek the write position
+	ErrWrPerm      ErrorCode = 4004 // file cannot be written
+	ErrInvOp       ErrorCode = 5000 // operation not supported
+	ErrBoundSock   ErrorCode = 5001 // not allowed on a bound socket
+	ErrConnSock    ErrorCode = 5002 // not allowed on a connected socket
+	ErrInvParam    ErrorCode = 5003 // invalid parameter
+	ErrInvSock     ErrorCode = 5004 // no such socket (closed, or deleted by UDT)
+	ErrUnboundSock ErrorCode = 5005 // socket is not bound
+	ErrNoListen    ErrorCode = 5006 // socket is not listening
+	ErrRdvNoServ   ErrorCode = 5007 // rendezvous sockets cannot listen
+	ErrRdvUnbound  ErrorCode = 5008 // rendezvous connect needs a bound socket
+	ErrStreamIll   ErrorCode = 5009 // message call on a stream socket
+	ErrDgramIll    ErrorCode = 5010 // stream call on a datagram socket
+	ErrDupListen   ErrorCode = 5011 // another socket listens on the port
+	ErrLargeMsg    ErrorCode = 5012 // message larger than the send buffer
+	ErrInvPollID   ErrorCode = 5013 // no such epoll
+	ErrAsyncFail   ErrorCode = 6000 // non-blocking call failure
+	ErrAsyncSnd    ErrorCode = 6001 // no buffer space to send now
+	ErrAsyncRcv    ErrorCode = 6002 // no data to read now
+	ErrTimeout     ErrorCode = 6003 // the call timed out
+	ErrPeerErr     ErrorCode = 7000 // error reported by the peer
+	ErrUnknown     ErrorCode = -1   // UDT's catch-all, and C++ exceptions caught by the shim
+)
+
+var codeNames = map[ErrorCode]string{
+	Success: "SUCCESS", ErrConnSetup: "ECONNSETUP", ErrNoServer: "ENOSERVER",
+	ErrConnRej: "ECONNREJ", ErrSockFail: "ESOCKFAIL", ErrSecFail: "ESECFAIL",
+	ErrConnFail: "ECONNFAIL", ErrConnLost: "ECONNLOST", ErrNoConn: "ENOCONN",
+	ErrResource: "ERESOURCE", ErrThread: "ETHREAD", ErrNoBuf: "ENOBUF",
+	ErrFile: "EFILE", ErrInvRdOff: "EINVRDOFF", ErrRdPerm: "ERDPERM",
+	ErrInvWrOff: "EINVWROFF", ErrWrPerm: "EWRPERM", ErrInvOp: "EINVOP",
+	ErrBoundSock: "EBOUNDSOCK", ErrConnSock: "ECONNSOCK", ErrInvParam: "EINVPARAM",
+	ErrInvSock: "EINVSOCK", ErrUnboundSock: "EUNBOUNDSOCK", ErrNoListen: "ENOLISTEN",
+	ErrRdvNoServ: "ERDVNOSERV", ErrRdvUnbound: "ERDVUNBOUND", ErrStreamIll: "ESTREAMILL",
+	ErrDgramIll: "EDGRAMILL", ErrDupListen: "EDUPLISTEN", ErrLargeMsg: "ELARGEMSG",
+	ErrInvPollID: "EINVPOLLID", ErrAsyncFail: "EASYNCFAIL", ErrAsyncSnd: "EASYNCSND",
+	ErrAsyncRcv: "EASYNCRCV", ErrTimeout: "ETIMEOUT", ErrPeerErr: "EPEERERR",
+	ErrUnknown: "EUNKNOWN",
+}
+
+// String is the code's name in UDT's CUDTException, e.g. "ENOSERVER".
+func (c ErrorCode) String() string {
+	if n, ok := codeNames[c]; ok {
+		return n
+	}
+	return "E" + strconv.Itoa(int(c))
+}
+
+func (c ErrorCode) Error() string {
+	return "udt: " + c.String() + " (" + strconv.Itoa(int(c)) + ")"
+}
+
+// Errno is the system error that means the same thing, or 0 where none
+// does.
+func (c ErrorCode) Errno() syscall.Errno {
+	switch c {
+	case ErrNoServer, ErrConnRej:
+		return syscall.ECONNREFUSED
+	case ErrConnLost:
+		return syscall.ECONNRESET
+	case ErrNoConn:
+		return syscall.ENOTCONN
+	case ErrNoBuf:
+		return syscall.ENOBUFS
+	case ErrRdPerm, ErrWrPerm:
+		return syscall.EACCES
+	case ErrInvOp:
+		return syscall.EOPNOTSUPP
+	case ErrConnSock:
+		return syscall.EISCONN
+	case ErrInvParam:
+		return syscall.EINVAL
+	case ErrInvSock:
+		return syscall.EBADF
+	case ErrDupListen:
+		return syscall.EADDRINUSE
+	case ErrLargeMsg:
+		return syscall.EMSGSIZE
+	case ErrAsyncSnd, ErrAsyncRcv:
+		return syscall.EAGAIN
+	case ErrTimeout:
+		return syscall.ETIMEDOUT
+	}
+	return 0
+}
+
+// Error is a failed UDT call: which call, UDT's code, and UDT's own text.
+//
+// errors.Is matches the code (udt.ErrNoServer), the system errno of the same
+// meaning (syscall.ECONNREFUSED, ...), net.ErrClosed for a socket that no
+// longer exists, and os.ErrDeadlineExceeded for a timeout.
+type Error struct {
+	Op   string    // the UDT call, e.g. "connect"
+	Code ErrorCode // UDT's error code
+	Msg  string    // UDT's description, or the binding's for input it refused
+}
+
+func (e *Error) Error() string {
+	return "udt " + e.Op + ": " + e.Msg + " (" + e.Code.String() + " " + strconv.Itoa(int(e.Code)) + ")"
+}
+
+// Is reports whether target names this error's code or its meaning.
+func (e *Error) Is(target error) bool {
+	switch t := target.(type) {
+	case ErrorCode:
+		return t == e.Code
+	case syscall.Errno:
+		return t != 0 && t == e.Code.Errno()
+	}
+	switch target {
+	case net.ErrClosed:
+		return e.Code == ErrInvSock
+	case os.ErrDeadlineExceeded:
+		return e.Code == ErrTimeout
+	}
+	return false
+}
+
+// Timeout reports whether the call timed out (net.Error).
+func (e *Error) Timeout() bool { return e.Code == ErrTimeout }
+
+// Temporary reports whether the same call may succeed later unchanged: the
+// non-blocking "not now" answers (net.Error).
+func (e *Error) Temporary() bool {
+	return e.Code == ErrAsyncSnd || e.Code == ErrAsyncRcv || e.Code == ErrTimeout
+}
+
+var _ net.Error = (*Error)(nil)
+
+// CodeOf returns the UDT error code carried by err, Success for nil, and
+// ErrUnknown for an error that carries none.
+func CodeOf(err error) ErrorCode {
+	if err == nil {
+		return Success
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ErrUnknown
+}
+
+// wrap turns what cudt returned into an *Error for op.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *cudt.Error
+	if errors.As(err, &ce) {
+		return &Error{Op: op, Code: ErrorCode(ce.Code), Msg: ce.Msg}
+	}
+	return &Error{Op: op, Code: ErrUnknown, Msg: err.Error()}
+}
+
+// invalid reports input the binding refuses before it reaches UDT, with the
+// code UDT itself would use.
+func invalid(op, msg string) error {
+	return &Error{Op: op, Code: ErrInvParam, Msg: msg}
+}

@@ -1,0 +1,587 @@
+package udt
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/udtgo/udt/cudt"
+)
+
+// This file mirrors the calls of namespace UDT one to one on Go types. It
+// blocks or not exactly as UDT does; the net.Conn layer builds Go-native
+// blocking on top of it.
+
+// Family is the address family of a socket.
+type Family int
+
+const (
+	IPv4 Family = syscall.AF_INET
+	IPv6 Family = syscall.AF_INET6
+)
+
+func (f Family) String() string {
+	switch f {
+	case IPv4:
+		return "IPv4"
+	case IPv6:
+		return "IPv6"
+	}
+	return "Family(" + strconv.Itoa(int(f)) + ")"
+}
+
+// SocketType is UDT's socket type: a byte stream or messages.
+type SocketType int
+
+const (
+	Stream   SocketType = syscall.SOCK_STREAM
+	Datagram SocketType = syscall.SOCK_DGRAM
+)
+
+func (t SocketType) String() string {
+	switch t {
+	case Stream:
+		return "Stream"
+	case Datagram:
+		return "Datagram"
+	}
+	return "SocketType(" + strconv.Itoa(int(t)) + ")"
+}
+
+// Status is a socket's state (UDTSTATUS).
+type Status int
+
+const (
+	StatusInit       Status = 1
+	StatusOpened     Status = 2
+	StatusListening  Status = 3
+	StatusConnecting Status = 4
+	StatusConnected  Status = 5
+	StatusBroken     Status = 6
+	StatusClosing    Status = 7
+	StatusClosed     Status = 8
+	StatusNonexist   Status = 9
+)
+
+var statusNames = [...]string{"", "INIT", "OPENED", "LISTENING", "CONNECTING", "CONNECTED", "BROKEN", "CLOSING", "CLOSED", "NONEXIST"}
+
+// String is UDT's name for the state, e.g. "CONNECTED".
+func (s Status) String() string {
+	if s >= StatusInit && s <= StatusNonexist {
+		return statusNames[s]
+	}
+	return "Status(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Startup initialises the library (UDT::startup). Calls are counted; the
+// library also starts itself on the first socket.
+func Startup() error { return wrap("startup", cudt.Startup()) }
+
+// Cleanup undoes one Startup (UDT::cleanup); the last one closes every
+// socket the library still has.
+func Cleanup() error { return wrap("cleanup", cudt.Cleanup()) }
+
+// SocketID is the library's handle for a socket (UDTSOCKET), as epoll
+// reports it.
+type SocketID int32
+
+// Socket is one UDT socket (UDTSOCKET) with the address family it was made
+// with. It is a small value: copies name the same socket, and Close closes
+// it for all of them.
+type Socket struct {
+	id     SocketID
+	family Family
+}
+
+// ID is the library's handle for s.
+func (s Socket) ID() SocketID { return s.id }
+
+// Family is the address family s was created with.
+func (s Socket) Family() Family { return s.family }
+
+func (s Socket) String() string {
+	return "udt.Socket(" + strconv.Itoa(int(s.id)) + ", " + s.family.String() + ")"
+}
+
+// NewSocket creates a socket (UDT::socket).
+func NewSocket(f Family, t SocketType) (Socket, error) {
+	if f != IPv4 && f != IPv6 {
+		return Socket{}, invalid("socket", "address family must be IPv4 or IPv6, not "+f.String())
+	}
+	if t != Stream && t != Datagram {
+		return Socket{}, invalid("socket", "socket type must be Stream or Datagram, not "+t.String())
+	}
+	u, err := cudt.Socket(int(f), int(t), 0)
+	if err != nil {
+		return Socket{}, wrap("socket", err)
+	}
+	return Socket{id: SocketID(u), family: f}, nil
+}
+
+// toCAddr converts ap for a socket of family f. An IPv4 address given to an
+// IPv6 socket becomes its IPv4-mapped form.
+func toCAddr(op string, f Family, ap netip.AddrPort) (cudt.Addr, error) {
+	if !ap.IsValid() {
+		return cudt.Addr{}, invalid(op, "address is not set")
+	}
+	ip := ap.Addr()
+	var a cudt.Addr
+	a.Port = ap.Port()
+	switch f {
+	case IPv4:
+		ip = ip.Unmap()
+		if !ip.Is4() {
+			return cudt.Addr{}, invalid(op, "an IPv4 socket needs an IPv4 address, not "+ip.String())
+		}
+		a.Family = cudt.AF_INET
+		b := ip.As4()
+		copy(a.IP[:], b[:])
+	case IPv6:
+		a.Family = cudt.AF_INET6
+		a.IP = ip.As16()
+		if z := ip.Zone(); z != "" {
+			scope, err := zoneIndex(z)
+			if err != nil {
+				return cudt.Addr{}, invalid(op, "unknown IPv6 zone "+strconv.Quote(z))
+			}
+			a.Scope = scope
+		}
+	default:
+		return cudt.Addr{}, invalid(op, "socket has no IPv4 or IPv6 family: "+f.String())
+	}
+	return a, nil
+}
+
+func zoneIndex(z string) (uint32, error) {
+	if n, err := strconv.ParseUint(z, 10, 32); err == nil {
+		return uint32(n), nil
+	}
+	ifi, err := net.InterfaceByName(z)
+	if err != nil {
+		return 0, err
+	}
+	return uint32(ifi.Index), nil
+}
+
+func fromCAddr(a cudt.Addr) netip.AddrPort {
+	switch a.Family {
+	case cudt.AF_INET:
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(a.IP[:4])), a.Port)
+	case cudt.AF_INET6:
+		ip := netip.AddrFrom16(a.IP)
+		if a.Scope != 0 {
+			zone := strconv.FormatUint(uint64(a.Scope), 10)
+			if ifi, err := net.InterfaceByIndex(int(a.Scope)); err == nil {
+				zone = ifi.Name
+			}
+			ip = ip.WithZone(zone)
+		}
+		return netip.AddrPortFrom(ip, a.Port)
+	}
+	return netip.AddrPort{}
+}
+
+// Bind binds s to addr (UDT::bind), with one difference that matters: the
+// UDP socket underneath is opened here, close-on-exec, bound, and handed to
+// UDT with bind2, so no child process ever inherits it. When addr's port is
+// already taken, Bind falls back to UDT::bind, which joins the UDP port this
+// process's UDT already runs there (UDT_REUSEADDR), or fails as UDT does.
+func (s Socket) Bind(addr netip.AddrPort) error {
+	a, err := toCAddr("bind", s.family, addr)
+	if err != nil {
+		return err
+	}
+	// bind2 hands the descriptor to UDT only from INIT; refusing earlier
+	// keeps the ownership of fd plain.
+	if st := s.SockState(); st != StatusInit {
+		if st == StatusNonexist {
+			return &Error{Op: "bind", Code: ErrInvSock, Msg: "socket does not exist (closed?)"}
+		}
+		return &Error{Op: "bind", Code: ErrBoundSock, Msg: "socket is already bound (state " + st.String() + ")"}
+	}
+	fd, err := openUDP(s.family, addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return wrap("bind", cudt.Bind(int(s.id), &a))
+	}
+	if err != nil {
+		return &Error{Op: "bind", Code: ErrSockFail, Msg: "UDP socket for " + addr.String() + ": " + err.Error()}
+	}
+	return s.bind2(fd, true)
+}
+
+// openUDP opens a close-on-exec UDP socket of family f bound to addr.
+func openUDP(f Family, addr netip.AddrPort) (int, error) {
+	fd, err := syscall.Socket(int(f), syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, syscall.IPPROTO_UDP)
+	if err != nil {
+		return -1, err
+	}
+	var sa syscall.Sockaddr
+	ip := addr.Addr()
+	if f == IPv4 {
+		sa = &syscall.SockaddrInet4{Port: int(addr.Port()), Addr: ip.Unmap().As4()}
+	} else {
+		s6 := &syscall.SockaddrInet6{Port: int(addr.Port()), Addr: ip.As16()}
+		if z := ip.Zone(); z != "" {
+			idx, _ := zoneIndex(z)
+			s6.ZoneId = idx
+		}
+		sa = s6
+	}
+	if err := syscall.Bind(fd, sa); err != nil {
+		syscall.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// Bind2 binds s to an existing UDP socket (UDT::bind2). The descriptor must
+// be a bound UDP socket of s's family: UDT itself accepts an unbound one (and
+// then runs on port 0) or even a TCP one, so those are refused here. On
+// success UDT owns fd and closes it when its last user goes.
+func (s Socket) Bind2(fd int) error {
+	if err := checkUDPFD(s.family, fd); err != nil {
+		return invalid("bind2", err.Error())
+	}
+	return s.bind2(fd, false)
+}
+
+func checkUDPFD(f Family, fd int) error {
+	typ, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TYPE)
+	if err != nil {
+		return fmt.Errorf("descriptor %d is not a socket: %v", fd, err)
+	}
+	if typ != syscall.SOCK_DGRAM {
+		return fmt.Errorf("descriptor %d is not a UDP socket", fd)
+	}
+	dom, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_DOMAIN)
+	if err != nil {
+		return fmt.Errorf("descriptor %d: %v", fd, err)
+	}
+	if Family(dom) != f {
+		return fmt.Errorf("descriptor %d is an %v socket, the UDT socket is %v", fd, Family(dom), f)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		return fmt.Errorf("descriptor %d: %v", fd, err)
+	}
+	port := 0
+	switch sa := sa.(type) {
+	case *syscall.SockaddrInet4:
+		port = sa.Port
+	case *syscall.SockaddrInet6:
+		port = sa.Port
+	}
+	if port == 0 {
+		return fmt.Errorf("descriptor %d is not bound: bind it first (UDT would run on port 0)", fd)
+	}
+	return nil
+}
+
+// bind2 calls UDT::bind2. When ours, fd is closed on failure unless UDT got
+// as far as building its channel, which closes fd itself on error: that
+// happens after the checks that answer EINVSOCK, EINVOP and EINVPARAM.
+func (s Socket) bind2(fd int, ours bool) error {
+	err := cudt.Bind2(int(s.id), fd)
+	if err == nil {
+		return nil
+	}
+	e := wrap("bind2", err).(*Error)
+	if ours {
+		e.Op = "bind"
+		switch e.Code {
+		case ErrInvSock, ErrInvOp, ErrInvParam:
+			syscall.Close(fd)
+		}
+	}
+	return e
+}
+
+// Listen makes s accept connections (UDT::listen).
+func (s Socket) Listen(backlog int) error {
+	if backlog <= 0 || backlog > 1<<31-1 {
+		return invalid("listen", "backlog must be between 1 and 2^31-1, not "+strconv.Itoa(backlog))
+	}
+	return wrap("listen", cudt.Listen(int(s.id), backlog))
+}
+
+// Accept takes a pending connection (UDT::accept) and returns it with the
+// peer's address.
+func (s Socket) Accept() (Socket, netip.AddrPort, error) {
+	u, a, err := cudt.Accept(int(s.id))
+	if err != nil {
+		return Socket{}, netip.AddrPort{}, wrap("accept", err)
+	}
+	return Socket{id: SocketID(u), family: s.family}, fromCAddr(a), nil
+}
+
+// Connect connects s to addr (UDT::connect), or starts to when s does not
+// block on receive (UDT_RCVSYN false). An unbound s is first bound to the
+// unspecified address like UDT's implicit bind, but through Bind, so the UDP
+// socket is close-on-exec.
+func (s Socket) Connect(addr netip.AddrPort) error {
+	a, err := toCAddr("connect", s.family, addr)
+	if err != nil {
+		return err
+	}
+	if s.SockState() == StatusInit {
+		unspec := netip.IPv4Unspecified()
+		if s.family == IPv6 {
+			unspec = netip.IPv6Unspecified()
+		}
+		if err := s.Bind(netip.AddrPortFrom(unspec, 0)); err != nil {
+			return err
+		}
+	}
+	return wrap("connect", cudt.Connect(int(s.id), &a))
+}
+
+// Close closes s (UDT::close). Remove s from every Epoll first: UDT keeps a
+// closed socket in an epoll's ready set forever.
+func (s Socket) Close() error { return wrap("close", cudt.Close(int(s.id))) }
+
+// PeerName is the connected peer's address (UDT::getpeername).
+func (s Socket) PeerName() (netip.AddrPort, error) {
+	a, err := cudt.PeerName(int(s.id))
+	if err != nil {
+		return netip.AddrPort{}, wrap("getpeername", err)
+	}
+	return fromCAddr(a), nil
+}
+
+// SockName is s's own address (UDT::getsockname).
+func (s Socket) SockName() (netip.AddrPort, error) {
+	a, err := cudt.SockName(int(s.id))
+	if err != nil {
+		return netip.AddrPort{}, wrap("getsockname", err)
+	}
+	return fromCAddr(a), nil
+}
+
+// Send sends from b on a stream socket (UDT::send; UDT ignores its flags
+// argument, so there is none). A blocking send may send only part of b.
+func (s Socket) Send(b []byte) (int, error) {
+	n, err := cudt.Send(int(s.id), b, 0)
+	return n, wrap("send", err)
+}
+
+// Recv receives into b on a stream socket (UDT::recv).
+func (s Socket) Recv(b []byte) (int, error) {
+	n, err := cudt.Recv(int(s.id), b, 0)
+	return n, wrap("recv", err)
+}
+
+// SendMsg sends b as one message on a datagram socket (UDT::sendmsg). A
+// message not delivered within ttl is dropped; ttl <= 0 means it never
+// expires, and ttl is rounded up to whole milliseconds. inOrder asks for
+// delivery in sending order.
+func (s Socket) SendMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) {
+	ms := -1
+	if ttl > 0 {
+		d := (ttl + time.Millisecond - 1) / time.Millisecond
+		if d > 1<<31-1 {
+			d = 1<<31 - 1
+		}
+		ms = int(d)
+	}
+	n, err := cudt.SendMsg(int(s.id), b, ms, inOrder)
+	return n, wrap("sendmsg", err)
+}
+
+// RecvMsg receives one message into b on a datagram socket (UDT::recvmsg).
+// If b is shorter than the message, UDT returns its first len(b) bytes and
+// discards the rest.
+func (s Socket) RecvMsg(b []byte) (int, error) {
+	n, err := cudt.RecvMsg(int(s.id), b)
+	return n, wrap("recvmsg", err)
+}
+
+// Default block sizes of UDT::sendfile and UDT::recvfile.
+const (
+	DefaultSendFileBlock = 364000
+	DefaultRecvFileBlock = 7280000
+)
+
+func checkFileArgs(op, path string, offset, size int64, block int) error {
+	switch {
+	case path == "":
+		return invalid(op, "file path is empty")
+	case offset < 0:
+		return invalid(op, "offset must not be negative, got "+strconv.FormatInt(offset, 10))
+	case size < 0:
+		return invalid(op, "size must not be negative, got "+strconv.FormatInt(size, 10))
+	case block < 0 || block > 1<<31-1:
+		return invalid(op, "block must be between 0 (the default) and 2^31-1, got "+strconv.Itoa(block))
+	}
+	for i := 0; i < len(path); i++ {
+		if path[i] == 0 {
+			return invalid(op, "file path contains a NUL byte")
+		}
+	}
+	return nil
+}
+
+// SendFile sends size bytes of the file at path, from offset, on a stream
+// socket (UDT::sendfile2), in blocks of block bytes (0: UDT's default). UDT
+// opens the file itself. It returns the bytes sent.
+func (s Socket) SendFile(path string, offset, size int64, block int) (int64, error) {
+	if err := checkFileArgs("sendfile", path, offset, size, block); err != nil {
+		return 0, err
+	}
+	if block == 0 {
+		block = DefaultSendFileBlock
+	}
+	n, err := cudt.SendFile(int(s.id), path, &offset, size, block)
+	return n, wrap("sendfile", err)
+}
+
+// RecvFile receives size bytes on a stream socket into the file at path,
+// written from offset (UDT::recvfile2), in blocks of block bytes (0: UDT's
+// default). UDT opens the file itself and truncates it first, so bytes
+// before offset read back as zeros. It returns the bytes received.
+func (s Socket) RecvFile(path string, offset, size int64, block int) (int64, error) {
+	if err := checkFileArgs("recvfile", path, offset, size, block); err != nil {
+		return 0, err
+	}
+	if block == 0 {
+		block = DefaultRecvFileBlock
+	}
+	n, err := cudt.RecvFile(int(s.id), path, &offset, size, block)
+	return n, wrap("recvfile", err)
+}
+
+// Perfmon reads s's statistics (UDT::perfmon); clear restarts the interval
+// counters.
+func (s Socket) Perfmon(clear bool) (Perf, error) {
+	p, err := cudt.Perfmon(int(s.id), clear)
+	if err != nil {
+		return Perf{}, wrap("perfmon", err)
+	}
+	return perfFrom(p), nil
+}
+
+// SockState is s's state (UDT::getsockstate); StatusNonexist once UDT no
+// longer knows s.
+func (s Socket) SockState() Status { return Status(cudt.SockState(int(s.id))) }
+
+// Events is a set of epoll events (EPOLLOpt).
+type Events int
+
+const (
+	EventIn  Events = 0x1
+	EventOut Events = 0x4
+	// EventErr is accepted by UDT but never reported for a UDT socket.
+	EventErr Events = 0x8
+)
+
+func (e Events) String() string {
+	s := ""
+	for _, f := range []struct {
+		ev   Events
+		name string
+	}{{EventIn, "IN"}, {EventOut, "OUT"}, {EventErr, "ERR"}} {
+		if e&f.ev != 0 {
+			if s != "" {
+				s += "|"
+			}
+			s += f.name
+		}
+	}
+	if rest := e &^ (EventIn | EventOut | EventErr); rest != 0 || s == "" {
+		if s != "" {
+			s += "|"
+		}
+		s += "0x" + strconv.FormatInt(int64(rest), 16)
+	}
+	return s
+}
+
+// Epoll is a UDT epoll (the eid of UDT::epoll_create).
+type Epoll int32
+
+// NewEpoll creates an epoll (UDT::epoll_create).
+func NewEpoll() (Epoll, error) {
+	eid, err := cudt.EpollCreate()
+	if err != nil {
+		return -1, wrap("epoll_create", err)
+	}
+	return Epoll(eid), nil
+}
+
+func checkEvents(op string, ev Events) error {
+	if ev&^(EventIn|EventOut|EventErr) != 0 || ev == 0 {
+		return invalid(op, "events must be a non-empty set of EventIn, EventOut and EventErr, not "+ev.String())
+	}
+	return nil
+}
+
+// AddUsock watches UDT socket id for ev (UDT::epoll_add_usock). Watch a
+// listener for EventIn only: with EventOut UDT reports it writable forever.
+func (e Epoll) AddUsock(id SocketID, ev Events) error {
+	if err := checkEvents("epoll_add_usock", ev); err != nil {
+		return err
+	}
+	return wrap("epoll_add_usock", cudt.EpollAddUsock(int(e), int(id), int(ev)))
+}
+
+// AddSsock watches system socket fd for ev (UDT::epoll_add_ssock).
+func (e Epoll) AddSsock(fd int, ev Events) error {
+	if err := checkEvents("epoll_add_ssock", ev); err != nil {
+		return err
+	}
+	return wrap("epoll_add_ssock", cudt.EpollAddSsock(int(e), fd, int(ev)))
+}
+
+// RemoveUsock stops watching UDT socket id (UDT::epoll_remove_usock).
+func (e Epoll) RemoveUsock(id SocketID) error {
+	return wrap("epoll_remove_usock", cudt.EpollRemoveUsock(int(e), int(id)))
+}
+
+// RemoveSsock stops watching system socket fd (UDT::epoll_remove_ssock).
+func (e Epoll) RemoveSsock(fd int) error {
+	return wrap("epoll_remove_ssock", cudt.EpollRemoveSsock(int(e), fd))
+}
+
+// EpollEvents receives what Wait finds. Wait fills each slice up to its
+// capacity and sets its length to what it filled; a slice of capacity 0
+// asks for nothing of that kind. Reuse one value to wait without
+// allocating.
+type EpollEvents struct {
+	Read, Write       []SocketID // UDT sockets ready to read (or accept) and to write
+	SysRead, SysWrite []int32    // system sockets ready to read and to write
+}
+
+// Wait waits up to timeout (negative: forever) for watched sockets to be
+// ready (UDT::epoll_wait2) and returns the number UDT reports. The wait has
+// UDT's 10 ms granularity. A timeout is an *Error with code ErrTimeout, so
+// errors.Is(err, os.ErrDeadlineExceeded) holds.
+func (e Epoll) Wait(ev *EpollEvents, timeout time.Duration) (int, error) {
+	ms := int64(-1)
+	if timeout >= 0 {
+		ms = int64((timeout + time.Millisecond - 1) / time.Millisecond)
+	}
+	rd := ids32(ev.Read[:cap(ev.Read)])
+	wr := ids32(ev.Write[:cap(ev.Write)])
+	nr, nw, nlr, nlw, err := cudt.EpollWait(int(e), rd, wr, ev.SysRead[:cap(ev.SysRead)], ev.SysWrite[:cap(ev.SysWrite)], ms)
+	ev.Read, ev.Write = ev.Read[:nr], ev.Write[:nw]
+	ev.SysRead, ev.SysWrite = ev.SysRead[:nlr], ev.SysWrite[:nlw]
+	if err != nil {
+		return 0, wrap("epoll_wait", err)
+	}
+	return nr + nw + nlr + nlw, nil
+}
+
+// ids32 views a []SocketID as the []int32 it is, for C to fill in place.
+func ids32(s []SocketID) []int32 {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
+}
+
+// Release destroys the epoll (UDT::epoll_release).
+func (e Epoll) Release() error { return wrap("epoll_release", cudt.EpollRelease(int(e))) }
