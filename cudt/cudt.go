@@ -80,7 +80,7 @@ func (e *Error) Error() string { return e.Msg }
 var (
 	errAsyncSnd = &Error{Code: 6001, Msg: "Non-blocking call failure: no buffer available for sending."}
 	errAsyncRcv = &Error{Code: 6002, Msg: "Non-blocking call failure: no data available for reading."}
-	errTimeout  = &Error{Code: 6003, Msg: "Non-blocking call failure: transmission timeout."}
+	errTimeout  = &Error{Code: 6003, Msg: "Non-blocking call failure."}
 )
 
 func toError(e *C.cudt_err) error {

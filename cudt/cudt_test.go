@@ -1,0 +1,102 @@
+package cudt
+
+import (
+	"os"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/udtgo/udt/udt4"
+)
+
+func TestLinkFlagsMatchPin(t *testing.T) {
+	src, err := os.ReadFile("link.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^#cgo LDFLAGS: (.*)$`).FindSubmatch(src)
+	if m == nil {
+		t.Fatal("link.go has no #cgo LDFLAGS line")
+	}
+	if got := strings.TrimSpace(string(m[1])); got != udt4.LDFlags {
+		t.Fatalf("cgo LDFLAGS %q differ from udt4.LDFlags %q", got, udt4.LDFlags)
+	}
+}
+
+func TestOwnBinaryNeedsNoLibudt(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	needs, err := udt4.NeedsLibudt(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if needs {
+		t.Fatalf("%s links libudt dynamically; it must be static", exe)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The shared would-block and timeout errors carry UDT's own text: compare
+// them with what the library says on the same OS thread.
+func TestSharedErrorsMatchLibraryText(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	lo := Addr{Family: AF_INET, IP: [16]byte{127, 0, 0, 1}}
+	l, err := Socket(AF_INET, SOCK_STREAM, 0)
+	must(t, err)
+	defer Close(l)
+	must(t, Bind(l, &lo))
+	must(t, Listen(l, 1))
+	la, err := SockName(l)
+	must(t, err)
+	c, err := Socket(AF_INET, SOCK_STREAM, 0)
+	must(t, err)
+	defer Close(c)
+	must(t, Connect(c, &la))
+	s, _, err := Accept(l)
+	must(t, err)
+	defer Close(s)
+
+	check := func(what string, got error, want *Error) {
+		t.Helper()
+		if got != want {
+			t.Fatalf("%s: got %v, want the shared %d", what, got, want.Code)
+		}
+		if code, desc := LastErrorCode(), LastErrorDesc(); code != want.Code || desc != want.Msg {
+			t.Fatalf("%s: library says %d %q, shared error says %d %q", what, code, desc, want.Code, want.Msg)
+		}
+	}
+
+	rcvsyn := []byte{0}
+	must(t, SetSockOpt(c, 2, rcvsyn))
+	_, err = Recv(c, make([]byte, 4), 0)
+	check("non-blocking recv", err, errAsyncRcv)
+
+	must(t, SetSockOpt(c, 1, rcvsyn)) // UDT_SNDSYN
+	buf := make([]byte, 1<<20)
+	for i := 0; ; i++ {
+		if _, err = Send(c, buf, 0); err != nil {
+			break
+		}
+		if i > 1000 {
+			t.Fatal("non-blocking send never filled the buffer")
+		}
+	}
+	check("non-blocking send", err, errAsyncSnd)
+
+	eid, err := EpollCreate()
+	must(t, err)
+	defer EpollRelease(eid)
+	_, _, _, _, err = EpollWait(eid, make([]int32, 1), nil, nil, nil, 1)
+	check("epoll timeout", err, errTimeout)
+}
