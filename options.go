@@ -175,7 +175,10 @@ func (s Socket) setTimeout(o Option, d time.Duration) error {
 	if d < 0 {
 		return s.setInt(o, -1)
 	}
-	ms := (d + time.Millisecond - 1) / time.Millisecond
+	ms := d / time.Millisecond
+	if d%time.Millisecond != 0 {
+		ms++
+	}
 	if ms > 1<<31-1 {
 		return invalid(setOp(o), d.String()+" is longer than a C int of milliseconds")
 	}
@@ -297,7 +300,8 @@ func (s Socket) SetMsgTTL(v int) error { return s.setInt(OptMsgTTL, v) }
 // Rendezvous is UDT_RENDEZVOUS.
 func (s Socket) Rendezvous() (bool, error) { return s.getBool(OptRendezvous) }
 
-// SetRendezvous sets UDT_RENDEZVOUS; only before connect.
+// SetRendezvous sets UDT_RENDEZVOUS; only before connect (UDT answers
+// EBOUNDSOCK after).
 func (s Socket) SetRendezvous(on bool) error { return s.setBool(OptRendezvous, on) }
 
 // SendTimeout is UDT_SNDTIMEO; negative means none.

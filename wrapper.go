@@ -382,7 +382,10 @@ func (s Socket) Recv(b []byte) (int, error) {
 func (s Socket) SendMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) {
 	ms := -1
 	if ttl > 0 {
-		d := (ttl + time.Millisecond - 1) / time.Millisecond
+		d := ttl / time.Millisecond
+		if ttl%time.Millisecond != 0 {
+			d++
+		}
 		if d > 1<<31-1 {
 			d = 1<<31 - 1
 		}
@@ -562,7 +565,10 @@ type EpollEvents struct {
 func (e Epoll) Wait(ev *EpollEvents, timeout time.Duration) (int, error) {
 	ms := int64(-1)
 	if timeout >= 0 {
-		ms = int64((timeout + time.Millisecond - 1) / time.Millisecond)
+		ms = int64(timeout / time.Millisecond)
+		if timeout%time.Millisecond != 0 {
+			ms++
+		}
 	}
 	rd := ids32(ev.Read[:cap(ev.Read)])
 	wr := ids32(ev.Write[:cap(ev.Write)])
