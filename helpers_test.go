@@ -1,0 +1,259 @@
+package udt
+
+import (
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	// One Startup for the whole run keeps the library's instance count above
+	// zero, so a test's Cleanup can never tear down another test's sockets.
+	if err := Startup(); err != nil {
+		panic(err)
+	}
+	// No Cleanup at the end: UDT's would wait out the linger of every socket
+	// a test left with data in flight, and the process exit frees it all.
+	os.Exit(m.Run())
+}
+
+var loop4 = netip.MustParseAddrPort("127.0.0.1:0")
+var loop6 = netip.MustParseAddrPort("[::1]:0")
+
+func newSock(t testing.TB, f Family, typ SocketType) Socket {
+	t.Helper()
+	s, err := NewSocket(f, typ)
+	if err != nil {
+		t.Fatalf("NewSocket(%v, %v): %v", f, typ, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// listener returns a listening socket bound to addr and its address.
+func listener(t testing.TB, typ SocketType, addr netip.AddrPort, setup ...func(Socket)) (Socket, netip.AddrPort) {
+	t.Helper()
+	f := IPv4
+	if addr.Addr().Is6() {
+		f = IPv6
+	}
+	l := newSock(t, f, typ)
+	for _, fn := range setup {
+		fn(l)
+	}
+	if err := l.Bind(addr); err != nil {
+		t.Fatalf("Bind(%v): %v", addr, err)
+	}
+	if err := l.Listen(16); err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	a, err := l.SockName()
+	if err != nil {
+		t.Fatalf("SockName: %v", err)
+	}
+	return l, a
+}
+
+// pair returns a connected client and the server side accepted for it.
+// setup runs on both the listener and the client before they bind.
+func pair(t testing.TB, typ SocketType, addr netip.AddrPort, setup ...func(Socket)) (client, server Socket) {
+	t.Helper()
+	l, la := listener(t, typ, addr, setup...)
+	return dialAccept(t, l, la, typ, setup...)
+}
+
+func dialAccept(t testing.TB, l Socket, to netip.AddrPort, typ SocketType, setup ...func(Socket)) (client, server Socket) {
+	t.Helper()
+	c := newSock(t, l.Family(), typ)
+	for _, fn := range setup {
+		fn(c)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- c.Connect(to) }()
+	s, _, err := l.Accept()
+	if err != nil {
+		t.Fatalf("Accept: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := <-errc; err != nil {
+		t.Fatalf("Connect(%v): %v", to, err)
+	}
+	return c, s
+}
+
+// wantCode fails unless err is a *Error with code c.
+func wantCode(t testing.TB, what string, err error, c ErrorCode) {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("%s: got %v (%T), want *udt.Error with %v", what, err, err, c)
+	}
+	if e.Code != c {
+		t.Fatalf("%s: got code %v (%q), want %v", what, e.Code, err, c)
+	}
+	if !errors.Is(err, c) {
+		t.Fatalf("%s: errors.Is(err, %v) is false", what, c)
+	}
+}
+
+// pattern is a deterministic byte source, so sender and receiver can agree
+// on content without sharing memory.
+func pattern(seed uint64) io.Reader {
+	var key [32]byte
+	key[0] = byte(seed)
+	key[1] = byte(seed >> 8)
+	return rand.NewChaCha8(key)
+}
+
+// sendAll writes n bytes from src with blocking Send and returns their
+// digest.
+func sendAll(s Socket, src io.Reader, n int64) ([32]byte, error) {
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	for n > 0 {
+		chunk := buf[:min(int64(len(buf)), n)]
+		io.ReadFull(src, chunk)
+		h.Write(chunk)
+		for off := 0; off < len(chunk); {
+			k, err := s.Send(chunk[off:])
+			if err != nil {
+				return [32]byte{}, err
+			}
+			off += k
+		}
+		n -= int64(len(chunk))
+	}
+	return [32]byte(h.Sum(nil)), nil
+}
+
+// recvAll reads exactly n bytes with blocking Recv and returns their digest.
+func recvAll(s Socket, n int64) ([32]byte, error) {
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	for n > 0 {
+		k, err := s.Recv(buf[:min(int64(len(buf)), n)])
+		if err != nil {
+			return [32]byte{}, err
+		}
+		h.Write(buf[:k])
+		n -= int64(k)
+	}
+	return [32]byte(h.Sum(nil)), nil
+}
+
+// lossyRelay forwards UDP between one client and a server, dropping data
+// packets (UDT header bit 0 clear) with probability drop. It stands in for
+// a lossy path, which loopback never is.
+type lossyRelay struct {
+	front *net.UDPConn // clients talk to this
+	back  *net.UDPConn // talks to the server
+	drop  float64
+	mu    sync.Mutex
+	cli   *net.UDPAddr
+	wg    sync.WaitGroup
+
+	statMu             sync.Mutex
+	rng                *rand.Rand
+	dropped, forwarded int64
+}
+
+func newLossyRelay(t testing.TB, server netip.AddrPort, drop float64) *lossyRelay {
+	t.Helper()
+	front, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(server))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &lossyRelay{front: front, back: back, drop: drop, rng: rand.New(rand.NewPCG(1, 2))}
+	lose := func(p []byte) bool {
+		if len(p) == 0 || p[0]&0x80 != 0 { // control packets pass
+			return false
+		}
+		r.statMu.Lock()
+		defer r.statMu.Unlock()
+		if r.rng.Float64() < r.drop {
+			r.dropped++
+			return true
+		}
+		r.forwarded++
+		return false
+	}
+	r.wg.Add(2)
+	go func() {
+		defer r.wg.Done()
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := front.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			r.mu.Lock()
+			r.cli = from
+			r.mu.Unlock()
+			if !lose(buf[:n]) {
+				back.Write(buf[:n])
+			}
+		}
+	}()
+	go func() {
+		defer r.wg.Done()
+		buf := make([]byte, 65536)
+		for {
+			n, err := back.Read(buf)
+			if err != nil {
+				return
+			}
+			r.mu.Lock()
+			cli := r.cli
+			r.mu.Unlock()
+			if cli != nil && !lose(buf[:n]) {
+				front.WriteToUDP(buf[:n], cli)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		front.Close()
+		back.Close()
+		r.wg.Wait()
+	})
+	return r
+}
+
+func (r *lossyRelay) addr() netip.AddrPort {
+	return r.front.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+func (r *lossyRelay) counts() (dropped, forwarded int64) {
+	r.statMu.Lock()
+	defer r.statMu.Unlock()
+	return r.dropped, r.forwarded
+}
+
+func waitState(s Socket, want Status, within time.Duration) Status {
+	deadline := time.Now().Add(within)
+	for {
+		st := s.SockState()
+		if st == want || time.Now().After(deadline) {
+			return st
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// lockThread keeps the test on one OS thread, for reading UDT's
+// thread-local last error.
+func lockThread(t testing.TB) {
+	runtime.LockOSThread()
+	t.Cleanup(runtime.UnlockOSThread)
+}

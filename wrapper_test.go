@@ -1,0 +1,664 @@
+package udt
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/udtgo/udt/cudt"
+)
+
+func TestStartupCleanupAreCounted(t *testing.T) {
+	// TestMain holds one Startup, so this pair must leave the library up.
+	if err := Startup(); err != nil {
+		t.Fatal(err)
+	}
+	if err := Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	c, s := pair(t, Stream, loop4)
+	if _, err := c.Send([]byte("still up")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	if n, err := s.Recv(buf); err != nil || string(buf[:n]) != "still up" {
+		t.Fatalf("Recv = %q, %v", buf[:n], err)
+	}
+}
+
+func TestNewSocketRefusesBadArguments(t *testing.T) {
+	t.Parallel()
+	if _, err := NewSocket(Family(99), Stream); err == nil || !strings.Contains(err.Error(), "family") {
+		t.Fatalf("bad family: %v", err)
+	}
+	_, err := NewSocket(IPv4, SocketType(42))
+	wantCode(t, "bad type", err, ErrInvParam)
+	if !strings.Contains(err.Error(), "socket type") {
+		t.Fatalf("error does not name the socket type: %v", err)
+	}
+	s := newSock(t, IPv6, Datagram)
+	if s.Family() != IPv6 || s.SockState() != StatusInit {
+		t.Fatalf("new socket: family %v state %v", s.Family(), s.SockState())
+	}
+}
+
+func TestStreamBothFamilies(t *testing.T) {
+	t.Parallel()
+	for _, addr := range []netip.AddrPort{loop4, loop6} {
+		t.Run(addr.Addr().String(), func(t *testing.T) {
+			l, la := listener(t, Stream, addr)
+			c, s := dialAccept(t, l, la, Stream)
+			if st := c.SockState(); st != StatusConnected {
+				t.Fatalf("client state %v", st)
+			}
+			if st, err := l.State(); err != nil || st != StatusListening {
+				t.Fatalf("listener UDT_STATE = %v, %v", st, err)
+			}
+			cp, err := c.PeerName()
+			if err != nil || cp != la {
+				t.Fatalf("client PeerName = %v, %v; want %v", cp, err, la)
+			}
+			cn, _ := c.SockName()
+			sp, err := s.PeerName()
+			if err != nil || sp.Port() != cn.Port() || sp.Addr() != addr.Addr() {
+				t.Fatalf("server PeerName = %v, %v; client SockName %v", sp, err, cn)
+			}
+			for _, msg := range []string{"ping", "pong"} {
+				from, to := c, s
+				if msg == "pong" {
+					from, to = s, c
+				}
+				if n, err := from.Send([]byte(msg)); err != nil || n != len(msg) {
+					t.Fatalf("Send = %d, %v", n, err)
+				}
+				buf := make([]byte, 16)
+				n, err := to.Recv(buf)
+				if err != nil || string(buf[:n]) != msg {
+					t.Fatalf("Recv = %q, %v", buf[:n], err)
+				}
+			}
+		})
+	}
+}
+
+func TestAcceptReturnsPeerAddress(t *testing.T) {
+	t.Parallel()
+	l, la := listener(t, Stream, loop4)
+	c := newSock(t, IPv4, Stream)
+	if err := c.Bind(loop4); err != nil {
+		t.Fatal(err)
+	}
+	cn, _ := c.SockName()
+	go c.Connect(la)
+	s, peer, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if peer != cn {
+		t.Fatalf("Accept peer %v, client is %v", peer, cn)
+	}
+	if s.Family() != IPv4 {
+		t.Fatalf("accepted socket family %v", s.Family())
+	}
+}
+
+func TestZeroLengthBuffers(t *testing.T) {
+	t.Parallel()
+	c, s := pair(t, Stream, loop4)
+	if n, err := c.Send(nil); n != 0 || err != nil {
+		t.Fatalf("Send(nil) = %d, %v", n, err)
+	}
+	if n, err := s.Recv(nil); n != 0 || err != nil {
+		t.Fatalf("Recv(nil) = %d, %v", n, err)
+	}
+}
+
+// udpFDs lists this process's UDP sockets bound to port.
+func udpFDs(t testing.TB, port int) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fds []int
+	for _, e := range ents {
+		fd, _ := strconv.Atoi(e.Name())
+		if typ, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TYPE); err != nil || typ != syscall.SOCK_DGRAM {
+			continue
+		}
+		sa, err := syscall.Getsockname(fd)
+		if err != nil {
+			continue
+		}
+		p := -1
+		switch sa := sa.(type) {
+		case *syscall.SockaddrInet4:
+			p = sa.Port
+		case *syscall.SockaddrInet6:
+			p = sa.Port
+		}
+		if p == port {
+			fds = append(fds, fd)
+		}
+	}
+	return fds
+}
+
+func cloexec(t testing.TB, fd int) bool {
+	t.Helper()
+	flags, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0)
+	if errno != 0 {
+		t.Fatalf("fcntl(%d): %v", fd, errno)
+	}
+	return flags&syscall.FD_CLOEXEC != 0
+}
+
+// childSockets counts the sockets a child process inherits.
+func childSockets(t testing.TB) int {
+	t.Helper()
+	out, err := exec.Command("sh", "-c", `for f in /proc/$$/fd/*; do readlink "$f"; done; true`).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(out), "socket:")
+}
+
+func TestBindOpensCloseOnExecSockets(t *testing.T) {
+	// Not parallel: it counts the sockets a child inherits from the whole
+	// process.
+	check := func(what string, s Socket) {
+		t.Helper()
+		a, err := s.SockName()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds := udpFDs(t, int(a.Port()))
+		if len(fds) != 1 {
+			t.Fatalf("%s: %d UDP fds on port %d, want 1", what, len(fds), a.Port())
+		}
+		if !cloexec(t, fds[0]) {
+			t.Fatalf("%s: fd %d lacks FD_CLOEXEC", what, fds[0])
+		}
+	}
+	l, la := listener(t, Stream, loop4)
+	check("listener", l)
+	c := newSock(t, IPv4, Stream)
+	go c.Connect(la) // unbound: Connect binds it first
+	s, _, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check("implicitly bound client", c)
+	if n := childSockets(t); n != 0 {
+		t.Fatalf("a child inherited %d sockets", n)
+	}
+
+	// The same check sees UDT's own bind leak its descriptor, so it can fail.
+	raw := newSock(t, IPv4, Stream)
+	a := cudt.Addr{Family: cudt.AF_INET, IP: [16]byte{127, 0, 0, 1}}
+	if err := cudt.Bind(int(raw.ID()), &a); err != nil {
+		t.Fatal(err)
+	}
+	if n := childSockets(t); n != 1 {
+		t.Fatalf("a child inherited %d sockets after UDT's own bind, want 1", n)
+	}
+}
+
+func TestBindSharesAPortThisProcessRuns(t *testing.T) {
+	t.Parallel()
+	l, la := listener(t, Stream, loop4)
+	// A second socket on the listener's port joins its UDP socket through
+	// UDT::bind instead of failing with EADDRINUSE.
+	s2 := newSock(t, IPv4, Stream)
+	if err := s2.Bind(la); err != nil {
+		t.Fatalf("Bind to a port this process's UDT runs: %v", err)
+	}
+	if got := udpFDs(t, int(la.Port())); len(got) != 1 {
+		t.Fatalf("%d UDP fds on the shared port, want 1", len(got))
+	}
+	// Two listeners on one port is UDT's EDUPLISTEN.
+	wantCode(t, "second listen", s2.Listen(4), ErrDupListen)
+	_ = l
+
+	// A port held by someone else fails as UDT's bind does.
+	held, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	s3 := newSock(t, IPv4, Stream)
+	s3.SetReuseAddr(false)
+	err = s3.Bind(held.LocalAddr().(*net.UDPAddr).AddrPort())
+	wantCode(t, "bind to a foreign port", err, ErrSockFail)
+
+	if err := l.Bind(loop4); err == nil {
+		t.Fatal("second Bind of a listening socket succeeded")
+	} else {
+		wantCode(t, "rebind", err, ErrBoundSock)
+	}
+}
+
+func TestBind2(t *testing.T) {
+	t.Parallel()
+	udp := func(network string, bind bool) int {
+		f := syscall.AF_INET
+		if network == "udp6" {
+			f = syscall.AF_INET6
+		}
+		fd, err := syscall.Socket(f, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bind {
+			var sa syscall.Sockaddr = &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
+			if f == syscall.AF_INET6 {
+				sa = &syscall.SockaddrInet6{Addr: [16]byte{15: 1}}
+			}
+			if err := syscall.Bind(fd, sa); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return fd
+	}
+	for _, tc := range []struct {
+		name string
+		fd   func() int
+		want string
+	}{
+		{"unbound", func() int { return udp("udp4", false) }, "not bound"},
+		{"wrong family", func() int { return udp("udp6", true) }, "IPv6 socket"},
+		{"tcp", func() int {
+			fd, _ := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+			return fd
+		}, "not a UDP socket"},
+		{"not a socket", func() int {
+			f, _ := os.CreateTemp(t.TempDir(), "x")
+			fd, _ := syscall.Dup(int(f.Fd()))
+			f.Close()
+			return fd
+		}, "not a socket"},
+	} {
+		fd := tc.fd()
+		s := newSock(t, IPv4, Stream)
+		err := s.Bind2(fd)
+		syscall.Close(fd)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Bind2 = %v, want error containing %q", tc.name, err, tc.want)
+		}
+		if s.SockState() != StatusInit {
+			t.Errorf("%s: socket left in %v", tc.name, s.SockState())
+		}
+	}
+
+	// A bound UDP socket of the right family works, and carries a connection.
+	fd := udp("udp4", true)
+	sa, _ := syscall.Getsockname(fd)
+	port := sa.(*syscall.SockaddrInet4).Port
+	l := newSock(t, IPv4, Stream)
+	if err := l.Bind2(fd); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := l.SockName(); err != nil || int(a.Port()) != port {
+		t.Fatalf("SockName after Bind2 = %v, %v; want port %d", a, err, port)
+	}
+	if err := l.Listen(4); err != nil {
+		t.Fatal(err)
+	}
+	la, _ := l.SockName()
+	c, s := dialAccept(t, l, la, Stream)
+	if _, err := c.Send([]byte("via bind2")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 32)
+	if n, err := s.Recv(buf); err != nil || string(buf[:n]) != "via bind2" {
+		t.Fatalf("Recv = %q, %v", buf[:n], err)
+	}
+}
+
+func TestBadAddresses(t *testing.T) {
+	t.Parallel()
+	s4 := newSock(t, IPv4, Stream)
+	wantCode(t, "zero AddrPort", s4.Bind(netip.AddrPort{}), ErrInvParam)
+	err := s4.Bind(loop6)
+	wantCode(t, "IPv6 address on IPv4 socket", err, ErrInvParam)
+	if !strings.Contains(err.Error(), "IPv4 socket needs an IPv4 address") {
+		t.Fatalf("unclear error: %v", err)
+	}
+	wantCode(t, "connect to nothing", s4.Connect(netip.AddrPort{}), ErrInvParam)
+	s6 := newSock(t, IPv6, Stream)
+	wantCode(t, "unknown zone", s6.Bind(netip.MustParseAddrPort("[fe80::1%nosuchif0]:0")), ErrInvParam)
+	// An IPv4 address on an IPv6 socket is its mapped form.
+	if err := s6.Bind(netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
+		t.Fatalf("IPv4 address on IPv6 socket: %v", err)
+	}
+	a, _ := s6.SockName()
+	if !a.Addr().Is4In6() {
+		t.Fatalf("SockName = %v, want an IPv4-mapped address", a)
+	}
+}
+
+func TestErrorCodes(t *testing.T) {
+	t.Parallel()
+	t.Run("closed socket", func(t *testing.T) {
+		s, _ := NewSocket(IPv4, Stream)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.Send([]byte("x"))
+		wantCode(t, "send after close", err, ErrInvSock)
+		if !errors.Is(err, net.ErrClosed) || !errors.Is(err, syscall.EBADF) {
+			t.Fatalf("%v is not net.ErrClosed and EBADF", err)
+		}
+		wantCode(t, "close twice", s.Close(), ErrInvSock)
+		if st := s.SockState(); st != StatusClosed && st != StatusNonexist {
+			t.Fatalf("state after close %v", st)
+		}
+	})
+	t.Run("listen unbound", func(t *testing.T) {
+		wantCode(t, "listen", newSock(t, IPv4, Stream).Listen(1), ErrUnboundSock)
+	})
+	t.Run("accept without listen", func(t *testing.T) {
+		s := newSock(t, IPv4, Stream)
+		s.Bind(loop4)
+		_, _, err := s.Accept()
+		wantCode(t, "accept", err, ErrNoListen)
+	})
+	t.Run("bad backlog", func(t *testing.T) {
+		wantCode(t, "listen(0)", newSock(t, IPv4, Stream).Listen(0), ErrInvParam)
+	})
+	t.Run("stream call on datagram socket", func(t *testing.T) {
+		c, _ := pair(t, Datagram, loop4)
+		_, err := c.Send([]byte("x"))
+		wantCode(t, "send", err, ErrDgramIll)
+		_, err = c.Recv(make([]byte, 1))
+		wantCode(t, "recv", err, ErrDgramIll)
+		_, err = c.SendFile("/etc/hostname", 0, 1, 0)
+		wantCode(t, "sendfile", err, ErrDgramIll)
+	})
+	t.Run("message call on stream socket", func(t *testing.T) {
+		c, _ := pair(t, Stream, loop4)
+		_, err := c.SendMsg([]byte("x"), 0, true)
+		wantCode(t, "sendmsg", err, ErrStreamIll)
+		_, err = c.RecvMsg(make([]byte, 1))
+		wantCode(t, "recvmsg", err, ErrStreamIll)
+	})
+	t.Run("message larger than the send buffer", func(t *testing.T) {
+		small := func(s Socket) {
+			if err := s.SetSendBuffer(32 * 1472); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c, _ := pair(t, Datagram, loop4, small)
+		_, err := c.SendMsg(make([]byte, 64*1472), 0, true)
+		wantCode(t, "sendmsg", err, ErrLargeMsg)
+		if !errors.Is(err, syscall.EMSGSIZE) {
+			t.Fatalf("%v is not EMSGSIZE", err)
+		}
+	})
+	t.Run("receive timeout", func(t *testing.T) {
+		c, _ := pair(t, Stream, loop4)
+		if err := c.SetRecvTimeout(30 * time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_, err := c.Recv(make([]byte, 8))
+		wantCode(t, "recv", err, ErrTimeout)
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("%v: not a net.Error timeout / os.ErrDeadlineExceeded", err)
+		}
+		if d := time.Since(start); d < 25*time.Millisecond {
+			t.Fatalf("timed out after %v, before the 30ms asked", d)
+		}
+	})
+	t.Run("non-blocking receive", func(t *testing.T) {
+		c, _ := pair(t, Stream, loop4)
+		c.SetRecvBlocking(false)
+		_, err := c.Recv(make([]byte, 8))
+		wantCode(t, "recv", err, ErrAsyncRcv)
+		var e *Error
+		errors.As(err, &e)
+		if !e.Temporary() || !errors.Is(err, syscall.EAGAIN) || e.Timeout() {
+			t.Fatalf("%v: want temporary EAGAIN, not a timeout", err)
+		}
+	})
+	t.Run("rendezvous cannot listen", func(t *testing.T) {
+		s := newSock(t, IPv4, Stream)
+		s.SetRendezvous(true)
+		s.Bind(loop4)
+		wantCode(t, "listen", s.Listen(1), ErrRdvNoServ)
+	})
+	t.Run("bad epoll", func(t *testing.T) {
+		s := newSock(t, IPv4, Stream)
+		wantCode(t, "add to bad epoll", Epoll(123456).AddUsock(s.ID(), EventIn), ErrInvPollID)
+		wantCode(t, "add a bad socket", Epoll(123456).AddUsock(1, EventIn), ErrInvSock)
+		wantCode(t, "no events", Epoll(1).AddUsock(1, 0), ErrInvParam)
+		wantCode(t, "unknown events", Epoll(1).AddUsock(1, 0x40), ErrInvParam)
+	})
+	t.Run("bad file arguments", func(t *testing.T) {
+		c, _ := pair(t, Stream, loop4)
+		for _, tc := range []struct {
+			path         string
+			off, size    int64
+			block        int
+			wantInMessge string
+		}{
+			{"", 0, 1, 0, "path is empty"},
+			{"/x\x00y", 0, 1, 0, "NUL"},
+			{"/etc/hostname", -1, 1, 0, "offset"},
+			{"/etc/hostname", 0, -5, 0, "size"},
+			{"/etc/hostname", 0, 1, -1, "block"},
+		} {
+			_, err := c.SendFile(tc.path, tc.off, tc.size, tc.block)
+			wantCode(t, "sendfile", err, ErrInvParam)
+			if !strings.Contains(err.Error(), tc.wantInMessge) {
+				t.Errorf("SendFile(%q, %d, %d, %d) = %v, want it to mention %q", tc.path, tc.off, tc.size, tc.block, err, tc.wantInMessge)
+			}
+			_, err = c.RecvFile(tc.path, tc.off, tc.size, tc.block)
+			wantCode(t, "recvfile", err, ErrInvParam)
+		}
+	})
+}
+
+func TestConnectToNobody(t *testing.T) {
+	t.Parallel()
+	// A UDP port with nobody behind it: UDT's handshake times out (about 3 s).
+	c := newSock(t, IPv4, Stream)
+	start := time.Now()
+	err := c.Connect(netip.MustParseAddrPort("127.0.0.1:9"))
+	wantCode(t, "connect", err, ErrNoServer)
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("%v is not ECONNREFUSED", err)
+	}
+	t.Logf("connect to a dead port failed after %v", time.Since(start).Round(time.Millisecond))
+}
+
+func TestErrorText(t *testing.T) {
+	e := &Error{Op: "connect", Code: ErrNoServer, Msg: "Connection setup failure: connection time out."}
+	want := "udt connect: Connection setup failure: connection time out. (ENOSERVER 1001)"
+	if e.Error() != want {
+		t.Fatalf("Error() = %q, want %q", e.Error(), want)
+	}
+	if ErrNoServer.Error() != "udt: ENOSERVER (1001)" || ErrorCode(77).String() != "E77" {
+		t.Fatalf("ErrorCode text: %q %q", ErrNoServer.Error(), ErrorCode(77).String())
+	}
+	if CodeOf(nil) != Success || CodeOf(errors.New("x")) != ErrUnknown || CodeOf(e) != ErrNoServer {
+		t.Fatal("CodeOf")
+	}
+	wrapped := &net.OpError{Op: "dial", Net: "udt", Err: e}
+	if !errors.Is(wrapped, ErrNoServer) || CodeOf(wrapped) != ErrNoServer || errors.Is(wrapped, ErrConnRej) {
+		t.Fatal("code not reachable through net.OpError")
+	}
+	if errors.Is(e, syscall.Errno(0)) || errors.Is(&Error{Code: ErrPeerErr}, syscall.Errno(0)) {
+		t.Fatal("Errno(0) matched")
+	}
+	if StatusConnected.String() != "CONNECTED" || Status(0).String() != "Status(0)" {
+		t.Fatal("Status.String")
+	}
+	if (EventIn|EventOut).String() != "IN|OUT" || Events(0x10).String() != "0x10" {
+		t.Fatalf("Events.String: %q %q", (EventIn | EventOut).String(), Events(0x10).String())
+	}
+}
+
+func TestPerfmon(t *testing.T) {
+	t.Parallel()
+	c, s := pair(t, Stream, loop4)
+	const n = 8 << 20
+	done := make(chan error, 1)
+	go func() { _, err := recvAll(s, n); done <- err }()
+	if _, err := sendAll(c, pattern(7), n); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Perfmon(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mss, _ := c.MSS()
+	if p.PktSentTotal < n/int64(mss) || p.PktSent != p.PktSentTotal {
+		t.Fatalf("sent %d packets in total, %d this interval, for %d bytes", p.PktSentTotal, p.PktSent, n)
+	}
+	if p.PktRecvACKTotal == 0 || p.RTT <= 0 || p.PktFlowWindow <= 0 || p.PktCongestionWindow <= 0 || p.Elapsed <= 0 {
+		t.Fatalf("implausible stats: %+v", p)
+	}
+	after, _ := c.Perfmon(false)
+	if after.PktSent != 0 || after.PktSentTotal != p.PktSentTotal {
+		t.Fatalf("clear did not reset the interval: before %d/%d, after %d/%d", p.PktSent, p.PktSentTotal, after.PktSent, after.PktSentTotal)
+	}
+	rp, _ := s.Perfmon(false)
+	if rp.PktRecvTotal < n/int64(mss) || rp.PktSentACKTotal == 0 {
+		t.Fatalf("receiver stats: %+v", rp)
+	}
+	closed, _ := NewSocket(IPv4, Stream)
+	closed.Close()
+	_, err = closed.Perfmon(false)
+	wantCode(t, "perfmon on closed", err, ErrInvSock)
+}
+
+func TestEpoll(t *testing.T) {
+	t.Parallel()
+	c, s := pair(t, Stream, loop4)
+	l, la := listener(t, Stream, loop4)
+	ep, err := NewEpoll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Release()
+	if err := ep.AddUsock(s.ID(), EventIn); err != nil {
+		t.Fatal(err)
+	}
+	if err := ep.AddUsock(c.ID(), EventOut); err != nil {
+		t.Fatal(err)
+	}
+	if err := ep.AddUsock(l.ID(), EventIn); err != nil {
+		t.Fatal(err)
+	}
+	ev := EpollEvents{Read: make([]SocketID, 0, 8), Write: make([]SocketID, 0, 8)}
+	n, err := ep.Wait(&ev, time.Second)
+	if err != nil || n != 1 || len(ev.Read) != 0 || len(ev.Write) != 1 || ev.Write[0] != c.ID() {
+		t.Fatalf("Wait = %d, %v, %+v; want only the client writable", n, err, ev)
+	}
+	c.Send([]byte("data"))
+	go newSock(t, IPv4, Stream).Connect(la)
+	deadline := time.Now().Add(2 * time.Second)
+	var sawData, sawAccept bool
+	for !(sawData && sawAccept) && time.Now().Before(deadline) {
+		ev = EpollEvents{Read: make([]SocketID, 0, 8), Write: make([]SocketID, 0, 8)}
+		if _, err := ep.Wait(&ev, 100*time.Millisecond); err != nil && CodeOf(err) != ErrTimeout {
+			t.Fatal(err)
+		}
+		for _, id := range ev.Read {
+			sawData = sawData || id == s.ID()
+			sawAccept = sawAccept || id == l.ID()
+		}
+	}
+	if !sawData || !sawAccept {
+		t.Fatalf("readable data %v, pending accept %v", sawData, sawAccept)
+	}
+
+	// A capacity of zero asks for nothing of that kind.
+	ev = EpollEvents{Write: make([]SocketID, 0, 8)}
+	if n, err := ep.Wait(&ev, 0); err != nil || len(ev.Read) != 0 || len(ev.Write) != 1 || n < 1 {
+		t.Fatalf("write-only Wait = %d, %v, %+v", n, err, ev)
+	}
+
+	// Removed, then nothing: the wait times out with UDT's 6003.
+	for _, id := range []SocketID{s.ID(), c.ID(), l.ID()} {
+		if err := ep.RemoveUsock(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	_, err = ep.Wait(&EpollEvents{Read: make([]SocketID, 0, 8)}, 30*time.Millisecond)
+	wantCode(t, "empty wait", err, ErrTimeout)
+	if !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) < 25*time.Millisecond {
+		t.Fatalf("timeout after %v: %v", time.Since(start), err)
+	}
+
+	// System sockets: a UDP socket with a datagram waiting is readable.
+	u, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	raw, _ := u.SyscallConn()
+	var fd int
+	raw.Control(func(f uintptr) { fd = int(f) })
+	if err := ep.AddSsock(fd, EventIn); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := net.DialUDP("udp4", nil, u.LocalAddr().(*net.UDPAddr))
+	defer w.Close()
+	w.Write([]byte("hi"))
+	ev = EpollEvents{SysRead: make([]int32, 0, 4)}
+	if _, err := ep.Wait(&ev, time.Second); err != nil || len(ev.SysRead) != 1 || int(ev.SysRead[0]) != fd {
+		t.Fatalf("system socket Wait: %v %+v", err, ev)
+	}
+	if err := ep.RemoveSsock(fd); err != nil {
+		t.Fatal(err)
+	}
+	if err := ep.Release(); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "released epoll", ep.AddUsock(s.ID(), EventIn), ErrInvPollID)
+}
+
+func TestSendFileRefusesMissingFile(t *testing.T) {
+	t.Parallel()
+	c, _ := pair(t, Stream, loop4)
+	_, err := c.SendFile("/nonexistent/file", 0, 10, 0)
+	if err == nil {
+		t.Fatal("SendFile of a missing file succeeded")
+	}
+	if code := CodeOf(err); code/1000 != 4 {
+		t.Fatalf("SendFile of a missing file: %v, want a file error (4xxx)", err)
+	}
+}
+
+func TestLastErrorMirror(t *testing.T) {
+	// Only meaningful on one OS thread: that is why every call returns its
+	// own error instead.
+	lockThread(t)
+	_, err := NewSocket(IPv4, Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed, _ := NewSocket(IPv4, Stream)
+	closed.Close()
+	_, err = closed.Recv(make([]byte, 1))
+	if cudt.LastErrorCode() != int(ErrInvSock) || !bytes.Contains([]byte(err.Error()), []byte(cudt.LastErrorDesc())) {
+		t.Fatalf("last error %d %q, call said %v", cudt.LastErrorCode(), cudt.LastErrorDesc(), err)
+	}
+}
