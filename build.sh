@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# build.sh — the single entry point for building, testing and demonstrating
+# github.com/udtgo/udt. Run `./build.sh help` for the subcommands.
+set -euo pipefail
+
+# The pinned reference library. Keep in step with udt4.DebianVersion.
+readonly UDT_PKG=libudt-dev
+readonly UDT_PIN=4.11+dfsg1
+readonly APT_PKGS=(libudt-dev g++)
+
+cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
+export CGO_ENABLED=1
+
+say() { printf 'build.sh: %s\n' "$*"; }
+die() {
+	printf 'build.sh: error: %s\n' "$*" >&2
+	exit 1
+}
+
+usage() {
+	cat <<'EOF'
+usage: ./build.sh <command> [args...]
+
+commands:
+  deps     install libudt-dev and g++ if missing (apt-get), check the libudt-dev
+           pin (4.11+dfsg1) and that Go is at least go.mod's go line
+  build    deps, go build ./..., build ./cmd/... and ./examples/... into bin/,
+           and check that no binary needs libudt at run time
+  test     deps, gofmt check, go vet, udtmock freshness, then
+           go test -race -count=1 -timeout 20m ./... [args...]
+  demo     deps, then go run ./examples/loopback [args...]
+           (256 MiB over UDT on loopback; -size, -mss, -v6)
+  bench    deps, then go test -run '^$' -bench . -benchmem ./... [args...]
+           (long soak runs will be added here)
+  docker   build the CI image udtgo/udt:dev (its build runs ./build.sh test)
+  help     this text
+
+Extra arguments after test, demo and bench are passed through, e.g.
+  ./build.sh test -run TestSend
+  ./build.sh demo -size 1G -mss 9000
+EOF
+}
+
+# pkg_status PKG prints "installed VERSION" or "missing". dpkg-query prints
+# one line per architecture the package is known for.
+pkg_status() {
+	local line
+	while IFS= read -r line; do
+		if [[ $line == "install ok installed|"* ]]; then
+			printf 'installed %s\n' "${line#*|}"
+			return
+		fi
+	done < <(dpkg-query -W -f='${Status}|${Version}\n' "$1" 2>/dev/null || true)
+	printf 'missing\n'
+}
+
+cmd_deps() {
+	command -v dpkg-query >/dev/null 2>&1 ||
+		die "dpkg-query not found: this script installs ${APT_PKGS[*]} with apt and needs Debian (bookworm) or a derivative"
+
+	local missing=() p
+	for p in "${APT_PKGS[@]}"; do
+		[[ $(pkg_status "$p") == installed* ]] || missing+=("$p")
+	done
+	if ((${#missing[@]} > 0)); then
+		if [[ $(id -u) -ne 0 ]]; then
+			printf 'build.sh: error: missing Debian packages: %s\n' "${missing[*]}" >&2
+			printf 'build.sh: run as root, or install them first:\n    sudo apt-get install -y %s\n' "${APT_PKGS[*]}" >&2
+			exit 1
+		fi
+		say "installing ${missing[*]} (apt-get)"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -q
+		apt-get install -y -q "${APT_PKGS[@]}"
+		for p in "${APT_PKGS[@]}"; do
+			[[ $(pkg_status "$p") == installed* ]] || die "apt-get did not install $p"
+		done
+	fi
+
+	local udtver gxxver
+	udtver=$(pkg_status "$UDT_PKG")
+	udtver=${udtver#installed }
+	[[ $udtver == "$UDT_PIN" || $udtver == "$UDT_PIN"-* ]] ||
+		die "$UDT_PKG version $udtver is installed, but this module is pinned to $UDT_PIN (expected $UDT_PIN or $UDT_PIN-<debian revision>)"
+	[[ -f /usr/lib/libudt.a && -f /usr/include/udt/udt.h ]] ||
+		die "$UDT_PKG $udtver is installed but /usr/lib/libudt.a or /usr/include/udt/udt.h is missing: reinstall it (apt-get install --reinstall $UDT_PKG)"
+	gxxver=$(pkg_status g++)
+	gxxver=${gxxver#installed }
+	gxxver=${gxxver#*:} # drop the Debian epoch
+
+	local want have
+	want=$(awk '$1 == "go" { print $2; exit }' go.mod)
+	[[ -n $want ]] || die "go.mod has no go line"
+	command -v go >/dev/null 2>&1 ||
+		die "go not found in PATH: install Go $want or later (https://go.dev/dl/) and put its bin directory in PATH"
+	if ! have=$(go env GOVERSION 2>&1); then
+		printf '%s\n' "$have" >&2
+		die "go cannot run here: install Go $want or later (https://go.dev/dl/)"
+	fi
+	local v=${have#go}
+	v=${v%%[!0-9.]*} # go1.26rc1 -> 1.26, go1.26.8 -> 1.26.8
+	if [[ -z $v || $(printf '%s\n%s\n' "$want" "$v" | sort -V | head -n1) != "$want" ]]; then
+		die "go reports version '$have', but go.mod needs go $want or later: install Go $want+ (https://go.dev/dl/)"
+	fi
+
+	say "deps ok: $UDT_PKG $udtver, g++ $gxxver, $have"
+}
+
+cmd_build() {
+	cmd_deps
+	go build ./...
+	local targets=() d
+	for d in cmd examples; do
+		if [[ -d $d ]]; then targets+=("./$d/..."); fi
+	done
+	if ((${#targets[@]} == 0)); then
+		say "no cmd/ or examples/ yet: nothing to put in bin/"
+		return
+	fi
+	mkdir -p bin
+	go build -o bin/ "${targets[@]}"
+
+	local f libs bad=0 n=0
+	for f in bin/*; do
+		[[ -f $f && -x $f ]] || continue
+		n=$((n + 1))
+		# A fully static binary makes ldd fail ("not a dynamic executable").
+		libs=$(ldd "$f" 2>&1 || true)
+		if [[ $libs == *libudt* ]]; then
+			printf 'build.sh: error: %s needs libudt at run time; it must link /usr/lib/libudt.a statically:\n' "$f" >&2
+			grep libudt <<<"$libs" >&2 || true
+			bad=1
+		fi
+	done
+	((bad == 0)) || exit 1
+	((n > 0)) || die "go build put no binary into bin/"
+	say "built into bin/ (none needs libudt at run time):"
+	for f in bin/*; do
+		[[ -f $f && -x $f ]] || continue
+		printf '  %-24s %s\n' "$(basename "$f")" "$(du -h "$f" | cut -f1)"
+	done
+}
+
+# go_files lists the tracked and untracked, non-ignored .go files that exist,
+# NUL-separated.
+go_files() {
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+		git ls-files -z --cached --others --exclude-standard -- '*.go' |
+			while IFS= read -r -d '' f; do
+				if [[ -f $f ]]; then printf '%s\0' "$f"; fi
+			done
+	else
+		find . -path ./.git -prune -o -path ./bin -prune -o -name '*.go' -type f -print0
+	fi
+}
+
+check_gofmt() {
+	local unformatted
+	unformatted=$(go_files | xargs -0 -r gofmt -l)
+	if [[ -n $unformatted ]]; then
+		printf 'build.sh: error: gofmt would change these files (run gofmt -w on them):\n' >&2
+		sed 's/^/  /' <<<"$unformatted" >&2
+		exit 1
+	fi
+}
+
+GEN_TMP=
+cleanup() { if [[ -n $GEN_TMP ]]; then rm -rf "$GEN_TMP"; fi; }
+trap cleanup EXIT
+
+# check_generated runs `go generate ./...` in a temporary copy of the tree and
+# fails if that changes or adds any file: udtmock/ (and anything else that is
+# generated) must be checked in up to date. The working tree is not touched.
+check_generated() {
+	local root=$PWD
+	GEN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/udt-generate.XXXXXX")
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+		git ls-files -z --cached --others --exclude-standard |
+			while IFS= read -r -d '' f; do
+				if [[ -e $f ]]; then printf '%s\0' "$f"; fi
+			done | tar --null -T - -cf - | tar -xf - -C "$GEN_TMP"
+	else
+		tar --exclude=./.git --exclude=./bin -cf - . | tar -xf - -C "$GEN_TMP"
+	fi
+	(cd "$GEN_TMP" && go generate ./...) ||
+		die "go generate ./... failed (run in a temporary copy of the tree, $GEN_TMP)"
+	local stale=() f
+	while IFS= read -r -d '' f; do
+		f=${f#./}
+		if [[ ! -f $root/$f ]]; then
+			stale+=("$f (new)")
+		elif ! cmp -s "$GEN_TMP/$f" "$root/$f"; then
+			stale+=("$f")
+		fi
+	done < <(cd "$GEN_TMP" && find . -type f -print0 | sort -z)
+	if ((${#stale[@]} > 0)); then
+		printf 'build.sh: error: generated files are stale: run `go generate ./...` and commit the result:\n' >&2
+		printf '  %s\n' "${stale[@]}" >&2
+		for f in "${stale[@]}"; do
+			f=${f% (new)}
+			diff -u "$root/$f" "$GEN_TMP/$f" 2>/dev/null | head -n 40 >&2 || true
+		done
+		exit 1
+	fi
+	rm -rf "$GEN_TMP"
+	GEN_TMP=
+}
+
+cmd_test() {
+	local start=$SECONDS
+	cmd_deps
+	say "gofmt"
+	check_gofmt
+	say "go vet ./..."
+	go vet ./...
+	say "mock freshness (go generate ./... in a temporary copy)"
+	check_generated
+	say "go test -race -count=1 -timeout 20m ./... $*"
+	local rc=0
+	go test -race -count=1 -timeout 20m ./... "$@" || rc=$?
+	local t=$((SECONDS - start))
+	if ((rc == 0)); then
+		say "test passed in $((t / 60))m$((t % 60))s"
+	else
+		say "test FAILED (exit $rc) after $((t / 60))m$((t % 60))s"
+	fi
+	return "$rc"
+}
+
+cmd_demo() {
+	cmd_deps
+	go run ./examples/loopback "$@"
+}
+
+# bench runs the benchmarks. Long soak runs (hours of transfer, many
+# connections) will be added here, not to `test`.
+cmd_bench() {
+	cmd_deps
+	go test -run '^$' -bench . -benchmem -count=1 -timeout 60m ./... "$@"
+}
+
+cmd_docker() {
+	command -v docker >/dev/null 2>&1 || {
+		echo "build.sh: no Docker engine on this machine (docker not found): the image cannot be built here" >&2
+		exit 2
+	}
+	if ! docker info >/dev/null 2>&1; then
+		echo "build.sh: no Docker engine on this machine (docker info failed): the image cannot be built here" >&2
+		exit 2
+	fi
+	docker build -t udtgo/udt:dev .
+	say "built image udtgo/udt:dev (its build ran ./build.sh test)"
+}
+
+main() {
+	local cmd=${1:-help}
+	if (($# > 0)); then shift; fi
+	case "$cmd" in
+	deps) cmd_deps ;;
+	build) cmd_build ;;
+	test) cmd_test "$@" ;;
+	demo) cmd_demo "$@" ;;
+	bench) cmd_bench "$@" ;;
+	docker) cmd_docker ;;
+	help | -h | --help) usage ;;
+	*)
+		printf 'build.sh: unknown command %q\n\n' "$cmd" >&2
+		usage >&2
+		exit 2
+		;;
+	esac
+}
+
+main "$@"
