@@ -30,7 +30,7 @@ commands:
            go test -race -count=1 -timeout 20m ./... [args...]
   demo     deps, then go run ./examples/loopback [args...]
            (256 MiB over UDT on loopback; -size, -mss, -v6)
-  bench    deps, then go test -run '^$' -bench . -benchmem ./... [args...]
+  bench    deps, the Go-vs-C++ loopback throughput table, then go test -bench . ./... [args...]
            (long soak runs will be added here)
   docker   build the CI image udtgo/udt:dev (its build runs ./build.sh test)
   help     this text
@@ -236,6 +236,10 @@ cmd_demo() {
 # connections) will be added here, not to `test`.
 cmd_bench() {
 	cmd_deps
+	# The loopback throughput of every pairing of this binding and the C++
+	# reference peers, measured alike in one run (UDT_BENCH_SECONDS each).
+	UDT_BENCH=1 go test -count=1 -timeout 30m -run '^TestThroughputVsReference$' -v . \
+		| grep -E 'bench_test|^(ok|FAIL|---)'
 	go test -run '^$' -bench . -benchmem -count=1 -timeout 60m ./... "$@"
 }
 

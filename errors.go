@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"github.com/udtgo/udt/cudt"
@@ -167,6 +168,9 @@ func CodeOf(err error) ErrorCode {
 	if err == nil {
 		return Success
 	}
+	if e, ok := err.(*Error); ok { // the common case, without errors.As's allocation
+		return e.Code
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code
@@ -179,11 +183,47 @@ func wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var ce *cudt.Error
-	if errors.As(err, &ce) {
-		return &Error{Op: op, Code: ErrorCode(ce.Code), Msg: ce.Msg}
+	ce, ok := err.(*cudt.Error)
+	if !ok {
+		return &Error{Op: op, Code: ErrUnknown, Msg: err.Error()}
 	}
-	return &Error{Op: op, Code: ErrUnknown, Msg: err.Error()}
+	switch code := ErrorCode(ce.Code); code {
+	case ErrAsyncSnd, ErrAsyncRcv, ErrTimeout:
+		return notNow(op, code, ce.Msg)
+	}
+	return &Error{Op: op, Code: ErrorCode(ce.Code), Msg: ce.Msg}
+}
+
+// The "not now" answers come back on every would-block of a non-blocking
+// socket and every epoll timeout: the poller's common path. One shared
+// *Error per call and code keeps that path free of allocation, so callers
+// must treat errors as read-only, as they should anyway.
+var (
+	notNowMu   sync.RWMutex
+	notNowErrs = map[notNowKey]*Error{}
+)
+
+type notNowKey struct {
+	op   string
+	code ErrorCode
+}
+
+func notNow(op string, code ErrorCode, msg string) error {
+	k := notNowKey{op, code}
+	notNowMu.RLock()
+	e, ok := notNowErrs[k]
+	notNowMu.RUnlock()
+	if ok {
+		return e
+	}
+	notNowMu.Lock()
+	defer notNowMu.Unlock()
+	if e, ok := notNowErrs[k]; ok {
+		return e
+	}
+	e = &Error{Op: op, Code: code, Msg: msg}
+	notNowErrs[k] = e
+	return e
 }
 
 // invalid reports input the binding refuses before it reaches UDT, with the

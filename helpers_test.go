@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/udtgo/udt/udt4"
 )
 
 func TestMain(m *testing.M) {
@@ -22,7 +24,9 @@ func TestMain(m *testing.M) {
 	}
 	// No Cleanup at the end: UDT's would wait out the linger of every socket
 	// a test left with data in flight, and the process exit frees it all.
-	os.Exit(m.Run())
+	code := m.Run()
+	udt4.RemoveSharedPeers()
+	os.Exit(code)
 }
 
 var loop4 = netip.MustParseAddrPort("127.0.0.1:0")

@@ -95,8 +95,18 @@ func toError(e *C.cudt_err) error {
 	return rawError(e)
 }
 
+// rawError copies the text in Go: handing &e.msg to C.GoString would make
+// every call's cudt_err escape to the heap.
 func rawError(e *C.cudt_err) *Error {
-	return &Error{Code: int(e.code), Msg: C.GoString(&e.msg[0])}
+	n := 0
+	for n < len(e.msg) && e.msg[n] != 0 {
+		n++
+	}
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(e.msg[i])
+	}
+	return &Error{Code: int(e.code), Msg: string(b)}
 }
 
 // Addr is an IPv4 or IPv6 socket address. IP holds 4 bytes for AF_INET

@@ -1,0 +1,200 @@
+package udt
+
+import (
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/udtgo/udt/udt4"
+)
+
+// TestThroughputVsReference measures loopback throughput of every pairing
+// of this binding and the C++ reference peers, the same way for all: the
+// sender's UDT send rate, sampled each second as appclient does, median of
+// the samples. It takes about half a minute, so it runs only with
+// UDT_BENCH=1 (./build.sh bench).
+func TestThroughputVsReference(t *testing.T) {
+	if os.Getenv("UDT_BENCH") == "" {
+		t.Skip("set UDT_BENCH=1 (./build.sh bench) to measure")
+	}
+	secs := 8
+	if v, err := strconv.Atoi(os.Getenv("UDT_BENCH_SECONDS")); err == nil && v > 1 {
+		secs = v
+	}
+	pp := peers(t)
+	results := map[string]float64{}
+	order := []string{"C++ appclient -> C++ appserver", "Go -> C++ appserver", "C++ appclient -> Go", "Go -> Go"}
+
+	cppClient := func(port int) []float64 {
+		cli := startPeer(t, pp.Dir, pp.AppClient, "127.0.0.1", strconv.Itoa(port))
+		time.Sleep(time.Duration(secs)*time.Second + 500*time.Millisecond)
+		cli.cmd.Process.Kill()
+		<-cli.done
+		var rates []float64
+		for _, l := range cli.output() {
+			if r, ok := udt4.ParseAppClientRate(l); ok {
+				rates = append(rates, r)
+			}
+		}
+		return rates
+	}
+	goClient := func(to netip.AddrPort) []float64 {
+		c, err := NewSocket(IPv4, Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Connect(to); err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			buf := make([]byte, 100000)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := c.Send(buf); err != nil {
+					return
+				}
+			}
+		})
+		var rates []float64
+		c.Perfmon(true)
+		for range secs {
+			time.Sleep(time.Second)
+			p, err := c.Perfmon(true)
+			if err != nil {
+				break
+			}
+			rates = append(rates, p.SendRate)
+		}
+		close(stop)
+		wg.Wait()
+		c.SetLinger(Linger{}) // unsent data is of no interest
+		c.Close()
+		return rates
+	}
+	goServer := func() (netip.AddrPort, func()) {
+		l, la := listener(t, Stream, loop4)
+		done := make(chan struct{})
+		accepted := make(chan Socket, 1)
+		go func() {
+			defer close(done)
+			s, _, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- s
+			buf := make([]byte, 100000)
+			for {
+				if _, err := s.Recv(buf); err != nil {
+					return
+				}
+			}
+		}()
+		// Closing the accepted socket ends its Recv at once; a killed peer
+		// would take UDT about 50 s to notice.
+		return la, func() { (<-accepted).Close(); l.Close(); <-done }
+	}
+	cppServer := func() int {
+		port := freePort(t)
+		srv := startPeer(t, pp.Dir, pp.AppServer, strconv.Itoa(port))
+		srv.waitLine(t, "server is ready", 10*time.Second)
+		return port
+	}
+	median := func(r []float64) float64 {
+		if len(r) == 0 {
+			return 0
+		}
+		r = slices.Clone(r)
+		slices.Sort(r)
+		return r[len(r)/2]
+	}
+
+	record := func(name string, rates []float64) {
+		results[name] = median(rates)
+		t.Logf("%-32s median %7.0f Mbit/s  samples %.0f", name, results[name], rates)
+	}
+	record(order[0], cppClient(cppServer()))
+	record(order[1], goClient(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(cppServer()))))
+	la, stop := goServer()
+	record(order[2], cppClient(int(la.Port())))
+	stop()
+	la, stop = goServer()
+	record(order[3], goClient(la))
+	stop()
+
+	base := results[order[0]]
+	if base == 0 {
+		t.Fatal("the C++ reference pair moved nothing")
+	}
+	for _, name := range order {
+		t.Logf("%-32s %7.0f Mbit/s  %5.1f%% of C++/C++", name, results[name], 100*results[name]/base)
+	}
+}
+
+// BenchmarkSockState is the cost of one plain cgo round trip into UDT.
+func BenchmarkSockState(b *testing.B) {
+	s := newSock(b, IPv4, Stream)
+	for b.Loop() {
+		s.SockState()
+	}
+}
+
+// BenchmarkRecvWouldBlock is the cost of the poller's common miss: a
+// non-blocking Recv with nothing to read.
+func BenchmarkRecvWouldBlock(b *testing.B) {
+	_, s := pair(b, Stream, loop4)
+	s.SetRecvBlocking(false)
+	buf := make([]byte, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Recv(buf); CodeOf(err) != ErrAsyncRcv {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStream moves 1 MiB per op over one loopback connection.
+func BenchmarkStream(b *testing.B) {
+	c, s := pair(b, Stream, loop4)
+	const chunk = 1 << 20
+	done := make(chan error, 1)
+	n := int64(0)
+	b.SetBytes(chunk)
+	b.ResetTimer()
+	go func() {
+		buf := make([]byte, chunk)
+		for {
+			k, err := s.Recv(buf)
+			if err != nil {
+				done <- err
+				return
+			}
+			if n += int64(k); n >= int64(b.N)*chunk {
+				done <- nil
+				return
+			}
+		}
+	}()
+	buf := make([]byte, chunk)
+	for range b.N { // b.N, not b.Loop: the receiver needs the total up front
+		for off := 0; off < chunk; {
+			k, err := c.Send(buf[off:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			off += k
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
