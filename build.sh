@@ -30,6 +30,7 @@ commands:
            go test -race -count=1 -timeout 20m ./... [args...]
   demo     deps, then go run ./examples/loopback [args...]
            (256 MiB over UDT on loopback; -size, -mss, -v6)
+  asan     deps, then the tests with the C++ shim under AddressSanitizer [args...]
   bench    deps, the Go-vs-C++ loopback throughput table, then go test -bench . ./... [args...]
            (long soak runs will be added here)
   docker   build the CI image udtgo/udt:dev (its build runs ./build.sh test)
@@ -243,6 +244,19 @@ cmd_bench() {
 	go test -run '^$' -bench . -benchmem -count=1 -timeout 60m ./... "$@"
 }
 
+# asan runs the tests with the C shim (and cgo's C glue) built under
+# AddressSanitizer. go's -asan flag does not reach .cpp files, hence
+# CGO_CXXFLAGS. libudt.a itself stays uninstrumented, but its new and delete
+# go through ASan's: UDT 4.11 allocates an IPv6 peer address as
+# sockaddr_in6 and deletes it as sockaddr (CUDT::~CUDT), a size mismatch
+# that is harmless with glibc and not ours to fix, so that one check is off.
+cmd_asan() {
+	cmd_deps
+	ASAN_OPTIONS="${ASAN_OPTIONS:-new_delete_type_mismatch=0}" \
+		CGO_CXXFLAGS="-O1 -g -fsanitize=address -fno-omit-frame-pointer" \
+		go test -asan -count=1 -timeout 20m ./... "$@"
+}
+
 cmd_docker() {
 	command -v docker >/dev/null 2>&1 || {
 		echo "build.sh: no Docker engine on this machine (docker not found): the image cannot be built here" >&2
@@ -265,6 +279,7 @@ main() {
 	test) cmd_test "$@" ;;
 	demo) cmd_demo "$@" ;;
 	bench) cmd_bench "$@" ;;
+	asan) cmd_asan "$@" ;;
 	docker) cmd_docker ;;
 	help | -h | --help) usage ;;
 	*)
