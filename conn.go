@@ -1,0 +1,284 @@
+package udt
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// Addr is the address of a UDT endpoint. Its Network is "udt".
+type Addr struct {
+	netip.AddrPort
+}
+
+// Network is "udt".
+func (a *Addr) Network() string { return "udt" }
+
+func (a *Addr) String() string {
+	if a == nil {
+		return "<nil>"
+	}
+	return a.AddrPort.String()
+}
+
+func newAddr(ap netip.AddrPort) *Addr {
+	if !ap.IsValid() {
+		return nil
+	}
+	ip := ap.Addr()
+	if ip.Is4In6() {
+		ip = ip.Unmap()
+	}
+	return &Addr{netip.AddrPortFrom(ip, ap.Port())}
+}
+
+// netFD is what Conn and Listener share: one socket, its poll state, and
+// the cleanup that closes it if the program forgets to.
+type netFD struct {
+	lib     Library
+	pd      *pollDesc
+	laddr   *Addr
+	raddr   *Addr
+	cleanup runtime.Cleanup
+}
+
+func newFD(p *poller, s Socket) *netFD {
+	fd := &netFD{lib: p.lib, pd: p.open(s)}
+	if a, err := p.lib.SockName(s); err == nil {
+		fd.laddr = newAddr(a)
+	}
+	return fd
+}
+
+// closeSocket is the whole of closing, shared by Close and the cleanup of
+// an object the program dropped: out of the poller first, then UDT.
+func closeSocket(pd *pollDesc) error {
+	if !pd.close() {
+		return net.ErrClosed
+	}
+	return pd.p.lib.Close(pd.s)
+}
+
+func (fd *netFD) close() error {
+	fd.cleanup.Stop()
+	return closeSocket(fd.pd)
+}
+
+func (fd *netFD) opError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, io.EOF) {
+		return err
+	}
+	var src, dst net.Addr
+	if fd.laddr != nil {
+		src = fd.laddr
+	}
+	if fd.raddr != nil {
+		dst = fd.raddr
+	}
+	return &net.OpError{Op: op, Net: "udt", Source: src, Addr: dst, Err: err}
+}
+
+// Conn is a UDT connection. It implements net.Conn; in message mode
+// (Config.Message) each Write sends one message and each Read returns one.
+// Reads and writes never hold an OS thread while they wait.
+type Conn struct {
+	fd        *netFD
+	msg       bool
+	ttl       time.Duration
+	unordered bool
+	wmu       sync.Mutex // one Write at a time, so a stream write stays contiguous
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+func newConn(fd *netFD, cfg *Config) *Conn {
+	c := &Conn{fd: fd, msg: cfg.Message, ttl: cfg.MessageTTL, unordered: cfg.MessageUnordered}
+	// The cleanup must not reach c, or c could never be collected.
+	fd.cleanup = runtime.AddCleanup(c, func(pd *pollDesc) { closeSocket(pd) }, fd.pd)
+	return c
+}
+
+// Read reads data, or in message mode one whole message. A message longer
+// than b is cut to len(b) and the rest of it is lost, as with UDT's
+// recvmsg. After the peer closed the connection, Read returns what is left
+// and then io.EOF.
+func (c *Conn) Read(b []byte) (int, error) {
+	fd := c.fd
+	if len(b) == 0 && !c.msg {
+		if fd.pd.isClosed() {
+			return 0, fd.opError("read", net.ErrClosed)
+		}
+		return 0, nil
+	}
+	for {
+		if fd.pd.isClosed() {
+			return 0, fd.opError("read", net.ErrClosed)
+		}
+		var n int
+		var err error
+		if c.msg {
+			n, err = fd.lib.RecvMsg(fd.pd.s, b)
+		} else {
+			n, err = fd.lib.Recv(fd.pd.s, b)
+		}
+		switch CodeOf(err) {
+		case Success:
+			if n > 0 || c.msg {
+				return n, nil
+			}
+		case ErrAsyncRcv:
+		case ErrConnLost, ErrInvSock, ErrNoConn:
+			if fd.pd.isClosed() {
+				return 0, fd.opError("read", net.ErrClosed)
+			}
+			// The peer is gone and nothing is left to read. UDT reports a
+			// clean close and a lost peer alike.
+			return 0, io.EOF
+		default:
+			return 0, fd.opError("read", err)
+		}
+		if err := fd.pd.wait(nil, EventIn); err != nil {
+			return 0, fd.opError("read", err)
+		}
+	}
+}
+
+// Write writes b, or in message mode sends b as one message, with the TTL
+// and ordering of the Config. It returns when all of b is in UDT's send
+// buffer; UDT delivers it in the background, also after Close.
+func (c *Conn) Write(b []byte) (int, error) {
+	if c.msg {
+		return c.WriteMsg(b, c.ttl, !c.unordered)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	fd := c.fd
+	off := 0
+	for {
+		if fd.pd.isClosed() {
+			return off, fd.opError("write", net.ErrClosed)
+		}
+		if off == len(b) {
+			return off, nil
+		}
+		n, err := fd.lib.Send(fd.pd.s, b[off:])
+		off += n
+		switch CodeOf(err) {
+		case Success:
+			continue
+		case ErrAsyncSnd:
+		default:
+			return off, fd.opError("write", c.closedOr(err))
+		}
+		if err := fd.pd.wait(nil, EventOut); err != nil {
+			return off, fd.opError("write", err)
+		}
+	}
+}
+
+// closedOr maps UDT's answer for a socket this side closed to net.ErrClosed.
+func (c *Conn) closedOr(err error) error {
+	if c.fd.pd.isClosed() {
+		return net.ErrClosed
+	}
+	return err
+}
+
+// WriteMsg sends b as one message on a message-mode connection. A message
+// not delivered within ttl is dropped (ttl <= 0: never); inOrder delivers
+// it after the messages sent before it.
+func (c *Conn) WriteMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) {
+	fd := c.fd
+	if !c.msg {
+		return 0, fd.opError("write", &Error{Op: "sendmsg", Code: ErrStreamIll, Msg: "WriteMsg needs a message-mode connection (Config.Message)"})
+	}
+	for {
+		if fd.pd.isClosed() {
+			return 0, fd.opError("write", net.ErrClosed)
+		}
+		n, err := fd.lib.SendMsg(fd.pd.s, b, ttl, inOrder)
+		switch CodeOf(err) {
+		case Success:
+			return n, nil
+		case ErrAsyncSnd:
+		default:
+			return 0, fd.opError("write", c.closedOr(err))
+		}
+		if err := fd.pd.wait(nil, EventOut); err != nil {
+			return 0, fd.opError("write", err)
+		}
+	}
+}
+
+// Close closes the connection. Blocked Reads and Writes return
+// net.ErrClosed at once. Close does not wait for unsent data: UDT sends it
+// in the background, for up to the linger time (Config.Linger). A second
+// Close returns an error wrapping net.ErrClosed.
+func (c *Conn) Close() error {
+	return c.fd.opError("close", c.fd.close())
+}
+
+// LocalAddr is the local address, an *Addr.
+func (c *Conn) LocalAddr() net.Addr { return c.fd.laddr }
+
+// RemoteAddr is the peer's address, an *Addr.
+func (c *Conn) RemoteAddr() net.Addr { return c.fd.raddr }
+
+// SetDeadline sets the read and write deadlines, as net.Conn documents.
+func (c *Conn) SetDeadline(t time.Time) error { return c.setDeadline(t, EventIn|EventOut) }
+
+// SetReadDeadline sets the read deadline, as net.Conn documents.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.setDeadline(t, EventIn) }
+
+// SetWriteDeadline sets the write deadline, as net.Conn documents.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.setDeadline(t, EventOut) }
+
+func (c *Conn) setDeadline(t time.Time, ev Events) error {
+	if c.fd.pd.isClosed() {
+		return c.fd.opError("set deadline", net.ErrClosed)
+	}
+	c.fd.pd.setDeadline(t, ev)
+	return nil
+}
+
+// Stats returns the connection's UDT statistics since it started.
+func (c *Conn) Stats() (Perf, error) {
+	p, err := c.fd.lib.Perfmon(c.fd.pd.s, false)
+	return p, c.fd.opError("stats", c.closedOr(err))
+}
+
+// Socket is the UDT socket under the connection, for the one-to-one API.
+// It stays owned by c.
+func (c *Conn) Socket() Socket { return c.fd.pd.s }
+
+// connect starts a non-blocking connect and waits for it: UDT reports
+// success as writability but never reports failure, so the wait is bounded
+// by ctx, and the poller wakes it when the state changes.
+func (fd *netFD) connect(ctx context.Context, to netip.AddrPort) error {
+	if err := fd.lib.Connect(fd.pd.s, to); err != nil {
+		return err
+	}
+	fd.pd.mu.Lock()
+	fd.pd.connecting = true
+	fd.pd.mu.Unlock()
+	for {
+		switch st := fd.lib.SockState(fd.pd.s); st {
+		case StatusConnected:
+			return nil
+		case StatusConnecting:
+		default:
+			return &Error{Op: "connect", Code: ErrConnFail, Msg: "connection setup failed (socket " + st.String() + ")"}
+		}
+		if err := fd.pd.wait(ctx, EventOut); err != nil {
+			return err
+		}
+	}
+}

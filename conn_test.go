@@ -1,0 +1,416 @@
+package udt
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func listenT(t testing.TB, network, addr string, cfg Config) *Listener {
+	t.Helper()
+	lc := ListenConfig{Config: cfg}
+	l, err := lc.listen(context.Background(), network, addr)
+	if err != nil {
+		t.Fatalf("Listen(%s, %s): %v", network, addr, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// connPair returns a dialed connection and the one accepted for it.
+func connPair(t testing.TB, cfg Config) (client, server *Conn) {
+	t.Helper()
+	l := listenT(t, "udt", "127.0.0.1:0", cfg)
+	type res struct {
+		c   *Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() { c, err := l.AcceptUDT(); ch <- res{c, err} }()
+	d := Dialer{Config: cfg}
+	c, err := d.dial(context.Background(), "udt", l.Addr().String())
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatalf("Accept: %v", r.err)
+	}
+	t.Cleanup(func() { c.Close(); r.c.Close() })
+	return c, r.c
+}
+
+func TestConnStreamsBothWaysByteIdentical(t *testing.T) {
+	t.Parallel()
+	c, s := connPair(t, Config{})
+	const n = 64 << 20
+	send := func(w io.Writer, seed uint64) [32]byte {
+		h := sha256.New()
+		io.Copy(io.MultiWriter(w, h), io.LimitReader(pattern(seed), n))
+		return [32]byte(h.Sum(nil))
+	}
+	recv := func(r io.Reader) [32]byte {
+		h := sha256.New()
+		if _, err := io.CopyN(h, r, n); err != nil {
+			t.Error(err)
+		}
+		return [32]byte(h.Sum(nil))
+	}
+	var wg sync.WaitGroup
+	var up, down, gotUp, gotDown [32]byte
+	wg.Go(func() { up = send(c, 1) })
+	wg.Go(func() { down = send(s, 2) })
+	wg.Go(func() { gotUp = recv(s) })
+	wg.Go(func() { gotDown = recv(c) })
+	wg.Wait()
+	if up != gotUp || down != gotDown {
+		t.Fatal("sha256 differs")
+	}
+	if c.LocalAddr().Network() != "udt" || c.RemoteAddr().String() != s.LocalAddr().String() {
+		t.Fatalf("addresses: client %v -> %v, server %v", c.LocalAddr(), c.RemoteAddr(), s.LocalAddr())
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) && errors.As(err, &ne) && ne.Timeout()
+}
+
+func TestConnDeadlines(t *testing.T) {
+	t.Parallel()
+	c, s := connPair(t, Config{})
+	buf := make([]byte, 16)
+
+	// A past deadline fails at once.
+	c.SetReadDeadline(time.Now().Add(-time.Second))
+	start := time.Now()
+	if _, err := c.Read(buf); !isTimeout(err) {
+		t.Fatalf("Read past deadline: %v", err)
+	}
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Fatalf("Read past deadline took %v", d)
+	}
+	// Zero clears it: a read waits for data again.
+	c.SetReadDeadline(time.Time{})
+	go func() { time.Sleep(50 * time.Millisecond); s.Write([]byte("late")) }()
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "late" {
+		t.Fatalf("Read after clearing the deadline: %q, %v", buf[:n], err)
+	}
+
+	// A deadline moved while a Read is blocked takes effect.
+	errc := make(chan error, 1)
+	go func() { _, err := c.Read(buf); errc <- err }()
+	time.Sleep(50 * time.Millisecond)
+	start = time.Now()
+	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if err := <-errc; !isTimeout(err) {
+		t.Fatalf("blocked Read after moving the deadline: %v", err)
+	}
+	if d := time.Since(start); d < 90*time.Millisecond {
+		t.Fatalf("blocked Read returned after %v, before its deadline", d)
+	}
+	// And moved to the past, it ends a blocked Read at once.
+	c.SetReadDeadline(time.Time{})
+	go func() { _, err := c.Read(buf); errc <- err }()
+	time.Sleep(50 * time.Millisecond)
+	c.SetDeadline(time.Now())
+	if err := <-errc; !isTimeout(err) {
+		t.Fatalf("Read after deadline set to now: %v", err)
+	}
+
+	// Write deadlines: fill the peer's buffers until a write blocks.
+	c.SetDeadline(time.Time{})
+	c.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+	big := make([]byte, 1<<20)
+	var err error
+	for i := 0; i < 200 && err == nil; i++ {
+		_, err = c.Write(big)
+	}
+	if !isTimeout(err) {
+		t.Fatalf("Write with nobody reading: %v, want a timeout", err)
+	}
+}
+
+func TestCloseUnblocksEverything(t *testing.T) {
+	t.Parallel()
+	c, _ := connPair(t, Config{})
+	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	errs := make(chan error, 3)
+	go func() { _, err := c.Read(make([]byte, 8)); errs <- err }()
+	go func() {
+		var err error
+		for err == nil {
+			_, err = c.Write(make([]byte, 1<<20))
+		}
+		errs <- err
+	}()
+	go func() { _, err := l.Accept(); errs <- err }()
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	c.Close()
+	l.Close()
+	for range 3 {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("blocked call after Close: %v, want net.ErrClosed", err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("a blocked call did not return after Close")
+		}
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Close took %v to unblock", d)
+	}
+	if err := c.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Write after Close: %v", err)
+	}
+}
+
+func TestPeerCloseGivesRestThenEOF(t *testing.T) {
+	t.Parallel()
+	c, s := connPair(t, Config{})
+	msg := bytes.Repeat([]byte("tail"), 1000)
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	// Let it arrive, then close: UDT's GC may delete the socket while the
+	// data waits unread.
+	time.Sleep(100 * time.Millisecond)
+	c.Close()
+	time.Sleep(2500 * time.Millisecond)
+	start := time.Now()
+	got, err := io.ReadAll(s)
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("ReadAll after peer close: %d bytes, %v", len(got), err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("EOF after %v", d)
+	}
+	// A reader already blocked when the peer closes sees EOF too.
+	c2, s2 := connPair(t, Config{})
+	errc := make(chan error, 1)
+	go func() { _, err := s2.Read(make([]byte, 8)); errc <- err }()
+	time.Sleep(50 * time.Millisecond)
+	c2.Close()
+	select {
+	case err := <-errc:
+		if err != io.EOF {
+			t.Fatalf("blocked Read after peer close: %v", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("a blocked Read did not see the peer's close within a second")
+	}
+}
+
+func TestDataWrittenBeforeCloseArrives(t *testing.T) {
+	t.Parallel()
+	for i := range 5 {
+		c, s := connPair(t, Config{})
+		const n = 16 << 20
+		sum := make(chan [32]byte, 1)
+		go func() {
+			h := sha256.New()
+			io.Copy(h, s)
+			sum <- [32]byte(h.Sum(nil))
+		}()
+		h := sha256.New()
+		start := time.Now()
+		if _, err := io.Copy(io.MultiWriter(c, h), io.LimitReader(pattern(uint64(i)), n)); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("write and close took %v", d)
+		}
+		select {
+		case got := <-sum:
+			if got != [32]byte(h.Sum(nil)) {
+				t.Fatalf("round %d: the peer's data differs", i)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("round %d: data written before Close did not all arrive", i)
+		}
+	}
+}
+
+func TestDialFailures(t *testing.T) {
+	t.Parallel()
+	// Nobody listens: the dial fails within its timeout.
+	d := Dialer{Timeout: 300 * time.Millisecond}
+	start := time.Now()
+	_, err := d.Dial("udt", "127.0.0.1:9")
+	if !isTimeout(err) {
+		t.Fatalf("dial to nobody: %v, want a timeout", err)
+	}
+	if el := time.Since(start); el > time.Second {
+		t.Fatalf("dial to nobody took %v with a 300ms timeout", el)
+	}
+	// Cancellation ends a dial at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+	_, err = (&Dialer{}).DialContext(ctx, "udt", "127.0.0.1:9")
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled dial: %v", err)
+	}
+	for _, tc := range []struct{ network, addr, want string }{
+		{"tcp", "127.0.0.1:1", "unknown network"},
+		{"udt", "127.0.0.1", "missing port"},
+		{"udt", "127.0.0.1:99999", "invalid port"},
+		{"udt4", "[::1]:80", "not IPv4"},
+		{"udt6", "127.0.0.1:80", "not IPv6"},
+		{"udt", "no-such-host.invalid:80", "no such host"},
+	} {
+		_, err := Dial(tc.network, tc.addr)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Dial(%q, %q) = %v, want an error containing %q", tc.network, tc.addr, err, tc.want)
+		}
+	}
+	if _, err := (&Dialer{Config: Config{MSS: 10}}).Dial("udt", "127.0.0.1:9"); err == nil || !strings.Contains(err.Error(), "Config.MSS") {
+		t.Errorf("bad Config: %v", err)
+	}
+}
+
+func TestMessageMode(t *testing.T) {
+	t.Parallel()
+	c, s := connPair(t, Config{Message: true})
+	for i, size := range []int{1, 100, 1500, 9000, 30000} {
+		if n, err := c.Write(message(i, max(size, 8))); err != nil || n != max(size, 8) {
+			t.Fatalf("Write message %d: %d, %v", i, n, err)
+		}
+	}
+	buf := make([]byte, 65536)
+	for i, size := range []int{1, 100, 1500, 9000, 30000} {
+		n, err := s.Read(buf)
+		if err != nil || n != max(size, 8) {
+			t.Fatalf("Read message %d: %d bytes, %v", i, n, err)
+		}
+		if j, err := checkMessage(buf[:n]); err != nil || j != i {
+			t.Fatalf("message %d: %v (%d)", i, err, j)
+		}
+	}
+	if _, err := c.WriteMsg([]byte("ttl"), time.Second, false); err != nil {
+		t.Fatal(err)
+	}
+	stream, _ := connPair(t, Config{})
+	if _, err := stream.WriteMsg([]byte("x"), 0, true); CodeOf(err) != ErrStreamIll {
+		t.Fatalf("WriteMsg on a stream conn: %v", err)
+	}
+}
+
+func TestDialedConnsShareOnePort(t *testing.T) {
+	t.Parallel()
+	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	var ports = map[uint16]bool{}
+	for range 20 {
+		c, err := Dial("udt", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		ports[c.LocalAddr().(*Addr).Port()] = true
+	}
+	if len(ports) != 1 {
+		t.Fatalf("20 dialed conns used %d local ports, want 1", len(ports))
+	}
+	for p := range ports {
+		if fds := udpFDs(t, int(p)); len(fds) != 1 || !cloexec(t, fds[0]) {
+			t.Fatalf("shared port %d: %d UDP fds, want 1 with close-on-exec", p, len(fds))
+		}
+	}
+	// A LocalAddr gets its own port.
+	d := Dialer{LocalAddr: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}}
+	c, err := d.Dial("udt", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ports[c.LocalAddr().(*Addr).Port()] {
+		t.Fatal("a dial with LocalAddr joined the shared port")
+	}
+}
+
+func TestForgottenConnsAreClosed(t *testing.T) {
+	// Not parallel: it forces collections and counts sockets.
+	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	var socks []Socket
+	go func() {
+		for {
+			c, err := l.AcceptUDT()
+			if err != nil {
+				return
+			}
+			socks = append(socks, c.Socket())
+		}
+	}()
+	var dialed []Socket
+	for range 200 {
+		c, err := Dial("udt", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		dialed = append(dialed, c.(*Conn).Socket())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		open := 0
+		for _, s := range dialed {
+			if st := s.SockState(); st != StatusClosed && st != StatusNonexist && st != StatusClosing {
+				open++
+			}
+		}
+		if open == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d dropped conns still open", open, len(dialed))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestConnErrorsWrapUDT(t *testing.T) {
+	t.Parallel()
+	c, _ := connPair(t, Config{})
+	c.Close()
+	_, err := c.Read(make([]byte, 1))
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "read" || oe.Net != "udt" || !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Read after Close: %#v", err)
+	}
+	_, err = Listen("udt", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A port another process-level socket holds.
+	u, _ := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	defer u.Close()
+	_, err = Listen("udt", u.LocalAddr().String())
+	if err == nil || CodeOf(err) != ErrSockFail || !errors.Is(err, ErrSockFail) {
+		t.Fatalf("Listen on a taken port: %v", err)
+	}
+	_ = syscall.EADDRINUSE
+}

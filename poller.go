@@ -1,0 +1,292 @@
+package udt
+
+import (
+	"context"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// The poller drives one UDT epoll from one goroutine and parks the
+// goroutines of blocked calls in Go, so a blocked Read costs a parked
+// goroutine, not an OS thread. Sockets run in UDT's non-blocking mode; a call
+// that would block registers its interest here and waits on a channel.
+//
+// UDT's epoll is level-triggered, so interest is registered only while
+// someone waits, and dropped as soon as the event is delivered: otherwise a
+// socket that stays writable (or readable, with nobody reading) would make
+// epoll_wait return at once, forever. It never reports a failed connect or
+// a clean close by the peer, so each round also asks the state of every
+// socket with waiters.
+
+// pollInterval bounds how long the poller sleeps in epoll_wait, and so how
+// late it notices what UDT's epoll does not report. UDT's own granularity
+// is 10 ms.
+const pollInterval = 50 * time.Millisecond
+
+type poller struct {
+	lib Library
+	ep  Epoll
+
+	mu  sync.Mutex
+	fds map[SocketID]*pollDesc
+}
+
+var (
+	defaultPollerOnce sync.Once
+	defaultPoller     *poller
+	defaultPollerErr  error
+)
+
+func getPoller() (*poller, error) {
+	defaultPollerOnce.Do(func() {
+		defaultPoller, defaultPollerErr = newPoller(Native)
+	})
+	return defaultPoller, defaultPollerErr
+}
+
+func newPoller(lib Library) (*poller, error) {
+	ep, err := lib.EpollCreate()
+	if err != nil {
+		return nil, err
+	}
+	p := &poller{lib: lib, ep: ep, fds: map[SocketID]*pollDesc{}}
+	go p.run()
+	return p, nil
+}
+
+func (p *poller) run() {
+	ev := EpollEvents{Read: make([]SocketID, 0, 512), Write: make([]SocketID, 0, 512)}
+	var waiting []*pollDesc
+	for {
+		ev.Read, ev.Write = ev.Read[:0], ev.Write[:0]
+		_, err := p.lib.EpollWait(p.ep, &ev, pollInterval)
+		if err != nil && CodeOf(err) != ErrTimeout {
+			// Only a released epoll fails here, which this package never
+			// does; do not spin if it ever happens.
+			time.Sleep(pollInterval)
+		}
+		for _, id := range ev.Read {
+			p.ready(id, EventIn)
+		}
+		for _, id := range ev.Write {
+			p.ready(id, EventOut)
+		}
+		waiting = p.waiting(waiting[:0])
+		for _, pd := range waiting {
+			if st := p.lib.SockState(pd.s); st != StatusConnecting && st != StatusConnected && st != StatusListening {
+				pd.wakeAll()
+			} else if st == StatusConnected && pd.connecting {
+				pd.wake(EventOut)
+			}
+		}
+	}
+}
+
+// waiting appends the descriptors that have goroutines waiting.
+func (p *poller) waiting(buf []*pollDesc) []*pollDesc {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pd := range p.fds {
+		pd.mu.Lock()
+		if pd.readers+pd.writers > 0 {
+			buf = append(buf, pd)
+		}
+		pd.mu.Unlock()
+	}
+	return buf
+}
+
+func (p *poller) ready(id SocketID, ev Events) {
+	p.mu.Lock()
+	pd := p.fds[id]
+	p.mu.Unlock()
+	if pd != nil {
+		pd.wake(ev)
+	}
+}
+
+// pollDesc is the poll state of one socket.
+type pollDesc struct {
+	p *poller
+	s Socket
+
+	mu         sync.Mutex
+	registered Events // what the UDT epoll watches for now
+	readers    int    // goroutines waiting to read or accept
+	writers    int    // goroutines waiting to write or for the connect
+	rready     chan struct{}
+	wready     chan struct{}
+	closing    chan struct{}
+	closed     bool
+	connecting bool
+	rdeadline  time.Time
+	wdeadline  time.Time
+}
+
+func (p *poller) open(s Socket) *pollDesc {
+	pd := &pollDesc{p: p, s: s, rready: make(chan struct{}), wready: make(chan struct{}), closing: make(chan struct{})}
+	p.mu.Lock()
+	p.fds[s.ID()] = pd
+	p.mu.Unlock()
+	return pd
+}
+
+// rearm brings the UDT epoll's interest in line with the waiters. UDT's
+// epoll can only add events to a socket's set, so a change is a remove
+// and an add. Called with pd.mu held.
+func (pd *pollDesc) rearm() {
+	var want Events
+	if pd.readers > 0 {
+		want |= EventIn
+	}
+	if pd.writers > 0 {
+		want |= EventOut
+	}
+	if want == pd.registered || pd.closed {
+		return
+	}
+	lib, ep, id := pd.p.lib, pd.p.ep, pd.s.ID()
+	if pd.registered != 0 {
+		lib.EpollRemoveUsock(ep, id)
+	}
+	pd.registered = 0
+	if want != 0 && lib.EpollAddUsock(ep, id, want) == nil {
+		pd.registered = want
+	}
+}
+
+// wake wakes the goroutines waiting for ev and drops the interest they
+// had: a woken goroutine that still cannot proceed registers it again.
+func (pd *pollDesc) wake(ev Events) {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	if ev&EventIn != 0 {
+		close(pd.rready)
+		pd.rready = make(chan struct{})
+	}
+	if ev&EventOut != 0 {
+		close(pd.wready)
+		pd.wready = make(chan struct{})
+	}
+	if pd.registered&ev != 0 {
+		lib, ep, id := pd.p.lib, pd.p.ep, pd.s.ID()
+		lib.EpollRemoveUsock(ep, id)
+		pd.registered &^= ev
+		if pd.registered != 0 && lib.EpollAddUsock(ep, id, pd.registered) != nil {
+			pd.registered = 0
+		}
+	}
+}
+
+func (pd *pollDesc) wakeAll() { pd.wake(EventIn | EventOut) }
+
+// errDeadline is what a call returns when its deadline passes: it is
+// os.ErrDeadlineExceeded, a net.Error whose Timeout is true.
+var errDeadline error = os.ErrDeadlineExceeded
+
+// wait parks the caller until the socket may be ready for ev (EventIn or
+// EventOut), its deadline passes, ctx ends, or the socket closes. A nil
+// return means "try again", not "ready": wake-ups may be spurious.
+func (pd *pollDesc) wait(ctx context.Context, ev Events) error {
+	pd.mu.Lock()
+	if pd.closed {
+		pd.mu.Unlock()
+		return net.ErrClosed
+	}
+	var ready chan struct{}
+	var deadline time.Time
+	if ev == EventIn {
+		pd.readers++
+		ready, deadline = pd.rready, pd.rdeadline
+	} else {
+		pd.writers++
+		ready, deadline = pd.wready, pd.wdeadline
+	}
+	if !deadline.IsZero() && !time.Now().Before(deadline) {
+		pd.done(ev)
+		pd.mu.Unlock()
+		return errDeadline
+	}
+	pd.rearm()
+	pd.mu.Unlock()
+
+	defer func() {
+		pd.mu.Lock()
+		pd.done(ev)
+		pd.rearm()
+		pd.mu.Unlock()
+	}()
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		timeout = t.C
+	}
+	var ctxDone <-chan struct{}
+	if ctx != nil {
+		ctxDone = ctx.Done()
+	}
+	select {
+	case <-ready:
+		return nil
+	case <-pd.closing:
+		return net.ErrClosed
+	case <-timeout:
+		return errDeadline
+	case <-ctxDone:
+		return ctx.Err()
+	}
+}
+
+func (pd *pollDesc) done(ev Events) {
+	if ev == EventIn {
+		pd.readers--
+	} else {
+		pd.writers--
+	}
+}
+
+// setDeadline changes a deadline and wakes the waiters it concerns, so a
+// call already blocked sees the new one.
+func (pd *pollDesc) setDeadline(t time.Time, ev Events) {
+	pd.mu.Lock()
+	if ev&EventIn != 0 {
+		pd.rdeadline = t
+	}
+	if ev&EventOut != 0 {
+		pd.wdeadline = t
+	}
+	pd.mu.Unlock()
+	pd.wake(ev)
+}
+
+// close wakes every waiter with net.ErrClosed and takes the socket out of
+// the epoll: it must leave the epoll before UDT closes it, or it stays in
+// the ready set forever and epoll_wait spins. It reports false if the
+// descriptor was already closed.
+func (pd *pollDesc) close() bool {
+	pd.mu.Lock()
+	if pd.closed {
+		pd.mu.Unlock()
+		return false
+	}
+	pd.closed = true
+	close(pd.closing)
+	if pd.registered != 0 {
+		pd.p.lib.EpollRemoveUsock(pd.p.ep, pd.s.ID())
+		pd.registered = 0
+	}
+	pd.mu.Unlock()
+	pd.p.mu.Lock()
+	delete(pd.p.fds, pd.s.ID())
+	pd.p.mu.Unlock()
+	return true
+}
+
+func (pd *pollDesc) isClosed() bool {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	return pd.closed
+}
