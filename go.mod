@@ -4,7 +4,10 @@ go 1.26
 
 tool github.com/golang/mock/mockgen
 
-require github.com/golang/mock v1.6.0
+require (
+	github.com/golang/mock v1.6.0
+	go.uber.org/goleak v1.3.0
+)
 
 require (
 	golang.org/x/mod v0.4.2 // indirect

@@ -3,6 +3,7 @@ package udt
 import (
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/udtgo/udt/udt4"
+	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
@@ -26,6 +28,14 @@ func TestMain(m *testing.M) {
 	// a test left with data in flight, and the process exit frees it all.
 	code := m.Run()
 	udt4.RemoveSharedPeers()
+	if code == 0 {
+		// The poller's goroutine lives as long as the process, by design.
+		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/udtgo/udt.(*poller).run"),
+			goleak.IgnoreTopFunction("github.com/udtgo/udt/cudt._Cfunc_cudt_epoll_wait2")); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 

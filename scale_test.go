@@ -1,0 +1,174 @@
+package udt
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Concurrency: a reader, a writer and a closer on one connection, many
+// times over; every call returns, nothing races.
+func TestReadWriteCloseRace(t *testing.T) {
+	t.Parallel()
+	rounds := 300
+	if testing.Short() {
+		rounds = 50
+	}
+	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	for i := range rounds {
+		c, err := Dial("udt", l.Addr().String())
+		if err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			buf := make([]byte, 4096)
+			for {
+				if _, err := c.Read(buf); err != nil {
+					if !errors.Is(err, net.ErrClosed) && err != io.EOF {
+						t.Errorf("Read: %v", err)
+					}
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			buf := make([]byte, 4096)
+			for {
+				if _, err := c.Write(buf); err != nil {
+					if !errors.Is(err, net.ErrClosed) {
+						t.Errorf("Write: %v", err)
+					}
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			time.Sleep(time.Duration(i%7) * time.Millisecond)
+			c.Close()
+		})
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: a call did not return after Close", i)
+		}
+	}
+}
+
+func countFDs(t testing.TB) (fds, udp int) {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(target, "socket:") {
+			udp++
+		}
+	}
+	return len(ents), udp
+}
+
+func countThreads(t testing.TB) int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
+}
+
+// The seed's problem: descriptors and threads must stay flat as
+// connections grow. n connections each way, each with a goroutine blocked
+// in Read.
+func TestManyConnsStayFlat(t *testing.T) {
+	// Not parallel: it counts the process's descriptors and threads.
+	n := 500
+	if v, err := strconv.Atoi(os.Getenv("UDT_CONNS")); err == nil && v > 0 {
+		n = v
+	}
+	fds0, socks0 := countFDs(t)
+	threads0 := countThreads(t)
+	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	track := func(c net.Conn) {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+		wg.Go(func() {
+			_, err := c.Read(make([]byte, 1))
+			if !errors.Is(err, net.ErrClosed) {
+				t.Errorf("blocked Read ended with %v", err)
+			}
+		})
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			track(c)
+		}
+	}()
+	for i := 0; i < n; i++ {
+		c, err := Dial("udt", l.Addr().String())
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		track(c)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		got := len(conns)
+		mu.Unlock()
+		if got == 2*n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d conns up", got, 2*n)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // let every reader block
+	fds1, socks1 := countFDs(t)
+	threads1 := countThreads(t)
+	t.Logf("%d conns each way, a goroutine blocked in Read on each: fds %d -> %d, sockets %d -> %d, OS threads %d -> %d",
+		n, fds0, fds1, socks0, socks1, threads0, threads1)
+	// Two UDP ports (the listener's, the shared dial port) and their UDT
+	// threads; some slack for the runtime's own threads.
+	if socks1-socks0 > 4 {
+		t.Errorf("%d connections opened %d sockets", 2*n, socks1-socks0)
+	}
+	if threads1-threads0 > 16 {
+		t.Errorf("%d connections with blocked readers added %d OS threads", 2*n, threads1-threads0)
+	}
+	mu.Lock()
+	for _, c := range conns {
+		c.Close()
+	}
+	mu.Unlock()
+	wg.Wait()
+}
