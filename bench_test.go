@@ -1,6 +1,8 @@
 package udt
 
 import (
+	"io"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -197,4 +199,152 @@ func BenchmarkStream(b *testing.B) {
 	if err := <-done; err != nil {
 		b.Fatal(err)
 	}
+}
+
+// BenchmarkDial dials and accepts one connection per op on loopback and
+// reports the dial latency percentiles.
+func BenchmarkDial(b *testing.B) {
+	l := listenT(b, "udt", "127.0.0.1:0", Config{})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	addr := l.Addr().String()
+	var lat []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		c, err := Dial("udt", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+		c.Close()
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// BenchmarkRoundTrip is one 64-byte request and its echo over a Conn.
+func BenchmarkRoundTrip(b *testing.B) {
+	c, s := connPair(b, Config{})
+	go io.Copy(s, s)
+	buf := make([]byte, 64)
+	for b.Loop() {
+		if _, err := c.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkConnStream moves 1 MiB per op through the net.Conn layer, for
+// comparison with BenchmarkStream (the blocking one-to-one API) and
+// BenchmarkTCPStream (Go's TCP on loopback).
+func BenchmarkConnStream(b *testing.B) {
+	c, s := connPair(b, Config{})
+	benchStream(b, c, s)
+}
+
+func BenchmarkTCPStream(b *testing.B) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	ch := make(chan net.Conn, 1)
+	go func() { s, _ := l.Accept(); ch <- s }()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := <-ch
+	defer c.Close()
+	defer s.Close()
+	benchStream(b, c, s)
+}
+
+func benchStream(b *testing.B, c, s net.Conn) {
+	const chunk = 1 << 20
+	b.SetBytes(chunk)
+	done := make(chan error, 1)
+	total := int64(b.N) * chunk
+	go func() {
+		_, err := io.CopyN(io.Discard, s, total)
+		done <- err
+	}()
+	buf := make([]byte, chunk)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := c.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkRawRoundTrip is BenchmarkRoundTrip on the blocking one-to-one
+// API, where UDT's own threads wake the caller: the floor for the poller.
+func BenchmarkRawRoundTrip(b *testing.B) {
+	c, s := pair(b, Stream, loop4)
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			if _, err := recvAll(s, 64); err != nil {
+				return
+			}
+			if _, err := s.Send(buf); err != nil {
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 64)
+	for b.Loop() {
+		if _, err := c.Send(buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := recvAll(c, 64); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRawDial is a blocking UDT::connect on the one-to-one API: the
+// floor for BenchmarkDial.
+func BenchmarkRawDial(b *testing.B) {
+	l, la := listener(b, Stream, loop4)
+	go func() {
+		for {
+			s, _, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { recvAll(s, 1); s.Close() }()
+		}
+	}()
+	var lat []time.Duration
+	for b.Loop() {
+		c, err := NewSocket(IPv4, Stream)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		if err := c.Connect(la); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+		c.Close()
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }

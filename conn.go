@@ -259,16 +259,17 @@ func (c *Conn) Stats() (Perf, error) {
 // It stays owned by c.
 func (c *Conn) Socket() Socket { return c.fd.pd.s }
 
-// connect starts a non-blocking connect and waits for it: UDT reports
-// success as writability but never reports failure, so the wait is bounded
-// by ctx, and the poller wakes it when the state changes.
+// connect starts a non-blocking connect and waits for it. UDT's epoll
+// reports success only on its 10 ms tick and never reports failure, so the
+// wait watches the socket's state itself, often at first (the handshake
+// takes about a round trip) and then less often, until ctx ends.
 func (fd *netFD) connect(ctx context.Context, to netip.AddrPort) error {
 	if err := fd.lib.Connect(fd.pd.s, to); err != nil {
 		return err
 	}
-	fd.pd.mu.Lock()
-	fd.pd.connecting = true
-	fd.pd.mu.Unlock()
+	backoff := 50 * time.Microsecond
+	t := time.NewTimer(backoff)
+	defer t.Stop()
 	for {
 		switch st := fd.lib.SockState(fd.pd.s); st {
 		case StatusConnected:
@@ -277,8 +278,14 @@ func (fd *netFD) connect(ctx context.Context, to netip.AddrPort) error {
 		default:
 			return &Error{Op: "connect", Code: ErrConnFail, Msg: "connection setup failed (socket " + st.String() + ")"}
 		}
-		if err := fd.pd.wait(ctx, EventOut); err != nil {
-			return err
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-fd.pd.closing:
+			return net.ErrClosed
 		}
+		backoff = min(2*backoff, 10*time.Millisecond)
+		t.Reset(backoff)
 	}
 }

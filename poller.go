@@ -77,8 +77,6 @@ func (p *poller) run() {
 		for _, pd := range waiting {
 			if st := p.lib.SockState(pd.s); st != StatusConnecting && st != StatusConnected && st != StatusListening {
 				pd.wakeAll()
-			} else if st == StatusConnected && pd.connecting {
-				pd.wake(EventOut)
 			}
 		}
 	}
@@ -120,7 +118,6 @@ type pollDesc struct {
 	wready     chan struct{}
 	closing    chan struct{}
 	closed     bool
-	connecting bool
 	rdeadline  time.Time
 	wdeadline  time.Time
 }
