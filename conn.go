@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -186,7 +187,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 
 // closedOr maps UDT's answer for a socket this side closed to net.ErrClosed.
 func (c *Conn) closedOr(err error) error {
-	if c.fd.pd.isClosed() {
+	if err != nil && c.fd.pd.isClosed() {
 		return net.ErrClosed
 	}
 	return err
@@ -258,6 +259,65 @@ func (c *Conn) Stats() (Perf, error) {
 // Socket is the UDT socket under the connection, for the one-to-one API.
 // It stays owned by c.
 func (c *Conn) Socket() Socket { return c.fd.pd.s }
+
+// SendFile sends size bytes of the file at path, from offset, as stream
+// data: what UDT's sendfile puts on the wire, so a peer's recvfile takes it.
+// It goes through the poller, so deadlines apply and no OS thread waits.
+// A file shorter than offset+size is io.ErrUnexpectedEOF.
+func (c *Conn) SendFile(path string, offset, size int64) (int64, error) {
+	if err := c.fileCheck("sendfile", offset, size); err != nil {
+		return 0, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, c.fd.opError("sendfile", err)
+	}
+	defer f.Close()
+	n, err := io.CopyBuffer(writerOnly{c}, io.NewSectionReader(f, offset, size), make([]byte, 1<<20))
+	if err == nil && n < size {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, c.fd.opError("sendfile", err)
+}
+
+// RecvFile receives size bytes of stream data into the file at path,
+// written from offset; the file is created if need be and not truncated,
+// so a transfer can resume where an earlier one stopped. Deadlines apply. A
+// peer that closes early is io.ErrUnexpectedEOF.
+//
+// Unlike UDT's recvfile, it does not depend on the socket blocking: UDT
+// 4.11's recvfile on a non-blocking socket waits for a wake-up that never
+// comes once it has caught up with the data.
+func (c *Conn) RecvFile(path string, offset, size int64) (int64, error) {
+	if err := c.fileCheck("recvfile", offset, size); err != nil {
+		return 0, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return 0, c.fd.opError("recvfile", err)
+	}
+	n, err := io.CopyBuffer(io.NewOffsetWriter(f, offset), io.LimitReader(c, size), make([]byte, 1<<20))
+	if err == nil && n < size {
+		err = io.ErrUnexpectedEOF
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return n, c.fd.opError("recvfile", err)
+}
+
+func (c *Conn) fileCheck(op string, offset, size int64) error {
+	switch {
+	case c.msg:
+		return c.fd.opError(op, &Error{Op: op, Code: ErrDgramIll, Msg: "file transfer needs a stream connection"})
+	case offset < 0 || size < 0:
+		return c.fd.opError(op, &Error{Op: op, Code: ErrInvParam, Msg: "offset and size must not be negative"})
+	}
+	return nil
+}
+
+// writerOnly hides Conn's other methods from io.Copy.
+type writerOnly struct{ io.Writer }
 
 // connect starts a non-blocking connect and waits for it. UDT's epoll
 // reports success only on its 10 ms tick and never reports failure, so the

@@ -414,3 +414,67 @@ func TestConnErrorsWrapUDT(t *testing.T) {
 	}
 	_ = syscall.EADDRINUSE
 }
+
+func TestConnSendFileRecvFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := dir + "/src"
+	writeRandomFile(t, src, 20<<20+3, 21)
+	c, s := connPair(t, Config{})
+	errc := make(chan error, 1)
+	go func() {
+		n, err := c.SendFile(src, 0, 20<<20+3)
+		if err == nil && n != 20<<20+3 {
+			err = errors.New("short SendFile")
+		}
+		errc <- err
+	}()
+	dst := dir + "/dst"
+	if n, err := s.RecvFile(dst, 0, 20<<20+3); err != nil || n != 20<<20+3 {
+		t.Fatalf("RecvFile = %d, %v", n, err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if sha256File(t, src) != sha256File(t, dst) {
+		t.Fatal("file differs")
+	}
+	// Resume: the rest of a file lands after what is there, untruncated.
+	part := dir + "/part"
+	head := make([]byte, 1000)
+	f, _ := os.Open(src)
+	f.Read(head)
+	f.Close()
+	os.WriteFile(part, head, 0o600)
+	go func() { _, err := c.SendFile(src, 1000, 20<<20+3-1000); errc <- err }()
+	if _, err := s.RecvFile(part, 1000, 20<<20+3-1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if sha256File(t, part) != sha256File(t, src) {
+		t.Fatal("resumed file differs")
+	}
+	// A file shorter than asked.
+	if _, err := c.SendFile(src, 20<<20, 1000); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("SendFile past the end: %v", err)
+	}
+	io.CopyN(io.Discard, s, 3)
+	// A blocked RecvFile ends when the connection is closed.
+	go func() { _, err := s.RecvFile(dst, 0, 1<<20); errc <- err }()
+	time.Sleep(100 * time.Millisecond)
+	s.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("RecvFile after Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end a blocked RecvFile")
+	}
+	m, _ := connPair(t, Config{Message: true})
+	if _, err := m.SendFile(src, 0, 1); CodeOf(err) != ErrDgramIll {
+		t.Fatalf("SendFile in message mode: %v", err)
+	}
+}
