@@ -1,7 +1,9 @@
 package udt_test
 
 import (
+	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -135,4 +137,36 @@ func TestNativeLibraryIsTheRealOne(t *testing.T) {
 	if err := lib.Close(c); udt.CodeOf(err) != udt.ErrInvSock {
 		t.Fatalf("second close: %v", err)
 	}
+}
+
+// fetch is user code written against the public interfaces.
+func fetch(ctx context.Context, d udt.ContextDialer, addr string) ([]byte, error) {
+	c, err := d.DialContext(ctx, "udt", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("GET")); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(c)
+}
+
+func TestMockDialerAndConnection(t *testing.T) {
+	ctrl := gomock.NewController(t)
+	d := udtmock.NewMockContextDialer(ctrl)
+	c := udtmock.NewMockConnection(ctrl)
+	d.EXPECT().DialContext(gomock.Any(), "udt", "example:9000").Return(c, nil)
+	c.EXPECT().Write([]byte("GET")).Return(3, nil)
+	gomock.InOrder(
+		c.EXPECT().Read(gomock.Any()).DoAndReturn(func(b []byte) (int, error) { return copy(b, "reply"), nil }),
+		c.EXPECT().Read(gomock.Any()).Return(0, io.EOF),
+	)
+	c.EXPECT().Close().Return(nil)
+	got, err := fetch(context.Background(), d, "example:9000")
+	if err != nil || string(got) != "reply" {
+		t.Fatalf("fetch = %q, %v", got, err)
+	}
+	var _ net.Listener = udtmock.NewMockListener(ctrl)
+	var _ net.Conn = udtmock.NewMockConn(ctrl)
 }
