@@ -75,7 +75,15 @@ func (p *poller) run() {
 		}
 		waiting = p.waiting(waiting[:0])
 		for _, pd := range waiting {
-			if st := p.lib.SockState(pd.s); st != StatusConnecting && st != StatusConnected && st != StatusListening {
+			switch p.lib.SockState(pd.s) {
+			case StatusConnected, StatusConnecting:
+			case StatusListening:
+				// UDT drops a listener's pending-connection event when the
+				// listener leaves the epoll, and does not raise it again when
+				// it comes back (it does for data sockets), so Accept
+				// retries each round rather than trust the event alone.
+				pd.wake(EventIn)
+			default:
 				pd.wakeAll()
 			}
 		}

@@ -120,7 +120,8 @@ func TestManyConnsStayFlat(t *testing.T) {
 		mu.Unlock()
 		wg.Go(func() {
 			_, err := c.Read(make([]byte, 1))
-			if !errors.Is(err, net.ErrClosed) {
+			// Closing one end first may show the other its peer's close.
+			if !errors.Is(err, net.ErrClosed) && err != io.EOF {
 				t.Errorf("blocked Read ended with %v", err)
 			}
 		})
