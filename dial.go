@@ -68,8 +68,8 @@ func (c *Config) validate() error {
 	switch c.CongestionControl.Kind {
 	case CCNone, CCNative:
 	case CCFixedRate:
-		if !(c.CongestionControl.Mbps > 0) {
-			return fmt.Errorf("udt: Config.CongestionControl: fixed rate needs Mbps above 0, not %v", c.CongestionControl.Mbps)
+		if m := c.CongestionControl.Mbps; !(m >= MinFixedRate && m <= MaxFixedRate) {
+			return fmt.Errorf("udt: Config.CongestionControl: fixed rate needs Mbps from %v to %v, not %v", MinFixedRate, MaxFixedRate, m)
 		}
 	default:
 		return fmt.Errorf("udt: Config.CongestionControl.Kind must be CCNative or CCFixedRate, not %v", c.CongestionControl.Kind)

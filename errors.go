@@ -89,7 +89,9 @@ func (c ErrorCode) Error() string {
 // does.
 func (c ErrorCode) Errno() syscall.Errno {
 	switch c {
-	case ErrNoServer, ErrConnRej:
+	case ErrNoServer: // UDT's handshake timed out: nobody answered
+		return syscall.ETIMEDOUT
+	case ErrConnRej:
 		return syscall.ECONNREFUSED
 	case ErrConnLost:
 		return syscall.ECONNRESET
@@ -151,8 +153,9 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
-// Timeout reports whether the call timed out (net.Error).
-func (e *Error) Timeout() bool { return e.Code == ErrTimeout }
+// Timeout reports whether the call timed out (net.Error): ETIMEOUT, and
+// ENOSERVER, which is UDT's handshake timing out.
+func (e *Error) Timeout() bool { return e.Code == ErrTimeout || e.Code == ErrNoServer }
 
 // Temporary reports whether the same call may succeed later unchanged: the
 // non-blocking "not now" answers (net.Error).

@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/udtgo/udt/udt4"
 	"go.uber.org/goleak"
@@ -47,6 +46,12 @@ func newSock(t testing.TB, f Family, typ SocketType) Socket {
 	s, err := NewSocket(f, typ)
 	if err != nil {
 		t.Fatalf("NewSocket(%v, %v): %v", f, typ, err)
+	}
+	// No linger: a test's cleanup must not wait out unacknowledged data
+	// (UDT's close can block for ~47 s when the peer went first). Tests that
+	// need data delivered wait for it before they end.
+	if err := s.SetLinger(Linger{}); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
@@ -252,17 +257,6 @@ func (r *lossyRelay) counts() (dropped, forwarded int64) {
 	r.statMu.Lock()
 	defer r.statMu.Unlock()
 	return r.dropped, r.forwarded
-}
-
-func waitState(s Socket, want Status, within time.Duration) Status {
-	deadline := time.Now().Add(within)
-	for {
-		st := s.SockState()
-		if st == want || time.Now().After(deadline) {
-			return st
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // lockThread keeps the test on one OS thread, for reading UDT's

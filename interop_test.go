@@ -264,6 +264,15 @@ func serveOneFile(l Socket, dir string) error {
 		return err
 	}
 	defer s.Close()
+	// Close only once the peer has everything: the test sockets do not
+	// linger.
+	defer func() {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if n, err := s.SendData(); err != nil || n == 0 {
+				return
+			}
+		}
+	}()
 	readFull := func(b []byte) error {
 		for off := 0; off < len(b); {
 			n, err := s.Recv(b[off:])
@@ -299,17 +308,7 @@ func serveOneFile(l Socket, dir string) error {
 		return nil
 	}
 	_, err = s.SendFile(path, 0, size, 0)
-	if err != nil {
-		return err
-	}
-	// Wait for the peer to acknowledge everything before closing, so close
-	// does not linger.
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if n, err := s.SendData(); err != nil || n == 0 {
-			break
-		}
-	}
-	return nil
+	return err
 }
 
 func TestInteropCppRecvFileFromGoServer(t *testing.T) {

@@ -118,6 +118,13 @@ func (k CCKind) String() string {
 	return "CCKind(" + strconv.Itoa(int(k)) + ")"
 }
 
+// The range of CCFixedRate's rate: below it the packet period overflows
+// UDT's integer timer, above it no link goes.
+const (
+	MinFixedRate = 0.001 // Mbit/s
+	MaxFixedRate = 1e6   // Mbit/s
+)
+
 // CongestionControl is UDT_CC: the class, and its rate for CCFixedRate.
 type CongestionControl struct {
 	Kind CCKind
@@ -220,8 +227,8 @@ func (s Socket) SetCongestionControl(cc CongestionControl) error {
 	switch cc.Kind {
 	case CCNative:
 	case CCFixedRate:
-		if !(cc.Mbps > 0) {
-			return invalid(setOp(OptCC), fmt.Sprintf("fixed-rate congestion control needs Mbps above 0, got %v", cc.Mbps))
+		if !(cc.Mbps >= MinFixedRate && cc.Mbps <= MaxFixedRate) {
+			return invalid(setOp(OptCC), fmt.Sprintf("fixed-rate congestion control needs Mbps from %v to %v, got %v", MinFixedRate, MaxFixedRate, cc.Mbps))
 		}
 	default:
 		return invalid(setOp(OptCC), "congestion control must be CCNative or CCFixedRate, not "+cc.Kind.String())

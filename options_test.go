@@ -12,7 +12,11 @@ const payload = 1500 - 28
 
 func TestOptionDefaults(t *testing.T) {
 	t.Parallel()
-	s := newSock(t, IPv4, Stream)
+	s, err := NewSocket(IPv4, Stream) // not newSock, which turns linger off
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	want := map[Option]any{
 		OptMSS:        1500,
 		OptSndSyn:     true,
@@ -39,7 +43,7 @@ func TestOptionDefaults(t *testing.T) {
 		}
 	}
 	// UDT_CC has no instance before bind: UDT answers EUNBOUNDSOCK.
-	_, err := s.CongestionControl()
+	_, err = s.CongestionControl()
 	wantCode(t, "UDT_CC before bind", err, ErrUnboundSock)
 }
 
@@ -171,7 +175,9 @@ func TestOptionErrors(t *testing.T) {
 		{s.SetLinger(Linger{On: true, Timeout: -time.Second}), "whole number of seconds"},
 		{s.SetRecvTimeout(time.Duration(math.MaxInt64)), "longer than a C int"},
 		{s.SetCongestionControl(CongestionControl{Kind: CCOther}), "must be CCNative or CCFixedRate"},
-		{s.SetCongestionControl(CongestionControl{Kind: CCFixedRate}), "Mbps above 0"},
+		{s.SetCongestionControl(CongestionControl{Kind: CCFixedRate}), "needs Mbps from"},
+		{s.SetCongestionControl(CongestionControl{Kind: CCFixedRate, Mbps: math.Inf(1)}), "needs Mbps from"},
+		{s.SetCongestionControl(CongestionControl{Kind: CCFixedRate, Mbps: 1e-300}), "needs Mbps from"},
 	} {
 		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
 			t.Errorf("got %v, want an error containing %q", tc.err, tc.want)

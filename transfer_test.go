@@ -162,6 +162,9 @@ func TestMessageTTLUnderLoss(t *testing.T) {
 		// acknowledged. With TTL drops UDT 4.11 may never get there (the
 		// receiver's ACK can stall at a message dropped before any packet of
 		// it arrived), so the wait is bounded.
+		// Bounded, so a stall in UDT cannot hang the test.
+		c.SetSendTimeout(5 * time.Second)
+		giveUp := time.Now().Add(time.Minute)
 		sent := make(chan struct{})
 		go func() {
 			defer close(sent)
@@ -186,6 +189,9 @@ func TestMessageTTLUnderLoss(t *testing.T) {
 		buf := make([]byte, 2048)
 		var quietSince time.Time
 		for len(got) < count {
+			if time.Now().After(giveUp) {
+				t.Fatalf("%s: %d messages after a minute", tc.name, len(got))
+			}
 			n, err := s.RecvMsg(buf)
 			if CodeOf(err) == ErrAsyncRcv {
 				select {

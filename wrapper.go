@@ -196,13 +196,10 @@ func (s Socket) Bind(addr netip.AddrPort) error {
 	if err != nil {
 		return err
 	}
-	// bind2 hands the descriptor to UDT only from INIT; refusing earlier
-	// keeps the ownership of fd plain.
-	if st := s.SockState(); st != StatusInit {
-		if st == StatusNonexist {
-			return &Error{Op: "bind", Code: ErrInvSock, Msg: "socket does not exist (closed?)"}
-		}
-		return &Error{Op: "bind", Code: ErrBoundSock, Msg: "socket is already bound (state " + st.String() + ")"}
+	// Only an INIT socket takes a descriptor; for any other, UDT's own
+	// bind gives UDT's own answer and no descriptor is at stake.
+	if s.SockState() != StatusInit {
+		return wrap("bind", cudt.Bind(int(s.id), &a))
 	}
 	fd, err := openUDP(s.family, addr)
 	if errors.Is(err, syscall.EADDRINUSE) {
@@ -211,7 +208,39 @@ func (s Socket) Bind(addr netip.AddrPort) error {
 	if err != nil {
 		return &Error{Op: "bind", Code: ErrSockFail, Msg: "UDP socket for " + addr.String() + ": " + err.Error()}
 	}
-	return s.bind2(fd, true)
+	if err := s.bind2("bind", fd); err != nil {
+		return err
+	}
+	// UDT matches a reusable port by number alone: if this process's UDT
+	// already runs the same port on another address, bind2 joins that one
+	// and leaves fd unused.
+	if own, err := syscall.Getsockname(fd); err == nil {
+		if got, err := s.SockName(); err == nil && got.Port() == sockaddrPort(own) && !sameAddr(own, got.Addr()) {
+			syscall.Close(fd)
+			return &Error{Op: "bind", Code: ErrSockFail, Msg: "UDT joined its UDP port " + got.String() + " instead of binding " + addr.String() + " (it shares ports by number); close this socket"}
+		}
+	}
+	return nil
+}
+
+func sockaddrPort(sa syscall.Sockaddr) uint16 {
+	switch sa := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return uint16(sa.Port)
+	case *syscall.SockaddrInet6:
+		return uint16(sa.Port)
+	}
+	return 0
+}
+
+func sameAddr(sa syscall.Sockaddr, ip netip.Addr) bool {
+	switch sa := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return netip.AddrFrom4(sa.Addr) == ip.Unmap()
+	case *syscall.SockaddrInet6:
+		return netip.AddrFrom16(sa.Addr) == ip.WithZone("")
+	}
+	return false
 }
 
 // openUDP opens a close-on-exec UDP socket of family f bound to addr.
@@ -241,13 +270,19 @@ func openUDP(f Family, addr netip.AddrPort) (int, error) {
 
 // Bind2 binds s to an existing UDP socket (UDT::bind2). The descriptor must
 // be a bound UDP socket of s's family: UDT itself accepts an unbound one (and
-// then runs on port 0) or even a TCP one, so those are refused here. On
-// success UDT owns fd and closes it when its last user goes.
+// then runs on port 0) or even a TCP one, so those are refused here. UDT is
+// handed a close-on-exec duplicate of fd, which it owns and closes when its
+// last user goes; fd stays the caller's, to close whether Bind2 failed or
+// not (UDT closes what it was given on some failures and not on others).
 func (s Socket) Bind2(fd int) error {
 	if err := checkUDPFD(s.family, fd); err != nil {
 		return invalid("bind2", err.Error())
 	}
-	return s.bind2(fd, false)
+	dup, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
+	if errno != 0 {
+		return &Error{Op: "bind2", Code: ErrSockFail, Msg: "duplicating descriptor " + strconv.Itoa(fd) + ": " + errno.Error()}
+	}
+	return s.bind2("bind2", int(dup))
 }
 
 func checkUDPFD(f Family, fd int) error {
@@ -282,21 +317,18 @@ func checkUDPFD(f Family, fd int) error {
 	return nil
 }
 
-// bind2 calls UDT::bind2. When ours, fd is closed on failure unless UDT got
-// as far as building its channel, which closes fd itself on error: that
-// happens after the checks that answer EINVSOCK, EINVOP and EINVPARAM.
-func (s Socket) bind2(fd int, ours bool) error {
+// bind2 hands fd to UDT::bind2. On failure it closes fd unless UDT did:
+// UDT gives up before touching fd with EINVSOCK, EINVOP, EINVPARAM and
+// ENOBUF, and closes fd itself when it fails after building its channel.
+func (s Socket) bind2(op string, fd int) error {
 	err := cudt.Bind2(int(s.id), fd)
 	if err == nil {
 		return nil
 	}
-	e := wrap("bind2", err).(*Error)
-	if ours {
-		e.Op = "bind"
-		switch e.Code {
-		case ErrInvSock, ErrInvOp, ErrInvParam:
-			syscall.Close(fd)
-		}
+	e := wrap(op, err).(*Error)
+	switch e.Code {
+	case ErrInvSock, ErrInvOp, ErrInvParam, ErrNoBuf:
+		syscall.Close(fd)
 	}
 	return e
 }
@@ -328,7 +360,9 @@ func (s Socket) Connect(addr netip.AddrPort) error {
 	if err != nil {
 		return err
 	}
-	if s.SockState() == StatusInit {
+	// A rendezvous socket must be bound by its owner: UDT answers
+	// ERDVUNBOUND, which an implicit bind would hide.
+	if rdv, _ := s.Rendezvous(); !rdv && s.SockState() == StatusInit {
 		unspec := netip.IPv4Unspecified()
 		if s.family == IPv6 {
 			unspec = netip.IPv6Unspecified()
@@ -559,10 +593,14 @@ type EpollEvents struct {
 }
 
 // Wait waits up to timeout (negative: forever) for watched sockets to be
-// ready (UDT::epoll_wait2) and returns the number UDT reports. The wait has
+// ready (UDT::epoll_wait2) and returns how many entries it filled in ev,
+// which may be fewer than UDT had ready when a slice is short. The wait has
 // UDT's 10 ms granularity. A timeout is an *Error with code ErrTimeout, so
 // errors.Is(err, os.ErrDeadlineExceeded) holds.
 func (e Epoll) Wait(ev *EpollEvents, timeout time.Duration) (int, error) {
+	if ev == nil {
+		return 0, invalid("epoll_wait", "events must not be nil")
+	}
 	ms := int64(-1)
 	if timeout >= 0 {
 		ms = int64(timeout / time.Millisecond)

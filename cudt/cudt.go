@@ -250,9 +250,31 @@ func SockName(u int) (Addr, error) {
 	return fromC(&ca), nil
 }
 
+// optSize is the size of each option's C type: UDT trusts the length it
+// is given, so a shorter buffer would let it read or write past it.
+func optSize(opt int) int {
+	switch opt {
+	case 1, 2, 12, 15: // SNDSYN, RCVSYN, RENDEZVOUS, REUSEADDR: C++ bool
+		return 1
+	case 7, 16: // LINGER (struct linger), MAXBW (int64_t)
+		return 8
+	case 3: // CC: objects, through SetCC and GetCC only
+		return -1
+	}
+	if opt < 0 || opt > 20 {
+		return -1
+	}
+	return 4
+}
+
+var errOptSize = &Error{Code: 5003, Msg: "option value has the wrong size for its C type, or the option does not exist"}
+
 // GetSockOpt reads option opt into val and returns how many bytes UDT
-// wrote. val must be large enough for the option's C type.
+// wrote. val must hold at least the option's C type.
 func GetSockOpt(u, opt int, val []byte) (int, error) {
+	if size := optSize(opt); size < 0 || len(val) < size {
+		return 0, errOptSize
+	}
 	var e C.cudt_err
 	n := clampLen(len(val))
 	if C.cudt_getsockopt(C.int(u), C.int(opt), unsafe.Pointer(bufPtr(val)), &n, &e) < 0 {
@@ -261,9 +283,12 @@ func GetSockOpt(u, opt int, val []byte) (int, error) {
 	return int(n), nil
 }
 
-// SetSockOpt sets option opt from val, which must hold the option's C type:
-// UDT does not check the length it is given.
+// SetSockOpt sets option opt from val, which must be exactly the option's
+// C type: UDT does not check the length it is given.
 func SetSockOpt(u, opt int, val []byte) error {
+	if size := optSize(opt); size < 0 || len(val) != size {
+		return errOptSize
+	}
 	var e C.cudt_err
 	if C.cudt_setsockopt(C.int(u), C.int(opt), unsafe.Pointer(bufPtr(val)), clampLen(len(val)), &e) < 0 {
 		return toError(&e)

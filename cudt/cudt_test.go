@@ -100,3 +100,27 @@ func TestSharedErrorsMatchLibraryText(t *testing.T) {
 	_, _, _, _, err = EpollWait(eid, make([]int32, 1), nil, nil, nil, 1)
 	check("epoll timeout", err, errTimeout)
 }
+
+func TestOptionBuffersAreChecked(t *testing.T) {
+	u, err := Socket(AF_INET, SOCK_STREAM, 0)
+	must(t, err)
+	defer Close(u)
+	for _, tc := range []struct {
+		opt int
+		buf []byte
+	}{
+		{0, nil}, {0, make([]byte, 3)}, {16, make([]byte, 4)}, {7, make([]byte, 7)}, {3, make([]byte, 8)}, {21, make([]byte, 8)}, {-1, make([]byte, 8)},
+	} {
+		if _, err := GetSockOpt(u, tc.opt, tc.buf); err != errOptSize {
+			t.Errorf("GetSockOpt(%d, %d bytes) = %v", tc.opt, len(tc.buf), err)
+		}
+		if err := SetSockOpt(u, tc.opt, tc.buf); err != errOptSize {
+			t.Errorf("SetSockOpt(%d, %d bytes) = %v", tc.opt, len(tc.buf), err)
+		}
+	}
+	// Larger buffers are fine for reading, exact ones for writing.
+	if n, err := GetSockOpt(u, 0, make([]byte, 8)); err != nil || n != 4 {
+		t.Fatalf("GetSockOpt(MSS) = %d, %v", n, err)
+	}
+	must(t, SetSockOpt(u, 1, []byte{0}))
+}

@@ -296,7 +296,7 @@ type TestRun struct {
 	Output string
 	// Duration is how long the last attempt took.
 	Duration time.Duration
-	// Hangs counts the attempts that hung in test 2 and were retried.
+	// Hangs counts the attempts that hung and were retried.
 	Hangs int
 	// TCPSkipped reports that TCP port 9000 could not be bound just before
 	// the last attempt (typically because of TIME_WAIT connections left by
@@ -323,8 +323,10 @@ const TestAttemptTimeout = 50 * time.Second
 // without waiting for the server to listen, ignoring connection errors,
 // and its server then waits in accept forever. It shows on a loaded
 // machine (reproduced here by running appclient at full speed alongside).
-// RunTest gives each attempt [TestAttemptTimeout] and retries, once, an
-// attempt that hung in test 2; any other failure is returned at once.
+// Test 3 uses fixed UDP ports 51000-51049 and 61000-61049, the first range
+// inside Linux's ephemeral ports. RunTest gives each attempt
+// [TestAttemptTimeout] and retries, once, an attempt that hung; any other
+// failure is returned at once.
 //
 // Two test programs running at once break each other, so RunTest holds a
 // machine-wide lock (a flock on a file in [os.TempDir]) while it runs,
@@ -339,15 +341,18 @@ func (p *Peers) RunTest(ctx context.Context) (*TestRun, error) {
 	run := &TestRun{}
 	for {
 		err := p.runTestOnce(ctx, run)
-		if err == nil || !errors.Is(err, errHungInTest2) || run.Hangs > 0 || ctx.Err() != nil {
+		if err == nil || !errors.Is(err, errHung) || run.Hangs > 0 || ctx.Err() != nil {
 			return run, err
 		}
 		run.Hangs++
 	}
 }
 
-// errHungInTest2 marks an attempt that hung in test 2.
-var errHungInTest2 = errors.New("hung in test 2 (an upstream race: the client's TCP connections can precede the server's listen)")
+// errHung marks an attempt that hung: in test 2 by an upstream race (the
+// client's TCP connections can precede the server's listen), in test 3 when
+// one of its fixed UDP ports (51000-51049, 61000-61049) is taken by another
+// program's ephemeral port.
+var errHung = errors.New("hung")
 
 // runTestOnce runs the test program once, recording the attempt in run.
 func (p *Peers) runTestOnce(ctx context.Context, run *TestRun) error {
@@ -364,8 +369,12 @@ func (p *Peers) runTestOnce(ctx context.Context, run *TestRun) error {
 	if err != nil {
 		if actx.Err() != nil {
 			err = fmt.Errorf("%v after %s (%v)", err, run.Duration.Round(time.Millisecond), actx.Err())
-			if ctx.Err() == nil && inTest2(run.Output) {
-				err = fmt.Errorf("%w: %v", errHungInTest2, err)
+			if ctx.Err() == nil {
+				what := "hung"
+				if inTest2(run.Output) {
+					what = "hung in test 2"
+				}
+				err = fmt.Errorf("%w (%s): %v", errHung, what, err)
 			}
 		}
 		return fmt.Errorf("udt4: upstream test program %s: %w; output:\n%s", p.Test, err, run.Output)
