@@ -29,7 +29,8 @@ func TestThroughputVsReference(t *testing.T) {
 	}
 	pp := peers(t)
 	results := map[string]float64{}
-	order := []string{"C++ appclient -> C++ appserver", "Go -> C++ appserver", "C++ appclient -> Go", "Go -> Go"}
+	order := []string{"C++ appclient -> C++ appserver", "Go -> C++ appserver", "C++ appclient -> Go", "Go -> Go",
+		"Go net.Conn -> C++ appserver", "C++ appclient -> Go net.Conn", "Go net.Conn -> Go net.Conn", "Go TCP -> Go TCP"}
 
 	cppClient := func(port int) []float64 {
 		cli := startPeer(t, pp.Dir, pp.AppClient, "127.0.0.1", strconv.Itoa(port))
@@ -132,6 +133,135 @@ func TestThroughputVsReference(t *testing.T) {
 	la, stop = goServer()
 	record(order[3], goClient(la))
 	stop()
+
+	// The net.Conn layer: the same sampling, through the poller.
+	connClient := func(addr string) []float64 {
+		nc, err := Dial("udt", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := nc.(*Conn)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			buf := make([]byte, 100000)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+			}
+		})
+		var rates []float64
+		c.Socket().Perfmon(true)
+		for range secs {
+			time.Sleep(time.Second)
+			p, err := c.Socket().Perfmon(true)
+			if err != nil {
+				break
+			}
+			rates = append(rates, p.SendRate)
+		}
+		close(stop)
+		c.Close()
+		wg.Wait()
+		return rates
+	}
+	connServer := func(network string) (string, func()) {
+		var l net.Listener
+		var err error
+		if network == "tcp" {
+			l, err = net.Listen("tcp", "127.0.0.1:0")
+		} else {
+			l, err = Listen("udt", "127.0.0.1:0")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		accepted := make(chan net.Conn, 1)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+			io.Copy(io.Discard, c)
+		}()
+		return l.Addr().String(), func() { (<-accepted).Close(); l.Close(); <-done }
+	}
+	tcpRates := func() []float64 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		var mu sync.Mutex
+		var total int64
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			buf := make([]byte, 1<<20)
+			for {
+				n, err := c.Read(buf)
+				mu.Lock()
+				total += int64(n)
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		go func() {
+			buf := make([]byte, 100000)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+			}
+		}()
+		var rates []float64
+		last := int64(0)
+		for range secs {
+			time.Sleep(time.Second)
+			mu.Lock()
+			cur := total
+			mu.Unlock()
+			rates = append(rates, float64(cur-last)*8/1e6)
+			last = cur
+		}
+		close(stop)
+		c.Close()
+		return rates
+	}
+	record(order[4], connClient("127.0.0.1:"+strconv.Itoa(cppServer())))
+	addr, stopSrv := connServer("udt")
+	_, portStr, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portStr)
+	record(order[5], cppClient(port))
+	stopSrv()
+	addr, stopSrv = connServer("udt")
+	record(order[6], connClient(addr))
+	stopSrv()
+	record(order[7], tcpRates())
 
 	base := results[order[0]]
 	if base == 0 {

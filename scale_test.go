@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -108,9 +109,17 @@ func TestManyConnsStayFlat(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("UDT_CONNS")); err == nil && v > 0 {
 		n = v
 	}
+	var cfg Config
+	if v, err := strconv.Atoi(os.Getenv("UDT_CONN_RCVBUF")); err == nil && v > 0 {
+		cfg.RecvBuffer = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("UDT_CONN_FC")); err == nil && v > 0 {
+		cfg.FlowWindow = v
+	}
 	fds0, socks0 := countFDs(t)
 	threads0 := countThreads(t)
-	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	rss0 := statusKB(t, "VmRSS:")
+	l := listenT(t, "udt", "127.0.0.1:0", cfg)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var conns []net.Conn
@@ -135,8 +144,9 @@ func TestManyConnsStayFlat(t *testing.T) {
 			track(c)
 		}
 	}()
+	d := Dialer{Config: cfg}
 	for i := 0; i < n; i++ {
-		c, err := Dial("udt", l.Addr().String())
+		c, err := d.Dial("udt", l.Addr().String())
 		if err != nil {
 			t.Fatalf("dial %d: %v", i, err)
 		}
@@ -156,8 +166,13 @@ func TestManyConnsStayFlat(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // let every reader block
 	fds1, socks1 := countFDs(t)
 	threads1 := countThreads(t)
-	t.Logf("%d conns each way, a goroutine blocked in Read on each: fds %d -> %d, sockets %d -> %d, OS threads %d -> %d",
-		n, fds0, fds1, socks0, socks1, threads0, threads1)
+	rss1 := statusKB(t, "VmRSS:")
+	cpu0 := cpuTime(t)
+	const idle = 2 * time.Second
+	time.Sleep(idle)
+	cpu := cpuTime(t) - cpu0
+	t.Logf("%d conns each way (RecvBuffer %d, FlowWindow %d), a goroutine blocked in Read on each: fds %d -> %d, sockets %d -> %d, OS threads %d -> %d, RSS %d -> %d KiB (%.1f KiB per conn), idle CPU %.1f%% of a core",
+		n, cfg.RecvBuffer, cfg.FlowWindow, fds0, fds1, socks0, socks1, threads0, threads1, rss0, rss1, float64(rss1-rss0)/float64(2*n), 100*cpu.Seconds()/idle.Seconds())
 	// Two UDP ports (the listener's, the shared dial port) and their UDT
 	// threads; some slack for the runtime's own threads.
 	if socks1-socks0 > 4 {
@@ -172,4 +187,26 @@ func TestManyConnsStayFlat(t *testing.T) {
 	}
 	mu.Unlock()
 	wg.Wait()
+}
+
+func statusKB(t testing.TB, field string) int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return n
+		}
+	}
+	return 0
+}
+
+func cpuTime(t testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
