@@ -478,3 +478,29 @@ func TestConnSendFileRecvFile(t *testing.T) {
 		t.Fatalf("SendFile in message mode: %v", err)
 	}
 }
+
+func TestListenerDeadline(t *testing.T) {
+	t.Parallel()
+	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	l.SetDeadline(time.Now().Add(100 * time.Millisecond))
+	start := time.Now()
+	_, err := l.Accept()
+	if !isTimeout(err) {
+		t.Fatalf("Accept past its deadline: %v", err)
+	}
+	if d := time.Since(start); d < 90*time.Millisecond {
+		t.Fatalf("Accept timed out after %v, before its deadline", d)
+	}
+	// Cleared, it accepts again.
+	l.SetDeadline(time.Time{})
+	go Dial("udt", l.Addr().String())
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	l.Close()
+	if err := l.SetDeadline(time.Now()); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("SetDeadline after Close: %v", err)
+	}
+}

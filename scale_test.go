@@ -22,13 +22,29 @@ func TestReadWriteCloseRace(t *testing.T) {
 		rounds = 50
 	}
 	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	// The echo side may outlive its client by UDT's linger: close it at the
+	// end rather than leave its goroutine behind.
+	var echoes sync.WaitGroup
+	var mu sync.Mutex
+	var accepted []net.Conn
+	t.Cleanup(func() {
+		mu.Lock()
+		for _, c := range accepted {
+			c.Close()
+		}
+		mu.Unlock()
+		echoes.Wait()
+	})
 	go func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			go func() { io.Copy(c, c); c.Close() }()
+			mu.Lock()
+			accepted = append(accepted, c)
+			mu.Unlock()
+			echoes.Go(func() { io.Copy(c, c); c.Close() })
 		}
 	}()
 	for i := range rounds {
@@ -116,6 +132,7 @@ func TestManyConnsStayFlat(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("UDT_CONN_FC")); err == nil && v > 0 {
 		cfg.FlowWindow = v
 	}
+	inherited0 := childSockets(t)
 	fds0, socks0 := countFDs(t)
 	threads0 := countThreads(t)
 	rss0 := statusKB(t, "VmRSS:")
@@ -177,6 +194,9 @@ func TestManyConnsStayFlat(t *testing.T) {
 	// threads; some slack for the runtime's own threads.
 	if socks1-socks0 > 4 {
 		t.Errorf("%d connections opened %d sockets", 2*n, socks1-socks0)
+	}
+	if n := childSockets(t); n != inherited0 {
+		t.Errorf("a child process inherits %d sockets with the conns up, %d before", n, inherited0)
 	}
 	if threads1-threads0 > 16 {
 		t.Errorf("%d connections with blocked readers added %d OS threads", 2*n, threads1-threads0)
