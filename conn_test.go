@@ -355,18 +355,31 @@ func TestDialedConnsShareOnePort(t *testing.T) {
 func TestForgottenConnsAreClosed(t *testing.T) {
 	// Not parallel: it forces collections and counts sockets.
 	l := listenT(t, "udt", "127.0.0.1:0", Config{})
-	var socks []Socket
+	// The accepted side stays reachable and open, so nothing but the
+	// dialed conns' own cleanups can close them (a peer's close would make
+	// UDT close them too).
+	var mu sync.Mutex
+	var kept []*Conn
 	go func() {
 		for {
 			c, err := l.AcceptUDT()
 			if err != nil {
 				return
 			}
-			socks = append(socks, c.Socket())
+			mu.Lock()
+			kept = append(kept, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range kept {
+			c.Close()
 		}
 	}()
 	var dialed []Socket
-	for range 200 {
+	for range 1000 {
 		c, err := Dial("udt", l.Addr().String())
 		if err != nil {
 			t.Fatal(err)
