@@ -53,33 +53,7 @@ func TestThroughputVsReference(t *testing.T) {
 		if err := c.Connect(to); err != nil {
 			t.Fatal(err)
 		}
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			buf := make([]byte, 100000)
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := c.Send(buf); err != nil {
-					return
-				}
-			}
-		})
-		var rates []float64
-		c.Perfmon(true)
-		for range secs {
-			time.Sleep(time.Second)
-			p, err := c.Perfmon(true)
-			if err != nil {
-				break
-			}
-			rates = append(rates, p.SendRate)
-		}
-		close(stop)
-		wg.Wait()
+		rates := sampleSendRate(secs, c, c.Send)
 		c.SetLinger(Linger{}) // unsent data is of no interest
 		c.Close()
 		return rates
@@ -141,34 +115,8 @@ func TestThroughputVsReference(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := nc.(*Conn)
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			buf := make([]byte, 100000)
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := c.Write(buf); err != nil {
-					return
-				}
-			}
-		})
-		var rates []float64
-		c.Socket().Perfmon(true)
-		for range secs {
-			time.Sleep(time.Second)
-			p, err := c.Socket().Perfmon(true)
-			if err != nil {
-				break
-			}
-			rates = append(rates, p.SendRate)
-		}
-		close(stop)
+		rates := sampleSendRate(secs, c.Socket(), c.Write)
 		c.Close()
-		wg.Wait()
 		return rates
 	}
 	connServer := func(network string) (string, func()) {
@@ -270,6 +218,40 @@ func TestThroughputVsReference(t *testing.T) {
 	for _, name := range order {
 		t.Logf("%-32s %7.0f Mbit/s  %5.1f%% of C++/C++", name, results[name], 100*results[name]/base)
 	}
+}
+
+// sampleSendRate writes 100000-byte blocks with write, as appclient does,
+// and samples sock's UDT send rate each second for secs seconds, as
+// appclient's monitor does.
+func sampleSendRate(secs int, sock Socket, write func([]byte) (int, error)) []float64 {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		buf := make([]byte, 100000)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := write(buf); err != nil {
+				return
+			}
+		}
+	})
+	var rates []float64
+	sock.Perfmon(true)
+	for range secs {
+		time.Sleep(time.Second)
+		p, err := sock.Perfmon(true)
+		if err != nil {
+			break
+		}
+		rates = append(rates, p.SendRate)
+	}
+	close(stop)
+	wg.Wait()
+	return rates
 }
 
 // BenchmarkSockState is the cost of one plain cgo round trip into UDT.
