@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
@@ -515,5 +516,56 @@ func TestListenerDeadline(t *testing.T) {
 	l.Close()
 	if err := l.SetDeadline(time.Now()); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("SetDeadline after Close: %v", err)
+	}
+}
+
+// A peer process killed mid-transfer: the reader returns at its deadline
+// instead of hanging; without one, UDT notices after about 50 s (measured
+// by UDT_KILLED_PEER_WAIT=1).
+func TestKilledPeer(t *testing.T) {
+	t.Parallel()
+	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command(exe, "-test.run=^$")
+	child.Env = append(os.Environ(), "UDT_TEST_CHILD_WRITER="+l.Addr().String())
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer child.Wait()
+	defer child.Process.Kill()
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.CopyN(io.Discard, c, 4<<20); err != nil {
+		t.Fatalf("reading from the child: %v", err)
+	}
+	child.Process.Kill()
+	child.Wait()
+	// Drain what was already in flight, then block on a dead peer.
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	io.Copy(io.Discard, c)
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	start := time.Now()
+	_, err = c.Read(make([]byte, 1024))
+	if !isTimeout(err) {
+		t.Fatalf("Read from a killed peer: %v, want the deadline", err)
+	}
+	if d := time.Since(start); d < 900*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("Read from a killed peer returned after %v, deadline was 1s", d)
+	}
+	if os.Getenv("UDT_KILLED_PEER_WAIT") == "" {
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	start = time.Now()
+	_, err = c.Read(make([]byte, 1024))
+	t.Logf("without a deadline, Read returned %v after %v", err, time.Since(start).Round(100*time.Millisecond))
+	if err == nil {
+		t.Fatal("Read from a killed peer returned data")
 	}
 }

@@ -18,6 +18,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv("UDT_TEST_CHILD_WRITER"); addr != "" {
+		childWriter(addr) // never returns: the parent kills it
+	}
 	// One Startup for the whole run keeps the library's instance count above
 	// zero, so a test's Cleanup can never tear down another test's sockets.
 	if err := Startup(); err != nil {
@@ -264,4 +267,21 @@ func (r *lossyRelay) counts() (dropped, forwarded int64) {
 func lockThread(t testing.TB) {
 	runtime.LockOSThread()
 	t.Cleanup(runtime.UnlockOSThread)
+}
+
+// childWriter is the test binary re-executed as a peer that a test can
+// kill: it dials addr and writes until it dies.
+func childWriter(addr string) {
+	c, err := Dial("udt", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(3)
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := c.Write(buf); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(4)
+		}
+	}
 }
