@@ -62,7 +62,12 @@ func closeSocket(pd *pollDesc) error {
 	if !pd.close() {
 		return net.ErrClosed
 	}
-	return pd.p.lib.Close(pd.s)
+	// UDT deletes a socket on its own some time after the peer closed it;
+	// closing it then is still this side's first and successful Close.
+	if err := pd.p.lib.Close(pd.s); CodeOf(err) != ErrInvSock {
+		return err
+	}
+	return nil
 }
 
 func (fd *netFD) close() error {
@@ -78,11 +83,14 @@ func (fd *netFD) opError(op string, err error) error {
 		return err
 	}
 	var src, dst net.Addr
-	if fd.laddr != nil {
-		src = fd.laddr
-	}
-	if fd.raddr != nil {
+	switch {
+	case fd.raddr != nil:
 		dst = fd.raddr
+		if fd.laddr != nil {
+			src = fd.laddr
+		}
+	case fd.laddr != nil: // a listener: its own address, as Go's net reports it
+		dst = fd.laddr
 	}
 	return &net.OpError{Op: op, Net: "udt", Source: src, Addr: dst, Err: err}
 }
@@ -122,6 +130,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 	for {
 		if fd.pd.isClosed() {
 			return 0, fd.opError("read", net.ErrClosed)
+		}
+		if fd.pd.expired(EventIn) {
+			return 0, fd.opError("read", errDeadline)
 		}
 		var n int
 		var err error
@@ -170,6 +181,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 		if off == len(b) {
 			return off, nil
 		}
+		if fd.pd.expired(EventOut) {
+			return off, fd.opError("write", errDeadline)
+		}
 		n, err := fd.lib.Send(fd.pd.s, b[off:])
 		off += n
 		switch CodeOf(err) {
@@ -204,6 +218,9 @@ func (c *Conn) WriteMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) 
 	for {
 		if fd.pd.isClosed() {
 			return 0, fd.opError("write", net.ErrClosed)
+		}
+		if fd.pd.expired(EventOut) {
+			return 0, fd.opError("write", errDeadline)
 		}
 		n, err := fd.lib.SendMsg(fd.pd.s, b, ttl, inOrder)
 		switch CodeOf(err) {

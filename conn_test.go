@@ -569,3 +569,63 @@ func TestKilledPeer(t *testing.T) {
 		t.Fatal("Read from a killed peer returned data")
 	}
 }
+
+// A past deadline fails a call at once even when it could go ahead.
+func TestPastDeadlineBeatsReadiness(t *testing.T) {
+	t.Parallel()
+	c, s := connPair(t, Config{})
+	s.Write([]byte("data"))
+	time.Sleep(50 * time.Millisecond) // let it arrive
+	c.SetReadDeadline(time.Now())
+	if n, err := c.Read(make([]byte, 8)); !isTimeout(err) || n != 0 {
+		t.Fatalf("Read with data pending and a past deadline = %d, %v", n, err)
+	}
+	c.SetReadDeadline(time.Time{})
+	if n, err := c.Read(make([]byte, 8)); err != nil || n != 4 {
+		t.Fatalf("the data is still there afterwards: %d, %v", n, err)
+	}
+	c.SetWriteDeadline(time.Now().Add(-time.Second))
+	if n, err := c.Write([]byte("x")); !isTimeout(err) || n != 0 {
+		t.Fatalf("Write with room and a past deadline = %d, %v", n, err)
+	}
+	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	d, err := Dial("udt", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	time.Sleep(50 * time.Millisecond)
+	l.SetDeadline(time.Now())
+	_, err = l.Accept()
+	if !isTimeout(err) {
+		t.Fatalf("Accept with a connection pending and a past deadline: %v", err)
+	}
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "accept" || oe.Addr == nil || oe.Addr.String() != l.Addr().String() {
+		t.Fatalf("listener error %#v does not name the listener's address", err)
+	}
+	// A negative dial timeout fails at once, as with net.Dialer.
+	start := time.Now()
+	if _, err := (&Dialer{Timeout: -time.Second}).Dial("udt", l.Addr().String()); !isTimeout(err) || time.Since(start) > 100*time.Millisecond {
+		t.Fatalf("dial with a negative timeout: %v after %v", err, time.Since(start))
+	}
+}
+
+// UDT deletes a socket itself a while after its peer closed; the first
+// Close is still a success.
+func TestCloseAfterUDTDeletedTheSocket(t *testing.T) {
+	t.Parallel()
+	c, s := connPair(t, Config{})
+	c.Close()
+	for deadline := time.Now().Add(10 * time.Second); s.Socket().SockState() != StatusNonexist; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("UDT kept the socket: %v", s.Socket().SockState())
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("first Close after UDT deleted the socket: %v", err)
+	}
+	if err := s.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second Close: %v", err)
+	}
+}

@@ -141,11 +141,14 @@ func sharedPort(lib Library, cfg *Config, f Family) (netip.AddrPort, error) {
 	if f == IPv6 {
 		unspec = netip.IPv6Unspecified()
 	}
-	if s, ok := sharedPorts.ports[k]; ok && lib.SockState(s) == StatusOpened {
-		a, err := lib.SockName(s)
-		if err == nil {
-			return netip.AddrPortFrom(unspec, a.Port()), nil
+	if s, ok := sharedPorts.ports[k]; ok {
+		if lib.SockState(s) == StatusOpened {
+			if a, err := lib.SockName(s); err == nil {
+				return netip.AddrPortFrom(unspec, a.Port()), nil
+			}
 		}
+		lib.Close(s) // something closed or broke it: replace it
+		delete(sharedPorts.ports, k)
 	}
 	s, err := lib.Socket(f, Stream)
 	if err != nil {
@@ -267,7 +270,8 @@ type Dialer struct {
 	// family (and MSS and UDP buffer sizes).
 	LocalAddr net.Addr
 	// Timeout bounds the whole dial; 0 means UDT's handshake limit of 3 s
-	// unless ctx ends first.
+	// (or ctx's deadline, if earlier); negative fails at once, as with
+	// net.Dialer.
 	Timeout time.Duration
 }
 
@@ -309,14 +313,15 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 		return nil, opErr(nil, err)
 	}
 	timeout := d.Timeout
-	if _, has := ctx.Deadline(); timeout == 0 && !has {
+	if timeout == 0 {
 		timeout = DefaultDialTimeout
 	}
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
+	if timeout < 0 { // as net.Dialer: a deadline already past
+		return nil, opErr(nil, errDeadline)
 	}
+	// The earlier of ctx's deadline and the timeout wins.
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	raddr, f, err := resolve(ctx, network, address, false)
 	if err != nil {
 		return nil, opErr(nil, err)
@@ -377,7 +382,11 @@ func localAddr(a net.Addr) (netip.AddrPort, Family, error) {
 	case *Addr:
 		ap = a.AddrPort
 	case *net.UDPAddr:
-		ap = a.AddrPort()
+		if a.IP == nil { // the wildcard, as Go's net reads it
+			ap = netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(a.Port))
+		} else {
+			ap = a.AddrPort()
+		}
 	default:
 		return netip.AddrPort{}, 0, &net.AddrError{Err: fmt.Sprintf("local address must be *udt.Addr or *net.UDPAddr, not %T", a), Addr: a.String()}
 	}
@@ -479,6 +488,9 @@ func (l *Listener) AcceptUDT() (*Conn, error) {
 	for {
 		if fd.pd.isClosed() {
 			return nil, fd.opError("accept", net.ErrClosed)
+		}
+		if fd.pd.expired(EventIn) {
+			return nil, fd.opError("accept", errDeadline)
 		}
 		s, peer, err := fd.lib.Accept(fd.pd.s)
 		switch CodeOf(err) {

@@ -59,9 +59,9 @@ func newPoller(lib Library) (*poller, error) {
 func (p *poller) run() {
 	ev := EpollEvents{Read: make([]SocketID, 0, 512), Write: make([]SocketID, 0, 512)}
 	var waiting []*pollDesc
-	for {
+	for round := 1; ; round++ {
 		ev.Read, ev.Write = ev.Read[:0], ev.Write[:0]
-		_, err := p.lib.EpollWait(p.ep, &ev, pollInterval)
+		n, err := p.lib.EpollWait(p.ep, &ev, pollInterval)
 		if err != nil && CodeOf(err) != ErrTimeout {
 			// Only a released epoll fails here, which this package never
 			// does; do not spin if it ever happens.
@@ -73,10 +73,24 @@ func (p *poller) run() {
 		for _, id := range ev.Write {
 			p.ready(id, EventOut)
 		}
+		// A full slice may have left ready sockets unreported, lowest IDs
+		// first: make room for all of them next round.
+		if n > 0 && (len(ev.Read) == cap(ev.Read) || len(ev.Write) == cap(ev.Write)) {
+			ev.Read = make([]SocketID, 0, 2*cap(ev.Read))
+			ev.Write = make([]SocketID, 0, 2*cap(ev.Write))
+		}
+		// Once a second every waiter retries, which also re-registers its
+		// interest (UDT raises a data socket's events again on add): a
+		// safety net under UDT's own check-then-clear of IN and OUT, which
+		// can race with the thread that sets them.
+		safetyNet := round%int(time.Second/pollInterval) == 0
 		waiting = p.waiting(waiting[:0])
 		for _, pd := range waiting {
 			switch p.lib.SockState(pd.s) {
 			case StatusConnected, StatusConnecting:
+				if safetyNet {
+					pd.wakeAll()
+				}
 			case StatusListening:
 				// UDT drops a listener's pending-connection event when the
 				// listener leaves the epoll, and does not raise it again when
@@ -288,6 +302,19 @@ func (pd *pollDesc) close() bool {
 	delete(pd.p.fds, pd.s.ID())
 	pd.p.mu.Unlock()
 	return true
+}
+
+// expired reports whether the deadline for ev has passed: checked before
+// each attempt, so a past deadline fails a call at once even when the
+// socket is ready, as net.Conn documents.
+func (pd *pollDesc) expired(ev Events) bool {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	d := pd.wdeadline
+	if ev == EventIn {
+		d = pd.rdeadline
+	}
+	return !d.IsZero() && !time.Now().Before(d)
 }
 
 func (pd *pollDesc) isClosed() bool {
