@@ -460,3 +460,40 @@ func BenchmarkRawDial(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
+
+// BenchmarkAccept is the listener's accept rate with 8 goroutines dialing
+// at once.
+func BenchmarkAccept(b *testing.B) {
+	l := listenT(b, "udt", "127.0.0.1:0", Config{})
+	addr := l.Addr().String()
+	var wg sync.WaitGroup
+	jobs := make(chan struct{})
+	for range 8 {
+		wg.Go(func() {
+			for range jobs {
+				c, err := Dial("udt", addr)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer c.Close()
+			}
+		})
+	}
+	go func() {
+		for range b.N {
+			jobs <- struct{}{}
+		}
+		close(jobs)
+	}()
+	b.ResetTimer()
+	for range b.N {
+		c, err := l.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+	}
+	b.StopTimer()
+	wg.Wait()
+}

@@ -248,6 +248,8 @@ cmd_bench() {
 	# and descriptors, threads, memory and idle CPU with 10,000 connections
 	# each way (trimmed buffers: 32 KiB each instead of 431 KiB).
 	UDT_RACE_ROUNDS=3000 go test -race -count=1 -timeout 30m -run '^TestReadWriteCloseRace$' .
+	# A killed peer without a deadline: UDT gives up after ~45 s.
+	UDT_KILLED_PEER_WAIT=1 go test -count=1 -timeout 5m -run '^TestKilledPeer$' -v . | grep -E 'conn_test|^(ok|FAIL)'
 	UDT_CONNS=1000 go test -count=1 -timeout 30m -run '^TestManyConnsStayFlat$' -v . | grep -E 'scale_test|^(ok|FAIL)'
 	UDT_CONNS=10000 UDT_CONN_RCVBUF=46080 UDT_CONN_FC=256 go test -count=1 -timeout 30m -run '^TestManyConnsStayFlat$' -v . \
 		| grep -E 'scale_test|^(ok|FAIL)'

@@ -95,6 +95,10 @@ func (fd *netFD) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: "udt", Source: src, Addr: dst, Err: err}
 }
 
+// errPeerLost is a Read's answer when UDT gave up on a peer that stopped
+// answering (killed, unplugged), as opposed to one that closed.
+var errPeerLost = &Error{Op: "recv", Code: ErrConnLost, Msg: "Connection was broken: the peer stopped answering."}
+
 // Conn is a UDT connection. It implements net.Conn; in message mode
 // (Config.Message) each Write sends one message and each Read returns one.
 // Reads and writes never hold an OS thread while they wait.
@@ -144,6 +148,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 		switch CodeOf(err) {
 		case Success:
 			if n > 0 || c.msg {
+				fd.pd.noteData()
 				return n, nil
 			}
 		case ErrAsyncRcv:
@@ -151,8 +156,10 @@ func (c *Conn) Read(b []byte) (int, error) {
 			if fd.pd.isClosed() {
 				return 0, fd.opError("read", net.ErrClosed)
 			}
-			// The peer is gone and nothing is left to read. UDT reports a
-			// clean close and a lost peer alike.
+			if fd.pd.lost.Load() {
+				return 0, fd.opError("read", errPeerLost)
+			}
+			// The peer closed and nothing is left to read.
 			return 0, io.EOF
 		default:
 			return 0, fd.opError("read", err)

@@ -520,8 +520,9 @@ func TestListenerDeadline(t *testing.T) {
 }
 
 // A peer process killed mid-transfer: the reader returns at its deadline
-// instead of hanging; without one, UDT notices after about 50 s (measured
-// by UDT_KILLED_PEER_WAIT=1).
+// instead of hanging; without one, UDT gives up after about 45 s and Read
+// fails with a lost connection, not io.EOF (UDT_KILLED_PEER_WAIT=1, as in
+// ./build.sh bench).
 func TestKilledPeer(t *testing.T) {
 	t.Parallel()
 	l := listenT(t, "udt", "127.0.0.1:0", Config{})
@@ -565,8 +566,8 @@ func TestKilledPeer(t *testing.T) {
 	start = time.Now()
 	_, err = c.Read(make([]byte, 1024))
 	t.Logf("without a deadline, Read returned %v after %v", err, time.Since(start).Round(100*time.Millisecond))
-	if err == nil {
-		t.Fatal("Read from a killed peer returned data")
+	if err == io.EOF || !errors.Is(err, ErrConnLost) || !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("Read from a killed peer: %v, want a lost connection, not EOF", err)
 	}
 }
 
@@ -627,5 +628,26 @@ func TestCloseAfterUDTDeletedTheSocket(t *testing.T) {
 	}
 	if err := s.Close(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// A clean close after a long silence is still io.EOF, not a lost peer:
+// only UDT's give-up on a silent peer raises epoll events.
+func TestPeerCloseAfterSilenceIsEOF(t *testing.T) {
+	t.Parallel()
+	c, s := connPair(t, Config{})
+	errc := make(chan error, 1)
+	go func() { _, err := s.Read(make([]byte, 8)); errc <- err }()
+	time.Sleep(lostAfter + 500*time.Millisecond)
+	start := time.Now()
+	c.Close()
+	select {
+	case err := <-errc:
+		if err != io.EOF {
+			t.Fatalf("Read after a silent peer closed: %v, want io.EOF", err)
+		}
+		t.Logf("EOF %v after the close", time.Since(start).Round(time.Millisecond))
+	case <-time.After(2 * time.Second):
+		t.Fatal("no EOF within 2 s of the peer's close")
 	}
 }

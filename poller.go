@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -86,11 +87,21 @@ func (p *poller) run() {
 		safetyNet := round%int(time.Second/pollInterval) == 0
 		waiting = p.waiting(waiting[:0])
 		for _, pd := range waiting {
-			switch p.lib.SockState(pd.s) {
+			switch st := p.lib.SockState(pd.s); st {
 			case StatusConnected, StatusConnecting:
+				pd.brokenSeen = 0
 				if safetyNet {
 					pd.wakeAll()
 				}
+			case StatusBroken:
+				// Give UDT's epoll one round to report a lost peer before
+				// the waiters take the break for a clean close; only
+				// connections silent long enough to be lost need to wait.
+				if pd.silentFor() > lostAfter && pd.brokenSeen == 0 {
+					pd.brokenSeen = round
+					continue
+				}
+				pd.wakeAll()
 			case StatusListening:
 				// UDT drops a listener's pending-connection event when the
 				// listener leaves the epoll, and does not raise it again when
@@ -122,10 +133,25 @@ func (p *poller) ready(id SocketID, ev Events) {
 	p.mu.Lock()
 	pd := p.fds[id]
 	p.mu.Unlock()
-	if pd != nil {
-		pd.wake(ev)
+	if pd == nil {
+		return
 	}
+	// UDT raises epoll events when it gives up on a silent peer, and none
+	// for a clean close by the peer: a readable BROKEN socket with nothing
+	// to read, whose peer has sent nothing for longer than UDT's shortest
+	// give-up time, lost its peer.
+	if ev&EventIn != 0 && p.lib.SockState(pd.s) == StatusBroken && pd.silentFor() > lostAfter {
+		if v, err := p.lib.GetSockOpt(pd.s, OptRcvData); err == nil && v == 0 {
+			pd.lost.Store(true)
+		}
+	}
+	pd.wake(ev)
 }
+
+// lostAfter is below the silence after which UDT 4.11 gives up on a peer
+// (over 16 expiries and at least 5 s): a connection that delivered data
+// more recently cannot have been broken by that timeout.
+const lostAfter = 4 * time.Second
 
 // pollDesc is the poll state of one socket.
 type pollDesc struct {
@@ -142,10 +168,26 @@ type pollDesc struct {
 	closed     bool
 	rdeadline  time.Time
 	wdeadline  time.Time
+
+	brokenSeen int          // the poller's round that first saw it BROKEN (poller only)
+	opened     time.Time    // when this side got the socket
+	lastData   atomic.Int64 // unix nanoseconds of the last Read that returned data
+	lost       atomic.Bool  // UDT gave up on a silent peer (see poller.ready)
+}
+
+// noteData records that data arrived from the peer, which was alive then.
+func (pd *pollDesc) noteData() { pd.lastData.Store(time.Now().UnixNano()) }
+
+// silentFor is how long the peer has delivered nothing to a Read.
+func (pd *pollDesc) silentFor() time.Duration {
+	if t := pd.lastData.Load(); t != 0 {
+		return time.Since(time.Unix(0, t))
+	}
+	return time.Since(pd.opened)
 }
 
 func (p *poller) open(s Socket) *pollDesc {
-	pd := &pollDesc{p: p, s: s, rready: make(chan struct{}), wready: make(chan struct{}), closing: make(chan struct{})}
+	pd := &pollDesc{p: p, s: s, rready: make(chan struct{}), wready: make(chan struct{}), closing: make(chan struct{}), opened: time.Now()}
 	p.mu.Lock()
 	p.fds[s.ID()] = pd
 	p.mu.Unlock()
