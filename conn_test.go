@@ -651,3 +651,50 @@ func TestPeerCloseAfterSilenceIsEOF(t *testing.T) {
 		t.Fatal("no EOF within 2 s of the peer's close")
 	}
 }
+
+// Accepted conns and listeners dropped without Close are released too.
+func TestForgottenListenerAndAcceptedConns(t *testing.T) {
+	// Not parallel: it forces collections.
+	var socks []Socket
+	var dialed []net.Conn // kept open: only the cleanups may close the rest
+	defer func() {
+		for _, c := range dialed {
+			c.Close()
+		}
+	}()
+	func() {
+		var lc ListenConfig
+		l, err := lc.listen(context.Background(), "udt", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		socks = append(socks, l.fd.pd.s)
+		for range 20 {
+			c, err := Dial("udt", l.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			dialed = append(dialed, c)
+			a, err := l.AcceptUDT()
+			if err != nil {
+				t.Fatal(err)
+			}
+			socks = append(socks, a.Socket())
+		}
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		runtime.GC()
+		open := 0
+		for _, s := range socks {
+			if st := s.SockState(); st != StatusClosed && st != StatusNonexist && st != StatusClosing {
+				open++
+			}
+		}
+		if open == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d dropped listener and accepted sockets still open", open, len(socks))
+		}
+	}
+}
