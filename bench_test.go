@@ -313,6 +313,13 @@ func BenchmarkStream(b *testing.B) {
 	}
 }
 
+// reportLatency reports the median and 99th percentile of lat.
+func reportLatency(b *testing.B, lat []time.Duration) {
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
 // BenchmarkDial dials and accepts one connection per op on loopback and
 // reports the dial latency percentiles.
 func BenchmarkDial(b *testing.B) {
@@ -337,9 +344,7 @@ func BenchmarkDial(b *testing.B) {
 		lat = append(lat, time.Since(start))
 		c.Close()
 	}
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	reportLatency(b, lat)
 }
 
 // BenchmarkRoundTrip is one 64-byte request and its echo over a Conn.
@@ -456,9 +461,7 @@ func BenchmarkRawDial(b *testing.B) {
 		lat = append(lat, time.Since(start))
 		c.Close()
 	}
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	reportLatency(b, lat)
 }
 
 // BenchmarkAccept is the listener's accept rate with 8 goroutines dialing
