@@ -119,14 +119,8 @@ func TestThroughputVsReference(t *testing.T) {
 		c.Close()
 		return rates
 	}
-	connServer := func(network string) (string, func()) {
-		var l net.Listener
-		var err error
-		if network == "tcp" {
-			l, err = net.Listen("tcp", "127.0.0.1:0")
-		} else {
-			l, err = Listen("udt", "127.0.0.1:0")
-		}
+	connServer := func() (string, func()) {
+		l, err := Listen("udt", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,20 +166,7 @@ func TestThroughputVsReference(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stop := make(chan struct{})
-		go func() {
-			buf := make([]byte, 100000)
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := c.Write(buf); err != nil {
-					return
-				}
-			}
-		}()
+		stop := writeBlocks(c.Write)
 		var rates []float64
 		last := int64(0)
 		for range secs {
@@ -196,17 +177,17 @@ func TestThroughputVsReference(t *testing.T) {
 			rates = append(rates, float64(cur-last)*8/1e6)
 			last = cur
 		}
-		close(stop)
+		stop()
 		c.Close()
 		return rates
 	}
 	record(order[4], connClient("127.0.0.1:"+strconv.Itoa(cppServer())))
-	addr, stopSrv := connServer("udt")
+	addr, stopSrv := connServer()
 	_, portStr, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(portStr)
 	record(order[5], cppClient(port))
 	stopSrv()
-	addr, stopSrv = connServer("udt")
+	addr, stopSrv = connServer()
 	record(order[6], connClient(addr))
 	stopSrv()
 	record(order[7], tcpRates())
@@ -220,25 +201,10 @@ func TestThroughputVsReference(t *testing.T) {
 	}
 }
 
-// sampleSendRate writes 100000-byte blocks with write, as appclient does,
-// and samples sock's UDT send rate each second for secs seconds, as
-// appclient's monitor does.
+// sampleSendRate writes blocks with write (writeBlocks) and samples sock's
+// UDT send rate each second for secs seconds, as appclient's monitor does.
 func sampleSendRate(secs int, sock Socket, write func([]byte) (int, error)) []float64 {
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		buf := make([]byte, 100000)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := write(buf); err != nil {
-				return
-			}
-		}
-	})
+	stop := writeBlocks(write)
 	var rates []float64
 	sock.Perfmon(true)
 	for range secs {
@@ -249,9 +215,30 @@ func sampleSendRate(secs int, sock Socket, write func([]byte) (int, error)) []fl
 		}
 		rates = append(rates, p.SendRate)
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	return rates
+}
+
+// writeBlocks writes 100000-byte blocks with write, as appclient does,
+// until the returned stop is called (stop waits for the writer) or a
+// write fails.
+func writeBlocks(write func([]byte) (int, error)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		buf := make([]byte, 100000)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := write(buf); err != nil {
+				return
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
 }
 
 // BenchmarkSockState is the cost of one plain cgo round trip into UDT.

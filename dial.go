@@ -207,7 +207,7 @@ func resolve(ctx context.Context, network, address string, listening bool) (neti
 	}
 	host, portStr, err := net.SplitHostPort(address)
 	if err != nil {
-		return netip.AddrPort{}, 0, &net.AddrError{Err: err.(*net.AddrError).Err, Addr: address}
+		return netip.AddrPort{}, 0, err // an *net.AddrError naming address
 	}
 	port, err := strconv.ParseUint(portStr, 10, 16)
 	if err != nil {

@@ -304,14 +304,7 @@ func checkUDPFD(f Family, fd int) error {
 	if err != nil {
 		return fmt.Errorf("descriptor %d: %v", fd, err)
 	}
-	port := 0
-	switch sa := sa.(type) {
-	case *syscall.SockaddrInet4:
-		port = sa.Port
-	case *syscall.SockaddrInet6:
-		port = sa.Port
-	}
-	if port == 0 {
+	if sockaddrPort(sa) == 0 {
 		return fmt.Errorf("descriptor %d is not bound: bind it first (UDT would run on port 0)", fd)
 	}
 	return nil

@@ -139,14 +139,7 @@ func udpFDs(t testing.TB, port int) []int {
 		if err != nil {
 			continue
 		}
-		p := -1
-		switch sa := sa.(type) {
-		case *syscall.SockaddrInet4:
-			p = sa.Port
-		case *syscall.SockaddrInet6:
-			p = sa.Port
-		}
-		if p == port {
+		if int(sockaddrPort(sa)) == port {
 			fds = append(fds, fd)
 		}
 	}
