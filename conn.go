@@ -164,7 +164,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 		default:
 			return 0, fd.opError("read", err)
 		}
-		if err := fd.pd.wait(nil, EventIn); err != nil {
+		if err := fd.pd.wait(EventIn); err != nil {
 			return 0, fd.opError("read", err)
 		}
 	}
@@ -200,7 +200,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		default:
 			return off, fd.opError("write", c.closedOr(err))
 		}
-		if err := fd.pd.wait(nil, EventOut); err != nil {
+		if err := fd.pd.wait(EventOut); err != nil {
 			return off, fd.opError("write", err)
 		}
 	}
@@ -237,7 +237,7 @@ func (c *Conn) WriteMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) 
 		default:
 			return 0, fd.opError("write", c.closedOr(err))
 		}
-		if err := fd.pd.wait(nil, EventOut); err != nil {
+		if err := fd.pd.wait(EventOut); err != nil {
 			return 0, fd.opError("write", err)
 		}
 	}

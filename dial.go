@@ -507,7 +507,7 @@ func (l *Listener) AcceptUDT() (*Conn, error) {
 			}
 			return nil, fd.opError("accept", err)
 		}
-		if err := fd.pd.wait(nil, EventIn); err != nil {
+		if err := fd.pd.wait(EventIn); err != nil {
 			return nil, fd.opError("accept", err)
 		}
 	}

@@ -1,7 +1,6 @@
 package udt
 
 import (
-	"context"
 	"net"
 	"os"
 	"sync"
@@ -248,9 +247,9 @@ func (pd *pollDesc) wakeAll() { pd.wake(EventIn | EventOut) }
 var errDeadline error = os.ErrDeadlineExceeded
 
 // wait parks the caller until the socket may be ready for ev (EventIn or
-// EventOut), its deadline passes, ctx ends, or the socket closes. A nil
+// EventOut), its deadline passes, or the socket closes. A nil
 // return means "try again", not "ready": wake-ups may be spurious.
-func (pd *pollDesc) wait(ctx context.Context, ev Events) error {
+func (pd *pollDesc) wait(ev Events) error {
 	pd.mu.Lock()
 	if pd.closed {
 		pd.mu.Unlock()
@@ -285,10 +284,6 @@ func (pd *pollDesc) wait(ctx context.Context, ev Events) error {
 		defer t.Stop()
 		timeout = t.C
 	}
-	var ctxDone <-chan struct{}
-	if ctx != nil {
-		ctxDone = ctx.Done()
-	}
 	select {
 	case <-ready:
 		return nil
@@ -296,8 +291,6 @@ func (pd *pollDesc) wait(ctx context.Context, ev Events) error {
 		return net.ErrClosed
 	case <-timeout:
 		return errDeadline
-	case <-ctxDone:
-		return ctx.Err()
 	}
 }
 
