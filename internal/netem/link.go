@@ -10,8 +10,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Config describes one direction of a path.
@@ -280,8 +283,13 @@ func (l *Link) next(now time.Time) (*packet, time.Duration) {
 
 func (l *Link) run() {
 	defer close(l.exited)
-	t := time.NewTimer(time.Hour)
-	defer t.Stop()
+	// Go's timers wake through epoll with millisecond resolution, which
+	// would add up to a millisecond to every delay. This goroutine keeps its
+	// thread and sleeps in nanosleep with a tight timer slack instead; the
+	// thread is never unlocked, so it ends with the goroutine and the slack
+	// setting with it.
+	runtime.LockOSThread()
+	unix.Prctl(unix.PR_SET_TIMERSLACK, 1000, 0, 0, 0)
 	for {
 		p, wait := l.next(time.Now())
 		if p != nil {
@@ -309,15 +317,22 @@ func (l *Link) run() {
 			}
 			continue
 		}
-		t.Reset(wait)
+		// Send never schedules a packet ahead of one already queued (due
+		// times only grow), so nothing needs to cut this sleep short but
+		// Close, which it checks at least every maxSleep.
+		ts := unix.NsecToTimespec(int64(min(wait, maxSleep)))
+		for unix.Nanosleep(&ts, &ts) == unix.EINTR {
+		}
 		select {
-		case <-t.C:
-		case <-l.wake:
 		case <-l.done:
 			return
+		default:
 		}
 	}
 }
+
+// maxSleep bounds how long Close may wait for the delivery goroutine.
+const maxSleep = 5 * time.Millisecond
 
 // Close stops the link and drops what it still holds. No deliver call runs
 // after Close returns. Close may be called more than once, but not from
@@ -335,4 +350,11 @@ func (l *Link) Close() {
 	l.mu.Unlock()
 	close(l.done)
 	<-l.exited
+}
+
+// Config returns the link's current configuration.
+func (l *Link) Config() Config {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cfg
 }
