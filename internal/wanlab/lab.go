@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -59,7 +60,8 @@ type Lab struct {
 	Addr [2]netip.Addr // the address of each side
 	Dev  [2]string     // the TUN device in each namespace
 
-	tun   [2]*os.File
+	tun   [2]int // TUN descriptors, -1 when not open
+	stop  atomic.Bool
 	links [2]*netem.Link // links[A] carries A→B
 	wg    sync.WaitGroup
 
@@ -82,6 +84,21 @@ func CanRun() error {
 	f.Close()
 	if _, err := exec.LookPath("ip"); err != nil {
 		return errors.New("wanlab: needs iproute2's ip command in PATH (apt-get install iproute2)")
+	}
+	// Root in a container may still lack the capabilities.
+	fd, _, err := openTUN()
+	if err != nil {
+		return fmt.Errorf("%w (needs CAP_NET_ADMIN)", err)
+	}
+	unix.Close(fd)
+	errc := make(chan error)
+	go func() {
+		// The thread is never unlocked: it leaves with its new namespace.
+		runtime.LockOSThread()
+		errc <- unix.Unshare(unix.CLONE_NEWNET)
+	}()
+	if err := <-errc; err != nil {
+		return fmt.Errorf("wanlab: cannot make a network namespace: %w (needs CAP_SYS_ADMIN)", err)
 	}
 	return nil
 }
@@ -129,7 +146,7 @@ func New(o Options) (lab *Lab, err error) {
 	tag := make([]byte, 4)
 	rand.Read(tag)
 	base := fmt.Sprintf("%s-%d-%s", o.Prefix, os.Getpid(), hex.EncodeToString(tag))
-	l := &Lab{NS: [2]string{base + "-a", base + "-b"}}
+	l := &Lab{NS: [2]string{base + "-a", base + "-b"}, tun: [2]int{-1, -1}}
 	l.Addr[A] = o.Subnet.Addr().Next()
 	l.Addr[B] = l.Addr[A].Next()
 	defer func() {
@@ -143,11 +160,11 @@ func New(o Options) (lab *Lab, err error) {
 		}
 	}
 	for s := A; s <= B; s++ {
-		f, name, err := openTUN()
+		fd, name, err := openTUN()
 		if err != nil {
 			return nil, err
 		}
-		l.tun[s], l.Dev[s] = f, name
+		l.tun[s], l.Dev[s] = fd, name
 		ns, peer := l.NS[s], l.Addr[1-s]
 		// The device keeps its file descriptor when it moves: the emulator
 		// stays in this namespace and reads both.
@@ -177,7 +194,7 @@ func New(o Options) (lab *Lab, err error) {
 			if tap != nil {
 				tap(to, p)
 			}
-			out.Write(p) // a full backlog drops, like a busy NIC
+			unix.Write(out, p) // a full backlog drops, like a busy NIC
 		})
 		if s == B {
 			l.links[s].SetConfig(o.Down)
@@ -190,22 +207,28 @@ func New(o Options) (lab *Lab, err error) {
 	return l, nil
 }
 
-// pump feeds the packets that side s's stack sends into its link.
+// pump feeds the packets that side s's stack sends into its link. It has
+// a thread of its own with the links' real-time tuning, and polls with a
+// timeout so Close can stop it without racing a read on a closed
+// descriptor.
 func (l *Lab) pump(s Side) {
 	defer l.wg.Done()
+	release := netem.LockThread()
+	defer release()
+	fd := l.tun[s]
 	buf := make([]byte, 65536)
-	for {
-		n, err := l.tun[s].Read(buf)
-		if err != nil {
-			if errors.Is(err, os.ErrClosed) {
-				return
-			}
-			if errors.Is(err, syscall.EINTR) || errors.Is(err, syscall.EAGAIN) {
-				continue
-			}
-			return // the device went away
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for !l.stop.Load() {
+		if _, err := unix.Poll(pfd, 100); err != nil && err != unix.EINTR {
+			return
 		}
-		l.links[s].Send(buf[:n])
+		for {
+			n, err := unix.Read(fd, buf)
+			if err != nil || n <= 0 {
+				break // EAGAIN: drained
+			}
+			l.links[s].Send(buf[:n])
+		}
 	}
 }
 
@@ -297,15 +320,16 @@ func (l *Lab) Do(s Side, fn func() error) error {
 func (l *Lab) Close() error {
 	l.closeOnce.Do(func() {
 		var errs []error
-		for s := A; s <= B; s++ {
-			if l.tun[s] != nil {
-				l.tun[s].Close()
-			}
-		}
+		l.stop.Store(true)
 		l.wg.Wait()
 		for s := A; s <= B; s++ {
 			if l.links[s] != nil {
 				l.links[s].Close()
+			}
+		}
+		for s := A; s <= B; s++ {
+			if l.tun[s] >= 0 {
+				unix.Close(l.tun[s])
 			}
 		}
 		// Closing a TUN descriptor removes its device; deleting the
@@ -356,11 +380,11 @@ func ip(args ...string) error {
 }
 
 // openTUN makes a TUN device (IP packets, no extra header) named by the
-// kernel, and returns it as a pollable file.
-func openTUN() (*os.File, string, error) {
+// kernel, and returns its non-blocking descriptor.
+func openTUN() (int, string, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, "", fmt.Errorf("wanlab: open /dev/net/tun: %w", err)
+		return -1, "", fmt.Errorf("wanlab: open /dev/net/tun: %w", err)
 	}
 	var req struct {
 		name  [unix.IFNAMSIZ]byte
@@ -371,10 +395,7 @@ func openTUN() (*os.File, string, error) {
 	req.flags = unix.IFF_TUN | unix.IFF_NO_PI
 	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TUNSETIFF, uintptr(unsafe.Pointer(&req))); e != 0 {
 		unix.Close(fd)
-		return nil, "", fmt.Errorf("wanlab: TUNSETIFF: %w", e)
+		return -1, "", fmt.Errorf("wanlab: TUNSETIFF: %w", e)
 	}
-	name := string(bytes.TrimRight(req.name[:], "\x00"))
-	// Non-blocking, so os.File reads through the runtime's poller and Close
-	// wakes a pending Read.
-	return os.NewFile(uintptr(fd), "/dev/net/tun:"+name), name, nil
+	return fd, string(bytes.TrimRight(req.name[:], "\x00")), nil
 }
