@@ -6,7 +6,7 @@ set -euo pipefail
 # The pinned reference library. Keep in step with udt4.DebianVersion.
 readonly UDT_PKG=libudt-dev
 readonly UDT_PIN=4.11+dfsg1
-readonly APT_PKGS=(libudt-dev g++)
+readonly APT_PKGS=(libudt-dev g++ iproute2)
 
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 export CGO_ENABLED=1
@@ -22,7 +22,7 @@ usage() {
 usage: ./build.sh <command> [args...]
 
 commands:
-  deps     install libudt-dev and g++ if missing (apt-get), check the libudt-dev
+  deps     install libudt-dev, g++ and iproute2 if missing (apt-get), check the libudt-dev
            pin (4.11+dfsg1) and that Go is at least go.mod's go line
   build    deps, go build ./..., build ./cmd/... and ./examples/... into bin/,
            and check that no binary needs libudt at run time
@@ -31,6 +31,13 @@ commands:
   demo     deps, then go run ./examples/loopback [args...]
            (256 MiB over UDT on loopback; -size, -mss, -v6)
   asan     deps, then the tests with the C++ shim under AddressSanitizer [args...]
+  bench-wan [check|smoke|run] [flags...]
+           as root: the WAN lab (two network namespaces joined by the user-space
+           path emulator): with no argument, the emulator's fidelity check and
+           the full matrix (RTT 1/50/100/200 ms x loss 0/0.1/1 %: UDT, C++ UDT,
+           TCP, QUIC; about 15 minutes), written to docs/bench-wan.{md,json,png};
+           check or smoke (one path, a few seconds per contender) alone; run
+           with wanbench's own flags (bin/wanbench run -h)
   bench    deps, the Go-vs-C++ loopback throughput table, then go test -bench . ./... [args...]
            (long soak runs will be added here)
   docker   build the CI image udtgo/udt:dev (its build runs ./build.sh test)
@@ -214,6 +221,10 @@ cmd_test() {
 	check_gofmt
 	say "go vet ./..."
 	go vet ./...
+	# The WAN bench is its own module (quic-go and the plotting packages
+	# stay out of the library's): vet it so it keeps building.
+	say "go vet (bench/wan module)"
+	(cd bench/wan && go vet ./...)
 	say "mock freshness (go generate ./... in a temporary copy)"
 	check_generated
 	# -p 1: one package at a time, so udt4's run of the upstream test
@@ -269,6 +280,37 @@ cmd_asan() {
 		go test -asan -count=1 -timeout 20m ./... "$@"
 }
 
+# bench_wan_can_run says why the WAN lab cannot run here, if it cannot.
+bench_wan_can_run() {
+	[[ $(id -u) -eq 0 ]] ||
+		die "bench-wan needs root: it creates network namespaces and TUN devices (run it as root, e.g. sudo ./build.sh bench-wan)"
+	[[ -c /dev/net/tun ]] ||
+		die "bench-wan needs /dev/net/tun (modprobe tun; in a container, pass the device and CAP_NET_ADMIN)"
+	command -v ip >/dev/null 2>&1 ||
+		die "bench-wan needs iproute2's ip (apt-get install iproute2, or ./build.sh deps)"
+}
+
+cmd_bench_wan() {
+	cmd_deps
+	bench_wan_can_run
+	mkdir -p bin docs
+	say "building bin/wanbench (module bench/wan)"
+	(cd bench/wan && go build -o ../../bin/wanbench .)
+	local what=${1:-all}
+	if (($# > 0)); then shift; fi
+	case $what in
+	check) bin/wanbench check "$@" ;;
+	smoke) bin/wanbench smoke "$@" ;;
+	run) bin/wanbench run "$@" ;;
+	all)
+		bin/wanbench check -json docs/bench-wan-fidelity.json | tee docs/bench-wan-fidelity.md
+		bin/wanbench run -json docs/bench-wan.json -png docs/bench-wan.png -md docs/bench-wan.md "$@"
+		say "wrote docs/bench-wan.md, docs/bench-wan.json, docs/bench-wan.png and docs/bench-wan-fidelity.{md,json}"
+		;;
+	*) die "bench-wan: unknown form '$what' (check, smoke, run, or nothing for all)" ;;
+	esac
+}
+
 cmd_docker() {
 	command -v docker >/dev/null 2>&1 || {
 		echo "build.sh: no Docker engine on this machine (docker not found): the image cannot be built here" >&2
@@ -292,6 +334,7 @@ main() {
 	demo) cmd_demo "$@" ;;
 	bench) cmd_bench "$@" ;;
 	asan) cmd_asan "$@" ;;
+	bench-wan) cmd_bench_wan "$@" ;;
 	docker) cmd_docker ;;
 	help | -h | --help) usage ;;
 	*)

@@ -1,0 +1,148 @@
+// Command wanbench measures UDT against TCP, QUIC and the C++ reference
+// through the WAN lab: two network namespaces joined by the user-space path
+// emulator of internal/netem (see internal/wanlab). It needs root.
+//
+//	wanbench check   the emulator's fidelity and the highest rate it holds
+//	wanbench run     the matrix of paths and contenders, a table, JSON and a PNG
+//	wanbench smoke   one short UDT transfer through one path
+//
+// It lives in its own module so the library's users never pull quic-go
+// and the plotting packages.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/udtgo/udt/internal/wanlab"
+)
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage: wanbench check|run|smoke [flags]   (as root)
+  check   emulator fidelity (RTT, loss, rate) and the highest faithful rate
+  run     the bench matrix: -h for its flags
+  smoke   one path, one short UDT transfer through it
+`)
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	if os.Args[1] == "role" {
+		if err := roleMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "wanbench role:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := wanlab.CanRun(); err != nil {
+		fmt.Fprintf(os.Stderr, "wanbench: cannot run here: %v\n", err)
+		os.Exit(3)
+	}
+	var err error
+	switch os.Args[1] {
+	case "check":
+		err = checkMain(os.Args[2:])
+	case "run":
+		err = runMain(os.Args[2:])
+	case "smoke":
+		err = smokeMain(os.Args[2:])
+	case "-h", "-help", "--help", "help":
+		usage()
+		return
+	default:
+		usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wanbench:", err)
+		os.Exit(1)
+	}
+}
+
+// labSysctls give TCP buffers past the largest bandwidth-delay product of
+// the matrix (per namespace; the UDP limits net.core.rmem_max/wmem_max are
+// the host's and are reported, not changed).
+var labSysctls = map[string]string{
+	"net.ipv4.tcp_rmem": "4096 131072 67108864",
+	"net.ipv4.tcp_wmem": "4096 16384 67108864",
+}
+
+// openLab builds a lab and tears it down on SIGINT/SIGTERM too, so an
+// interrupted run leaves no namespace behind.
+func openLab(o wanlab.Options) (*wanlab.Lab, func(), error) {
+	if o.Sysctls == nil {
+		o.Sysctls = labSysctls
+	}
+	lab, err := wanlab.New(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	stop := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sig:
+			fmt.Fprintf(os.Stderr, "wanbench: %v: removing the lab\n", s)
+			killChildren()
+			lab.Close()
+			os.Exit(130)
+		case <-stop:
+		}
+	}()
+	return lab, func() {
+		signal.Stop(sig)
+		close(stop)
+		killChildren()
+		if err := lab.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "wanbench:", err)
+		}
+	}, nil
+}
+
+// hostLimit reads a host sysctl for the report.
+func hostLimit(key string) string {
+	b, err := os.ReadFile("/proc/sys/" + strings.ReplaceAll(key, ".", "/"))
+	if err != nil {
+		return "?"
+	}
+	return strings.Join(strings.Fields(string(b)), " ")
+}
+
+// parseRate reads 100M, 1.5G, 800k or a plain number of bits per second.
+func parseRate(s string) (int64, error) {
+	mult := 1.0
+	switch {
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1e9, strings.TrimSuffix(s, "G")
+	case strings.HasSuffix(s, "M"):
+		mult, s = 1e6, strings.TrimSuffix(s, "M")
+	case strings.HasSuffix(s, "k"):
+		mult, s = 1e3, strings.TrimSuffix(s, "k")
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f <= 0 {
+		return 0, errors.New("a rate is a positive number of bits per second, with k, M or G, e.g. 100M")
+	}
+	return int64(f * mult), nil
+}
+
+func parseFloats(s, what string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("%s: %q is not a number of 0 or more", what, f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"os"
+	"slices"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+func cellResult(c *Cell, name string) (float64, bool) {
+	r, ok := c.Results[name]
+	if !ok || r.Err != "" {
+		return 0, false
+	}
+	return r.Mbps, true
+}
+
+// markdownTable renders the report: Mbit/s and % of the link for each
+// contender, then the ratios the issue asks for.
+func markdownTable(rep *Report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Link %.0f Mbit/s each way; goodput in Mbit/s (%% of the link).\n\n", float64(rep.RateBps)/1e6)
+	b.WriteString("| RTT | loss |")
+	for _, n := range rep.Contenders {
+		fmt.Fprintf(&b, " %s |", contenderNames[n])
+	}
+	has := func(n string) bool { return slices.Contains(rep.Contenders, n) }
+	var ratios [][2]string
+	for _, tcp := range []string{"tcp", "tcp-cubic"} {
+		if has("udt") && has(tcp) {
+			ratios = append(ratios, [2]string{"udt", tcp})
+		}
+	}
+	if has("udt") && has("udt-cpp") {
+		ratios = append(ratios, [2]string{"udt", "udt-cpp"})
+	}
+	short := map[string]string{"udt": "UDT", "tcp": "TCP", "tcp-cubic": "CUBIC", "udt-cpp": "C++ UDT", "quic": "QUIC"}
+	for _, r := range ratios {
+		if r[1] == "udt-cpp" {
+			b.WriteString(" Go UDT / C++ UDT |")
+		} else {
+			fmt.Fprintf(&b, " UDT / %s |", short[r[1]])
+		}
+	}
+	b.WriteString("\n|---|---|")
+	for range len(rep.Contenders) + len(ratios) {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, c := range rep.Cells {
+		fmt.Fprintf(&b, "| %g ms | %g%% |", c.RTTms, c.LossPct)
+		for _, n := range rep.Contenders {
+			r := c.Results[n]
+			if r == nil || r.Err != "" {
+				b.WriteString(" failed |")
+				continue
+			}
+			fmt.Fprintf(&b, " %.1f (%.0f%%) |", r.Mbps, r.LinkPct)
+		}
+		for _, r := range ratios {
+			x, ok1 := cellResult(c, r[0])
+			y, ok2 := cellResult(c, r[1])
+			switch {
+			case !ok1 || !ok2:
+				b.WriteString(" – |")
+			case r[1] == "udt-cpp":
+				fmt.Fprintf(&b, " %.0f%% |", x/y*100)
+			case y == 0:
+				b.WriteString(" ∞ |")
+			default:
+				fmt.Fprintf(&b, " %.1f× |", x/y)
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+var palette = map[string]color.Color{
+	"udt":       color.RGBA{0x1f, 0x77, 0xb4, 0xff},
+	"udt-cpp":   color.RGBA{0x9e, 0xc9, 0xe9, 0xff},
+	"tcp":       color.RGBA{0xd6, 0x27, 0x28, 0xff},
+	"tcp-cubic": color.RGBA{0xff, 0x98, 0x96, 0xff},
+	"quic":      color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
+}
+
+// plotReport draws one panel per loss rate: goodput against RTT, one bar
+// per contender, the link rate as a line.
+func plotReport(rep *Report, path string) error {
+	var losses, rtts []float64
+	for _, c := range rep.Cells {
+		if !slices.Contains(losses, c.LossPct) {
+			losses = append(losses, c.LossPct)
+		}
+		if !slices.Contains(rtts, c.RTTms) {
+			rtts = append(rtts, c.RTTms)
+		}
+	}
+	link := float64(rep.RateBps) / 1e6
+	plots := make([][]*plot.Plot, 1)
+	for _, loss := range losses {
+		p := plot.New()
+		p.Title.Text = fmt.Sprintf("random loss %g%% each way", loss)
+		p.Y.Label.Text = "goodput, Mbit/s"
+		p.X.Label.Text = "round-trip time"
+		p.Y.Min, p.Y.Max = 0, link*1.08
+		names := make([]string, len(rtts))
+		for i, r := range rtts {
+			names[i] = fmt.Sprintf("%g ms", r)
+		}
+		p.NominalX(names...)
+		w := vg.Points(9)
+		n := len(rep.Contenders)
+		for k, name := range rep.Contenders {
+			vals := make(plotter.Values, len(rtts))
+			for i, rtt := range rtts {
+				for _, c := range rep.Cells {
+					if c.RTTms == rtt && c.LossPct == loss {
+						vals[i], _ = cellResult(c, name)
+					}
+				}
+			}
+			bars, err := plotter.NewBarChart(vals, w)
+			if err != nil {
+				return err
+			}
+			bars.LineStyle.Width = 0
+			bars.Color = palette[name]
+			bars.Offset = w * vg.Length(float64(k)-float64(n-1)/2)
+			p.Add(bars)
+			if loss == losses[0] {
+				p.Legend.Add(contenderNames[name], bars)
+			}
+		}
+		line, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: link}, {X: float64(len(rtts)) - 0.5, Y: link}})
+		if err != nil {
+			return err
+		}
+		line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		line.Color = color.Gray{0x60}
+		p.Add(line)
+		if loss == losses[0] {
+			p.Legend.Add(fmt.Sprintf("link %.0f Mbit/s", link), line)
+			p.Legend.Top = true
+			p.Legend.Left = false
+			p.Legend.TextStyle.Font.Size = vg.Points(8)
+		}
+		plots[0] = append(plots[0], p)
+	}
+	const panelW, h = 4.2 * vg.Inch, 3.6 * vg.Inch
+	img := vgimg.New(panelW*vg.Length(len(losses)), h)
+	dc := draw.New(img)
+	t := draw.Tiles{Rows: 1, Cols: len(losses), PadX: vg.Millimeter * 3, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	canvases := plot.Align(plots, t, dc)
+	for j := range plots[0] {
+		plots[0][j].Draw(canvases[0][j])
+	}
+	png := vgimg.PngCanvas{Canvas: img}
+	f, err := createFile(path)
+	if err != nil {
+		return err
+	}
+	if _, err := png.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func createFile(path string) (*os.File, error) { return os.Create(path) }

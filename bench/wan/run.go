@@ -1,0 +1,476 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/udtgo/udt/internal/netem"
+	"github.com/udtgo/udt/internal/wanlab"
+	"github.com/udtgo/udt/udt4"
+)
+
+func numCPU() int { return runtime.NumCPU() }
+
+// children are the processes started in the namespaces, killed on the way
+// out whatever happens.
+var children struct {
+	mu    sync.Mutex
+	procs map[*exec.Cmd]bool
+}
+
+func track(c *exec.Cmd) {
+	children.mu.Lock()
+	defer children.mu.Unlock()
+	if children.procs == nil {
+		children.procs = map[*exec.Cmd]bool{}
+	}
+	children.procs[c] = true
+}
+
+func untrack(c *exec.Cmd) {
+	children.mu.Lock()
+	defer children.mu.Unlock()
+	delete(children.procs, c)
+}
+
+func killChildren() {
+	children.mu.Lock()
+	defer children.mu.Unlock()
+	for c := range children.procs {
+		if c.Process != nil {
+			c.Process.Kill()
+		}
+	}
+}
+
+// proc is a started child with its output.
+type proc struct {
+	cmd    *exec.Cmd
+	lines  chan string // stdout, line by line, closed at EOF
+	stderr bytes.Buffer
+	done   chan error
+}
+
+func start(lab *wanlab.Lab, side wanlab.Side, name string, args ...string) (*proc, error) {
+	p := &proc{cmd: lab.Command(side, name, args...), lines: make(chan string, 1024), done: make(chan error, 1)}
+	p.cmd.Stderr = &p.stderr
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	track(p.cmd)
+	if err := p.cmd.Start(); err != nil {
+		untrack(p.cmd)
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			select {
+			case p.lines <- sc.Text():
+			default: // nobody reads a chatty child's every line
+			}
+		}
+		close(p.lines)
+		p.done <- p.cmd.Wait()
+		untrack(p.cmd)
+	}()
+	return p, nil
+}
+
+// waitLine waits for a line that starts with prefix.
+func (p *proc) waitLine(prefix string, d time.Duration) (string, error) {
+	t := time.After(d)
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				return "", fmt.Errorf("exited before printing %q: %s", prefix, strings.TrimSpace(p.stderr.String()))
+			}
+			if strings.HasPrefix(l, prefix) {
+				return l, nil
+			}
+		case <-t:
+			return "", fmt.Errorf("no %q line within %v", prefix, d)
+		}
+	}
+}
+
+func (p *proc) kill() {
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+// Cell is one path of the matrix.
+type Cell struct {
+	RTTms   float64            `json:"rtt_ms"`
+	LossPct float64            `json:"loss_pct"`
+	Results map[string]*Result `json:"results"` // by contender
+}
+
+// Result is one contender's goodput on one path.
+type Result struct {
+	Mbps    float64 `json:"mbps"`
+	LinkPct float64 `json:"link_pct"`
+	Note    string  `json:"note,omitempty"`
+	Err     string  `json:"error,omitempty"`
+}
+
+// Report is what a run writes to JSON.
+type Report struct {
+	Date        string   `json:"date"`
+	Host        string   `json:"host_before"`
+	HostAfter   string   `json:"host_after"`
+	RateBps     int64    `json:"rate_bps"`
+	WarmupS     float64  `json:"warmup_s"`
+	MeasureS    float64  `json:"measure_s"`
+	Contenders  []string `json:"contenders"`
+	Cells       []*Cell  `json:"cells"`
+	QueueRule   string   `json:"queue"`
+	Sysctls     string   `json:"sysctls"`
+	TCPDefault  string   `json:"tcp_default_cc"`
+	Description string   `json:"description"`
+}
+
+var contenderNames = map[string]string{
+	"udt":       "UDT (Go binding)",
+	"udt-cpp":   "UDT (C++ appclient/appserver)",
+	"tcp":       "TCP (Go, namespace default CC)",
+	"tcp-cubic": "TCP (Go, CUBIC)",
+	"quic":      "QUIC (quic-go)",
+}
+
+type runner struct {
+	lab     *wanlab.Lab
+	self    string
+	peers   *udt4.Peers
+	warmup  time.Duration
+	measure time.Duration
+	port    int
+}
+
+func runMain(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	rateS := fs.String("rate", "100M", "link rate each way, bits per second")
+	rtts := fs.String("rtts", "1,50,100,200", "round trips, ms")
+	losses := fs.String("losses", "0,0.1,1", "random loss each way, %")
+	cont := fs.String("contenders", "udt,udt-cpp,tcp,tcp-cubic,quic", "who runs: udt, udt-cpp, tcp, tcp-cubic, quic")
+	warmup := fs.Duration("warmup", 3*time.Second, "time after the first byte before measuring")
+	measure := fs.Duration("d", 10*time.Second, "how long to measure goodput")
+	jsonOut := fs.String("json", "", "write the results here")
+	pngOut := fs.String("png", "", "write the plot here")
+	mdOut := fs.String("md", "", "write the table (Markdown) here")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rate, err := parseRate(*rateS)
+	if err != nil {
+		return fmt.Errorf("-rate: %v", err)
+	}
+	rttList, err := parseFloats(*rtts, "-rtts")
+	if err != nil {
+		return err
+	}
+	lossList, err := parseFloats(*losses, "-losses")
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, c := range strings.Split(*cont, ",") {
+		if _, ok := contenderNames[c]; !ok {
+			return fmt.Errorf("-contenders: unknown %q (udt, udt-cpp, tcp, tcp-cubic, quic)", c)
+		}
+		names = append(names, c)
+	}
+	if *warmup < 0 || *measure <= 0 {
+		return errors.New("-warmup must be 0 or more and -d more than 0")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	r := &runner{self: self, warmup: *warmup, measure: *measure, port: 7000}
+	if slices.Contains(names, "udt-cpp") {
+		dir, err := os.MkdirTemp("", "wanbench-peers-*")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		if r.peers, err = udt4.BuildPeers(dir); err != nil {
+			return err
+		}
+	}
+	lab, done, err := openLab(wanlab.Options{})
+	if err != nil {
+		return err
+	}
+	defer done()
+	r.lab = lab
+	rep := &Report{
+		Date: time.Now().UTC().Format(time.RFC3339), Host: hostInfo(), RateBps: rate,
+		WarmupS: warmup.Seconds(), MeasureS: measure.Seconds(), Contenders: names,
+		QueueRule: "one bandwidth-delay product, at least 100 packets of 1500 bytes; tail drop",
+		Sysctls:   fmt.Sprintf("%v in both namespaces", labSysctls),
+		TCPDefault: func() string {
+			b, _ := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+			return strings.TrimSpace(string(b))
+		}(),
+		Description: "goodput at the receiver over the measuring time, after the warm-up from the first byte; UDT through the C++ peers counted by the emulator as new data bytes delivered to the receiver",
+	}
+	fmt.Printf("host: %s\nlink %s each way, warm-up %v, measured %v per run\n", rep.Host, *rateS, *warmup, *measure)
+	for _, rtt := range rttList {
+		for _, loss := range lossList {
+			cell := &Cell{RTTms: rtt, LossPct: loss, Results: map[string]*Result{}}
+			rep.Cells = append(rep.Cells, cell)
+			one := time.Duration(rtt * float64(time.Millisecond) / 2)
+			bdp := int(float64(rate) / 8 * rtt / 1000)
+			cfg := netem.Config{Delay: one, Loss: loss / 100, Rate: rate, QueueBytes: max(bdp, 100*1500)}
+			for _, name := range names {
+				// The same seeds for every contender: each meets the same
+				// sequence of random losses, packet by packet.
+				up, down := cfg, cfg
+				up.Seed, down.Seed = 1, 2
+				if err := lab.SetConfig(up, down); err != nil {
+					return err
+				}
+				res := r.run(name)
+				res.LinkPct = res.Mbps / (float64(rate) / 1e6) * 100
+				cell.Results[name] = res
+				msg := fmt.Sprintf("%.1f Mbit/s (%.0f%%)", res.Mbps, res.LinkPct)
+				if res.Err != "" {
+					msg = "error: " + res.Err
+				}
+				fmt.Printf("RTT %g ms, loss %g%%: %-10s %s %s\n", rtt, loss, name, msg, res.Note)
+			}
+		}
+	}
+	rep.HostAfter = hostInfo()
+	table := markdownTable(rep)
+	fmt.Println()
+	fmt.Print(table)
+	if *mdOut != "" {
+		if err := os.WriteFile(*mdOut, []byte(table), 0o644); err != nil {
+			return err
+		}
+	}
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if *pngOut != "" {
+		if err := plotReport(rep, *pngOut); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// run measures one contender on the lab's current path.
+func (r *runner) run(name string) *Result {
+	r.port++
+	addr := fmt.Sprintf("%s:%d", r.lab.Addr[wanlab.B], r.port)
+	var res *Result
+	var err error
+	switch name {
+	case "udt":
+		res, err = r.goPair("udt-recv", "udt-send", addr)
+	case "tcp":
+		res, err = r.goPair("tcp-recv", "tcp-send", addr)
+	case "tcp-cubic":
+		res, err = r.goPair("tcp-recv", "tcp-send", addr, "-cc", "cubic")
+	case "quic":
+		res, err = r.goPair("quic-recv", "quic-send", addr)
+	case "udt-cpp":
+		res, err = r.cppPair()
+	}
+	if err != nil {
+		return &Result{Err: err.Error()}
+	}
+	return res
+}
+
+func (r *runner) timing() []string {
+	return []string{"-warmup", r.warmup.String(), "-d", r.measure.String()}
+}
+
+// goPair runs one of this binary's receiver roles in B and its sender in A,
+// and takes the receiver's count. UDT is also counted by the emulator, as
+// a check of the count used for the C++ peers.
+func (r *runner) goPair(recvRole, sendRole, addr string, sendArgs ...string) (*Result, error) {
+	var tap *udtCounter
+	if recvRole == "udt-recv" {
+		tap = newUDTCounter(r.warmup, r.measure)
+		r.lab.Tap(tap.see)
+		defer r.lab.Tap(nil)
+	}
+	recv, err := start(r.lab, wanlab.B, r.self, append([]string{"role", recvRole, "-addr", addr}, r.timing()...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer recv.kill()
+	if _, err := recv.waitLine("listening", 10*time.Second); err != nil {
+		return nil, fmt.Errorf("%s: %w", recvRole, err)
+	}
+	snd, err := start(r.lab, wanlab.A, r.self, append([]string{"role", sendRole, "-addr", addr}, sendArgs...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer snd.kill()
+	line, err := recv.waitLine("{", r.warmup+r.measure+60*time.Second)
+	if err != nil {
+		if se := strings.TrimSpace(snd.stderr.String()); se != "" {
+			err = fmt.Errorf("%w (sender: %s)", err, se)
+		}
+		return nil, fmt.Errorf("%s: %w", recvRole, err)
+	}
+	var out result
+	if err := json.Unmarshal([]byte(line), &out); err != nil {
+		return nil, fmt.Errorf("%s printed %q: %w", recvRole, line, err)
+	}
+	res := &Result{Mbps: out.Mbps, Note: out.Extra}
+	if tap != nil {
+		// The receiver's window started at its first byte, a moment after
+		// the emulator's: give the count that moment to close.
+		for end := time.Now().Add(2 * time.Second); !tap.finished() && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if m, ok := tap.mbps(); ok {
+			res.Note = strings.TrimSpace(fmt.Sprintf("%s; emulator count %.1f Mbit/s", res.Note, m))
+		}
+	}
+	return res, nil
+}
+
+// cppPair runs the C++ appserver in B and appclient in A. appserver prints
+// nothing per transfer, so the emulator counts the new UDT data it
+// delivers to B over the same window as the Go receivers use.
+func (r *runner) cppPair() (*Result, error) {
+	tap := newUDTCounter(r.warmup, r.measure)
+	r.lab.Tap(tap.see)
+	defer r.lab.Tap(nil)
+	port := fmt.Sprint(r.port)
+	srv, err := start(r.lab, wanlab.B, r.peers.AppServer, port)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.kill()
+	if _, err := srv.waitLine("server is ready", 10*time.Second); err != nil {
+		return nil, fmt.Errorf("appserver: %w", err)
+	}
+	cli, err := start(r.lab, wanlab.A, r.peers.AppClient, r.lab.Addr[wanlab.B].String(), port)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.kill()
+	// appclient prints a rate line a second; keep them for the note.
+	var rates []float64
+	deadline := time.After(r.warmup + r.measure + 60*time.Second)
+	for !tap.finished() {
+		select {
+		case l, ok := <-cli.lines:
+			if !ok {
+				return nil, fmt.Errorf("appclient exited: %s", strings.TrimSpace(cli.stderr.String()))
+			}
+			if v, ok := udt4.ParseAppClientRate(l); ok {
+				rates = append(rates, v)
+			}
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			return nil, errors.New("appclient: the measuring window never closed")
+		}
+	}
+	m, ok := tap.mbps()
+	if !ok {
+		return nil, errors.New("the emulator saw no UDT data")
+	}
+	note := ""
+	if len(rates) > 0 {
+		slices.Sort(rates)
+		note = fmt.Sprintf("appclient send rate median %.1f Mbit/s", rates[len(rates)/2])
+	}
+	return &Result{Mbps: m, Note: note}, nil
+}
+
+// udtCounter counts the UDT payload bytes of data packets the emulator
+// delivers to B, each sequence number once (a retransmission is not new
+// data), from the first data packet on, over the same window as the
+// receivers use.
+type udtCounter struct {
+	warmup, d time.Duration
+	mu        sync.Mutex
+	seen      map[uint32]bool
+	first     time.Time
+	bytes     int64
+	done      bool
+}
+
+func newUDTCounter(warmup, d time.Duration) *udtCounter {
+	return &udtCounter{warmup: warmup, d: d, seen: map[uint32]bool{}}
+}
+
+// UDT's data packet header: sequence number (top bit clear), message
+// number, timestamp, destination socket: 16 bytes before the payload.
+const udtHeader = 16
+
+func (c *udtCounter) see(to wanlab.Side, pkt []byte) {
+	if to != wanlab.B || len(pkt) < 20 || pkt[0]>>4 != 4 || pkt[9] != 17 {
+		return
+	}
+	ihl := int(pkt[0]&0x0f) * 4
+	if len(pkt) < ihl+8+udtHeader {
+		return
+	}
+	udp := pkt[ihl+8:]
+	if udp[0]&0x80 != 0 { // a control packet
+		return
+	}
+	seq := binary.BigEndian.Uint32(udp)
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen[seq] {
+		return
+	}
+	c.seen[seq] = true
+	if c.first.IsZero() {
+		c.first = now
+	}
+	from := c.first.Add(c.warmup)
+	switch {
+	case now.Before(from):
+	case now.After(from.Add(c.d)):
+		c.done = true
+	default:
+		c.bytes += int64(len(udp) - udtHeader)
+	}
+}
+
+func (c *udtCounter) finished() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.done
+}
+
+func (c *udtCounter) mbps() (float64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.done {
+		return 0, false
+	}
+	return float64(c.bytes) * 8 / c.d.Seconds() / 1e6, true
+}
+
