@@ -21,6 +21,10 @@ goes to stdout. At EOF on stdin, cat waits until the peer has acknowledged
 everything, closes and exits; when the peer closes, cat exits once its
 output is written. Both ends exit 0 on a clean end.
 
+UDT has no half-close, so an end with nothing to send must not read stdin:
+-d says so, and a stdin that is /dev/null counts as -d. Such an end only
+receives, until the peer closes.
+
 examples:
   udt cat -l :7000 > received.tar          # on the receiver
   tar c dir | udt cat host:7000            # on the sender
@@ -30,6 +34,7 @@ examples:
 func runCat(ctx context.Context, args []string) error {
 	fs := newFlags("cat", catHelp)
 	listen := fs.Bool("l", false, "listen for one connection instead of connecting")
+	noStdin := fs.Bool("d", false, "do not read stdin: only receive")
 	var mss int
 	timeout := duration(10 * time.Second)
 	fs.Var(&timeout, "timeout", "give up connecting after this `duration`")
@@ -75,15 +80,32 @@ func runCat(ctx context.Context, args []string) error {
 		c = nc.(*udt.Conn)
 	}
 	defer c.Close()
-	return pump(ctx, c, os.Stdin, stdout)
+	var in io.Reader = os.Stdin
+	if *noStdin || isDevNull(os.Stdin) {
+		in = nil
+	}
+	return pump(ctx, c, in, stdout)
 }
 
-// pump copies in → c and c → out until either direction ends.
+func isDevNull(f *os.File) bool {
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err == nil && os.SameFile(st, null)
+}
+
+// pump copies in → c and c → out until either direction ends; with a nil
+// in, until the peer closes.
 func pump(ctx context.Context, c *udt.Conn, in io.Reader, out io.Writer) error {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	done := make(chan error, 2)
 	go func() {
+		if in == nil {
+			return
+		}
 		if _, err := io.Copy(c, in); err != nil {
 			done <- fmt.Errorf("sending: %w", err)
 			return
