@@ -1,13 +1,13 @@
 module github.com/udtgo/udt
 
-go 1.26
+go 1.26.0
 
 tool github.com/golang/mock/mockgen
 
 require (
 	github.com/golang/mock v1.6.0
 	go.uber.org/goleak v1.3.0
-	golang.org/x/sys v0.0.0-20210510120138-977fb7262007
+	golang.org/x/sys v0.49.0
 )
 
 require (
