@@ -105,6 +105,7 @@ func roleMain(args []string) error {
 	warmup := fs.Duration("warmup", 3*time.Second, "receivers: time after the first byte before counting")
 	dur := fs.Duration("d", 10*time.Second, "receivers: how long to count")
 	cc := fs.String("cc", "", "tcp-send: TCP congestion control (empty: the namespace's default)")
+	fixed := fs.Float64("fixed", 0, "udt-send: send at this many Mbit/s with CCFixedRate instead of UDT's native control")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -160,10 +161,14 @@ func roleMain(args []string) error {
 			if err != nil {
 				return err.Error()
 			}
-			return fmt.Sprintf("rtt %.1f ms, recv loss %d, NAKs %d", p.RTT.Seconds()*1e3, p.PktRcvLossTotal, p.PktSentNAKTotal)
+			return fmt.Sprintf("rtt %.1f ms, recv loss %d, NAKs %d, bandwidth estimate %.0f Mbit/s", p.RTT.Seconds()*1e3, p.PktRcvLossTotal, p.PktSentNAKTotal, p.Bandwidth)
 		})
 	case "udt-send":
-		c, err := udt.Dial("udt4", *addr)
+		var d udt.Dialer
+		if *fixed > 0 {
+			d.Config.CongestionControl = udt.CongestionControl{Kind: udt.CCFixedRate, Mbps: *fixed}
+		}
+		c, err := d.Dial("udt4", *addr)
 		if err != nil {
 			return err
 		}

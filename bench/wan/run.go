@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -145,8 +146,10 @@ type Report struct {
 }
 
 var contenderNames = map[string]string{
-	"udt":       "UDT (Go binding)",
+	"udt":       "UDT (Go: udt perf)",
+	"udt-go":    "UDT (Go: wanbench's own ends)",
 	"udt-cpp":   "UDT (C++ appclient/appserver)",
+	"udt-fixed": "UDT (Go, CCFixedRate at 95% of the link)",
 	"tcp":       "TCP (Go, namespace default CC)",
 	"tcp-cubic": "TCP (Go, CUBIC)",
 	"quic":      "QUIC (quic-go)",
@@ -155,6 +158,8 @@ var contenderNames = map[string]string{
 type runner struct {
 	lab     *wanlab.Lab
 	self    string
+	udtBin  string // cmd/udt
+	rate    int64  // the link's, bits per second
 	peers   *udt4.Peers
 	warmup  time.Duration
 	measure time.Duration
@@ -166,7 +171,8 @@ func runMain(args []string) error {
 	rateS := fs.String("rate", "100M", "link rate each way, bits per second")
 	rtts := fs.String("rtts", "1,50,100,200", "round trips, ms")
 	losses := fs.String("losses", "0,0.1,1", "random loss each way, %")
-	cont := fs.String("contenders", "udt,udt-cpp,tcp,tcp-cubic,quic", "who runs: udt, udt-cpp, tcp, tcp-cubic, quic")
+	cont := fs.String("contenders", "udt,udt-cpp,udt-fixed,tcp,tcp-cubic,quic", "who runs: udt (udt perf), udt-go (this binary's own UDT ends), udt-cpp, udt-fixed (UDT without congestion control), tcp, tcp-cubic, quic")
+	udtBin := fs.String("udt", "", "the udt command (cmd/udt) for udt perf (default: udt beside this binary)")
 	warmup := fs.Duration("warmup", 3*time.Second, "time after the first byte before measuring")
 	measure := fs.Duration("d", 10*time.Second, "how long to measure goodput")
 	jsonOut := fs.String("json", "", "write the results here")
@@ -190,7 +196,7 @@ func runMain(args []string) error {
 	var names []string
 	for _, c := range strings.Split(*cont, ",") {
 		if _, ok := contenderNames[c]; !ok {
-			return fmt.Errorf("-contenders: unknown %q (udt, udt-cpp, tcp, tcp-cubic, quic)", c)
+			return fmt.Errorf("-contenders: unknown %q (udt, udt-go, udt-cpp, udt-fixed, tcp, tcp-cubic, quic)", c)
 		}
 		names = append(names, c)
 	}
@@ -201,7 +207,15 @@ func runMain(args []string) error {
 	if err != nil {
 		return err
 	}
-	r := &runner{self: self, warmup: *warmup, measure: *measure, port: 7000}
+	r := &runner{self: self, udtBin: *udtBin, rate: rate, warmup: *warmup, measure: *measure, port: 7000}
+	if r.udtBin == "" {
+		r.udtBin = filepath.Join(filepath.Dir(self), "udt")
+	}
+	if slices.Contains(names, "udt") {
+		if _, err := os.Stat(r.udtBin); err != nil {
+			return fmt.Errorf("contender udt needs the udt command (go build -o bin/udt ./cmd/udt, or -udt PATH): %w", err)
+		}
+	}
 	if slices.Contains(names, "udt-cpp") {
 		dir, err := os.MkdirTemp("", "wanbench-peers-*")
 		if err != nil {
@@ -287,7 +301,13 @@ func (r *runner) run(name string) *Result {
 	var err error
 	switch name {
 	case "udt":
+		res, err = r.udtPerf()
+	case "udt-go":
 		res, err = r.goPair("udt-recv", "udt-send", addr)
+	case "udt-fixed":
+		// CCFixedRate paces MSS-byte packets, and UDT's MSS is the whole IP
+		// packet: its rate is the link's measure.
+		res, err = r.goPair("udt-recv", "udt-send", addr, "-fixed", fmt.Sprintf("%.3f", float64(r.rate)*0.95/1e6))
 	case "tcp":
 		res, err = r.goPair("tcp-recv", "tcp-send", addr)
 	case "tcp-cubic":
@@ -349,8 +369,83 @@ func (r *runner) goPair(recvRole, sendRole, addr string, sendArgs ...string) (*R
 			time.Sleep(10 * time.Millisecond)
 		}
 		if m, ok := tap.mbps(); ok {
-			res.Note = strings.TrimSpace(fmt.Sprintf("%s; emulator count %.1f Mbit/s", res.Note, m))
+			res.Note = strings.TrimSpace(fmt.Sprintf("%s; emulator count %.1f Mbit/s; %s", res.Note, m, tap.note()))
 		}
+	}
+	return res, nil
+}
+
+// udtPerf runs the project's own `udt perf`: the server sends from A (-R),
+// the client in B receives and reports each second; goodput is what the
+// receiver read in the seconds after the warm-up. The emulator counts too,
+// as for the C++ peers, as a check.
+func (r *runner) udtPerf() (*Result, error) {
+	addr := fmt.Sprintf("%s:%d", r.lab.Addr[wanlab.A], r.port)
+	tap := newUDTCounter(r.warmup, r.measure)
+	r.lab.Tap(tap.see)
+	defer r.lab.Tap(nil)
+	srv, err := start(r.lab, wanlab.A, r.udtBin, "perf", "-s", addr, "-1")
+	if err != nil {
+		return nil, err
+	}
+	defer srv.kill()
+	// The server prints nothing when ready: the client retries its dial.
+	time.Sleep(300 * time.Millisecond)
+	total := r.warmup + r.measure + time.Second
+	cli, err := start(r.lab, wanlab.B, r.udtBin, "perf", "-c", addr, "-R", "--json",
+		"-t", total.String(), "-i", "1s", "-timeout", "10s")
+	if err != nil {
+		return nil, err
+	}
+	defer cli.kill()
+	var out bytes.Buffer
+	deadline := time.After(total + 60*time.Second)
+	for collecting := true; collecting; {
+		select {
+		case l, ok := <-cli.lines:
+			if !ok {
+				collecting = false
+				break
+			}
+			out.WriteString(l)
+		case <-deadline:
+			return nil, errors.New("udt perf did not finish")
+		}
+	}
+	if err := <-cli.done; err != nil {
+		cli.done <- err
+		return nil, fmt.Errorf("udt perf: %v: %s", err, strings.TrimSpace(cli.stderr.String()))
+	}
+	cli.done <- nil
+	var doc struct {
+		Runs []struct {
+			Intervals []struct {
+				Start float64 `json:"start_s"`
+				End   float64 `json:"end_s"`
+				Bytes int64   `json:"bytes"`
+			} `json:"intervals"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil || len(doc.Runs) != 1 {
+		return nil, fmt.Errorf("udt perf printed %q: %v", out.String(), err)
+	}
+	var bytesIn int64
+	var from, to float64 = -1, 0
+	for _, iv := range doc.Runs[0].Intervals {
+		if iv.Start >= r.warmup.Seconds()-0.01 && iv.End <= (r.warmup+r.measure).Seconds()+0.01 {
+			if from < 0 {
+				from = iv.Start
+			}
+			to = iv.End
+			bytesIn += iv.Bytes
+		}
+	}
+	if from < 0 || to <= from {
+		return nil, fmt.Errorf("udt perf reported no whole second after the warm-up: %s", out.String())
+	}
+	res := &Result{Mbps: float64(bytesIn) * 8 / (to - from) / 1e6}
+	if m, ok := tap.mbps(); ok {
+		res.Note = fmt.Sprintf("emulator count %.1f Mbit/s; %s", m, tap.note())
 	}
 	return res, nil
 }
@@ -397,10 +492,10 @@ func (r *runner) cppPair() (*Result, error) {
 	if !ok {
 		return nil, errors.New("the emulator saw no UDT data")
 	}
-	note := ""
+	note := tap.note()
 	if len(rates) > 0 {
 		slices.Sort(rates)
-		note = fmt.Sprintf("appclient send rate median %.1f Mbit/s", rates[len(rates)/2])
+		note = fmt.Sprintf("appclient send rate median %.1f Mbit/s; %s", rates[len(rates)/2], note)
 	}
 	return &Result{Mbps: m, Note: note}, nil
 }
@@ -415,6 +510,8 @@ type udtCounter struct {
 	seen      map[uint32]bool
 	first     time.Time
 	bytes     int64
+	pkts      int64 // data packets in the window
+	repeats   int64 // of which sequence numbers already seen
 	done      bool
 }
 
@@ -442,21 +539,37 @@ func (c *udtCounter) see(to wanlab.Side, pkt []byte) {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.seen[seq] {
-		return
-	}
-	c.seen[seq] = true
 	if c.first.IsZero() {
 		c.first = now
 	}
 	from := c.first.Add(c.warmup)
-	switch {
-	case now.Before(from):
-	case now.After(from.Add(c.d)):
+	inWindow := !now.Before(from) && !now.After(from.Add(c.d))
+	if now.After(from.Add(c.d)) {
 		c.done = true
-	default:
+	}
+	if inWindow {
+		c.pkts++
+	}
+	if c.seen[seq] {
+		if inWindow {
+			c.repeats++
+		}
+		return
+	}
+	c.seen[seq] = true
+	if inWindow {
 		c.bytes += int64(len(udp) - udtHeader)
 	}
+}
+
+// note says what share of the data the emulator delivered was repeated.
+func (c *udtCounter) note() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pkts == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.1f%% of data packets delivered were retransmissions", float64(c.repeats)/float64(c.pkts)*100)
 }
 
 func (c *udtCounter) finished() bool {
@@ -473,4 +586,3 @@ func (c *udtCounter) mbps() (float64, bool) {
 	}
 	return float64(c.bytes) * 8 / c.d.Seconds() / 1e6, true
 }
-
