@@ -294,7 +294,8 @@ cmd_bench_wan() {
 	cmd_deps
 	bench_wan_can_run
 	mkdir -p bin docs
-	say "building bin/wanbench (module bench/wan)"
+	say "building bin/udt and bin/wanbench (module bench/wan)"
+	go build -o bin/udt ./cmd/udt
 	(cd bench/wan && go build -o ../../bin/wanbench .)
 	local what=${1:-all}
 	if (($# > 0)); then shift; fi

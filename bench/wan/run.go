@@ -174,7 +174,7 @@ func runMain(args []string) error {
 	cont := fs.String("contenders", "udt,udt-cpp,udt-fixed,tcp,tcp-cubic,quic", "who runs: udt (udt perf), udt-go (this binary's own UDT ends), udt-cpp, udt-fixed (UDT without congestion control), tcp, tcp-cubic, quic")
 	udtBin := fs.String("udt", "", "the udt command (cmd/udt) for udt perf (default: udt beside this binary)")
 	warmup := fs.Duration("warmup", 3*time.Second, "time after the first byte before measuring")
-	measure := fs.Duration("d", 10*time.Second, "how long to measure goodput")
+	measure := fs.Duration("d", 8*time.Second, "how long to measure goodput")
 	jsonOut := fs.String("json", "", "write the results here")
 	pngOut := fs.String("png", "", "write the plot here")
 	mdOut := fs.String("md", "", "write the table (Markdown) here")
