@@ -110,7 +110,7 @@ func plotReport(rep *Report, path string) error {
 		p.Title.Text = fmt.Sprintf("random loss %g%% each way", loss)
 		p.Y.Label.Text = "goodput, Mbit/s"
 		p.X.Label.Text = "round-trip time"
-		p.Y.Min, p.Y.Max = 0, link*1.08
+		p.Y.Min, p.Y.Max = 0, link*1.5 // room above the link for the legend
 		names := make([]string, len(rtts))
 		for i, r := range rtts {
 			names[i] = fmt.Sprintf("%g ms", r)
@@ -149,7 +149,7 @@ func plotReport(rep *Report, path string) error {
 		if loss == losses[0] {
 			p.Legend.Add(fmt.Sprintf("link %.0f Mbit/s", link), line)
 			p.Legend.Top = true
-			p.Legend.Left = false
+			p.Legend.Left = true
 			p.Legend.TextStyle.Font.Size = vg.Points(8)
 		}
 		plots[0] = append(plots[0], p)

@@ -241,7 +241,7 @@ func runMain(args []string) error {
 			b, _ := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
 			return strings.TrimSpace(string(b))
 		}(),
-		Description: "goodput at the receiver over the measuring time, after the warm-up from the first byte; UDT through the C++ peers counted by the emulator as new data bytes delivered to the receiver",
+		Description: "goodput: new payload bytes (not retransmissions) the emulator delivered to the receiver's namespace over the measuring time, which starts after the warm-up from the first data packet; QUIC (encrypted) by its receiver's count of bytes read; each receiver's own count is in the notes",
 	}
 	fmt.Printf("host: %s\nlink %s each way, warm-up %v, measured %v per run\n", rep.Host, *rateS, *warmup, *measure)
 	for _, rtt := range rttList {
@@ -331,9 +331,14 @@ func (r *runner) timing() []string {
 // and takes the receiver's count. UDT is also counted by the emulator, as
 // a check of the count used for the C++ peers.
 func (r *runner) goPair(recvRole, sendRole, addr string, sendArgs ...string) (*Result, error) {
-	var tap *udtCounter
-	if recvRole == "udt-recv" {
+	var tap *wireCounter
+	switch recvRole {
+	case "udt-recv":
 		tap = newUDTCounter(r.warmup, r.measure)
+	case "tcp-recv":
+		tap = newTCPCounter(r.warmup, r.measure)
+	}
+	if tap != nil {
 		r.lab.Tap(tap.see)
 		defer r.lab.Tap(nil)
 	}
@@ -361,16 +366,19 @@ func (r *runner) goPair(recvRole, sendRole, addr string, sendArgs ...string) (*R
 	if err := json.Unmarshal([]byte(line), &out); err != nil {
 		return nil, fmt.Errorf("%s printed %q: %w", recvRole, line, err)
 	}
-	res := &Result{Mbps: out.Mbps, Note: out.Extra}
+	res := &Result{Mbps: out.Mbps, Note: strings.TrimSpace(fmt.Sprintf("receiver read %.1f Mbit/s %s", out.Mbps, out.Extra))}
 	if tap != nil {
 		// The receiver's window started at its first byte, a moment after
 		// the emulator's: give the count that moment to close.
 		for end := time.Now().Add(2 * time.Second); !tap.finished() && time.Now().Before(end); {
 			time.Sleep(10 * time.Millisecond)
 		}
-		if m, ok := tap.mbps(); ok {
-			res.Note = strings.TrimSpace(fmt.Sprintf("%s; emulator count %.1f Mbit/s; %s", res.Note, m, tap.note()))
+		m, ok := tap.mbps()
+		if !ok {
+			return nil, errors.New("the emulator's count did not complete")
 		}
+		res.Mbps = m
+		res.Note += "; " + tap.note()
 	}
 	return res, nil
 }
@@ -443,11 +451,15 @@ func (r *runner) udtPerf() (*Result, error) {
 	if from < 0 || to <= from {
 		return nil, fmt.Errorf("udt perf reported no whole second after the warm-up: %s", out.String())
 	}
-	res := &Result{Mbps: float64(bytesIn) * 8 / (to - from) / 1e6}
-	if m, ok := tap.mbps(); ok {
-		res.Note = fmt.Sprintf("emulator count %.1f Mbit/s; %s", m, tap.note())
+	app := float64(bytesIn) * 8 / (to - from) / 1e6
+	for end := time.Now().Add(2 * time.Second); !tap.finished() && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
 	}
-	return res, nil
+	m, ok := tap.mbps()
+	if !ok {
+		return nil, errors.New("the emulator's count did not complete")
+	}
+	return &Result{Mbps: m, Note: fmt.Sprintf("udt perf read %.1f Mbit/s; %s", app, tap.note())}, nil
 }
 
 // cppPair runs the C++ appserver in B and appclient in A. appserver prints
@@ -500,14 +512,18 @@ func (r *runner) cppPair() (*Result, error) {
 	return &Result{Mbps: m, Note: note}, nil
 }
 
-// udtCounter counts the UDT payload bytes of data packets the emulator
-// delivers to B, each sequence number once (a retransmission is not new
-// data), from the first data packet on, over the same window as the
-// receivers use.
-type udtCounter struct {
+// wireCounter counts the new payload bytes of the data packets the
+// emulator delivers to B (a retransmission is not new data), from the
+// first data packet on plus the warm-up, for the measuring time: the
+// goodput every contender but QUIC (encrypted) is measured by, at the same
+// place and in the same way.
+type wireCounter struct {
 	warmup, d time.Duration
+	tcp       bool
 	mu        sync.Mutex
-	seen      map[uint32]bool
+	seen      map[uint32]bool // UDT: sequence numbers delivered
+	tcpEnd    uint32          // TCP: the highest sequence number delivered, plus one
+	tcpAny    bool
 	first     time.Time
 	bytes     int64
 	pkts      int64 // data packets in the window
@@ -515,27 +531,42 @@ type udtCounter struct {
 	done      bool
 }
 
-func newUDTCounter(warmup, d time.Duration) *udtCounter {
-	return &udtCounter{warmup: warmup, d: d, seen: map[uint32]bool{}}
+func newUDTCounter(warmup, d time.Duration) *wireCounter {
+	return &wireCounter{warmup: warmup, d: d, seen: map[uint32]bool{}}
+}
+
+func newTCPCounter(warmup, d time.Duration) *wireCounter {
+	return &wireCounter{warmup: warmup, d: d, tcp: true}
 }
 
 // UDT's data packet header: sequence number (top bit clear), message
 // number, timestamp, destination socket: 16 bytes before the payload.
 const udtHeader = 16
 
-func (c *udtCounter) see(to wanlab.Side, pkt []byte) {
-	if to != wanlab.B || len(pkt) < 20 || pkt[0]>>4 != 4 || pkt[9] != 17 {
+func (c *wireCounter) see(to wanlab.Side, pkt []byte) {
+	if to != wanlab.B || len(pkt) < 20 || pkt[0]>>4 != 4 {
 		return
 	}
 	ihl := int(pkt[0]&0x0f) * 4
-	if len(pkt) < ihl+8+udtHeader {
+	var seq uint32
+	var n int
+	switch {
+	case c.tcp && pkt[9] == 6 && len(pkt) >= ihl+20:
+		tcp := pkt[ihl:]
+		n = len(tcp) - int(tcp[12]>>4)*4
+		if n <= 0 {
+			return // a bare ACK
+		}
+		seq = binary.BigEndian.Uint32(tcp[4:])
+	case !c.tcp && pkt[9] == 17 && len(pkt) >= ihl+8+udtHeader:
+		udp := pkt[ihl+8:]
+		if udp[0]&0x80 != 0 { // a control packet
+			return
+		}
+		seq, n = binary.BigEndian.Uint32(udp), len(udp)-udtHeader
+	default:
 		return
 	}
-	udp := pkt[ihl+8:]
-	if udp[0]&0x80 != 0 { // a control packet
-		return
-	}
-	seq := binary.BigEndian.Uint32(udp)
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -550,20 +581,34 @@ func (c *udtCounter) see(to wanlab.Side, pkt []byte) {
 	if inWindow {
 		c.pkts++
 	}
-	if c.seen[seq] {
-		if inWindow {
-			c.repeats++
+	fresh := n
+	if c.tcp {
+		// Sequence numbers wrap: compare by difference. A segment below
+		// the highest one delivered is a retransmission (filling a hole
+		// whose bytes were counted when later data passed it).
+		end := seq + uint32(n)
+		if c.tcpAny {
+			fresh = min(n, max(0, int(int32(end-c.tcpEnd))))
 		}
+		if fresh > 0 || !c.tcpAny {
+			c.tcpEnd, c.tcpAny = end, true
+		}
+	} else if c.seen[seq] {
+		fresh = 0
+	} else {
+		c.seen[seq] = true
+	}
+	if !inWindow {
 		return
 	}
-	c.seen[seq] = true
-	if inWindow {
-		c.bytes += int64(len(udp) - udtHeader)
+	if fresh == 0 {
+		c.repeats++
 	}
+	c.bytes += int64(fresh)
 }
 
 // note says what share of the data the emulator delivered was repeated.
-func (c *udtCounter) note() string {
+func (c *wireCounter) note() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.pkts == 0 {
@@ -572,13 +617,13 @@ func (c *udtCounter) note() string {
 	return fmt.Sprintf("%.1f%% of data packets delivered were retransmissions", float64(c.repeats)/float64(c.pkts)*100)
 }
 
-func (c *udtCounter) finished() bool {
+func (c *wireCounter) finished() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.done
 }
 
-func (c *udtCounter) mbps() (float64, bool) {
+func (c *wireCounter) mbps() (float64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.done {
