@@ -187,7 +187,11 @@ func New(o Options) (lab *Lab, err error) {
 	for s := A; s <= B; s++ {
 		to := 1 - s
 		out := l.tun[to]
-		l.links[s] = netem.NewLink(o.Up, func(p []byte) {
+		cfg := o.Up
+		if s == B {
+			cfg = o.Down
+		}
+		l.links[s] = netem.NewLink(cfg, func(p []byte) {
 			l.tapMu.RLock()
 			tap := l.tap
 			l.tapMu.RUnlock()
@@ -196,9 +200,6 @@ func New(o Options) (lab *Lab, err error) {
 			}
 			unix.Write(out, p) // a full backlog drops, like a busy NIC
 		})
-		if s == B {
-			l.links[s].SetConfig(o.Down)
-		}
 	}
 	for s := A; s <= B; s++ {
 		l.wg.Add(1)
