@@ -28,6 +28,7 @@ commands:
            and check that no binary needs libudt at run time
   test     deps, gofmt check, go vet, udtmock freshness, then
            go test -race -count=1 -timeout 20m ./... [args...]
+           (and vet and test of the bench/wan module)
   demo     deps, then go run ./examples/loopback [args...]
            (256 MiB over UDT on loopback; -size, -mss, -v6)
   asan     deps, then the tests with the C++ shim under AddressSanitizer [args...]
@@ -222,9 +223,9 @@ cmd_test() {
 	say "go vet ./..."
 	go vet ./...
 	# The WAN bench is its own module (quic-go and the plotting packages
-	# stay out of the library's): vet it so it keeps building.
-	say "go vet (bench/wan module)"
-	(cd bench/wan && go vet ./...)
+	# stay out of the library's): vet and test it too (its goodput counts).
+	say "go vet and go test (bench/wan module)"
+	(cd bench/wan && go vet ./... && go test -race -count=1 ./...)
 	say "mock freshness (go generate ./... in a temporary copy)"
 	check_generated
 	# -p 1: one package at a time, so udt4's run of the upstream test
