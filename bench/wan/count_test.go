@@ -19,8 +19,11 @@ func ipv4(proto byte, transport []byte) []byte {
 	return p
 }
 
+const testPort = 7001
+
 func tcpSegment(seq uint32, payload int) []byte {
 	t := make([]byte, 20+payload)
+	binary.BigEndian.PutUint16(t[2:], testPort)
 	binary.BigEndian.PutUint32(t[4:], seq)
 	t[12] = 5 << 4 // data offset: 20 bytes
 	return ipv4(6, t)
@@ -28,6 +31,7 @@ func tcpSegment(seq uint32, payload int) []byte {
 
 func udtPacket(seq uint32, payload int, control bool) []byte {
 	u := make([]byte, 8+udtHeader+payload) // UDP header, then UDT's
+	binary.BigEndian.PutUint16(u[0:], testPort)
 	binary.BigEndian.PutUint32(u[8:], seq)
 	if control {
 		u[8] |= 0x80
@@ -36,7 +40,7 @@ func udtPacket(seq uint32, payload int, control bool) []byte {
 }
 
 func TestTCPCountSkipsRetransmissions(t *testing.T) {
-	c := newTCPCounter(0, time.Hour)
+	c := newTCPCounter(0, time.Hour, testPort)
 	start := uint32(0xffff_f000) // wraps within the test
 	seq := start
 	for range 10 {
@@ -48,6 +52,9 @@ func TestTCPCountSkipsRetransmissions(t *testing.T) {
 	c.see(wanlab.B, tcpSegment(seq, 0))                 // a bare ACK
 	c.see(wanlab.A, tcpSegment(seq+10_000, 1000))       // the other direction
 	c.see(wanlab.B, udtPacket(seq+20_000, 1000, false)) // not TCP
+	other := tcpSegment(seq+30_000, 1000)               // another flow
+	binary.BigEndian.PutUint16(other[22:], testPort+1)
+	c.see(wanlab.B, other)
 	if c.bytes != 10_500 {
 		t.Errorf("counted %d new bytes, want 10500", c.bytes)
 	}
@@ -57,7 +64,7 @@ func TestTCPCountSkipsRetransmissions(t *testing.T) {
 }
 
 func TestUDTCountSkipsRepeatsAndControl(t *testing.T) {
-	c := newUDTCounter(0, time.Hour)
+	c := newUDTCounter(0, time.Hour, testPort)
 	for i := range uint32(5) {
 		c.see(wanlab.B, udtPacket(100+i, 1456, false))
 	}
@@ -70,7 +77,7 @@ func TestUDTCountSkipsRepeatsAndControl(t *testing.T) {
 }
 
 func TestCountWindow(t *testing.T) {
-	c := newUDTCounter(50*time.Millisecond, 100*time.Millisecond)
+	c := newUDTCounter(50*time.Millisecond, 100*time.Millisecond, testPort)
 	c.see(wanlab.B, udtPacket(1, 1000, false)) // starts the clock, before the window
 	time.Sleep(80 * time.Millisecond)
 	c.see(wanlab.B, udtPacket(2, 1000, false)) // inside

@@ -259,6 +259,9 @@ func runMain(args []string) error {
 				if err := lab.SetConfig(up, down); err != nil {
 					return err
 				}
+				// The last run's packets leave the queue and its ends the
+				// namespaces before the next one starts.
+				time.Sleep(time.Second + 2*one)
 				res := r.run(name)
 				res.LinkPct = res.Mbps / (float64(rate) / 1e6) * 100
 				cell.Results[name] = res
@@ -334,9 +337,9 @@ func (r *runner) goPair(recvRole, sendRole, addr string, sendArgs ...string) (*R
 	var tap *wireCounter
 	switch recvRole {
 	case "udt-recv":
-		tap = newUDTCounter(r.warmup, r.measure)
+		tap = newUDTCounter(r.warmup, r.measure, r.port)
 	case "tcp-recv":
-		tap = newTCPCounter(r.warmup, r.measure)
+		tap = newTCPCounter(r.warmup, r.measure, r.port)
 	}
 	if tap != nil {
 		r.lab.Tap(tap.see)
@@ -389,7 +392,7 @@ func (r *runner) goPair(recvRole, sendRole, addr string, sendArgs ...string) (*R
 // as for the C++ peers, as a check.
 func (r *runner) udtPerf() (*Result, error) {
 	addr := fmt.Sprintf("%s:%d", r.lab.Addr[wanlab.A], r.port)
-	tap := newUDTCounter(r.warmup, r.measure)
+	tap := newUDTCounter(r.warmup, r.measure, r.port)
 	r.lab.Tap(tap.see)
 	defer r.lab.Tap(nil)
 	srv, err := start(r.lab, wanlab.A, r.udtBin, "perf", "-s", addr, "-1")
@@ -466,7 +469,7 @@ func (r *runner) udtPerf() (*Result, error) {
 // nothing per transfer, so the emulator counts the new UDT data it
 // delivers to B over the same window as the Go receivers use.
 func (r *runner) cppPair() (*Result, error) {
-	tap := newUDTCounter(r.warmup, r.measure)
+	tap := newUDTCounter(r.warmup, r.measure, r.port)
 	r.lab.Tap(tap.see)
 	defer r.lab.Tap(nil)
 	port := fmt.Sprint(r.port)
@@ -520,6 +523,7 @@ func (r *runner) cppPair() (*Result, error) {
 type wireCounter struct {
 	warmup, d time.Duration
 	tcp       bool
+	port      uint16
 	mu        sync.Mutex
 	seen      map[uint32]bool // UDT: sequence numbers delivered
 	tcpEnd    uint32          // TCP: the highest sequence number delivered, plus one
@@ -531,12 +535,15 @@ type wireCounter struct {
 	done      bool
 }
 
-func newUDTCounter(warmup, d time.Duration) *wireCounter {
-	return &wireCounter{warmup: warmup, d: d, seen: map[uint32]bool{}}
+// The counters take the packets of one flow: to or from port, the one
+// this run's server listens on (each run has its own), so stragglers of an
+// earlier run never count.
+func newUDTCounter(warmup, d time.Duration, port int) *wireCounter {
+	return &wireCounter{warmup: warmup, d: d, port: uint16(port), seen: map[uint32]bool{}}
 }
 
-func newTCPCounter(warmup, d time.Duration) *wireCounter {
-	return &wireCounter{warmup: warmup, d: d, tcp: true}
+func newTCPCounter(warmup, d time.Duration, port int) *wireCounter {
+	return &wireCounter{warmup: warmup, d: d, port: uint16(port), tcp: true}
 }
 
 // UDT's data packet header: sequence number (top bit clear), message
@@ -548,6 +555,13 @@ func (c *wireCounter) see(to wanlab.Side, pkt []byte) {
 		return
 	}
 	ihl := int(pkt[0]&0x0f) * 4
+	if len(pkt) < ihl+4 {
+		return
+	}
+	// TCP and UDP both start with the source and destination ports.
+	if sp, dp := binary.BigEndian.Uint16(pkt[ihl:]), binary.BigEndian.Uint16(pkt[ihl+2:]); sp != c.port && dp != c.port {
+		return
+	}
 	var seq uint32
 	var n int
 	switch {
