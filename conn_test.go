@@ -423,10 +423,9 @@ func TestConnErrorsWrapUDT(t *testing.T) {
 	u, _ := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	defer u.Close()
 	_, err = Listen("udt", u.LocalAddr().String())
-	if err == nil || CodeOf(err) != ErrSockFail || !errors.Is(err, ErrSockFail) {
+	if err == nil || CodeOf(err) != ErrSockFail || !errors.Is(err, ErrSockFail) || !errors.Is(err, syscall.EADDRINUSE) {
 		t.Fatalf("Listen on a taken port: %v", err)
 	}
-	_ = syscall.EADDRINUSE
 }
 
 func TestConnSendFileRecvFile(t *testing.T) {

@@ -280,8 +280,9 @@ func (r *reporter) start() {
 			case now := <-t.C:
 				r.report(now)
 			case <-r.quit:
-				// The last, partial interval, unless it is a sliver.
-				if now := time.Now(); now.Sub(r.last) > r.every/20 {
+				// The last, partial interval, unless it is an empty
+				// sliver: the intervals must add up to the total.
+				if now := time.Now(); now.Sub(r.last) > r.every/20 || sum(r.st.bytes()) != sum(r.prevBytes) {
 					r.report(now)
 				}
 				return
