@@ -32,8 +32,9 @@ commands:
            and a 300 MiB file through `udt serve` / `udt get --verify`
            (DEMO_SECONDS=3, DEMO_MIB=300)
   asan     deps, then the tests with the C++ shim under AddressSanitizer [args...]
-  bench    deps, the Go-vs-C++ loopback throughput table, then go test -bench . ./... [args...]
-           (long soak runs will be added here)
+  bench    deps, the Go-vs-C++ loopback throughput table, the scale runs, udt perf
+           --vs tcp, udt get/serve vs upstream recvfile/sendfile, then
+           go test -bench . ./... [args...]
   docker   build the CI image udtgo/udt:dev (its build runs ./build.sh test)
   help     this text
 
@@ -297,6 +298,11 @@ cmd_bench() {
 	UDT_CONNS=1000 go test -count=1 -timeout 30m -run '^TestManyConnsStayFlat$' -v . | grep -E 'scale_test|^(ok|FAIL)'
 	UDT_CONNS=10000 UDT_CONN_RCVBUF=46080 UDT_CONN_FC=256 go test -count=1 -timeout 30m -run '^TestManyConnsStayFlat$' -v . \
 		| grep -E 'scale_test|^(ok|FAIL)'
+	# The udt command: its own loopback perf against TCP, and file downloads
+	# by every pairing of udt get/serve and the upstream recvfile/sendfile.
+	cmd_build
+	bin/udt perf --loopback --vs tcp -t 5 | grep -E '^(udt|tcp) |vs tcp'
+	UDT_BENCH=1 go test -count=1 -timeout 30m -run '^TestGetVsUpstream$' -v ./cmd/udt | grep -E 'bench_test|^(ok|FAIL)'
 	go test -run '^$' -bench . -benchmem -count=1 -timeout 60m ./... "$@"
 }
 
