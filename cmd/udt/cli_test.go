@@ -403,6 +403,26 @@ func TestPerfInterrupted(t *testing.T) {
 	}
 }
 
+// Servers stop on SIGINT or SIGTERM with exit 0: that is how they end.
+func TestServersStopCleanly(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		sig  os.Signal
+		line string
+	}{
+		{[]string{"serve", ".", "127.0.0.1:0"}, os.Interrupt, "on UDT"},
+		{[]string{"serve", ".", "127.0.0.1:0"}, syscall.SIGTERM, "on UDT"},
+		{[]string{"perf", "-s", "127.0.0.1:0"}, os.Interrupt, "serving on"},
+	} {
+		p := udtStart(t, t.TempDir(), io.Discard, tc.args...)
+		p.waitLine(t, tc.line)
+		p.cmd.Process.Signal(tc.sig)
+		if code := p.wait(t); code != 0 || !strings.Contains(p.stderr.String(), "stopped") {
+			t.Errorf("udt %s after %v: exit %d\n%s", strings.Join(tc.args, " "), tc.sig, code, p.stderr.String())
+		}
+	}
+}
+
 func TestServeGet(t *testing.T) {
 	root := t.TempDir()
 	os.Mkdir(filepath.Join(root, "sub"), 0o755)

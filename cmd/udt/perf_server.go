@@ -76,7 +76,9 @@ func perfServe(ctx context.Context, addr string, o perfOpts) error {
 	}
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		// Ctrl-C or SIGTERM is how a server is meant to stop.
+		fmt.Fprintln(os.Stderr, "perf: stopped")
+		return nil
 	case <-s.done:
 		return nil
 	}
