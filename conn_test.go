@@ -712,7 +712,11 @@ func TestConnFlush(t *testing.T) {
 	// The reader is not reading: what fits in its buffer is acknowledged,
 	// but not more, so Flush must wait.
 	data := make([]byte, 64<<20)
-	go c.Write(data)
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := c.Write(data)
+		wrote <- err
+	}()
 	time.Sleep(100 * time.Millisecond)
 	short, cancelShort := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancelShort()
@@ -728,6 +732,11 @@ func TestConnFlush(t *testing.T) {
 		n, _ := io.CopyN(io.Discard, s, int64(len(data)))
 		got <- n
 	}()
+	// Flush covers what was written before it: wait for the Write to
+	// hand over its last bytes first.
+	if err := <-wrote; err != nil {
+		t.Fatalf("Write: %v", err)
+	}
 	if err := c.Flush(ctx); err != nil {
 		t.Fatalf("Flush while the peer reads: %v", err)
 	}
