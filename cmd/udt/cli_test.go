@@ -125,8 +125,15 @@ func (l *lockedBuffer) String() string {
 // end kills it if it is still running.
 func udtStart(t *testing.T, dir string, stdout io.Writer, args ...string) *bg {
 	t.Helper()
+	return udtStartIn(t, dir, nil, stdout, args...)
+}
+
+// udtStartIn is udtStart with stdin.
+func udtStartIn(t *testing.T, dir string, stdin io.Reader, stdout io.Writer, args ...string) *bg {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
+	cmd.Stdin = stdin
 	cmd.Stdout = stdout
 	pr, pw := io.Pipe()
 	p := &bg{cmd: cmd, stderr: &lockedBuffer{}, lines: make(chan string, 1000), done: make(chan struct{})}
@@ -718,31 +725,11 @@ func TestCat(t *testing.T) {
 	for _, dir := range []string{"to listener", "from listener"} {
 		t.Run(dir, func(t *testing.T) {
 			var lout lockedBuffer
-			l := exec.Command(bin, "cat", "-l", "127.0.0.1:0")
+			var lin io.Reader
 			if dir == "from listener" {
-				l.Stdin = bytes.NewReader(data)
+				lin = bytes.NewReader(data)
 			}
-			p := &bg{cmd: l, stderr: &lockedBuffer{}, lines: make(chan string, 100), done: make(chan struct{})}
-			pr, pw := io.Pipe()
-			l.Stdout, l.Stderr = &lout, io.MultiWriter(pw, p.stderr)
-			if err := l.Start(); err != nil {
-				t.Fatal(err)
-			}
-			go func() {
-				sc := bufio.NewScanner(pr)
-				for sc.Scan() {
-					p.lines <- sc.Text()
-				}
-			}()
-			go func() {
-				err := l.Wait()
-				pw.Close()
-				if ee, ok := err.(*exec.ExitError); ok {
-					p.code = ee.ExitCode()
-				}
-				close(p.done)
-			}()
-			defer func() { l.Process.Kill(); <-p.done }()
+			p := udtStartIn(t, t.TempDir(), lin, &lout, "cat", "-l", "127.0.0.1:0")
 			addr := p.waitLine(t, `listening on (127\.0\.0\.1:\d+)`)[1]
 			var in io.Reader
 			if dir == "to listener" {
@@ -817,29 +804,7 @@ func TestServeLimits(t *testing.T) {
 // neither loses the other's data.
 func TestCatBothWays(t *testing.T) {
 	var lout lockedBuffer
-	l := exec.Command(bin, "cat", "-l", "-q", "2", "127.0.0.1:0")
-	l.Stdin = strings.NewReader("from the listener\n")
-	p := &bg{cmd: l, stderr: &lockedBuffer{}, lines: make(chan string, 100), done: make(chan struct{})}
-	pr, pw := io.Pipe()
-	l.Stdout, l.Stderr = &lout, io.MultiWriter(pw, p.stderr)
-	if err := l.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-	}()
-	go func() {
-		err := l.Wait()
-		pw.Close()
-		if ee, ok := err.(*exec.ExitError); ok {
-			p.code = ee.ExitCode()
-		}
-		close(p.done)
-	}()
-	defer func() { l.Process.Kill(); <-p.done }()
+	p := udtStartIn(t, t.TempDir(), strings.NewReader("from the listener\n"), &lout, "cat", "-l", "-q", "2", "127.0.0.1:0")
 	addr := p.waitLine(t, `listening on (127\.0\.0\.1:\d+)`)[1]
 	r := udtRun(t, t.TempDir(), strings.NewReader("from the dialer\n"), "cat", "-q", "2", addr)
 	if r.code != 0 || r.stdout != "from the listener\n" {
