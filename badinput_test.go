@@ -404,7 +404,7 @@ func TestBadInputNetLayer(t *testing.T) {
 		badCase{"SendFile negative offset", func() error { return errOnly(stream.SendFile(file, -1, 1)) }, []error{ErrInvParam}, ErrInvParam, []string{"offset must not be negative"}},
 		badCase{"SendFile negative size", func() error { return errOnly(stream.SendFile(file, 0, -1)) }, []error{ErrInvParam}, ErrInvParam, []string{"size must not be negative"}},
 		badCase{"SendFile overflow", func() error { return errOnly(stream.SendFile(file, 1, math.MaxInt64)) }, []error{ErrInvParam}, ErrInvParam, []string{"overflows"}},
-		badCase{"SendFile past the end", func() error { return errOnly(stream.SendFile(file, 999, 2)) }, []error{ErrInvRdOff}, ErrInvRdOff, []string{"past the end", "1000 bytes"}},
+		badCase{"SendFile past the end", func() error { return errOnly(stream.SendFile(file, 999, 2)) }, []error{ErrInvRdOff, io.ErrUnexpectedEOF}, ErrInvRdOff, []string{"past the end", "1000 bytes"}},
 		badCase{"SendFile missing file", func() error { return errOnly(stream.SendFile(filepath.Join(dir, "nope"), 0, 1)) }, []error{fs.ErrNotExist}, 0, []string{"nope"}},
 		badCase{"RecvFile into a directory", func() error { return errOnly(stream.RecvFile(dir, 0, 1)) }, nil, 0, []string{"is a directory"}},
 		badCase{"RecvFile negative size", func() error { return errOnly(stream.RecvFile(file, 0, -2)) }, []error{ErrInvParam}, ErrInvParam, []string{"size must not be negative", "-2"}},

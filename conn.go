@@ -325,7 +325,8 @@ func (c *Conn) Socket() Socket {
 // SendFile sends size bytes of the file at path, from offset, as stream
 // data: what UDT's sendfile puts on the wire, so a peer's recvfile takes it.
 // It goes through the poller, so deadlines apply and no OS thread waits.
-// A file shorter than offset+size is io.ErrUnexpectedEOF.
+// A file shorter than offset+size is io.ErrUnexpectedEOF (an *Error with
+// ErrInvRdOff, and nothing sent, when it is short already at the start).
 func (c *Conn) SendFile(path string, offset, size int64) (int64, error) {
 	if err := c.fileCheck("sendfile", offset, size); err != nil {
 		return 0, err
@@ -340,7 +341,7 @@ func (c *Conn) SendFile(path string, offset, size int64) (int64, error) {
 	if fi, err := f.Stat(); err != nil {
 		return 0, c.fd.opError("sendfile", err)
 	} else if offset+size > fi.Size() {
-		return 0, c.fd.opError("sendfile", &Error{Op: "sendfile", Code: ErrInvRdOff, Msg: "offset " + strconv.FormatInt(offset, 10) + " + size " + strconv.FormatInt(size, 10) + " is past the end of " + path + " (" + strconv.FormatInt(fi.Size(), 10) + " bytes)"})
+		return 0, c.fd.opError("sendfile", &Error{Op: "sendfile", Code: ErrInvRdOff, Msg: "offset " + strconv.FormatInt(offset, 10) + " + size " + strconv.FormatInt(size, 10) + " is past the end of " + path + " (" + strconv.FormatInt(fi.Size(), 10) + " bytes)", err: io.ErrUnexpectedEOF})
 	}
 	n, err := io.CopyBuffer(writerOnly{c}, io.NewSectionReader(f, offset, size), make([]byte, 1<<20))
 	if err == nil && n < size {

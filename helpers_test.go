@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 	// Names resolve from /etc/hosts only: bad-input and fuzz tests feed
 	// arbitrary host names, and tests send nothing beyond loopback.
 	resolver = &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
-		return nil, errors.New("no DNS in tests: loopback only")
+		return nil, errors.New("no such host (tests resolve from /etc/hosts only)")
 	}}
 	// One Startup for the whole run keeps the library's instance count above
 	// zero, so a test's Cleanup can never tear down another test's sockets.
