@@ -27,7 +27,9 @@ commands:
   build    deps, go build ./..., build ./cmd/... and ./examples/... into bin/,
            and check that no binary needs libudt at run time
   test     deps, gofmt check, go vet, udtmock freshness, then
-           go test -race -count=1 -timeout 20m ./... [args...]
+           go test -race -count=1 -timeout 20m ./... [args...], then (without
+           args) each fuzz target for 3 s
+  fuzz     deps, then each fuzz target for FUZZTIME (default 60s) [targets...]
   demo     deps, then go run ./examples/loopback [args...]
            (256 MiB over UDT on loopback; -size, -mss, -v6)
   asan     deps, then the tests with the C++ shim under AddressSanitizer [args...]
@@ -222,6 +224,13 @@ cmd_test() {
 	say "go test -race -count=1 -p 1 -timeout 20m ./... $*"
 	local rc=0
 	go test -race -count=1 -p 1 -timeout 20m ./... "$@" || rc=$?
+	# A short fuzz of every target on top of its seeds (which the run above
+	# already did under -race). Fuzzing runs without -race, which would cut
+	# the inputs tried by about ten times, and with one worker, as the
+	# machine is shared; a run with arguments is a targeted one and skips it.
+	if ((rc == 0 && $# == 0)); then
+		run_fuzz "${UDT_TEST_FUZZTIME:-3s}" 1 || rc=$?
+	fi
 	local t=$((SECONDS - start))
 	if ((rc == 0)); then
 		say "test passed in $((t / 60))m$((t % 60))s"
@@ -229,6 +238,48 @@ cmd_test() {
 		say "test FAILED (exit $rc) after $((t / 60))m$((t % 60))s"
 	fi
 	return "$rc"
+}
+
+# fuzz_targets prints "package target" for every fuzz target in the module.
+fuzz_targets() {
+	local pkg line targets=()
+	while IFS= read -r line; do
+		case $line in
+		Fuzz*) targets+=("$line") ;;
+		ok*)
+			pkg=$(awk '{print $2}' <<<"$line")
+			for t in "${targets[@]}"; do printf '%s %s\n' "$pkg" "$t"; done
+			targets=()
+			;;
+		esac
+	done < <(go test -list '^Fuzz' ./...)
+}
+
+# run_fuzz TIME WORKERS [TARGET...] fuzzes each target (all by default) for
+# TIME, one go test per target, as go test -fuzz takes one at a time. New
+# failing inputs land in the package's testdata/fuzz/<Target>/, where go test
+# keeps running them: commit them with the fix.
+run_fuzz() {
+	local time=$1 workers=$2
+	shift 2
+	local pkg target want fail=0 n=0
+	while read -r pkg target; do
+		if (($# > 0)); then
+			want=0
+			for t in "$@"; do if [[ $t == "$target" ]]; then want=1; fi; done
+			((want)) || continue
+		fi
+		n=$((n + 1))
+		say "fuzz $pkg $target for $time"
+		go test -run '^$' -fuzz "^$target\$" -fuzztime "$time" -parallel "$workers" "$pkg" || fail=1
+	done < <(fuzz_targets)
+	((n > 0)) || die "no fuzz target matched: $*"
+	return "$fail"
+}
+
+cmd_fuzz() {
+	cmd_deps
+	run_fuzz "${FUZZTIME:-60s}" "${FUZZ_WORKERS:-$(nproc)}" "$@"
 }
 
 cmd_demo() {
@@ -289,6 +340,7 @@ main() {
 	deps) cmd_deps ;;
 	build) cmd_build ;;
 	test) cmd_test "$@" ;;
+	fuzz) cmd_fuzz "$@" ;;
 	demo) cmd_demo "$@" ;;
 	bench) cmd_bench "$@" ;;
 	asan) cmd_asan "$@" ;;
