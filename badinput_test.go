@@ -182,6 +182,7 @@ func TestBadInputRawAPI(t *testing.T) {
 
 		// options out of range, of the wrong type, at the wrong time
 		{"MSS larger than UDP", func() error { return fresh.SetMSS(65536) }, inval, ErrInvParam, []string{"UDT_MSS", "65536", "UDP datagram"}},
+		{"flow window above MaxFlowWindow", func() error { return fresh.SetFlowWindow(MaxFlowWindow + 1) }, inval, ErrInvParam, []string{"UDT_FC", "MaxFlowWindow"}},
 		{"send buffer below one packet", func() error { return fresh.SetSendBuffer(100) }, inval, ErrInvParam, []string{"UDT_SNDBUF", "holds no packet"}},
 		{"SetSockOpt nil value", func() error { return fresh.SetSockOpt(OptMSS, nil) }, inval, ErrInvParam, []string{"UDT_MSS", "must be int, not <nil>"}},
 		{"SetSockOpt bad option", func() error { return fresh.SetSockOpt(Option(-7), 1) }, inval, ErrInvParam, []string{"unknown option", "Option(-7)"}},
@@ -240,6 +241,7 @@ var badConfigs = []struct {
 	{Config{MSS: 10}, "Config.MSS"},
 	{Config{MSS: 70000}, "Config.MSS"},
 	{Config{FlowWindow: -1}, "Config.FlowWindow"},
+	{Config{FlowWindow: MaxFlowWindow + 1}, "Config.FlowWindow"},
 	{Config{SendBuffer: -1}, "Config.SendBuffer"},
 	{Config{SendBuffer: 100}, "Config.SendBuffer"},
 	{Config{MSS: 9000, SendBuffer: 8000}, "Config.SendBuffer"},

@@ -52,6 +52,9 @@ func (c *Config) validate() error {
 			return fmt.Errorf("udt: Config.%s must be between 0 (the default) and 2^31-1, not %d", f.name, f.v)
 		}
 	}
+	if c.FlowWindow > MaxFlowWindow {
+		return fmt.Errorf("udt: Config.FlowWindow must be at most MaxFlowWindow (%d packets), not %d", MaxFlowWindow, c.FlowWindow)
+	}
 	if c.MSS != 0 && (c.MSS < 76 || c.MSS > MaxMSS) {
 		return fmt.Errorf("udt: Config.MSS must be from 76 bytes (UDT's headers) to %d (a UDP datagram), not %d", MaxMSS, c.MSS)
 	}

@@ -176,6 +176,10 @@ func (s Socket) checkInt(o Option, v int) error {
 		if v > MaxMSS {
 			return invalid(setOp(o), "MSS "+strconv.Itoa(v)+" is larger than a UDP datagram ("+strconv.Itoa(MaxMSS)+" bytes with headers): no data packet would arrive")
 		}
+	case OptFC:
+		if v > MaxFlowWindow {
+			return invalid(setOp(o), "flow window of "+strconv.Itoa(v)+" packets is above MaxFlowWindow ("+strconv.Itoa(MaxFlowWindow)+"), whose handshakes this package's sockets drop")
+		}
 	case OptSndBuf:
 		// UDT keeps the buffer as a whole number of packets of the current
 		// MSS: less than one, and every send waits forever.

@@ -267,7 +267,49 @@ func openUDP(f Family, addr netip.AddrPort) (int, error) {
 		syscall.Close(fd)
 		return -1, err
 	}
+	if err := filterHandshakes(fd); err != nil {
+		syscall.Close(fd)
+		return -1, err
+	}
 	return fd, nil
+}
+
+// MaxFlowWindow is the largest flow window (UDT_FC, packets) a peer may ask
+// for in its handshake; larger requests are dropped before UDT sees them.
+const MaxFlowWindow = 1 << 24
+
+// filterHandshakes makes the kernel drop, on UDP socket fd, UDT handshakes
+// that ask for a flow window above MaxFlowWindow. UDT sizes a new
+// connection's loss lists by the peer's flow window without a bound: one
+// handshake asking for 800 million packets stalls the port's receive thread
+// for seconds while it fills gigabytes, and a few exhaust memory.
+func filterHandshakes(fd int) error {
+	const (
+		ldAbsW = syscall.BPF_LD | syscall.BPF_W | syscall.BPF_ABS
+		ldLen  = syscall.BPF_LD | syscall.BPF_W | syscall.BPF_LEN
+		jeq    = syscall.BPF_JMP | syscall.BPF_JEQ | syscall.BPF_K
+		jge    = syscall.BPF_JMP | syscall.BPF_JGE | syscall.BPF_K
+		jgt    = syscall.BPF_JMP | syscall.BPF_JGT | syscall.BPF_K
+		ret    = syscall.BPF_RET | syscall.BPF_K
+		and    = syscall.BPF_ALU | syscall.BPF_AND | syscall.BPF_K
+	)
+	// A UDP socket's filter sees the 8-byte UDP header before UDT's packet.
+	const udp = 8
+	prog := []syscall.SockFilter{
+		{Code: ldLen},
+		{Code: jge, K: udp + 36, Jt: 0, Jf: 5}, // too short to carry the window: UDT checks it
+		{Code: ldAbsW, K: udp},
+		{Code: and, K: 0xffff0000},               // UDT ignores the low 16 bits
+		{Code: jeq, K: 0x80000000, Jt: 0, Jf: 2}, // a handshake (control type 0)
+		{Code: ldAbsW, K: udp + 32},              // its flow window, unsigned
+		{Code: jgt, K: MaxFlowWindow, Jt: 1, Jf: 0},
+		{Code: ret, K: 0xffffffff}, // keep
+		{Code: ret, K: 0},          // drop
+	}
+	if err := syscall.AttachLsf(fd, prog); err != nil {
+		return fmt.Errorf("attaching the handshake filter: %v", err)
+	}
+	return nil
 }
 
 // Bind2 binds s to an existing UDP socket (UDT::bind2). The descriptor must
