@@ -241,8 +241,9 @@ func exchange(t *testing.T, what string, a, b net.Conn, size int64) {
 }
 
 // TestHandshakeFilter: a connection request asking for a flow window above
-// MaxFlowWindow never reaches UDT (which would spend gigabytes and seconds
-// on it); one just under gets UDT's answer.
+// MaxFlowWindow (UDT would spend gigabytes and seconds on it) or an MSS
+// outside 76..MaxMSS (UDT would compute a negative or empty packet) never
+// reaches UDT; one just inside the limits gets UDT's answer.
 func TestHandshakeFilter(t *testing.T) {
 	t.Parallel()
 	l, la := listener(t, Stream, loop4)
@@ -250,17 +251,20 @@ func TestHandshakeFilter(t *testing.T) {
 	h := newHostile(t, 3)
 	buf := make([]byte, 2048)
 	for _, tc := range []struct {
-		fc      int32
+		fc, mss int32
 		answers bool
-	}{{MaxFlowWindow, true}, {MaxFlowWindow + 1, false}, {-1, false}, {1 << 30, false}, {25600, true}} {
-		hs := handshake{version: udtVersion, sockType: 1, isn: 1, mss: 1500, fc: tc.fc, reqType: reqConnect, id: 12345}
+	}{
+		{MaxFlowWindow, 1500, true}, {MaxFlowWindow + 1, 1500, false}, {-1, 1500, false}, {1 << 30, 1500, false}, {25600, 1500, true},
+		{25600, 76, true}, {25600, 75, false}, {25600, 1, false}, {25600, -1, false}, {25600, MaxMSS, true}, {25600, MaxMSS + 1, false},
+	} {
+		hs := handshake{version: udtVersion, sockType: 1, isn: 1, mss: tc.mss, fc: tc.fc, reqType: reqConnect, id: 12345}
 		p := hs.packet(0)
 		binary.BigEndian.PutUint32(p[0:], 0x80000000|0x1234) // UDT ignores the low bits
 		h.send(la, p)
 		h.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 		n, err := h.conn.Read(buf)
 		if got := err == nil && n >= udtHeaderLen+handshakeLen; got != tc.answers {
-			t.Errorf("handshake asking for a flow window of %d: answered %v (%d bytes, %v), want %v", tc.fc, got, n, err, tc.answers)
+			t.Errorf("handshake asking for a flow window of %d, MSS %d: answered %v (%d bytes, %v), want %v", tc.fc, tc.mss, got, n, err, tc.answers)
 		}
 	}
 }

@@ -278,11 +278,17 @@ func openUDP(f Family, addr netip.AddrPort) (int, error) {
 // for in its handshake; larger requests are dropped before UDT sees them.
 const MaxFlowWindow = 1 << 24
 
+// minMSS is the smallest UDT_MSS UDT itself accepts: its headers.
+const minMSS = 76
+
 // filterHandshakes makes the kernel drop, on UDP socket fd, UDT handshakes
-// that ask for a flow window above MaxFlowWindow. UDT sizes a new
-// connection's loss lists by the peer's flow window without a bound: one
-// handshake asking for 800 million packets stalls the port's receive thread
-// for seconds while it fills gigabytes, and a few exhaust memory.
+// whose values UDT takes unchecked from the peer:
+//   - a flow window above MaxFlowWindow: UDT sizes the new connection's
+//     loss lists by it, and one handshake asking for 800 million packets
+//     stalls the port's receive thread for seconds while it fills gigabytes;
+//   - an MSS outside minMSS..MaxMSS: below 44 UDT computes a negative buffer
+//     size (its new[] throws, which AddressSanitizer reports as fatal), from
+//     44 to 75 it makes a connection whose packets carry no data.
 func filterHandshakes(fd int) error {
 	const (
 		ldAbsW = syscall.BPF_LD | syscall.BPF_W | syscall.BPF_ABS
@@ -294,17 +300,22 @@ func filterHandshakes(fd int) error {
 		and    = syscall.BPF_ALU | syscall.BPF_AND | syscall.BPF_K
 	)
 	// A UDP socket's filter sees the 8-byte UDP header before UDT's packet.
+	// Words load big-endian and compare unsigned, so a negative value is a
+	// huge one.
 	const udp = 8
 	prog := []syscall.SockFilter{
-		{Code: ldLen},
-		{Code: jge, K: udp + 36, Jt: 0, Jf: 5}, // too short to carry the window: UDT checks it
-		{Code: ldAbsW, K: udp},
-		{Code: and, K: 0xffff0000},               // UDT ignores the low 16 bits
-		{Code: jeq, K: 0x80000000, Jt: 0, Jf: 2}, // a handshake (control type 0)
-		{Code: ldAbsW, K: udp + 32},              // its flow window, unsigned
-		{Code: jgt, K: MaxFlowWindow, Jt: 1, Jf: 0},
-		{Code: ret, K: 0xffffffff}, // keep
-		{Code: ret, K: 0},          // drop
+		/* 0 */ {Code: ldLen},
+		/* 1 */ {Code: jge, K: udp + 36, Jt: 0, Jf: 8}, // too short to carry both: UDT refuses it
+		/* 2 */ {Code: ldAbsW, K: udp},
+		/* 3 */ {Code: and, K: 0xffff0000}, // UDT ignores the low 16 bits
+		/* 4 */ {Code: jeq, K: 0x80000000, Jt: 0, Jf: 5}, // a handshake (control type 0)
+		/* 5 */ {Code: ldAbsW, K: udp + 32}, // its flow window
+		/* 6 */ {Code: jgt, K: MaxFlowWindow, Jt: 4, Jf: 0},
+		/* 7 */ {Code: ldAbsW, K: udp + 28}, // its MSS
+		/* 8 */ {Code: jge, K: minMSS, Jt: 0, Jf: 2},
+		/* 9 */ {Code: jgt, K: MaxMSS, Jt: 1, Jf: 0},
+		/* 10 */ {Code: ret, K: 0xffffffff}, // keep
+		/* 11 */ {Code: ret, K: 0}, // drop
 	}
 	if err := syscall.AttachLsf(fd, prog); err != nil {
 		return fmt.Errorf("attaching the handshake filter: %v", err)
