@@ -2,6 +2,7 @@ package udt
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"math"
@@ -57,6 +58,12 @@ func FuzzResolveAddr(f *testing.F) {
 		again, err := ResolveAddr(network, a.String())
 		if err != nil || again.AddrPort != a.AddrPort {
 			t.Fatalf("ResolveAddr(%q, %q) = %v, which resolves to %v, %v", network, address, a, again, err)
+		}
+		// Listening reads an empty host as every address, and any other
+		// address as dialing does.
+		l, f, err := resolve(context.Background(), network, address, true)
+		if err != nil || (l != a.AddrPort && !l.Addr().IsUnspecified()) || f != familyOfAddr(l.Addr()) {
+			t.Fatalf("resolve(%q, %q) for listening = %v, %v, %v; for dialing %v", network, address, l, f, err, a)
 		}
 	})
 }
