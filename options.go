@@ -162,7 +162,7 @@ func (s Socket) setInt(o Option, v int) error {
 }
 
 // MaxMSS is the largest UDT_MSS whose packets fit a UDP datagram: UDT
-// accepts more, and then its data packets never leave the host.
+// accepts more, and then no data packet arrives.
 const MaxMSS = 65535
 
 // udpIPHeaders is what UDT takes off the MSS for IP and UDP headers (it
