@@ -285,7 +285,7 @@ const minMSS = 76
 // whose values UDT takes unchecked from the peer:
 //   - a flow window above MaxFlowWindow: UDT sizes the new connection's
 //     loss lists by it, and one handshake asking for 800 million packets
-//     stalls the port's receive thread for seconds while it fills gigabytes;
+//     left the port unanswering for more than half a second;
 //   - an MSS outside minMSS..MaxMSS: below 44 UDT computes a negative buffer
 //     size (its new[] throws, which AddressSanitizer reports as fatal), from
 //     44 to 75 it makes a connection whose packets carry no data.
