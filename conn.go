@@ -206,10 +206,21 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 }
 
-// closedOr maps UDT's answer for a socket this side closed to net.ErrClosed.
+// closedOr maps UDT's answer for a socket this side closed to net.ErrClosed,
+// and for one UDT deleted after the peer closed it to a broken connection:
+// UDT answers 5004 (ErrInvSock, which errors.Is takes for net.ErrClosed)
+// once its garbage collector has deleted the socket, about 2 s after the
+// peer's close, but the program did not close it.
 func (c *Conn) closedOr(err error) error {
-	if err != nil && c.fd.pd.isClosed() {
+	if err == nil {
+		return nil
+	}
+	if c.fd.pd.isClosed() {
 		return net.ErrClosed
+	}
+	var e *Error
+	if errors.As(err, &e) && e.Code == ErrInvSock {
+		return &Error{Op: e.Op, Code: ErrConnLost, Msg: "Connection was broken: the peer closed it (UDT has deleted the socket)."}
 	}
 	return err
 }
@@ -301,7 +312,7 @@ func (c *Conn) SendFile(path string, offset, size int64) (int64, error) {
 	if err == nil && n < size {
 		err = io.ErrUnexpectedEOF
 	}
-	return n, c.fd.opError("sendfile", err)
+	return n, c.fd.opError("sendfile", unwrapOp(err))
 }
 
 // RecvFile receives size bytes of stream data into the file at path,
@@ -327,7 +338,16 @@ func (c *Conn) RecvFile(path string, offset, size int64) (int64, error) {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	return n, c.fd.opError("recvfile", err)
+	return n, c.fd.opError("recvfile", unwrapOp(err))
+}
+
+// unwrapOp takes the cause out of the *net.OpError of a Read or Write
+// inside SendFile or RecvFile, which wrap it again under their own name.
+func unwrapOp(err error) error {
+	if oe, ok := err.(*net.OpError); ok {
+		return oe.Err
+	}
+	return err
 }
 
 func (c *Conn) fileCheck(op string, offset, size int64) error {
