@@ -519,56 +519,116 @@ func TestListenerDeadline(t *testing.T) {
 	}
 }
 
-// A peer process killed mid-transfer: the reader returns at its deadline
-// instead of hanging; without one, UDT gives up after about 45 s and Read
-// fails with a lost connection, not io.EOF (UDT_KILLED_PEER_WAIT=1, as in
-// ./build.sh bench).
-func TestKilledPeer(t *testing.T) {
-	t.Parallel()
-	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+// startChild re-executes the test binary as a peer of l (env names
+// childWriter or childReader) and returns the connection accepted from it.
+func startChild(t *testing.T, l *Listener, env string) (*exec.Cmd, *Conn) {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	child := exec.Command(exe, "-test.run=^$")
-	child.Env = append(os.Environ(), "UDT_TEST_CHILD_WRITER="+l.Addr().String())
+	child.Env = append(os.Environ(), env+"="+l.Addr().String())
+	child.Stderr = os.Stderr
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer child.Wait()
-	defer child.Process.Kill()
-	c, err := l.Accept()
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+	l.SetDeadline(time.Now().Add(10 * time.Second))
+	c, err := l.AcceptUDT()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("accepting the child: %v", err)
 	}
-	defer c.Close()
-	if _, err := io.CopyN(io.Discard, c, 4<<20); err != nil {
-		t.Fatalf("reading from the child: %v", err)
+	t.Cleanup(func() { c.Close() })
+	return child, c
+}
+
+// A peer process killed mid-transfer, in both directions: the survivor,
+// blocked in Read or in a Write that has filled the window, returns at its
+// deadline instead of hanging. Without a deadline UDT gives up after about
+// 45 s and the call fails with a lost connection, not io.EOF
+// (UDT_KILLED_PEER_WAIT=1, as in ./build.sh soak, which logs how long
+// detection took).
+func TestKilledPeer(t *testing.T) {
+	t.Parallel()
+	wait := os.Getenv("UDT_KILLED_PEER_WAIT") != ""
+	wantLost := func(t *testing.T, what string, err error, start time.Time) {
+		t.Logf("without a deadline, %s returned %v after %v", what, err, time.Since(start).Round(100*time.Millisecond))
+		if err == io.EOF || !errors.Is(err, ErrConnLost) || !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("%s with a killed peer: %v, want a lost connection, not EOF", what, err)
+		}
 	}
-	child.Process.Kill()
-	child.Wait()
-	// Drain what was already in flight, then block on a dead peer.
-	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	io.Copy(io.Discard, c)
-	c.SetReadDeadline(time.Now().Add(time.Second))
-	start := time.Now()
-	_, err = c.Read(make([]byte, 1024))
-	if !isTimeout(err) {
-		t.Fatalf("Read from a killed peer: %v, want the deadline", err)
-	}
-	if d := time.Since(start); d < 900*time.Millisecond || d > 3*time.Second {
-		t.Fatalf("Read from a killed peer returned after %v, deadline was 1s", d)
-	}
-	if os.Getenv("UDT_KILLED_PEER_WAIT") == "" {
-		return
-	}
-	c.SetReadDeadline(time.Time{})
-	start = time.Now()
-	_, err = c.Read(make([]byte, 1024))
-	t.Logf("without a deadline, Read returned %v after %v", err, time.Since(start).Round(100*time.Millisecond))
-	if err == io.EOF || !errors.Is(err, ErrConnLost) || !errors.Is(err, syscall.ECONNRESET) {
-		t.Fatalf("Read from a killed peer: %v, want a lost connection, not EOF", err)
-	}
+	t.Run("writer killed", func(t *testing.T) {
+		t.Parallel()
+		l := listenT(t, "udt", "127.0.0.1:0", Config{})
+		child, c := startChild(t, l, "UDT_TEST_CHILD_WRITER")
+		if _, err := io.CopyN(io.Discard, c, 4<<20); err != nil {
+			t.Fatalf("reading from the child: %v", err)
+		}
+		child.Process.Kill()
+		child.Wait()
+		// Drain what was already in flight, then block on a dead peer.
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		io.Copy(io.Discard, c)
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		start := time.Now()
+		_, err := c.Read(make([]byte, 1024))
+		if !isTimeout(err) {
+			t.Fatalf("Read from a killed peer: %v, want the deadline", err)
+		}
+		if d := time.Since(start); d < 900*time.Millisecond || d > 3*time.Second {
+			t.Fatalf("Read from a killed peer returned after %v, deadline was 1s", d)
+		}
+		if !wait {
+			return
+		}
+		c.SetReadDeadline(time.Time{})
+		start = time.Now()
+		_, err = c.Read(make([]byte, 1024))
+		wantLost(t, "Read", err, start)
+	})
+	t.Run("reader killed", func(t *testing.T) {
+		t.Parallel()
+		l := listenT(t, "udt", "127.0.0.1:0", Config{})
+		child, c := startChild(t, l, "UDT_TEST_CHILD_READER")
+		// The child reads 1 MiB, then nothing: write until the window is
+		// full and a Write blocks past its deadline.
+		buf := make([]byte, 256<<10)
+		var sent int64
+		for {
+			c.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+			n, err := c.Write(buf)
+			sent += int64(n)
+			if isTimeout(err) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("writing to the child after %d bytes: %v", sent, err)
+			}
+			if sent > 1<<30 {
+				t.Fatal("1 GiB written to a child that stopped reading: no back pressure")
+			}
+		}
+		child.Process.Kill()
+		child.Wait()
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		start := time.Now()
+		_, err := c.Write(buf)
+		if !isTimeout(err) {
+			t.Fatalf("Write to a killed peer: %v, want the deadline", err)
+		}
+		if d := time.Since(start); d < 900*time.Millisecond || d > 3*time.Second {
+			t.Fatalf("Write to a killed peer returned after %v, deadline was 1s", d)
+		}
+		t.Logf("the window filled after %d MiB", sent>>20)
+		if !wait {
+			return
+		}
+		c.SetWriteDeadline(time.Time{})
+		start = time.Now()
+		_, err = c.Write(buf)
+		wantLost(t, "Write", err, start)
+	})
 }
 
 // A past deadline fails a call at once even when it could go ahead.
