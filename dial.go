@@ -363,8 +363,10 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 	}
 	fd := newFD(p, s)
 	fd.raddr = newAddr(raddr)
+	started := time.Now()
 	if err := fd.connect(ctx, raddr); err != nil {
-		closeSocket(fd.pd)
+		fd.pd.close()
+		p.closeWhenSettled(s, started)
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = errDeadline
 		}

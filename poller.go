@@ -31,6 +31,58 @@ type poller struct {
 
 	mu  sync.Mutex
 	fds map[SocketID]*pollDesc
+
+	dyingMu sync.Mutex
+	dying   []dyingSocket // abandoned dials, closed once it is safe
+}
+
+// dyingSocket is a socket whose dial was abandoned while UDT was still
+// connecting it. Closing it then can abort the process: UDT's receive
+// thread keeps asking the peer, and when the answer comes it completes the
+// connection on a socket it can no longer find, throwing a C++ exception
+// out of a function declared not to throw (std::terminate). So it is
+// closed only once UDT is done with it: connected or failed, or past the
+// time UDT keeps asking (connectGiveUp).
+type dyingSocket struct {
+	s     Socket
+	since time.Time // when connect was called
+}
+
+// connectGiveUp is how long after connect UDT 4.11 may still complete a
+// non-rendezvous connection: it asks for 3 s, and an answer to its last
+// request can arrive up to a round trip later.
+const connectGiveUp = 5 * time.Second
+
+// closeWhenSettled closes s, a socket whose connect started at since, as
+// soon as UDT has stopped connecting it.
+func (p *poller) closeWhenSettled(s Socket, since time.Time) {
+	if p.settled(s, since) {
+		p.lib.Close(s)
+		return
+	}
+	p.dyingMu.Lock()
+	p.dying = append(p.dying, dyingSocket{s, since})
+	p.dyingMu.Unlock()
+}
+
+func (p *poller) settled(s Socket, since time.Time) bool {
+	return p.lib.SockState(s) != StatusConnecting || time.Since(since) > connectGiveUp
+}
+
+// reap closes the abandoned dials that have settled.
+func (p *poller) reap() {
+	p.dyingMu.Lock()
+	defer p.dyingMu.Unlock()
+	keep := p.dying[:0]
+	for _, d := range p.dying {
+		if p.settled(d.s, d.since) {
+			p.lib.Close(d.s)
+		} else {
+			keep = append(keep, d)
+		}
+	}
+	clear(p.dying[len(keep):])
+	p.dying = keep
 }
 
 var (
@@ -84,6 +136,7 @@ func (p *poller) run() {
 		// safety net under UDT's own check-then-clear of IN and OUT, which
 		// can race with the thread that sets them.
 		safetyNet := round%int(time.Second/pollInterval) == 0
+		p.reap()
 		waiting = p.waiting(waiting[:0])
 		for _, pd := range waiting {
 			switch st := p.lib.SockState(pd.s); st {
