@@ -1,10 +1,16 @@
 package udt
 
 import (
+	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
+	"os"
 	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -128,4 +134,292 @@ func TestBlockedCallsWhenUDTDeletesTheSocket(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+}
+
+// raceRounds is how many rounds each close race runs: UDT_RACE_ROUNDS
+// (1,000 by default), spread over UDT_RACE_WORKERS goroutines (8 by
+// default), each round on its own connection.
+func raceRounds() (rounds, workers int) {
+	rounds, workers = 1000, 8
+	if v, err := strconv.Atoi(os.Getenv("UDT_RACE_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("UDT_RACE_WORKERS")); err == nil && v > 0 {
+		workers = v
+	}
+	return rounds, workers
+}
+
+// runRounds runs the close race of a test: each worker gets its round
+// function from setup, then runs rounds until all are done or the test
+// failed.
+func runRounds(t *testing.T, setup func(t *testing.T) func(i int, rng *rand.Rand)) {
+	t.Helper()
+	rounds, workers := raceRounds()
+	seed := seedFor(t)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range workers {
+		round := setup(t)
+		rng := rand.New(rand.NewPCG(seed, uint64(w)))
+		wg.Go(func() {
+			for !t.Failed() {
+				i := int(next.Add(1)) - 1
+				if i >= rounds {
+					return
+				}
+				round(i, rng)
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d rounds on %d workers in %v", rounds, workers, time.Since(start).Round(time.Millisecond))
+}
+
+// returnsWithin reports whether wg is done within d: a call that does not
+// return after Close is the failure these races look for.
+func returnsWithin(t *testing.T, wg *sync.WaitGroup, d time.Duration, what string) bool {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		t.Errorf("%s: a call did not return within %v", what, d)
+		return false
+	}
+}
+
+// Close racing Accept: a listener closed at a random moment while Accept
+// waits and dials arrive. Accept returns net.ErrClosed or a conn, and
+// every dial returns.
+func TestCloseRacesAccept(t *testing.T) {
+	t.Parallel()
+	var dials sync.WaitGroup
+	runRounds(t, func(t *testing.T) func(int, *rand.Rand) {
+		return func(i int, rng *rand.Rand) {
+			var lc ListenConfig
+			l, err := lc.listen(context.Background(), "udt", "127.0.0.1:0")
+			if err != nil {
+				t.Errorf("round %d: %v", i, err)
+				return
+			}
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						if !errors.Is(err, net.ErrClosed) {
+							t.Errorf("round %d: Accept: %v", i, err)
+						}
+						return
+					}
+					c.Close()
+				}
+			})
+			if i%2 == 0 {
+				dials.Go(func() {
+					d := Dialer{Timeout: time.Second}
+					if c, err := d.Dial("udt", l.Addr().String()); err == nil {
+						c.Close()
+					}
+				})
+			}
+			time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+			if err := l.Close(); err != nil {
+				t.Errorf("round %d: Close: %v", i, err)
+			}
+			returnsWithin(t, &wg, 5*time.Second, "Accept after Close")
+		}
+	})
+	returnsWithin(t, &dials, 10*time.Second, "dial to a closing listener")
+}
+
+// Close racing Dial: dials cancelled at a random moment while the conn of
+// the round before, which shares the dial's UDP port, closes; every 50th
+// round the listener closes under the dial too. Every dial returns: a
+// working conn, or an error.
+func TestCloseRacesDial(t *testing.T) {
+	t.Parallel()
+	var ok, cancelled, failed atomic.Int64
+	var listeners sync.WaitGroup
+	var mu sync.Mutex
+	var last []func()
+	defer func() {
+		mu.Lock()
+		for _, f := range last {
+			f()
+		}
+		mu.Unlock()
+		returnsWithin(t, &listeners, 10*time.Second, "accept loops")
+	}()
+	runRounds(t, func(t *testing.T) func(int, *rand.Rand) {
+		newListener := func() *Listener {
+			var lc ListenConfig
+			l, err := lc.listen(context.Background(), "udt", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			listeners.Go(func() {
+				var echoes sync.WaitGroup
+				defer echoes.Wait()
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					// The echo ends when the client closes, or its
+					// Read fails after UDT gives up on it.
+					echoes.Go(func() { io.Copy(c, c); c.Close() })
+				}
+			})
+			return l
+		}
+		l := newListener()
+		var prev net.Conn
+		mu.Lock()
+		last = append(last, func() {
+			l.Close()
+			if prev != nil {
+				prev.Close()
+			}
+		})
+		mu.Unlock()
+		return func(i int, rng *rand.Rand) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var wg sync.WaitGroup
+			var c net.Conn
+			var err error
+			closing := i%50 == 49
+			wg.Go(func() {
+				d := Dialer{Timeout: time.Second}
+				c, err = d.DialContext(ctx, "udt", l.Addr().String())
+			})
+			wg.Go(func() {
+				time.Sleep(time.Duration(rng.IntN(8000)) * time.Microsecond)
+				cancel()
+			})
+			if p := prev; p != nil {
+				wg.Go(func() { p.Close() })
+			}
+			if closing {
+				old := l
+				wg.Go(func() { old.Close() })
+			}
+			if !returnsWithin(t, &wg, 5*time.Second, "Dial racing Close") {
+				return
+			}
+			switch {
+			case err == nil:
+				ok.Add(1)
+				// The conn works: one byte there and back, unless its
+				// listener went away under it.
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				b := []byte{byte(i)}
+				if _, err := c.Write(b); err != nil && !closing {
+					t.Errorf("round %d: Write on a dialed conn: %v", i, err)
+				} else if _, err := io.ReadFull(c, b); (err != nil || b[0] != byte(i)) && !closing {
+					t.Errorf("round %d: echo on a dialed conn: %v", i, err)
+				}
+			case errors.Is(err, context.Canceled):
+				cancelled.Add(1)
+			case closing:
+				failed.Add(1) // the listener closed under the dial
+			default:
+				t.Errorf("round %d: Dial: %v", i, err)
+			}
+			prev = c
+			if closing {
+				l = newListener()
+			}
+		}
+	})
+	t.Logf("dials: %d connected, %d cancelled, %d failed as their listener closed", ok.Load(), cancelled.Load(), failed.Load())
+}
+
+// Close racing SendFile and RecvFile: either side closes at a random moment
+// during a file transfer. Each call returns, with the whole file or an
+// error that says who closed.
+func TestCloseRacesSendFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	const size = 1 << 20
+	writeRandomFile(t, src, size, 7)
+	var complete atomic.Int64
+	worker := 0
+	runRounds(t, func(t *testing.T) func(int, *rand.Rand) {
+		worker++
+		dst := filepath.Join(dir, "dst"+strconv.Itoa(worker))
+		l := listenT(t, "udt", "127.0.0.1:0", Config{})
+		accepted := make(chan *Conn, 1)
+		go func() {
+			for {
+				c, err := l.AcceptUDT()
+				if err != nil {
+					close(accepted)
+					return
+				}
+				accepted <- c
+			}
+		}()
+		return func(i int, rng *rand.Rand) {
+			c, err := Dial("udt", l.Addr().String())
+			if err != nil {
+				t.Errorf("round %d: %v", i, err)
+				return
+			}
+			s := <-accepted
+			defer c.Close()
+			defer s.Close()
+			var wg sync.WaitGroup
+			var sent, got int64
+			var serr, rerr error
+			wg.Go(func() { sent, serr = c.(*Conn).SendFile(src, 0, size) })
+			wg.Go(func() { got, rerr = s.RecvFile(dst, 0, size) })
+			wait := time.Duration(rng.IntN(15000)) * time.Microsecond
+			receiverCloses := rng.IntN(2) == 0
+			wg.Go(func() {
+				time.Sleep(wait)
+				if receiverCloses {
+					s.Close()
+				} else {
+					c.Close()
+				}
+			})
+			if !returnsWithin(t, &wg, 10*time.Second, "SendFile racing Close") {
+				return
+			}
+			okErr := func(err error) bool {
+				return err == nil || errors.Is(err, net.ErrClosed) || errors.Is(err, ErrConnLost) || errors.Is(err, io.ErrUnexpectedEOF)
+			}
+			if !okErr(serr) || !okErr(rerr) {
+				t.Errorf("round %d: SendFile %d, %v; RecvFile %d, %v", i, sent, serr, got, rerr)
+			}
+			if serr == nil && sent != size || rerr == nil && got != size || got > sent {
+				t.Errorf("round %d: sent %d (%v), received %d (%v) of %d", i, sent, serr, got, rerr, size)
+			}
+			if rerr == nil {
+				complete.Add(1)
+				if sha256File(t, dst) != sha256File(t, src) {
+					t.Errorf("round %d: the received file differs", i)
+				}
+			}
+		}
+	})
+	t.Logf("%d rounds with the whole file received", complete.Load())
+}
+
+// seedFor returns the random seed of a test: UDT_SEED if set, else a fresh
+// one, logged so that a failing run can be repeated.
+func seedFor(t testing.TB) uint64 {
+	seed := uint64(time.Now().UnixNano())
+	if v, err := strconv.ParseUint(os.Getenv("UDT_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	t.Logf("seed %d (rerun with UDT_SEED=%d)", seed, seed)
+	return seed
 }
