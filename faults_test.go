@@ -1,6 +1,7 @@
 package udt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -422,4 +423,104 @@ func seedFor(t testing.TB) uint64 {
 	}
 	t.Logf("seed %d (rerun with UDT_SEED=%d)", seed, seed)
 	return seed
+}
+
+// A listener closed with 100 connections in flight: the conns it accepted
+// keep working (an echo both ways, sha256-checked), and every other dial
+// ends cleanly: it fails, or its conn, which UDT had queued for an Accept
+// that never came, gets the peer's close (UDT closes a closed listener's
+// queue), never a hang.
+func TestListenerClosedWithConnsInFlight(t *testing.T) {
+	t.Parallel()
+	const dials, accepts = 100, 50
+	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	var closedAt atomic.Int64
+	payload := make([]byte, 64<<10)
+	io.ReadFull(pattern(99), payload)
+	var servers sync.WaitGroup
+	defer servers.Wait()
+	go func() {
+		for range accepts {
+			c, err := l.AcceptUDT()
+			if err != nil {
+				t.Errorf("Accept: %v", err)
+				return
+			}
+			servers.Go(func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				b := make([]byte, len(payload))
+				if _, err := io.ReadFull(c, b); err != nil {
+					t.Errorf("accepted conn: Read: %v", err)
+					return
+				}
+				if _, err := c.Write(b); err != nil {
+					t.Errorf("accepted conn: Write: %v", err)
+				}
+				// Wait for the client's close, which follows the echo.
+				c.Read(b)
+			})
+		}
+		closedAt.Store(time.Now().UnixNano())
+		if err := l.Close(); err != nil {
+			t.Errorf("listener Close: %v", err)
+		}
+	}()
+	var echoed, closedByPeer, failed, lastDial, lastEOF atomic.Int64
+	var clients sync.WaitGroup
+	for i := range dials {
+		clients.Go(func() {
+			// Spread over 200 ms, so that some dials are mid-handshake
+			// when the listener closes, and some come after.
+			time.Sleep(time.Duration(i) * 2 * time.Millisecond)
+			start := time.Now()
+			c, err := Dial("udt", l.Addr().String())
+			if d := time.Since(start); d > DefaultDialTimeout+2*time.Second {
+				t.Errorf("a dial took %v", d)
+			}
+			if err != nil {
+				var oe *net.OpError
+				if !errors.As(err, &oe) || oe.Op != "dial" {
+					t.Errorf("failed dial: %#v", err)
+				}
+				failed.Add(1)
+				return
+			}
+			defer c.Close()
+			lastDial.Store(max(lastDial.Load(), time.Now().UnixNano()))
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			if _, err := c.Write(payload); err != nil {
+				t.Errorf("Write: %v", err)
+				return
+			}
+			b := make([]byte, len(payload))
+			_, err = io.ReadFull(c, b)
+			switch {
+			case err == nil:
+				if !bytes.Equal(b, payload) {
+					t.Error("the echo differs")
+				}
+				echoed.Add(1)
+			case err == io.EOF || errors.Is(err, ErrConnLost):
+				closedByPeer.Add(1)
+				lastEOF.Store(max(lastEOF.Load(), time.Now().UnixNano()))
+			default:
+				t.Errorf("a conn the listener never accepted: %v, want its close", err)
+			}
+		})
+	}
+	if !returnsWithin(t, &clients, time.Minute, "dials and conns around a listener close") {
+		return
+	}
+	t.Logf("%d dials: %d accepted and echoed, %d connected but closed with the listener, %d failed", dials, echoed.Load(), closedByPeer.Load(), failed.Load())
+	if closedByPeer.Load() > 0 {
+		since := func(ns int64) time.Duration { return time.Duration(ns - closedAt.Load()).Round(time.Millisecond) }
+		t.Logf("after the listener's Close, dials still connected for %v; the last of their conns got its close %v after it", since(lastDial.Load()), since(lastEOF.Load()))
+	}
+	if echoed.Load() != accepts {
+		t.Errorf("%d conns echoed, want the %d accepted", echoed.Load(), accepts)
+	}
+	if echoed.Load()+closedByPeer.Load()+failed.Load() != dials {
+		t.Errorf("outcomes do not add up to %d dials", dials)
+	}
 }
