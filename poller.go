@@ -34,6 +34,10 @@ type poller struct {
 
 	dyingMu sync.Mutex
 	dying   []dyingSocket // abandoned dials, closed once it is safe
+
+	closes    atomic.Int64 // sockets closed through the poller
+	lastClose atomic.Int64 // unix nanoseconds of the last one
+	trim      heapTrim     // the poller goroutine's own (see trim.go)
 }
 
 // dyingSocket is a socket whose dial was abandoned while UDT was still
@@ -137,6 +141,7 @@ func (p *poller) run() {
 		// can race with the thread that sets them.
 		safetyNet := round%int(time.Second/pollInterval) == 0
 		p.reap()
+		p.maybeTrim(time.Now())
 		waiting = p.waiting(waiting[:0])
 		for _, pd := range waiting {
 			switch st := p.lib.SockState(pd.s); st {
@@ -389,6 +394,8 @@ func (pd *pollDesc) close() bool {
 	pd.p.mu.Lock()
 	delete(pd.p.fds, pd.s.ID())
 	pd.p.mu.Unlock()
+	pd.p.closes.Add(1)
+	pd.p.lastClose.Store(time.Now().UnixNano())
 	return true
 }
 
