@@ -32,7 +32,10 @@ commands:
            (256 MiB over UDT on loopback; -size, -mss, -v6)
   asan     deps, then the tests with the C++ shim under AddressSanitizer [args...]
   bench    deps, the Go-vs-C++ loopback throughput table, then go test -bench . ./... [args...]
-           (long soak runs will be added here)
+  soak     deps, the long forms of the reliability suite (about 25 minutes): both
+           killed-peer directions without a deadline, 1,000 rounds of each close
+           race under -race, 200 write+close rounds, 500 lossy transfers of up
+           to 64 MiB, 100,000 churn cycles; prints the figures
   docker   build the CI image udtgo/udt:dev (its build runs ./build.sh test)
   help     this text
 
@@ -256,6 +259,24 @@ cmd_bench() {
 	go test -run '^$' -bench . -benchmem -count=1 -timeout 60m ./... "$@"
 }
 
+# soak runs the long forms of the reliability suite and prints their
+# figures; ./build.sh test runs the same tests scaled down. UDT_SEED=N
+# repeats a run's random choices (each test logs its seed).
+cmd_soak() {
+	cmd_deps
+	local show='_test.go:|^(ok|FAIL|--- |panic)'
+	say "killed peers without a deadline: how long UDT takes to notice"
+	UDT_KILLED_PEER_WAIT=1 go test -count=1 -timeout 10m -run '^TestKilledPeer$' -v . | grep -E "$show"
+	say "close racing Read/Write, Accept, Dial and SendFile: 1,000 rounds each, -race"
+	UDT_RACE_ROUNDS=1000 go test -race -count=1 -timeout 30m -run '^(TestReadWriteCloseRace|TestCloseRaces.*)$' -v . | grep -E "$show"
+	say "write a large buffer and close at once: 200 rounds, -race"
+	UDT_CLOSE_ROUNDS=200 go test -race -count=1 -timeout 30m -run '^TestDataWrittenBeforeCloseArrives$' -v . | grep -E "$show"
+	say "500 transfers of 0 B to 64 MiB and message batches through a lossy relay"
+	UDT_LOSSY_TRANSFERS=500 UDT_LOSSY_MAX=67108864 go test -count=1 -timeout 60m -run '^TestLossyTransfersArriveIntact$' -v . | grep -E "$show"
+	say "churn: 100,000 open/connect/transfer/close cycles"
+	UDT_CHURN=100000 go test -count=1 -timeout 60m -run '^TestChurn$' -v . | grep -E "$show"
+}
+
 # asan runs the tests with the C shim (and cgo's C glue) built under
 # AddressSanitizer. go's -asan flag does not reach .cpp files, hence
 # CGO_CXXFLAGS. libudt.a itself stays uninstrumented, but its new and delete
@@ -291,6 +312,7 @@ main() {
 	test) cmd_test "$@" ;;
 	demo) cmd_demo "$@" ;;
 	bench) cmd_bench "$@" ;;
+	soak) cmd_soak ;;
 	asan) cmd_asan "$@" ;;
 	docker) cmd_docker ;;
 	help | -h | --help) usage ;;
