@@ -363,17 +363,23 @@ func (c *Conn) fileCheck(op string, offset, size int64) error {
 // writerOnly hides Conn's other methods from io.Copy.
 type writerOnly struct{ io.Writer }
 
-// connect starts a non-blocking connect and waits for it. UDT's epoll
-// reports success only on its 10 ms tick and never reports failure, so the
-// wait watches the socket's state itself, often at first (the handshake
-// takes about a round trip) and then less often, until ctx ends.
-func (fd *netFD) connect(ctx context.Context, to netip.AddrPort) error {
+// errAttemptExpired ends a connect attempt that UDT is about to give up.
+var errAttemptExpired = errors.New("udt: connect attempt expired")
+
+// connect starts a non-blocking connect and waits for it until ctx ends or
+// the attempt's own limit. UDT's epoll reports success only on its 10 ms
+// tick and never reports failure, so the wait watches the socket's state
+// itself, often at first (the handshake takes about a round trip) and then
+// less often.
+func (fd *netFD) connect(ctx context.Context, to netip.AddrPort, limit time.Time) error {
 	if err := fd.lib.Connect(fd.pd.s, to); err != nil {
 		return err
 	}
 	backoff := 50 * time.Microsecond
 	t := time.NewTimer(backoff)
 	defer t.Stop()
+	expire := time.NewTimer(time.Until(limit))
+	defer expire.Stop()
 	for {
 		switch st := fd.lib.SockState(fd.pd.s); st {
 		case StatusConnected:
@@ -384,6 +390,8 @@ func (fd *netFD) connect(ctx context.Context, to netip.AddrPort) error {
 		}
 		select {
 		case <-t.C:
+		case <-expire.C:
+			return errAttemptExpired
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-fd.pd.closing:

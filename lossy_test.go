@@ -282,3 +282,22 @@ func receiveMessages(c *Conn) error {
 	_, err = c.Write(digestReply{got, [32]byte(h.Sum(nil))}.bytes())
 	return err
 }
+
+// A dial longer than UDT's own 3 s connect limit, through a path that
+// loses every packet: its attempts are cut before UDT gives up (see
+// dyingSocket), and it fails at its own deadline, not UDT's.
+func TestLongDialOutlivesUDTConnectLimit(t *testing.T) {
+	t.Parallel()
+	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	blackhole := netem.Config{Loss: 1}
+	r, err := netem.NewUDPRelay(l.Addr().(*Addr).AddrPort, blackhole, blackhole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	start := time.Now()
+	_, err = (&Dialer{Timeout: 5 * time.Second}).Dial("udt", r.Addr().String())
+	if d := time.Since(start); !isTimeout(err) || d < 4900*time.Millisecond || d > 6*time.Second {
+		t.Fatalf("dial with a 5 s timeout through a dead path: %v after %v", err, d)
+	}
+}

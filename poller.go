@@ -41,21 +41,32 @@ type poller struct {
 }
 
 // dyingSocket is a socket whose dial was abandoned while UDT was still
-// connecting it. Closing it then can abort the process: UDT's receive
-// thread keeps asking the peer, and when the answer comes it completes the
-// connection on a socket it can no longer find, throwing a C++ exception
-// out of a function declared not to throw (std::terminate). So it is
-// closed only once UDT is done with it: connected or failed, or past the
-// time UDT keeps asking (connectGiveUp).
+// connecting it. UDT 4.11 makes closing it hazardous both ways:
+//   - while an answer from the peer is being processed, the close aborts
+//     the process: UDT's receive thread then completes the connection on a
+//     socket it can no longer find, and throws a C++ exception out of a
+//     function declared not to throw (std::terminate);
+//   - after UDT stops asking (3 s after connect) it leaves the socket in its
+//     list of connecting sockets, and a close no longer takes it out: once
+//     UDT has deleted the socket, its receive thread reads freed memory on
+//     every pass (a segmentation fault).
+//
+// So such a socket is closed once UDT has stopped connecting it (connected
+// or failed), or at connectCloseBy after the connect, well before UDT stops
+// asking; and a connect attempt never runs longer than connectAttempt.
 type dyingSocket struct {
 	s     Socket
 	since time.Time // when connect was called
 }
 
-// connectGiveUp is how long after connect UDT 4.11 may still complete a
-// non-rendezvous connection: it asks for 3 s, and an answer to its last
-// request can arrive up to a round trip later.
-const connectGiveUp = 5 * time.Second
+// connectAttempt bounds one connect attempt: a dial with a longer deadline
+// makes another attempt on a fresh socket. connectCloseBy is when an
+// abandoned attempt's socket is closed at the latest. Both stay well below
+// UDT's 3 s, which counts from a moment after since.
+const (
+	connectAttempt = 2 * time.Second
+	connectCloseBy = 2 * time.Second
+)
 
 // closeWhenSettled closes s, a socket whose connect started at since, as
 // soon as UDT has stopped connecting it.
@@ -70,7 +81,7 @@ func (p *poller) closeWhenSettled(s Socket, since time.Time) {
 }
 
 func (p *poller) settled(s Socket, since time.Time) bool {
-	return p.lib.SockState(s) != StatusConnecting || time.Since(since) > connectGiveUp
+	return p.lib.SockState(s) != StatusConnecting || time.Since(since) >= connectCloseBy
 }
 
 // reap closes the abandoned dials that have settled.
