@@ -268,7 +268,10 @@ cmd_soak() {
 	say "killed peers without a deadline: how long UDT takes to notice"
 	UDT_KILLED_PEER_WAIT=1 go test -count=1 -timeout 10m -run '^TestKilledPeer$' -v . | grep -E "$show"
 	say "close racing Read/Write, Accept, Dial and SendFile: 1,000 rounds each, -race"
-	UDT_RACE_ROUNDS=1000 go test -race -count=1 -timeout 30m -run '^(TestReadWriteCloseRace|TestCloseRaces.*)$' -v . | grep -E "$show"
+	local t
+	for t in TestReadWriteCloseRace TestCloseRacesAccept TestCloseRacesDial TestCloseRacesSendFile; do
+		UDT_RACE_ROUNDS=1000 go test -race -count=1 -timeout 30m -run "^$t\$" -v . | grep -E "$show"
+	done
 	say "write a large buffer and close at once: 200 rounds, -race"
 	UDT_CLOSE_ROUNDS=200 go test -race -count=1 -timeout 30m -run '^TestDataWrittenBeforeCloseArrives$' -v . | grep -E "$show"
 	say "500 transfers of 0 B to 64 MiB and message batches through a lossy relay"

@@ -138,10 +138,14 @@ func TestBlockedCallsWhenUDTDeletesTheSocket(t *testing.T) {
 }
 
 // raceRounds is how many rounds each close race runs: UDT_RACE_ROUNDS
-// (1,000 by default), spread over UDT_RACE_WORKERS goroutines (8 by
-// default), each round on its own connection.
+// (300 by default, 1,000 in ./build.sh soak), spread over UDT_RACE_WORKERS
+// goroutines (8 by default), each round on its own connection.
+//
+// The races are not parallel tests: four of them at once (32 connections
+// churning with data, all dialed through the one shared UDP port) made
+// dials time out and Close calls stall for over 5 s inside UDT.
 func raceRounds() (rounds, workers int) {
-	rounds, workers = 1000, 8
+	rounds, workers = 300, 8
 	if v, err := strconv.Atoi(os.Getenv("UDT_RACE_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
@@ -197,7 +201,6 @@ func returnsWithin(t *testing.T, wg *sync.WaitGroup, d time.Duration, what strin
 // waits and dials arrive. Accept returns net.ErrClosed or a conn, and
 // every dial returns.
 func TestCloseRacesAccept(t *testing.T) {
-	t.Parallel()
 	var dials sync.WaitGroup
 	runRounds(t, func(t *testing.T) func(int, *rand.Rand) {
 		return func(i int, rng *rand.Rand) {
@@ -243,7 +246,6 @@ func TestCloseRacesAccept(t *testing.T) {
 // round the listener closes under the dial too. Every dial returns: a
 // working conn, or an error.
 func TestCloseRacesDial(t *testing.T) {
-	t.Parallel()
 	var ok, cancelled, failed atomic.Int64
 	var listeners sync.WaitGroup
 	var mu sync.Mutex
@@ -345,7 +347,6 @@ func TestCloseRacesDial(t *testing.T) {
 // during a file transfer. Each call returns, with the whole file or an
 // error that says who closed.
 func TestCloseRacesSendFile(t *testing.T) {
-	t.Parallel()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	const size = 1 << 20

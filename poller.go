@@ -41,38 +41,41 @@ type poller struct {
 }
 
 // dyingSocket is a socket whose dial was abandoned while UDT was still
-// connecting it. UDT 4.11 makes closing it hazardous both ways:
-//   - while an answer from the peer is being processed, the close aborts
-//     the process: UDT's receive thread then completes the connection on a
-//     socket it can no longer find, and throws a C++ exception out of a
-//     function declared not to throw (std::terminate);
-//   - after UDT stops asking (3 s after connect) it leaves the socket in its
-//     list of connecting sockets, and a close no longer takes it out: once
-//     UDT has deleted the socket, its receive thread reads freed memory on
-//     every pass (a segmentation fault).
+// connecting it. UDT 4.11 makes closing such a socket hazardous both ways,
+// and each way crashed the tests:
+//   - while an answer from the peer is being processed, a close makes UDT's
+//     receive thread complete the connection on a socket it can no longer
+//     find: it throws a C++ exception out of a function declared not to
+//     throw (std::terminate);
+//   - once UDT has stopped asking (3 s after the connect, or when the peer
+//     refused), a close no longer takes the socket out of UDT's list of
+//     connecting sockets, and after UDT deletes it, its receive thread
+//     reads the freed socket on every pass (a segmentation fault).
 //
-// So such a socket is closed once UDT has stopped connecting it (connected
-// or failed), or at connectCloseBy after the connect, well before UDT stops
-// asking; and a connect attempt never runs longer than connectAttempt.
+// So such a socket is closed only when that is safe: once connected, or
+// before connectCloseLatest while UDT is still asking a peer that has not
+// answered for connectCloseBy. One that UDT may have stopped asking is
+// never closed: it stays in UDT, a few KiB without the buffers of a
+// connection.
 type dyingSocket struct {
 	s     Socket
 	since time.Time // when connect was called
 }
 
 // connectAttempt bounds one connect attempt: a dial with a longer deadline
-// makes another attempt on a fresh socket. connectCloseBy is when an
-// abandoned attempt's socket is closed at the latest. Both stay well below
-// UDT's 3 s, which counts from a moment after since.
+// makes another attempt on a fresh socket. An abandoned attempt's socket
+// that is still connecting is closed from connectCloseBy on, and never
+// after connectCloseLatest: UDT's 3 s count from a moment after since.
 const (
-	connectAttempt = 2 * time.Second
-	connectCloseBy = 2 * time.Second
+	connectAttempt     = 2 * time.Second
+	connectCloseBy     = 2 * time.Second
+	connectCloseLatest = 2500 * time.Millisecond
 )
 
-// closeWhenSettled closes s, a socket whose connect started at since, as
-// soon as UDT has stopped connecting it.
+// closeWhenSettled closes s, a socket whose connect started at since, once
+// that is safe (see dyingSocket).
 func (p *poller) closeWhenSettled(s Socket, since time.Time) {
-	if p.settled(s, since) {
-		p.lib.Close(s)
+	if p.settle(s, since) {
 		return
 	}
 	p.dyingMu.Lock()
@@ -80,19 +83,36 @@ func (p *poller) closeWhenSettled(s Socket, since time.Time) {
 	p.dyingMu.Unlock()
 }
 
-func (p *poller) settled(s Socket, since time.Time) bool {
-	return p.lib.SockState(s) != StatusConnecting || time.Since(since) >= connectCloseBy
+// settle closes s or gives up on it, and reports whether it did either;
+// false means ask again later.
+func (p *poller) settle(s Socket, since time.Time) bool {
+	age := time.Since(since)
+	switch p.lib.SockState(s) {
+	case StatusConnected:
+		p.lib.Close(s)
+		return true
+	case StatusConnecting:
+		switch {
+		case age < connectCloseBy:
+			return false
+		case age < connectCloseLatest:
+			p.lib.Close(s)
+		}
+		return true // past connectCloseLatest: left open, see dyingSocket
+	default:
+		// Refused or broken while connecting: UDT may have left it in
+		// its connecting list, so it is left open too.
+		return true
+	}
 }
 
-// reap closes the abandoned dials that have settled.
+// reap settles the abandoned dials.
 func (p *poller) reap() {
 	p.dyingMu.Lock()
 	defer p.dyingMu.Unlock()
 	keep := p.dying[:0]
 	for _, d := range p.dying {
-		if p.settled(d.s, d.since) {
-			p.lib.Close(d.s)
-		} else {
+		if !p.settle(d.s, d.since) {
 			keep = append(keep, d)
 		}
 	}
