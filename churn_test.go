@@ -51,7 +51,12 @@ func TestChurn(t *testing.T) {
 				c.SetDeadline(time.Now().Add(time.Minute))
 				buf := make([]byte, 4096)
 				if _, err := io.ReadFull(c, buf[:2]); err != nil {
-					t.Errorf("server Read: %v", err)
+					// A dial that took two attempts can leave an extra
+					// connection that closes without data (see the
+					// README); the client checks its echo itself.
+					if err != io.EOF {
+						t.Errorf("server Read: %v", err)
+					}
 					return
 				}
 				n := int(binary.BigEndian.Uint16(buf))

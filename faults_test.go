@@ -356,25 +356,29 @@ func TestCloseRacesSendFile(t *testing.T) {
 	runRounds(t, func(t *testing.T) func(int, *rand.Rand) {
 		worker++
 		dst := filepath.Join(dir, "dst"+strconv.Itoa(worker))
-		l := listenT(t, "udt", "127.0.0.1:0", Config{})
-		accepted := make(chan *Conn, 1)
-		go func() {
-			for {
-				c, err := l.AcceptUDT()
-				if err != nil {
-					close(accepted)
-					return
-				}
-				accepted <- c
-			}
-		}()
 		return func(i int, rng *rand.Rand) {
+			// A listener per round: a dial that took two attempts may
+			// leave a listener an extra connection (see the README), which
+			// must not be taken for the next round's.
+			var lc ListenConfig
+			l, err := lc.listen(context.Background(), "udt", "127.0.0.1:0")
+			if err != nil {
+				t.Errorf("round %d: %v", i, err)
+				return
+			}
+			defer l.Close()
 			c, err := Dial("udt", l.Addr().String())
 			if err != nil {
 				t.Errorf("round %d: %v", i, err)
 				return
 			}
-			s := <-accepted
+			l.SetDeadline(time.Now().Add(10 * time.Second))
+			s, err := l.AcceptUDT()
+			if err != nil {
+				c.Close()
+				t.Errorf("round %d: Accept: %v", i, err)
+				return
+			}
 			defer c.Close()
 			defer s.Close()
 			var wg sync.WaitGroup

@@ -207,7 +207,9 @@ func sendStream(addr string, size int64, seed uint64) error {
 
 func receiveStream(c *Conn) error {
 	b := make([]byte, 8)
-	if _, err := io.ReadFull(c, b); err != nil {
+	if _, err := io.ReadFull(c, b); err == io.EOF {
+		return nil // an abandoned dial attempt's connection (see the README)
+	} else if err != nil {
 		return fmt.Errorf("reading the size: %w", err)
 	}
 	size := int64(binary.BigEndian.Uint64(b))
@@ -259,6 +261,9 @@ func sendMessages(addr string, sizes []int) error {
 func receiveMessages(c *Conn) error {
 	buf := make([]byte, 512<<10)
 	n, err := c.Read(buf)
+	if err == io.EOF {
+		return nil // an abandoned dial attempt's connection (see the README)
+	}
 	if err != nil || n != 8 {
 		return fmt.Errorf("reading the count: %d bytes, %v", n, err)
 	}
