@@ -38,6 +38,10 @@ commands:
   bench    deps, the Go-vs-C++ loopback throughput table, the scale runs, udt perf
            --vs tcp, udt get/serve vs upstream recvfile/sendfile, then
            go test -bench . ./... [args...]
+  soak     deps, the long forms of the reliability suite (about 25 minutes): both
+           killed-peer directions without a deadline, 1,000 rounds of each close
+           race under -race, 200 write+close rounds, 500 lossy transfers of up
+           to 64 MiB, 100,000 churn cycles; prints the figures
   docker   build the CI image udtgo/udt:dev (its build runs ./build.sh test)
   help     this text
 
@@ -359,6 +363,27 @@ cmd_bench() {
 	go test -run '^$' -bench . -benchmem -count=1 -timeout 60m ./... "$@"
 }
 
+# soak runs the long forms of the reliability suite and prints their
+# figures; ./build.sh test runs the same tests scaled down. UDT_SEED=N
+# repeats a run's random choices (each test logs its seed).
+cmd_soak() {
+	cmd_deps
+	local show='_test.go:|^(ok|FAIL|--- |panic)'
+	say "killed peers without a deadline: how long UDT takes to notice"
+	UDT_KILLED_PEER_WAIT=1 go test -count=1 -timeout 10m -run '^TestKilledPeer$' -v . | grep -E "$show"
+	say "close racing Read/Write, Accept, Dial and SendFile: 1,000 rounds each, -race"
+	local t
+	for t in TestReadWriteCloseRace TestCloseRacesAccept TestCloseRacesDial TestCloseRacesSendFile; do
+		UDT_RACE_ROUNDS=1000 go test -race -count=1 -timeout 30m -run "^$t\$" -v . | grep -E "$show"
+	done
+	say "write a large buffer and close at once: 200 rounds, -race"
+	UDT_CLOSE_ROUNDS=200 go test -race -count=1 -timeout 30m -run '^TestDataWrittenBeforeCloseArrives$' -v . | grep -E "$show"
+	say "500 transfers of 0 B to 64 MiB and message batches through a lossy relay"
+	UDT_LOSSY_TRANSFERS=500 UDT_LOSSY_MAX=67108864 go test -count=1 -timeout 60m -run '^TestLossyTransfersArriveIntact$' -v . | grep -E "$show"
+	say "churn: 100,000 open/connect/transfer/close cycles"
+	UDT_CHURN=100000 go test -count=1 -timeout 60m -run '^TestChurn$' -v . | grep -E "$show"
+}
+
 # asan runs the tests with the C shim (and cgo's C glue) built under
 # AddressSanitizer, with LeakSanitizer on. go's -asan flag does not reach
 # .cpp files, hence CGO_CXXFLAGS. libudt.a itself stays uninstrumented, but
@@ -408,6 +433,7 @@ main() {
 	fuzz) cmd_fuzz "$@" ;;
 	demo) cmd_demo ;;
 	bench) cmd_bench "$@" ;;
+	soak) cmd_soak ;;
 	asan) cmd_asan "$@" ;;
 	docker) cmd_docker ;;
 	help | -h | --help) usage ;;
