@@ -3,13 +3,16 @@ package udt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
 	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -125,6 +128,9 @@ func newConn(fd *netFD, cfg *Config) *Conn {
 // recvmsg. After the peer closed the connection, Read returns what is left
 // and then io.EOF.
 func (c *Conn) Read(b []byte) (int, error) {
+	if !c.ok() {
+		return 0, errInvalidConn("read")
+	}
 	fd := c.fd
 	if len(b) == 0 && !c.msg {
 		if fd.pd.isClosed() {
@@ -175,6 +181,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 // and ordering of the Config. It returns when all of b is in UDT's send
 // buffer; UDT delivers it in the background, also after Close.
 func (c *Conn) Write(b []byte) (int, error) {
+	if !c.ok() {
+		return 0, errInvalidConn("write")
+	}
 	if c.msg {
 		return c.WriteMsg(b, c.ttl, !c.unordered)
 	}
@@ -207,10 +216,21 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 }
 
-// closedOr maps UDT's answer for a socket this side closed to net.ErrClosed.
+// closedOr maps UDT's answer for a socket this side closed to net.ErrClosed,
+// and for one UDT deleted after the peer closed it to a broken connection:
+// UDT answers 5004 (ErrInvSock, which errors.Is takes for net.ErrClosed)
+// once its garbage collector has deleted the socket, about 2 s after the
+// peer's close, but the program did not close it.
 func (c *Conn) closedOr(err error) error {
-	if err != nil && c.fd.pd.isClosed() {
+	if err == nil {
+		return nil
+	}
+	if c.fd.pd.isClosed() {
 		return net.ErrClosed
+	}
+	var e *Error
+	if errors.As(err, &e) && e.Code == ErrInvSock {
+		return &Error{Op: e.Op, Code: ErrConnLost, Msg: "Connection was broken: the peer closed it (UDT has deleted the socket)."}
 	}
 	return err
 }
@@ -219,6 +239,9 @@ func (c *Conn) closedOr(err error) error {
 // not delivered within ttl is dropped (ttl <= 0: never); inOrder delivers
 // it after the messages sent before it.
 func (c *Conn) WriteMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) {
+	if !c.ok() {
+		return 0, errInvalidConn("write")
+	}
 	fd := c.fd
 	if !c.msg {
 		return 0, fd.opError("write", &Error{Op: "sendmsg", Code: ErrStreamIll, Msg: "WriteMsg needs a message-mode connection (Config.Message)"})
@@ -249,6 +272,9 @@ func (c *Conn) WriteMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) 
 // in the background, for up to the linger time (Config.Linger). A second
 // Close returns an error wrapping net.ErrClosed.
 func (c *Conn) Close() error {
+	if !c.ok() {
+		return errInvalidConn("close")
+	}
 	return c.fd.opError("close", c.fd.close())
 }
 
@@ -291,10 +317,20 @@ func (c *Conn) Flush(ctx context.Context) error {
 }
 
 // LocalAddr is the local address, an *Addr.
-func (c *Conn) LocalAddr() net.Addr { return c.fd.laddr }
+func (c *Conn) LocalAddr() net.Addr {
+	if !c.ok() {
+		return nil
+	}
+	return c.fd.laddr
+}
 
 // RemoteAddr is the peer's address, an *Addr.
-func (c *Conn) RemoteAddr() net.Addr { return c.fd.raddr }
+func (c *Conn) RemoteAddr() net.Addr {
+	if !c.ok() {
+		return nil
+	}
+	return c.fd.raddr
+}
 
 // SetDeadline sets the read and write deadlines, as net.Conn documents.
 func (c *Conn) SetDeadline(t time.Time) error { return c.setDeadline(t, EventIn|EventOut) }
@@ -306,6 +342,9 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.setDeadline(t, Even
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.setDeadline(t, EventOut) }
 
 func (c *Conn) setDeadline(t time.Time, ev Events) error {
+	if !c.ok() {
+		return errInvalidConn("set deadline")
+	}
 	if c.fd.pd.isClosed() {
 		return c.fd.opError("set deadline", net.ErrClosed)
 	}
@@ -315,18 +354,28 @@ func (c *Conn) setDeadline(t time.Time, ev Events) error {
 
 // Stats returns the connection's UDT statistics since it started.
 func (c *Conn) Stats() (Perf, error) {
+	if !c.ok() {
+		return Perf{}, errInvalidConn("stats")
+	}
 	p, err := c.fd.lib.Perfmon(c.fd.pd.s, false)
 	return p, c.fd.opError("stats", c.closedOr(err))
 }
 
 // Socket is the UDT socket under the connection, for the one-to-one API.
 // It stays owned by c.
-func (c *Conn) Socket() Socket { return c.fd.pd.s }
+// A nil or zero Conn has the zero Socket, which UDT knows as no socket.
+func (c *Conn) Socket() Socket {
+	if !c.ok() {
+		return Socket{}
+	}
+	return c.fd.pd.s
+}
 
 // SendFile sends size bytes of the file at path, from offset, as stream
 // data: what UDT's sendfile puts on the wire, so a peer's recvfile takes it.
 // It goes through the poller, so deadlines apply and no OS thread waits.
-// A file shorter than offset+size is io.ErrUnexpectedEOF.
+// A file shorter than offset+size is io.ErrUnexpectedEOF (an *Error with
+// ErrInvRdOff, and nothing sent, when it is short already at the start).
 func (c *Conn) SendFile(path string, offset, size int64) (int64, error) {
 	if err := c.fileCheck("sendfile", offset, size); err != nil {
 		return 0, err
@@ -336,11 +385,18 @@ func (c *Conn) SendFile(path string, offset, size int64) (int64, error) {
 		return 0, c.fd.opError("sendfile", err)
 	}
 	defer f.Close()
+	// Refuse a range past the end before any of it goes out: the peer
+	// would otherwise get a prefix and wait for the rest.
+	if fi, err := f.Stat(); err != nil {
+		return 0, c.fd.opError("sendfile", err)
+	} else if offset+size > fi.Size() {
+		return 0, c.fd.opError("sendfile", &Error{Op: "sendfile", Code: ErrInvRdOff, Msg: "offset " + strconv.FormatInt(offset, 10) + " + size " + strconv.FormatInt(size, 10) + " is past the end of " + path + " (" + strconv.FormatInt(fi.Size(), 10) + " bytes)", err: io.ErrUnexpectedEOF})
+	}
 	n, err := io.CopyBuffer(writerOnly{c}, io.NewSectionReader(f, offset, size), make([]byte, 1<<20))
 	if err == nil && n < size {
 		err = io.ErrUnexpectedEOF
 	}
-	return n, c.fd.opError("sendfile", err)
+	return n, c.fd.opError("sendfile", unwrapOp(err))
 }
 
 // RecvFile receives size bytes of stream data into the file at path,
@@ -366,33 +422,64 @@ func (c *Conn) RecvFile(path string, offset, size int64) (int64, error) {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	return n, c.fd.opError("recvfile", err)
+	return n, c.fd.opError("recvfile", unwrapOp(err))
+}
+
+// unwrapOp takes the cause out of the *net.OpError of a Read or Write
+// inside SendFile or RecvFile, which wrap it again under their own name.
+func unwrapOp(err error) error {
+	if oe, ok := err.(*net.OpError); ok {
+		return oe.Err
+	}
+	return err
 }
 
 func (c *Conn) fileCheck(op string, offset, size int64) error {
+	if !c.ok() {
+		return errInvalidConn(op)
+	}
+	var err error
 	switch {
 	case c.msg:
-		return c.fd.opError(op, &Error{Op: op, Code: ErrDgramIll, Msg: "file transfer needs a stream connection"})
-	case offset < 0 || size < 0:
-		return c.fd.opError(op, &Error{Op: op, Code: ErrInvParam, Msg: "offset and size must not be negative"})
+		err = &Error{Op: op, Code: ErrDgramIll, Msg: "file transfer needs a stream connection"}
+	case offset < 0:
+		err = invalid(op, "offset must not be negative, got "+strconv.FormatInt(offset, 10))
+	case size < 0:
+		err = invalid(op, "size must not be negative, got "+strconv.FormatInt(size, 10))
+	case offset > math.MaxInt64-size:
+		err = invalid(op, "offset "+strconv.FormatInt(offset, 10)+" + size "+strconv.FormatInt(size, 10)+" overflows int64")
 	}
-	return nil
+	return c.fd.opError(op, err)
+}
+
+// ok reports whether c is a Conn this package made: methods on a nil or
+// zero Conn fail with EINVAL, as Go's net does, instead of panicking.
+func (c *Conn) ok() bool { return c != nil && c.fd != nil }
+
+func errInvalidConn(op string) error {
+	return &net.OpError{Op: op, Net: "udt", Err: fmt.Errorf("%w: not a connection made by Dial or Accept (nil or zero udt.Conn)", syscall.EINVAL)}
 }
 
 // writerOnly hides Conn's other methods from io.Copy.
 type writerOnly struct{ io.Writer }
 
-// connect starts a non-blocking connect and waits for it. UDT's epoll
-// reports success only on its 10 ms tick and never reports failure, so the
-// wait watches the socket's state itself, often at first (the handshake
-// takes about a round trip) and then less often, until ctx ends.
-func (fd *netFD) connect(ctx context.Context, to netip.AddrPort) error {
+// errAttemptExpired ends a connect attempt that UDT is about to give up.
+var errAttemptExpired = errors.New("udt: connect attempt expired")
+
+// connect starts a non-blocking connect and waits for it until ctx ends or
+// the attempt's own limit. UDT's epoll reports success only on its 10 ms
+// tick and never reports failure, so the wait watches the socket's state
+// itself, often at first (the handshake takes about a round trip) and then
+// less often.
+func (fd *netFD) connect(ctx context.Context, to netip.AddrPort, limit time.Time) error {
 	if err := fd.lib.Connect(fd.pd.s, to); err != nil {
 		return err
 	}
 	backoff := 50 * time.Microsecond
 	t := time.NewTimer(backoff)
 	defer t.Stop()
+	expire := time.NewTimer(time.Until(limit))
+	defer expire.Stop()
 	for {
 		switch st := fd.lib.SockState(fd.pd.s); st {
 		case StatusConnected:
@@ -403,6 +490,8 @@ func (fd *netFD) connect(ctx context.Context, to netip.AddrPort) error {
 		}
 		select {
 		case <-t.C:
+		case <-expire.C:
+			return errAttemptExpired
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-fd.pd.closing:

@@ -130,7 +130,15 @@ type Error struct {
 	Op   string    // the UDT call, e.g. "connect"
 	Code ErrorCode // UDT's error code
 	Msg  string    // UDT's description, or the binding's for input it refused
+
+	// err is the system's own error behind a refusal (a missing file, a
+	// port another socket holds, ...), for errors.Is.
+	err error
 }
+
+// Unwrap is the system error behind a refusal of the binding's, if any, so
+// errors.Is(err, fs.ErrNotExist) works for a file SendFile cannot open.
+func (e *Error) Unwrap() error { return e.err }
 
 func (e *Error) Error() string {
 	return "udt " + e.Op + ": " + e.Msg + " (" + e.Code.String() + " " + strconv.Itoa(int(e.Code)) + ")"
@@ -193,6 +201,10 @@ func wrap(op string, err error) error {
 	switch code := ErrorCode(ce.Code); code {
 	case ErrAsyncSnd, ErrAsyncRcv, ErrTimeout:
 		return notNow(op, code, ce.Msg)
+	case Success:
+		// UDT throws a bare CUDTException for some system call failures
+		// (epoll_ctl in epoll_add_ssock): code 0, text "Success.".
+		return &Error{Op: op, Code: ErrUnknown, Msg: "the library failed without an error code (it said " + strconv.Quote(ce.Msg) + ")"}
 	}
 	return &Error{Op: op, Code: ErrorCode(ce.Code), Msg: ce.Msg}
 }

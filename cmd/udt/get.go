@@ -48,6 +48,8 @@ func runGet(ctx context.Context, args []string) error {
 	quiet := fs.Bool("q", false, "no progress")
 	timeout := duration(10 * time.Second)
 	fs.Var(&timeout, "timeout", "give up connecting after this `duration`")
+	stall := duration(30 * time.Second)
+	fs.Var(&stall, "stall", "give up when nothing arrives for this `duration` (UDT itself waits about 45 s)")
 	var mss, fc int
 	var rcvbuf, udpRcv byteSize
 	fs.IntVar(&mss, "mss", 0, "UDT_MSS: packet size in `bytes` (0: 1500)")
@@ -71,6 +73,12 @@ func runGet(ctx context.Context, args []string) error {
 	if remote == "" || strings.IndexByte(remote, 0) >= 0 {
 		return usagef("bad REMOTE name %q", remote)
 	}
+	if max := xfer.MaxName; len(remote) > max {
+		return usagef("REMOTE is %d bytes; the request format holds at most %d", len(remote), max)
+	}
+	if err := checkMSS(mss); err != nil {
+		return err
+	}
 	local := path.Base(remote)
 	if len(pos) == 3 {
 		local = pos[2]
@@ -79,7 +87,7 @@ func runGet(ctx context.Context, args []string) error {
 		local = filepath.Join(local, path.Base(remote))
 	}
 	g := &getter{addr: pos[0], remote: remote, local: local, resume: *resume, verify: *verify, wantSum: wantSum,
-		cfg: udt.Config{MSS: mss, FlowWindow: fc, RecvBuffer: int(rcvbuf), UDPRecvBuffer: int(udpRcv)}, timeout: time.Duration(timeout)}
+		cfg: udt.Config{MSS: mss, FlowWindow: fc, RecvBuffer: int(rcvbuf), UDPRecvBuffer: int(udpRcv)}, timeout: time.Duration(timeout), stall: time.Duration(stall)}
 	if !*quiet {
 		g.prog = newProgress(os.Stderr, path.Base(remote))
 	}
@@ -91,7 +99,7 @@ type getter struct {
 	resume, verify      bool
 	wantSum             []byte
 	cfg                 udt.Config
-	timeout             time.Duration
+	timeout, stall      time.Duration
 	prog                *progress
 }
 
@@ -128,22 +136,28 @@ func (g *getter) run(ctx context.Context) error {
 	if err := xfer.WriteRequest(c, req); err != nil {
 		return err
 	}
+	// A peer that accepts and never answers (not a file server, or a
+	// stuck one) must not hold get for ever: the stall limit covers the
+	// reply too.
+	c.SetReadDeadline(time.Now().Add(g.stall))
 	size, err := xfer.ReadSize(c)
 	if err != nil {
-		return g.lost(ctx, "the server sent no reply", err)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("%s: no reply in %v: not a file server?", g.addr, g.stall)
+		}
+		return fmt.Errorf("%s: no reply: %w", g.addr, err)
 	}
 
 	// Our server answers with an extended reply that echoes the nonce; the
 	// upstream sendfile goes straight to the data, or sends nothing more
-	// after -1 (and keeps the connection open), hence the deadline when
-	// fewer bytes may follow.
+	// after -1 (and keeps the connection open), hence the shorter deadline
+	// when fewer bytes may follow.
 	if size < int64(xfer.ExtReplyPrefix) {
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		c.SetReadDeadline(time.Now().Add(min(5*time.Second, g.stall)))
 	}
 	prefix := make([]byte, xfer.ExtReplyPrefix)
 	n, perr := io.ReadFull(c, prefix)
 	prefix = prefix[:n]
-	c.SetReadDeadline(time.Time{})
 	ext := n == xfer.ExtReplyPrefix && xfer.IsExtReply(prefix, req.Nonce)
 	offset := int64(0)
 	var early []byte // file data read while looking for the reply
@@ -173,7 +187,7 @@ func (g *getter) run(ctx context.Context) error {
 	default:
 		// Upstream sendfile: the whole file, from 0.
 		if perr != nil && int64(n) < min(size, int64(xfer.ExtReplyPrefix)) {
-			return g.lost(ctx, "the server closed before sending the file", perr)
+			return fmt.Errorf("%s: the server stopped before sending the file: %w", g.addr, perr)
 		}
 		if g.verify {
 			return errors.New("--verify: the server is not 'udt serve' and sends no digest (use --sha256)")
@@ -184,6 +198,7 @@ func (g *getter) run(ctx context.Context) error {
 		early = prefix
 	}
 
+	c.SetReadDeadline(time.Time{})
 	flags := os.O_RDWR | os.O_CREATE
 	if offset == 0 {
 		flags |= os.O_TRUNC
@@ -214,15 +229,18 @@ func (g *getter) run(ctx context.Context) error {
 		g.prog.add(int64(len(early)))
 	}
 	left := size - offset - int64(len(early))
-	got, err := io.CopyBuffer(w, io.LimitReader(progressReader{c, g.prog}, left), make([]byte, 1<<20))
+	got, err := io.CopyBuffer(w, io.LimitReader(&stallReader{c: c, stall: g.stall, p: g.prog}, left), make([]byte, 1<<20))
 	g.prog.end()
 	if err == nil && got < left {
 		err = io.ErrUnexpectedEOF
 	}
 	if err != nil {
 		received := offset + int64(len(early)) + got
-		if errors.Is(err, io.ErrUnexpectedEOF) {
+		switch {
+		case errors.Is(err, io.ErrUnexpectedEOF):
 			err = errors.New("the server closed the connection early")
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			err = fmt.Errorf("nothing arrived for %v", g.stall)
 		}
 		return g.lost(ctx, fmt.Sprintf("stopped after %s of %s", mib(received), mib(size)), err)
 	}
@@ -267,13 +285,23 @@ func (g *getter) lost(ctx context.Context, what string, err error) error {
 	return fmt.Errorf("%s: %s: %w (run again with -c to resume)", g.addr, what, err)
 }
 
-type progressReader struct {
-	r io.Reader
-	p *progress
+// stallReader reads from c with a deadline that moves on as data comes,
+// so a vanished server is noticed after stall rather than UDT's 45 s.
+type stallReader struct {
+	c     *udt.Conn
+	stall time.Duration
+	set   time.Time
+	p     *progress
 }
 
-func (r progressReader) Read(b []byte) (int, error) {
-	n, err := r.r.Read(b)
+func (r *stallReader) Read(b []byte) (int, error) {
+	// Moving the deadline on every read would cost a timer update per
+	// read; a quarter of stall's slack is plenty.
+	if now := time.Now(); now.Sub(r.set) > r.stall/4 {
+		r.c.SetReadDeadline(now.Add(r.stall))
+		r.set = now
+	}
+	n, err := r.c.Read(b)
 	r.p.add(int64(n))
 	return n, err
 }
