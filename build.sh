@@ -33,10 +33,14 @@ commands:
   asan     deps, then the tests with the C++ shim under AddressSanitizer [args...]
   bench    deps, the Go-vs-C++ loopback throughput table, then go test -bench . ./... [args...]
            (long soak runs will be added here)
-  docker   build the CI image udtgo/udt:dev (its build runs ./build.sh test)
+  docker   build the CI image udtgo/udt:dev from the Dockerfile and run
+           ./build.sh test [args...] in a container of its build stage; a
+           Docker engine if one answers, else podman (installed here, base
+           image made locally with debootstrap; UDT_DOCKER_ENGINE=auto|docker|
+           podman|podman-socket picks one)
   help     this text
 
-Extra arguments after test, demo and bench are passed through, e.g.
+Extra arguments after test, demo, bench and docker are passed through, e.g.
   ./build.sh test -run TestSend
   ./build.sh demo -size 1G -mss 9000
 EOF
@@ -166,7 +170,10 @@ check_gofmt() {
 }
 
 GEN_TMP=
-cleanup() { if [[ -n $GEN_TMP ]]; then rm -rf "$GEN_TMP"; fi; }
+cleanup() {
+	if [[ -n $GEN_TMP ]]; then rm -rf "$GEN_TMP"; fi
+	if [[ -n ${PODMAN_PID:-} ]]; then kill "$PODMAN_PID" 2>/dev/null || true; fi
+}
 trap cleanup EXIT
 
 # check_generated runs `go generate ./...` in a temporary copy of the tree and
@@ -269,17 +276,102 @@ cmd_asan() {
 		go test -asan -count=1 -timeout 20m ./... "$@"
 }
 
+# docker builds the CI image udtgo/udt:dev from the Dockerfile and runs
+# ./build.sh test [args...] in a container of its build stage (udtgo/udt:build),
+# on the host network. The engine (UDT_DOCKER_ENGINE):
+#   auto           a Docker engine if `docker info` answers, else podman
+#   docker         the docker CLI and whatever engine it talks to
+#   podman         podman, daemonless (the default where no engine answers)
+#   podman-socket  the docker CLI talking to `podman system service` on a
+#                  private socket, started here and stopped at the end
+# With podman, docker/ supplies the rest: host-tools.sh installs podman, runc
+# and debootstrap, base-images.sh makes the build stage's base image locally
+# (nothing is pulled from an image registry), and containers.conf carries the
+# settings these machines need. UDT_DOCKER_RUN_FLAGS adds flags to the test
+# container (e.g. --privileged for tests that need network namespaces).
+PODMAN_PID=
 cmd_docker() {
-	command -v docker >/dev/null 2>&1 || {
-		echo "build.sh: no Docker engine on this machine (docker not found): the image cannot be built here" >&2
-		exit 2
-	}
-	if ! docker info >/dev/null 2>&1; then
-		echo "build.sh: no Docker engine on this machine (docker info failed): the image cannot be built here" >&2
-		exit 2
+	local start=$SECONDS mode=${UDT_DOCKER_ENGINE:-auto}
+	local img=udtgo/udt:dev buildimg=udtgo/udt:build
+	local -a eng build_flags=() run_flags
+	read -r -a run_flags <<<"${UDT_DOCKER_RUN_FLAGS:-}"
+
+	if [[ $mode == auto ]]; then
+		mode=podman
+		if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then mode=docker; fi
 	fi
-	docker build -t udtgo/udt:dev .
-	say "built image udtgo/udt:dev (its build ran ./build.sh test)"
+	case $mode in
+	docker)
+		command -v docker >/dev/null 2>&1 || die "UDT_DOCKER_ENGINE=docker, but there is no docker CLI"
+		docker info >/dev/null 2>&1 || die "UDT_DOCKER_ENGINE=docker, but no engine answers docker info"
+		eng=(docker)
+		say "engine: docker CLI -> $(docker version -f '{{.Server.Platform.Name}} {{.Server.Version}}' 2>/dev/null || echo 'an engine')"
+		;;
+	podman | podman-socket)
+		docker/host-tools.sh
+		export CONTAINERS_CONF=$PWD/docker/containers.conf
+		local go_image
+		go_image=$(sed -n 's/^ARG GO_IMAGE=//p' Dockerfile)
+		[[ -n $go_image ]] || die "Dockerfile has no 'ARG GO_IMAGE=' line naming the build stage's base image"
+		docker/base-images.sh "$go_image"
+		if [[ $mode == podman ]]; then
+			eng=(podman)
+			build_flags=(--pull=never)
+			say "engine: podman $(podman version -f '{{.Client.Version}}'), daemonless (no Docker engine answered docker info)"
+		else
+			command -v docker >/dev/null 2>&1 || die "UDT_DOCKER_ENGINE=podman-socket needs the docker CLI"
+			local sock
+			sock=$(mktemp -u "${TMPDIR:-/tmp}/udt-podman.XXXXXX.sock")
+			podman system service --time=0 "unix://$sock" &
+			PODMAN_PID=$!
+			local i
+			for ((i = 0; i < 100; i++)); do
+				[[ -S $sock ]] && break
+				sleep 0.1
+			done
+			[[ -S $sock ]] || die "podman system service did not create $sock within 10 s"
+			export DOCKER_HOST=unix://$sock
+			# The docker CLI's BuildKit needs an engine that speaks its
+			# protocol; podman's compatibility API runs the classic build.
+			export DOCKER_BUILDKIT=0
+			eng=(docker)
+			say "engine: docker CLI -> podman system service ($(docker version -f '{{.Server.Version}}') at $sock)"
+		fi
+		;;
+	*) die "UDT_DOCKER_ENGINE must be auto, docker, podman or podman-socket, not '$mode'" ;;
+	esac
+
+	local t0=$SECONDS
+	say "building $buildimg (the build stage, without tests)"
+	"${eng[@]}" build "${build_flags[@]}" --network=host --target build --build-arg RUN_TESTS=0 -t "$buildimg" .
+	local tb=$((SECONDS - t0))
+	t0=$SECONDS
+	say "./build.sh test $* in a container of $buildimg"
+	"${eng[@]}" run --rm --network=host "${run_flags[@]}" "$buildimg" ./build.sh test "$@" ||
+		die "./build.sh test failed in the container (output above)"
+	local tt=$((SECONDS - t0))
+	t0=$SECONDS
+	say "building $img (the final stage)"
+	"${eng[@]}" build "${build_flags[@]}" --network=host --build-arg RUN_TESTS=0 -t "$img" .
+	local tf=$((SECONDS - t0))
+
+	# The final image must run udt on its own and hold no libudt.
+	local files
+	"${eng[@]}" run --rm --network=host "$img" --help >/dev/null 2>&1 ||
+		die "udt --help fails in $img"
+	local ctr
+	ctr=$("${eng[@]}" create "$img")
+	files=$("${eng[@]}" export "$ctr" | tar -tf -) || files=
+	"${eng[@]}" rm "$ctr" >/dev/null
+	[[ -n $files ]] || die "could not list the files of $img"
+	if grep -i libudt <<<"$files" >&2; then die "$img holds libudt (above): udt must link it statically"; fi
+
+	local sb sf
+	sb=$("${eng[@]}" image inspect -f '{{.Size}}' "$buildimg")
+	sf=$("${eng[@]}" image inspect -f '{{.Size}}' "$img")
+	say "$img: udt --help runs, no libudt among its $(grep -vc '/$' <<<"$files") files"
+	say "sizes: $buildimg $((sb / 1000000)) MB, $img $((sf / 1000000)) MB"
+	say "times: build stage ${tb}s, tests ${tt}s, final image ${tf}s, total $((SECONDS - start))s (engine: $mode)"
 }
 
 main() {
@@ -292,7 +384,7 @@ main() {
 	demo) cmd_demo "$@" ;;
 	bench) cmd_bench "$@" ;;
 	asan) cmd_asan "$@" ;;
-	docker) cmd_docker ;;
+	docker) cmd_docker "$@" ;;
 	help | -h | --help) usage ;;
 	*)
 		printf 'build.sh: unknown command %q\n\n' "$cmd" >&2
