@@ -290,6 +290,24 @@ cmd_asan() {
 # settings these machines need. UDT_DOCKER_RUN_FLAGS adds flags to the test
 # container (e.g. --privileged for tests that need network namespaces).
 PODMAN_PID=
+
+# engine_run ENGINE... -- RUNARGS... runs a container and returns its exit
+# code. It does not use --rm: the docker CLI talking to podman 4.3's service
+# gets exit code 0 from a --rm container whatever it exited with (podman
+# issue 18889, fixed in 4.6; bookworm has 4.3.1).
+engine_run() {
+	local -a e=()
+	while [[ $1 != -- ]]; do
+		e+=("$1")
+		shift
+	done
+	shift
+	local name=udt-docker-$$-$RANDOM rc=0
+	"${e[@]}" run --name "$name" "$@" || rc=$?
+	"${e[@]}" rm -f "$name" >/dev/null 2>&1 || true
+	return "$rc"
+}
+
 cmd_docker() {
 	local start=$SECONDS mode=${UDT_DOCKER_ENGINE:-auto}
 	local img=udtgo/udt:dev buildimg=udtgo/udt:build
@@ -346,8 +364,14 @@ cmd_docker() {
 	"${eng[@]}" build "${build_flags[@]}" --network=host --target build --build-arg RUN_TESTS=0 -t "$buildimg" .
 	local tb=$((SECONDS - t0))
 	t0=$SECONDS
-	say "./build.sh test $* in a container of $buildimg"
-	"${eng[@]}" run --rm --network=host "${run_flags[@]}" "$buildimg" ./build.sh test "$@" ||
+	say "./build.sh test${*:+ $*} in a container of $buildimg"
+	# The upstream test program of udt4's tests uses the fixed port 9000 and
+	# takes a flock on a file in the temp dir to share it machine-wide; on the
+	# host network the container must take the host's lock, not its own.
+	local lock=${TMPDIR:-/tmp}/udt4-test-port-9000.lock
+	touch "$lock" && chmod 0666 "$lock" || die "cannot create $lock, the lock for port 9000 shared with the container"
+	engine_run "${eng[@]}" -- --network=host -v "$lock:/tmp/udt4-test-port-9000.lock" "${run_flags[@]}" \
+		"$buildimg" ./build.sh test "$@" ||
 		die "./build.sh test failed in the container (output above)"
 	local tt=$((SECONDS - t0))
 	t0=$SECONDS
@@ -357,7 +381,7 @@ cmd_docker() {
 
 	# The final image must run udt on its own and hold no libudt.
 	local files
-	"${eng[@]}" run --rm --network=host "$img" --help >/dev/null 2>&1 ||
+	engine_run "${eng[@]}" -- --network=host "$img" --help >/dev/null 2>&1 ||
 		die "udt --help fails in $img"
 	local ctr
 	ctr=$("${eng[@]}" create "$img")
