@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -249,6 +250,44 @@ func (c *Conn) WriteMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) 
 // Close returns an error wrapping net.ErrClosed.
 func (c *Conn) Close() error {
 	return c.fd.opError("close", c.fd.close())
+}
+
+// Flush waits until the peer has acknowledged every byte written so far,
+// or ctx ends, or the connection fails. Call it before Close when the
+// process is about to exit: Close hands unsent data to UDT's own threads,
+// which die with the process.
+//
+// UDT reports neither "all acknowledged" nor a peer that stops
+// acknowledging through its epoll, so Flush asks for the send buffer's
+// fill (UDT_SNDDATA) and the socket state, at first often, then every
+// 20 ms.
+func (c *Conn) Flush(ctx context.Context) error {
+	fd := c.fd
+	wait := 100 * time.Microsecond
+	for {
+		if fd.pd.isClosed() {
+			return fd.opError("flush", net.ErrClosed)
+		}
+		v, err := fd.lib.GetSockOpt(fd.pd.s, OptSndData)
+		if err != nil {
+			return fd.opError("flush", c.closedOr(err))
+		}
+		if v.(int) == 0 {
+			return nil
+		}
+		if st := fd.lib.SockState(fd.pd.s); st != StatusConnected {
+			return fd.opError("flush", &Error{Op: "flush", Code: ErrConnLost,
+				Msg: "the connection ended (" + st.String() + ") with " + strconv.Itoa(v.(int)) + " packets unacknowledged"})
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fd.opError("flush", ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, 20*time.Millisecond)
+	}
 }
 
 // LocalAddr is the local address, an *Addr.

@@ -1,6 +1,6 @@
 module github.com/udtgo/udt
 
-go 1.26
+go 1.26.0
 
 tool github.com/golang/mock/mockgen
 
@@ -11,7 +11,7 @@ require (
 
 require (
 	golang.org/x/mod v0.4.2 // indirect
-	golang.org/x/sys v0.0.0-20210510120138-977fb7262007 // indirect
+	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/tools v0.1.1 // indirect
 	golang.org/x/xerrors v0.0.0-20200804184101-5ec99f83aff1 // indirect
 )

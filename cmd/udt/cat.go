@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/udtgo/udt"
+)
+
+const catHelp = `
+usage: udt cat [flags] HOST:PORT       connect
+       udt cat -l [flags] [ADDR]       listen (default :9000) and take one connection
+
+netcat over UDT: what comes on stdin goes to the peer, what the peer sends
+goes to stdout. At EOF on stdin, cat waits until the peer has acknowledged
+everything, closes and exits; when the peer closes, cat exits once its
+output is written. Both ends exit 0 on a clean end.
+
+UDT has no half-close, so an end with nothing to send must not read stdin:
+-d says so, and a stdin that is /dev/null counts as -d. Such an end only
+receives, until the peer closes.
+
+examples:
+  udt cat -l :7000 > received.tar          # on the receiver
+  tar c dir | udt cat host:7000            # on the sender
+  echo hello | udt cat 127.0.0.1:7000
+`
+
+func runCat(ctx context.Context, args []string) error {
+	fs := newFlags("cat", catHelp)
+	listen := fs.Bool("l", false, "listen for one connection instead of connecting")
+	noStdin := fs.Bool("d", false, "do not read stdin: only receive")
+	var mss int
+	timeout := duration(10 * time.Second)
+	fs.Var(&timeout, "timeout", "give up connecting after this `duration`")
+	fs.IntVar(&mss, "mss", 0, "UDT_MSS: packet size in `bytes` (0: 1500)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	cfg := udt.Config{MSS: mss}
+	var c *udt.Conn
+	if *listen {
+		addr := ":9000"
+		switch len(pos) {
+		case 0:
+		case 1:
+			addr = listenAddr(pos[0])
+		default:
+			return usagef("-l takes one address, not %d", len(pos))
+		}
+		lc := udt.ListenConfig{Config: cfg}
+		ln, err := lc.Listen(ctx, "udt", addr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "cat: listening on %s\n", ln.Addr())
+		stop := context.AfterFunc(ctx, func() { ln.Close() })
+		nc, err := ln.(*udt.Listener).AcceptUDT()
+		stop()
+		ln.Close()
+		if err != nil {
+			return err
+		}
+		c = nc
+	} else {
+		if len(pos) != 1 {
+			return usagef("want HOST:PORT (or -l to listen)")
+		}
+		d := udt.Dialer{Config: cfg, Timeout: time.Duration(timeout)}
+		nc, err := d.DialContext(ctx, "udt", pos[0])
+		if err != nil {
+			return err
+		}
+		c = nc.(*udt.Conn)
+	}
+	defer c.Close()
+	var in io.Reader = os.Stdin
+	if *noStdin || isDevNull(os.Stdin) {
+		in = nil
+	}
+	return pump(ctx, c, in, stdout)
+}
+
+func isDevNull(f *os.File) bool {
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err == nil && os.SameFile(st, null)
+}
+
+// pump copies in → c and c → out until either direction ends; with a nil
+// in, until the peer closes.
+func pump(ctx context.Context, c *udt.Conn, in io.Reader, out io.Writer) error {
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	done := make(chan error, 2)
+	go func() {
+		if in == nil {
+			return
+		}
+		if _, err := io.Copy(c, in); err != nil {
+			done <- fmt.Errorf("sending: %w", err)
+			return
+		}
+		// EOF on stdin: everything we sent must reach the peer before
+		// the process ends.
+		if err := c.Flush(ctx); err != nil {
+			done <- fmt.Errorf("sending: %w", err)
+			return
+		}
+		done <- c.Close()
+	}()
+	go func() {
+		_, err := io.Copy(out, c)
+		if err != nil && errors.Is(err, net.ErrClosed) {
+			return // our own Close after stdin's EOF: the other goroutine reports
+		}
+		if err != nil {
+			err = fmt.Errorf("receiving: %w", err)
+		}
+		done <- err
+	}()
+	err := <-done
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/udtgo/udt"
+	"github.com/udtgo/udt/internal/xfer"
+)
+
+const getHelp = `
+usage: udt get [flags] HOST:PORT REMOTE [LOCAL]
+
+Downloads REMOTE from 'udt serve' or from UDT's upstream sendfile example
+program, into LOCAL (default: REMOTE's base name in the current directory;
+a directory: into it). With -c an interrupted download resumes from the
+local file's length (when the server is 'udt serve'; upstream sendfile
+always sends the whole file, which then replaces the local one).
+--verify asks 'udt serve' for the file's sha256 and compares it with what
+arrived; --sha256 compares with a digest you know.
+
+Progress goes to stderr: a bar when stderr is a terminal, a line every few
+seconds otherwise (-q: none).
+
+examples:
+  udt get 10.0.0.2:9000 big.iso
+  udt get -c --verify 10.0.0.2:9000 images/disk.img /tmp/disk.img
+  udt get --sha256 9f86d08…  host:9000 release.tar.gz
+`
+
+func runGet(ctx context.Context, args []string) error {
+	fs := newFlags("get", getHelp)
+	resume := fs.Bool("c", false, "continue: resume from the local file's length")
+	verify := fs.Bool("verify", false, "ask the server for the file's sha256 and check it")
+	want := fs.String("sha256", "", "check the file against this sha256 (`hex`)")
+	quiet := fs.Bool("q", false, "no progress")
+	timeout := duration(10 * time.Second)
+	fs.Var(&timeout, "timeout", "give up connecting after this `duration`")
+	var mss, fc int
+	var rcvbuf, udpRcv byteSize
+	fs.IntVar(&mss, "mss", 0, "UDT_MSS: packet size in `bytes` (0: 1500)")
+	fs.IntVar(&fc, "fc", 0, "UDT_FC: flow window in `packets` (0: 25600)")
+	fs.Var(&rcvbuf, "rcvbuf", "UDT_RCVBUF in `bytes` (0: UDT's default)")
+	fs.Var(&udpRcv, "udp-rcvbuf", "UDP_RCVBUF in `bytes` (0: UDT's default)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 || len(pos) > 3 {
+		return usagef("want HOST:PORT, REMOTE and an optional LOCAL, not %d arguments", len(pos))
+	}
+	var wantSum []byte
+	if *want != "" {
+		if wantSum, err = hex.DecodeString(*want); err != nil || len(wantSum) != sha256.Size {
+			return usagef("--sha256 %q: want 64 hex digits", *want)
+		}
+	}
+	remote := pos[1]
+	if remote == "" || strings.IndexByte(remote, 0) >= 0 {
+		return usagef("bad REMOTE name %q", remote)
+	}
+	local := path.Base(remote)
+	if len(pos) == 3 {
+		local = pos[2]
+	}
+	if st, err := os.Stat(local); err == nil && st.IsDir() {
+		local = filepath.Join(local, path.Base(remote))
+	}
+	g := &getter{addr: pos[0], remote: remote, local: local, resume: *resume, verify: *verify, wantSum: wantSum,
+		cfg: udt.Config{MSS: mss, FlowWindow: fc, RecvBuffer: int(rcvbuf), UDPRecvBuffer: int(udpRcv)}, timeout: time.Duration(timeout)}
+	if !*quiet {
+		g.prog = newProgress(os.Stderr, path.Base(remote))
+	}
+	return g.run(ctx)
+}
+
+type getter struct {
+	addr, remote, local string
+	resume, verify      bool
+	wantSum             []byte
+	cfg                 udt.Config
+	timeout             time.Duration
+	prog                *progress
+}
+
+func (g *getter) run(ctx context.Context) error {
+	// What is already here, for -c.
+	var have int64
+	if g.resume {
+		if st, err := os.Stat(g.local); err == nil {
+			if !st.Mode().IsRegular() {
+				return fmt.Errorf("%s is not a regular file", g.local)
+			}
+			have = st.Size()
+		}
+	}
+	req := xfer.Request{Name: g.remote, Ext: true}
+	rand.Read(req.Nonce[:])
+	if have > 0 {
+		req.Flags |= xfer.FlagResume
+		req.Offset = have
+	}
+	if g.verify {
+		req.Flags |= xfer.FlagDigest
+	}
+
+	d := udt.Dialer{Config: g.cfg, Timeout: g.timeout}
+	nc, err := d.DialContext(ctx, "udt", g.addr)
+	if err != nil {
+		return err
+	}
+	c := nc.(*udt.Conn)
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	if err := xfer.WriteRequest(c, req); err != nil {
+		return err
+	}
+	size, err := xfer.ReadSize(c)
+	if err != nil {
+		return g.lost(ctx, "the server sent no reply", err)
+	}
+
+	// Our server answers with an extended reply that echoes the nonce; the
+	// upstream sendfile goes straight to the data, or sends nothing more
+	// after -1 (and keeps the connection open), hence the deadline when
+	// fewer bytes may follow.
+	if size < int64(xfer.ExtReplyPrefix) {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	}
+	prefix := make([]byte, xfer.ExtReplyPrefix)
+	n, perr := io.ReadFull(c, prefix)
+	prefix = prefix[:n]
+	c.SetReadDeadline(time.Time{})
+	ext := n == xfer.ExtReplyPrefix && xfer.IsExtReply(prefix, req.Nonce)
+	offset := int64(0)
+	var early []byte // file data read while looking for the reply
+	switch {
+	case ext:
+		rep, err := xfer.ReadExtReplyRest(c, req.Nonce)
+		if err != nil {
+			return err
+		}
+		if rep.Status != xfer.StatusOK {
+			return fmt.Errorf("the server refused %q: %s", g.remote, rep.Msg)
+		}
+		if size < 0 {
+			return fmt.Errorf("the server sent a size of %d for %q", size, g.remote)
+		}
+		if have > size {
+			return fmt.Errorf("%s has %d bytes, more than the remote file's %d: not resuming (remove it, or drop -c)", g.local, have, size)
+		}
+		if rep.Offset != req.Offset {
+			return fmt.Errorf("the server resumed at %d, not at %d", rep.Offset, req.Offset)
+		}
+		offset = rep.Offset
+	case size == xfer.NoFile:
+		return fmt.Errorf("the server has no file %q (or may not send it)", g.remote)
+	case size < 0:
+		return fmt.Errorf("the server sent a size of %d for %q", size, g.remote)
+	default:
+		// Upstream sendfile: the whole file, from 0.
+		if perr != nil && int64(n) < min(size, int64(xfer.ExtReplyPrefix)) {
+			return g.lost(ctx, "the server closed before sending the file", perr)
+		}
+		if g.verify {
+			return errors.New("--verify: the server is not 'udt serve' and sends no digest (use --sha256)")
+		}
+		if have > 0 {
+			fmt.Fprintf(os.Stderr, "get: the server (upstream sendfile?) does not resume: fetching all of %q again\n", g.remote)
+		}
+		early = prefix
+	}
+
+	flags := os.O_RDWR | os.O_CREATE
+	if offset == 0 {
+		flags |= os.O_TRUNC
+	}
+	f, err := os.OpenFile(g.local, flags, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var h hash.Hash
+	if g.verify || g.wantSum != nil {
+		h = sha256.New()
+		if _, err := io.Copy(h, io.NewSectionReader(f, 0, offset)); err != nil {
+			return fmt.Errorf("reading the %d bytes already in %s: %w", offset, g.local, err)
+		}
+	}
+
+	start := time.Now()
+	g.prog.begin(offset, size)
+	w := io.Writer(io.NewOffsetWriter(f, offset))
+	if h != nil {
+		w = io.MultiWriter(w, h)
+	}
+	if len(early) > 0 {
+		if _, err := w.Write(early); err != nil {
+			return err
+		}
+		g.prog.add(int64(len(early)))
+	}
+	left := size - offset - int64(len(early))
+	got, err := io.CopyBuffer(w, io.LimitReader(progressReader{c, g.prog}, left), make([]byte, 1<<20))
+	g.prog.end()
+	if err == nil && got < left {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		received := offset + int64(len(early)) + got
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = errors.New("the server closed the connection early")
+		}
+		return g.lost(ctx, fmt.Sprintf("stopped after %s of %s", mib(received), mib(size)), err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+
+	var sumMsg string
+	if h != nil {
+		local := h.Sum(nil)
+		if g.verify {
+			remote := make([]byte, sha256.Size)
+			c.SetReadDeadline(time.Now().Add(time.Minute))
+			if _, err := io.ReadFull(c, remote); err != nil {
+				return fmt.Errorf("reading the server's sha256: %w", err)
+			}
+			if !bytes.Equal(local, remote) {
+				return fmt.Errorf("sha256 mismatch: %s has %x, the server's file %x", g.local, local, remote)
+			}
+		}
+		if g.wantSum != nil && !bytes.Equal(local, g.wantSum) {
+			return fmt.Errorf("sha256 mismatch: %s has %x, not the %x given", g.local, local, g.wantSum)
+		}
+		sumMsg = fmt.Sprintf(", sha256 %x ok", local)
+	}
+	c.Close()
+	el := time.Since(start)
+	n64 := size - offset
+	from := ""
+	if offset > 0 {
+		from = fmt.Sprintf(" (resumed at %s)", mib(offset))
+	}
+	fmt.Fprintf(os.Stderr, "get: %s: %s in %.2f s = %.1f Mbit/s%s%s\n", g.local, mib(n64), el.Seconds(), mbits(n64, el), from, sumMsg)
+	return nil
+}
+
+// lost describes a transfer that ended early, with the way to resume.
+func (g *getter) lost(ctx context.Context, what string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("%s: %s: %w (run again with -c to resume)", g.addr, what, err)
+}
+
+type progressReader struct {
+	r io.Reader
+	p *progress
+}
+
+func (r progressReader) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
+	r.p.add(int64(n))
+	return n, err
+}

@@ -1,0 +1,168 @@
+// Command udt runs UDT from the shell: a throughput test (perf), file
+// transfer that interoperates with UDT's upstream sendfile/recvfile
+// (serve, get), and netcat over UDT (cat). `udt help` lists them; every
+// subcommand takes --help.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// Exit codes: 0 done, 1 failed, 2 bad usage, 130 interrupted (Ctrl-C), as
+// shells report a process ended by SIGINT.
+const (
+	exitFail        = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+var commands = []command{
+	{"perf", "measure throughput (iperf-like), optionally against TCP", runPerf},
+	{"serve", "serve a directory's files (upstream sendfile's protocol)", runServe},
+	{"get", "download a file from `udt serve` or upstream sendfile", runGet},
+	{"cat", "netcat over UDT: stdin to the peer, the peer to stdout", runCat},
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `udt — UDT (UDP-based Data Transfer, reference library 4.11) from the shell
+
+usage: udt <command> [flags] [args]
+
+commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Run 'udt <command> --help' for a command's flags and examples.
+
+examples:
+  udt perf --loopback --vs tcp      # both ends in this process, UDT then TCP
+  udt serve ./files :9000           # serve ./files on UDP port 9000
+  udt get 10.0.0.2:9000 big.iso     # download big.iso into the current directory
+  udt cat -l :7000 > out            # receive one stream into a file
+`)
+}
+
+// stdout is where results go; messages and progress go to stderr.
+var stdout io.Writer = os.Stdout
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// run is main without the exit, so tests can call it.
+func run(args []string, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		usage(os.Stdout)
+		return 0
+	}
+	var cmd *command
+	for i := range commands {
+		if commands[i].name == name {
+			cmd = &commands[i]
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(stderr, "udt: unknown command %q\n\n", name)
+		usage(stderr)
+		return exitUsage
+	}
+
+	// The first Ctrl-C cancels the context and the command winds down (a
+	// perf prints its summary so far, a get leaves a partial file to
+	// resume); a second one is the default action, for a command stuck in
+	// a call that does not watch the context.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+
+	err := cmd.run(ctx, args[1:])
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "udt %s: %v\nRun 'udt %s --help' for usage.\n", name, ue.err, name)
+		return exitUsage
+	case ctx.Err() != nil:
+		fmt.Fprintf(stderr, "udt %s: interrupted\n", name)
+		return exitInterrupted
+	default:
+		fmt.Fprintf(stderr, "udt %s: %v\n", name, err)
+		return exitFail
+	}
+}
+
+// usageError is a mistake in the command line, as opposed to a failure
+// while running.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// newFlags makes a flag set whose --help prints text (the synopsis and
+// examples) before the flags, to stdout, and whose errors are usageErrors.
+func newFlags(name, text string) *flag.FlagSet {
+	fs := flag.NewFlagSet("udt "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		w := os.Stdout
+		fmt.Fprintln(w, strings.TrimSpace(text))
+		fmt.Fprintln(w, "\nflags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// parseFlags parses args, allowing flags after positional arguments too
+// ("udt get host:port file -c"), which Go's flag package alone stops at.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.Usage()
+				return nil, err
+			}
+			return nil, usageError{err}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/udtgo/udt"
+	"github.com/udtgo/udt/internal/xfer"
+)
+
+const serveHelp = `
+usage: udt serve [flags] DIR [ADDR]
+
+Serves the regular files under DIR to 'udt get' and to UDT's upstream
+recvfile example program, many clients at once. ADDR is [HOST]:PORT or a
+bare port (default :9000, UDT's examples' port). Names that leave DIR (an
+absolute path, a ".." element, a symbolic link pointing outside) are
+refused, with the reason sent to a 'udt get' client; the upstream recvfile
+only learns that there is no such file.
+
+examples:
+  udt serve ./files
+  udt serve /srv/iso 127.0.0.1:9000
+  udt serve -q . 9100
+`
+
+func runServe(ctx context.Context, args []string) error {
+	fs := newFlags("serve", serveHelp)
+	quiet := fs.Bool("q", false, "do not log each request")
+	var mss, fc int
+	var sndbuf, udpSnd byteSize
+	fs.IntVar(&mss, "mss", 0, "UDT_MSS: packet size in `bytes` (0: 1500)")
+	fs.IntVar(&fc, "fc", 0, "UDT_FC: flow window in `packets` (0: 25600)")
+	fs.Var(&sndbuf, "sndbuf", "UDT_SNDBUF in `bytes` (0: UDT's default)")
+	fs.Var(&udpSnd, "udp-sndbuf", "UDP_SNDBUF in `bytes` (0: UDT's default)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		return usagef("want DIR and an optional ADDR, not %d arguments", len(pos))
+	}
+	addr := ":9000"
+	if len(pos) == 2 {
+		addr = listenAddr(pos[1])
+	}
+	st, err := os.Stat(pos[0])
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory", pos[0])
+	}
+	root, err := os.OpenRoot(pos[0])
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	cfg := udt.Config{MSS: mss, FlowWindow: fc, SendBuffer: int(sndbuf), UDPSendBuffer: int(udpSnd)}
+	lc := udt.ListenConfig{Config: cfg}
+	ln, err := lc.Listen(ctx, "udt", addr)
+	if err != nil {
+		return err
+	}
+	logw := io.Writer(os.Stderr)
+	if *quiet {
+		logw = io.Discard
+	}
+	fmt.Fprintf(os.Stderr, "serve: %s on UDT %s\n", pos[0], ln.Addr())
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := &session{c: c.(*udt.Conn), root: root, log: logw}
+			stopc := context.AfterFunc(ctx, func() { c.Close() })
+			s.run()
+			stopc()
+		}()
+	}
+}
+
+// session answers one request.
+type session struct {
+	c    *udt.Conn
+	root *os.Root
+	log  io.Writer
+}
+
+func (s *session) logf(format string, a ...any) {
+	fmt.Fprintf(s.log, "serve: %s: %s\n", s.c.RemoteAddr(), fmt.Sprintf(format, a...))
+}
+
+func (s *session) run() {
+	defer s.c.Close()
+	// A client that never sends its request is not held for ever.
+	s.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	req, err := xfer.ReadRequest(s.c)
+	if err != nil {
+		s.logf("bad request: %v", err)
+		return
+	}
+	s.c.SetReadDeadline(time.Time{})
+	f, size, err := s.open(req.Name)
+	if err != nil {
+		s.logf("refused %q: %v", req.Name, err)
+		var ext *xfer.ExtReply
+		if req.Ext {
+			ext = &xfer.ExtReply{Nonce: req.Nonce, Status: xfer.StatusError, Msg: err.Error()}
+		}
+		if xfer.WriteReply(s.c, xfer.NoFile, ext) == nil {
+			s.finish()
+		}
+		return
+	}
+	defer f.Close()
+
+	offset := int64(0)
+	var ext *xfer.ExtReply
+	if req.Ext {
+		if req.Flags&xfer.FlagResume != 0 {
+			offset = min(req.Offset, size)
+		}
+		ext = &xfer.ExtReply{Nonce: req.Nonce, Offset: offset}
+	}
+	if err := xfer.WriteReply(s.c, size, ext); err != nil {
+		s.logf("%q: %v", req.Name, err)
+		return
+	}
+	h := sha256.New()
+	wantDigest := req.Ext && req.Flags&xfer.FlagDigest != 0
+	if wantDigest {
+		if _, err := io.Copy(h, io.NewSectionReader(f, 0, offset)); err != nil {
+			s.logf("%q: %v", req.Name, err)
+			return
+		}
+	}
+	start := time.Now()
+	var w io.Writer = s.c
+	if wantDigest {
+		w = io.MultiWriter(s.c, h)
+	}
+	n, err := io.CopyBuffer(w, io.NewSectionReader(f, offset, size-offset), make([]byte, 1<<20))
+	if err == nil && n < size-offset {
+		err = fmt.Errorf("the file shrank to %d bytes while being sent", offset+n)
+	}
+	if err == nil && wantDigest {
+		_, err = s.c.Write(h.Sum(nil))
+	}
+	if err != nil {
+		s.logf("%q: stopped after %s: %v", req.Name, mib(n), err)
+		return
+	}
+	if !s.finish() {
+		s.logf("%q: sent %s, but the client did not confirm it", req.Name, mib(n))
+		return
+	}
+	d := time.Since(start)
+	s.logf("sent %q (%s from offset %d) in %.2f s = %.1f Mbit/s", req.Name, mib(n), offset, d.Seconds(), mbits(n, d))
+}
+
+// finish waits for the client to close, as both clients do once they have
+// everything: closing first could leave the tail of the file to UDT's
+// linger. It reports whether the client closed cleanly.
+func (s *session) finish() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := s.c.Flush(ctx); err != nil {
+		return false
+	}
+	s.c.SetReadDeadline(time.Now().Add(time.Minute))
+	_, err := io.Copy(io.Discard, s.c)
+	return err == nil
+}
+
+// open opens a requested file under the root, refusing anything outside it
+// and anything but a regular file.
+func (s *session) open(name string) (*os.File, int64, error) {
+	local, err := xfer.LocalName(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	f, err := s.root.Open(local)
+	if err != nil {
+		var pe *fs.PathError
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, 0, fmt.Errorf("no such file: %s", local)
+		case errors.As(err, &pe) && pe.Err.Error() == "path escapes from parent":
+			return nil, 0, fmt.Errorf("%w: %s", xfer.ErrOutside, local)
+		case errors.Is(err, fs.ErrPermission):
+			return nil, 0, fmt.Errorf("permission denied: %s", local)
+		}
+		return nil, 0, fmt.Errorf("cannot open %s", local)
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, fmt.Errorf("not a regular file: %s", local)
+	}
+	return f, st.Size(), nil
+}
