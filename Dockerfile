@@ -16,14 +16,16 @@ WORKDIR /src
 # Dependencies first, so a source change does not reinstall them. Recommends
 # are off: libc6-dev's would bring libgd3 with X, font and video libraries.
 COPY build.sh go.mod go.sum ./
+# The .debs and package lists (220 MB) are not needed once installed.
 RUN echo 'APT::Install-Recommends "false";' >/etc/apt/apt.conf.d/90no-recommends \
-	&& ./build.sh deps && go mod download
+	&& ./build.sh deps && apt-get clean && rm -rf /var/lib/apt/lists/* \
+	&& go mod download
 COPY . .
 ARG RUN_TESTS=1
 RUN if [ "$RUN_TESTS" = 0 ]; then echo "RUN_TESTS=0: ./build.sh test skipped"; else ./build.sh test; fi
 # The package built as /usr/local/bin/udt.
 ARG UDT_CMD=./cmd/udt
-RUN docker/runtime-root.sh /out/root "$UDT_CMD"
+RUN docker/runtime-root.sh /out/root "$UDT_CMD" && go clean -cache
 
 FROM scratch
 COPY --from=build /out/root/ /
