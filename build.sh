@@ -28,11 +28,13 @@ commands:
            and check that no binary needs libudt at run time
   test     deps, gofmt check, go vet, udtmock freshness, then
            go test -race -count=1 -timeout 20m ./... [args...]
-  demo     deps, then go run ./examples/loopback [args...]
-           (256 MiB over UDT on loopback; -size, -mss, -v6)
+  demo     the main job: build, then on loopback `udt perf --loopback --vs tcp`
+           and a 300 MiB file through `udt serve` / `udt get --verify`
+           (DEMO_SECONDS=3, DEMO_MIB=300)
   asan     deps, then the tests with the C++ shim under AddressSanitizer [args...]
-  bench    deps, the Go-vs-C++ loopback throughput table, then go test -bench . ./... [args...]
-           (long soak runs will be added here)
+  bench    deps, the Go-vs-C++ loopback throughput table, the scale runs, udt perf
+           --vs tcp, udt get/serve vs upstream recvfile/sendfile, then
+           go test -bench . ./... [args...]
   docker   build the CI image udtgo/udt:dev from the Dockerfile and run
            ./build.sh test [args...] in a container of its build stage; a
            Docker engine if one answers, else podman (installed here, base
@@ -40,9 +42,8 @@ commands:
            podman|podman-socket picks one)
   help     this text
 
-Extra arguments after test, demo, bench and docker are passed through, e.g.
+Extra arguments after test, bench and docker are passed through, e.g.
   ./build.sh test -run TestSend
-  ./build.sh demo -size 1G -mss 9000
 EOF
 }
 
@@ -238,9 +239,53 @@ cmd_test() {
 	return "$rc"
 }
 
+DEMO_TMP= DEMO_SRV=
+demo_cleanup() {
+	if [[ -n $DEMO_SRV ]]; then kill "$DEMO_SRV" 2>/dev/null || true; fi
+	if [[ -n $DEMO_TMP ]]; then rm -rf "$DEMO_TMP"; fi
+}
+
+# demo is the main job: the udt command on loopback, in well under a
+# minute: a short perf run against TCP, then a file through serve/get with
+# its sha256 checked on both ends, then a summary.
 cmd_demo() {
-	cmd_deps
-	go run ./examples/loopback "$@"
+	cmd_build
+	local udt=$PWD/bin/udt size_mib=${DEMO_MIB:-300} secs=${DEMO_SECONDS:-3}
+	local tmp
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/udt-demo.XXXXXX")
+	DEMO_TMP=$tmp
+	trap demo_cleanup EXIT
+
+	say "1/2: udt perf --loopback --vs tcp -t $secs (UDT, then Go's TCP, on 127.0.0.1)"
+	"$udt" perf --loopback --vs tcp -t "$secs" | tee "$tmp/perf.txt"
+
+	say "2/2: a ${size_mib} MiB file through udt serve and udt get --verify"
+	mkdir -p "$tmp/srv" "$tmp/dl"
+	head -c "${size_mib}M" /dev/urandom >"$tmp/srv/demo.bin"
+	"$udt" serve "$tmp/srv" 127.0.0.1:0 2>"$tmp/serve.log" &
+	DEMO_SRV=$!
+	local srv_pid=$DEMO_SRV
+	local addr= i
+	for i in $(seq 100); do
+		addr=$(sed -n 's/.* on UDT \(127\.0\.0\.1:[0-9]*\)$/\1/p' "$tmp/serve.log")
+		[[ -n $addr ]] && break
+		kill -0 "$srv_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	[[ -n $addr ]] || die "udt serve did not start: $(cat "$tmp/serve.log")"
+	(cd "$tmp/dl" && "$udt" get --verify "$addr" demo.bin) 2>&1 | tee "$tmp/get.txt"
+	local src_sum dst_sum
+	src_sum=$(sha256sum <"$tmp/srv/demo.bin" | cut -d' ' -f1)
+	dst_sum=$(sha256sum <"$tmp/dl/demo.bin" | cut -d' ' -f1)
+	[[ $src_sum == "$dst_sum" ]] || die "the file arrived with sha256 $dst_sum, not $src_sum"
+	kill "$srv_pid" 2>/dev/null || true
+	wait "$srv_pid" 2>/dev/null || true
+	DEMO_SRV=
+	sed 's/^/  /' "$tmp/serve.log"
+
+	say "summary"
+	grep '^udt vs tcp' "$tmp/perf.txt" | sed 's/^/  perf: /'
+	sed -n 's/^get: [^:]*: \(.*\), sha256 \([0-9a-f]\{16\}\).*/  get:  \1, sha256 \2… checked by udt get and by sha256sum/p' "$tmp/get.txt"
 }
 
 # bench runs the benchmarks. Long soak runs (hours of transfer, many
@@ -260,6 +305,11 @@ cmd_bench() {
 	UDT_CONNS=1000 go test -count=1 -timeout 30m -run '^TestManyConnsStayFlat$' -v . | grep -E 'scale_test|^(ok|FAIL)'
 	UDT_CONNS=10000 UDT_CONN_RCVBUF=46080 UDT_CONN_FC=256 go test -count=1 -timeout 30m -run '^TestManyConnsStayFlat$' -v . \
 		| grep -E 'scale_test|^(ok|FAIL)'
+	# The udt command: its own loopback perf against TCP, and file downloads
+	# by every pairing of udt get/serve and the upstream recvfile/sendfile.
+	cmd_build
+	bin/udt perf --loopback --vs tcp -t 5 | grep -E '^(udt|tcp) |vs tcp'
+	UDT_BENCH=1 go test -count=1 -timeout 30m -run '^TestGetVsUpstream$' -v ./cmd/udt | grep -E 'bench_test|^(ok|FAIL)'
 	go test -run '^$' -bench . -benchmem -count=1 -timeout 60m ./... "$@"
 }
 
@@ -414,7 +464,7 @@ main() {
 	deps) cmd_deps ;;
 	build) cmd_build ;;
 	test) cmd_test "$@" ;;
-	demo) cmd_demo "$@" ;;
+	demo) cmd_demo ;;
 	bench) cmd_bench "$@" ;;
 	asan) cmd_asan "$@" ;;
 	docker) cmd_docker "$@" ;;

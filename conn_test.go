@@ -423,10 +423,9 @@ func TestConnErrorsWrapUDT(t *testing.T) {
 	u, _ := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	defer u.Close()
 	_, err = Listen("udt", u.LocalAddr().String())
-	if err == nil || CodeOf(err) != ErrSockFail || !errors.Is(err, ErrSockFail) {
+	if err == nil || CodeOf(err) != ErrSockFail || !errors.Is(err, ErrSockFail) || !errors.Is(err, syscall.EADDRINUSE) {
 		t.Fatalf("Listen on a taken port: %v", err)
 	}
-	_ = syscall.EADDRINUSE
 }
 
 func TestConnSendFileRecvFile(t *testing.T) {
@@ -697,4 +696,64 @@ func TestForgottenListenerAndAcceptedConns(t *testing.T) {
 			t.Fatalf("%d of %d dropped listener and accepted sockets still open", open, len(socks))
 		}
 	}
+}
+
+// Flush returns once the peer acknowledged everything, waits while it
+// does not read, and honours its context and Close.
+func TestConnFlush(t *testing.T) {
+	t.Parallel()
+	c, s := connPair(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Flush(ctx); err != nil {
+		t.Fatalf("Flush with nothing written: %v", err)
+	}
+
+	// The reader is not reading: what fits in its buffer is acknowledged,
+	// but not more, so Flush must wait.
+	data := make([]byte, 64<<20)
+	go c.Write(data)
+	time.Sleep(100 * time.Millisecond)
+	short, cancelShort := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancelShort()
+	if err := c.Flush(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Flush while the peer does not read: %v, want context.DeadlineExceeded", err)
+	}
+	if n, _ := c.Socket().SendData(); n == 0 {
+		t.Fatal("UDT_SNDDATA is 0 with 64 MiB written to a peer that does not read")
+	}
+
+	got := make(chan int64, 1)
+	go func() {
+		n, _ := io.CopyN(io.Discard, s, int64(len(data)))
+		got <- n
+	}()
+	if err := c.Flush(ctx); err != nil {
+		t.Fatalf("Flush while the peer reads: %v", err)
+	}
+	if n, err := c.Socket().SendData(); n != 0 || err != nil {
+		t.Fatalf("after Flush, UDT_SNDDATA = %d, %v", n, err)
+	}
+	if n := <-got; n != int64(len(data)) {
+		t.Fatalf("the peer read %d bytes", n)
+	}
+	c.Close()
+	if err := c.Flush(ctx); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Flush after Close: %v", err)
+	}
+}
+
+func TestConnFlushPeerGone(t *testing.T) {
+	t.Parallel()
+	c, s := connPair(t, Config{})
+	go c.Write(make([]byte, 32<<20))
+	time.Sleep(50 * time.Millisecond)
+	s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := c.Flush(ctx)
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || CodeOf(err) != ErrConnLost {
+		t.Fatalf("Flush after the peer closed with data unacknowledged: %v", err)
+	}
+	c.Close()
 }

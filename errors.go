@@ -130,6 +130,10 @@ type Error struct {
 	Op   string    // the UDT call, e.g. "connect"
 	Code ErrorCode // UDT's error code
 	Msg  string    // UDT's description, or the binding's for input it refused
+
+	// errno is the OS error behind a code that has no errno of its own,
+	// e.g. EADDRINUSE behind ESOCKFAIL from bind.
+	errno syscall.Errno
 }
 
 func (e *Error) Error() string {
@@ -142,7 +146,7 @@ func (e *Error) Is(target error) bool {
 	case ErrorCode:
 		return t == e.Code
 	case syscall.Errno:
-		return t != 0 && t == e.Code.Errno()
+		return t != 0 && (t == e.Code.Errno() || t == e.errno)
 	}
 	switch target {
 	case net.ErrClosed:

@@ -203,7 +203,14 @@ func (s Socket) Bind(addr netip.AddrPort) error {
 	}
 	fd, err := openUDP(s.family, addr)
 	if errors.Is(err, syscall.EADDRINUSE) {
-		return wrap("bind", cudt.Bind(int(s.id), &a))
+		// The port may be one this process's UDT runs already, which
+		// UDT's own bind joins; if not, another socket holds it, and
+		// UDT's ESOCKFAIL text says nothing of that.
+		if uerr := wrap("bind", cudt.Bind(int(s.id), &a)); uerr != nil {
+			return &Error{Op: "bind", Code: CodeOf(uerr), errno: syscall.EADDRINUSE,
+				Msg: "UDP " + addr.String() + ": address already in use"}
+		}
+		return nil
 	}
 	if err != nil {
 		return &Error{Op: "bind", Code: ErrSockFail, Msg: "UDP socket for " + addr.String() + ": " + err.Error()}

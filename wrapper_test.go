@@ -242,6 +242,9 @@ func TestBindSharesAPortThisProcessRuns(t *testing.T) {
 	s3.SetReuseAddr(false)
 	err = s3.Bind(held.LocalAddr().(*net.UDPAddr).AddrPort())
 	wantCode(t, "bind to a foreign port", err, ErrSockFail)
+	if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("bind to a foreign port: %v does not say EADDRINUSE", err)
+	}
 
 	// Binding again is UDT's own answer.
 	wantCode(t, "rebind", l.Bind(loop4), ErrInvOp)

@@ -48,6 +48,8 @@ func runGet(ctx context.Context, args []string) error {
 	quiet := fs.Bool("q", false, "no progress")
 	timeout := duration(10 * time.Second)
 	fs.Var(&timeout, "timeout", "give up connecting after this `duration`")
+	stall := duration(30 * time.Second)
+	fs.Var(&stall, "stall", "give up when nothing arrives for this `duration` (UDT itself waits about 45 s)")
 	var mss, fc int
 	var rcvbuf, udpRcv byteSize
 	fs.IntVar(&mss, "mss", 0, "UDT_MSS: packet size in `bytes` (0: 1500)")
@@ -79,7 +81,7 @@ func runGet(ctx context.Context, args []string) error {
 		local = filepath.Join(local, path.Base(remote))
 	}
 	g := &getter{addr: pos[0], remote: remote, local: local, resume: *resume, verify: *verify, wantSum: wantSum,
-		cfg: udt.Config{MSS: mss, FlowWindow: fc, RecvBuffer: int(rcvbuf), UDPRecvBuffer: int(udpRcv)}, timeout: time.Duration(timeout)}
+		cfg: udt.Config{MSS: mss, FlowWindow: fc, RecvBuffer: int(rcvbuf), UDPRecvBuffer: int(udpRcv)}, timeout: time.Duration(timeout), stall: time.Duration(stall)}
 	if !*quiet {
 		g.prog = newProgress(os.Stderr, path.Base(remote))
 	}
@@ -91,7 +93,7 @@ type getter struct {
 	resume, verify      bool
 	wantSum             []byte
 	cfg                 udt.Config
-	timeout             time.Duration
+	timeout, stall      time.Duration
 	prog                *progress
 }
 
@@ -214,15 +216,18 @@ func (g *getter) run(ctx context.Context) error {
 		g.prog.add(int64(len(early)))
 	}
 	left := size - offset - int64(len(early))
-	got, err := io.CopyBuffer(w, io.LimitReader(progressReader{c, g.prog}, left), make([]byte, 1<<20))
+	got, err := io.CopyBuffer(w, io.LimitReader(&stallReader{c: c, stall: g.stall, p: g.prog}, left), make([]byte, 1<<20))
 	g.prog.end()
 	if err == nil && got < left {
 		err = io.ErrUnexpectedEOF
 	}
 	if err != nil {
 		received := offset + int64(len(early)) + got
-		if errors.Is(err, io.ErrUnexpectedEOF) {
+		switch {
+		case errors.Is(err, io.ErrUnexpectedEOF):
 			err = errors.New("the server closed the connection early")
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			err = fmt.Errorf("nothing arrived for %v", g.stall)
 		}
 		return g.lost(ctx, fmt.Sprintf("stopped after %s of %s", mib(received), mib(size)), err)
 	}
@@ -267,13 +272,23 @@ func (g *getter) lost(ctx context.Context, what string, err error) error {
 	return fmt.Errorf("%s: %s: %w (run again with -c to resume)", g.addr, what, err)
 }
 
-type progressReader struct {
-	r io.Reader
-	p *progress
+// stallReader reads from c with a deadline that moves on as data comes,
+// so a vanished server is noticed after stall rather than UDT's 45 s.
+type stallReader struct {
+	c     *udt.Conn
+	stall time.Duration
+	set   time.Time
+	p     *progress
 }
 
-func (r progressReader) Read(b []byte) (int, error) {
-	n, err := r.r.Read(b)
+func (r *stallReader) Read(b []byte) (int, error) {
+	// Moving the deadline on every read would cost a timer update per
+	// read; a quarter of stall's slack is plenty.
+	if now := time.Now(); now.Sub(r.set) > r.stall/4 {
+		r.c.SetReadDeadline(now.Add(r.stall))
+		r.set = now
+	}
+	n, err := r.c.Read(b)
 	r.p.add(int64(n))
 	return n, err
 }

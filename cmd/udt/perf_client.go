@@ -280,10 +280,7 @@ func (r *reporter) start() {
 			case now := <-t.C:
 				r.report(now)
 			case <-r.quit:
-				// The last, partial interval, unless it is a sliver.
-				if now := time.Now(); now.Sub(r.last) > r.every/20 {
-					r.report(now)
-				}
+				r.final(time.Now())
 				return
 			}
 		}
@@ -296,6 +293,38 @@ func (r *reporter) stop() {
 		r.wg.Wait()
 		r.quit = nil
 	}
+}
+
+// final reports the last, partial interval; a sliver of one (the writes
+// ended just after a tick) is added to the interval before it rather than
+// printed as a line of its own, so the intervals still add up.
+func (r *reporter) final(now time.Time) {
+	if now.Sub(r.last) > r.every/20 || len(r.intervals) == 0 {
+		r.report(now)
+		return
+	}
+	n := len(r.st.conns)
+	last := r.intervals[len(r.intervals)-n:]
+	if n > 1 {
+		last = r.intervals[len(r.intervals)-n-1:]
+	}
+	bytes := r.st.bytes()
+	var total int64
+	for i := range n {
+		d := bytes[i] - r.prevBytes[i]
+		last[i].Bytes += d
+		total += d
+	}
+	if n > 1 {
+		last[n].Bytes += total
+	}
+	end := now.Sub(r.t0).Seconds()
+	for i := range last {
+		last[i].End = end
+		last[i].Mbps = float64(last[i].Bytes) * 8 / ((last[i].End - last[i].Start) * 1e6)
+	}
+	r.prevBytes = bytes
+	r.last = now
 }
 
 func (r *reporter) report(now time.Time) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -69,13 +70,15 @@ func perfServe(ctx context.Context, addr string, o perfOpts) error {
 	}
 	defer s.close()
 	if s.tcpAddr != "" {
-		fmt.Fprintf(stdout, "perf: serving on UDT %s and TCP %s\n", s.udtAddr, s.tcpAddr)
+		fmt.Fprintf(os.Stderr, "perf: serving on UDT %s and TCP %s\n", s.udtAddr, s.tcpAddr)
 	} else {
-		fmt.Fprintf(stdout, "perf: serving on UDT %s\n", s.udtAddr)
+		fmt.Fprintf(os.Stderr, "perf: serving on UDT %s\n", s.udtAddr)
 	}
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		// Ctrl-C or SIGTERM is how a server is meant to stop.
+		fmt.Fprintln(os.Stderr, "perf: stopped")
+		return nil
 	case <-s.done:
 		return nil
 	}

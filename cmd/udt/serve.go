@@ -82,7 +82,9 @@ func runServe(ctx context.Context, args []string) error {
 		c, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				// Ctrl-C or SIGTERM is how a server is meant to stop.
+				fmt.Fprintln(os.Stderr, "serve: stopped")
+				return nil
 			}
 			return err
 		}

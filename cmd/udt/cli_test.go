@@ -1,0 +1,757 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/udtgo/udt/udt4"
+	"go.uber.org/goleak"
+)
+
+// bin is the udt binary under test, built once by TestMain, with the race
+// detector when the tests have it.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "udt-cli-*")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "udt")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building udt: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	udt4.RemoveSharedPeers()
+	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// result is a finished run of the binary.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// udtRun runs the binary to the end, within a minute.
+func udtRun(t *testing.T, dir string, stdin io.Reader, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	cmd.Stdin = stdin
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("udt %s: %v", strings.Join(args, " "), err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("udt %s did not finish in a minute; stderr:\n%s", strings.Join(args, " "), r.stderr)
+	}
+	checkNoPanic(t, r.stderr)
+	return r
+}
+
+func checkNoPanic(t *testing.T, stderr string) {
+	t.Helper()
+	for _, bad := range []string{"panic:", "goroutine ", "WARNING: DATA RACE", "fatal error"} {
+		if strings.Contains(stderr, bad) {
+			t.Fatalf("stderr has %q:\n%s", bad, stderr)
+		}
+	}
+}
+
+// bg is a udt process left running, e.g. a server.
+type bg struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	lines  chan string
+	done   chan struct{}
+	code   int
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// udtStart starts the binary; stderr lines arrive on lines, and the test's
+// end kills it if it is still running.
+func udtStart(t *testing.T, dir string, stdout io.Writer, args ...string) *bg {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Stdout = stdout
+	pr, pw := io.Pipe()
+	p := &bg{cmd: cmd, stderr: &lockedBuffer{}, lines: make(chan string, 1000), done: make(chan struct{})}
+	cmd.Stderr = io.MultiWriter(pw, p.stderr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			select {
+			case p.lines <- sc.Text():
+			default:
+			}
+		}
+	}()
+	go func() {
+		err := cmd.Wait()
+		pw.Close()
+		if ee, ok := err.(*exec.ExitError); ok {
+			p.code = ee.ExitCode()
+		}
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.done
+		checkNoPanic(t, p.stderr.String())
+	})
+	return p
+}
+
+// waitLine waits for a stderr line matching re and returns its submatches.
+func (p *bg) waitLine(t *testing.T, re string) []string {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case l := <-p.lines:
+			if m := rx.FindStringSubmatch(l); m != nil {
+				return m
+			}
+		case <-p.done:
+			t.Fatalf("udt exited (%d) before printing /%s/; stderr:\n%s", p.code, re, p.stderr.String())
+		case <-deadline:
+			t.Fatalf("no line /%s/ in 30 s; stderr:\n%s", re, p.stderr.String())
+		}
+	}
+}
+
+func (p *bg) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.code
+	case <-time.After(time.Minute):
+		t.Fatalf("udt did not exit in a minute; stderr:\n%s", p.stderr.String())
+		return -1
+	}
+}
+
+// serve starts `udt serve dir` on a free loopback port and returns the
+// address.
+func serve(t *testing.T, dir string) (string, *bg) {
+	t.Helper()
+	p := udtStart(t, dir, io.Discard, "serve", ".", "127.0.0.1:0")
+	m := p.waitLine(t, `on UDT (127\.0\.0\.1:\d+)`)
+	return m[1], p
+}
+
+func writeRandom(t *testing.T, path string, size int64, seed uint64) []byte {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	rng := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)})
+	if _, err := io.CopyN(io.MultiWriter(f, h), rng, size); err != nil {
+		t.Fatal(err)
+	}
+	return h.Sum(nil)
+}
+
+func fileSum(t *testing.T, path string) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return h.Sum(nil)
+}
+
+func TestHelpAndUsage(t *testing.T) {
+	dir := t.TempDir()
+	r := udtRun(t, dir, nil, "--help")
+	if r.code != 0 || !strings.Contains(r.stdout, "perf") || !strings.Contains(r.stdout, "serve") || !strings.Contains(r.stdout, "examples") {
+		t.Fatalf("udt --help: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, sub := range []string{"perf", "serve", "get", "cat"} {
+		r := udtRun(t, dir, nil, sub, "--help")
+		if r.code != 0 || !strings.Contains(r.stdout, "usage: udt "+sub) || !strings.Contains(r.stdout, "examples:") || !strings.Contains(r.stdout, "flags:") {
+			t.Errorf("udt %s --help: exit %d\n%s%s", sub, r.code, r.stdout, r.stderr)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "usage: udt <command>"},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"get"}, 2, "want HOST:PORT, REMOTE"},
+		{[]string{"get", "--bogus", "a:1", "f"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"get", "--sha256", "xyz", "a:1", "f"}, 2, "want 64 hex digits"},
+		{[]string{"perf"}, 2, "pick one of -s"},
+		{[]string{"perf", "-c", "a:1", "-P", "0"}, 2, "-P 0"},
+		{[]string{"perf", "--loopback", "-t", "-3"}, 2, "positive duration"},
+		{[]string{"perf", "--loopback", "--vs", "sctp"}, 2, "only other protocol is tcp"},
+		{[]string{"perf", "--loopback", "--sndbuf", "lots"}, 2, "byte count"},
+		{[]string{"serve"}, 2, "want DIR"},
+		{[]string{"serve", "/nonexistent/dir"}, 1, "no such file or directory"},
+		{[]string{"serve", "/etc/hostname"}, 1, "not a directory"},
+		{[]string{"cat"}, 2, "want HOST:PORT"},
+		{[]string{"get", "no-port-here", "f"}, 1, "missing port in address"},
+		{[]string{"get", "127.0.0.1:99999", "f"}, 1, "invalid port"},
+		{[]string{"cat", "host.invalid:9000"}, 1, "host.invalid"},
+	} {
+		r := udtRun(t, dir, nil, tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("udt %s: exit %d, stderr:\n%s\nwant exit %d and %q", strings.Join(tc.args, " "), r.code, r.stderr, tc.code, tc.want)
+		}
+	}
+}
+
+func TestDialNothingFailsCleanly(t *testing.T) {
+	port, err := udt4.FreeUDPPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	for _, args := range [][]string{
+		{"get", "--timeout", "1s", addr, "f"},
+		{"cat", "--timeout", "1s", addr},
+		{"perf", "--timeout", "1s", "-c", addr, "-t", "1"},
+	} {
+		start := time.Now()
+		r := udtRun(t, t.TempDir(), nil, args...)
+		if r.code != 1 || !strings.Contains(r.stderr, addr) || !strings.Contains(r.stderr, "i/o timeout") {
+			t.Errorf("udt %s: exit %d, stderr:\n%s", strings.Join(args, " "), r.code, r.stderr)
+		}
+		if el := time.Since(start); el > 20*time.Second {
+			t.Errorf("udt %s took %v with --timeout 1s", args[0], el)
+		}
+	}
+}
+
+func TestPortInUse(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	addr := pc.LocalAddr().String()
+	for _, args := range [][]string{{"serve", ".", addr}, {"perf", "-s", addr}, {"cat", "-l", addr}} {
+		r := udtRun(t, t.TempDir(), nil, args...)
+		if r.code != 1 || !strings.Contains(r.stderr, "address already in use") {
+			t.Errorf("udt %s on a taken port: exit %d, stderr:\n%s", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+}
+
+func TestPerfLoopbackJSON(t *testing.T) {
+	r := udtRun(t, t.TempDir(), nil, "perf", "--loopback", "-t", "1.5", "-i", "0.5", "-P", "2", "--vs", "tcp", "--json")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	var doc struct {
+		Runs     []perfResult `json:"runs"`
+		UDTvsTCP float64      `json:"udt_vs_tcp"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("--json output is not JSON: %v\n%s", err, r.stdout)
+	}
+	if len(doc.Runs) != 2 || doc.Runs[0].Protocol != "udt" || doc.Runs[1].Protocol != "tcp" {
+		t.Fatalf("runs: %+v", doc.Runs)
+	}
+	for _, run := range doc.Runs {
+		if run.Sender.Bytes == 0 || run.Receiver.Bytes != run.Sender.Bytes {
+			t.Errorf("%s: sender wrote %d bytes, receiver read %d", run.Protocol, run.Sender.Bytes, run.Receiver.Bytes)
+		}
+		if run.Receiver.Mbps <= 0 || run.Streams != 2 {
+			t.Errorf("%s: %+v", run.Protocol, run)
+		}
+		// Intervals: per stream and a sum, adding up to what was sent.
+		var perStream, sums int64
+		streams := map[int]bool{}
+		for _, iv := range run.Intervals {
+			streams[iv.Stream] = true
+			if iv.Stream == 0 {
+				sums += iv.Bytes
+			} else {
+				perStream += iv.Bytes
+			}
+		}
+		if !streams[0] || !streams[1] || !streams[2] || perStream != sums || perStream != run.Sender.Bytes {
+			t.Errorf("%s: intervals of streams %v add up to %d (sums %d), sender wrote %d", run.Protocol, streams, perStream, sums, run.Sender.Bytes)
+		}
+	}
+	if doc.UDTvsTCP <= 0 {
+		t.Errorf("udt_vs_tcp = %v", doc.UDTvsTCP)
+	}
+	var udtStats bool
+	for _, iv := range doc.Runs[0].Intervals {
+		if iv.RTTms > 0 && iv.Cwnd > 0 && iv.PeriodUs > 0 && iv.ACK > 0 {
+			udtStats = true
+		}
+	}
+	if !udtStats {
+		t.Errorf("no UDT interval has RTT, window, period and ACKs: %+v", doc.Runs[0].Intervals)
+	}
+}
+
+func TestPerfServerReverse(t *testing.T) {
+	var out lockedBuffer
+	srv := udtStart(t, t.TempDir(), &out, "perf", "-s", "127.0.0.1:0", "-1")
+	addr := srv.waitLine(t, `serving on UDT (127\.0\.0\.1:\d+) and TCP`)[1]
+	r := udtRun(t, t.TempDir(), nil, "perf", "-c", addr, "-R", "-t", "1", "--json")
+	if r.code != 0 {
+		t.Fatalf("client: exit %d\n%s", r.code, r.stderr)
+	}
+	var doc struct{ Runs []perfResult }
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || len(doc.Runs) != 1 {
+		t.Fatalf("client output: %v\n%s", err, r.stdout)
+	}
+	run := doc.Runs[0]
+	if !run.Reverse || run.Sender.Bytes == 0 || run.Sender.Bytes != run.Receiver.Bytes {
+		t.Fatalf("reverse run: %+v", run)
+	}
+	if code := srv.wait(t); code != 0 {
+		t.Fatalf("server with -1: exit %d\n%s", code, srv.stderr.String())
+	}
+	want := fmt.Sprintf("sent %s", mib(run.Sender.Bytes))
+	if !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "server → client") {
+		t.Fatalf("server summary %q lacks %q", out.String(), want)
+	}
+}
+
+func TestPerfInterrupted(t *testing.T) {
+	var out lockedBuffer
+	p := udtStart(t, t.TempDir(), &out, "perf", "--loopback", "-t", "60", "-i", "0.2")
+	// Wait for a few interval lines, so there is something to sum up.
+	for deadline := time.Now().Add(30 * time.Second); strings.Count(out.String(), "Mbit/s") < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no interval lines in 30 s:\n%s\n%s", out.String(), p.stderr.String())
+		}
+	}
+	p.cmd.Process.Signal(os.Interrupt)
+	if code := p.wait(t); code != exitInterrupted {
+		t.Fatalf("exit %d after Ctrl-C, want %d\n%s", code, exitInterrupted, p.stderr.String())
+	}
+	if !strings.Contains(out.String(), "udt  sender") || !strings.Contains(out.String(), "(interrupted)") {
+		t.Fatalf("no summary after Ctrl-C:\n%s", out.String())
+	}
+	if !strings.Contains(p.stderr.String(), "udt perf: interrupted") {
+		t.Fatalf("stderr: %s", p.stderr.String())
+	}
+}
+
+// Servers stop on SIGINT or SIGTERM with exit 0: that is how they end.
+func TestServersStopCleanly(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		sig  os.Signal
+		line string
+	}{
+		{[]string{"serve", ".", "127.0.0.1:0"}, os.Interrupt, "on UDT"},
+		{[]string{"serve", ".", "127.0.0.1:0"}, syscall.SIGTERM, "on UDT"},
+		{[]string{"perf", "-s", "127.0.0.1:0"}, os.Interrupt, "serving on"},
+	} {
+		p := udtStart(t, t.TempDir(), io.Discard, tc.args...)
+		p.waitLine(t, tc.line)
+		p.cmd.Process.Signal(tc.sig)
+		if code := p.wait(t); code != 0 || !strings.Contains(p.stderr.String(), "stopped") {
+			t.Errorf("udt %s after %v: exit %d\n%s", strings.Join(tc.args, " "), tc.sig, code, p.stderr.String())
+		}
+	}
+}
+
+func TestServeGet(t *testing.T) {
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "sub"), 0o755)
+	sums := map[string][]byte{
+		"big.bin":       writeRandom(t, filepath.Join(root, "big.bin"), 24<<20+13, 1),
+		"empty":         writeRandom(t, filepath.Join(root, "empty"), 0, 2),
+		"sub/odd.bin":   writeRandom(t, filepath.Join(root, "sub", "odd.bin"), 7, 3),
+		"sub/one.bin":   writeRandom(t, filepath.Join(root, "sub", "one.bin"), 1<<20, 4),
+		"with space.b":  writeRandom(t, filepath.Join(root, "with space.b"), 1000, 5),
+		"sub/../x.link": nil,
+	}
+	delete(sums, "sub/../x.link")
+	outside := t.TempDir()
+	writeRandom(t, filepath.Join(outside, "secret"), 100, 6)
+	os.Symlink(filepath.Join(outside, "secret"), filepath.Join(root, "escape"))
+	os.Symlink("sub/odd.bin", filepath.Join(root, "inside-link"))
+	addr, srv := serve(t, root)
+
+	dl := t.TempDir()
+	for name, sum := range sums {
+		r := udtRun(t, dl, nil, "get", "--verify", addr, name, "out-"+filepath.Base(name))
+		if r.code != 0 || !strings.Contains(r.stderr, hex.EncodeToString(sum)+" ok") {
+			t.Fatalf("get %s: exit %d\n%s", name, r.code, r.stderr)
+		}
+		if got := fileSum(t, filepath.Join(dl, "out-"+filepath.Base(name))); !bytes.Equal(got, sum) {
+			t.Fatalf("%s arrived with sha256 %x, want %x", name, got, sum)
+		}
+	}
+	// A symbolic link that stays inside is followed; --sha256 checks a
+	// known digest.
+	r := udtRun(t, dl, nil, "get", "--sha256", hex.EncodeToString(sums["sub/odd.bin"]), addr, "inside-link")
+	if r.code != 0 {
+		t.Fatalf("get inside-link: %d\n%s", r.code, r.stderr)
+	}
+	r = udtRun(t, dl, nil, "get", "--sha256", hex.EncodeToString(sums["empty"]), addr, "sub/odd.bin", "wrong")
+	if r.code != 1 || !strings.Contains(r.stderr, "sha256 mismatch") {
+		t.Fatalf("get with a wrong --sha256: exit %d\n%s", r.code, r.stderr)
+	}
+
+	for name, why := range map[string]string{
+		"../etc/passwd":           `".." element`,
+		"sub/../../etc/passwd":    `".." element`,
+		"/etc/passwd":             "absolute path",
+		"escape":                  "path leaves the served directory",
+		"missing.bin":             "no such file",
+		"sub":                     "not a regular file",
+		"sub\\..\\..\\etc\\hosts": "backslash",
+	} {
+		r := udtRun(t, dl, nil, "get", addr, name, "refused")
+		if r.code != 1 || !strings.Contains(r.stderr, "the server refused") || !strings.Contains(r.stderr, why) {
+			t.Errorf("get %q: exit %d, stderr:\n%s\nwant a refusal naming %q", name, r.code, r.stderr, why)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dl, "refused")); err == nil {
+		t.Errorf("a refused get created its local file")
+	}
+	if s := srv.stderr.String(); !strings.Contains(s, `refused "escape"`) {
+		t.Errorf("the server did not log the refusal:\n%s", s)
+	}
+}
+
+func TestServeManyClients(t *testing.T) {
+	root := t.TempDir()
+	sum := writeRandom(t, filepath.Join(root, "f.bin"), 6<<20+1, 7)
+	addr, _ := serve(t, root)
+	dl := t.TempDir()
+	const clients = 8
+	var wg sync.WaitGroup
+	results := make([]result, clients)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = udtRun(t, dl, nil, "get", "-q", addr, "f.bin", fmt.Sprintf("copy%d", i))
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.code != 0 {
+			t.Fatalf("client %d: exit %d\n%s", i, r.code, r.stderr)
+		}
+		if got := fileSum(t, filepath.Join(dl, fmt.Sprintf("copy%d", i))); !bytes.Equal(got, sum) {
+			t.Fatalf("client %d got sha256 %x", i, got)
+		}
+	}
+}
+
+// A download cut short by Ctrl-C leaves a partial file that -c completes,
+// and -c on a partial file fetches only the rest.
+func TestGetResume(t *testing.T) {
+	root := t.TempDir()
+	const size = 96 << 20
+	sum := writeRandom(t, filepath.Join(root, "f.bin"), size, 8)
+	addr, srv := serve(t, root)
+	dl := t.TempDir()
+	local := filepath.Join(dl, "f.bin")
+
+	p := udtStart(t, dl, io.Discard, "get", addr, "f.bin")
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if st, err := os.Stat(local); err == nil && st.Size() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no data arrived in 30 s:\n%s", p.stderr.String())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	p.cmd.Process.Signal(os.Interrupt)
+	code := p.wait(t)
+	st, err := os.Stat(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code == 0 {
+		// It finished before the signal landed: nothing to resume, but the
+		// file must be whole.
+		t.Logf("the download finished before Ctrl-C; cutting the file instead")
+		os.Truncate(local, size/3)
+	} else if code != exitInterrupted || !strings.Contains(p.stderr.String(), "interrupted") {
+		t.Fatalf("get after Ctrl-C: exit %d\n%s", code, p.stderr.String())
+	} else if st.Size() >= size {
+		t.Fatalf("interrupted, but the file has %d bytes", st.Size())
+	}
+	st, _ = os.Stat(local)
+	r := udtRun(t, dl, nil, "get", "-c", "--verify", addr, "f.bin")
+	if r.code != 0 || !strings.Contains(r.stderr, "resumed at") {
+		t.Fatalf("get -c: exit %d\n%s", r.code, r.stderr)
+	}
+	if got := fileSum(t, local); !bytes.Equal(got, sum) {
+		t.Fatalf("resumed file has sha256 %x, want %x", got, sum)
+	}
+	want := fmt.Sprintf("from offset %d", st.Size())
+	if !strings.Contains(srv.stderr.String(), want) {
+		t.Fatalf("the server did not send %s:\n%s", want, srv.stderr.String())
+	}
+	// Resuming a whole file fetches nothing and still verifies.
+	r = udtRun(t, dl, nil, "get", "-c", "--verify", addr, "f.bin")
+	if r.code != 0 || !strings.Contains(r.stderr, "0 B in") {
+		t.Fatalf("get -c of a complete file: exit %d\n%s", r.code, r.stderr)
+	}
+	// A local file longer than the remote one is not "resumed".
+	f, _ := os.OpenFile(local, os.O_APPEND|os.O_WRONLY, 0)
+	f.Write([]byte("extra"))
+	f.Close()
+	r = udtRun(t, dl, nil, "get", "-c", addr, "f.bin")
+	if r.code != 1 || !strings.Contains(r.stderr, "more than the remote file") {
+		t.Fatalf("get -c of a longer file: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// A server that dies mid-transfer: get fails with the way to resume.
+func TestGetServerGone(t *testing.T) {
+	root := t.TempDir()
+	writeRandom(t, filepath.Join(root, "f.bin"), 256<<20, 9)
+	addr, srv := serve(t, root)
+	dl := t.TempDir()
+	p := udtStart(t, dl, io.Discard, "get", "--stall", "2s", addr, "f.bin")
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if st, err := os.Stat(filepath.Join(dl, "f.bin")); err == nil && st.Size() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no data in 30 s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	srv.cmd.Process.Signal(syscall.SIGKILL)
+	code := p.wait(t)
+	if code == 0 {
+		t.Skip("the download finished before the server was killed")
+	}
+	if code != 1 || !strings.Contains(p.stderr.String(), "nothing arrived for 2s (run again with -c to resume)") {
+		t.Fatalf("get from a killed server: exit %d\n%s", code, p.stderr.String())
+	}
+}
+
+// startPeerProc runs a reference program until the test ends.
+func startPeerProc(t *testing.T, dir, prog string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(prog, args...)
+	cmd.Dir = dir
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s said:\n%s", filepath.Base(prog), out.String())
+		}
+	})
+	return cmd
+}
+
+// The upstream sendfile serves `udt get`: plain requests and extended
+// ones alike (it never sees the extension), whole files only.
+func TestGetFromUpstreamSendfile(t *testing.T) {
+	pp, err := udt4.SharedPeers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	sum := writeRandom(t, filepath.Join(root, "f.bin"), 20<<20+5, 10)
+	tiny := writeRandom(t, filepath.Join(root, "tiny"), 3, 11)
+	port, err := udt4.FreeUDPPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	startPeerProc(t, root, pp.SendFile, strconv.Itoa(port))
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	dl := t.TempDir()
+	// sendfile needs a moment to bind: retry the first get briefly.
+	var r result
+	for i := 0; i < 50; i++ {
+		r = udtRun(t, dl, nil, "get", "--timeout", "1s", "--sha256", hex.EncodeToString(sum), addr, "f.bin")
+		if r.code == 0 || !strings.Contains(r.stderr, "timeout") {
+			break
+		}
+	}
+	if r.code != 0 {
+		t.Fatalf("get from upstream sendfile: exit %d\n%s", r.code, r.stderr)
+	}
+	if got := fileSum(t, filepath.Join(dl, "f.bin")); !bytes.Equal(got, sum) {
+		t.Fatalf("sha256 %x, want %x", got, sum)
+	}
+	// A file shorter than our reply's marker.
+	r = udtRun(t, dl, nil, "get", "--sha256", hex.EncodeToString(tiny), addr, "tiny")
+	if r.code != 0 {
+		t.Fatalf("get tiny: exit %d\n%s", r.code, r.stderr)
+	}
+	// -c: sendfile cannot resume, so the whole file comes again.
+	os.Truncate(filepath.Join(dl, "f.bin"), 1000)
+	r = udtRun(t, dl, nil, "get", "-c", addr, "f.bin")
+	if r.code != 0 || !strings.Contains(r.stderr, "does not resume") {
+		t.Fatalf("get -c from upstream sendfile: exit %d\n%s", r.code, r.stderr)
+	}
+	if got := fileSum(t, filepath.Join(dl, "f.bin")); !bytes.Equal(got, sum) {
+		t.Fatalf("after -c: sha256 %x, want %x", got, sum)
+	}
+	r = udtRun(t, dl, nil, "get", "--verify", addr, "f.bin", "v")
+	if r.code != 1 || !strings.Contains(r.stderr, "sends no digest") {
+		t.Fatalf("get --verify from upstream sendfile: exit %d\n%s", r.code, r.stderr)
+	}
+	r = udtRun(t, dl, nil, "get", addr, "missing")
+	if r.code != 1 || !strings.Contains(r.stderr, `no file "missing"`) {
+		t.Fatalf("get of a missing file from upstream sendfile: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// The upstream recvfile fetches from `udt serve`.
+func TestUpstreamRecvfileFromServe(t *testing.T) {
+	pp, err := udt4.SharedPeers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "d"), 0o755)
+	sum := writeRandom(t, filepath.Join(root, "d", "f.bin"), 20<<20+7, 12)
+	addr, _ := serve(t, root)
+	host, port, _ := net.SplitHostPort(addr)
+	dl := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, pp.RecvFile, host, port, "d/f.bin", filepath.Join(dl, "got")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("recvfile: %v\n%s", err, out)
+	}
+	if got := fileSum(t, filepath.Join(dl, "got")); !bytes.Equal(got, sum) {
+		t.Fatalf("recvfile got sha256 %x, want %x", got, sum)
+	}
+	// A refused name is "no such file" to recvfile, which cannot hear more.
+	out, _ = exec.CommandContext(ctx, pp.RecvFile, host, port, "../d/f.bin", filepath.Join(dl, "no")).CombinedOutput()
+	if !strings.Contains(string(out), "no such file") {
+		t.Fatalf("recvfile of ../d/f.bin said:\n%s", out)
+	}
+}
+
+func TestCat(t *testing.T) {
+	data := make([]byte, 3<<20+17)
+	rand.NewChaCha8([32]byte{13}).Read(data)
+	for _, dir := range []string{"to listener", "from listener"} {
+		t.Run(dir, func(t *testing.T) {
+			var lout lockedBuffer
+			l := exec.Command(bin, "cat", "-l", "127.0.0.1:0")
+			if dir == "from listener" {
+				l.Stdin = bytes.NewReader(data)
+			}
+			p := &bg{cmd: l, stderr: &lockedBuffer{}, lines: make(chan string, 100), done: make(chan struct{})}
+			pr, pw := io.Pipe()
+			l.Stdout, l.Stderr = &lout, io.MultiWriter(pw, p.stderr)
+			if err := l.Start(); err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				sc := bufio.NewScanner(pr)
+				for sc.Scan() {
+					p.lines <- sc.Text()
+				}
+			}()
+			go func() {
+				err := l.Wait()
+				pw.Close()
+				if ee, ok := err.(*exec.ExitError); ok {
+					p.code = ee.ExitCode()
+				}
+				close(p.done)
+			}()
+			defer func() { l.Process.Kill(); <-p.done }()
+			addr := p.waitLine(t, `listening on (127\.0\.0\.1:\d+)`)[1]
+			var in io.Reader
+			if dir == "to listener" {
+				in = bytes.NewReader(data)
+			}
+			r := udtRun(t, t.TempDir(), in, "cat", addr)
+			if r.code != 0 {
+				t.Fatalf("cat %s: exit %d\n%s", addr, r.code, r.stderr)
+			}
+			if code := p.wait(t); code != 0 {
+				t.Fatalf("cat -l: exit %d\n%s", code, p.stderr.String())
+			}
+			got := []byte(r.stdout)
+			if dir == "to listener" {
+				got = []byte(lout.String())
+			}
+			if sha256.Sum256(got) != sha256.Sum256(data) {
+				t.Fatalf("%d bytes arrived, want %d, or they differ", len(got), len(data))
+			}
+		})
+	}
+}
