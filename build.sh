@@ -372,6 +372,8 @@ cmd_docker() {
 	docker)
 		command -v docker >/dev/null 2>&1 || die "UDT_DOCKER_ENGINE=docker, but there is no docker CLI"
 		docker info >/dev/null 2>&1 || die "UDT_DOCKER_ENGINE=docker, but no engine answers docker info"
+		# A real engine builds on its default network: BuildKit would want
+		# the network.host entitlement for --network=host.
 		eng=(docker)
 		say "engine: docker CLI -> $(docker version -f '{{.Server.Platform.Name}} {{.Server.Version}}' 2>/dev/null || echo 'an engine')"
 		;;
@@ -384,7 +386,7 @@ cmd_docker() {
 		docker/base-images.sh "$go_image"
 		if [[ $mode == podman ]]; then
 			eng=(podman)
-			build_flags=(--pull=never)
+			build_flags=(--pull=never --network=host)
 			say "engine: podman $(podman version -f '{{.Client.Version}}'), daemonless (no Docker engine answered docker info)"
 		else
 			command -v docker >/dev/null 2>&1 || die "UDT_DOCKER_ENGINE=podman-socket needs the docker CLI"
@@ -402,6 +404,7 @@ cmd_docker() {
 			# The docker CLI's BuildKit needs an engine that speaks its
 			# protocol; podman's compatibility API runs the classic build.
 			export DOCKER_BUILDKIT=0
+			build_flags=(--network=host)
 			eng=(docker)
 			say "engine: docker CLI -> podman system service ($(docker version -f '{{.Server.Version}}') at $sock)"
 		fi
@@ -411,7 +414,7 @@ cmd_docker() {
 
 	local t0=$SECONDS
 	say "building $buildimg (the build stage, without tests)"
-	"${eng[@]}" build "${build_flags[@]}" --network=host --target build --build-arg RUN_TESTS=0 -t "$buildimg" .
+	"${eng[@]}" build "${build_flags[@]}" --target build --build-arg RUN_TESTS=0 -t "$buildimg" .
 	local tb=$((SECONDS - t0))
 	t0=$SECONDS
 	say "./build.sh test${*:+ $*} in a container of $buildimg"
@@ -419,7 +422,7 @@ cmd_docker() {
 	# takes a flock on a file in the temp dir to share it machine-wide; on the
 	# host network the container must take the host's lock, not its own.
 	local lock=${TMPDIR:-/tmp}/udt4-test-port-9000.lock
-	touch "$lock" && chmod 0666 "$lock" || die "cannot create $lock, the lock for port 9000 shared with the container"
+	{ touch "$lock" && chmod 0666 "$lock"; } || die "cannot create $lock, the lock for port 9000 shared with the container"
 	# Go's build cache lives in a named volume, so a second run compiles only
 	# what changed; -count=1 still runs every test.
 	engine_run "${eng[@]}" -- --network=host -v "$lock:/tmp/udt4-test-port-9000.lock" \
@@ -429,7 +432,7 @@ cmd_docker() {
 	local tt=$((SECONDS - t0))
 	t0=$SECONDS
 	say "building $img (the final stage)"
-	"${eng[@]}" build "${build_flags[@]}" --network=host --build-arg RUN_TESTS=0 -t "$img" .
+	"${eng[@]}" build "${build_flags[@]}" --build-arg RUN_TESTS=0 -t "$img" .
 	local tf=$((SECONDS - t0))
 
 	# The final image must run udt on its own and hold no libudt.
