@@ -3,13 +3,16 @@ package udt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
 	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -125,6 +128,9 @@ func newConn(fd *netFD, cfg *Config) *Conn {
 // recvmsg. After the peer closed the connection, Read returns what is left
 // and then io.EOF.
 func (c *Conn) Read(b []byte) (int, error) {
+	if !c.ok() {
+		return 0, errInvalidConn("read")
+	}
 	fd := c.fd
 	if len(b) == 0 && !c.msg {
 		if fd.pd.isClosed() {
@@ -175,6 +181,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 // and ordering of the Config. It returns when all of b is in UDT's send
 // buffer; UDT delivers it in the background, also after Close.
 func (c *Conn) Write(b []byte) (int, error) {
+	if !c.ok() {
+		return 0, errInvalidConn("write")
+	}
 	if c.msg {
 		return c.WriteMsg(b, c.ttl, !c.unordered)
 	}
@@ -219,6 +228,9 @@ func (c *Conn) closedOr(err error) error {
 // not delivered within ttl is dropped (ttl <= 0: never); inOrder delivers
 // it after the messages sent before it.
 func (c *Conn) WriteMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) {
+	if !c.ok() {
+		return 0, errInvalidConn("write")
+	}
 	fd := c.fd
 	if !c.msg {
 		return 0, fd.opError("write", &Error{Op: "sendmsg", Code: ErrStreamIll, Msg: "WriteMsg needs a message-mode connection (Config.Message)"})
@@ -249,6 +261,9 @@ func (c *Conn) WriteMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) 
 // in the background, for up to the linger time (Config.Linger). A second
 // Close returns an error wrapping net.ErrClosed.
 func (c *Conn) Close() error {
+	if !c.ok() {
+		return errInvalidConn("close")
+	}
 	return c.fd.opError("close", c.fd.close())
 }
 
@@ -291,10 +306,20 @@ func (c *Conn) Flush(ctx context.Context) error {
 }
 
 // LocalAddr is the local address, an *Addr.
-func (c *Conn) LocalAddr() net.Addr { return c.fd.laddr }
+func (c *Conn) LocalAddr() net.Addr {
+	if !c.ok() {
+		return nil
+	}
+	return c.fd.laddr
+}
 
 // RemoteAddr is the peer's address, an *Addr.
-func (c *Conn) RemoteAddr() net.Addr { return c.fd.raddr }
+func (c *Conn) RemoteAddr() net.Addr {
+	if !c.ok() {
+		return nil
+	}
+	return c.fd.raddr
+}
 
 // SetDeadline sets the read and write deadlines, as net.Conn documents.
 func (c *Conn) SetDeadline(t time.Time) error { return c.setDeadline(t, EventIn|EventOut) }
@@ -306,6 +331,9 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.setDeadline(t, Even
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.setDeadline(t, EventOut) }
 
 func (c *Conn) setDeadline(t time.Time, ev Events) error {
+	if !c.ok() {
+		return errInvalidConn("set deadline")
+	}
 	if c.fd.pd.isClosed() {
 		return c.fd.opError("set deadline", net.ErrClosed)
 	}
@@ -315,18 +343,28 @@ func (c *Conn) setDeadline(t time.Time, ev Events) error {
 
 // Stats returns the connection's UDT statistics since it started.
 func (c *Conn) Stats() (Perf, error) {
+	if !c.ok() {
+		return Perf{}, errInvalidConn("stats")
+	}
 	p, err := c.fd.lib.Perfmon(c.fd.pd.s, false)
 	return p, c.fd.opError("stats", c.closedOr(err))
 }
 
 // Socket is the UDT socket under the connection, for the one-to-one API.
 // It stays owned by c.
-func (c *Conn) Socket() Socket { return c.fd.pd.s }
+// A nil or zero Conn has the zero Socket, which UDT knows as no socket.
+func (c *Conn) Socket() Socket {
+	if !c.ok() {
+		return Socket{}
+	}
+	return c.fd.pd.s
+}
 
 // SendFile sends size bytes of the file at path, from offset, as stream
 // data: what UDT's sendfile puts on the wire, so a peer's recvfile takes it.
 // It goes through the poller, so deadlines apply and no OS thread waits.
-// A file shorter than offset+size is io.ErrUnexpectedEOF.
+// A file shorter than offset+size is io.ErrUnexpectedEOF (an *Error with
+// ErrInvRdOff, and nothing sent, when it is short already at the start).
 func (c *Conn) SendFile(path string, offset, size int64) (int64, error) {
 	if err := c.fileCheck("sendfile", offset, size); err != nil {
 		return 0, err
@@ -336,6 +374,13 @@ func (c *Conn) SendFile(path string, offset, size int64) (int64, error) {
 		return 0, c.fd.opError("sendfile", err)
 	}
 	defer f.Close()
+	// Refuse a range past the end before any of it goes out: the peer
+	// would otherwise get a prefix and wait for the rest.
+	if fi, err := f.Stat(); err != nil {
+		return 0, c.fd.opError("sendfile", err)
+	} else if offset+size > fi.Size() {
+		return 0, c.fd.opError("sendfile", &Error{Op: "sendfile", Code: ErrInvRdOff, Msg: "offset " + strconv.FormatInt(offset, 10) + " + size " + strconv.FormatInt(size, 10) + " is past the end of " + path + " (" + strconv.FormatInt(fi.Size(), 10) + " bytes)", err: io.ErrUnexpectedEOF})
+	}
 	n, err := io.CopyBuffer(writerOnly{c}, io.NewSectionReader(f, offset, size), make([]byte, 1<<20))
 	if err == nil && n < size {
 		err = io.ErrUnexpectedEOF
@@ -370,13 +415,29 @@ func (c *Conn) RecvFile(path string, offset, size int64) (int64, error) {
 }
 
 func (c *Conn) fileCheck(op string, offset, size int64) error {
+	if !c.ok() {
+		return errInvalidConn(op)
+	}
+	var err error
 	switch {
 	case c.msg:
-		return c.fd.opError(op, &Error{Op: op, Code: ErrDgramIll, Msg: "file transfer needs a stream connection"})
-	case offset < 0 || size < 0:
-		return c.fd.opError(op, &Error{Op: op, Code: ErrInvParam, Msg: "offset and size must not be negative"})
+		err = &Error{Op: op, Code: ErrDgramIll, Msg: "file transfer needs a stream connection"}
+	case offset < 0:
+		err = invalid(op, "offset must not be negative, got "+strconv.FormatInt(offset, 10))
+	case size < 0:
+		err = invalid(op, "size must not be negative, got "+strconv.FormatInt(size, 10))
+	case offset > math.MaxInt64-size:
+		err = invalid(op, "offset "+strconv.FormatInt(offset, 10)+" + size "+strconv.FormatInt(size, 10)+" overflows int64")
 	}
-	return nil
+	return c.fd.opError(op, err)
+}
+
+// ok reports whether c is a Conn this package made: methods on a nil or
+// zero Conn fail with EINVAL, as Go's net does, instead of panicking.
+func (c *Conn) ok() bool { return c != nil && c.fd != nil }
+
+func errInvalidConn(op string) error {
+	return &net.OpError{Op: op, Net: "udt", Err: fmt.Errorf("%w: not a connection made by Dial or Accept (nil or zero udt.Conn)", syscall.EINVAL)}
 }
 
 // writerOnly hides Conn's other methods from io.Copy.

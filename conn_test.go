@@ -469,11 +469,10 @@ func TestConnSendFileRecvFile(t *testing.T) {
 	if sha256File(t, part) != sha256File(t, src) {
 		t.Fatal("resumed file differs")
 	}
-	// A file shorter than asked.
-	if _, err := c.SendFile(src, 20<<20, 1000); !errors.Is(err, io.ErrUnexpectedEOF) {
+	// A file shorter than asked: refused before any of it is sent.
+	if _, err := c.SendFile(src, 20<<20, 1000); !errors.Is(err, io.ErrUnexpectedEOF) || CodeOf(err) != ErrInvRdOff {
 		t.Fatalf("SendFile past the end: %v", err)
 	}
-	io.CopyN(io.Discard, s, 3)
 	// A blocked RecvFile ends when the connection is closed.
 	go func() { _, err := s.RecvFile(dst, 0, 1<<20); errc <- err }()
 	time.Sleep(100 * time.Millisecond)
@@ -712,7 +711,11 @@ func TestConnFlush(t *testing.T) {
 	// The reader is not reading: what fits in its buffer is acknowledged,
 	// but not more, so Flush must wait.
 	data := make([]byte, 64<<20)
-	go c.Write(data)
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := c.Write(data)
+		wrote <- err
+	}()
 	time.Sleep(100 * time.Millisecond)
 	short, cancelShort := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancelShort()
@@ -728,6 +731,11 @@ func TestConnFlush(t *testing.T) {
 		n, _ := io.CopyN(io.Discard, s, int64(len(data)))
 		got <- n
 	}()
+	// Flush covers what was written before it: wait for the Write to
+	// hand over its last bytes first.
+	if err := <-wrote; err != nil {
+		t.Fatalf("Write: %v", err)
+	}
 	if err := c.Flush(ctx); err != nil {
 		t.Fatalf("Flush while the peer reads: %v", err)
 	}

@@ -1,6 +1,7 @@
 package udt
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -50,8 +52,14 @@ func (c *Config) validate() error {
 			return fmt.Errorf("udt: Config.%s must be between 0 (the default) and 2^31-1, not %d", f.name, f.v)
 		}
 	}
-	if c.MSS != 0 && c.MSS < 76 {
-		return fmt.Errorf("udt: Config.MSS must be at least 76 bytes (UDT's headers), not %d", c.MSS)
+	if c.FlowWindow > MaxFlowWindow {
+		return fmt.Errorf("udt: Config.FlowWindow must be at most MaxFlowWindow (%d packets), not %d", MaxFlowWindow, c.FlowWindow)
+	}
+	if c.MSS != 0 && (c.MSS < 76 || c.MSS > MaxMSS) {
+		return fmt.Errorf("udt: Config.MSS must be from 76 bytes (UDT's headers) to %d (a UDP datagram), not %d", MaxMSS, c.MSS)
+	}
+	if mss := cmp.Or(c.MSS, 1500); c.SendBuffer != 0 && c.SendBuffer < mss-udpIPHeaders {
+		return fmt.Errorf("udt: Config.SendBuffer of %d bytes holds no packet of MSS %d (%d bytes of data): every write would wait forever", c.SendBuffer, mss, mss-udpIPHeaders)
 	}
 	if c.MaxBandwidth < 0 {
 		return fmt.Errorf("udt: Config.MaxBandwidth must be 0 (no cap) or more, not %d", c.MaxBandwidth)
@@ -62,8 +70,8 @@ func (c *Config) validate() error {
 	if (c.MessageTTL != 0 || c.MessageUnordered) && !c.Message {
 		return errors.New("udt: Config.MessageTTL and MessageUnordered need Config.Message")
 	}
-	if c.Linger > 0 && c.Linger%time.Second != 0 {
-		return fmt.Errorf("udt: Config.Linger must be whole seconds (struct linger), not %v", c.Linger)
+	if c.Linger > 0 && (c.Linger%time.Second != 0 || c.Linger/time.Second > 1<<31-1) {
+		return fmt.Errorf("udt: Config.Linger must be whole seconds that fit struct linger (at most 2^31-1), not %v", c.Linger)
 	}
 	switch c.CongestionControl.Kind {
 	case CCNone, CCNative:
@@ -188,6 +196,10 @@ func familyOf(network string) (want Family, ok bool) {
 	return 0, false
 }
 
+// resolver looks up host and service names; tests swap in one that never
+// leaves the machine.
+var resolver = net.DefaultResolver
+
 // ResolveAddr resolves address ("host:port") on network "udt", "udt4" or
 // "udt6".
 func ResolveAddr(network, address string) (*Addr, error) {
@@ -211,7 +223,7 @@ func resolve(ctx context.Context, network, address string, listening bool) (neti
 	}
 	port, err := strconv.ParseUint(portStr, 10, 16)
 	if err != nil {
-		p, lerr := net.DefaultResolver.LookupPort(ctx, "udp", portStr)
+		p, lerr := resolver.LookupPort(ctx, "udp", portStr)
 		if lerr != nil {
 			return netip.AddrPort{}, 0, &net.AddrError{Err: "invalid port", Addr: address}
 		}
@@ -233,7 +245,7 @@ func resolve(ctx context.Context, network, address string, listening bool) (neti
 		if parsed, err := netip.ParseAddr(host); err == nil {
 			ip = parsed
 		} else {
-			ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+			ips, err := resolver.LookupNetIP(ctx, "ip", host)
 			if err != nil {
 				return netip.AddrPort{}, 0, err
 			}
@@ -484,6 +496,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 
 // AcceptUDT waits for the next connection.
 func (l *Listener) AcceptUDT() (*Conn, error) {
+	if !l.ok() {
+		return nil, errInvalidListener("accept")
+	}
 	fd := l.fd
 	for {
 		if fd.pd.isClosed() {
@@ -515,13 +530,34 @@ func (l *Listener) AcceptUDT() (*Conn, error) {
 
 // Close stops listening. A blocked Accept returns net.ErrClosed;
 // connections already accepted keep working.
-func (l *Listener) Close() error { return l.fd.opError("close", l.fd.close()) }
+func (l *Listener) Close() error {
+	if !l.ok() {
+		return errInvalidListener("close")
+	}
+	return l.fd.opError("close", l.fd.close())
+}
+
+// ok reports whether l is a Listener this package made; methods on a nil or
+// zero one fail with EINVAL instead of panicking.
+func (l *Listener) ok() bool { return l != nil && l.fd != nil }
+
+func errInvalidListener(op string) error {
+	return &net.OpError{Op: op, Net: "udt", Err: fmt.Errorf("%w: not a listener made by Listen (nil or zero udt.Listener)", syscall.EINVAL)}
+}
 
 // Addr is the address the listener is bound to, an *Addr.
-func (l *Listener) Addr() net.Addr { return l.fd.laddr }
+func (l *Listener) Addr() net.Addr {
+	if !l.ok() {
+		return nil
+	}
+	return l.fd.laddr
+}
 
 // SetDeadline sets the deadline for Accept; zero means none.
 func (l *Listener) SetDeadline(t time.Time) error {
+	if !l.ok() {
+		return errInvalidListener("set deadline")
+	}
 	if l.fd.pd.isClosed() {
 		return l.fd.opError("set deadline", net.ErrClosed)
 	}

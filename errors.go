@@ -131,10 +131,14 @@ type Error struct {
 	Code ErrorCode // UDT's error code
 	Msg  string    // UDT's description, or the binding's for input it refused
 
-	// errno is the OS error behind a code that has no errno of its own,
-	// e.g. EADDRINUSE behind ESOCKFAIL from bind.
-	errno syscall.Errno
+	// err is the system's own error behind a refusal (a missing file, a
+	// port another socket holds, ...), for errors.Is.
+	err error
 }
+
+// Unwrap is the system error behind a refusal of the binding's, if any, so
+// errors.Is(err, fs.ErrNotExist) works for a file SendFile cannot open.
+func (e *Error) Unwrap() error { return e.err }
 
 func (e *Error) Error() string {
 	return "udt " + e.Op + ": " + e.Msg + " (" + e.Code.String() + " " + strconv.Itoa(int(e.Code)) + ")"
@@ -146,7 +150,7 @@ func (e *Error) Is(target error) bool {
 	case ErrorCode:
 		return t == e.Code
 	case syscall.Errno:
-		return t != 0 && (t == e.Code.Errno() || t == e.errno)
+		return t != 0 && t == e.Code.Errno()
 	}
 	switch target {
 	case net.ErrClosed:
@@ -197,6 +201,10 @@ func wrap(op string, err error) error {
 	switch code := ErrorCode(ce.Code); code {
 	case ErrAsyncSnd, ErrAsyncRcv, ErrTimeout:
 		return notNow(op, code, ce.Msg)
+	case Success:
+		// UDT throws a bare CUDTException for some system call failures
+		// (epoll_ctl in epoll_add_ssock): code 0, text "Success.".
+		return &Error{Op: op, Code: ErrUnknown, Msg: "the library failed without an error code (it said " + strconv.Quote(ce.Msg) + ")"}
 	}
 	return &Error{Op: op, Code: ErrorCode(ce.Code), Msg: ce.Msg}
 }

@@ -1,6 +1,7 @@
 package udt
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -21,6 +22,11 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv("UDT_TEST_CHILD_WRITER"); addr != "" {
 		childWriter(addr) // never returns: the parent kills it
 	}
+	// Names resolve from /etc/hosts only: bad-input and fuzz tests feed
+	// arbitrary host names, and tests send nothing beyond loopback.
+	resolver = &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+		return nil, errors.New("no such host (tests resolve from /etc/hosts only)")
+	}}
 	// One Startup for the whole run keeps the library's instance count above
 	// zero, so a test's Cleanup can never tear down another test's sockets.
 	if err := Startup(); err != nil {

@@ -153,9 +153,42 @@ func (s Socket) setInt(o Option, v int) error {
 	if v < -1<<31 || v > 1<<31-1 {
 		return invalid(setOp(o), strconv.Itoa(v)+" does not fit in a C int")
 	}
+	if err := s.checkInt(o, v); err != nil {
+		return err
+	}
 	var b [4]byte
 	binary.NativeEndian.PutUint32(b[:], uint32(int32(v)))
 	return wrap(setOp(o), cudt.SetSockOpt(int(s.id), int(o), b[:]))
+}
+
+// MaxMSS is the largest UDT_MSS whose packets fit a UDP datagram: UDT
+// accepts more, and then no data packet arrives.
+const MaxMSS = 65535
+
+// udpIPHeaders is what UDT takes off the MSS for IP and UDP headers (it
+// assumes IPv4's 28 bytes for both families).
+const udpIPHeaders = 28
+
+// checkInt refuses values UDT accepts but cannot work with.
+func (s Socket) checkInt(o Option, v int) error {
+	switch o {
+	case OptMSS:
+		if v > MaxMSS {
+			return invalid(setOp(o), "MSS "+strconv.Itoa(v)+" is larger than a UDP datagram ("+strconv.Itoa(MaxMSS)+" bytes with headers): no data packet would arrive")
+		}
+	case OptFC:
+		if v > MaxFlowWindow {
+			return invalid(setOp(o), "flow window of "+strconv.Itoa(v)+" packets is above MaxFlowWindow ("+strconv.Itoa(MaxFlowWindow)+"), whose handshakes this package's sockets drop")
+		}
+	case OptSndBuf:
+		// UDT keeps the buffer as a whole number of packets of the current
+		// MSS: less than one, and every send waits forever.
+		mss, err := s.MSS()
+		if err == nil && v > 0 && v < mss-udpIPHeaders {
+			return invalid(setOp(o), "send buffer of "+strconv.Itoa(v)+" bytes holds no packet (MSS "+strconv.Itoa(mss)+" carries "+strconv.Itoa(mss-udpIPHeaders)+"): every send would wait forever")
+		}
+	}
+	return nil
 }
 
 func (s Socket) getBool(o Option) (bool, error) {

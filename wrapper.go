@@ -3,8 +3,10 @@ package udt
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"syscall"
 	"time"
@@ -207,7 +209,7 @@ func (s Socket) Bind(addr netip.AddrPort) error {
 		// UDT's own bind joins; if not, another socket holds it, and
 		// UDT's ESOCKFAIL text says nothing of that.
 		if uerr := wrap("bind", cudt.Bind(int(s.id), &a)); uerr != nil {
-			return &Error{Op: "bind", Code: CodeOf(uerr), errno: syscall.EADDRINUSE,
+			return &Error{Op: "bind", Code: CodeOf(uerr), err: syscall.EADDRINUSE,
 				Msg: "UDP " + addr.String() + ": address already in use"}
 		}
 		return nil
@@ -272,7 +274,60 @@ func openUDP(f Family, addr netip.AddrPort) (int, error) {
 		syscall.Close(fd)
 		return -1, err
 	}
+	if err := filterHandshakes(fd); err != nil {
+		syscall.Close(fd)
+		return -1, err
+	}
 	return fd, nil
+}
+
+// MaxFlowWindow is the largest flow window (UDT_FC, packets) a peer may ask
+// for in its handshake; larger requests are dropped before UDT sees them.
+const MaxFlowWindow = 1 << 24
+
+// minMSS is the smallest UDT_MSS UDT itself accepts: its headers.
+const minMSS = 76
+
+// filterHandshakes makes the kernel drop, on UDP socket fd, UDT handshakes
+// whose values UDT takes unchecked from the peer:
+//   - a flow window above MaxFlowWindow: UDT sizes the new connection's
+//     loss lists by it, and one handshake asking for 800 million packets
+//     left the port unanswering for more than half a second;
+//   - an MSS outside minMSS..MaxMSS: below 44 UDT computes a negative buffer
+//     size (its new[] throws, which AddressSanitizer reports as fatal), from
+//     44 to 75 it makes a connection whose packets carry no data.
+func filterHandshakes(fd int) error {
+	const (
+		ldAbsW = syscall.BPF_LD | syscall.BPF_W | syscall.BPF_ABS
+		ldLen  = syscall.BPF_LD | syscall.BPF_W | syscall.BPF_LEN
+		jeq    = syscall.BPF_JMP | syscall.BPF_JEQ | syscall.BPF_K
+		jge    = syscall.BPF_JMP | syscall.BPF_JGE | syscall.BPF_K
+		jgt    = syscall.BPF_JMP | syscall.BPF_JGT | syscall.BPF_K
+		ret    = syscall.BPF_RET | syscall.BPF_K
+		and    = syscall.BPF_ALU | syscall.BPF_AND | syscall.BPF_K
+	)
+	// A UDP socket's filter sees the 8-byte UDP header before UDT's packet.
+	// Words load big-endian and compare unsigned, so a negative value is a
+	// huge one.
+	const udp = 8
+	prog := []syscall.SockFilter{
+		/* 0 */ {Code: ldLen},
+		/* 1 */ {Code: jge, K: udp + 36, Jt: 0, Jf: 8}, // too short to carry both: UDT refuses it
+		/* 2 */ {Code: ldAbsW, K: udp},
+		/* 3 */ {Code: and, K: 0xffff0000}, // UDT ignores the low 16 bits
+		/* 4 */ {Code: jeq, K: 0x80000000, Jt: 0, Jf: 5}, // a handshake (control type 0)
+		/* 5 */ {Code: ldAbsW, K: udp + 32}, // its flow window
+		/* 6 */ {Code: jgt, K: MaxFlowWindow, Jt: 4, Jf: 0},
+		/* 7 */ {Code: ldAbsW, K: udp + 28}, // its MSS
+		/* 8 */ {Code: jge, K: minMSS, Jt: 0, Jf: 2},
+		/* 9 */ {Code: jgt, K: MaxMSS, Jt: 1, Jf: 0},
+		/* 10 */ {Code: ret, K: 0xffffffff}, // keep
+		/* 11 */ {Code: ret, K: 0}, // drop
+	}
+	if err := syscall.AttachLsf(fd, prog); err != nil {
+		return fmt.Errorf("attaching the handshake filter: %v", err)
+	}
+	return nil
 }
 
 // Bind2 binds s to an existing UDP socket (UDT::bind2). The descriptor must
@@ -338,7 +393,32 @@ func (s Socket) Listen(backlog int) error {
 	if backlog <= 0 || backlog > 1<<31-1 {
 		return invalid("listen", "backlog must be between 1 and 2^31-1, not "+strconv.Itoa(backlog))
 	}
-	return wrap("listen", cudt.Listen(int(s.id), backlog))
+	return s.withState(wrap("listen", cudt.Listen(int(s.id), backlog)))
+}
+
+// withState adds the socket's state to UDT's answers that blame the state
+// without naming it: UDT answers listen on a connected socket with "UNBOUND
+// socket" and send on a listener with "Connection does not exist.".
+func (s Socket) withState(err error) error {
+	e, ok := err.(*Error)
+	if !ok {
+		return err
+	}
+	switch e.Code {
+	case ErrNoConn, ErrConnSock, ErrUnboundSock, ErrNoListen:
+	default:
+		return err
+	}
+	st := s.SockState()
+	e.Msg += " (the socket is " + st.String()
+	switch st {
+	case StatusListening:
+		e.Msg += ": a listener only accepts; send and receive on the sockets Accept returns"
+	case StatusConnected, StatusConnecting:
+		e.Msg += ": a connection cannot listen, accept or connect again"
+	}
+	e.Msg += ")"
+	return e
 }
 
 // Accept takes a pending connection (UDT::accept) and returns it with the
@@ -346,7 +426,7 @@ func (s Socket) Listen(backlog int) error {
 func (s Socket) Accept() (Socket, netip.AddrPort, error) {
 	u, a, err := cudt.Accept(int(s.id))
 	if err != nil {
-		return Socket{}, netip.AddrPort{}, wrap("accept", err)
+		return Socket{}, netip.AddrPort{}, s.withState(wrap("accept", err))
 	}
 	return Socket{id: SocketID(u), family: s.family}, fromCAddr(a), nil
 }
@@ -360,6 +440,10 @@ func (s Socket) Connect(addr netip.AddrPort) error {
 	if err != nil {
 		return err
 	}
+	if addr.Port() == 0 {
+		// UDT would send its handshake to port 0 and time out after 3 s.
+		return invalid("connect", "cannot connect to port 0 of "+addr.Addr().String())
+	}
 	// A rendezvous socket must be bound by its owner: UDT answers
 	// ERDVUNBOUND, which an implicit bind would hide.
 	if rdv, _ := s.Rendezvous(); !rdv && s.SockState() == StatusInit {
@@ -371,7 +455,7 @@ func (s Socket) Connect(addr netip.AddrPort) error {
 			return err
 		}
 	}
-	return wrap("connect", cudt.Connect(int(s.id), &a))
+	return s.withState(wrap("connect", cudt.Connect(int(s.id), &a)))
 }
 
 // Close closes s (UDT::close). Remove s from every Epoll first: UDT keeps a
@@ -382,7 +466,7 @@ func (s Socket) Close() error { return wrap("close", cudt.Close(int(s.id))) }
 func (s Socket) PeerName() (netip.AddrPort, error) {
 	a, err := cudt.PeerName(int(s.id))
 	if err != nil {
-		return netip.AddrPort{}, wrap("getpeername", err)
+		return netip.AddrPort{}, s.withState(wrap("getpeername", err))
 	}
 	return fromCAddr(a), nil
 }
@@ -400,20 +484,30 @@ func (s Socket) SockName() (netip.AddrPort, error) {
 // argument, so there is none). A blocking send may send only part of b.
 func (s Socket) Send(b []byte) (int, error) {
 	n, err := cudt.Send(int(s.id), b, 0)
-	return n, wrap("send", err)
+	if err != nil {
+		return n, s.withState(wrap("send", err))
+	}
+	return n, nil
 }
 
 // Recv receives into b on a stream socket (UDT::recv).
 func (s Socket) Recv(b []byte) (int, error) {
 	n, err := cudt.Recv(int(s.id), b, 0)
-	return n, wrap("recv", err)
+	if err != nil {
+		return n, s.withState(wrap("recv", err))
+	}
+	return n, nil
 }
 
 // SendMsg sends b as one message on a datagram socket (UDT::sendmsg). A
 // message not delivered within ttl is dropped; ttl <= 0 means it never
 // expires, and ttl is rounded up to whole milliseconds. inOrder asks for
-// delivery in sending order.
+// delivery in sending order. An empty b is refused: UDT would report
+// success and send nothing.
 func (s Socket) SendMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) {
+	if len(b) == 0 {
+		return 0, invalid("sendmsg", "a message needs at least one byte (UDT sends nothing for an empty one)")
+	}
 	ms := -1
 	if ttl > 0 {
 		d := ttl / time.Millisecond
@@ -426,15 +520,22 @@ func (s Socket) SendMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) 
 		ms = int(d)
 	}
 	n, err := cudt.SendMsg(int(s.id), b, ms, inOrder)
-	return n, wrap("sendmsg", err)
+	if err != nil {
+		return n, s.withState(wrap("sendmsg", err))
+	}
+	return n, nil
 }
 
 // RecvMsg receives one message into b on a datagram socket (UDT::recvmsg).
 // If b is shorter than the message, UDT returns its first len(b) bytes and
-// discards the rest.
+// discards the rest. An empty b returns 0 at once and leaves the message
+// queued.
 func (s Socket) RecvMsg(b []byte) (int, error) {
 	n, err := cudt.RecvMsg(int(s.id), b)
-	return n, wrap("recvmsg", err)
+	if err != nil {
+		return n, s.withState(wrap("recvmsg", err))
+	}
+	return n, nil
 }
 
 // Default block sizes of UDT::sendfile and UDT::recvfile.
@@ -454,12 +555,53 @@ func checkFileArgs(op, path string, offset, size int64, block int) error {
 	case block < 0 || block > 1<<31-1:
 		return invalid(op, "block must be between 0 (the default) and 2^31-1, got "+strconv.Itoa(block))
 	}
+	if offset > math.MaxInt64-size {
+		return invalid(op, "offset "+strconv.FormatInt(offset, 10)+" + size "+strconv.FormatInt(size, 10)+" overflows int64")
+	}
 	for i := 0; i < len(path); i++ {
 		if path[i] == 0 {
 			return invalid(op, "file path contains a NUL byte")
 		}
 	}
 	return nil
+}
+
+// fileError is a file problem found before UDT sees the path: UDT answers
+// every one of them (missing, a directory, a range past the end) with
+// EWRPERM "failure in write: .", even when it was reading.
+func fileError(op string, code ErrorCode, msg string, err error) error {
+	return &Error{Op: op, Code: code, Msg: msg, err: err}
+}
+
+// checkSendFile makes sure path is a regular file that holds
+// [offset, offset+size).
+func checkSendFile(path string, offset, size int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fileError("sendfile", ErrRdPerm, err.Error(), err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fileError("sendfile", ErrFile, err.Error(), err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fileError("sendfile", ErrFile, path+" is not a regular file ("+fi.Mode().Type().String()+")", nil)
+	}
+	if offset+size > fi.Size() {
+		return fileError("sendfile", ErrInvRdOff, "offset "+strconv.FormatInt(offset, 10)+" + size "+strconv.FormatInt(size, 10)+" is past the end of "+path+" ("+strconv.FormatInt(fi.Size(), 10)+" bytes)", nil)
+	}
+	return nil
+}
+
+// checkRecvFile makes sure path can be opened for writing, as UDT will (it
+// creates the file).
+func checkRecvFile(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return fileError("recvfile", ErrWrPerm, err.Error(), err)
+	}
+	return f.Close()
 }
 
 // SendFile sends size bytes of the file at path, from offset, on a stream
@@ -469,11 +611,17 @@ func (s Socket) SendFile(path string, offset, size int64, block int) (int64, err
 	if err := checkFileArgs("sendfile", path, offset, size, block); err != nil {
 		return 0, err
 	}
+	if err := checkSendFile(path, offset, size); err != nil {
+		return 0, err
+	}
 	if block == 0 {
 		block = DefaultSendFileBlock
 	}
 	n, err := cudt.SendFile(int(s.id), path, &offset, size, block)
-	return n, wrap("sendfile", err)
+	if err != nil {
+		return n, s.withState(wrap("sendfile", err))
+	}
+	return n, nil
 }
 
 // RecvFile receives size bytes on a stream socket into the file at path,
@@ -484,11 +632,17 @@ func (s Socket) RecvFile(path string, offset, size int64, block int) (int64, err
 	if err := checkFileArgs("recvfile", path, offset, size, block); err != nil {
 		return 0, err
 	}
+	if err := checkRecvFile(path); err != nil {
+		return 0, err
+	}
 	if block == 0 {
 		block = DefaultRecvFileBlock
 	}
 	n, err := cudt.RecvFile(int(s.id), path, &offset, size, block)
-	return n, wrap("recvfile", err)
+	if err != nil {
+		return n, s.withState(wrap("recvfile", err))
+	}
+	return n, nil
 }
 
 // Perfmon reads s's statistics (UDT::perfmon); clear restarts the interval
@@ -496,7 +650,7 @@ func (s Socket) RecvFile(path string, offset, size int64, block int) (int64, err
 func (s Socket) Perfmon(clear bool) (Perf, error) {
 	p, err := cudt.Perfmon(int(s.id), clear)
 	if err != nil {
-		return Perf{}, wrap("perfmon", err)
+		return Perf{}, s.withState(wrap("perfmon", err))
 	}
 	return perfFrom(p), nil
 }
@@ -570,7 +724,19 @@ func (e Epoll) AddSsock(fd int, ev Events) error {
 	if err := checkEvents("epoll_add_ssock", ev); err != nil {
 		return err
 	}
+	if err := checkOpenFD("epoll_add_ssock", fd); err != nil {
+		return err
+	}
 	return wrap("epoll_add_ssock", cudt.EpollAddSsock(int(e), fd, int(ev)))
+}
+
+// checkOpenFD refuses a descriptor that is not open: UDT's epoll_ctl fails
+// on it with an exception that carries no error code.
+func checkOpenFD(op string, fd int) error {
+	if _, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0); errno != 0 || fd < 0 {
+		return &Error{Op: op, Code: ErrInvParam, Msg: "descriptor " + strconv.Itoa(fd) + " is not open", err: syscall.EBADF}
+	}
+	return nil
 }
 
 // RemoveUsock stops watching UDT socket id (UDT::epoll_remove_usock).
@@ -580,6 +746,9 @@ func (e Epoll) RemoveUsock(id SocketID) error {
 
 // RemoveSsock stops watching system socket fd (UDT::epoll_remove_ssock).
 func (e Epoll) RemoveSsock(fd int) error {
+	if err := checkOpenFD("epoll_remove_ssock", fd); err != nil {
+		return err
+	}
 	return wrap("epoll_remove_ssock", cudt.EpollRemoveSsock(int(e), fd))
 }
 

@@ -1,6 +1,7 @@
 package cudt
 
 import (
+	"fmt"
 	"os"
 	"regexp"
 	"runtime"
@@ -8,7 +9,19 @@ import (
 	"testing"
 
 	"github.com/udtgo/udt/udt4"
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 func TestLinkFlagsMatchPin(t *testing.T) {
 	src, err := os.ReadFile("link.go")

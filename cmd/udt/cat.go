@@ -23,7 +23,10 @@ output is written. Both ends exit 0 on a clean end.
 
 UDT has no half-close, so an end with nothing to send must not read stdin:
 -d says so, and a stdin that is /dev/null counts as -d. Such an end only
-receives, until the peer closes.
+receives, until the peer closes. For the same reason, when both ends send,
+the first to reach EOF closes the connection and the other's data still on
+the way is lost: -q SECS keeps receiving for up to SECS after EOF on stdin
+(-q -1: until the peer closes), as netcat's -q does.
 
 examples:
   udt cat -l :7000 > received.tar          # on the receiver
@@ -35,6 +38,7 @@ func runCat(ctx context.Context, args []string) error {
 	fs := newFlags("cat", catHelp)
 	listen := fs.Bool("l", false, "listen for one connection instead of connecting")
 	noStdin := fs.Bool("d", false, "do not read stdin: only receive")
+	linger := fs.Float64("q", 0, "after EOF on stdin, keep receiving for up to `SECS` (-1: until the peer closes)")
 	var mss int
 	timeout := duration(10 * time.Second)
 	fs.Var(&timeout, "timeout", "give up connecting after this `duration`")
@@ -50,7 +54,9 @@ func runCat(ctx context.Context, args []string) error {
 		switch len(pos) {
 		case 0:
 		case 1:
-			addr = listenAddr(pos[0])
+			if addr, err = listenAddr(pos[0]); err != nil {
+				return err
+			}
 		default:
 			return usagef("-l takes one address, not %d", len(pos))
 		}
@@ -84,7 +90,11 @@ func runCat(ctx context.Context, args []string) error {
 	if *noStdin || isDevNull(os.Stdin) {
 		in = nil
 	}
-	return pump(ctx, c, in, stdout)
+	wait := time.Duration(*linger * float64(time.Second))
+	if *linger < 0 {
+		wait = -1
+	}
+	return pump(ctx, c, in, stdout, wait)
 }
 
 func isDevNull(f *os.File) bool {
@@ -97,40 +107,58 @@ func isDevNull(f *os.File) bool {
 }
 
 // pump copies in → c and c → out until either direction ends; with a nil
-// in, until the peer closes.
-func pump(ctx context.Context, c *udt.Conn, in io.Reader, out io.Writer) error {
+// in, until the peer closes. After EOF on in, it keeps receiving for up to
+// linger (negative: until the peer closes).
+func pump(ctx context.Context, c *udt.Conn, in io.Reader, out io.Writer, linger time.Duration) error {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	done := make(chan error, 2)
-	go func() {
-		if in == nil {
-			return
-		}
-		if _, err := io.Copy(c, in); err != nil {
-			done <- fmt.Errorf("sending: %w", err)
-			return
-		}
-		// EOF on stdin: everything we sent must reach the peer before
-		// the process ends.
-		if err := c.Flush(ctx); err != nil {
-			done <- fmt.Errorf("sending: %w", err)
-			return
-		}
-		done <- c.Close()
-	}()
+	sent := make(chan error, 1)
+	received := make(chan error, 1)
 	go func() {
 		_, err := io.Copy(out, c)
-		if err != nil && errors.Is(err, net.ErrClosed) {
-			return // our own Close after stdin's EOF: the other goroutine reports
-		}
 		if err != nil {
 			err = fmt.Errorf("receiving: %w", err)
 		}
-		done <- err
+		received <- err
 	}()
-	err := <-done
+	if in != nil {
+		go func() {
+			if _, err := io.Copy(c, in); err != nil {
+				sent <- fmt.Errorf("sending: %w", err)
+				return
+			}
+			// EOF on stdin: everything we sent must reach the peer before
+			// the process ends.
+			if err := c.Flush(ctx); err != nil {
+				sent <- fmt.Errorf("sending: %w", err)
+				return
+			}
+			sent <- nil
+		}()
+	}
+	var err error
+	select {
+	case err = <-received:
+		// The peer closed (or failed): what it sent is out; ours may not
+		// all be, which the error from a failed send would say, but a
+		// clean close by the peer is its decision that it is done.
+	case err = <-sent:
+		if err == nil && linger != 0 {
+			var timeout <-chan time.Time
+			if linger > 0 {
+				timeout = time.After(linger)
+			}
+			select {
+			case err = <-received:
+			case <-timeout:
+			}
+		}
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if cerr := c.Close(); err == nil && cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+		err = cerr
 	}
 	return err
 }

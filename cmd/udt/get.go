@@ -73,6 +73,12 @@ func runGet(ctx context.Context, args []string) error {
 	if remote == "" || strings.IndexByte(remote, 0) >= 0 {
 		return usagef("bad REMOTE name %q", remote)
 	}
+	if max := xfer.MaxName; len(remote) > max {
+		return usagef("REMOTE is %d bytes; the request format holds at most %d", len(remote), max)
+	}
+	if err := checkMSS(mss); err != nil {
+		return err
+	}
 	local := path.Base(remote)
 	if len(pos) == 3 {
 		local = pos[2]
@@ -130,22 +136,28 @@ func (g *getter) run(ctx context.Context) error {
 	if err := xfer.WriteRequest(c, req); err != nil {
 		return err
 	}
+	// A peer that accepts and never answers (not a file server, or a
+	// stuck one) must not hold get for ever: the stall limit covers the
+	// reply too.
+	c.SetReadDeadline(time.Now().Add(g.stall))
 	size, err := xfer.ReadSize(c)
 	if err != nil {
-		return g.lost(ctx, "the server sent no reply", err)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("%s: no reply in %v: not a file server?", g.addr, g.stall)
+		}
+		return fmt.Errorf("%s: no reply: %w", g.addr, err)
 	}
 
 	// Our server answers with an extended reply that echoes the nonce; the
 	// upstream sendfile goes straight to the data, or sends nothing more
-	// after -1 (and keeps the connection open), hence the deadline when
-	// fewer bytes may follow.
+	// after -1 (and keeps the connection open), hence the shorter deadline
+	// when fewer bytes may follow.
 	if size < int64(xfer.ExtReplyPrefix) {
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		c.SetReadDeadline(time.Now().Add(min(5*time.Second, g.stall)))
 	}
 	prefix := make([]byte, xfer.ExtReplyPrefix)
 	n, perr := io.ReadFull(c, prefix)
 	prefix = prefix[:n]
-	c.SetReadDeadline(time.Time{})
 	ext := n == xfer.ExtReplyPrefix && xfer.IsExtReply(prefix, req.Nonce)
 	offset := int64(0)
 	var early []byte // file data read while looking for the reply
@@ -175,7 +187,7 @@ func (g *getter) run(ctx context.Context) error {
 	default:
 		// Upstream sendfile: the whole file, from 0.
 		if perr != nil && int64(n) < min(size, int64(xfer.ExtReplyPrefix)) {
-			return g.lost(ctx, "the server closed before sending the file", perr)
+			return fmt.Errorf("%s: the server stopped before sending the file: %w", g.addr, perr)
 		}
 		if g.verify {
 			return errors.New("--verify: the server is not 'udt serve' and sends no digest (use --sha256)")
@@ -186,6 +198,7 @@ func (g *getter) run(ctx context.Context) error {
 		early = prefix
 	}
 
+	c.SetReadDeadline(time.Time{})
 	flags := os.O_RDWR | os.O_CREATE
 	if offset == 0 {
 		flags |= os.O_TRUNC

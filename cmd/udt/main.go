@@ -127,20 +127,27 @@ func (e usageError) Error() string { return e.err.Error() }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
-// newFlags makes a flag set whose --help prints text (the synopsis and
-// examples) before the flags, to stdout, and whose errors are usageErrors.
+// newFlags makes a flag set whose errors are usageErrors. The flag
+// package calls Usage on every parse error, so it does nothing there;
+// parseFlags prints the help for --help alone, to stdout.
 func newFlags(name, text string) *flag.FlagSet {
 	fs := flag.NewFlagSet("udt "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		w := os.Stdout
-		fmt.Fprintln(w, strings.TrimSpace(text))
-		fmt.Fprintln(w, "\nflags:")
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-	}
+	fs.Usage = func() {}
+	helpText[fs] = text
 	return fs
+}
+
+var helpText = map[*flag.FlagSet]string{}
+
+// printHelp prints a subcommand's synopsis and examples, then its flags.
+func printHelp(fs *flag.FlagSet) {
+	w := os.Stdout
+	fmt.Fprintln(w, strings.TrimSpace(helpText[fs]))
+	fmt.Fprintln(w, "\nflags:")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
 }
 
 // parseFlags parses args, allowing flags after positional arguments too
@@ -150,7 +157,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.Usage()
+				printHelp(fs)
 				return nil, err
 			}
 			return nil, usageError{err}

@@ -27,10 +27,13 @@ usage: udt perf -s [ADDR]            serve perf tests (UDT, and TCP on the same 
 
 An iperf-like throughput test. The client sends for -t (or receives, with -R)
 over -P parallel UDT connections, printing one line per interval from UDT's
-own statistics: goodput, RTT, congestion window, packet send period, loss,
-retransmissions, ACKs and NAKs. The summary gives what the sender wrote and
-what the receiver got, each over its own time. --vs tcp runs the same test
-over Go's TCP right after, and prints both and their ratio.
+own statistics: rate, RTT, congestion window, packet send period, loss,
+retransmissions, ACKs and NAKs. As sender, a line's rate counts the bytes
+UDT accepted into its send buffer; as receiver (-R), the bytes that arrived,
+and the window and period columns, which belong to the sender, show "-".
+The summary gives what the sender wrote and what the receiver got, each over
+its own time: the receiver's figure is the goodput. --vs tcp runs the same
+test over Go's TCP right after, and prints both and their ratio.
 
 The server's options (buffers, MSS, ...) are its own flags: pass the same
 ones to both ends.
@@ -113,20 +116,30 @@ func runPerf(ctx context.Context, args []string) error {
 		return usagef("pick one of -s, -c HOST:PORT and --loopback")
 	case o.streams < 1 || o.streams > 128:
 		return usagef("-P %d: want 1 to 128 parallel connections", o.streams)
-	case o.block < 1:
-		return usagef("-len must be at least 1 byte")
+	case o.block < 1 || o.block > maxBlock:
+		return usagef("-len %d: want 1 byte to 64M", o.block)
+	case o.dur > maxDuration:
+		return usagef("-t %v: at most %v", o.dur, maxDuration)
+	case o.interval < 10*time.Millisecond:
+		return usagef("-i %v: at least 10ms", o.interval)
 	case vs != "" && vs != "tcp":
 		return usagef("--vs %q: the only other protocol is tcp", vs)
-	case o.interval > o.dur:
-		o.interval = o.dur
+	case bw > 0 && bw < 8:
+		return usagef("--bw %d: at least 8 bit/s (UDT_MAXBW counts bytes)", bw)
 	}
+	if err := checkMSS(mss); err != nil {
+		return err
+	}
+	o.interval = min(o.interval, o.dur)
 	if serve {
 		addr := ":9000"
 		if len(pos) > 1 {
 			return usagef("-s takes one address, not %q", pos)
 		}
 		if len(pos) == 1 {
-			addr = listenAddr(pos[0])
+			if addr, err = listenAddr(pos[0]); err != nil {
+				return err
+			}
 		}
 		return perfServe(ctx, addr, o)
 	}
@@ -135,7 +148,7 @@ func runPerf(ctx context.Context, args []string) error {
 	}
 	udtTarget, tcpTarget := connect, connect
 	if loopback {
-		srv, err := startPerfServer(ctx, "127.0.0.1:0", o, io.Discard)
+		srv, err := startPerfServer(ctx, "127.0.0.1:0", o, io.Discard, true)
 		if err != nil {
 			return err
 		}
@@ -145,12 +158,30 @@ func runPerf(ctx context.Context, args []string) error {
 	return perfClient(ctx, udtTarget, tcpTarget, vs == "tcp", o)
 }
 
+// Limits of a test, checked by both ends.
+const (
+	maxBlock    = 64 << 20
+	maxDuration = 24 * time.Hour
+)
+
 // listenAddr lets a bare port number stand for ":port".
-func listenAddr(s string) string {
-	if _, err := strconv.ParseUint(s, 10, 16); err == nil {
-		return ":" + s
+func listenAddr(s string) (string, error) {
+	if strings.Trim(s, "0123456789") == "" {
+		if _, err := strconv.ParseUint(s, 10, 16); err != nil {
+			return "", usagef("port %s: want 0 to 65535", s)
+		}
+		return ":" + s, nil
 	}
-	return s
+	return s, nil
+}
+
+// checkMSS refuses packet sizes UDP cannot carry: UDT_MSS counts the IP
+// and UDP headers, and UDT needs its own 16 bytes and some payload.
+func checkMSS(mss int) error {
+	if mss != 0 && (mss < 76 || mss > 65535) {
+		return usagef("--mss %d: want 76 to 65535 bytes (0: UDT's default)", mss)
+	}
+	return nil
 }
 
 // hello is the client's first message on the control connection.
@@ -243,18 +274,16 @@ func tcpProto(timeout time.Duration) proto {
 // sample is a connection's statistics at one instant: totals to take
 // deltas of, and the current state.
 type sample struct {
-	RTT        time.Duration
-	Cwnd       int
-	Period     time.Duration
-	Sent       int64
-	Retrans    int64
-	SndLoss    int64
-	RcvLoss    int64
-	ACKSent    int64
-	ACKRecv    int64
-	NAKSent    int64
-	NAKRecv    int64
-	FlowWindow int
+	RTT     time.Duration
+	Cwnd    int
+	Period  time.Duration
+	Retrans int64
+	SndLoss int64
+	RcvLoss int64
+	ACKSent int64
+	ACKRecv int64
+	NAKSent int64
+	NAKRecv int64
 }
 
 func udtSample(c net.Conn) (sample, bool) {
@@ -267,8 +296,8 @@ func udtSample(c net.Conn) (sample, bool) {
 		return sample{}, false
 	}
 	return sample{
-		RTT: p.RTT, Cwnd: p.PktCongestionWindow, Period: p.PktSndPeriod, FlowWindow: p.PktFlowWindow,
-		Sent: p.PktSentTotal, Retrans: int64(p.PktRetransTotal), SndLoss: int64(p.PktSndLossTotal),
+		RTT: p.RTT, Cwnd: p.PktCongestionWindow, Period: p.PktSndPeriod,
+		Retrans: int64(p.PktRetransTotal), SndLoss: int64(p.PktSndLossTotal),
 		RcvLoss: int64(p.PktRcvLossTotal), ACKSent: int64(p.PktSentACKTotal), ACKRecv: int64(p.PktRecvACKTotal),
 		NAKSent: int64(p.PktSentNAKTotal), NAKRecv: int64(p.PktRecvNAKTotal),
 	}, true
@@ -443,12 +472,3 @@ func newID() string {
 type errFromPeer string
 
 func (e errFromPeer) Error() string { return "the server: " + string(e) }
-
-// strings.Join of quoted names, for messages.
-func quoteAll(ss []string) string {
-	q := make([]string, len(ss))
-	for i, s := range ss {
-		q[i] = strconv.Quote(s)
-	}
-	return strings.Join(q, ", ")
-}

@@ -64,32 +64,38 @@ func perfClient(ctx context.Context, udtTarget, tcpTarget string, vsTCP bool, o 
 	}
 	var results []perfResult
 	r, err := perfRun(ctx, udtProto(o.cfg, o.timeout), udtTarget, o, out)
-	if err != nil {
-		return err
-	}
 	results = append(results, r)
-	if vsTCP && ctx.Err() == nil {
+	if err == nil && vsTCP && ctx.Err() == nil {
 		if tcpTarget == "" {
-			return errors.New("--vs tcp: the server has no TCP listener")
+			err = errors.New("--vs tcp: the server has no TCP listener")
+		} else {
+			fmt.Fprintln(out)
+			var t perfResult
+			if t, err = perfRun(ctx, tcpProto(o.timeout), tcpTarget, o, out); err != nil {
+				err = fmt.Errorf("tcp: %w", err)
+			}
+			results = append(results, t)
 		}
-		fmt.Fprintln(out)
-		t, err := perfRun(ctx, tcpProto(o.timeout), tcpTarget, o, out)
-		if err != nil {
-			return fmt.Errorf("tcp: %w", err)
-		}
-		results = append(results, t)
 	}
 	if o.jsonOut {
+		// What was measured goes out even when a later step failed.
 		doc := map[string]any{"runs": results}
-		if len(results) == 2 && results[1].Receiver.Mbps > 0 {
+		if err != nil {
+			doc["error"] = err.Error()
+		}
+		if len(results) == 2 && err == nil && results[1].Receiver.Mbps > 0 {
 			doc["udt_vs_tcp"] = results[0].Receiver.Mbps / results[1].Receiver.Mbps
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(doc); err != nil {
-			return err
+		if jerr := enc.Encode(doc); jerr != nil && err == nil {
+			err = jerr
 		}
-	} else if len(results) == 2 {
+	}
+	if err != nil {
+		return err
+	}
+	if !o.jsonOut && len(results) == 2 {
 		u, t := results[0].Receiver.Mbps, results[1].Receiver.Mbps
 		fmt.Fprintf(out, "\nudt vs tcp (receiver goodput): %.1f vs %.1f Mbit/s, udt/tcp = %s\n", u, t, ratio(u, t))
 	}
@@ -166,15 +172,16 @@ func perfRun(ctx context.Context, p proto, target string, o perfOpts, out io.Wri
 		var end endMsg
 		if err := cc.recv(&end, time.Now().Add(o.dur+60*time.Second)); err != nil {
 			rep.stop()
+			res.Receiver = sideOf(st.bytes(), time.Since(st.start), nil)
 			return finish(ctx, res, rep, st, fmt.Errorf("waiting for the server's end of sending: %w", err))
 		}
 		elapsed, werr := st.awaitBytes(end.Bytes, drainDeadline(0))
 		rep.stop()
-		got := st.bytes()
-		cc.send(endMsg{Bytes: got, Elapsed: int64(elapsed), Stats: st.finalStats(p, false)})
+		got, stats := st.bytes(), st.finalStats(p, false)
+		cc.send(endMsg{Bytes: got, Elapsed: int64(elapsed), Stats: stats})
 		flushClose(c)
 		res.Sender = sideOf(end.Bytes, time.Duration(end.Elapsed), end.Stats)
-		res.Receiver = sideOf(got, elapsed, st.finalStats(p, false))
+		res.Receiver = sideOf(got, elapsed, stats)
 		if werr == nil && end.Error != "" {
 			werr = errFromPeer(end.Error)
 		}
@@ -185,19 +192,22 @@ func perfRun(ctx context.Context, p proto, target string, o perfOpts, out io.Wri
 	rep.start()
 	elapsed := st.send(ctx, o.dur, o.block)
 	rep.stop()
-	sent := st.bytes()
+	sent, mine := st.bytes(), st.finalStats(p, true)
+	res.Sender = sideOf(sent, elapsed, mine)
 	if st.err != nil {
 		return finish(ctx, res, rep, st, st.err)
 	}
-	mine := st.finalStats(p, true)
+	// After Ctrl-C the server gets a moment to count what arrived, but
+	// no more: it may be the reason for the Ctrl-C.
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(2*time.Second, func() { c.Close() }) })
+	defer stop()
 	if err := cc.send(endMsg{Bytes: sent, Elapsed: int64(elapsed), Stats: mine}); err != nil {
 		return finish(ctx, res, rep, st, err)
 	}
 	var got endMsg
-	if err := cc.recv(&got, drainDeadline(o.dur)); err != nil {
+	if err := cc.recv(&got, drainDeadline(0)); err != nil {
 		return finish(ctx, res, rep, st, fmt.Errorf("waiting for the server's count: %w", err))
 	}
-	res.Sender = sideOf(sent, elapsed, st.finalStats(p, true))
 	res.Receiver = sideOf(got.Bytes, time.Duration(got.Elapsed), got.Stats)
 	var err2 error
 	if got.Error != "" {
@@ -280,7 +290,11 @@ func (r *reporter) start() {
 			case now := <-t.C:
 				r.report(now)
 			case <-r.quit:
-				r.final(time.Now())
+				// The last, partial interval, so that the lines add up
+				// to the total; an empty sliver is left out.
+				if now := time.Now(); now.Sub(r.last) > r.every/20 || sum(r.st.bytes()) != sum(r.prevBytes) {
+					r.report(now)
+				}
 				return
 			}
 		}
@@ -293,38 +307,6 @@ func (r *reporter) stop() {
 		r.wg.Wait()
 		r.quit = nil
 	}
-}
-
-// final reports the last, partial interval; a sliver of one (the writes
-// ended just after a tick) is added to the interval before it rather than
-// printed as a line of its own, so the intervals still add up.
-func (r *reporter) final(now time.Time) {
-	if now.Sub(r.last) > r.every/20 || len(r.intervals) == 0 {
-		r.report(now)
-		return
-	}
-	n := len(r.st.conns)
-	last := r.intervals[len(r.intervals)-n:]
-	if n > 1 {
-		last = r.intervals[len(r.intervals)-n-1:]
-	}
-	bytes := r.st.bytes()
-	var total int64
-	for i := range n {
-		d := bytes[i] - r.prevBytes[i]
-		last[i].Bytes += d
-		total += d
-	}
-	if n > 1 {
-		last[n].Bytes += total
-	}
-	end := now.Sub(r.t0).Seconds()
-	for i := range last {
-		last[i].End = end
-		last[i].Mbps = float64(last[i].Bytes) * 8 / ((last[i].End - last[i].Start) * 1e6)
-	}
-	r.prevBytes = bytes
-	r.last = now
 }
 
 func (r *reporter) report(now time.Time) {
@@ -346,6 +328,9 @@ func (r *reporter) report(now time.Time) {
 		if r.sender {
 			iv.Loss, iv.ACK, iv.NAK = cur.SndLoss-pv.SndLoss, cur.ACKRecv-pv.ACKRecv, cur.NAKRecv-pv.NAKRecv
 		} else {
+			// The window and the send period are the sender's; a
+			// receiving socket's own are idle defaults.
+			iv.Cwnd, iv.PeriodUs = 0, 0
 			iv.Loss, iv.ACK, iv.NAK = cur.RcvLoss-pv.RcvLoss, cur.ACKSent-pv.ACKSent, cur.NAKSent-pv.NAKSent
 		}
 		r.prev[i] = cur

@@ -23,9 +23,12 @@ type perfServer struct {
 	udtAddr string
 	tcpAddr string
 	lns     []net.Listener
+	ctx     context.Context // ends every test: Ctrl-C, or close
+	cancel  context.CancelFunc
 	mu      sync.Mutex
 	tests   map[string]*perfTest
-	done    chan struct{} // closed after the first test, with -1
+	conns   map[net.Conn]struct{} // every connection, for close
+	done    chan struct{}         // closed after the first test, with -1
 	once    sync.Once
 	wg      sync.WaitGroup
 }
@@ -39,22 +42,29 @@ type perfTest struct {
 	ready chan struct{}
 }
 
-func startPerfServer(ctx context.Context, addr string, o perfOpts, log io.Writer) (*perfServer, error) {
+// anyTCPPort lets TCP take any free port instead of the UDT port's number,
+// for --loopback, where nobody needs to guess it.
+func startPerfServer(ctx context.Context, addr string, o perfOpts, log io.Writer, anyTCPPort bool) (*perfServer, error) {
 	lc := udt.ListenConfig{Config: o.cfg}
 	ul, err := lc.Listen(ctx, "udt", addr)
 	if err != nil {
 		return nil, err
 	}
-	s := &perfServer{o: o, log: log, tests: map[string]*perfTest{}, done: make(chan struct{}), udtAddr: ul.Addr().String()}
+	s := &perfServer{o: o, log: log, tests: map[string]*perfTest{}, done: make(chan struct{}), udtAddr: ul.Addr().String(),
+		conns: map[net.Conn]struct{}{}}
+	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.lns = append(s.lns, ul)
 	s.serve(ul, udtProto(o.cfg, o.timeout))
 
 	// TCP on the same port number, for --vs tcp; a test can go on without.
 	host, _, _ := net.SplitHostPort(addr)
 	_, port, _ := net.SplitHostPort(s.udtAddr)
+	if anyTCPPort {
+		port = "0"
+	}
 	tl, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {
-		fmt.Fprintf(log, "perf: no TCP listener, --vs tcp will fail against this server: %v\n", err)
+		fmt.Fprintf(os.Stderr, "perf: no TCP listener, --vs tcp will fail against this server: %v\n", err)
 	} else {
 		s.tcpAddr = tl.Addr().String()
 		s.lns = append(s.lns, tl)
@@ -64,7 +74,7 @@ func startPerfServer(ctx context.Context, addr string, o perfOpts, log io.Writer
 }
 
 func perfServe(ctx context.Context, addr string, o perfOpts) error {
-	s, err := startPerfServer(ctx, addr, o, stdout)
+	s, err := startPerfServer(ctx, addr, o, stdout, false)
 	if err != nil {
 		return err
 	}
@@ -84,11 +94,39 @@ func perfServe(ctx context.Context, addr string, o perfOpts) error {
 	}
 }
 
+// close stops the server and every test it runs. Running tests stop
+// sending at once and get a moment to tell their clients so; then their
+// connections are closed.
 func (s *perfServer) close() {
+	s.cancel()
 	for _, l := range s.lns {
 		l.Close()
 	}
-	s.wg.Wait()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(3 * time.Second):
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	<-done
+}
+
+// track keeps c for close; the returned func forgets it.
+func (s *perfServer) track(c net.Conn) (untrack func()) {
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}
 }
 
 func (s *perfServer) serve(l net.Listener, p proto) {
@@ -103,9 +141,11 @@ func (s *perfServer) serve(l net.Listener, p proto) {
 				}
 				return
 			}
+			untrack := s.track(c)
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
+				defer untrack()
 				s.handle(c, p)
 			}()
 		}
@@ -178,8 +218,11 @@ func (s *perfServer) control(c net.Conn, p proto) {
 	case h.Version != 1:
 		reject("protocol version %d (this server speaks 1)", h.Version)
 		return
-	case len(h.ID) != 16 || h.Streams < 1 || h.Streams > 128 || h.Duration <= 0 || h.Duration > int64(24*time.Hour) || h.Block < 1 || h.Block > 64<<20:
-		reject("bad test parameters %+v", h)
+	case len(h.ID) != 16 || h.Streams < 1 || h.Streams > 128:
+		reject("bad test id %q or stream count %d (1 to 128)", h.ID, h.Streams)
+		return
+	case h.Duration <= 0 || h.Duration > int64(maxDuration) || h.Block < 1 || h.Block > maxBlock:
+		reject("bad duration %v or write size %d (at most %v and 64M)", time.Duration(h.Duration), h.Block, maxDuration)
 		return
 	}
 	t := &perfTest{h: h, p: p, conns: make([]net.Conn, h.Streams), ready: make(chan struct{})}
@@ -206,8 +249,13 @@ func (s *perfServer) control(c net.Conn, p proto) {
 	}
 	select {
 	case <-t.ready:
+	case <-s.ctx.Done():
+		return
 	case <-time.After(15 * time.Second):
-		fmt.Fprintf(s.log, "perf: %s: %d of %d data connections arrived\n", c.RemoteAddr(), t.n, h.Streams)
+		s.mu.Lock()
+		n := t.n
+		s.mu.Unlock()
+		fmt.Fprintf(s.log, "perf: %s: %d of %d data connections arrived\n", c.RemoteAddr(), n, h.Streams)
 		return
 	}
 
@@ -215,11 +263,14 @@ func (s *perfServer) control(c net.Conn, p proto) {
 	dur := time.Duration(h.Duration)
 	var res string
 	if h.Reverse {
-		elapsed := st.send(context.Background(), dur, h.Block)
+		elapsed := st.send(s.ctx, dur, h.Block)
 		sent := st.bytes()
 		end := endMsg{Bytes: sent, Elapsed: int64(elapsed), Stats: st.finalStats(p, true)}
-		if st.err != nil {
+		switch {
+		case st.err != nil:
 			end.Error = st.err.Error()
+		case s.ctx.Err() != nil:
+			end.Error = "the server was stopped during the test"
 		}
 		if err := cc.send(end); err != nil {
 			fmt.Fprintf(s.log, "perf: %s: %v\n", c.RemoteAddr(), err)

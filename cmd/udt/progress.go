@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // progress shows a transfer on stderr: a bar redrawn in place on a
@@ -26,7 +28,7 @@ type progress struct {
 
 func newProgress(w *os.File, name string) *progress {
 	p := &progress{w: w, name: name, every: 5 * time.Second}
-	if st, err := w.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb" {
+	if _, err := unix.IoctlGetTermios(int(w.Fd()), unix.TCGETS); err == nil && os.Getenv("TERM") != "dumb" {
 		p.tty, p.every = true, 200*time.Millisecond
 	}
 	return p

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/udtgo/udt"
@@ -34,8 +35,13 @@ examples:
 func runServe(ctx context.Context, args []string) error {
 	fs := newFlags("serve", serveHelp)
 	quiet := fs.Bool("q", false, "do not log each request")
+	maxClients := fs.Int("max-clients", 64, "serve at most this many clients at once; more are refused")
+	stall := duration(time.Minute)
+	fs.Var(&stall, "stall", "drop a client that takes nothing for this `duration`")
 	var mss, fc int
 	var sndbuf, udpSnd byteSize
+	var bw bitRate
+	fs.Var(&bw, "bw", "UDT_MAXBW: cap each client at `bits/s` (k, M, G suffixes; 0: none)")
 	fs.IntVar(&mss, "mss", 0, "UDT_MSS: packet size in `bytes` (0: 1500)")
 	fs.IntVar(&fc, "fc", 0, "UDT_FC: flow window in `packets` (0: 25600)")
 	fs.Var(&sndbuf, "sndbuf", "UDT_SNDBUF in `bytes` (0: UDT's default)")
@@ -47,9 +53,20 @@ func runServe(ctx context.Context, args []string) error {
 	if len(pos) < 1 || len(pos) > 2 {
 		return usagef("want DIR and an optional ADDR, not %d arguments", len(pos))
 	}
+	switch {
+	case *maxClients < 1:
+		return usagef("--max-clients %d: want at least 1", *maxClients)
+	case bw > 0 && bw < 8:
+		return usagef("--bw %d: at least 8 bit/s (UDT_MAXBW counts bytes)", bw)
+	}
+	if err := checkMSS(mss); err != nil {
+		return err
+	}
 	addr := ":9000"
 	if len(pos) == 2 {
-		addr = listenAddr(pos[1])
+		if addr, err = listenAddr(pos[1]); err != nil {
+			return err
+		}
 	}
 	st, err := os.Stat(pos[0])
 	if err != nil {
@@ -63,7 +80,7 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer root.Close()
-	cfg := udt.Config{MSS: mss, FlowWindow: fc, SendBuffer: int(sndbuf), UDPSendBuffer: int(udpSnd)}
+	cfg := udt.Config{MSS: mss, FlowWindow: fc, SendBuffer: int(sndbuf), UDPSendBuffer: int(udpSnd), MaxBandwidth: int64(bw) / 8}
 	lc := udt.ListenConfig{Config: cfg}
 	ln, err := lc.Listen(ctx, "udt", addr)
 	if err != nil {
@@ -78,6 +95,7 @@ func runServe(ctx context.Context, args []string) error {
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	slots := make(chan struct{}, *maxClients)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -88,10 +106,21 @@ func runServe(ctx context.Context, args []string) error {
 			}
 			return err
 		}
+		s := &session{c: c.(*udt.Conn), root: root, log: logw, stall: time.Duration(stall)}
+		select {
+		case slots <- struct{}{}:
+		default:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.refuseBusy(*maxClients)
+			}()
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s := &session{c: c.(*udt.Conn), root: root, log: logw}
+			defer func() { <-slots }()
 			stopc := context.AfterFunc(ctx, func() { c.Close() })
 			s.run()
 			stopc()
@@ -101,9 +130,36 @@ func runServe(ctx context.Context, args []string) error {
 
 // session answers one request.
 type session struct {
-	c    *udt.Conn
-	root *os.Root
-	log  io.Writer
+	c     *udt.Conn
+	root  *os.Root
+	log   io.Writer
+	stall time.Duration
+}
+
+// refuseBusy answers a request with "busy" when every slot is taken.
+func (s *session) refuseBusy(limit int) {
+	defer s.c.Close()
+	s.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	req, err := xfer.ReadRequest(s.c)
+	if err != nil {
+		return
+	}
+	s.logf("refused %q: %d clients already", req.Name, limit)
+	s.refuse(req, fmt.Errorf("busy: %d clients already; try again later", limit))
+}
+
+// refuse answers -1 and, to a client that understands it, why.
+func (s *session) refuse(req xfer.Request, why error) {
+	var ext *xfer.ExtReply
+	if req.Ext {
+		ext = &xfer.ExtReply{Nonce: req.Nonce, Status: xfer.StatusError, Msg: why.Error()}
+	}
+	if xfer.WriteReply(s.c, xfer.NoFile, ext) == nil {
+		// The upstream recvfile never closes after a refusal: a short
+		// wait for the client to go is enough.
+		s.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.Copy(io.Discard, s.c)
+	}
 }
 
 func (s *session) logf(format string, a ...any) {
@@ -123,13 +179,7 @@ func (s *session) run() {
 	f, size, err := s.open(req.Name)
 	if err != nil {
 		s.logf("refused %q: %v", req.Name, err)
-		var ext *xfer.ExtReply
-		if req.Ext {
-			ext = &xfer.ExtReply{Nonce: req.Nonce, Status: xfer.StatusError, Msg: err.Error()}
-		}
-		if xfer.WriteReply(s.c, xfer.NoFile, ext) == nil {
-			s.finish()
-		}
+		s.refuse(req, err)
 		return
 	}
 	defer f.Close()
@@ -155,11 +205,11 @@ func (s *session) run() {
 		}
 	}
 	start := time.Now()
-	var w io.Writer = s.c
+	var w io.Writer = &stallWriter{c: s.c, stall: s.stall}
 	if wantDigest {
-		w = io.MultiWriter(s.c, h)
+		w = io.MultiWriter(w, h)
 	}
-	n, err := io.CopyBuffer(w, io.NewSectionReader(f, offset, size-offset), make([]byte, 1<<20))
+	n, err := io.CopyBuffer(w, io.NewSectionReader(f, offset, size-offset), make([]byte, 256<<10))
 	if err == nil && n < size-offset {
 		err = fmt.Errorf("the file shrank to %d bytes while being sent", offset+n)
 	}
@@ -167,6 +217,9 @@ func (s *session) run() {
 		_, err = s.c.Write(h.Sum(nil))
 	}
 	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("the client took nothing for %v", s.stall)
+		}
 		s.logf("%q: stopped after %s: %v", req.Name, mib(n), err)
 		return
 	}
@@ -178,18 +231,42 @@ func (s *session) run() {
 	s.logf("sent %q (%s from offset %d) in %.2f s = %.1f Mbit/s", req.Name, mib(n), offset, d.Seconds(), mbits(n, d))
 }
 
-// finish waits for the client to close, as both clients do once they have
-// everything: closing first could leave the tail of the file to UDT's
-// linger. It reports whether the client closed cleanly.
+// finish waits for the client to close, as both clients do once they
+// have everything, so a clean close is the confirmation: closing first
+// could leave the tail of the file to UDT's linger. (Flush would not do:
+// the client may close before UDT sees its last ACK.)
 func (s *session) finish() bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := s.c.Flush(ctx); err != nil {
-		return false
+	// The client may still be taking what sits in UDT's send buffer:
+	// that is progress, and only stall without it ends the wait.
+	left := -1
+	for {
+		s.c.SetReadDeadline(time.Now().Add(s.stall))
+		_, err := io.Copy(io.Discard, s.c)
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err == nil
+		}
+		n, serr := s.c.Socket().SendData()
+		if serr != nil || n == 0 || (left >= 0 && n >= left) {
+			return false
+		}
+		left = n
 	}
-	s.c.SetReadDeadline(time.Now().Add(time.Minute))
-	_, err := io.Copy(io.Discard, s.c)
-	return err == nil
+}
+
+// stallWriter writes to c with a deadline that moves on as data goes, so a
+// client that stops taking data is dropped after stall.
+type stallWriter struct {
+	c     *udt.Conn
+	stall time.Duration
+	set   time.Time
+}
+
+func (w *stallWriter) Write(b []byte) (int, error) {
+	if now := time.Now(); now.Sub(w.set) > w.stall/4 {
+		w.c.SetWriteDeadline(now.Add(w.stall))
+		w.set = now
+	}
+	return w.c.Write(b)
 }
 
 // open opens a requested file under the root, refusing anything outside it
@@ -199,7 +276,9 @@ func (s *session) open(name string) (*os.File, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	f, err := s.root.Open(local)
+	// O_NONBLOCK: opening a FIFO would otherwise wait for a writer, and
+	// the check for a regular file comes after the open.
+	f, err := s.root.OpenFile(local, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		var pe *fs.PathError
 		switch {

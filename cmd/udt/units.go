@@ -76,16 +76,18 @@ type duration time.Duration
 func (d *duration) String() string { return time.Duration(*d).String() }
 
 func (d *duration) Set(s string) error {
-	if v, err := strconv.ParseFloat(s, 64); err == nil {
-		if v <= 0 || v > 1e6 {
-			return errors.New("want a positive duration such as 10 (seconds), 500ms or 2m")
+	bad := errors.New("want a duration from 1ms up, such as 10 (seconds), 500ms or 2m")
+	var v time.Duration
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if !(f >= 0.001 && f <= 1e7) {
+			return bad
 		}
-		*d = duration(v * float64(time.Second))
-		return nil
+		v = time.Duration(f * float64(time.Second))
+	} else if v, err = time.ParseDuration(s); err != nil {
+		return bad
 	}
-	v, err := time.ParseDuration(s)
-	if err != nil || v <= 0 {
-		return errors.New("want a positive duration such as 10 (seconds), 500ms or 2m")
+	if v < time.Millisecond {
+		return bad
 	}
 	*d = duration(v)
 	return nil

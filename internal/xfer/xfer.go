@@ -36,6 +36,9 @@ import (
 // written: the upstream server's buffer holds 1023 bytes and a NUL.
 const MaxRequest = 1023
 
+// MaxName is the longest name an extended request carries.
+const MaxName = MaxRequest - extLen
+
 // NoFile is the size the upstream server answers when it cannot open the
 // file (fstream's tellg on a failed stream).
 const NoFile = -1
@@ -89,7 +92,11 @@ func WriteRequest(w io.Writer, r Request) error {
 		field = append(field, r.Nonce[:]...)
 	}
 	if len(field) > MaxRequest {
-		return fmt.Errorf("xfer: %w: the name is %d bytes; at most %d fit in a request", ErrBadName, len(r.Name), MaxRequest-extLen)
+		max := MaxRequest
+		if r.Ext {
+			max = MaxName
+		}
+		return fmt.Errorf("xfer: %w: the name is %d bytes; at most %d fit in a request", ErrBadName, len(r.Name), max)
 	}
 	buf := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+len(field)), uint32(len(field)))
 	_, err := w.Write(append(buf, field...))
