@@ -444,6 +444,10 @@ cmd_docker() {
 		say "engine: docker CLI -> $(docker version -f '{{.Server.Platform.Name}} {{.Server.Version}}' 2>/dev/null || echo 'an engine')"
 		;;
 	podman | podman-socket)
+		# Rootless podman would need subuid ranges and slirp4netns, and
+		# debootstrap needs root anyway.
+		[[ $(id -u) -eq 0 ]] ||
+			die "no Docker engine answers docker info, and the podman path (rootful podman, debootstrap) needs root: run ./build.sh docker as root"
 		docker/host-tools.sh
 		export CONTAINERS_CONF=$PWD/docker/containers.conf
 		local go_image
