@@ -38,6 +38,10 @@ commands:
   bench    deps, the Go-vs-C++ loopback throughput table, the scale runs, udt perf
            --vs tcp, udt get/serve vs upstream recvfile/sendfile, then
            go test -bench . ./... [args...]
+  soak     deps, the long forms of the reliability suite (about 25 minutes): both
+           killed-peer directions without a deadline, 1,000 rounds of each close
+           race under -race, 200 write+close rounds, 500 lossy transfers of up
+           to 64 MiB, 100,000 churn cycles; prints the figures
   docker   build the CI image udtgo/udt:dev from the Dockerfile and run
            ./build.sh test [args...] in a container of its build stage; a
            Docker engine if one answers, else podman (installed here, base
@@ -349,12 +353,9 @@ cmd_bench() {
 	# reference peers, measured alike in one run (UDT_BENCH_SECONDS each).
 	UDT_BENCH=1 go test -count=1 -timeout 30m -run '^TestThroughputVsReference$' -v . \
 		| grep -E 'bench_test|^(ok|FAIL|---)'
-	# The long forms of the net layer's tests: 3,000 read/write/close races,
-	# and descriptors, threads, memory and idle CPU with 10,000 connections
-	# each way (trimmed buffers: 32 KiB each instead of 431 KiB).
-	UDT_RACE_ROUNDS=3000 go test -race -count=1 -timeout 30m -run '^TestReadWriteCloseRace$' .
-	# A killed peer without a deadline: UDT gives up after ~45 s.
-	UDT_KILLED_PEER_WAIT=1 go test -count=1 -timeout 5m -run '^TestKilledPeer$' -v . | grep -E 'conn_test|^(ok|FAIL)'
+	# Descriptors, threads, memory and idle CPU with 1,000 and 10,000
+	# connections each way (trimmed buffers: 32 KiB each instead of 431 KiB).
+	# The races and the killed peer's long forms are in soak.
 	UDT_CONNS=1000 go test -count=1 -timeout 30m -run '^TestManyConnsStayFlat$' -v . | grep -E 'scale_test|^(ok|FAIL)'
 	UDT_CONNS=10000 UDT_CONN_RCVBUF=46080 UDT_CONN_FC=256 go test -count=1 -timeout 30m -run '^TestManyConnsStayFlat$' -v . \
 		| grep -E 'scale_test|^(ok|FAIL)'
@@ -364,6 +365,27 @@ cmd_bench() {
 	bin/udt perf --loopback --vs tcp -t 5 | grep -E '^(udt|tcp) |vs tcp'
 	UDT_BENCH=1 go test -count=1 -timeout 30m -run '^TestGetVsUpstream$' -v ./cmd/udt | grep -E 'bench_test|^(ok|FAIL)'
 	go test -run '^$' -bench . -benchmem -count=1 -timeout 60m ./... "$@"
+}
+
+# soak runs the long forms of the reliability suite and prints their
+# figures; ./build.sh test runs the same tests scaled down. UDT_SEED=N
+# repeats a run's random choices (each test logs its seed).
+cmd_soak() {
+	cmd_deps
+	local show='_test.go:|^(ok|FAIL|--- |panic)'
+	say "killed peers without a deadline: how long UDT takes to notice"
+	UDT_KILLED_PEER_WAIT=1 go test -count=1 -timeout 10m -run '^TestKilledPeer$' -v . | grep -E "$show"
+	say "close racing Read/Write, Accept, Dial and SendFile: 1,000 rounds each, -race"
+	local t
+	for t in TestReadWriteCloseRace TestCloseRacesAccept TestCloseRacesDial TestCloseRacesSendFile; do
+		UDT_RACE_ROUNDS=1000 go test -race -count=1 -timeout 30m -run "^$t\$" -v . | grep -E "$show"
+	done
+	say "write a large buffer and close at once: 200 rounds, -race"
+	UDT_CLOSE_ROUNDS=200 go test -race -count=1 -timeout 30m -run '^TestDataWrittenBeforeCloseArrives$' -v . | grep -E "$show"
+	say "500 transfers of 0 B to 64 MiB and message batches through a lossy relay"
+	UDT_LOSSY_TRANSFERS=500 UDT_LOSSY_MAX=67108864 go test -count=1 -timeout 60m -run '^TestLossyTransfersArriveIntact$' -v . | grep -E "$show"
+	say "churn: 100,000 open/connect/transfer/close cycles"
+	UDT_CHURN=100000 go test -count=1 -timeout 60m -run '^TestChurn$' -v . | grep -E "$show"
 }
 
 # asan runs the tests with the C shim (and cgo's C glue) built under
@@ -540,6 +562,7 @@ main() {
 	fuzz) cmd_fuzz "$@" ;;
 	demo) cmd_demo ;;
 	bench) cmd_bench "$@" ;;
+	soak) cmd_soak ;;
 	asan) cmd_asan "$@" ;;
 	docker) cmd_docker "$@" ;;
 	help | -h | --help) usage ;;

@@ -216,10 +216,21 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 }
 
-// closedOr maps UDT's answer for a socket this side closed to net.ErrClosed.
+// closedOr maps UDT's answer for a socket this side closed to net.ErrClosed,
+// and for one UDT deleted after the peer closed it to a broken connection:
+// UDT answers 5004 (ErrInvSock, which errors.Is takes for net.ErrClosed)
+// once its garbage collector has deleted the socket, about 2 s after the
+// peer's close, but the program did not close it.
 func (c *Conn) closedOr(err error) error {
-	if err != nil && c.fd.pd.isClosed() {
+	if err == nil {
+		return nil
+	}
+	if c.fd.pd.isClosed() {
 		return net.ErrClosed
+	}
+	var e *Error
+	if errors.As(err, &e) && e.Code == ErrInvSock {
+		return &Error{Op: e.Op, Code: ErrConnLost, Msg: "Connection was broken: the peer closed it (UDT has deleted the socket)."}
 	}
 	return err
 }
@@ -385,7 +396,7 @@ func (c *Conn) SendFile(path string, offset, size int64) (int64, error) {
 	if err == nil && n < size {
 		err = io.ErrUnexpectedEOF
 	}
-	return n, c.fd.opError("sendfile", err)
+	return n, c.fd.opError("sendfile", unwrapOp(err))
 }
 
 // RecvFile receives size bytes of stream data into the file at path,
@@ -411,7 +422,16 @@ func (c *Conn) RecvFile(path string, offset, size int64) (int64, error) {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	return n, c.fd.opError("recvfile", err)
+	return n, c.fd.opError("recvfile", unwrapOp(err))
+}
+
+// unwrapOp takes the cause out of the *net.OpError of a Read or Write
+// inside SendFile or RecvFile, which wrap it again under their own name.
+func unwrapOp(err error) error {
+	if oe, ok := err.(*net.OpError); ok {
+		return oe.Err
+	}
+	return err
 }
 
 func (c *Conn) fileCheck(op string, offset, size int64) error {
@@ -443,17 +463,23 @@ func errInvalidConn(op string) error {
 // writerOnly hides Conn's other methods from io.Copy.
 type writerOnly struct{ io.Writer }
 
-// connect starts a non-blocking connect and waits for it. UDT's epoll
-// reports success only on its 10 ms tick and never reports failure, so the
-// wait watches the socket's state itself, often at first (the handshake
-// takes about a round trip) and then less often, until ctx ends.
-func (fd *netFD) connect(ctx context.Context, to netip.AddrPort) error {
+// errAttemptExpired ends a connect attempt that UDT is about to give up.
+var errAttemptExpired = errors.New("udt: connect attempt expired")
+
+// connect starts a non-blocking connect and waits for it until ctx ends or
+// the attempt's own limit. UDT's epoll reports success only on its 10 ms
+// tick and never reports failure, so the wait watches the socket's state
+// itself, often at first (the handshake takes about a round trip) and then
+// less often.
+func (fd *netFD) connect(ctx context.Context, to netip.AddrPort, limit time.Time) error {
 	if err := fd.lib.Connect(fd.pd.s, to); err != nil {
 		return err
 	}
 	backoff := 50 * time.Microsecond
 	t := time.NewTimer(backoff)
 	defer t.Stop()
+	expire := time.NewTimer(time.Until(limit))
+	defer expire.Stop()
 	for {
 		switch st := fd.lib.SockState(fd.pd.s); st {
 		case StatusConnected:
@@ -464,6 +490,8 @@ func (fd *netFD) connect(ctx context.Context, to netip.AddrPort) error {
 		}
 		select {
 		case <-t.C:
+		case <-expire.C:
+			return errAttemptExpired
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-fd.pd.closing:

@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -217,34 +220,83 @@ func TestPeerCloseGivesRestThenEOF(t *testing.T) {
 	}
 }
 
+// Write a large buffer and Close at once: the peer always gets every byte,
+// which UDT sends after Close. UDT_CLOSE_ROUNDS rounds (50 by default, 200
+// in ./build.sh soak) of 1 to 16 MiB in one Write (UDT's send buffer holds
+// 11.5 MiB, so the larger ones block first), on 4 connections at once.
 func TestDataWrittenBeforeCloseArrives(t *testing.T) {
 	t.Parallel()
-	for i := range 5 {
-		c, s := connPair(t, Config{})
-		const n = 16 << 20
-		sum := make(chan [32]byte, 1)
-		go func() {
-			h := sha256.New()
-			io.Copy(h, s)
-			sum <- [32]byte(h.Sum(nil))
-		}()
-		h := sha256.New()
-		start := time.Now()
-		if _, err := io.Copy(io.MultiWriter(c, h), io.LimitReader(pattern(uint64(i)), n)); err != nil {
-			t.Fatal(err)
-		}
-		c.Close()
-		if d := time.Since(start); d > 5*time.Second {
-			t.Fatalf("write and close took %v", d)
-		}
-		select {
-		case got := <-sum:
-			if got != [32]byte(h.Sum(nil)) {
-				t.Fatalf("round %d: the peer's data differs", i)
+	rounds := envInt("UDT_CLOSE_ROUNDS", 50)
+	seed := seedFor(t)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range 4 {
+		rng := rand.New(rand.NewPCG(seed, uint64(w)))
+		l := listenT(t, "udt", "127.0.0.1:0", Config{})
+		wg.Go(func() {
+			for !t.Failed() {
+				i := next.Add(1) - 1
+				if i >= int64(rounds) {
+					return
+				}
+				writeAndClose(t, l, int(i), 1+rng.IntN(16<<20), rng.Uint64())
 			}
-		case <-time.After(20 * time.Second):
-			t.Fatalf("round %d: data written before Close did not all arrive", i)
+		})
+	}
+	wg.Wait()
+	t.Logf("%d rounds in %v", rounds, time.Since(start).Round(time.Millisecond))
+}
+
+func writeAndClose(t *testing.T, l *Listener, round, size int, seed uint64) {
+	c, err := Dial("udt", l.Addr().String())
+	if err != nil {
+		t.Errorf("round %d: %v", round, err)
+		return
+	}
+	type result struct {
+		n   int64
+		sum [32]byte
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		// The conn that starts with this round's number: a dial that took
+		// two attempts can leave the listener an extra connection, which
+		// closes without data (see the README).
+		for {
+			l.SetDeadline(time.Now().Add(30 * time.Second))
+			s, err := l.AcceptUDT()
+			if err != nil {
+				got <- result{err: err}
+				return
+			}
+			s.SetReadDeadline(time.Now().Add(2 * time.Minute))
+			var tag [8]byte
+			if _, err := io.ReadFull(s, tag[:]); err != nil || binary.BigEndian.Uint64(tag[:]) != uint64(round) {
+				s.Close()
+				continue
+			}
+			h := sha256.New()
+			n, err := io.Copy(h, s)
+			s.Close()
+			got <- result{n, [32]byte(h.Sum(nil)), err}
+			return
 		}
+	}()
+	buf := make([]byte, 8+size)
+	binary.BigEndian.PutUint64(buf, uint64(round))
+	io.ReadFull(pattern(seed), buf[8:])
+	if n, err := c.Write(buf); err != nil || n != len(buf) {
+		t.Errorf("round %d: Write of %d bytes: %d, %v", round, len(buf), n, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("round %d: Close: %v", round, err)
+	}
+	r := <-got
+	want := sha256.Sum256(buf[8:])
+	if r.err != nil || r.n != int64(size) || r.sum != want {
+		t.Errorf("round %d: the peer got %d of %d bytes (%v), sha256 equal: %v", round, r.n, size, r.err, r.sum == want)
 	}
 }
 
@@ -517,56 +569,116 @@ func TestListenerDeadline(t *testing.T) {
 	}
 }
 
-// A peer process killed mid-transfer: the reader returns at its deadline
-// instead of hanging; without one, UDT gives up after about 45 s and Read
-// fails with a lost connection, not io.EOF (UDT_KILLED_PEER_WAIT=1, as in
-// ./build.sh bench).
-func TestKilledPeer(t *testing.T) {
-	t.Parallel()
-	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+// startChild re-executes the test binary as a peer of l (env names
+// childWriter or childReader) and returns the connection accepted from it.
+func startChild(t *testing.T, l *Listener, env string) (*exec.Cmd, *Conn) {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	child := exec.Command(exe, "-test.run=^$")
-	child.Env = append(os.Environ(), "UDT_TEST_CHILD_WRITER="+l.Addr().String())
+	child.Env = append(os.Environ(), env+"="+l.Addr().String())
+	child.Stderr = os.Stderr
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer child.Wait()
-	defer child.Process.Kill()
-	c, err := l.Accept()
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+	l.SetDeadline(time.Now().Add(10 * time.Second))
+	c, err := l.AcceptUDT()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("accepting the child: %v", err)
 	}
-	defer c.Close()
-	if _, err := io.CopyN(io.Discard, c, 4<<20); err != nil {
-		t.Fatalf("reading from the child: %v", err)
+	t.Cleanup(func() { c.Close() })
+	return child, c
+}
+
+// A peer process killed mid-transfer, in both directions: the survivor,
+// blocked in Read or in a Write that has filled the window, returns at its
+// deadline instead of hanging. Without a deadline UDT gives up after about
+// 45 s and the call fails with a lost connection, not io.EOF
+// (UDT_KILLED_PEER_WAIT=1, as in ./build.sh soak, which logs how long
+// detection took).
+func TestKilledPeer(t *testing.T) {
+	t.Parallel()
+	wait := os.Getenv("UDT_KILLED_PEER_WAIT") != ""
+	wantLost := func(t *testing.T, what string, err error, start time.Time) {
+		t.Logf("without a deadline, %s returned %v after %v", what, err, time.Since(start).Round(100*time.Millisecond))
+		if err == io.EOF || !errors.Is(err, ErrConnLost) || !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("%s with a killed peer: %v, want a lost connection, not EOF", what, err)
+		}
 	}
-	child.Process.Kill()
-	child.Wait()
-	// Drain what was already in flight, then block on a dead peer.
-	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	io.Copy(io.Discard, c)
-	c.SetReadDeadline(time.Now().Add(time.Second))
-	start := time.Now()
-	_, err = c.Read(make([]byte, 1024))
-	if !isTimeout(err) {
-		t.Fatalf("Read from a killed peer: %v, want the deadline", err)
-	}
-	if d := time.Since(start); d < 900*time.Millisecond || d > 3*time.Second {
-		t.Fatalf("Read from a killed peer returned after %v, deadline was 1s", d)
-	}
-	if os.Getenv("UDT_KILLED_PEER_WAIT") == "" {
-		return
-	}
-	c.SetReadDeadline(time.Time{})
-	start = time.Now()
-	_, err = c.Read(make([]byte, 1024))
-	t.Logf("without a deadline, Read returned %v after %v", err, time.Since(start).Round(100*time.Millisecond))
-	if err == io.EOF || !errors.Is(err, ErrConnLost) || !errors.Is(err, syscall.ECONNRESET) {
-		t.Fatalf("Read from a killed peer: %v, want a lost connection, not EOF", err)
-	}
+	t.Run("writer killed", func(t *testing.T) {
+		t.Parallel()
+		l := listenT(t, "udt", "127.0.0.1:0", Config{})
+		child, c := startChild(t, l, "UDT_TEST_CHILD_WRITER")
+		if _, err := io.CopyN(io.Discard, c, 4<<20); err != nil {
+			t.Fatalf("reading from the child: %v", err)
+		}
+		child.Process.Kill()
+		child.Wait()
+		// Drain what was already in flight, then block on a dead peer.
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		io.Copy(io.Discard, c)
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		start := time.Now()
+		_, err := c.Read(make([]byte, 1024))
+		if !isTimeout(err) {
+			t.Fatalf("Read from a killed peer: %v, want the deadline", err)
+		}
+		if d := time.Since(start); d < 900*time.Millisecond || d > 3*time.Second {
+			t.Fatalf("Read from a killed peer returned after %v, deadline was 1s", d)
+		}
+		if !wait {
+			return
+		}
+		c.SetReadDeadline(time.Time{})
+		start = time.Now()
+		_, err = c.Read(make([]byte, 1024))
+		wantLost(t, "Read", err, start)
+	})
+	t.Run("reader killed", func(t *testing.T) {
+		t.Parallel()
+		l := listenT(t, "udt", "127.0.0.1:0", Config{})
+		child, c := startChild(t, l, "UDT_TEST_CHILD_READER")
+		// The child reads 1 MiB, then nothing: write until the window is
+		// full and a Write blocks past its deadline.
+		buf := make([]byte, 256<<10)
+		var sent int64
+		for {
+			c.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+			n, err := c.Write(buf)
+			sent += int64(n)
+			if isTimeout(err) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("writing to the child after %d bytes: %v", sent, err)
+			}
+			if sent > 1<<30 {
+				t.Fatal("1 GiB written to a child that stopped reading: no back pressure")
+			}
+		}
+		child.Process.Kill()
+		child.Wait()
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		start := time.Now()
+		_, err := c.Write(buf)
+		if !isTimeout(err) {
+			t.Fatalf("Write to a killed peer: %v, want the deadline", err)
+		}
+		if d := time.Since(start); d < 900*time.Millisecond || d > 3*time.Second {
+			t.Fatalf("Write to a killed peer returned after %v, deadline was 1s", d)
+		}
+		t.Logf("the window filled after %d MiB", sent>>20)
+		if !wait {
+			return
+		}
+		c.SetWriteDeadline(time.Time{})
+		start = time.Now()
+		_, err = c.Write(buf)
+		wantLost(t, "Write", err, start)
+	})
 }
 
 // A past deadline fails a call at once even when it could go ahead.

@@ -353,14 +353,34 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 	if err != nil {
 		return nil, opErr(newAddr(raddr), err)
 	}
+	for {
+		c, err := d.attempt(ctx, p, f, raddr, local)
+		if err == errAttemptExpired {
+			if ctx.Err() == nil {
+				continue // a fresh socket asks again, within the dial's deadline
+			}
+			err = ctx.Err()
+		}
+		if errors.Is(err, context.DeadlineExceeded) || err == errAttemptExpired {
+			err = errDeadline
+		}
+		if err != nil {
+			return nil, opErr(newAddr(raddr), err)
+		}
+		return c, nil
+	}
+}
+
+// attempt dials once, on a new socket, for at most connectAttempt.
+func (d *Dialer) attempt(ctx context.Context, p *poller, f Family, raddr, local netip.AddrPort) (*Conn, error) {
 	lib := p.lib
 	s, err := lib.Socket(f, d.Config.socketType())
 	if err != nil {
-		return nil, opErr(newAddr(raddr), err)
+		return nil, err
 	}
 	fail := func(err error) (*Conn, error) {
 		lib.Close(s)
-		return nil, opErr(newAddr(raddr), err)
+		return nil, err
 	}
 	if err := d.Config.apply(lib, s); err != nil {
 		return fail(err)
@@ -375,12 +395,11 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 	}
 	fd := newFD(p, s)
 	fd.raddr = newAddr(raddr)
-	if err := fd.connect(ctx, raddr); err != nil {
-		closeSocket(fd.pd)
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = errDeadline
-		}
-		return nil, opErr(fd.raddr, err)
+	started := time.Now()
+	if err := fd.connect(ctx, raddr, started.Add(connectAttempt)); err != nil {
+		fd.pd.close()
+		p.closeWhenSettled(s, started)
+		return nil, err
 	}
 	if a, err := lib.SockName(s); err == nil {
 		fd.laddr = newAddr(a)

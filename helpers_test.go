@@ -22,6 +22,9 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv("UDT_TEST_CHILD_WRITER"); addr != "" {
 		childWriter(addr) // never returns: the parent kills it
 	}
+	if addr := os.Getenv("UDT_TEST_CHILD_READER"); addr != "" {
+		childReader(addr) // never returns: the parent kills it
+	}
 	// Names resolve from /etc/hosts only: bad-input and fuzz tests feed
 	// arbitrary host names, and tests send nothing beyond loopback.
 	resolver = &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
@@ -290,4 +293,20 @@ func childWriter(addr string) {
 			os.Exit(4)
 		}
 	}
+}
+
+// childReader is the test binary re-executed as a peer that a test can
+// kill: it dials addr, reads the first MiB, then stops reading, so that the
+// parent's writes fill the window and block, and waits to be killed.
+func childReader(addr string) {
+	c, err := Dial("udt", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(3)
+	}
+	if _, err := io.CopyN(io.Discard, c, 1<<20); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(4)
+	}
+	select {}
 }

@@ -31,6 +31,93 @@ type poller struct {
 
 	mu  sync.Mutex
 	fds map[SocketID]*pollDesc
+
+	dyingMu sync.Mutex
+	dying   []dyingSocket // abandoned dials, closed once it is safe
+
+	closes    atomic.Int64 // sockets closed through the poller
+	lastClose atomic.Int64 // unix nanoseconds of the last one
+	trim      heapTrim     // the poller goroutine's own (see trim.go)
+}
+
+// dyingSocket is a socket whose dial was abandoned while UDT was still
+// connecting it. UDT 4.11 makes closing such a socket hazardous both ways,
+// and each way crashed the tests:
+//   - while an answer from the peer is being processed, a close makes UDT's
+//     receive thread complete the connection on a socket it can no longer
+//     find: it throws a C++ exception out of a function declared not to
+//     throw (std::terminate);
+//   - once UDT has stopped asking (3 s after the connect, or when the peer
+//     refused), a close no longer takes the socket out of UDT's list of
+//     connecting sockets, and after UDT deletes it, its receive thread
+//     reads the freed socket on every pass (a segmentation fault).
+//
+// So such a socket is closed only when that is safe: once connected, or
+// before connectCloseLatest while UDT is still asking a peer that has not
+// answered for connectCloseBy. One that UDT may have stopped asking is
+// never closed: it stays in UDT, a few KiB without the buffers of a
+// connection.
+type dyingSocket struct {
+	s     Socket
+	since time.Time // when connect was called
+}
+
+// connectAttempt bounds one connect attempt: a dial with a longer deadline
+// makes another attempt on a fresh socket. An abandoned attempt's socket
+// that is still connecting is closed from connectCloseBy on, and never
+// after connectCloseLatest: UDT's 3 s count from a moment after since.
+const (
+	connectAttempt     = 2 * time.Second
+	connectCloseBy     = 2 * time.Second
+	connectCloseLatest = 2500 * time.Millisecond
+)
+
+// closeWhenSettled closes s, a socket whose connect started at since, once
+// that is safe (see dyingSocket).
+func (p *poller) closeWhenSettled(s Socket, since time.Time) {
+	if p.settle(s, since) {
+		return
+	}
+	p.dyingMu.Lock()
+	p.dying = append(p.dying, dyingSocket{s, since})
+	p.dyingMu.Unlock()
+}
+
+// settle closes s or gives up on it, and reports whether it did either;
+// false means ask again later.
+func (p *poller) settle(s Socket, since time.Time) bool {
+	age := time.Since(since)
+	switch p.lib.SockState(s) {
+	case StatusConnected:
+		p.lib.Close(s)
+		return true
+	case StatusConnecting:
+		switch {
+		case age < connectCloseBy:
+			return false
+		case age < connectCloseLatest:
+			p.lib.Close(s)
+		}
+		return true // past connectCloseLatest: left open, see dyingSocket
+	default:
+		// Refused or broken while connecting: UDT may have left it in
+		// its connecting list, so it is left open too.
+		return true
+	}
+}
+
+// reap settles the abandoned dials.
+func (p *poller) reap() {
+	p.dyingMu.Lock()
+	defer p.dyingMu.Unlock()
+	keep := p.dying[:0]
+	for _, d := range p.dying {
+		if !p.settle(d.s, d.since) {
+			keep = append(keep, d)
+		}
+	}
+	clear(p.dying[len(keep):])
+	p.dying = keep
 }
 
 var (
@@ -84,6 +171,8 @@ func (p *poller) run() {
 		// safety net under UDT's own check-then-clear of IN and OUT, which
 		// can race with the thread that sets them.
 		safetyNet := round%int(time.Second/pollInterval) == 0
+		p.reap()
+		p.maybeTrim(time.Now())
 		waiting = p.waiting(waiting[:0])
 		for _, pd := range waiting {
 			switch st := p.lib.SockState(pd.s); st {
@@ -336,6 +425,8 @@ func (pd *pollDesc) close() bool {
 	pd.p.mu.Lock()
 	delete(pd.p.fds, pd.s.ID())
 	pd.p.mu.Unlock()
+	pd.p.closes.Add(1)
+	pd.p.lastClose.Store(time.Now().UnixNano())
 	return true
 }
 

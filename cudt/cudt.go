@@ -40,6 +40,7 @@ package cudt
 #cgo noescape cudt_perfmon
 #cgo nocallback cudt_perfmon
 #cgo nocallback cudt_getsockstate
+#cgo nocallback cudt_malloc_trim
 #include <stdlib.h>
 #include <sys/socket.h>
 #include "shim.h"
@@ -552,6 +553,15 @@ func Perfmon(u int, clear bool) (Perf, error) {
 // socket the library no longer knows.
 func SockState(u int) int {
 	return int(C.cudt_getsockstate(C.int(u)))
+}
+
+// TrimHeap returns the C heap's free memory to the system (glibc's
+// malloc_trim) and reports whether there was any. UDT frees a socket's
+// buffers when its garbage collector deletes the socket, but glibc keeps
+// freed memory in the arena of the thread that allocated it, so without a
+// trim the process's RSS stays at its peak after a burst of connections.
+func TrimHeap() bool {
+	return C.cudt_malloc_trim() != 0
 }
 
 // LastErrorCode and LastErrorDesc read the calling OS thread's last error.

@@ -6,6 +6,7 @@
 // cudt_err before returning, while still on the same OS thread.
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -500,6 +501,10 @@ int cudt_perfmon(int u, cudt_perf* p, int clear, cudt_err* e) {
 
 int cudt_getsockstate(int u) {
 	CUDT_GUARD(NULL, NONEXIST, { return UDT::getsockstate(u); })
+}
+
+int cudt_malloc_trim(void) {
+	return malloc_trim(0);
 }
 
 int cudt_getlasterror_code(void) {

@@ -117,6 +117,10 @@ int cudt_epoll_release(int eid, cudt_err* e);
 int cudt_perfmon(int u, cudt_perf* p, int clear, cudt_err* e);
 int cudt_getsockstate(int u);
 
+/* Hands the C heap's free memory back to the system (glibc malloc_trim);
+ * returns 1 if any was released. Not a UDT call: see cudt.TrimHeap. */
+int cudt_malloc_trim(void);
+
 /* The calling thread's last error, for completeness of the mirror; every
  * other function already returns its own error. */
 int cudt_getlasterror_code(void);

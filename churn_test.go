@@ -1,0 +1,187 @@
+package udt
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// resources is what a leak would grow.
+type resources struct {
+	fds, threads, goroutines, rssKiB int
+}
+
+func measure(t testing.TB) resources {
+	fds, _ := countFDs(t)
+	return resources{fds, countThreads(t), runtime.NumGoroutine(), statusKB(t, "VmRSS:")}
+}
+
+// Churn: UDT_CHURN open/connect/transfer/close cycles (2,000 by default,
+// 100,000 in ./build.sh soak) on UDT_CHURN_WORKERS connections at once
+// (8): each dials, sends 1 to 4 KiB, reads the echo and closes while the
+// accepted side closes too. Descriptors, OS threads, goroutines and RSS
+// are flat at the end, measured against the same figures after a warm-up
+// of a tenth of the cycles, once UDT has deleted the closed sockets; and
+// the process is idle again (a socket left in UDT's epoll result set
+// would make the poller spin).
+func TestChurn(t *testing.T) {
+	// Not parallel: it counts the process's descriptors, threads,
+	// goroutines, memory and CPU.
+	cycles := envInt("UDT_CHURN", 2000)
+	workers := envInt("UDT_CHURN_WORKERS", 8)
+	seed := seedFor(t)
+	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	var handlers sync.WaitGroup
+	accepting := make(chan struct{})
+	go func() {
+		defer close(accepting)
+		for {
+			c, err := l.AcceptUDT()
+			if err != nil {
+				return
+			}
+			handlers.Go(func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(time.Minute))
+				buf := make([]byte, 4096)
+				if _, err := io.ReadFull(c, buf[:2]); err != nil {
+					// A dial that took two attempts can leave an extra
+					// connection that closes without data (see the
+					// README); the client checks its echo itself.
+					if err != io.EOF {
+						t.Errorf("server Read: %v", err)
+					}
+					return
+				}
+				n := int(binary.BigEndian.Uint16(buf))
+				if _, err := io.ReadFull(c, buf[:n]); err != nil {
+					t.Errorf("server Read: %v", err)
+					return
+				}
+				if _, err := c.Write(buf[:n]); err != nil {
+					t.Errorf("server Write: %v", err)
+				}
+			})
+		}
+	}()
+	var next atomic.Int64
+	run := func(upTo int64) {
+		var wg sync.WaitGroup
+		for w := range workers {
+			rng := rand.New(rand.NewPCG(seed+uint64(upTo), uint64(w)))
+			wg.Go(func() {
+				for !t.Failed() {
+					i := next.Add(1) - 1
+					if i >= upTo {
+						return
+					}
+					churnCycle(t, l.Addr().String(), i, rng)
+				}
+			})
+		}
+		wg.Wait()
+		handlers.Wait()
+	}
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(10 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				r := measure(t)
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				t.Logf("%d cycles: fds %d, OS threads %d, goroutines %d, RSS %d KiB (Go %d KiB)", next.Load(), r.fds, r.threads, r.goroutines, r.rssKiB, ms.Sys>>10)
+			}
+		}
+	}()
+	warm := int64(max(cycles/10, 100))
+	run(warm)
+	before := settled(t, resources{})
+	start := time.Now()
+	run(warm + int64(cycles))
+	took := time.Since(start)
+	close(stop)
+	<-sampled
+	after := settled(t, before)
+	cpu0 := cpuTime(t)
+	const idle = time.Second
+	time.Sleep(idle)
+	cpu := cpuTime(t) - cpu0
+	t.Logf("%d cycles in %v (%.0f a second) on %d workers, after a warm-up of %d", cycles, took.Round(time.Millisecond), float64(cycles)/took.Seconds(), workers, warm)
+	t.Logf("before: fds %d, OS threads %d, goroutines %d, RSS %d KiB", before.fds, before.threads, before.goroutines, before.rssKiB)
+	t.Logf("after:  fds %d, OS threads %d, goroutines %d, RSS %d KiB; idle CPU %.1f%% of a core", after.fds, after.threads, after.goroutines, after.rssKiB, 100*cpu.Seconds()/idle.Seconds())
+	if after.fds > before.fds {
+		t.Errorf("descriptors grew from %d to %d", before.fds, after.fds)
+	}
+	// Go may start an OS thread for each cgo call blocked at once (one
+	// per worker and handler); UDT's own threads are per UDP port.
+	if after.threads > before.threads+2*workers {
+		t.Errorf("OS threads grew from %d to %d", before.threads, after.threads)
+	}
+	if after.goroutines > before.goroutines {
+		t.Errorf("goroutines grew from %d to %d", before.goroutines, after.goroutines)
+	}
+	if grew := after.rssKiB - before.rssKiB; grew > rssSlackKiB {
+		t.Errorf("RSS grew by %d KiB", grew)
+	}
+	if cpu > idle/2 {
+		t.Errorf("the process used %v of CPU in %v idle after the churn", cpu, idle)
+	}
+	l.Close()
+	<-accepting
+}
+
+// settled waits until UDT has deleted the closed sockets (1 to 2 s after
+// the close), the poller has trimmed the C heap (3 s after the last close,
+// at most every 5 s), and the figures are back to want's (RSS within
+// rssSlack), or 30 s; it returns the figures then.
+func settled(t *testing.T, want resources) resources {
+	time.Sleep(8 * time.Second)
+	var r resources
+	for deadline := time.Now().Add(22 * time.Second); ; time.Sleep(time.Second) {
+		runtime.GC()
+		r = measure(t)
+		if want.fds == 0 || time.Now().After(deadline) ||
+			r.fds <= want.fds && r.goroutines <= want.goroutines && r.rssKiB <= want.rssKiB+rssSlackKiB {
+			return r
+		}
+	}
+}
+
+// rssSlackKiB is what RSS may differ by without a leak: the Go heap and
+// the C heap's fragments vary a little from run to run.
+const rssSlackKiB = 64 << 10
+
+func churnCycle(t *testing.T, addr string, i int64, rng *rand.Rand) {
+	c, err := Dial("udt", addr)
+	if err != nil {
+		t.Errorf("cycle %d: %v", i, err)
+		return
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute))
+	msg := make([]byte, 1024+rng.IntN(3072))
+	for j := range msg {
+		msg[j] = byte(rng.Uint32())
+	}
+	if _, err := c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(msg))), msg...)); err != nil {
+		t.Errorf("cycle %d: Write: %v", i, err)
+		return
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+		t.Errorf("cycle %d: echo: %v", i, err)
+	}
+}

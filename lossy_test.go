@@ -1,0 +1,308 @@
+package udt
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/udtgo/udt/internal/netem"
+)
+
+// envInt reads a positive integer from the environment, or def.
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// lossyPath is the emulated path of the loss tests, both ways: a little
+// delay and jitter, 1 % loss of any packet (handshakes, ACKs and
+// shutdowns too), 1 % reordering.
+func lossyPath(seed uint64) netem.Config {
+	return netem.Config{Delay: time.Millisecond, Jitter: 500 * time.Microsecond, Loss: 0.01, Reorder: 0.01, Seed: seed}
+}
+
+// relayTo starts an emulated path in front of l.
+func relayTo(t testing.TB, l *Listener, seed uint64) *netem.UDPRelay {
+	t.Helper()
+	up, down := lossyPath(seed), lossyPath(seed+1)
+	r, err := netem.NewUDPRelay(l.Addr().(*Addr).AddrPort, up, down)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
+// transferSize picks a stream transfer's size: now and then nothing or the
+// largest, otherwise log-uniform up to max, so that small and large sizes
+// are both common.
+func transferSize(rng *rand.Rand, max int64) int64 {
+	switch p := rng.IntN(100); {
+	case p < 5:
+		return 0
+	case p < 8:
+		return max
+	}
+	return int64(math.Exp(rng.Float64() * math.Log(float64(max))))
+}
+
+// digestReply is the receiver's account of a transfer: what it counted
+// and the sha256 of what it got.
+type digestReply struct {
+	count  int64
+	digest [32]byte
+}
+
+func (d digestReply) bytes() []byte {
+	b := binary.BigEndian.AppendUint64(nil, uint64(d.count))
+	return append(b, d.digest[:]...)
+}
+
+func parseReply(b []byte) (digestReply, error) {
+	if len(b) != 40 {
+		return digestReply{}, fmt.Errorf("reply of %d bytes, want 40", len(b))
+	}
+	return digestReply{int64(binary.BigEndian.Uint64(b)), [32]byte(b[8:])}, nil
+}
+
+// Nothing lost under loss: transfers of random sizes (stream) and random
+// message batches (message mode), each on its own connection through a
+// relay that drops, delays and reorders packets. Each arrives
+// byte-identical, and the sender learns the receiver's count and sha256
+// and checks them against its own. UDT_LOSSY_TRANSFERS transfers (20 by
+// default, 500 in ./build.sh soak) of up to UDT_LOSSY_MAX bytes (4 MiB;
+// 64 MiB in the soak), on UDT_LOSSY_WORKERS connections at once (4).
+func TestLossyTransfersArriveIntact(t *testing.T) {
+	t.Parallel()
+	transfers := envInt("UDT_LOSSY_TRANSFERS", 20)
+	maxSize := int64(envInt("UDT_LOSSY_MAX", 4<<20))
+	workers := envInt("UDT_LOSSY_WORKERS", 4)
+	seed := seedFor(t)
+
+	stream := listenT(t, "udt", "127.0.0.1:0", Config{})
+	msgs := listenT(t, "udt", "127.0.0.1:0", Config{Message: true})
+	streamPath, msgPath := relayTo(t, stream, seed), relayTo(t, msgs, seed+2)
+	var servers sync.WaitGroup
+	defer servers.Wait()
+	serve := func(l *Listener, handle func(c *Conn) error) {
+		servers.Go(func() {
+			var conns sync.WaitGroup
+			defer conns.Wait()
+			for {
+				c, err := l.AcceptUDT()
+				if err != nil {
+					return
+				}
+				conns.Go(func() {
+					defer c.Close()
+					c.SetDeadline(time.Now().Add(10 * time.Minute))
+					if err := handle(c); err != nil {
+						t.Errorf("receiver: %v", err)
+					}
+				})
+			}
+		})
+	}
+	defer stream.Close()
+	defer msgs.Close()
+	serve(stream, receiveStream)
+	serve(msgs, receiveMessages)
+
+	var next, streams, batches, bytes, messages atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range workers {
+		rng := rand.New(rand.NewPCG(seed, uint64(w)))
+		wg.Go(func() {
+			for !t.Failed() {
+				i := next.Add(1) - 1
+				if i >= int64(transfers) {
+					return
+				}
+				var err error
+				if rng.IntN(4) > 0 {
+					size := transferSize(rng, maxSize)
+					err = sendStream(streamPath.Addr().String(), size, rng.Uint64())
+					streams.Add(1)
+					bytes.Add(size)
+				} else {
+					sizes := make([]int, 1+rng.IntN(200))
+					for j := range sizes {
+						sizes[j] = 8 + int(transferSize(rng, 256<<10))
+					}
+					err = sendMessages(msgPath.Addr().String(), sizes)
+					batches.Add(1)
+					messages.Add(int64(len(sizes)))
+				}
+				if err != nil {
+					t.Errorf("transfer %d: %v", i, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	su, sd := streamPath.Stats()
+	mu, md := msgPath.Stats()
+	t.Logf("%d transfers in %v: %d streams (%d MiB), %d message batches (%d messages); the relays lost %d and reordered %d of %d packets",
+		transfers, time.Since(start).Round(time.Millisecond), streams.Load(), bytes.Load()>>20, batches.Load(), messages.Load(),
+		su.Lost+sd.Lost+mu.Lost+md.Lost, su.Reordered+sd.Reordered+mu.Reordered+md.Reordered, su.PacketsIn+sd.PacketsIn+mu.PacketsIn+md.PacketsIn)
+}
+
+// dialLossy dials through a lossy relay: handshakes can be lost, so it
+// allows UDT more than its one 3 s round of connection requests.
+func dialLossy(addr string, cfg Config) (*Conn, error) {
+	var err error
+	for range 5 {
+		d := Dialer{Config: cfg, Timeout: 3 * time.Second}
+		var c *Conn
+		if c, err = d.dial(context.Background(), "udt", addr); err == nil {
+			return c, nil
+		}
+		if !isTimeout(err) {
+			break
+		}
+	}
+	return nil, err
+}
+
+// sendStream sends an 8-byte size and size bytes from pattern(seed), then
+// reads the receiver's count and digest and checks them against its own.
+func sendStream(addr string, size int64, seed uint64) error {
+	c, err := dialLossy(addr, Config{})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Minute))
+	if _, err := c.Write(binary.BigEndian.AppendUint64(nil, uint64(size))); err != nil {
+		return err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(c, h), io.LimitReader(pattern(seed), size))
+	if err != nil {
+		return fmt.Errorf("after %d of %d bytes: %w", n, size, err)
+	}
+	b := make([]byte, 40)
+	if _, err := io.ReadFull(c, b); err != nil {
+		return fmt.Errorf("reading the receiver's digest of %d bytes: %w", size, err)
+	}
+	got, _ := parseReply(b)
+	if want := (digestReply{size, [32]byte(h.Sum(nil))}); got != want {
+		return fmt.Errorf("the receiver counted %d bytes with sha256 %x, the sender %d with %x", got.count, got.digest, want.count, want.digest)
+	}
+	return nil
+}
+
+func receiveStream(c *Conn) error {
+	b := make([]byte, 8)
+	if _, err := io.ReadFull(c, b); err == io.EOF {
+		return nil // an abandoned dial attempt's connection (see the README)
+	} else if err != nil {
+		return fmt.Errorf("reading the size: %w", err)
+	}
+	size := int64(binary.BigEndian.Uint64(b))
+	h := sha256.New()
+	n, err := io.CopyN(h, c, size)
+	if err != nil {
+		return fmt.Errorf("after %d of %d bytes: %w", n, size, err)
+	}
+	// Close right after the reply: UDT delivers it in the background.
+	_, err = c.Write(digestReply{n, [32]byte(h.Sum(nil))}.bytes())
+	return err
+}
+
+// sendMessages sends a count, then len(sizes) messages built by message(),
+// then checks the receiver's count and digest.
+func sendMessages(addr string, sizes []int) error {
+	c, err := dialLossy(addr, Config{Message: true})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Minute))
+	if _, err := c.Write(binary.BigEndian.AppendUint64(nil, uint64(len(sizes)))); err != nil {
+		return err
+	}
+	h := sha256.New()
+	for i, size := range sizes {
+		m := message(i, size)
+		h.Write(m)
+		if n, err := c.Write(m); err != nil || n != size {
+			return fmt.Errorf("message %d of %d bytes: wrote %d, %v", i, size, n, err)
+		}
+	}
+	b := make([]byte, 64)
+	n, err := c.Read(b)
+	if err != nil {
+		return fmt.Errorf("reading the receiver's digest of %d messages: %w", len(sizes), err)
+	}
+	got, err := parseReply(b[:n])
+	if err != nil {
+		return err
+	}
+	if want := (digestReply{int64(len(sizes)), [32]byte(h.Sum(nil))}); got != want {
+		return fmt.Errorf("the receiver counted %d messages with sha256 %x, the sender %d with %x", got.count, got.digest, want.count, want.digest)
+	}
+	return nil
+}
+
+func receiveMessages(c *Conn) error {
+	buf := make([]byte, 512<<10)
+	n, err := c.Read(buf)
+	if err == io.EOF {
+		return nil // an abandoned dial attempt's connection (see the README)
+	}
+	if err != nil || n != 8 {
+		return fmt.Errorf("reading the count: %d bytes, %v", n, err)
+	}
+	count := int64(binary.BigEndian.Uint64(buf))
+	h := sha256.New()
+	var got int64
+	for ; got < count; got++ {
+		n, err := c.Read(buf)
+		if err != nil {
+			return fmt.Errorf("message %d of %d: %w", got, count, err)
+		}
+		i, err := checkMessage(buf[:n])
+		if err != nil {
+			return fmt.Errorf("message %d of %d: %w", got, count, err)
+		}
+		if int64(i) != got {
+			return fmt.Errorf("message %d arrived as number %d", got, i)
+		}
+		h.Write(buf[:n])
+	}
+	_, err = c.Write(digestReply{got, [32]byte(h.Sum(nil))}.bytes())
+	return err
+}
+
+// A dial longer than UDT's own 3 s connect limit, through a path that
+// loses every packet: its attempts are cut before UDT gives up (see
+// dyingSocket), and it fails at its own deadline, not UDT's.
+func TestLongDialOutlivesUDTConnectLimit(t *testing.T) {
+	t.Parallel()
+	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	blackhole := netem.Config{Loss: 1}
+	r, err := netem.NewUDPRelay(l.Addr().(*Addr).AddrPort, blackhole, blackhole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	start := time.Now()
+	_, err = (&Dialer{Timeout: 5 * time.Second}).Dial("udt", r.Addr().String())
+	if d := time.Since(start); !isTimeout(err) || d < 4900*time.Millisecond || d > 6*time.Second {
+		t.Fatalf("dial with a 5 s timeout through a dead path: %v after %v", err, d)
+	}
+}
