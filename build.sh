@@ -49,10 +49,14 @@ commands:
            killed-peer directions without a deadline, 1,000 rounds of each close
            race under -race, 200 write+close rounds, 500 lossy transfers of up
            to 64 MiB, 100,000 churn cycles; prints the figures
-  docker   build the CI image udtgo/udt:dev (its build runs ./build.sh test)
+  docker   build the CI image udtgo/udt:dev from the Dockerfile and run
+           ./build.sh test [args...] in a container of its build stage; a
+           Docker engine if one answers, else podman (installed here, base
+           image made locally with debootstrap; UDT_DOCKER_ENGINE=auto|docker|
+           podman|podman-socket picks one)
   help     this text
 
-Extra arguments after test and bench are passed through, e.g.
+Extra arguments after test, bench and docker are passed through, e.g.
   ./build.sh test -run TestSend
 EOF
 }
@@ -181,7 +185,10 @@ check_gofmt() {
 }
 
 GEN_TMP=
-cleanup() { if [[ -n $GEN_TMP ]]; then rm -rf "$GEN_TMP"; fi; }
+cleanup() {
+	if [[ -n $GEN_TMP ]]; then rm -rf "$GEN_TMP"; fi
+	if [[ -n ${PODMAN_PID:-} ]]; then kill "$PODMAN_PID" 2>/dev/null || true; fi
+}
 trap cleanup EXIT
 
 # check_generated runs `go generate ./...` in a temporary copy of the tree and
@@ -450,17 +457,142 @@ cmd_bench_wan() {
 	esac
 }
 
+# docker builds the CI image udtgo/udt:dev from the Dockerfile and runs
+# ./build.sh test [args...] in a container of its build stage (udtgo/udt:build),
+# on the host network. The engine (UDT_DOCKER_ENGINE):
+#   auto           a Docker engine if `docker info` answers, else podman
+#   docker         the docker CLI and whatever engine it talks to
+#   podman         podman, daemonless (the default where no engine answers)
+#   podman-socket  the docker CLI talking to `podman system service` on a
+#                  private socket, started here and stopped at the end
+# With podman, docker/ supplies the rest: host-tools.sh installs podman, runc
+# and debootstrap, base-images.sh makes the build stage's base image locally
+# (nothing is pulled from an image registry), and containers.conf carries the
+# settings these machines need. UDT_DOCKER_RUN_FLAGS adds flags to the test
+# container (e.g. --privileged for tests that need network namespaces).
+PODMAN_PID=
+
+# engine_run ENGINE... -- RUNARGS... runs a container and returns its exit
+# code. It does not use --rm: the docker CLI talking to podman 4.3's service
+# gets exit code 0 from a --rm container whatever it exited with (podman
+# issue 18889, fixed in 4.6; bookworm has 4.3.1).
+engine_run() {
+	local -a e=()
+	while [[ $1 != -- ]]; do
+		e+=("$1")
+		shift
+	done
+	shift
+	local name=udt-docker-$$-$RANDOM rc=0
+	"${e[@]}" run --name "$name" "$@" || rc=$?
+	"${e[@]}" rm -f "$name" >/dev/null 2>&1 || true
+	return "$rc"
+}
+
 cmd_docker() {
-	command -v docker >/dev/null 2>&1 || {
-		echo "build.sh: no Docker engine on this machine (docker not found): the image cannot be built here" >&2
-		exit 2
-	}
-	if ! docker info >/dev/null 2>&1; then
-		echo "build.sh: no Docker engine on this machine (docker info failed): the image cannot be built here" >&2
-		exit 2
+	local start=$SECONDS mode=${UDT_DOCKER_ENGINE:-auto}
+	local img=udtgo/udt:dev buildimg=udtgo/udt:build
+	local -a eng build_flags=() run_flags
+	read -r -a run_flags <<<"${UDT_DOCKER_RUN_FLAGS:-}"
+
+	if [[ $mode == auto ]]; then
+		mode=podman
+		if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then mode=docker; fi
 	fi
-	docker build -t udtgo/udt:dev .
-	say "built image udtgo/udt:dev (its build ran ./build.sh test)"
+	case $mode in
+	docker)
+		command -v docker >/dev/null 2>&1 || die "UDT_DOCKER_ENGINE=docker, but there is no docker CLI"
+		docker info >/dev/null 2>&1 || die "UDT_DOCKER_ENGINE=docker, but no engine answers docker info"
+		# A real engine builds on its default network: BuildKit would want
+		# the network.host entitlement for --network=host.
+		eng=(docker)
+		say "engine: docker CLI -> $(docker version -f '{{.Server.Platform.Name}} {{.Server.Version}}' 2>/dev/null || echo 'an engine')"
+		;;
+	podman | podman-socket)
+		# Rootless podman would need subuid ranges and slirp4netns, and
+		# debootstrap needs root anyway.
+		[[ $(id -u) -eq 0 ]] ||
+			die "no Docker engine answers docker info, and the podman path (rootful podman, debootstrap) needs root: run ./build.sh docker as root"
+		docker/host-tools.sh
+		export CONTAINERS_CONF=$PWD/docker/containers.conf
+		local go_image
+		go_image=$(sed -n 's/^ARG GO_IMAGE=//p' Dockerfile)
+		[[ -n $go_image ]] || die "Dockerfile has no 'ARG GO_IMAGE=' line naming the build stage's base image"
+		docker/base-images.sh "$go_image"
+		if [[ $mode == podman ]]; then
+			eng=(podman)
+			build_flags=(--pull=never --network=host)
+			say "engine: podman $(podman version -f '{{.Client.Version}}'), daemonless (no Docker engine answered docker info)"
+		else
+			command -v docker >/dev/null 2>&1 || die "UDT_DOCKER_ENGINE=podman-socket needs the docker CLI"
+			local sock
+			sock=$(mktemp -u "${TMPDIR:-/tmp}/udt-podman.XXXXXX.sock")
+			podman system service --time=0 "unix://$sock" &
+			PODMAN_PID=$!
+			local i
+			for ((i = 0; i < 100; i++)); do
+				[[ -S $sock ]] && break
+				sleep 0.1
+			done
+			[[ -S $sock ]] || die "podman system service did not create $sock within 10 s"
+			export DOCKER_HOST=unix://$sock
+			# The docker CLI's BuildKit needs an engine that speaks its
+			# protocol; podman's compatibility API runs the classic build.
+			export DOCKER_BUILDKIT=0
+			build_flags=(--network=host)
+			eng=(docker)
+			say "engine: docker CLI -> podman system service ($(docker version -f '{{.Server.Version}}') at $sock)"
+		fi
+		;;
+	*) die "UDT_DOCKER_ENGINE must be auto, docker, podman or podman-socket, not '$mode'" ;;
+	esac
+
+	local t0=$SECONDS
+	say "building $buildimg (the build stage, without tests)"
+	"${eng[@]}" build "${build_flags[@]}" --target build --build-arg RUN_TESTS=0 -t "$buildimg" .
+	local tb=$((SECONDS - t0))
+	t0=$SECONDS
+	say "./build.sh test${*:+ $*} in a container of $buildimg"
+	# The upstream test program of udt4's tests uses the fixed port 9000 and
+	# takes a flock on a file in the temp dir to share it machine-wide; on the
+	# host network the container must take the host's lock, not its own.
+	local lock=${TMPDIR:-/tmp}/udt4-test-port-9000.lock
+	{ touch "$lock" && chmod 0666 "$lock"; } || die "cannot create $lock, the lock for port 9000 shared with the container"
+	# Go's build cache lives in a named volume, so a second run compiles only
+	# what changed; -count=1 still runs every test.
+	engine_run "${eng[@]}" -- --network=host -v "$lock:/tmp/udt4-test-port-9000.lock" \
+		-v udt-go-build-cache:/root/.cache/go-build "${run_flags[@]}" \
+		"$buildimg" ./build.sh test "$@" ||
+		die "./build.sh test failed in the container (output above)"
+	local tt=$((SECONDS - t0))
+	t0=$SECONDS
+	say "building $img (the final stage)"
+	"${eng[@]}" build "${build_flags[@]}" --build-arg RUN_TESTS=0 -t "$img" .
+	local tf=$((SECONDS - t0))
+
+	# The final image must run udt on its own and hold no libudt.
+	local files
+	engine_run "${eng[@]}" -- --network=host "$img" --help >/dev/null 2>&1 ||
+		die "udt --help fails in $img"
+	local perf
+	perf=$(engine_run "${eng[@]}" -- --network=host "$img" perf --loopback -t 2 2>&1) || {
+		printf '%s\n' "$perf" >&2
+		die "udt perf --loopback -t 2 fails in $img (output above)"
+	}
+	local ctr
+	ctr=$("${eng[@]}" create "$img")
+	files=$("${eng[@]}" export "$ctr" | tar -tf -) || files=
+	"${eng[@]}" rm "$ctr" >/dev/null
+	[[ -n $files ]] || die "could not list the files of $img"
+	if grep -i libudt <<<"$files" >&2; then die "$img holds libudt (above): udt must link it statically"; fi
+
+	local sb sf
+	sb=$("${eng[@]}" image inspect -f '{{.Size}}' "$buildimg")
+	sf=$("${eng[@]}" image inspect -f '{{.Size}}' "$img")
+	say "$img: udt --help runs, no libudt among its $(grep -vc '/$' <<<"$files") files; udt perf --loopback -t 2 in it:"
+	grep -E '^udt +(sender|receiver)' <<<"$perf" | sed 's/^/    /' || true
+	say "sizes: $buildimg $(awk -v b="$sb" 'BEGIN { printf "%.0f", b / 1e6 }') MB, $img $(awk -v b="$sf" 'BEGIN { printf "%.1f", b / 1e6 }') MB"
+	say "times: build stage ${tb}s, tests ${tt}s, final image ${tf}s, total $((SECONDS - start))s (engine: $mode)"
 }
 
 main() {
@@ -476,7 +608,7 @@ main() {
 	soak) cmd_soak ;;
 	asan) cmd_asan "$@" ;;
 	bench-wan) cmd_bench_wan "$@" ;;
-	docker) cmd_docker ;;
+	docker) cmd_docker "$@" ;;
 	help | -h | --help) usage ;;
 	*)
 		printf 'build.sh: unknown command %q\n\n' "$cmd" >&2
