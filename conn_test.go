@@ -828,7 +828,7 @@ func TestConnFlush(t *testing.T) {
 		_, err := c.Write(data)
 		wrote <- err
 	}()
-	time.Sleep(100 * time.Millisecond)
+	waitSendData(t, c)
 	short, cancelShort := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancelShort()
 	if err := c.Flush(short); !errors.Is(err, context.DeadlineExceeded) {
@@ -867,7 +867,9 @@ func TestConnFlushPeerGone(t *testing.T) {
 	t.Parallel()
 	c, s := connPair(t, Config{})
 	go c.Write(make([]byte, 32<<20))
-	time.Sleep(50 * time.Millisecond)
+	// More than s's receive buffer: some stays unacknowledged, as s
+	// never reads.
+	waitSendData(t, c)
 	s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -876,4 +878,18 @@ func TestConnFlushPeerGone(t *testing.T) {
 		t.Fatalf("Flush after the peer closed with data unacknowledged: %v", err)
 	}
 	c.Close()
+}
+
+// waitSendData waits until c has unacknowledged data: on a loaded machine
+// a Write started in a goroutine may not have run yet.
+func waitSendData(t *testing.T, c *Conn) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if n, err := c.Socket().SendData(); err == nil && n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no unacknowledged data in 30 s")
+		}
+	}
 }
