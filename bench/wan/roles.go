@@ -96,6 +96,17 @@ func send(w io.Writer) error {
 
 func ready(addr net.Addr) { fmt.Printf("listening %s\n", addr) }
 
+// acceptOne says where ln listens, takes one connection and closes ln: a
+// receiver serves exactly one sender.
+func acceptOne(ln net.Listener, err error) (net.Conn, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer ln.Close()
+	ready(ln.Addr())
+	return ln.Accept()
+}
+
 func roleMain(args []string) error {
 	if len(args) < 1 {
 		return errors.New("role: which one?")
@@ -112,16 +123,10 @@ func roleMain(args []string) error {
 	w := &window{warmup: *warmup, d: *dur}
 	switch args[0] {
 	case "tcp-recv":
-		ln, err := net.Listen("tcp4", *addr)
+		c, err := acceptOne(net.Listen("tcp4", *addr))
 		if err != nil {
 			return err
 		}
-		ready(ln.Addr())
-		c, err := ln.Accept()
-		if err != nil {
-			return err
-		}
-		ln.Close()
 		defer c.Close()
 		return receive(c, w, nil)
 	case "tcp-send":
@@ -144,16 +149,10 @@ func roleMain(args []string) error {
 		}
 		return send(c)
 	case "udt-recv":
-		ln, err := udt.Listen("udt4", *addr)
+		c, err := acceptOne(udt.Listen("udt4", *addr))
 		if err != nil {
 			return err
 		}
-		ready(ln.Addr())
-		c, err := ln.Accept()
-		if err != nil {
-			return err
-		}
-		ln.Close()
 		defer c.Close()
 		uc := c.(*udt.Conn)
 		return receive(c, w, func() string {
