@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/udtgo/udt/cudt"
 )
 
 // Close racing Read and Write: a reader, a writer and a closer on one
@@ -142,8 +140,13 @@ func TestManyConnsStayFlat(t *testing.T) {
 	fds0, socks0 := countFDs(t)
 	threads0 := countThreads(t)
 	// Freed memory of earlier tests' sockets, which the poller hands back
-	// in its own time, must not count against these conns.
-	cudt.TrimHeap()
+	// in its own time, must not count against these conns, nor may that
+	// trim run mid-measurement (see settleTrim).
+	p, err := getPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.settleTrim()
 	rss0 := statusKB(t, "VmRSS:")
 	l := listenT(t, "udt", "127.0.0.1:0", cfg)
 	var wg sync.WaitGroup

@@ -1,6 +1,7 @@
 package udt
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,10 +16,11 @@ import (
 // at its peak: 2.6 GB after churning connections at 600 a second, though
 // UDT itself held almost none of it by then.
 type heapTrim struct {
-	closesAtLast int64     // p.closes at the last trim
-	last         time.Time // when that was
-	quietFor     int64     // p.closes when the current quiet period began
-	quietTrims   int       // trims done in it
+	mu           sync.Mutex // the poller's round, and settleTrim from tests
+	closesAtLast int64      // p.closes at the last trim
+	last         time.Time  // when that was
+	quietFor     int64      // p.closes when the current quiet period began
+	quietTrims   int        // trims done in it
 	running      atomic.Bool
 }
 
@@ -39,6 +41,8 @@ var trimHeap = cudt.TrimHeap
 // maybeTrim runs on the poller's goroutine, once a round.
 func (p *poller) maybeTrim(now time.Time) {
 	t := &p.trim
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	closes := p.closes.Load()
 	if closes != t.quietFor {
 		t.quietFor, t.quietTrims = closes, 0
@@ -60,4 +64,20 @@ func (p *poller) maybeTrim(now time.Time) {
 		defer t.running.Store(false)
 		trimHeap()
 	}()
+}
+
+// settleTrim trims now and cancels the trims the closes so far would still
+// bring, so that a measurement that closes nothing sees none: a trim makes
+// every C call that allocates wait on the heap's locks, and Go starts
+// threads for goroutines stuck in such calls.
+func (p *poller) settleTrim() {
+	t := &p.trim
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for t.running.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	closes := p.closes.Load()
+	t.closesAtLast, t.quietFor, t.quietTrims, t.last = closes, closes, len(trimQuiet), time.Now()
+	trimHeap()
 }
