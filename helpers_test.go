@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"sync"
 	"testing"
 
 	"github.com/udtgo/udt/udt4"
@@ -178,97 +177,6 @@ func recvAll(s Socket, n int64) ([32]byte, error) {
 		n -= int64(k)
 	}
 	return [32]byte(h.Sum(nil)), nil
-}
-
-// lossyRelay forwards UDP between one client and a server, dropping data
-// packets (UDT header bit 0 clear) with probability drop. It stands in for
-// a lossy path, which loopback never is.
-type lossyRelay struct {
-	front *net.UDPConn // clients talk to this
-	back  *net.UDPConn // talks to the server
-	drop  float64
-	mu    sync.Mutex
-	cli   *net.UDPAddr
-	wg    sync.WaitGroup
-
-	statMu             sync.Mutex
-	rng                *rand.Rand
-	dropped, forwarded int64
-}
-
-func newLossyRelay(t testing.TB, server netip.AddrPort, drop float64) *lossyRelay {
-	t.Helper()
-	front, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(server))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &lossyRelay{front: front, back: back, drop: drop, rng: rand.New(rand.NewPCG(1, 2))}
-	lose := func(p []byte) bool {
-		if len(p) == 0 || p[0]&0x80 != 0 { // control packets pass
-			return false
-		}
-		r.statMu.Lock()
-		defer r.statMu.Unlock()
-		if r.rng.Float64() < r.drop {
-			r.dropped++
-			return true
-		}
-		r.forwarded++
-		return false
-	}
-	r.wg.Add(2)
-	go func() {
-		defer r.wg.Done()
-		buf := make([]byte, 65536)
-		for {
-			n, from, err := front.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			r.mu.Lock()
-			r.cli = from
-			r.mu.Unlock()
-			if !lose(buf[:n]) {
-				back.Write(buf[:n])
-			}
-		}
-	}()
-	go func() {
-		defer r.wg.Done()
-		buf := make([]byte, 65536)
-		for {
-			n, err := back.Read(buf)
-			if err != nil {
-				return
-			}
-			r.mu.Lock()
-			cli := r.cli
-			r.mu.Unlock()
-			if cli != nil && !lose(buf[:n]) {
-				front.WriteToUDP(buf[:n], cli)
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		front.Close()
-		back.Close()
-		r.wg.Wait()
-	})
-	return r
-}
-
-func (r *lossyRelay) addr() netip.AddrPort {
-	return r.front.LocalAddr().(*net.UDPAddr).AddrPort()
-}
-
-func (r *lossyRelay) counts() (dropped, forwarded int64) {
-	r.statMu.Lock()
-	defer r.statMu.Unlock()
-	return r.dropped, r.forwarded
 }
 
 // lockThread keeps the test on one OS thread, for reading UDT's

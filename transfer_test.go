@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/udtgo/udt/internal/netem"
 )
 
 func TestStream256MiBBothWays(t *testing.T) {
@@ -155,8 +157,14 @@ func TestMessageTTLUnderLoss(t *testing.T) {
 		name string
 		ttl  time.Duration
 	}{{"no ttl", 0}, {"ttl 1ms", time.Millisecond}} {
-		relay := newLossyRelay(t, la, 0.1)
-		c, s := dialAccept(t, l, relay.addr(), Datagram, fixed)
+		// 10 % of the data packets lost each way; control packets pass.
+		lossy := netem.Config{Loss: 0.1, Lossy: netem.UDTData, Seed: 1}
+		relay, err := netem.NewUDPRelay(la, lossy, lossy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(relay.Close)
+		c, s := dialAccept(t, l, relay.Addr(), Datagram, fixed)
 		const count = 1000
 		// The sender is done when its buffer is empty: every packet
 		// acknowledged. With TTL drops UDT 4.11 may never get there (the
@@ -221,7 +229,8 @@ func TestMessageTTLUnderLoss(t *testing.T) {
 			got[i] = true
 		}
 		<-sent
-		dropped, _ := relay.counts()
+		up, down := relay.Stats()
+		dropped := up.Lost + down.Lost
 		t.Logf("%s: %d of %d messages delivered; relay dropped %d data packets", tc.name, len(got), count, dropped)
 		if dropped == 0 {
 			t.Fatalf("%s: the relay dropped nothing", tc.name)
