@@ -94,7 +94,7 @@ func runCat(ctx context.Context, args []string) error {
 	if *linger < 0 {
 		wait = -1
 	}
-	return pump(ctx, c, in, stdout, wait)
+	return pump(ctx, c, in, os.Stdout, wait)
 }
 
 func isDevNull(f *os.File) bool {

@@ -58,14 +58,12 @@ examples:
 `)
 }
 
-// stdout is where results go; messages and progress go to stderr.
-var stdout io.Writer = os.Stdout
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
-// run is main without the exit, so tests can call it.
+// run is main without the exit, so that its defers (the signal handler's
+// stop) run before the process ends.
 func run(args []string, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)

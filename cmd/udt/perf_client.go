@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -58,7 +59,7 @@ type interval struct {
 }
 
 func perfClient(ctx context.Context, udtTarget, tcpTarget string, vsTCP bool, o perfOpts) error {
-	out := stdout
+	var out io.Writer = os.Stdout
 	if o.jsonOut {
 		out = io.Discard
 	}
@@ -86,7 +87,7 @@ func perfClient(ctx context.Context, udtTarget, tcpTarget string, vsTCP bool, o 
 		if len(results) == 2 && err == nil && results[1].Receiver.Mbps > 0 {
 			doc["udt_vs_tcp"] = results[0].Receiver.Mbps / results[1].Receiver.Mbps
 		}
-		enc := json.NewEncoder(stdout)
+		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		if jerr := enc.Encode(doc); jerr != nil && err == nil {
 			err = jerr

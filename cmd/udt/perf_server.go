@@ -74,7 +74,7 @@ func startPerfServer(ctx context.Context, addr string, o perfOpts, log io.Writer
 }
 
 func perfServe(ctx context.Context, addr string, o perfOpts) error {
-	s, err := startPerfServer(ctx, addr, o, stdout, false)
+	s, err := startPerfServer(ctx, addr, o, os.Stdout, false)
 	if err != nil {
 		return err
 	}
