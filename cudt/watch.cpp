@@ -1,0 +1,208 @@
+// What UDT 4.11 knows and does not report: see watch.h.
+
+#include <stdio.h>
+#include <string.h>
+#include <pthread.h>
+#include <time.h>
+
+#include <atomic>
+#include <exception>
+#include <set>
+
+#include <udt/udt.h>
+#include <udt/core.h>
+
+#include "watch.h"
+
+namespace {
+
+// Two facts the poller needs live only in CUDT's private members:
+//   - m_ConnRes: in non-blocking mode UDT 4.11 completes a connect whose
+//     handshake the listener rejected (a stream/message mismatch, ...): it
+//     checks the answer's m_iReqType == 1002 only in the blocking connect,
+//     so the socket reads CONNECTED with no peer behind it.
+//   - m_bShutdown: set only when the peer's shutdown packet arrived, which
+//     tells a clean close from a peer UDT gave up on; both read BROKEN.
+// C++ lets an explicit instantiation name private members ([temp.spec]/6:
+// access checking does not apply to its arguments), which is how these are
+// reached without a copy of UDT's class definitions or any preprocessor
+// trick: the installed core.h is the one the pinned libudt.a was built from.
+template <typename Tag, typename Tag::type M>
+struct Expose {
+	friend typename Tag::type member(Tag) { return M; }
+};
+
+struct ConnRes {
+	typedef CHandShake CUDT::*type;
+	friend type member(ConnRes);
+};
+struct Shutdown {
+	typedef volatile bool CUDT::*type;
+	friend type member(Shutdown);
+};
+struct Connected {
+	typedef volatile bool CUDT::*type;
+	friend type member(Connected);
+};
+
+template struct Expose<ConnRes, &CUDT::m_ConnRes>;
+template struct Expose<Shutdown, &CUDT::m_bShutdown>;
+template struct Expose<Connected, &CUDT::m_bConnected>;
+
+struct EventCond {
+	typedef pthread_cond_t* type;
+	friend type member(EventCond);
+};
+struct EventLock {
+	typedef pthread_mutex_t* type;
+	friend type member(EventLock);
+};
+
+template struct Expose<EventCond, &CTimer::m_EventCond>;
+template struct Expose<EventLock, &CTimer::m_EventLock>;
+
+// UDT's own epoll looks at its sets every 10 ms (CTimer::waitForEvent).
+const uint64_t kTick = 10000;  // microseconds
+
+void copy_set(const std::set<int>& s, int* out, int* n) {
+	if (out == NULL) return;
+	int cap = *n, i = 0;
+	for (std::set<int>::const_iterator it = s.begin(); it != s.end() && i < cap; ++it) out[i++] = *it;
+	*n = i;
+}
+
+// UDT's event (CTimer::triggerEvent) is a pthread_cond_signal without a
+// predicate: a signal sent while nobody waits is lost, and the poller,
+// which also runs Go code between its waits, would miss many. So one
+// thread of ours does nothing but wait on it and count what it sees;
+// the poller waits on a condition of ours, with the count as predicate.
+std::atomic<unsigned long> g_events(0);  // UDT events seen
+std::atomic<int> g_wake(0);              // set by cudt_poll_signal
+unsigned long g_seen = 0;                // g_events at the poller's last return
+pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
+pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+void notify() {
+	pthread_mutex_lock(&g_mu);
+	pthread_cond_broadcast(&g_cond);
+	pthread_mutex_unlock(&g_mu);
+}
+
+void* watch_events(void*) {
+	pthread_cond_t* cond = member(EventCond());
+	pthread_mutex_t* lock = member(EventLock());
+	for (;;) {
+		timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_mutex_lock(lock);
+		int r = pthread_cond_timedwait(cond, lock, &until);
+		pthread_mutex_unlock(lock);
+		if (r == 0) {
+			g_events.fetch_add(1);
+			notify();
+		}
+	}
+	return NULL;
+}
+
+void start_watcher() {
+	pthread_t t;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_create(&t, &a, watch_events, NULL);
+	pthread_attr_destroy(&a);
+}
+
+}  // namespace
+
+void cudt_conninfo_get(const int* ids, int n, cudt_conninfo* ci) {
+	for (int i = 0; i < n; i++) {
+		cudt_conninfo* c = &ci[i];
+		memset(c, 0, sizeof *c);
+		try {
+			c->status = UDT::getsockstate(ids[i]);
+			// getUDTHandle finds only sockets UDT has not yet marked CLOSED.
+			// UDT deletes a socket no sooner than a second after that mark
+			// (CUDTUnited::checkBrokenSockets), so the reads below, made
+			// right after the lookup, never reach freed memory.
+			CUDT* u = CUDT::getUDTHandle(ids[i]);
+			if (u == NULL) continue;
+			c->exists = 1;
+			c->connected = u->*member(Connected());
+			c->rejected = c->connected && (u->*member(ConnRes())).m_iReqType == 1002;
+			c->shutdown = u->*member(Shutdown());
+			int32_t v = 0;
+			int len = sizeof v;
+			if (UDT::getsockopt(ids[i], 0, UDT_SNDDATA, &v, &len) == 0) c->snd_pkts = v;
+		} catch (...) {
+			c->exists = 0;
+		}
+	}
+}
+
+int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* lrn,
+                   int64_t ms, int signals, int* signalled, cudt_err* e) {
+	pthread_once(&g_once, start_watcher);
+	*signalled = 0;
+	try {
+		uint64_t start = CTimer::getTime();
+		for (;;) {
+			std::set<UDTSOCKET> r, w;
+			std::set<SYSSOCKET> lr;
+			int ret = UDT::epoll_wait(eid, rd ? &r : NULL, wr ? &w : NULL, 0, lrd ? &lr : NULL, NULL);
+			if (ret > 0) {
+				copy_set(r, rd, rn);
+				copy_set(w, wr, wn);
+				copy_set(lr, lrd, lrn);
+				return ret;
+			}
+			if (ret == UDT::ERROR && UDT::getlasterror_code() != CUDTException::ETIMEOUT) {
+				e->code = UDT::getlasterror_code();
+				snprintf(e->msg, sizeof e->msg, "%s", UDT::getlasterror_desc());
+				return -1;
+			}
+			if (g_wake.exchange(0) != 0) *signalled = 2;
+			unsigned long ev = g_events.load();
+			if (signals && ev != g_seen) {
+				g_seen = ev;
+				*signalled = 1;
+			}
+			uint64_t now = CTimer::getTime();
+			if (*signalled || (ms >= 0 && now - start >= uint64_t(ms) * 1000)) {
+				if (rn) *rn = 0;
+				if (wn) *wn = 0;
+				if (lrn) *lrn = 0;
+				return 0;
+			}
+			// UDT's epoll sets change without its event now and then: look
+			// again within its own 10 ms.
+			uint64_t wait = kTick;
+			if (ms >= 0 && uint64_t(ms) * 1000 - (now - start) < wait) wait = uint64_t(ms) * 1000 - (now - start);
+			timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += long(wait % 1000000) * 1000;
+			until.tv_sec += time_t(wait / 1000000) + until.tv_nsec / 1000000000;
+			until.tv_nsec %= 1000000000;
+			pthread_mutex_lock(&g_mu);
+			if (g_wake.load() == 0 && (!signals || g_events.load() == g_seen))
+				pthread_cond_timedwait(&g_cond, &g_mu, &until);
+			pthread_mutex_unlock(&g_mu);
+		}
+	} catch (const std::exception& x) {
+		e->code = -1;
+		snprintf(e->msg, sizeof e->msg, "C++ exception in the UDT shim: %s", x.what());
+		return -1;
+	} catch (...) {
+		e->code = -1;
+		snprintf(e->msg, sizeof e->msg, "C++ exception in the UDT shim: non-standard exception");
+		return -1;
+	}
+}
+
+void cudt_poll_signal(void) {
+	g_wake.store(1);
+	notify();
+}

@@ -1,0 +1,80 @@
+package cudt
+
+/*
+#cgo noescape cudt_conninfo_get
+#cgo nocallback cudt_conninfo_get
+#cgo noescape cudt_poll_wait
+#cgo nocallback cudt_poll_wait
+#cgo nocallback cudt_poll_signal
+#include "watch.h"
+*/
+import "C"
+
+import "unsafe"
+
+// ConnInfo is what UDT 4.11 records about a connection and reports through
+// no call of its API (see watch.h).
+type ConnInfo struct {
+	Status    int  // as GetSockState
+	Exists    bool // UDT has not closed or deleted the socket
+	Connected bool // the handshake completed (also after a break)
+	Rejected  bool // the listener rejected the handshake (UDT 4.11 still completes a non-blocking connect)
+	Shutdown  bool // the peer closed the connection; a break without it is a lost peer
+	SndPkts   int  // packets in the send buffer, unacknowledged
+}
+
+// ConnInfos fills out[i] for ids[i], in one C call; len(out) must be at
+// least len(ids).
+func ConnInfos(ids []int32, out []ConnInfo) {
+	if len(ids) == 0 {
+		return
+	}
+	if len(out) < len(ids) {
+		panic("cudt: ConnInfos: out is shorter than ids")
+	}
+	ci := make([]C.cudt_conninfo, len(ids))
+	C.cudt_conninfo_get((*C.int)(unsafe.Pointer(&ids[0])), C.int(len(ids)), &ci[0])
+	for i := range ids {
+		c := &ci[i]
+		out[i] = ConnInfo{
+			Status:    int(c.status),
+			Exists:    c.exists != 0,
+			Connected: c.connected != 0,
+			Rejected:  c.rejected != 0,
+			Shutdown:  c.shutdown != 0,
+			SndPkts:   int(c.snd_pkts),
+		}
+	}
+}
+
+// Why PollWait returned with nothing ready.
+const (
+	PollTimeout  = 0 // ms passed
+	PollUDTEvent = 1 // UDT raised its event (only when asked for)
+	PollWoken    = 2 // PollSignal was called
+)
+
+// PollWait waits up to ms milliseconds (-1: forever) for ready UDT sockets
+// (rd, wr) and readable system sockets (lrd), as EpollWait, and also returns
+// early, with nothing ready: after PollSignal (why = PollWoken), and, when
+// signals is true, when UDT raises its own event (why = PollUDTEvent): an
+// ACK, a peer's shutdown, a broken connection, a new connection, none of
+// which UDT's epoll reports. A timeout returns zeros and no error.
+func PollWait(eid int, rd, wr, lrd []int32, ms int64, signals bool) (nr, nw, nlr, why int, err error) {
+	var e C.cudt_err
+	var rn, wn, lrn C.int
+	var sig, want C.int
+	if signals {
+		want = 1
+	}
+	prd, prn := intsArg(rd, &rn)
+	pwr, pwn := intsArg(wr, &wn)
+	plrd, plrn := intsArg(lrd, &lrn)
+	if C.cudt_poll_wait(C.int(eid), prd, prn, pwr, pwn, plrd, plrn, C.int64_t(ms), want, &sig, &e) < 0 {
+		return 0, 0, 0, 0, toError(&e)
+	}
+	return int(rn), int(wn), int(lrn), int(sig), nil
+}
+
+// PollSignal makes a PollWait in progress, or the next one, return at once.
+func PollSignal() { C.cudt_poll_signal() }

@@ -1,0 +1,49 @@
+/* What the poller needs from UDT 4.11 beyond namespace UDT's calls.
+ *
+ * UDT 4.11 records some facts about a connection that no call of its API
+ * reports, and signals some changes only on a condition variable of its own
+ * (CTimer's event, raised on every ACK, peer shutdown, broken connection and
+ * new connection). These functions read them through the library's installed
+ * headers (/usr/include/udt/core.h, common.h), which describe the pinned
+ * build (see udt4), instead of guessing from timing.
+ */
+#ifndef CUDT_WATCH_H
+#define CUDT_WATCH_H
+
+#include <stdint.h>
+#include "shim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One connection's state as UDT itself records it. */
+typedef struct {
+	int status;     /* UDT::getsockstate */
+	int exists;     /* UDT still has the socket open (not CLOSED, not deleted) */
+	int connected;  /* the handshake completed (CUDT::m_bConnected) */
+	int rejected;   /* the listener answered the handshake with a rejection (1002) */
+	int shutdown;   /* the peer closed the connection (it sent UDT's shutdown) */
+	int snd_pkts;   /* packets in the send buffer: sent or not, unacknowledged */
+} cudt_conninfo;
+
+/* Fills ci[i] for each of the n sockets in ids, in one call. */
+void cudt_conninfo_get(const int* ids, int n, cudt_conninfo* ci);
+
+/* Like cudt_epoll_wait2 for UDT sockets and system sockets to read, but it
+ * also returns early with no socket reported: with *signalled = 2 after
+ * cudt_poll_signal, and, when signals is non-zero, with *signalled = 1 when
+ * UDT raised its event (an ACK, a peer's shutdown, a broken connection, a new
+ * connection), none of which its epoll reports. Timeout is not an error
+ * here: it returns 0 with *signalled clear. */
+int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* lrn,
+                   int64_t ms, int signals, int* signalled, cudt_err* e);
+
+/* Makes a cudt_poll_wait in progress, or the next one, return at once. */
+void cudt_poll_signal(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
