@@ -52,31 +52,40 @@ type netFD struct {
 	cleanup runtime.Cleanup
 }
 
-func newFD(p *poller, s Socket) *netFD {
-	fd := &netFD{lib: p.lib, pd: p.open(s)}
+func newFD(p *poller, s Socket) (*netFD, error) {
+	pd, err := p.open(s)
+	if err != nil {
+		return nil, err
+	}
+	fd := &netFD{lib: p.lib, pd: pd}
 	if a, err := p.lib.SockName(s); err == nil {
 		fd.laddr = newAddr(a)
 	}
-	return fd
+	return fd, nil
 }
 
-// closeSocket is the whole of closing, shared by Close and the cleanup of
-// an object the program dropped: out of the poller first, then UDT.
+// closeSocket closes without waiting for unsent data: the listener's Close,
+// and the cleanup of an object the program dropped. Out of the poller
+// first, then UDT.
 func closeSocket(pd *pollDesc) error {
 	if !pd.close() {
 		return net.ErrClosed
 	}
-	// UDT deletes a socket on its own some time after the peer closed it;
-	// closing it then is still this side's first and successful Close.
-	if err := pd.p.lib.Close(pd.s); CodeOf(err) != ErrInvSock {
-		return err
-	}
-	return nil
+	return releaseSocket(pd)
 }
 
-func (fd *netFD) close() error {
-	fd.cleanup.Stop()
-	return closeSocket(fd.pd)
+// releaseSocket closes in UDT a socket whose pollDesc is closed.
+func releaseSocket(pd *pollDesc) error {
+	pd.awaitGone()
+	err := pd.p.lib.Close(pd.s)
+	pd.p.forget(pd)
+	noteSocketClosed()
+	// UDT deletes a socket on its own some time after the peer closed it;
+	// closing it then is still this side's first and successful Close.
+	if CodeOf(err) == ErrInvSock {
+		return nil
+	}
+	return err
 }
 
 func (fd *netFD) opError(op string, err error) error {
@@ -155,7 +164,6 @@ func (c *Conn) Read(b []byte) (int, error) {
 		switch CodeOf(err) {
 		case Success:
 			if n > 0 || c.msg {
-				fd.pd.noteData()
 				return n, nil
 			}
 		case ErrAsyncRcv:
@@ -163,10 +171,11 @@ func (c *Conn) Read(b []byte) (int, error) {
 			if fd.pd.isClosed() {
 				return 0, fd.opError("read", net.ErrClosed)
 			}
-			if fd.pd.lost.Load() {
+			if fd.pd.peerState() == peerLost {
 				return 0, fd.opError("read", errPeerLost)
 			}
-			// The peer closed and nothing is left to read.
+			// The peer closed and nothing is left to read (or UDT has
+			// deleted the socket, more than a second after the end).
 			return 0, io.EOF
 		default:
 			return 0, fd.opError("read", err)
@@ -179,7 +188,8 @@ func (c *Conn) Read(b []byte) (int, error) {
 
 // Write writes b, or in message mode sends b as one message, with the TTL
 // and ordering of the Config. It returns when all of b is in UDT's send
-// buffer; UDT delivers it in the background, also after Close.
+// buffer; UDT delivers it in the background, and Close waits until it has
+// (see Close).
 func (c *Conn) Write(b []byte) (int, error) {
 	if !c.ok() {
 		return 0, errInvalidConn("write")
@@ -267,53 +277,105 @@ func (c *Conn) WriteMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) 
 	}
 }
 
-// Close closes the connection. Blocked Reads and Writes return
-// net.ErrClosed at once. Close does not wait for unsent data: UDT sends it
-// in the background, for up to the linger time (Config.Linger). A second
-// Close returns an error wrapping net.ErrClosed.
+// Close closes the connection, after the peer has acknowledged everything
+// written to it: when Close returns nil, every byte written before it was
+// delivered. Blocked Reads and Writes return net.ErrClosed at once; Close
+// itself returns as soon as the last acknowledgement arrives. It gives up,
+// discards what is left and says how much, when the peer is gone or the
+// linger time passes (Config.Linger, SetLinger; UDT's default is 180 s);
+// SetLinger(0) discards at once, as with TCP. A second Close returns an
+// error wrapping net.ErrClosed.
+//
+// A Conn that the program drops without closing is closed by a cleanup
+// once the garbage collector finds it: UDT then keeps sending in the
+// background for the linger time, which ends with the process.
 func (c *Conn) Close() error {
 	if !c.ok() {
 		return errInvalidConn("close")
 	}
-	return c.fd.opError("close", c.fd.close())
+	fd := c.fd
+	fd.cleanup.Stop()
+	pd := fd.pd
+	if !pd.close() {
+		return fd.opError("close", net.ErrClosed)
+	}
+	var err error
+	if l, lerr := fd.lib.GetSockOpt(pd.s, OptLinger); lerr == nil {
+		if l := l.(Linger); l.On && l.Timeout > 0 {
+			left, derr := pd.p.drain(pd, nil, time.Now().Add(l.Timeout))
+			if derr != nil {
+				pollStats.closesFailed.Add(1)
+				err = c.undelivered(left, derr, l.Timeout)
+				// What is left would otherwise go on for the linger time.
+				fd.lib.SetSockOpt(pd.s, OptLinger, Linger{})
+			} else {
+				pollStats.closesDrained.Add(1)
+			}
+		}
+	}
+	if cerr := releaseSocket(pd); err == nil {
+		err = cerr
+	}
+	return fd.opError("close", err)
+}
+
+// undelivered is Close's error when it gave up on left packets.
+func (c *Conn) undelivered(left int, why error, linger time.Duration) error {
+	what := strconv.Itoa(left) + " packets written before Close were not acknowledged"
+	if v, err := c.fd.lib.GetSockOpt(c.fd.pd.s, OptMSS); err == nil && left > 0 {
+		what += " (up to " + strconv.Itoa(left*(v.(int)-udpIPHeaders-udtHeader)) + " bytes)"
+	}
+	if why == errDeadline {
+		return &Error{Op: "close", Code: ErrTimeout, Msg: what + " within the linger time of " + linger.String() + "; discarded", err: os.ErrDeadlineExceeded}
+	}
+	return &Error{Op: "close", Code: ErrConnLost, Msg: what + ": the connection broke first"}
+}
+
+// udtHeader is the header UDT puts on each data packet, inside the MSS.
+const udtHeader = 16
+
+// SetLinger sets how Close treats data not yet acknowledged, as
+// net.TCPConn's SetLinger does: sec < 0 waits for it for up to UDT's
+// default linger time (180 s); sec == 0 discards it; sec > 0 waits for at
+// most sec seconds. It is UDT_LINGER, which also bounds how long UDT keeps
+// sending after the cleanup of a Conn the program dropped.
+func (c *Conn) SetLinger(sec int) error {
+	if !c.ok() {
+		return errInvalidConn("set linger")
+	}
+	if c.fd.pd.isClosed() {
+		return c.fd.opError("set linger", net.ErrClosed)
+	}
+	l := Linger{On: true, Timeout: 180 * time.Second}
+	if sec >= 0 {
+		l = Linger{On: sec > 0, Timeout: time.Duration(sec) * time.Second}
+	}
+	return c.fd.opError("set linger", c.fd.lib.SetSockOpt(c.fd.pd.s, OptLinger, l))
 }
 
 // Flush waits until the peer has acknowledged every byte written so far,
-// or ctx ends, or the connection fails. Call it before Close when the
-// process is about to exit: Close hands unsent data to UDT's own threads,
-// which die with the process.
-//
-// UDT reports neither "all acknowledged" nor a peer that stops
-// acknowledging through its epoll, so Flush asks for the send buffer's
-// fill (UDT_SNDDATA) and the socket state, at first often, then every
-// 20 ms.
+// or ctx ends, or the connection fails. Close does the same before it
+// closes; Flush is for a connection that stays open.
 func (c *Conn) Flush(ctx context.Context) error {
-	fd := c.fd
-	wait := 100 * time.Microsecond
-	for {
-		if fd.pd.isClosed() {
-			return fd.opError("flush", net.ErrClosed)
-		}
-		v, err := fd.lib.GetSockOpt(fd.pd.s, OptSndData)
-		if err != nil {
-			return fd.opError("flush", c.closedOr(err))
-		}
-		if v.(int) == 0 {
-			return nil
-		}
-		if st := fd.lib.SockState(fd.pd.s); st != StatusConnected {
-			return fd.opError("flush", &Error{Op: "flush", Code: ErrConnLost,
-				Msg: "the connection ended (" + st.String() + ") with " + strconv.Itoa(v.(int)) + " packets unacknowledged"})
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fd.opError("flush", ctx.Err())
-		case <-t.C:
-		}
-		wait = min(2*wait, 20*time.Millisecond)
+	if !c.ok() {
+		return errInvalidConn("flush")
 	}
+	fd := c.fd
+	if fd.pd.isClosed() {
+		return fd.opError("flush", net.ErrClosed)
+	}
+	until, _ := ctx.Deadline()
+	left, err := fd.pd.p.drain(fd.pd, ctx.Done(), until)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fd.opError("flush", ctx.Err())
+	case err == errDeadline:
+		return fd.opError("flush", errDeadline)
+	}
+	return fd.opError("flush", &Error{Op: "flush", Code: ErrConnLost,
+		Msg: "the connection broke with " + strconv.Itoa(left) + " packets unacknowledged"})
 }
 
 // LocalAddr is the local address, an *Addr.
@@ -466,38 +528,36 @@ type writerOnly struct{ io.Writer }
 // errAttemptExpired ends a connect attempt that UDT is about to give up.
 var errAttemptExpired = errors.New("udt: connect attempt expired")
 
-// connect starts a non-blocking connect and waits for it until ctx ends or
-// the attempt's own limit. UDT's epoll reports success only on its 10 ms
-// tick and never reports failure, so the wait watches the socket's state
-// itself, often at first (the handshake takes about a round trip) and then
-// less often.
+// connect starts a non-blocking connect and waits until the handshake ends,
+// ctx ends, or limit passes. UDT's epoll reports a completed handshake, but
+// not a failed one; UDT 4.11 also completes, in non-blocking mode, a
+// handshake the listener rejected, which only its own record of the answer
+// tells (connInfo.rejected).
 func (fd *netFD) connect(ctx context.Context, to netip.AddrPort, limit time.Time) error {
 	if err := fd.lib.Connect(fd.pd.s, to); err != nil {
 		return err
 	}
-	backoff := 50 * time.Microsecond
-	t := time.NewTimer(backoff)
-	defer t.Stop()
-	expire := time.NewTimer(time.Until(limit))
-	defer expire.Stop()
+	p := fd.pd.p
 	for {
-		switch st := fd.lib.SockState(fd.pd.s); st {
-		case StatusConnected:
+		var ci [1]connInfo
+		p.lib.connInfos([]SocketID{fd.pd.s.ID()}, ci[:])
+		switch {
+		case ci[0].rejected:
+			pollStats.dialsRejected.Add(1)
+			return &Error{Op: "connect", Code: ErrConnRej, Msg: "Connection setup failure: connection rejected by the peer (a listener of the other mode, stream or message?)"}
+		case ci[0].connected:
+			// Also when the peer has closed since: the first Read is EOF,
+			// after whatever the peer sent first.
 			return nil
-		case StatusConnecting:
-		default:
-			return &Error{Op: "connect", Code: ErrConnFail, Msg: "connection setup failed (socket " + st.String() + ")"}
+		case ci[0].status != StatusConnecting:
+			return &Error{Op: "connect", Code: ErrConnFail, Msg: "connection setup failed (socket " + ci[0].status.String() + ")"}
 		}
-		select {
-		case <-t.C:
-		case <-expire.C:
-			return errAttemptExpired
-		case <-ctx.Done():
+		switch err := fd.pd.waitFor(EventOut, ctx.Done(), limit); err {
+		case nil:
+		case errCanceled:
 			return ctx.Err()
-		case <-fd.pd.closing:
-			return net.ErrClosed
+		default:
+			return err
 		}
-		backoff = min(2*backoff, 10*time.Millisecond)
-		t.Reset(backoff)
 	}
 }

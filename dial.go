@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -281,14 +282,16 @@ type Dialer struct {
 	// address. By default dialed connections share one UDP port per address
 	// family (and MSS and UDP buffer sizes).
 	LocalAddr net.Addr
-	// Timeout bounds the whole dial; 0 means UDT's handshake limit of 3 s
-	// (or ctx's deadline, if earlier); negative fails at once, as with
-	// net.Dialer.
+	// Timeout bounds the whole dial, with ctx's deadline if that is
+	// earlier. 0 means ctx's deadline, or DefaultDialTimeout without one;
+	// negative fails at once, as with net.Dialer. A dial that times out
+	// fails with a net.Error whose Timeout is true, matching
+	// os.ErrDeadlineExceeded, ErrNoServer and syscall.ETIMEDOUT.
 	Timeout time.Duration
 }
 
 // DefaultDialTimeout bounds a dial with no Timeout and no context deadline,
-// as UDT's blocking connect does.
+// as UDT's blocking connect does (its handshake gives up after 3 s).
 const DefaultDialTimeout = 3 * time.Second
 
 // Dial connects to address on network "udt", "udt4" or "udt6".
@@ -325,15 +328,18 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 		return nil, opErr(nil, err)
 	}
 	timeout := d.Timeout
-	if timeout == 0 {
-		timeout = DefaultDialTimeout
-	}
 	if timeout < 0 { // as net.Dialer: a deadline already past
 		return nil, opErr(nil, errDeadline)
 	}
-	// The earlier of ctx's deadline and the timeout wins.
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	if _, ok := ctx.Deadline(); timeout == 0 && !ok {
+		timeout = DefaultDialTimeout
+	}
+	if timeout > 0 { // the earlier of ctx's deadline and the timeout wins
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	start := time.Now()
 	raddr, f, err := resolve(ctx, network, address, false)
 	if err != nil {
 		return nil, opErr(nil, err)
@@ -361,8 +367,9 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 			}
 			err = ctx.Err()
 		}
-		if errors.Is(err, context.DeadlineExceeded) || err == errAttemptExpired {
-			err = errDeadline
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = &Error{Op: "connect", Code: ErrNoServer, err: errDialTimeout,
+				Msg: "no answer from " + raddr.String() + " within " + time.Since(start).Round(time.Millisecond).String()}
 		}
 		if err != nil {
 			return nil, opErr(newAddr(raddr), err)
@@ -370,6 +377,10 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 		return c, nil
 	}
 }
+
+// errDialTimeout is behind a dial's timeout: it ran out of the dial's own
+// deadline, and Go code asks for either.
+var errDialTimeout = errors.Join(os.ErrDeadlineExceeded, context.DeadlineExceeded)
 
 // attempt dials once, on a new socket, for at most connectAttempt.
 func (d *Dialer) attempt(ctx context.Context, p *poller, f Family, raddr, local netip.AddrPort) (*Conn, error) {
@@ -393,12 +404,18 @@ func (d *Dialer) attempt(ctx context.Context, p *poller, f Family, raddr, local 
 	if err := lib.Bind(s, local); err != nil {
 		return fail(err)
 	}
-	fd := newFD(p, s)
+	fd, err := newFD(p, s)
+	if err != nil {
+		return fail(err)
+	}
 	fd.raddr = newAddr(raddr)
 	started := time.Now()
 	if err := fd.connect(ctx, raddr, started.Add(connectAttempt)); err != nil {
 		fd.pd.close()
+		fd.pd.awaitGone()
+		// Settle before forget: an abandoned socket keeps the poller on.
 		p.closeWhenSettled(s, started)
+		p.forget(fd.pd)
 		return nil, err
 	}
 	if a, err := lib.SockName(s); err == nil {
@@ -490,7 +507,11 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*L
 	if err := lib.Listen(s, backlog); err != nil {
 		return fail(err)
 	}
-	l := &Listener{fd: newFD(p, s), cfg: lc.Config}
+	fd, err := newFD(p, s)
+	if err != nil {
+		return fail(err)
+	}
+	l := &Listener{fd: fd, cfg: lc.Config}
 	l.fd.cleanup = runtime.AddCleanup(l, func(pd *pollDesc) { closeSocket(pd) }, l.fd.pd)
 	return l, nil
 }
@@ -531,7 +552,11 @@ func (l *Listener) AcceptUDT() (*Conn, error) {
 		case Success:
 			// Accepted sockets inherit the listener's options, the
 			// non-blocking mode included.
-			cfd := newFD(fd.pd.p, s)
+			cfd, err := newFD(fd.pd.p, s)
+			if err != nil {
+				fd.lib.Close(s)
+				return nil, fd.opError("accept", err)
+			}
 			cfd.raddr = newAddr(peer)
 			return newConn(cfd, &l.cfg), nil
 		case ErrAsyncRcv:
@@ -553,7 +578,8 @@ func (l *Listener) Close() error {
 	if !l.ok() {
 		return errInvalidListener("close")
 	}
-	return l.fd.opError("close", l.fd.close())
+	l.fd.cleanup.Stop()
+	return l.fd.opError("close", closeSocket(l.fd.pd))
 }
 
 // ok reports whether l is a Listener this package made; methods on a nil or

@@ -11,33 +11,36 @@ import (
 // The poller drives one UDT epoll from one goroutine and parks the
 // goroutines of blocked calls in Go, so a blocked Read costs a parked
 // goroutine, not an OS thread. Sockets run in UDT's non-blocking mode; a call
-// that would block registers its interest here and waits on a channel.
+// that would block asks the poller for the event it needs and waits on a
+// channel.
 //
-// UDT's epoll is level-triggered, so interest is registered only while
-// someone waits, and dropped as soon as the event is delivered: otherwise a
-// socket that stays writable (or readable, with nobody reading) would make
-// epoll_wait return at once, forever. It never reports a failed connect or
-// a clean close by the peer, so each round also asks the state of every
-// socket with waiters.
-
-// pollInterval bounds how long the poller sleeps in epoll_wait, and so how
-// late it notices what UDT's epoll does not report. UDT's own granularity
-// is 10 ms.
-const pollInterval = 50 * time.Millisecond
-
+// It follows what UDT reports, and nothing else:
+//   - UDT's epoll is level-triggered and its ready sets keep a socket until
+//     a call drains it, so interest is added only while someone waits, and
+//     taken out as soon as the event is delivered. Every change to the epoll
+//     is made here, on the poller's goroutine: waiters only say what they
+//     need (pollDesc.want) and wake the poller.
+//   - UDT's epoll never reports a peer's clean close, a failed connect, or
+//     an acknowledgement. UDT does raise its own event for each of them
+//     (CTimer's event: on every ACK, a peer's shutdown, a broken connection,
+//     a new connection), so after such an event, and at most once per
+//     scanGap, the poller reads the state of the sockets that something
+//     waits on, in one C call (a scan). With nothing to wait for it scans
+//     nothing, and it stops when no socket is open.
+//
+// Every timing it assumes is in udt411.go.
 type poller struct {
-	lib Library
-	ep  Epoll
+	lib pollLib
+	now func() time.Time // time.Now; tests step a clock of their own
 
-	mu  sync.Mutex
-	fds map[SocketID]*pollDesc
+	mu      sync.Mutex
+	fds     map[SocketID]*pollDesc
+	changed []*pollDesc // descriptors whose wanted interest, or closing, changed
+	drains  []*drainReq // waiting until the peer has acknowledged everything
+	dying   []dyingSocket
+	running bool
 
-	dyingMu sync.Mutex
-	dying   []dyingSocket // abandoned dials, closed once it is safe
-
-	closes    atomic.Int64 // sockets closed through the poller
-	lastClose atomic.Int64 // unix nanoseconds of the last one
-	trim      heapTrim     // the poller goroutine's own (see trim.go)
+	nwaiting atomic.Int32 // goroutines in pollDesc.waitFor, on every socket
 }
 
 // dyingSocket is a socket whose dial was abandoned while UDT was still
@@ -62,25 +65,16 @@ type dyingSocket struct {
 	since time.Time // when connect was called
 }
 
-// connectAttempt bounds one connect attempt: a dial with a longer deadline
-// makes another attempt on a fresh socket. An abandoned attempt's socket
-// that is still connecting is closed from connectCloseBy on, and never
-// after connectCloseLatest: UDT's 3 s count from a moment after since.
-const (
-	connectAttempt     = 2 * time.Second
-	connectCloseBy     = 2 * time.Second
-	connectCloseLatest = 2500 * time.Millisecond
-)
-
 // closeWhenSettled closes s, a socket whose connect started at since, once
 // that is safe (see dyingSocket).
 func (p *poller) closeWhenSettled(s Socket, since time.Time) {
 	if p.settle(s, since) {
 		return
 	}
-	p.dyingMu.Lock()
+	p.mu.Lock()
 	p.dying = append(p.dying, dyingSocket{s, since})
-	p.dyingMu.Unlock()
+	p.mu.Unlock()
+	p.lib.pollSignal()
 }
 
 // settle closes s or gives up on it, and reports whether it did either;
@@ -90,6 +84,7 @@ func (p *poller) settle(s Socket, since time.Time) bool {
 	switch p.lib.SockState(s) {
 	case StatusConnected:
 		p.lib.Close(s)
+		pollStats.abandonedClose.Add(1)
 		return true
 	case StatusConnecting:
 		switch {
@@ -97,217 +92,502 @@ func (p *poller) settle(s Socket, since time.Time) bool {
 			return false
 		case age < connectCloseLatest:
 			p.lib.Close(s)
+			pollStats.abandonedClose.Add(1)
+			return true
 		}
-		return true // past connectCloseLatest: left open, see dyingSocket
-	default:
-		// Refused or broken while connecting: UDT may have left it in
-		// its connecting list, so it is left open too.
-		return true
 	}
+	// Past connectCloseLatest, or refused or broken while connecting: UDT
+	// may have left it in its connecting list, so it is left open.
+	pollStats.abandonedLeft.Add(1)
+	return true
 }
 
-// reap settles the abandoned dials.
-func (p *poller) reap() {
-	p.dyingMu.Lock()
-	defer p.dyingMu.Unlock()
-	keep := p.dying[:0]
-	for _, d := range p.dying {
+// reap settles the abandoned dials, and says when to look again.
+func (p *poller) reap(now time.Time) (next time.Time) {
+	p.mu.Lock()
+	dying := p.dying
+	p.dying = nil
+	p.mu.Unlock()
+	var keep []dyingSocket
+	for _, d := range dying {
 		if !p.settle(d.s, d.since) {
 			keep = append(keep, d)
-		}
-	}
-	clear(p.dying[len(keep):])
-	p.dying = keep
-}
-
-var (
-	defaultPollerOnce sync.Once
-	defaultPoller     *poller
-	defaultPollerErr  error
-)
-
-func getPoller() (*poller, error) {
-	defaultPollerOnce.Do(func() {
-		defaultPoller, defaultPollerErr = newPoller(Native)
-	})
-	return defaultPoller, defaultPollerErr
-}
-
-func newPoller(lib Library) (*poller, error) {
-	ep, err := lib.EpollCreate()
-	if err != nil {
-		return nil, err
-	}
-	p := &poller{lib: lib, ep: ep, fds: map[SocketID]*pollDesc{}}
-	go p.run()
-	return p, nil
-}
-
-func (p *poller) run() {
-	ev := EpollEvents{Read: make([]SocketID, 0, 512), Write: make([]SocketID, 0, 512)}
-	var waiting []*pollDesc
-	for round := 1; ; round++ {
-		ev.Read, ev.Write = ev.Read[:0], ev.Write[:0]
-		n, err := p.lib.EpollWait(p.ep, &ev, pollInterval)
-		if err != nil && CodeOf(err) != ErrTimeout {
-			// Only a released epoll fails here, which this package never
-			// does; do not spin if it ever happens.
-			time.Sleep(pollInterval)
-		}
-		for _, id := range ev.Read {
-			p.ready(id, EventIn)
-		}
-		for _, id := range ev.Write {
-			p.ready(id, EventOut)
-		}
-		// A full slice may have left ready sockets unreported, lowest IDs
-		// first: make room for all of them next round.
-		if n > 0 && (len(ev.Read) == cap(ev.Read) || len(ev.Write) == cap(ev.Write)) {
-			ev.Read = make([]SocketID, 0, 2*cap(ev.Read))
-			ev.Write = make([]SocketID, 0, 2*cap(ev.Write))
-		}
-		// Once a second every waiter retries, which also re-registers its
-		// interest (UDT raises a data socket's events again on add): a
-		// safety net under UDT's own check-then-clear of IN and OUT, which
-		// can race with the thread that sets them.
-		safetyNet := round%int(time.Second/pollInterval) == 0
-		p.reap()
-		p.maybeTrim(time.Now())
-		waiting = p.waiting(waiting[:0])
-		for _, pd := range waiting {
-			switch st := p.lib.SockState(pd.s); st {
-			case StatusConnected, StatusConnecting:
-				pd.brokenSeen = 0
-				if safetyNet {
-					pd.wakeAll()
-				}
-			case StatusBroken:
-				// Give UDT's epoll one round to report a lost peer before
-				// the waiters take the break for a clean close; only
-				// connections silent long enough to be lost need to wait.
-				if pd.silentFor() > lostAfter && pd.brokenSeen == 0 {
-					pd.brokenSeen = round
-					continue
-				}
-				pd.wakeAll()
-			case StatusListening:
-				// UDT drops a listener's pending-connection event when the
-				// listener leaves the epoll, and does not raise it again when
-				// it comes back (it does for data sockets), so Accept
-				// retries each round rather than trust the event alone.
-				pd.wake(EventIn)
-			default:
-				pd.wakeAll()
+			if t := d.since.Add(connectCloseBy); next.IsZero() || t.Before(next) {
+				next = t
 			}
 		}
 	}
+	if len(keep) > 0 {
+		p.mu.Lock()
+		p.dying = append(p.dying, keep...)
+		p.mu.Unlock()
+	}
+	return next
 }
 
-// waiting appends the descriptors that have goroutines waiting.
-func (p *poller) waiting(buf []*pollDesc) []*pollDesc {
+var thePoller = newPoller(nativePoll{})
+
+func getPoller() (*poller, error) { return thePoller, nil }
+
+func newPoller(lib pollLib) *poller {
+	return &poller{lib: lib, now: time.Now, fds: map[SocketID]*pollDesc{}}
+}
+
+// open makes s known to the poller, starting it if it was not running.
+func (p *poller) open(s Socket) (*pollDesc, error) {
+	pd := &pollDesc{p: p, s: s, rready: make(chan struct{}), wready: make(chan struct{}),
+		closing: make(chan struct{}), gone: make(chan struct{})}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, pd := range p.fds {
-		pd.mu.Lock()
-		if pd.readers+pd.writers > 0 {
-			buf = append(buf, pd)
+	if !p.running {
+		ep, err := p.lib.EpollCreate()
+		if err != nil {
+			return nil, err
 		}
-		pd.mu.Unlock()
+		p.running = true
+		pollStats.runs.Add(1)
+		go p.run(ep)
 	}
-	return buf
+	p.fds[s.ID()] = pd
+	return pd, nil
 }
 
-func (p *poller) ready(id SocketID, ev Events) {
+// forget drops a closed descriptor; the poller stops when none is left.
+func (p *poller) forget(pd *pollDesc) {
+	p.mu.Lock()
+	if p.fds[pd.s.ID()] == pd {
+		delete(p.fds, pd.s.ID())
+	}
+	empty := len(p.fds) == 0
+	p.mu.Unlock()
+	if empty {
+		p.lib.pollSignal()
+	}
+}
+
+// request tells the poller that pd's wanted interest or closing changed.
+func (p *poller) request(pd *pollDesc) {
+	p.mu.Lock()
+	if !pd.queued {
+		pd.queued = true
+		p.changed = append(p.changed, pd)
+	}
+	p.mu.Unlock()
+	p.lib.pollSignal()
+}
+
+// pollRound is the poller goroutine's own state.
+type pollRound struct {
+	ep         Epoll
+	ev         EpollEvents
+	lastScan   time.Time
+	scanDue    bool // UDT raised its event within scanGap of the last scan
+	stale      map[SocketID]int
+	infos      []connInfo
+	ids        []SocketID
+	registered map[*pollDesc]Events // what the epoll watches for now
+}
+
+func (p *poller) run(ep Epoll) {
+	r := &pollRound{
+		ep:         ep,
+		ev:         EpollEvents{Read: make([]SocketID, 0, 512), Write: make([]SocketID, 0, 512)},
+		stale:      map[SocketID]int{},
+		registered: map[*pollDesc]Events{},
+		lastScan:   p.now(),
+	}
+	for {
+		now := p.now()
+		p.apply(r)
+		nextReap := p.reap(now)
+
+		p.mu.Lock()
+		idle := len(p.fds) == 0 && len(p.changed) == 0 && len(p.drains) == 0 && len(p.dying) == 0
+		if idle {
+			p.running = false
+		}
+		p.mu.Unlock()
+		if idle {
+			p.lib.EpollRelease(r.ep)
+			return
+		}
+
+		// How long to wait, and whether UDT's event matters meanwhile.
+		watching := p.watching()
+		timeout := time.Duration(-1)
+		signals := false
+		if watching {
+			due := r.lastScan.Add(scanBackstop)
+			if r.scanDue {
+				due = r.lastScan.Add(scanGap)
+			} else {
+				signals = true
+			}
+			timeout = max(due.Sub(now), 0)
+		}
+		if !nextReap.IsZero() {
+			if d := max(nextReap.Sub(now), 0); timeout < 0 || d < timeout {
+				timeout = d
+			}
+		}
+
+		r.ev.Read, r.ev.Write = r.ev.Read[:0], r.ev.Write[:0]
+		why, err := p.lib.pollWait(r.ep, &r.ev, timeout, signals)
+		pollStats.waits.Add(1)
+		if err != nil {
+			// Only a released epoll fails here, which this package never
+			// does while running; do not spin if it ever happens.
+			time.Sleep(udtTick)
+		}
+		switch why {
+		case pollReady:
+			p.deliver(r)
+		case pollUDT:
+			pollStats.udtSignals.Add(1)
+			r.scanDue = true
+		}
+		now = p.now()
+		watching = p.watching() // a waiter may have come meanwhile
+		if watching && r.scanDue && now.Sub(r.lastScan) >= scanGap {
+			p.scan(r, false)
+		} else if watching && now.Sub(r.lastScan) >= scanBackstop {
+			p.scan(r, true)
+		}
+	}
+}
+
+// watching reports whether a scan could find something: a waiter on a
+// connection, or a drain.
+func (p *poller) watching() bool {
+	if p.nwaiting.Load() > 0 {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.drains) > 0
+}
+
+// apply brings the epoll in line with what the waiters want.
+func (p *poller) apply(r *pollRound) {
+	p.mu.Lock()
+	changed := p.changed
+	p.changed = nil
+	for _, pd := range changed {
+		pd.queued = false
+	}
+	p.mu.Unlock()
+	for _, pd := range changed {
+		pd.mu.Lock()
+		want, closed := pd.want, pd.closed
+		pd.mu.Unlock()
+		reg := r.registered[pd]
+		if closed {
+			// Out of the epoll before UDT closes it, or it may stay in
+			// the ready set for good.
+			if reg != 0 {
+				p.lib.EpollRemoveUsock(r.ep, pd.s.ID())
+				delete(r.registered, pd)
+			}
+			pd.goneOnce.Do(func() { close(pd.gone) })
+			continue
+		}
+		if want == reg {
+			continue
+		}
+		p.setInterest(r, pd, want)
+		pollStats.arms.Add(1)
+		// The event may have come before the interest: each waiter tries
+		// once more now that nothing can be missed.
+		pd.wake(want &^ reg)
+	}
+}
+
+// setInterest makes the epoll watch pd for want. UDT's epoll can only add
+// events to a socket's set, so a change is a remove and an add; the remove
+// also takes the socket out of the ready sets.
+func (p *poller) setInterest(r *pollRound, pd *pollDesc, want Events) {
+	id := pd.s.ID()
+	if r.registered[pd] != 0 {
+		p.lib.EpollRemoveUsock(r.ep, id)
+		delete(r.registered, pd)
+	}
+	if want != 0 && p.lib.EpollAddUsock(r.ep, id, want) == nil {
+		r.registered[pd] = want
+	}
+}
+
+// deliver wakes the waiters of the sockets UDT reported, and takes the
+// delivered events out of the epoll.
+func (p *poller) deliver(r *pollRound) {
+	for _, id := range r.ev.Read {
+		p.ready(r, id, EventIn)
+	}
+	for _, id := range r.ev.Write {
+		p.ready(r, id, EventOut)
+	}
+	// A full slice may have left ready sockets unreported: make room for
+	// all of them next time.
+	if len(r.ev.Read) == cap(r.ev.Read) || len(r.ev.Write) == cap(r.ev.Write) {
+		r.ev.Read = make([]SocketID, 0, 2*cap(r.ev.Read))
+		r.ev.Write = make([]SocketID, 0, 2*cap(r.ev.Write))
+	}
+}
+
+func (p *poller) ready(r *pollRound, id SocketID, ev Events) {
+	pollStats.events.Add(1)
 	p.mu.Lock()
 	pd := p.fds[id]
 	p.mu.Unlock()
-	if pd == nil {
+	if pd == nil || r.registered[pd]&ev == 0 {
+		p.stale(r, id)
 		return
 	}
-	// UDT raises epoll events when it gives up on a silent peer, and none
-	// for a clean close by the peer: a readable BROKEN socket with nothing
-	// to read, whose peer has sent nothing for longer than UDT's shortest
-	// give-up time, lost its peer.
-	if ev&EventIn != 0 && p.lib.SockState(pd.s) == StatusBroken && pd.silentFor() > lostAfter {
-		if v, err := p.lib.GetSockOpt(pd.s, OptRcvData); err == nil && v == 0 {
-			pd.lost.Store(true)
-		}
+	delete(r.stale, id)
+	pd.mu.Lock()
+	pd.want &^= ev
+	waiters := pd.readers
+	if ev == EventOut {
+		waiters = pd.writers
 	}
+	pd.mu.Unlock()
+	if waiters == 0 {
+		pollStats.disarmed.Add(1)
+	}
+	p.setInterest(r, pd, r.registered[pd]&^ev)
 	pd.wake(ev)
 }
 
-// lostAfter is below the silence after which UDT 4.11 gives up on a peer
-// (over 16 expiries and at least 5 s): a connection that delivered data
-// more recently cannot have been broken by that timeout.
-const lostAfter = 4 * time.Second
+// stale handles a socket UDT reports that the poller does not watch. UDT
+// 4.11 keeps a socket in its ready sets when it was closed there (by the
+// program, or by UDT after the peer left) before the poller took it out,
+// and epoll_wait then returns at once, forever. A remove clears it while
+// UDT still knows the socket; one that keeps coming back is only cleared by
+// a new epoll.
+func (p *poller) stale(r *pollRound, id SocketID) {
+	p.lib.EpollRemoveUsock(r.ep, id)
+	r.stale[id]++
+	if r.stale[id] < 3 {
+		return
+	}
+	ep, err := p.lib.EpollCreate()
+	if err != nil {
+		return
+	}
+	pollStats.staleRebuilds.Add(1)
+	for pd, ev := range r.registered {
+		if p.lib.EpollAddUsock(ep, pd.s.ID(), ev) != nil {
+			delete(r.registered, pd)
+		}
+		pd.wake(ev)
+	}
+	p.lib.EpollRelease(r.ep)
+	r.ep = ep
+	clear(r.stale)
+}
+
+// scan reads the state of every socket something waits on, and acts on
+// what changed: a peer that closed or was lost wakes the waiters, a drained
+// send buffer ends a drain.
+func (p *poller) scan(r *pollRound, backstop bool) {
+	r.lastScan, r.scanDue = p.now(), false
+	pollStats.scans.Add(1)
+	if backstop {
+		pollStats.backstopScans.Add(1)
+	}
+	p.mu.Lock()
+	var pds []*pollDesc
+	r.ids = r.ids[:0]
+	for id, pd := range p.fds {
+		if pd.waiting.Load() > 0 {
+			pds = append(pds, pd)
+			r.ids = append(r.ids, id)
+		}
+	}
+	drains := p.drains
+	for _, d := range drains {
+		r.ids = append(r.ids, d.pd.s.ID())
+	}
+	p.mu.Unlock()
+	if cap(r.infos) < len(r.ids) {
+		r.infos = make([]connInfo, len(r.ids))
+	}
+	infos := r.infos[:len(r.ids)]
+	p.lib.connInfos(r.ids, infos)
+
+	found := false
+	for i, pd := range pds {
+		ci := infos[i]
+		if ci.exists && ci.status != StatusBroken {
+			continue
+		}
+		found = true
+		pd.notePeer(ci)
+		pd.wake(EventIn | EventOut)
+	}
+	var ended []*drainReq
+	for i, d := range drains {
+		ci := infos[len(pds)+i]
+		switch {
+		case d.abandoned.Load():
+			ended = append(ended, d)
+			continue
+		case !ci.exists || ci.sndPkts == 0:
+			// Acknowledged, also when the peer closed since; or UDT has
+			// deleted the socket, whose state is then gone.
+			d.done <- drainResult{}
+		case ci.status == StatusBroken:
+			d.pd.notePeer(ci)
+			d.done <- drainResult{left: ci.sndPkts, gone: true}
+		default:
+			continue
+		}
+		found = true
+		ended = append(ended, d)
+	}
+	if len(ended) > 0 {
+		p.mu.Lock()
+		p.drains = removeDrains(p.drains, ended)
+		p.mu.Unlock()
+	}
+	if backstop && found {
+		pollStats.backstopFinds.Add(1)
+	}
+}
+
+func removeDrains(all, ended []*drainReq) []*drainReq {
+	keep := all[:0]
+	for _, d := range all {
+		gone := false
+		for _, e := range ended {
+			gone = gone || d == e
+		}
+		if !gone {
+			keep = append(keep, d)
+		}
+	}
+	clear(all[len(keep):])
+	return keep
+}
+
+// A drainReq waits until the peer has acknowledged everything in pd's send
+// buffer.
+type drainReq struct {
+	pd        *pollDesc
+	done      chan drainResult // one result, buffered
+	abandoned atomic.Bool      // its waiter gave up
+}
+
+type drainResult struct {
+	left int  // packets not acknowledged
+	gone bool // the connection broke first
+}
+
+// drain waits until the peer has acknowledged everything sent on pd, the
+// connection breaks, cancel is closed, or until passes (zero: never). It
+// returns the packets left unacknowledged, and why it stopped short:
+// errPeerGone, errDeadline or errCanceled.
+func (p *poller) drain(pd *pollDesc, cancel <-chan struct{}, until time.Time) (int, error) {
+	d := &drainReq{pd: pd, done: make(chan drainResult, 1)}
+	p.mu.Lock()
+	p.drains = append(p.drains, d)
+	p.mu.Unlock()
+	// Look at once: an idle connection has nothing to drain, and UDT
+	// raises no event for that.
+	var ci [1]connInfo
+	p.lib.connInfos([]SocketID{pd.s.ID()}, ci[:])
+	if !ci[0].exists || ci[0].sndPkts == 0 {
+		d.abandoned.Store(true)
+		return 0, nil
+	}
+	p.lib.pollSignal() // the poller counts this drain from now on
+	var timeout <-chan time.Time
+	if !until.IsZero() {
+		t := time.NewTimer(time.Until(until))
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case res := <-d.done:
+		if res.gone {
+			return res.left, errPeerGone
+		}
+		return 0, nil
+	case <-cancel:
+		d.abandoned.Store(true)
+		return p.unacked(pd), errCanceled
+	case <-timeout:
+		d.abandoned.Store(true)
+		return p.unacked(pd), errDeadline
+	}
+}
+
+func (p *poller) unacked(pd *pollDesc) int {
+	var ci [1]connInfo
+	p.lib.connInfos([]SocketID{pd.s.ID()}, ci[:])
+	return ci[0].sndPkts
+}
+
+var (
+	errPeerGone = &Error{Op: "close", Code: ErrConnLost, Msg: "the connection broke"}
+	errCanceled = &Error{Op: "flush", Code: ErrUnknown, Msg: "canceled"}
+)
 
 // pollDesc is the poll state of one socket.
 type pollDesc struct {
 	p *poller
 	s Socket
 
-	mu         sync.Mutex
-	registered Events // what the UDT epoll watches for now
-	readers    int    // goroutines waiting to read or accept
-	writers    int    // goroutines waiting to write or for the connect
-	rready     chan struct{}
-	wready     chan struct{}
-	closing    chan struct{}
-	closed     bool
-	rdeadline  time.Time
-	wdeadline  time.Time
+	mu        sync.Mutex
+	readers   int    // goroutines waiting to read or accept
+	writers   int    // goroutines waiting to write or for the connect
+	want      Events // what the waiters need the epoll to watch
+	rready    chan struct{}
+	wready    chan struct{}
+	closing   chan struct{}
+	closed    bool
+	rdeadline time.Time
+	wdeadline time.Time
 
-	brokenSeen int          // the poller's round that first saw it BROKEN (poller only)
-	opened     time.Time    // when this side got the socket
-	lastData   atomic.Int64 // unix nanoseconds of the last Read that returned data
-	lost       atomic.Bool  // UDT gave up on a silent peer (see poller.ready)
+	queued   bool         // on p.changed; guarded by p.mu
+	waiting  atomic.Int32 // goroutines in waitFor: a scan looks at this socket
+	gone     chan struct{}
+	goneOnce sync.Once
+	peer     atomic.Int32 // peerUnknown, peerClosed or peerLost
 }
 
-// noteData records that data arrived from the peer, which was alive then.
-func (pd *pollDesc) noteData() { pd.lastData.Store(time.Now().UnixNano()) }
+const (
+	peerUnknown int32 = iota
+	peerClosed        // the peer closed the connection
+	peerLost          // UDT gave up on a silent peer
+)
 
-// silentFor is how long the peer has delivered nothing to a Read.
-func (pd *pollDesc) silentFor() time.Duration {
-	if t := pd.lastData.Load(); t != 0 {
-		return time.Since(time.Unix(0, t))
-	}
-	return time.Since(pd.opened)
-}
-
-func (p *poller) open(s Socket) *pollDesc {
-	pd := &pollDesc{p: p, s: s, rready: make(chan struct{}), wready: make(chan struct{}), closing: make(chan struct{}), opened: time.Now()}
-	p.mu.Lock()
-	p.fds[s.ID()] = pd
-	p.mu.Unlock()
-	return pd
-}
-
-// rearm brings the UDT epoll's interest in line with the waiters. UDT's
-// epoll can only add events to a socket's set, so a change is a remove
-// and an add. Called with pd.mu held.
-func (pd *pollDesc) rearm() {
-	var want Events
-	if pd.readers > 0 {
-		want |= EventIn
-	}
-	if pd.writers > 0 {
-		want |= EventOut
-	}
-	if want == pd.registered || pd.closed {
-		return
-	}
-	lib, ep, id := pd.p.lib, pd.p.ep, pd.s.ID()
-	if pd.registered != 0 {
-		lib.EpollRemoveUsock(ep, id)
-	}
-	pd.registered = 0
-	if want != 0 && lib.EpollAddUsock(ep, id, want) == nil {
-		pd.registered = want
+// notePeer records why a connection ended, as UDT knows it.
+func (pd *pollDesc) notePeer(ci connInfo) {
+	switch {
+	case !ci.exists:
+	case ci.shutdown:
+		if pd.peer.CompareAndSwap(peerUnknown, peerClosed) {
+			pollStats.peerCloses.Add(1)
+		}
+	case ci.status == StatusBroken:
+		if pd.peer.CompareAndSwap(peerUnknown, peerLost) {
+			pollStats.peersLost.Add(1)
+		}
 	}
 }
 
-// wake wakes the goroutines waiting for ev and drops the interest they
-// had: a woken goroutine that still cannot proceed registers it again.
+// peerState is why the connection ended, asking UDT if nobody looked yet.
+func (pd *pollDesc) peerState() int32 {
+	if st := pd.peer.Load(); st != peerUnknown {
+		return st
+	}
+	var ci [1]connInfo
+	pd.p.lib.connInfos([]SocketID{pd.s.ID()}, ci[:])
+	pd.notePeer(ci[0])
+	return pd.peer.Load()
+}
+
+// wake wakes the goroutines waiting for ev.
 func (pd *pollDesc) wake(ev Events) {
 	pd.mu.Lock()
 	defer pd.mu.Unlock()
@@ -319,26 +599,22 @@ func (pd *pollDesc) wake(ev Events) {
 		close(pd.wready)
 		pd.wready = make(chan struct{})
 	}
-	if pd.registered&ev != 0 {
-		lib, ep, id := pd.p.lib, pd.p.ep, pd.s.ID()
-		lib.EpollRemoveUsock(ep, id)
-		pd.registered &^= ev
-		if pd.registered != 0 && lib.EpollAddUsock(ep, id, pd.registered) != nil {
-			pd.registered = 0
-		}
-	}
 }
-
-func (pd *pollDesc) wakeAll() { pd.wake(EventIn | EventOut) }
 
 // errDeadline is what a call returns when its deadline passes: it is
 // os.ErrDeadlineExceeded, a net.Error whose Timeout is true.
 var errDeadline error = os.ErrDeadlineExceeded
 
 // wait parks the caller until the socket may be ready for ev (EventIn or
-// EventOut), its deadline passes, or the socket closes. A nil
-// return means "try again", not "ready": wake-ups may be spurious.
+// EventOut), its deadline passes, or the socket closes. A nil return means
+// "try again", not "ready": wake-ups may be spurious.
 func (pd *pollDesc) wait(ev Events) error {
+	return pd.waitFor(ev, nil, time.Time{})
+}
+
+// waitFor is wait with a cancel channel and a limit of its own (zero:
+// none) besides the deadline; they return errCanceled and errAttemptExpired.
+func (pd *pollDesc) waitFor(ev Events, cancel <-chan struct{}, limit time.Time) error {
 	pd.mu.Lock()
 	if pd.closed {
 		pd.mu.Unlock()
@@ -358,20 +634,34 @@ func (pd *pollDesc) wait(ev Events) error {
 		pd.mu.Unlock()
 		return errDeadline
 	}
-	pd.rearm()
+	ask := pd.want&ev == 0
+	pd.want |= ev
 	pd.mu.Unlock()
+	pd.waiting.Add(1)
+	pd.p.nwaiting.Add(1)
+	defer func() {
+		pd.waiting.Add(-1)
+		pd.p.nwaiting.Add(-1)
+	}()
+	if ask {
+		pd.p.request(pd)
+	}
 
 	defer func() {
 		pd.mu.Lock()
 		pd.done(ev)
-		pd.rearm()
 		pd.mu.Unlock()
 	}()
-	var timeout <-chan time.Time
+	var timeout, expire <-chan time.Time
 	if !deadline.IsZero() {
 		t := time.NewTimer(time.Until(deadline))
 		defer t.Stop()
 		timeout = t.C
+	}
+	if !limit.IsZero() {
+		t := time.NewTimer(time.Until(limit))
+		defer t.Stop()
+		expire = t.C
 	}
 	select {
 	case <-ready:
@@ -380,6 +670,10 @@ func (pd *pollDesc) wait(ev Events) error {
 		return net.ErrClosed
 	case <-timeout:
 		return errDeadline
+	case <-expire:
+		return errAttemptExpired
+	case <-cancel:
+		return errCanceled
 	}
 }
 
@@ -405,10 +699,10 @@ func (pd *pollDesc) setDeadline(t time.Time, ev Events) {
 	pd.wake(ev)
 }
 
-// close wakes every waiter with net.ErrClosed and takes the socket out of
-// the epoll: it must leave the epoll before UDT closes it, or it stays in
-// the ready set forever and epoll_wait spins. It reports false if the
-// descriptor was already closed.
+// close wakes every waiter with net.ErrClosed and has the poller take the
+// socket out of the epoll; it reports false if the descriptor was already
+// closed. The socket must not be closed in UDT before awaitGone returns: a socket
+// closed while in the epoll's ready set stays there for good.
 func (pd *pollDesc) close() bool {
 	pd.mu.Lock()
 	if pd.closed {
@@ -416,19 +710,15 @@ func (pd *pollDesc) close() bool {
 		return false
 	}
 	pd.closed = true
+	pd.want = 0
 	close(pd.closing)
-	if pd.registered != 0 {
-		pd.p.lib.EpollRemoveUsock(pd.p.ep, pd.s.ID())
-		pd.registered = 0
-	}
 	pd.mu.Unlock()
-	pd.p.mu.Lock()
-	delete(pd.p.fds, pd.s.ID())
-	pd.p.mu.Unlock()
-	pd.p.closes.Add(1)
-	pd.p.lastClose.Store(time.Now().UnixNano())
+	pd.p.request(pd)
 	return true
 }
+
+// awaitGone waits until the poller has taken the socket out of the epoll.
+func (pd *pollDesc) awaitGone() { <-pd.gone }
 
 // expired reports whether the deadline for ev has passed: checked before
 // each attempt, so a past deadline fails a call at once even when the

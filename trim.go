@@ -2,7 +2,6 @@ package udt
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/udtgo/udt/cudt"
@@ -15,20 +14,22 @@ import (
 // the arena of the thread that allocated it, so without a trim RSS stays
 // at its peak: 2.6 GB after churning connections at 600 a second, though
 // UDT itself held almost none of it by then.
-type heapTrim struct {
-	mu           sync.Mutex // the poller's round, and settleTrim from tests
-	closesAtLast int64      // p.closes at the last trim
-	last         time.Time  // when that was
-	quietFor     int64      // p.closes when the current quiet period began
-	quietTrims   int        // trims done in it
-	running      atomic.Bool
+//
+// A trim walks the whole C heap, so it runs at most every trimEvery: during
+// churn once trimBatch more sockets were closed, and after the last close
+// once UDT has deleted most of the sockets, then again once it has deleted
+// the slow ones (a socket lingers while its last data is unacknowledged).
+// It runs on a timer's goroutine: nothing waits while no socket closes.
+var heapTrim struct {
+	mu           sync.Mutex
+	closes       int64
+	closesAtLast int64     // closes at the last trim
+	last         time.Time // when that was
+	quiet        *time.Timer
+	quietTrims   int // trims since the last close
+	running      bool
 }
 
-// A trim walks the whole C heap, so it runs at most every trimEvery, on its
-// own goroutine: during churn once trimBatch more sockets were closed, and
-// after the last close once UDT has deleted most of the sockets, then again
-// once it has deleted the slow ones (a socket lingers while its last data
-// is unacknowledged).
 const (
 	trimEvery = 5 * time.Second
 	trimBatch = 1024
@@ -38,31 +39,46 @@ var trimQuiet = [...]time.Duration{3 * time.Second, 15 * time.Second}
 
 var trimHeap = cudt.TrimHeap
 
-// maybeTrim runs on the poller's goroutine, once a round.
-func (p *poller) maybeTrim(now time.Time) {
-	t := &p.trim
+// noteSocketClosed is called once for every socket closed in UDT.
+func noteSocketClosed() {
+	t := &heapTrim
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	closes := p.closes.Load()
-	if closes != t.quietFor {
-		t.quietFor, t.quietTrims = closes, 0
+	t.closes++
+	t.quietTrims = 0
+	if t.quiet == nil {
+		t.quiet = time.AfterFunc(trimQuiet[0], quietTrim)
+	} else {
+		t.quiet.Reset(trimQuiet[0])
 	}
-	if closes == 0 || now.Sub(t.last) < trimEvery || t.running.Load() {
+	if t.closes-t.closesAtLast >= trimBatch && time.Since(t.last) >= trimEvery {
+		startTrimLocked()
+	}
+}
+
+func quietTrim() {
+	t := &heapTrim
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	startTrimLocked()
+	t.quietTrims++
+	if t.quietTrims < len(trimQuiet) {
+		t.quiet.Reset(trimQuiet[t.quietTrims] - trimQuiet[t.quietTrims-1])
+	}
+}
+
+func startTrimLocked() {
+	t := &heapTrim
+	if t.running {
 		return
 	}
-	quiet := now.Sub(time.Unix(0, p.lastClose.Load()))
-	switch {
-	case closes-t.closesAtLast >= trimBatch:
-	case t.quietTrims < len(trimQuiet) && quiet >= trimQuiet[t.quietTrims]:
-		t.quietTrims++
-	default:
-		return
-	}
-	t.closesAtLast, t.last = closes, now
-	t.running.Store(true)
+	t.running = true
+	t.closesAtLast, t.last = t.closes, time.Now()
 	go func() {
-		defer t.running.Store(false)
 		trimHeap()
+		t.mu.Lock()
+		t.running = false
+		t.mu.Unlock()
 	}()
 }
 
@@ -70,14 +86,20 @@ func (p *poller) maybeTrim(now time.Time) {
 // bring, so that a measurement that closes nothing sees none: a trim makes
 // every C call that allocates wait on the heap's locks, and Go starts
 // threads for goroutines stuck in such calls.
-func (p *poller) settleTrim() {
-	t := &p.trim
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for t.running.Load() {
+func settleTrim() {
+	t := &heapTrim
+	for {
+		t.mu.Lock()
+		if !t.running {
+			break
+		}
+		t.mu.Unlock()
 		time.Sleep(time.Millisecond)
 	}
-	closes := p.closes.Load()
-	t.closesAtLast, t.quietFor, t.quietTrims, t.last = closes, closes, len(trimQuiet), time.Now()
+	defer t.mu.Unlock()
+	if t.quiet != nil {
+		t.quiet.Stop()
+	}
+	t.closesAtLast, t.quietTrims, t.last = t.closes, len(trimQuiet), time.Now()
 	trimHeap()
 }

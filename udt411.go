@@ -1,0 +1,156 @@
+package udt
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/udtgo/udt/cudt"
+)
+
+// This file holds every assumption the net layer makes about how UDT 4.11
+// behaves in time, each named once, and the counters that say how often
+// each path built on one of them fires (PollerStats). The facts were
+// measured against the pinned library and read in its sources; the README's
+// "Known library behaviour" has the measurements.
+
+const (
+	// UDT's epoll and its event wait for 10 ms at a time
+	// (CTimer::waitForEvent): what UDT sets without raising its event is
+	// seen within this.
+	udtTick = 10 * time.Millisecond
+
+	// scanGap spaces the poller's state scans. UDT raises its event on every
+	// ACK, so under traffic it fires thousands of times a second; a scan
+	// after each would cost in proportion to traffic times waiters. A peer's
+	// close is seen within one gap of UDT raising the event for it.
+	scanGap = udtTick
+
+	// scanBackstop is the longest the poller goes without a scan while
+	// something waits for a state change: UDT's event is a condition
+	// variable signalled once, and a program that also waits on UDT's own
+	// epoll_wait may take a signal the poller needed. Scans it makes count in
+	// PollerStats.BackstopScans; one that finds something counts in
+	// BackstopFinds.
+	scanBackstop = 250 * time.Millisecond
+
+	// UDT gives a connect 3 s (CUDT::connect's ttl) and then stops asking,
+	// without a word through its epoll. A dial attempt ends sooner, so its
+	// socket can still be closed safely (see dyingSocket); a longer dial
+	// makes another attempt on a fresh socket.
+	connectAttempt     = 2 * time.Second
+	connectCloseBy     = 2 * time.Second
+	connectCloseLatest = 2500 * time.Millisecond
+
+	// UDT deletes a socket no sooner than a second after it marks it CLOSED
+	// (CUDTUnited::checkBrokenSockets). cudt's ConnInfos relies on it to
+	// read a socket's private state right after looking it up.
+	udtDeleteDelay = time.Second
+)
+
+// PollerStats counts what the poller has done since the process started:
+// the paths it took, and how often each of the assumptions above was acted
+// on. Tests read it; udt perf --json prints it.
+type PollerStats struct {
+	Runs           int64 // poller goroutines started (one runs while a socket is open)
+	Waits          int64 // returns from waiting on UDT
+	Events         int64 // sockets UDT's epoll reported ready
+	Disarmed       int64 // ready sockets nobody waited for, taken out of the epoll
+	Arms           int64 // interest added for a waiter
+	UDTSignals     int64 // returns because UDT raised its event
+	Scans          int64 // state scans (after UDT's event, at most one per scanGap)
+	BackstopScans  int64 // scans made without UDT's event, after scanBackstop
+	BackstopFinds  int64 // backstop scans that found a change UDT's event had not shown
+	PeerCloses     int64 // connections seen closed by their peer
+	PeersLost      int64 // connections UDT gave up on (peer silent)
+	ClosesDrained  int64 // Close calls that waited until the peer acknowledged everything
+	ClosesFailed   int64 // Close calls that gave up on unacknowledged data (peer gone, linger)
+	DialsRejected  int64 // handshakes the listener rejected, which UDT 4.11 reports as connected
+	StaleRebuilds  int64 // UDT epolls replaced because a closed socket stuck in their ready set
+	AbandonedLeft  int64 // abandoned connect attempts left in UDT (closing them is unsafe)
+	AbandonedClose int64 // abandoned connect attempts closed once safe
+}
+
+var pollStats struct {
+	runs, waits, events, disarmed, arms, udtSignals, scans, backstopScans, backstopFinds,
+	peerCloses, peersLost, closesDrained, closesFailed, dialsRejected, staleRebuilds,
+	abandonedLeft, abandonedClose atomic.Int64
+}
+
+// ReadPollerStats returns the poller's counters.
+func ReadPollerStats() PollerStats {
+	s := &pollStats
+	return PollerStats{
+		Runs: s.runs.Load(), Waits: s.waits.Load(), Events: s.events.Load(),
+		Disarmed: s.disarmed.Load(), Arms: s.arms.Load(), UDTSignals: s.udtSignals.Load(),
+		Scans: s.scans.Load(), BackstopScans: s.backstopScans.Load(), BackstopFinds: s.backstopFinds.Load(),
+		PeerCloses: s.peerCloses.Load(), PeersLost: s.peersLost.Load(),
+		ClosesDrained: s.closesDrained.Load(), ClosesFailed: s.closesFailed.Load(),
+		DialsRejected: s.dialsRejected.Load(), StaleRebuilds: s.staleRebuilds.Load(),
+		AbandonedLeft: s.abandonedLeft.Load(), AbandonedClose: s.abandonedClose.Load(),
+	}
+}
+
+// connInfo is what UDT 4.11 records about a connection but reports through
+// no call of its API (cudt.ConnInfo).
+type connInfo struct {
+	status    Status
+	exists    bool // UDT has neither closed nor deleted it
+	connected bool // the handshake completed, also if it broke since
+	rejected  bool // the listener rejected the handshake
+	shutdown  bool // the peer closed it; broken without this, the peer was lost
+	sndPkts   int  // packets not yet acknowledged
+}
+
+// pollLib is what the poller drives: the UDT calls, and the three things
+// UDT 4.11 knows but reports through none of them (cudt/watch.h). Tests
+// give the poller a scripted one.
+type pollLib interface {
+	Library
+	connInfos(ids []SocketID, out []connInfo)
+	// pollWait waits as EpollWait does (read and write sets only) and also
+	// returns early: woken after pollSignal, or, with signals, when UDT
+	// raised its event.
+	pollWait(ep Epoll, ev *EpollEvents, timeout time.Duration, signals bool) (why pollWhy, err error)
+	pollSignal()
+}
+
+type pollWhy int
+
+const (
+	pollTimeout pollWhy = cudt.PollTimeout
+	pollUDT     pollWhy = cudt.PollUDTEvent
+	pollWoken   pollWhy = cudt.PollWoken
+	pollReady   pollWhy = 3 // sockets are ready
+)
+
+// nativePoll is pollLib over the linked library.
+type nativePoll struct{ native }
+
+func (nativePoll) connInfos(ids []SocketID, out []connInfo) {
+	ci := make([]cudt.ConnInfo, len(ids))
+	cudt.ConnInfos(ids32(ids), ci)
+	for i, c := range ci {
+		out[i] = connInfo{status: Status(c.Status), exists: c.Exists, connected: c.Connected,
+			rejected: c.Rejected, shutdown: c.Shutdown, sndPkts: c.SndPkts}
+	}
+}
+
+func (nativePoll) pollWait(ep Epoll, ev *EpollEvents, timeout time.Duration, signals bool) (pollWhy, error) {
+	ms := int64(-1)
+	if timeout >= 0 {
+		ms = int64((timeout + time.Millisecond - 1) / time.Millisecond)
+	}
+	rd := ids32(ev.Read[:cap(ev.Read)])
+	wr := ids32(ev.Write[:cap(ev.Write)])
+	nr, nw, _, why, err := cudt.PollWait(int(ep), rd, wr, nil, ms, signals)
+	ev.Read, ev.Write = ev.Read[:nr], ev.Write[:nw]
+	if err != nil {
+		return pollTimeout, wrap("epoll_wait", err)
+	}
+	if nr+nw > 0 {
+		return pollReady, nil
+	}
+	return pollWhy(why), nil
+}
+
+func (nativePoll) pollSignal() { cudt.PollSignal() }
