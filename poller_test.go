@@ -1,0 +1,373 @@
+package udt
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakePoll is a scripted pollLib: the test decides what each wait of the
+// poller returns and what UDT says of each socket, so races between wake,
+// rearm, close, EOF and a lost peer play out in a chosen order, with no
+// sleep and no timing.
+type fakePoll struct {
+	Library // nil: a call the test did not script panics
+
+	mu       sync.Mutex
+	epolls   int // epolls created
+	live     int // epolls not released
+	interest map[SocketID]Events
+	infos    map[SocketID]connInfo
+	log      []string
+
+	script  chan fakeWait // what each pollWait returns
+	woken   chan struct{} // pollSignal
+	changed chan struct{} // a change to the epoll or its release
+	clock   time.Time
+}
+
+type fakeWait struct {
+	read, write []SocketID
+	why         pollWhy
+}
+
+func newFakePoll() (*fakePoll, *poller) {
+	f := &fakePoll{
+		interest: map[SocketID]Events{},
+		infos:    map[SocketID]connInfo{},
+		script:   make(chan fakeWait),
+		woken:    make(chan struct{}, 1),
+		changed:  make(chan struct{}, 64),
+		clock:    time.Unix(1e9, 0),
+	}
+	p := newPoller(f)
+	p.now = f.now
+	return f, p
+}
+
+func (f *fakePoll) now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.clock
+}
+
+func (f *fakePoll) note(s string) {
+	f.log = append(f.log, s)
+	select {
+	case f.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (f *fakePoll) EpollCreate() (Epoll, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.epolls++
+	f.live++
+	clear(f.interest)
+	return Epoll(f.epolls), nil
+}
+
+func (f *fakePoll) EpollRelease(Epoll) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.live--
+	f.note("release")
+	return nil
+}
+
+func (f *fakePoll) EpollAddUsock(_ Epoll, id SocketID, ev Events) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.interest[id] = ev
+	f.note("add")
+	return nil
+}
+
+func (f *fakePoll) EpollRemoveUsock(_ Epoll, id SocketID) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.interest, id)
+	f.note("remove")
+	return nil
+}
+
+func (f *fakePoll) connInfos(ids []SocketID, out []connInfo) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, id := range ids {
+		ci, ok := f.infos[id]
+		if !ok {
+			ci = connInfo{status: StatusConnected, exists: true, connected: true}
+		}
+		out[i] = ci
+	}
+}
+
+func (f *fakePoll) pollWait(_ Epoll, ev *EpollEvents, _ time.Duration, _ bool) (pollWhy, error) {
+	select {
+	case w := <-f.script:
+		ev.Read = append(ev.Read[:0], w.read...)
+		ev.Write = append(ev.Write[:0], w.write...)
+		return w.why, nil
+	case <-f.woken:
+		return pollWoken, nil
+	}
+}
+
+func (f *fakePoll) pollSignal() {
+	select {
+	case f.woken <- struct{}{}:
+	default:
+	}
+}
+
+// step makes the poller's next wait return w; for a UDT event the clock
+// moves past scanGap first, so the poller scans.
+func (f *fakePoll) step(w fakeWait) {
+	if w.why == pollUDT {
+		f.mu.Lock()
+		f.clock = f.clock.Add(scanGap)
+		f.mu.Unlock()
+	}
+	f.script <- w
+}
+
+// until waits for cond over the fake's state, woken by each change to it.
+func (f *fakePoll) until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for {
+		f.mu.Lock()
+		ok := cond()
+		f.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-f.changed:
+		case <-time.After(timeoutUpperBound):
+			t.Fatalf("never: %s (log %v)", what, f.log)
+		}
+	}
+}
+
+func (f *fakePoll) setInfo(id SocketID, ci connInfo) {
+	f.mu.Lock()
+	f.infos[id] = ci
+	f.mu.Unlock()
+}
+
+// parked waits until n goroutines wait in the poller.
+func parked(t *testing.T, p *poller, n int32) {
+	t.Helper()
+	for deadline := time.Now().Add(timeoutUpperBound); p.nwaiting.Load() != n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines waiting, want %d", p.nwaiting.Load(), n)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+func openFake(t *testing.T, p *poller, id SocketID) *pollDesc {
+	t.Helper()
+	pd, err := p.open(SocketFromID(id, IPv4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pd
+}
+
+// closeFake closes pd as the net layer does: out of the epoll, then gone.
+func closeFake(pd *pollDesc) {
+	pd.close()
+	pd.awaitGone()
+	pd.p.forget(pd)
+}
+
+// A waiter's interest reaches the epoll through the poller, is followed by
+// one retry (the event may have come first), then by the event, which
+// takes it out of the epoll again.
+func TestPollerArmWakeDisarm(t *testing.T) {
+	f, p := newFakePoll()
+	pd := openFake(t, p, 7)
+	defer closeFake(pd)
+
+	if err := pd.wait(EventIn); err != nil { // woken once the interest is in
+		t.Fatalf("first wait: %v", err)
+	}
+	f.until(t, "IN registered", func() bool { return f.interest[7] == EventIn })
+
+	errc := make(chan error, 1)
+	go func() { errc <- pd.wait(EventIn) }() // already armed: waits for the event
+	parked(t, p, 1)
+	f.step(fakeWait{read: []SocketID{7}, why: pollReady})
+	if err := <-errc; err != nil {
+		t.Fatalf("wait for the event: %v", err)
+	}
+	f.until(t, "IN taken out after delivery", func() bool { _, ok := f.interest[7]; return !ok })
+}
+
+// UDT reports no clean close through its epoll; its event makes the
+// poller look, and it tells a peer's close from a lost peer by UDT's own
+// record.
+func TestPollerPeerCloseAndLoss(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		shutdown bool
+		want     int32
+	}{{"closed", true, peerClosed}, {"lost", false, peerLost}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, p := newFakePoll()
+			pd := openFake(t, p, 9)
+			defer closeFake(pd)
+			pd.wait(EventIn) // the retry after arming
+			errc := make(chan error, 1)
+			go func() { errc <- pd.wait(EventIn) }()
+			f.until(t, "armed", func() bool { return f.interest[9] == EventIn })
+			parked(t, p, 1)
+			f.setInfo(9, connInfo{status: StatusBroken, exists: true, connected: true, shutdown: tc.shutdown})
+			f.step(fakeWait{why: pollUDT})
+			if err := <-errc; err != nil {
+				t.Fatalf("wait: %v", err)
+			}
+			if got := pd.peer.Load(); got != tc.want {
+				t.Fatalf("peer state %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// Close wakes every waiter with net.ErrClosed, and the socket leaves the
+// epoll before the caller may close it in UDT.
+func TestPollerCloseLeavesEpollFirst(t *testing.T) {
+	f, p := newFakePoll()
+	pd := openFake(t, p, 3)
+	pd.wait(EventOut)
+	f.until(t, "OUT armed", func() bool { return f.interest[3] == EventOut })
+	errc := make(chan error, 2)
+	go func() { errc <- pd.wait(EventOut) }()
+	go func() { errc <- pd.wait(EventIn) }()
+	pd.close()
+	for range 2 {
+		if err := <-errc; !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("waiter after close: %v", err)
+		}
+	}
+	pd.awaitGone()
+	f.mu.Lock()
+	_, still := f.interest[3]
+	f.mu.Unlock()
+	if still {
+		t.Fatal("awaitGone returned with the socket still in the epoll")
+	}
+	if err := pd.wait(EventIn); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("wait after close: %v", err)
+	}
+	p.forget(pd)
+	f.until(t, "epoll released once nothing is open", func() bool { return f.live == 0 })
+}
+
+// A socket UDT keeps reporting that the poller does not watch (closed
+// while in the ready set) would make every wait return at once: the
+// poller moves to a fresh epoll, with the interest it had.
+func TestPollerReplacesStaleEpoll(t *testing.T) {
+	f, p := newFakePoll()
+	pd := openFake(t, p, 5)
+	defer closeFake(pd)
+	pd.wait(EventIn)
+	f.until(t, "armed", func() bool { return f.interest[5] == EventIn })
+	before := ReadPollerStats().StaleRebuilds
+	for range 3 {
+		f.step(fakeWait{read: []SocketID{99}, why: pollReady})
+	}
+	f.until(t, "a second epoll with the interest", func() bool { return f.epolls == 2 && f.live == 1 && f.interest[5] == EventIn })
+	if got := ReadPollerStats().StaleRebuilds - before; got != 1 {
+		t.Fatalf("%d rebuilds counted, want 1", got)
+	}
+}
+
+// A drain ends when UDT's send buffer is empty, seen after UDT's event,
+// and fails when the connection breaks with packets left.
+func TestPollerDrain(t *testing.T) {
+	f, p := newFakePoll()
+	pd := openFake(t, p, 11)
+	defer closeFake(pd)
+	f.setInfo(11, connInfo{status: StatusConnected, exists: true, connected: true, sndPkts: 4})
+	type res struct {
+		left int
+		err  error
+	}
+	done := make(chan res, 1)
+	go func() { left, err := p.drain(pd, nil, time.Time{}); done <- res{left, err} }()
+	for {
+		p.mu.Lock()
+		n := len(p.drains)
+		p.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		<-time.After(time.Millisecond)
+	}
+	f.step(fakeWait{why: pollUDT}) // an ACK, not the last
+	select {
+	case r := <-done:
+		t.Fatalf("drain ended with packets unacknowledged: %+v", r)
+	default:
+	}
+	f.setInfo(11, connInfo{status: StatusConnected, exists: true, connected: true})
+	f.step(fakeWait{why: pollUDT})
+	if r := <-done; r.err != nil || r.left != 0 {
+		t.Fatalf("drain: %+v", r)
+	}
+
+	f.setInfo(11, connInfo{status: StatusConnected, exists: true, connected: true, sndPkts: 2})
+	go func() { left, err := p.drain(pd, nil, time.Time{}); done <- res{left, err} }()
+	for {
+		p.mu.Lock()
+		n := len(p.drains)
+		p.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		<-time.After(time.Millisecond)
+	}
+	f.setInfo(11, connInfo{status: StatusBroken, exists: true, connected: true, sndPkts: 2})
+	f.step(fakeWait{why: pollUDT})
+	if r := <-done; r.err != errPeerGone || r.left != 2 {
+		t.Fatalf("drain of a broken connection: %+v, want 2 left and errPeerGone", r)
+	}
+}
+
+// The poller's goroutine runs only while a socket is open, so a program
+// (or a test with goleak) that closed everything has none of ours left.
+func TestPollerStopsWhenAllIsClosed(t *testing.T) {
+	// Not parallel: it needs a moment with nothing open.
+	l, err := Listen("udt", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Dial("udt", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pollerRunning(thePoller) {
+		t.Fatal("no poller with sockets open")
+	}
+	c.Close()
+	s.Close()
+	l.Close()
+	for deadline := time.Now().Add(timeoutUpperBound); pollerRunning(thePoller); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			thePoller.mu.Lock()
+			n := len(thePoller.fds)
+			thePoller.mu.Unlock()
+			t.Fatalf("the poller still runs with %d sockets open (other tests' too: run alone)", n)
+		}
+	}
+}
