@@ -538,6 +538,8 @@ func (fd *netFD) connect(ctx context.Context, to netip.AddrPort, limit time.Time
 		return err
 	}
 	p := fd.pd.p
+	p.ndialing.Add(1)
+	defer p.ndialing.Add(-1)
 	for {
 		var ci [1]connInfo
 		p.lib.connInfos([]SocketID{fd.pd.s.ID()}, ci[:])

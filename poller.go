@@ -41,6 +41,7 @@ type poller struct {
 	running bool
 
 	nwaiting atomic.Int32 // goroutines in pollDesc.waitFor, on every socket
+	ndialing atomic.Int32 // connects in progress (see dialTick)
 }
 
 // dyingSocket is a socket whose dial was abandoned while UDT was still
@@ -224,6 +225,9 @@ func (p *poller) run(ep Epoll) {
 				signals = true
 			}
 			timeout = max(due.Sub(now), 0)
+		}
+		if p.ndialing.Load() > 0 && (timeout < 0 || timeout > dialTick) {
+			timeout = dialTick
 		}
 		if !nextReap.IsZero() {
 			if d := max(nextReap.Sub(now), 0); timeout < 0 || d < timeout {

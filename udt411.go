@@ -33,6 +33,11 @@ const (
 	// BackstopFinds.
 	scanBackstop = 250 * time.Millisecond
 
+	// UDT raises no event when a connect completes: its epoll gets the
+	// OUT, which a wait on UDT's tick would see up to 10 ms late. While a
+	// dial waits, the poller looks this often.
+	dialTick = 250 * time.Microsecond
+
 	// UDT gives a connect 3 s (CUDT::connect's ttl) and then stops asking,
 	// without a word through its epoll. A dial attempt ends sooner, so its
 	// socket can still be closed safely (see dyingSocket); a longer dial
@@ -136,13 +141,13 @@ func (nativePoll) connInfos(ids []SocketID, out []connInfo) {
 }
 
 func (nativePoll) pollWait(ep Epoll, ev *EpollEvents, timeout time.Duration, signals bool) (pollWhy, error) {
-	ms := int64(-1)
+	us := int64(-1)
 	if timeout >= 0 {
-		ms = int64((timeout + time.Millisecond - 1) / time.Millisecond)
+		us = int64((timeout + time.Microsecond - 1) / time.Microsecond)
 	}
 	rd := ids32(ev.Read[:cap(ev.Read)])
 	wr := ids32(ev.Write[:cap(ev.Write)])
-	nr, nw, _, why, err := cudt.PollWait(int(ep), rd, wr, nil, ms, signals)
+	nr, nw, _, why, err := cudt.PollWait(int(ep), rd, wr, nil, us, signals)
 	ev.Read, ev.Write = ev.Read[:nr], ev.Write[:nw]
 	if err != nil {
 		return pollTimeout, wrap("epoll_wait", err)

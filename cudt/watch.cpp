@@ -144,7 +144,7 @@ void cudt_conninfo_get(const int* ids, int n, cudt_conninfo* ci) {
 }
 
 int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* lrn,
-                   int64_t ms, int signals, int* signalled, cudt_err* e) {
+                   int64_t us, int signals, int* signalled, cudt_err* e) {
 	pthread_once(&g_once, start_watcher);
 	*signalled = 0;
 	try {
@@ -171,7 +171,7 @@ int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* l
 				*signalled = 1;
 			}
 			uint64_t now = CTimer::getTime();
-			if (*signalled || (ms >= 0 && now - start >= uint64_t(ms) * 1000)) {
+			if (*signalled || (us >= 0 && now - start >= uint64_t(us))) {
 				if (rn) *rn = 0;
 				if (wn) *wn = 0;
 				if (lrn) *lrn = 0;
@@ -180,7 +180,7 @@ int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* l
 			// UDT's epoll sets change without its event now and then: look
 			// again within its own 10 ms.
 			uint64_t wait = kTick;
-			if (ms >= 0 && uint64_t(ms) * 1000 - (now - start) < wait) wait = uint64_t(ms) * 1000 - (now - start);
+			if (us >= 0 && uint64_t(us) - (now - start) < wait) wait = uint64_t(us) - (now - start);
 			timespec until;
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_nsec += long(wait % 1000000) * 1000;

@@ -54,13 +54,13 @@ const (
 	PollWoken    = 2 // PollSignal was called
 )
 
-// PollWait waits up to ms milliseconds (-1: forever) for ready UDT sockets
+// PollWait waits up to us microseconds (-1: forever) for ready UDT sockets
 // (rd, wr) and readable system sockets (lrd), as EpollWait, and also returns
 // early, with nothing ready: after PollSignal (why = PollWoken), and, when
 // signals is true, when UDT raises its own event (why = PollUDTEvent): an
 // ACK, a peer's shutdown, a broken connection, a new connection, none of
 // which UDT's epoll reports. A timeout returns zeros and no error.
-func PollWait(eid int, rd, wr, lrd []int32, ms int64, signals bool) (nr, nw, nlr, why int, err error) {
+func PollWait(eid int, rd, wr, lrd []int32, us int64, signals bool) (nr, nw, nlr, why int, err error) {
 	var e C.cudt_err
 	var rn, wn, lrn C.int
 	var sig, want C.int
@@ -70,7 +70,7 @@ func PollWait(eid int, rd, wr, lrd []int32, ms int64, signals bool) (nr, nw, nlr
 	prd, prn := intsArg(rd, &rn)
 	pwr, pwn := intsArg(wr, &wn)
 	plrd, plrn := intsArg(lrd, &lrn)
-	if C.cudt_poll_wait(C.int(eid), prd, prn, pwr, pwn, plrd, plrn, C.int64_t(ms), want, &sig, &e) < 0 {
+	if C.cudt_poll_wait(C.int(eid), prd, prn, pwr, pwn, plrd, plrn, C.int64_t(us), want, &sig, &e) < 0 {
 		return 0, 0, 0, 0, toError(&e)
 	}
 	return int(rn), int(wn), int(lrn), int(sig), nil

@@ -30,14 +30,14 @@ typedef struct {
 /* Fills ci[i] for each of the n sockets in ids, in one call. */
 void cudt_conninfo_get(const int* ids, int n, cudt_conninfo* ci);
 
-/* Like cudt_epoll_wait2 for UDT sockets and system sockets to read, but it
+/* Like cudt_epoll_wait2, with the timeout in microseconds, for UDT sockets and system sockets to read, but it
  * also returns early with no socket reported: with *signalled = 2 after
  * cudt_poll_signal, and, when signals is non-zero, with *signalled = 1 when
  * UDT raised its event (an ACK, a peer's shutdown, a broken connection, a new
  * connection), none of which its epoll reports. Timeout is not an error
  * here: it returns 0 with *signalled clear. */
 int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* lrn,
-                   int64_t ms, int signals, int* signalled, cudt_err* e);
+                   int64_t us, int signals, int* signalled, cudt_err* e);
 
 /* Makes a cudt_poll_wait in progress, or the next one, return at once. */
 void cudt_poll_signal(void);

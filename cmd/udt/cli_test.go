@@ -27,7 +27,7 @@ import (
 )
 
 // bin is the udt binary under test, built once by TestMain, with the race
-// detector when the tests have it.
+// detector or AddressSanitizer when the tests have it.
 var bin string
 
 func TestMain(m *testing.M) {
@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 	args := []string{"build", "-o", bin}
 	if raceEnabled {
 		args = append(args, "-race")
+	}
+	if asanEnabled {
+		args = append(args, "-asan")
 	}
 	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building udt: %v\n%s", err, out)
