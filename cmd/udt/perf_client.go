@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/udtgo/udt"
 )
 
 // perfResult is one test, as --json prints it.
@@ -80,7 +82,9 @@ func perfClient(ctx context.Context, udtTarget, tcpTarget string, vsTCP bool, o 
 	}
 	if o.jsonOut {
 		// What was measured goes out even when a later step failed.
-		doc := map[string]any{"runs": results}
+		// The poller's counters say which of its paths the test took
+		// (see the library's udt411.go); with --loopback both ends count.
+		doc := map[string]any{"runs": results, "poller": udt.ReadPollerStats()}
 		if err != nil {
 			doc["error"] = err.Error()
 		}
