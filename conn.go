@@ -542,7 +542,7 @@ func (fd *netFD) connect(ctx context.Context, to netip.AddrPort, limit time.Time
 	defer p.ndialing.Add(-1)
 	for {
 		var ci [1]connInfo
-		p.lib.connInfos([]SocketID{fd.pd.s.ID()}, ci[:])
+		p.lib.connInfos([]SocketID{fd.pd.s.ID()}, ci[:], true)
 		switch {
 		case ci[0].rejected:
 			pollStats.dialsRejected.Add(1)

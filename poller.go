@@ -343,7 +343,7 @@ func (p *poller) ready(r *pollRound, id SocketID, ev Events) {
 	pd := p.fds[id]
 	p.mu.Unlock()
 	if pd == nil || r.registered[pd]&ev == 0 {
-		p.stale(r, id)
+		p.stale(r, id, pd)
 		return
 	}
 	delete(r.stale, id)
@@ -367,8 +367,12 @@ func (p *poller) ready(r *pollRound, id SocketID, ev Events) {
 // and epoll_wait then returns at once, forever. A remove clears it while
 // UDT still knows the socket; one that keeps coming back is only cleared by
 // a new epoll.
-func (p *poller) stale(r *pollRound, id SocketID) {
+func (p *poller) stale(r *pollRound, id SocketID, pd *pollDesc) {
 	p.lib.EpollRemoveUsock(r.ep, id)
+	if pd != nil && r.registered[pd] != 0 && p.lib.EpollAddUsock(r.ep, id, r.registered[pd]) != nil {
+		delete(r.registered, pd)
+		pd.wake(EventIn | EventOut)
+	}
 	r.stale[id]++
 	if r.stale[id] < 3 {
 		return
@@ -416,7 +420,8 @@ func (p *poller) scan(r *pollRound, backstop bool) {
 		r.infos = make([]connInfo, len(r.ids))
 	}
 	infos := r.infos[:len(r.ids)]
-	p.lib.connInfos(r.ids, infos)
+	p.lib.connInfos(r.ids[:len(pds)], infos[:len(pds)], false)
+	p.lib.connInfos(r.ids[len(pds):], infos[len(pds):], true)
 
 	found := false
 	for i, pd := range pds {
@@ -495,12 +500,15 @@ func (p *poller) drain(pd *pollDesc, cancel <-chan struct{}, until time.Time) (i
 	p.mu.Lock()
 	p.drains = append(p.drains, d)
 	p.mu.Unlock()
-	// Look at once: an idle connection has nothing to drain, and UDT
-	// raises no event for that.
+	// Look at once (after joining the drains, so the last ACK's event
+	// cannot fall between): an idle connection has nothing to drain, and
+	// UDT raises no event for that.
 	var ci [1]connInfo
-	p.lib.connInfos([]SocketID{pd.s.ID()}, ci[:])
+	p.lib.connInfos([]SocketID{pd.s.ID()}, ci[:], true)
 	if !ci[0].exists || ci[0].sndPkts == 0 {
-		d.abandoned.Store(true)
+		p.mu.Lock()
+		p.drains = removeDrains(p.drains, []*drainReq{d})
+		p.mu.Unlock()
 		return 0, nil
 	}
 	p.lib.pollSignal() // the poller counts this drain from now on
@@ -527,7 +535,7 @@ func (p *poller) drain(pd *pollDesc, cancel <-chan struct{}, until time.Time) (i
 
 func (p *poller) unacked(pd *pollDesc) int {
 	var ci [1]connInfo
-	p.lib.connInfos([]SocketID{pd.s.ID()}, ci[:])
+	p.lib.connInfos([]SocketID{pd.s.ID()}, ci[:], true)
 	return ci[0].sndPkts
 }
 
@@ -586,7 +594,7 @@ func (pd *pollDesc) peerState() int32 {
 		return st
 	}
 	var ci [1]connInfo
-	pd.p.lib.connInfos([]SocketID{pd.s.ID()}, ci[:])
+	pd.p.lib.connInfos([]SocketID{pd.s.ID()}, ci[:], true)
 	pd.notePeer(ci[0])
 	return pd.peer.Load()
 }

@@ -94,7 +94,7 @@ func (f *fakePoll) EpollRemoveUsock(_ Epoll, id SocketID) error {
 	return nil
 }
 
-func (f *fakePoll) connInfos(ids []SocketID, out []connInfo) {
+func (f *fakePoll) connInfos(ids []SocketID, out []connInfo, _ bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i, id := range ids {

@@ -111,7 +111,9 @@ type connInfo struct {
 // give the poller a scripted one.
 type pollLib interface {
 	Library
-	connInfos(ids []SocketID, out []connInfo)
+	// connInfos fills out for ids; unless full, a socket that has not
+	// ended gets only status, exists and connected.
+	connInfos(ids []SocketID, out []connInfo, full bool)
 	// pollWait waits as EpollWait does (read and write sets only) and also
 	// returns early: woken after pollSignal, or, with signals, when UDT
 	// raised its event.
@@ -131,9 +133,9 @@ const (
 // nativePoll is pollLib over the linked library.
 type nativePoll struct{ native }
 
-func (nativePoll) connInfos(ids []SocketID, out []connInfo) {
+func (nativePoll) connInfos(ids []SocketID, out []connInfo, full bool) {
 	ci := make([]cudt.ConnInfo, len(ids))
-	cudt.ConnInfos(ids32(ids), ci)
+	cudt.ConnInfos(ids32(ids), ci, full)
 	for i, c := range ci {
 		out[i] = connInfo{status: Status(c.Status), exists: c.Exists, connected: c.Connected,
 			rejected: c.Rejected, shutdown: c.Shutdown, sndPkts: c.SndPkts}

@@ -118,12 +118,18 @@ void start_watcher() {
 
 }  // namespace
 
-void cudt_conninfo_get(const int* ids, int n, cudt_conninfo* ci) {
+void cudt_conninfo_get(const int* ids, int n, int full, cudt_conninfo* ci) {
 	for (int i = 0; i < n; i++) {
 		cudt_conninfo* c = &ci[i];
 		memset(c, 0, sizeof *c);
 		try {
 			c->status = UDT::getsockstate(ids[i]);
+			if (!full && c->status >= INIT && c->status <= CONNECTED) {
+				// Nothing has ended: the state is all a scan needs.
+				c->exists = 1;
+				c->connected = c->status == CONNECTED;
+				continue;
+			}
 			// getUDTHandle finds only sockets UDT has not yet marked CLOSED.
 			// UDT deletes a socket no sooner than a second after that mark
 			// (CUDTUnited::checkBrokenSockets), so the reads below, made

@@ -27,8 +27,10 @@ typedef struct {
 	int snd_pkts;   /* packets in the send buffer: sent or not, unacknowledged */
 } cudt_conninfo;
 
-/* Fills ci[i] for each of the n sockets in ids, in one call. */
-void cudt_conninfo_get(const int* ids, int n, cudt_conninfo* ci);
+/* Fills ci[i] for each of the n sockets in ids, in one call. Unless full,
+ * a socket that has not ended (INIT to CONNECTED) gets only its status,
+ * exists and connected: one lookup instead of three. */
+void cudt_conninfo_get(const int* ids, int n, int full, cudt_conninfo* ci);
 
 /* Like cudt_epoll_wait2, with the timeout in microseconds, for UDT sockets and system sockets to read, but it
  * also returns early with no socket reported: with *signalled = 2 after
