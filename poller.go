@@ -463,8 +463,10 @@ func (p *poller) scan(r *pollRound, backstop bool) {
 	}
 }
 
+// removeDrains returns all without ended, in a new slice: the poller's
+// scan reads a snapshot of the old one without the lock.
 func removeDrains(all, ended []*drainReq) []*drainReq {
-	keep := all[:0]
+	var keep []*drainReq
 	for _, d := range all {
 		gone := false
 		for _, e := range ended {
@@ -474,7 +476,6 @@ func removeDrains(all, ended []*drainReq) []*drainReq {
 			keep = append(keep, d)
 		}
 	}
-	clear(all[len(keep):])
 	return keep
 }
 
