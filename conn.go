@@ -539,6 +539,7 @@ func (fd *netFD) connect(ctx context.Context, to netip.AddrPort, limit time.Time
 	}
 	p := fd.pd.p
 	p.ndialing.Add(1)
+	p.dials.Add(1)
 	defer p.ndialing.Add(-1)
 	for {
 		var ci [1]connInfo

@@ -42,6 +42,7 @@ type poller struct {
 
 	nwaiting atomic.Int32 // goroutines in pollDesc.waitFor, on every socket
 	ndialing atomic.Int32 // connects in progress (see dialTick)
+	dials    atomic.Int64 // connects started
 }
 
 // dyingSocket is a socket whose dial was abandoned while UDT was still
@@ -187,6 +188,8 @@ type pollRound struct {
 	infos      []connInfo
 	ids        []SocketID
 	registered map[*pollDesc]Events // what the epoll watches for now
+	dialsSeen  int64                // p.dials when dialWait was last reset
+	dialWait   time.Duration        // how long to wait while a dial waits
 }
 
 func (p *poller) run(ep Epoll) {
@@ -226,8 +229,15 @@ func (p *poller) run(ep Epoll) {
 			}
 			timeout = max(due.Sub(now), 0)
 		}
-		if p.ndialing.Load() > 0 && (timeout < 0 || timeout > dialTick) {
-			timeout = dialTick
+		if p.ndialing.Load() > 0 {
+			// Often just after a connect starts, then less often, as a
+			// handshake takes a round trip or two.
+			if d := p.dials.Load(); d != r.dialsSeen {
+				r.dialsSeen, r.dialWait = d, dialTick
+			}
+			if timeout < 0 || timeout > r.dialWait {
+				timeout = r.dialWait
+			}
 		}
 		if !nextReap.IsZero() {
 			if d := max(nextReap.Sub(now), 0); timeout < 0 || d < timeout {
@@ -244,6 +254,8 @@ func (p *poller) run(ep Epoll) {
 			time.Sleep(udtTick)
 		}
 		switch why {
+		case pollTimeout:
+			r.dialWait = min(2*r.dialWait, udtTick)
 		case pollReady:
 			p.deliver(r)
 		case pollUDT:

@@ -34,8 +34,9 @@ const (
 	scanBackstop = 250 * time.Millisecond
 
 	// UDT raises no event when a connect completes: its epoll gets the
-	// OUT, which a wait on UDT's tick would see up to 10 ms late. While a
-	// dial waits, the poller looks this often.
+	// OUT, which a wait on UDT's tick would see up to 10 ms late. After a
+	// connect starts the poller looks this soon, then twice as late each
+	// time, up to udtTick.
 	dialTick = 250 * time.Microsecond
 
 	// UDT gives a connect 3 s (CUDT::connect's ttl) and then stops asking,
