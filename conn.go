@@ -325,10 +325,15 @@ func (c *Conn) undelivered(left int, why error, linger time.Duration) error {
 	if v, err := c.fd.lib.GetSockOpt(c.fd.pd.s, OptMSS); err == nil && left > 0 {
 		what += " (up to " + strconv.Itoa(left*(v.(int)-udpIPHeaders-udtHeader)) + " bytes)"
 	}
-	if why == errDeadline {
+	switch {
+	case why == errDeadline:
 		return &Error{Op: "close", Code: ErrTimeout, Msg: what + " within the linger time of " + linger.String() + "; discarded", err: os.ErrDeadlineExceeded}
+	case c.fd.pd.peerState() == peerClosed:
+		// UDT's shutdown carries no acknowledgement: a peer that read
+		// everything and closed within its 10 ms ACK interval ends here too.
+		return &Error{Op: "close", Code: ErrConnLost, Msg: what + ": the peer closed the connection first (it may have read them: UDT's shutdown acknowledges nothing)"}
 	}
-	return &Error{Op: "close", Code: ErrConnLost, Msg: what + ": the connection broke first"}
+	return &Error{Op: "close", Code: ErrConnLost, Msg: what + ": the connection broke first (the peer stopped answering)"}
 }
 
 // udtHeader is the header UDT puts on each data packet, inside the MSS.

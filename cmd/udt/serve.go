@@ -121,7 +121,8 @@ func runServe(ctx context.Context, args []string) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			stopc := context.AfterFunc(ctx, func() { c.Close() })
+			// Stopping drops what clients have not acknowledged.
+			stopc := context.AfterFunc(ctx, func() { c.(*udt.Conn).SetLinger(0); c.Close() })
 			s.run()
 			stopc()
 		}()
@@ -167,7 +168,13 @@ func (s *session) logf(format string, a ...any) {
 }
 
 func (s *session) run() {
-	defer s.c.Close()
+	delivered := false
+	defer func() {
+		if !delivered { // a failed session does not wait for its client
+			s.c.SetLinger(0)
+		}
+		s.c.Close()
+	}()
 	// A client that never sends its request is not held for ever.
 	s.c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	req, err := xfer.ReadRequest(s.c)
@@ -180,6 +187,9 @@ func (s *session) run() {
 	if err != nil {
 		s.logf("refused %q: %v", req.Name, err)
 		s.refuse(req, err)
+		// The reason is worth a short wait, not the default linger.
+		s.c.SetLinger(10)
+		delivered = true
 		return
 	}
 	defer f.Close()
@@ -227,6 +237,7 @@ func (s *session) run() {
 		s.logf("%q: sent %s, but the client did not confirm it", req.Name, mib(n))
 		return
 	}
+	delivered = true
 	d := time.Since(start)
 	s.logf("sent %q (%s from offset %d) in %.2f s = %.1f Mbit/s", req.Name, mib(n), offset, d.Seconds(), mbits(n, d))
 }
