@@ -150,7 +150,8 @@ func TestConnDeadlines(t *testing.T) {
 
 func TestCloseUnblocksEverything(t *testing.T) {
 	t.Parallel()
-	c, _ := connPair(t, Config{})
+	// Small buffers fill at once; the peer reads nothing.
+	c, _ := connPair(t, Config{SendBuffer: 1 << 20, RecvBuffer: 1 << 20})
 	l := listenT(t, "udt", "127.0.0.1:0", Config{})
 	errs := make(chan error, 3)
 	go func() { _, err := c.Read(make([]byte, 8)); errs <- err }()
@@ -162,9 +163,24 @@ func TestCloseUnblocksEverything(t *testing.T) {
 		errs <- err
 	}()
 	go func() { _, err := l.Accept(); errs <- err }()
-	time.Sleep(200 * time.Millisecond)
-	// The peer reads nothing, so what c wrote is never all acknowledged:
-	// Close waits for it (a second here), but its waiters end at once.
+	// Once the send buffer stops draining, the peer's buffer is full and,
+	// as nothing reads it, stays full: what c wrote is never all
+	// acknowledged. Close waits for it (a second here), but its waiters
+	// end at once.
+	for last, deadline := -1, time.Now().Add(timeoutUpperBound); ; {
+		n, err := c.Socket().SendData()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 && n == last && readingAndWriting(c.fd.pd) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the send buffer never stopped draining (%d packets)", n)
+		}
+		last = n
+		time.Sleep(100 * time.Millisecond)
+	}
 	c.SetLinger(1)
 	closed := make(chan error, 1)
 	go func() { closed <- c.Close() }()

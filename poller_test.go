@@ -159,6 +159,14 @@ func (f *fakePoll) setInfo(id SocketID, ci connInfo) {
 	f.mu.Unlock()
 }
 
+// readingAndWriting reports whether goroutines wait in pd to read and to
+// write.
+func readingAndWriting(pd *pollDesc) bool {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	return pd.readers > 0 && pd.writers > 0
+}
+
 // parked waits until n goroutines wait in the poller.
 func parked(t *testing.T, p *poller, n int32) {
 	t.Helper()
