@@ -88,7 +88,7 @@ func TestReadWriteCloseRace(t *testing.T) {
 				time.Sleep(wait)
 				c.Close()
 			})
-			returnsWithin(t, &wg, 5*time.Second, "Read and Write racing Close")
+			returnsWithin(t, &wg, timeoutUpperBound, "Read and Write racing Close") // Close delivers what Write buffered
 		}
 	})
 }
