@@ -369,15 +369,14 @@ func (c *Conn) Flush(ctx context.Context) error {
 	if fd.pd.isClosed() {
 		return fd.opError("flush", net.ErrClosed)
 	}
-	until, _ := ctx.Deadline()
-	left, err := fd.pd.p.drain(fd.pd, ctx.Done(), until)
-	switch {
-	case err == nil:
+	// ctx's own end, not a timer of ours at its deadline: the error is
+	// then ctx.Err(), as callers check.
+	left, err := fd.pd.p.drain(fd.pd, ctx.Done(), time.Time{})
+	switch err {
+	case nil:
 		return nil
-	case ctx.Err() != nil:
+	case errCanceled:
 		return fd.opError("flush", ctx.Err())
-	case err == errDeadline:
-		return fd.opError("flush", errDeadline)
 	}
 	return fd.opError("flush", &Error{Op: "flush", Code: ErrConnLost,
 		Msg: "the connection broke with " + strconv.Itoa(left) + " packets unacknowledged"})
