@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 	if code == 0 {
 		// The poller stops once no socket is open, as in a user's test
 		// that checks with goleak after closing everything. Abandoned dials
-		// keep it for up to connectCloseLatest.
+		// keep it until UDT gives them up (connectTTL).
 		for deadline := time.Now().Add(timeoutUpperBound); pollerRunning(thePoller) && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 		}

@@ -52,16 +52,15 @@ type poller struct {
 //     receive thread complete the connection on a socket it can no longer
 //     find: it throws a C++ exception out of a function declared not to
 //     throw (std::terminate);
-//   - once UDT has stopped asking (3 s after the connect, or when the peer
-//     refused), a close no longer takes the socket out of UDT's list of
-//     connecting sockets, and after UDT deletes it, its receive thread
-//     reads the freed socket on every pass (a segmentation fault).
+//   - once UDT has stopped asking (3 s after the connect), a close no
+//     longer takes the socket out of UDT's list of connecting sockets, and
+//     after UDT deletes it, its receive thread reads the freed socket on
+//     every pass (a segmentation fault).
 //
-// So such a socket is closed only when that is safe: once connected, or
-// before connectCloseLatest while UDT is still asking a peer that has not
-// answered for connectCloseBy. One that UDT may have stopped asking is
-// never closed: it stays in UDT, a few KiB without the buffers of a
-// connection.
+// So such a socket is closed once its handshake completed, or once UDT
+// gave up on it on its own receive thread (no answer is then in
+// processing, and a late one is ignored), after taking it out of that
+// list (connectSettled).
 type dyingSocket struct {
 	s     Socket
 	since time.Time // when connect was called
@@ -70,7 +69,7 @@ type dyingSocket struct {
 // closeWhenSettled closes s, a socket whose connect started at since, once
 // that is safe (see dyingSocket).
 func (p *poller) closeWhenSettled(s Socket, since time.Time) {
-	if p.settle(s, since) {
+	if p.settle(s) {
 		return
 	}
 	p.mu.Lock()
@@ -79,28 +78,14 @@ func (p *poller) closeWhenSettled(s Socket, since time.Time) {
 	p.lib.pollSignal()
 }
 
-// settle closes s or gives up on it, and reports whether it did either;
-// false means ask again later.
-func (p *poller) settle(s Socket, since time.Time) bool {
-	age := time.Since(since)
-	switch p.lib.SockState(s) {
-	case StatusConnected:
-		p.lib.Close(s)
-		pollStats.abandonedClose.Add(1)
-		return true
-	case StatusConnecting:
-		switch {
-		case age < connectCloseBy:
-			return false
-		case age < connectCloseLatest:
-			p.lib.Close(s)
-			pollStats.abandonedClose.Add(1)
-			return true
-		}
+// settle closes s if that is safe, and reports whether it did.
+func (p *poller) settle(s Socket) bool {
+	if !p.lib.connectSettled(s) {
+		return false
 	}
-	// Past connectCloseLatest, or refused or broken while connecting: UDT
-	// may have left it in its connecting list, so it is left open.
-	pollStats.abandonedLeft.Add(1)
+	p.lib.Close(s)
+	pollStats.abandonedClose.Add(1)
+	noteSocketClosed()
 	return true
 }
 
@@ -112,11 +97,17 @@ func (p *poller) reap(now time.Time) (next time.Time) {
 	p.mu.Unlock()
 	var keep []dyingSocket
 	for _, d := range dying {
-		if !p.settle(d.s, d.since) {
-			keep = append(keep, d)
-			if t := d.since.Add(connectCloseBy); next.IsZero() || t.Before(next) {
-				next = t
-			}
+		// Before connectTTL UDT may still be asking: no need to ask it.
+		if now.Sub(d.since) >= connectTTL && p.settle(d.s) {
+			continue
+		}
+		keep = append(keep, d)
+		t := d.since.Add(connectTTL)
+		if t.Before(now) {
+			t = now.Add(udtTick)
+		}
+		if next.IsZero() || t.Before(next) {
+			next = t
 		}
 	}
 	if len(keep) > 0 {

@@ -117,6 +117,8 @@ func (f *fakePoll) pollWait(_ Epoll, ev *EpollEvents, _ time.Duration, _ bool) (
 	}
 }
 
+func (f *fakePoll) connectSettled(Socket) bool { return true }
+
 func (f *fakePoll) pollSignal() {
 	select {
 	case f.woken <- struct{}{}:

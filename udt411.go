@@ -40,12 +40,15 @@ const (
 	dialTick = 250 * time.Microsecond
 
 	// UDT gives a connect 3 s (CUDT::connect's ttl) and then stops asking,
-	// without a word through its epoll. A dial attempt ends sooner, so its
-	// socket can still be closed safely (see dyingSocket); a longer dial
-	// makes another attempt on a fresh socket.
-	connectAttempt     = 2 * time.Second
-	connectCloseBy     = 2 * time.Second
-	connectCloseLatest = 2500 * time.Millisecond
+	// without a word through its epoll. A dial attempt ends sooner, and a
+	// longer dial makes another attempt on a fresh socket, so that a dial
+	// never waits on one that UDT has given up.
+	connectAttempt = 2 * time.Second
+
+	// An abandoned attempt's socket can be closed only once UDT has given
+	// up on it (see dyingSocket): the poller asks from connectTTL after the
+	// connect, then every udtTick.
+	connectTTL = 3 * time.Second
 
 	// UDT deletes a socket no sooner than a second after it marks it CLOSED
 	// (CUDTUnited::checkBrokenSockets). cudt's ConnInfos relies on it to
@@ -72,14 +75,13 @@ type PollerStats struct {
 	ClosesFailed   int64 // Close calls that gave up on unacknowledged data (peer gone, linger)
 	DialsRejected  int64 // handshakes the listener rejected, which UDT 4.11 reports as connected
 	StaleRebuilds  int64 // UDT epolls replaced because a closed socket stuck in their ready set
-	AbandonedLeft  int64 // abandoned connect attempts left in UDT (closing them is unsafe)
-	AbandonedClose int64 // abandoned connect attempts closed once safe
+	AbandonedClose int64 // abandoned connect attempts closed once UDT had settled them
 }
 
 var pollStats struct {
 	runs, waits, events, disarmed, arms, udtSignals, scans, backstopScans, backstopFinds,
 	peerCloses, peersLost, closesDrained, closesFailed, dialsRejected, staleRebuilds,
-	abandonedLeft, abandonedClose atomic.Int64
+	abandonedClose atomic.Int64
 }
 
 // ReadPollerStats returns the poller's counters.
@@ -92,7 +94,7 @@ func ReadPollerStats() PollerStats {
 		PeerCloses: s.peerCloses.Load(), PeersLost: s.peersLost.Load(),
 		ClosesDrained: s.closesDrained.Load(), ClosesFailed: s.closesFailed.Load(),
 		DialsRejected: s.dialsRejected.Load(), StaleRebuilds: s.staleRebuilds.Load(),
-		AbandonedLeft: s.abandonedLeft.Load(), AbandonedClose: s.abandonedClose.Load(),
+		AbandonedClose: s.abandonedClose.Load(),
 	}
 }
 
@@ -120,6 +122,10 @@ type pollLib interface {
 	// raised its event.
 	pollWait(ep Epoll, ev *EpollEvents, timeout time.Duration, signals bool) (why pollWhy, err error)
 	pollSignal()
+	// connectSettled reports whether s, whose connect was started, may be
+	// closed: its handshake completed, or UDT gave up on it (and then it
+	// is out of UDT's list of connecting sockets).
+	connectSettled(s Socket) bool
 }
 
 type pollWhy int
@@ -162,3 +168,5 @@ func (nativePoll) pollWait(ep Epoll, ev *EpollEvents, timeout time.Duration, sig
 }
 
 func (nativePoll) pollSignal() { cudt.PollSignal() }
+
+func (nativePoll) connectSettled(s Socket) bool { return cudt.ConnectSettled(int32(s.ID())) }

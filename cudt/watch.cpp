@@ -45,7 +45,23 @@ struct Connected {
 	friend type member(Connected);
 };
 
+struct Connecting {
+	typedef volatile bool CUDT::*type;
+	friend type member(Connecting);
+};
+struct RcvQueue {
+	typedef CRcvQueue* CUDT::*type;
+	friend type member(RcvQueue);
+};
+struct RemoveConnector {
+	typedef void (CRcvQueue::*type)(const UDTSOCKET&);
+	friend type member(RemoveConnector);
+};
+
 template struct Expose<ConnRes, &CUDT::m_ConnRes>;
+template struct Expose<Connecting, &CUDT::m_bConnecting>;
+template struct Expose<RcvQueue, &CUDT::m_pRcvQueue>;
+template struct Expose<RemoveConnector, &CRcvQueue::removeConnector>;
 template struct Expose<Shutdown, &CUDT::m_bShutdown>;
 template struct Expose<Connected, &CUDT::m_bConnected>;
 
@@ -137,7 +153,11 @@ void cudt_conninfo_get(const int* ids, int n, int full, cudt_conninfo* ci) {
 			CUDT* u = CUDT::getUDTHandle(ids[i]);
 			if (u == NULL) continue;
 			c->exists = 1;
-			c->connected = u->*member(Connected());
+			// m_bConnected goes true a moment before the handshake's last
+			// step (connect_complete), which a close must not precede:
+			// connected means that step ran, seen in the status it sets,
+			// or in a break, which comes later on the same UDT thread.
+			c->connected = c->status == CONNECTED || (c->status == BROKEN && u->*member(Connected()));
 			c->rejected = c->connected && (u->*member(ConnRes())).m_iReqType == 1002;
 			c->shutdown = u->*member(Shutdown());
 			int32_t v = 0;
@@ -146,6 +166,34 @@ void cudt_conninfo_get(const int* ids, int n, int full, cudt_conninfo* ci) {
 		} catch (...) {
 			c->exists = 0;
 		}
+	}
+}
+
+int cudt_connect_settled(int u) {
+	try {
+		// connect_complete, the last step of a completed handshake, has run.
+		int st = UDT::getsockstate(u);
+		if (st == CONNECTED) return 1;
+		CUDT* c = CUDT::getUDTHandle(u);
+		if (c == NULL) return 1;
+		// Completed, then broken: a break comes after connect_complete on
+		// the same UDT thread. Completing (connected, status not yet):
+		// wait for connect_complete.
+		if (c->*member(Connected())) return st == BROKEN;
+		// Still asking: an answer may be in processing on UDT's receive
+		// thread, which a close would make throw out of a function declared
+		// not to (std::terminate).
+		if (c->*member(Connecting())) return 0;
+		// UDT gave up (its 3 s) on that same receive thread: no answer for
+		// the socket is in processing, and a later one is ignored. But the
+		// socket stays in the receive queue's list of connectors, which
+		// close no longer empties and which UDT's receive thread reads on
+		// every pass, after the socket is deleted too: take it out here.
+		CRcvQueue* q = c->*member(RcvQueue());
+		if (q != NULL) (q->*member(RemoveConnector()))(u);
+		return 1;
+	} catch (...) {
+		return 1;
 	}
 }
 

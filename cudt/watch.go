@@ -6,6 +6,7 @@ package cudt
 #cgo noescape cudt_poll_wait
 #cgo nocallback cudt_poll_wait
 #cgo nocallback cudt_poll_signal
+#cgo nocallback cudt_connect_settled
 #include "watch.h"
 */
 import "C"
@@ -52,6 +53,13 @@ func ConnInfos(ids []int32, out []ConnInfo, full bool) {
 		}
 	}
 }
+
+// ConnectSettled reports whether socket u, whose connect was started, may
+// be closed now: its handshake completed, or UDT gave up on it (after 3 s),
+// in which case it also takes u out of UDT's list of connecting sockets,
+// which UDT's own close would leave it in. Closing it earlier is hazardous
+// (see the README's known library behaviour).
+func ConnectSettled(u int32) bool { return C.cudt_connect_settled(C.int(u)) != 0 }
 
 // Why PollWait returned with nothing ready.
 const (

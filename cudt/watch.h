@@ -32,6 +32,12 @@ typedef struct {
  * exists and connected: one lookup instead of three. */
 void cudt_conninfo_get(const int* ids, int n, int full, cudt_conninfo* ci);
 
+/* Reports whether a socket whose connect was started may be closed now
+ * without hazard: its handshake completed, or UDT gave up on it (after 3 s).
+ * In the second case it also takes the socket out of UDT's list of
+ * connecting sockets, which UDT's close leaves it in. 0: ask again later. */
+int cudt_connect_settled(int u);
+
 /* Like cudt_epoll_wait2, with the timeout in microseconds, for UDT sockets and system sockets to read, but it
  * also returns early with no socket reported: with *signalled = 2 after
  * cudt_poll_signal, and, when signals is non-zero, with *signalled = 1 when
