@@ -50,10 +50,10 @@ const (
 	// connect, then every udtTick.
 	connectTTL = 3 * time.Second
 
-	// UDT deletes a socket no sooner than a second after it marks it CLOSED
-	// (CUDTUnited::checkBrokenSockets). cudt's ConnInfos relies on it to
-	// read a socket's private state right after looking it up.
-	udtDeleteDelay = time.Second
+	// Not a constant here but relied on by cudt.ConnInfos: UDT deletes a
+	// socket no sooner than a second after it marks it CLOSED
+	// (CUDTUnited::checkBrokenSockets), so a socket's private state can be
+	// read right after looking it up.
 )
 
 // PollerStats counts what the poller has done since the process started:
