@@ -169,6 +169,22 @@ func readingAndWriting(pd *pollDesc) bool {
 	return pd.readers > 0 && pd.writers > 0
 }
 
+// draining waits until n drains wait in the poller.
+func draining(t *testing.T, p *poller, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(timeoutUpperBound); ; time.Sleep(100 * time.Microsecond) {
+		p.mu.Lock()
+		got := len(p.drains)
+		p.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d drains waiting, want %d", got, n)
+		}
+	}
+}
+
 // parked waits until n goroutines wait in the poller.
 func parked(t *testing.T, p *poller, n int32) {
 	t.Helper()
@@ -311,15 +327,7 @@ func TestPollerDrain(t *testing.T) {
 	}
 	done := make(chan res, 1)
 	go func() { left, err := p.drain(pd, nil, time.Time{}); done <- res{left, err} }()
-	for {
-		p.mu.Lock()
-		n := len(p.drains)
-		p.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		<-time.After(time.Millisecond)
-	}
+	draining(t, p, 1)
 	f.step(fakeWait{why: pollUDT}) // an ACK, not the last
 	select {
 	case r := <-done:
@@ -334,15 +342,7 @@ func TestPollerDrain(t *testing.T) {
 
 	f.setInfo(11, connInfo{status: StatusConnected, exists: true, connected: true, sndPkts: 2})
 	go func() { left, err := p.drain(pd, nil, time.Time{}); done <- res{left, err} }()
-	for {
-		p.mu.Lock()
-		n := len(p.drains)
-		p.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		<-time.After(time.Millisecond)
-	}
+	draining(t, p, 1)
 	f.setInfo(11, connInfo{status: StatusBroken, exists: true, connected: true, sndPkts: 2})
 	f.step(fakeWait{why: pollUDT})
 	if r := <-done; r.err != errPeerGone || r.left != 2 {
