@@ -37,7 +37,8 @@ commands:
            the C++ shim under AddressSanitizer and LeakSanitizer [args...];
            asan --ci: only cudt and the root package, -short, without the long
            transfers (what .ci/run runs after test)
-  bench    deps, the Go-vs-C++ loopback throughput table, the scale runs, udt perf
+  bench    deps, the Go-vs-C++ loopback throughput table, the scale runs, idle
+           connections' memory and CPU next to C++ (10,000 and 100,000), udt perf
            --vs tcp, udt get/serve vs upstream recvfile/sendfile, then
            go test -bench . ./... [args...]
   bench-wan [check|smoke|run] [flags...]
@@ -50,7 +51,8 @@ commands:
   soak     deps, the long forms of the reliability suite (about 25 minutes): both
            killed-peer directions without a deadline, 1,000 rounds of each close
            race under -race, 200 write+close rounds, 500 lossy transfers of up
-           to 64 MiB, 100,000 churn cycles; prints the figures
+           to 64 MiB, 100,000 churn cycles, the churn's peak RSS with default
+           buffers (a child process); prints the figures
   docker   build the CI image udtgo/udt:dev from the Dockerfile and run
            ./build.sh test [args...] in a container of its build stage; a
            Docker engine if one answers, else podman (installed here, base
@@ -367,11 +369,17 @@ cmd_bench() {
 	UDT_BENCH=1 go test -count=1 -timeout 30m -run '^TestThroughputVsReference$' -v . \
 		| grep -E 'bench_test|^(ok|FAIL|---)'
 	# Descriptors, threads, memory and idle CPU with 1,000 and 10,000
-	# connections each way (trimmed buffers: 32 KiB each instead of 431 KiB).
+	# connections each way (trimmed buffers: 32 KiB each instead of 297 KiB).
 	# The races and the killed peer's long forms are in soak.
 	UDT_CONNS=1000 go test -count=1 -timeout 30m -run '^TestManyConnsStayFlat$' -v . | grep -E 'scale_test|^(ok|FAIL)'
 	UDT_CONNS=10000 UDT_CONN_RCVBUF=46080 UDT_CONN_FC=256 go test -count=1 -timeout 30m -run '^TestManyConnsStayFlat$' -v . \
 		| grep -E 'scale_test|^(ok|FAIL)'
+	# Memory and idle CPU of idle connections next to a C++ program doing
+	# the same (docs/memory.md): 10,000 each way with the defaults, 100,000
+	# each way with the least buffers (32 packets), in child processes.
+	UDT_IDLE_CONNS=10000 go test -count=1 -timeout 30m -run '^TestIdleConnsMemory$' -v . | grep -E 'idle_test|^(ok|FAIL)'
+	UDT_IDLE_CONNS=100000 UDT_IDLE_RCVBUF=46080 UDT_IDLE_FC=32 go test -count=1 -timeout 90m -run '^TestIdleConnsMemory$' -v . \
+		| grep -E 'idle_test|^(ok|FAIL)'
 	# The udt command: its own loopback perf against TCP, and file downloads
 	# by every pairing of udt get/serve and the upstream recvfile/sendfile.
 	cmd_build
@@ -399,6 +407,8 @@ cmd_soak() {
 	UDT_LOSSY_TRANSFERS=500 UDT_LOSSY_MAX=67108864 go test -count=1 -timeout 60m -run '^TestLossyTransfersArriveIntact$' -v . | grep -E "$show"
 	say "churn: 100,000 open/connect/transfer/close cycles"
 	UDT_CHURN=100000 go test -count=1 -timeout 60m -run '^TestChurn$' -v . | grep -E "$show"
+	say "churn's peak RSS: 100,000 cycles with the default buffers, in a child process (docs/memory.md)"
+	UDT_MEMCHURN=100000 UDT_MEMCHURN_DEFAULTS=1 go test -count=1 -timeout 60m -run '^TestChurnPeakRSS$' -v . | grep -E "$show"
 }
 
 # asan runs the tests with the C shim (and cgo's C glue) built under

@@ -105,7 +105,7 @@ func (c *Config) apply(lib Library, s Socket) error {
 		{OptSndSyn, false, false},
 		{OptRcvSyn, false, false},
 		{OptMSS, c.MSS, c.MSS == 0},
-		{OptFC, c.FlowWindow, c.FlowWindow == 0},
+		{OptFC, c.flowWindow(), false},
 		{OptSndBuf, c.SendBuffer, c.SendBuffer == 0},
 		{OptRcvBuf, c.RecvBuffer, c.RecvBuffer == 0},
 		{OptUDPSndBuf, c.UDPSendBuffer, c.UDPSendBuffer == 0},

@@ -7,99 +7,161 @@ import (
 	"github.com/udtgo/udt/cudt"
 )
 
-// heapTrim hands the memory of sockets UDT has deleted back to the system.
-// UDT allocates about 430 KiB per socket with the default FlowWindow
-// (mostly its loss lists) and frees it when its garbage collector deletes
-// the socket, 1 to 2 s after the close; but glibc keeps freed memory in
-// the arena of the thread that allocated it, so without a trim RSS stays
-// at its peak: 2.6 GB after churning connections at 600 a second, though
-// UDT itself held almost none of it by then.
+// The heap trim hands back to the system the memory of sockets UDT has
+// deleted. UDT frees a socket's buffers when its garbage collector deletes
+// it, 1 to 3 s after the close (see docs/memory.md); glibc keeps what is
+// freed, so without a trim RSS stays at its peak.
 //
-// A trim walks the whole C heap, so it runs at most every trimEvery: during
-// churn once trimBatch more sockets were closed, and after the last close
-// once UDT has deleted most of the sockets, then again once it has deleted
-// the slow ones (a socket lingers while its last data is unacknowledged).
-// It runs on a timer's goroutine: nothing waits while no socket closes.
-var heapTrim struct {
-	mu           sync.Mutex
-	closes       int64
-	closesAtLast int64     // closes at the last trim
-	last         time.Time // when that was
-	quiet        *time.Timer
-	quietTrims   int // trims since the last close
-	running      bool
-}
-
+// It is driven by what was freed, not by a clock: from the first close, a
+// check every trimCheckEvery reads how many bytes glibc holds in free
+// chunks (mallinfo2, which locks each arena only to count), and trims once
+// that grew by trimMin since the lowest it was since the last trim. The
+// checks stop once no socket was closed for trimQuiet, after a last one
+// that trims anything over trimQuietMin: nothing runs, and no goroutine
+// or timer is left, while nothing closes.
+//
+// malloc_trim walks every arena of the process under its lock, stalling
+// the C allocations of the host program as well as UDT's, so trims are
+// spaced to take at most 1/trimDuty of the time, and SetHeapPolicy can turn
+// them off.
 const (
-	trimEvery = 5 * time.Second
-	trimBatch = 1024
+	trimCheckEvery = time.Second // UDT's garbage collector's own period
+	trimQuiet      = 4 * time.Second
+	trimMin        = 32 << 20
+	trimQuietMin   = 1 << 20
+	trimDuty       = 20
 )
 
-var trimQuiet = [...]time.Duration{3 * time.Second, 15 * time.Second}
+type heapTrim struct {
+	// What it uses, replaced by tests.
+	every, quiet time.Duration
+	heap         func() cudt.HeapInfo
+	release      func() bool
 
-var trimHeap = cudt.TrimHeap
+	run sync.Mutex // one check or trim at a time
 
-// noteSocketClosed is called once for every socket closed in UDT.
-func noteSocketClosed() {
-	t := &heapTrim
+	mu        sync.Mutex
+	gen       int // bumped when the checks are cancelled
+	timer     *time.Timer
+	lastClose time.Time
+	closes    int64
+	off       bool // SetHeapPolicy's NoTrim
+
+	// Held by run.
+	seen     bool      // minFree was set
+	minFree  uint64    // the fewest free bytes since the last trim
+	notUntil time.Time // the next trim's earliest time
+	trims    int64
+	trimmed  time.Duration // spent in trims
+}
+
+var theTrim = heapTrim{every: trimCheckEvery, quiet: trimQuiet, heap: cudt.Heap, release: cudt.TrimHeap}
+
+// noteSocketClosed is called once for each socket closed in UDT.
+func noteSocketClosed() { theTrim.closed(time.Now()) }
+
+func (t *heapTrim) closed(now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.closes++
-	t.quietTrims = 0
-	if t.quiet == nil {
-		t.quiet = time.AfterFunc(trimQuiet[0], quietTrim)
-	} else {
-		t.quiet.Reset(trimQuiet[0])
-	}
-	if t.closes-t.closesAtLast >= trimBatch && time.Since(t.last) >= trimEvery {
-		startTrimLocked()
+	t.lastClose = now
+	if t.timer == nil && !t.off {
+		gen := t.gen
+		t.timer = time.AfterFunc(t.every, func() { t.check(gen) })
 	}
 }
 
-func quietTrim() {
-	t := &heapTrim
+// setOff turns the trims off or back on; off cancels the checks pending.
+func (t *heapTrim) setOff(off bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	startTrimLocked()
-	t.quietTrims++
-	if t.quietTrims < len(trimQuiet) {
-		t.quiet.Reset(trimQuiet[t.quietTrims] - trimQuiet[t.quietTrims-1])
+	t.off = off
+	if off && t.timer != nil {
+		t.gen++
+		t.timer.Stop()
+		t.timer = nil
 	}
 }
 
-func startTrimLocked() {
-	t := &heapTrim
-	if t.running {
+// check is one round of the checks begun by a close; gen tells a round
+// that settleTrim cancelled.
+func (t *heapTrim) check(gen int) {
+	t.run.Lock()
+	defer t.run.Unlock()
+	t.mu.Lock()
+	if t.gen != gen {
+		t.mu.Unlock()
 		return
 	}
-	t.running = true
-	t.closesAtLast, t.last = t.closes, time.Now()
-	go func() {
-		trimHeap()
-		t.mu.Lock()
-		t.running = false
-		t.mu.Unlock()
-	}()
+	quiet := time.Since(t.lastClose) >= t.quiet
+	t.mu.Unlock()
+
+	free := t.heap().Free
+	if !t.seen {
+		t.seen, t.minFree = true, free
+	}
+	t.minFree = min(t.minFree, free)
+	freed := free - t.minFree
+	due := freed >= trimMin || quiet && freed >= trimQuietMin
+	next := t.every
+	if due {
+		if wait := time.Until(t.notUntil); wait > 0 {
+			// A trim now would run over its share of the time.
+			next = max(next, wait)
+		} else {
+			t.trim()
+			due = false
+		}
+	}
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.gen != gen {
+		return
+	}
+	// Quiet, the checks stop, unless a trim is still owed.
+	if quiet && !due && time.Since(t.lastClose) >= t.quiet {
+		t.timer = nil
+		return
+	}
+	t.timer.Reset(next)
 }
 
-// settleTrim trims now and cancels the trims the closes so far would still
-// bring, so that a measurement that closes nothing sees none: a trim makes
-// every C call that allocates wait on the heap's locks, and Go starts
-// threads for goroutines stuck in such calls.
-func settleTrim() {
-	t := &heapTrim
-	for {
-		t.mu.Lock()
-		if !t.running {
-			break
-		}
-		t.mu.Unlock()
-		time.Sleep(time.Millisecond)
+// trim trims now; called with t.run held.
+func (t *heapTrim) trim() {
+	start := time.Now()
+	t.release()
+	took := time.Since(start)
+	t.trims++
+	t.trimmed += took
+	t.notUntil = time.Now().Add(trimDuty * took)
+	t.seen, t.minFree = true, t.heap().Free
+}
+
+// settleTrim trims now and cancels the checks the closes so far began, so
+// that a measurement that closes nothing sees no trim: a trim makes every
+// C call that allocates wait on the heap's locks, and Go starts threads
+// for goroutines stuck in such calls.
+func settleTrim() { theTrim.settle() }
+
+func (t *heapTrim) settle() {
+	t.run.Lock()
+	defer t.run.Unlock()
+	t.mu.Lock()
+	t.gen++
+	if t.timer != nil {
+		t.timer.Stop()
+		t.timer = nil
 	}
-	defer t.mu.Unlock()
-	if t.quiet != nil {
-		t.quiet.Stop()
-	}
-	t.closesAtLast, t.quietTrims, t.last = t.closes, len(trimQuiet), time.Now()
-	trimHeap()
+	t.mu.Unlock()
+	t.trim()
+}
+
+// trimStats reports the trims so far and the time they took.
+func trimStats() (trims int64, took time.Duration) { return theTrim.stats() }
+
+func (t *heapTrim) stats() (trims int64, took time.Duration) {
+	t.run.Lock()
+	defer t.run.Unlock()
+	return t.trims, t.trimmed
 }

@@ -333,11 +333,23 @@ func TestPerfLoopbackJSON(t *testing.T) {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
 	var doc struct {
-		Runs     []perfResult `json:"runs"`
-		UDTvsTCP float64      `json:"udt_vs_tcp"`
+		Runs     []perfResult   `json:"runs"`
+		UDTvsTCP float64        `json:"udt_vs_tcp"`
+		Memory   map[string]any `json:"process_memory"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
 		t.Fatalf("--json output is not JSON: %v\n%s", err, r.stdout)
+	}
+	// UDT's memory per connection, with the default sizes, and the
+	// process's: the figures a user sizes buffers by.
+	if m := doc.Runs[0].Memory; m == nil || m.RecvBufferPackets != 8192 || m.FlowWindow != 8192 || m.Allocated < 400<<10 || m.Written > m.Allocated {
+		t.Errorf("udt run's conn_memory: %+v", doc.Runs[0].Memory)
+	}
+	if doc.Runs[1].Memory != nil {
+		t.Errorf("tcp run has UDT's conn_memory: %+v", doc.Runs[1].Memory)
+	}
+	if v, ok := doc.Memory["rss_peak_kib"].(float64); !ok || v <= 0 || doc.Memory["c_heap_in_use_bytes"] == nil {
+		t.Errorf("process_memory: %v", doc.Memory)
 	}
 	if len(doc.Runs) != 2 || doc.Runs[0].Protocol != "udt" || doc.Runs[1].Protocol != "tcp" {
 		t.Fatalf("runs: %+v", doc.Runs)

@@ -53,7 +53,7 @@ func runGet(ctx context.Context, args []string) error {
 	var mss, fc int
 	var rcvbuf, udpRcv byteSize
 	fs.IntVar(&mss, "mss", 0, "UDT_MSS: packet size in `bytes` (0: 1500)")
-	fs.IntVar(&fc, "fc", 0, "UDT_FC: flow window in `packets` (0: 25600)")
+	fs.IntVar(&fc, "fc", 0, "UDT_FC: flow window in `packets` (0: the receive buffer's)")
 	fs.Var(&rcvbuf, "rcvbuf", "UDT_RCVBUF in `bytes` (0: UDT's default)")
 	fs.Var(&udpRcv, "udp-rcvbuf", "UDP_RCVBUF in `bytes` (0: UDT's default)")
 	pos, err := parseFlags(fs, args)

@@ -91,7 +91,7 @@ func runPerf(ctx context.Context, args []string) error {
 	timeout := duration(5 * time.Second)
 	fs.Var(&timeout, "timeout", "give up connecting after this `duration`")
 	fs.IntVar(&mss, "mss", 0, "UDT_MSS: packet size in `bytes`, IP and UDP headers included (0: 1500)")
-	fs.IntVar(&fc, "fc", 0, "UDT_FC: flow window in `packets` (0: 25600)")
+	fs.IntVar(&fc, "fc", 0, "UDT_FC: flow window in `packets` (0: the receive buffer's)")
 	fs.Var(&sndbuf, "sndbuf", "UDT_SNDBUF in `bytes` (K, M suffixes; 0: UDT's default)")
 	fs.Var(&rcvbuf, "rcvbuf", "UDT_RCVBUF in `bytes` (0: UDT's default)")
 	fs.Var(&udpSnd, "udp-sndbuf", "UDP_SNDBUF in `bytes` (0: UDT's default)")

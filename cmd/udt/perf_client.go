@@ -27,6 +27,9 @@ type perfResult struct {
 	Sender      side       `json:"sender"`
 	Receiver    side       `json:"receiver"`
 	Interrupted bool       `json:"interrupted,omitempty"`
+
+	// UDT's memory for each connection (perf_memory.go).
+	Memory *connMemory `json:"conn_memory,omitempty"`
 }
 
 // side is one end's account of the test.
@@ -84,7 +87,7 @@ func perfClient(ctx context.Context, udtTarget, tcpTarget string, vsTCP bool, o 
 		// What was measured goes out even when a later step failed.
 		// The poller's counters say which of its paths the test took
 		// (see the library's udt411.go); with --loopback both ends count.
-		doc := map[string]any{"runs": results, "poller": udt.ReadPollerStats()}
+		doc := map[string]any{"runs": results, "poller": udt.ReadPollerStats(), "process_memory": processMemory()}
 		if err != nil {
 			doc["error"] = err.Error()
 		}
@@ -158,6 +161,7 @@ func perfRun(ctx context.Context, p proto, target string, o perfOpts, out io.Wri
 		}
 	}
 
+	res.Memory = connMemoryOf(conns)
 	st := newStreams(conns)
 	rep := &reporter{st: st, p: p, sender: !o.reverse, every: o.interval, out: out}
 	who := fmt.Sprintf("%s %s, %d stream(s)", p.name, target, o.streams)

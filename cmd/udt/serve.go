@@ -43,7 +43,7 @@ func runServe(ctx context.Context, args []string) error {
 	var bw bitRate
 	fs.Var(&bw, "bw", "UDT_MAXBW: cap each client at `bits/s` (k, M, G suffixes; 0: none)")
 	fs.IntVar(&mss, "mss", 0, "UDT_MSS: packet size in `bytes` (0: 1500)")
-	fs.IntVar(&fc, "fc", 0, "UDT_FC: flow window in `packets` (0: 25600)")
+	fs.IntVar(&fc, "fc", 0, "UDT_FC: flow window in `packets` (0: the receive buffer's)")
 	fs.Var(&sndbuf, "sndbuf", "UDT_SNDBUF in `bytes` (0: UDT's default)")
 	fs.Var(&udpSnd, "udp-sndbuf", "UDP_SNDBUF in `bytes` (0: UDT's default)")
 	pos, err := parseFlags(fs, args)

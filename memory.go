@@ -1,0 +1,174 @@
+package udt
+
+import (
+	"cmp"
+	"fmt"
+	"time"
+
+	"github.com/udtgo/udt/cudt"
+)
+
+// UDT 4.11 sizes a connection's buffers when it connects and never resizes
+// them, and frees them only when its garbage collector deletes the socket,
+// 1 to 2.2 s after the close: docs/memory.md measures where the memory goes.
+
+// UDT's defaults, in packets: the receive buffer, and UDT_FC, which also
+// caps the receive buffer.
+const (
+	udtRcvBufPackets = 8192
+	udtFlowWindow    = 25600
+)
+
+// flowWindow is the UDT_FC this package sets. UDT sizes a connection's
+// receive loss list by its own UDT_FC (25,600 packets by default: 400 KiB,
+// half of it written at once), yet what it offers the peer, and so the
+// most packets ever in flight towards it, is the smaller of UDT_FC and
+// the receive buffer (8,192 packets by default): a window above the
+// receive buffer only costs memory. So unless Config.FlowWindow says
+// otherwise, it is the receive buffer's size in packets, as UDT computes
+// it (UDT caps the buffer at UDT_FC, so at most UDT's default UDT_FC, as
+// before); the peer's window and this side's throughput are unchanged.
+func (c *Config) flowWindow() int {
+	if c.FlowWindow != 0 {
+		return c.FlowWindow
+	}
+	if c.RecvBuffer == 0 {
+		return udtRcvBufPackets
+	}
+	// UDT lowers the MSS to a UDP buffer smaller than it.
+	mss := cmp.Or(c.MSS, 1500)
+	for _, b := range []int{c.UDPSendBuffer, c.UDPRecvBuffer} {
+		if b != 0 && b < mss {
+			mss = b
+		}
+	}
+	if mss <= udpIPHeaders {
+		return udtFlowWindow
+	}
+	return min(max(32, c.RecvBuffer/(mss-udpIPHeaders)), udtFlowWindow)
+}
+
+// ConnMemory is what UDT holds for one connection, from its sizes: UDT
+// 4.11 allocates it all when the connection opens and frees it when its
+// garbage collector deletes the socket, 1 to 2.2 s after the close.
+type ConnMemory struct {
+	RecvBufferPackets int // receive buffer slots (UDT_RCVBUF / payload)
+	FlowWindow        int // UDT_FC: sizes the receive loss list
+	PeerWindow        int // the window the peer offers now: at rest, what sized the send loss list
+	// Allocated is the bytes of the buffers and lists; Written is the
+	// part UDT writes at once (loss lists, receive slots), which is
+	// resident from the start. The send buffer's data pages and the
+	// packets received, which live in the UDP port's shared queue, come
+	// on top as they are used.
+	Allocated int64
+	Written   int64
+}
+
+// UDT's fixed per-connection sizes (UDT 4.11's core.cpp): a send buffer
+// of 32 packets to start with, an ACK history of 1,024 entries (two
+// int32s and a uint64 each), and the objects themselves, measured.
+const (
+	udtSndBufBlocks = 32
+	udtACKWindow    = 1024 * 16
+	udtSocketFixed  = 2560
+	udpPayloadHdrs  = 44 // IP, UDP and UDT headers
+)
+
+// Memory estimates what UDT holds for the connection (see ConnMemory and
+// docs/memory.md): within a few KiB of what glibc reports per connection.
+func (c *Conn) Memory() (ConnMemory, error) {
+	if !c.ok() {
+		return ConnMemory{}, errInvalidConn("memory")
+	}
+	s := c.fd.pd.s
+	var m ConnMemory
+	mss, err := s.MSS()
+	if err != nil {
+		return m, c.fd.opError("memory", c.closedOr(err))
+	}
+	rcv, err := s.RecvBuffer()
+	if err != nil {
+		return m, c.fd.opError("memory", c.closedOr(err))
+	}
+	if m.FlowWindow, err = s.FlowWindow(); err != nil {
+		return m, c.fd.opError("memory", c.closedOr(err))
+	}
+	p, err := c.Stats()
+	if err != nil {
+		return m, err
+	}
+	m.RecvBufferPackets = rcv / (mss - udpIPHeaders)
+	m.PeerWindow = p.PktFlowWindow
+	m.Allocated, m.Written = connMemory(m.RecvBufferPackets, m.FlowWindow, m.PeerWindow, mss)
+	return m, nil
+}
+
+// connMemory is the arithmetic of ConnMemory: the receive buffer's slot
+// pointers, the receive loss list (four int32s per packet of UDT_FC, two
+// of them written), the send loss list (three int32s for each of twice the
+// peer's window, two written), the send buffer and the ACK history.
+func connMemory(rcvPackets, fc, peerWindow, mss int) (allocated, written int64) {
+	r, f, w := int64(rcvPackets), int64(fc), int64(peerWindow)
+	written = 8*r + 8*f + 16*w
+	allocated = 8*r + 16*f + 24*w + udtSndBufBlocks*int64(mss-udpPayloadHdrs) + udtACKWindow + udtSocketFixed
+	return allocated, written
+}
+
+// HeapStats are the C heap's figures, where UDT's buffers live, and what
+// this package's trims did.
+type HeapStats struct {
+	InUse    uint64        // bytes allocated, UDT's buffers among them
+	Free     uint64        // bytes freed but kept by glibc (resident until trimmed)
+	Trims    int64         // malloc_trim calls this package made
+	TrimTime time.Duration // the time they took
+}
+
+// ReadHeapStats reads the C heap's figures (glibc's mallinfo2, which
+// briefly locks each arena).
+func ReadHeapStats() HeapStats {
+	h := cudt.Heap()
+	trims, took := trimStats()
+	return HeapStats{InUse: h.InUse + h.Mmapped, Free: h.Free, Trims: trims, TrimTime: took}
+}
+
+// HeapPolicy says what this package may do to the C heap, which it shares
+// with the host program and every library in it. The zero value is the
+// default: trims after closes (see noteSocketClosed), glibc's own tuning.
+type HeapPolicy struct {
+	// NoTrim stops the malloc_trim calls that hand back the memory of
+	// deleted sockets. A trim walks every arena of the process, each under
+	// its lock, so C allocations anywhere in the program wait for it
+	// (this package spaces them to take at most 5 % of the time).
+	NoTrim bool
+	// ArenaMax, above 0, caps glibc's arenas (mallopt M_ARENA_MAX): fewer
+	// arenas hold fewer freed fragments, but threads contend for them.
+	ArenaMax int
+	// MmapThreshold, above 0, fixes the size from which glibc maps each
+	// allocation on its own (mallopt M_MMAP_THRESHOLD) instead of letting
+	// it rise with use. At 32 KiB or below, UDT's loss lists and receive
+	// slots go straight back to the system when UDT deletes a socket and
+	// count in RSS only where written, but every such allocation costs a
+	// system call and fresh pages, in the whole program.
+	MmapThreshold int
+}
+
+// SetHeapPolicy sets what this package may do to the process's C heap.
+// ArenaMax and MmapThreshold change glibc for the whole process and stay
+// changed; call it before opening connections.
+func SetHeapPolicy(p HeapPolicy) error {
+	if p.ArenaMax < 0 || p.MmapThreshold < 0 {
+		return fmt.Errorf("udt: HeapPolicy.ArenaMax and MmapThreshold must be 0 (glibc's default) or more, not %d and %d", p.ArenaMax, p.MmapThreshold)
+	}
+	// glibc refuses a threshold above HEAP_MAX/2 (32 MiB on 64 bits).
+	if p.MmapThreshold > 32<<20 {
+		return fmt.Errorf("udt: HeapPolicy.MmapThreshold must be at most 32 MiB, not %d", p.MmapThreshold)
+	}
+	if p.ArenaMax > 0 && !cudt.Mallopt(cudt.M_ARENA_MAX, p.ArenaMax) {
+		return fmt.Errorf("udt: glibc refused M_ARENA_MAX %d", p.ArenaMax)
+	}
+	if p.MmapThreshold > 0 && !cudt.Mallopt(cudt.M_MMAP_THRESHOLD, p.MmapThreshold) {
+		return fmt.Errorf("udt: glibc refused M_MMAP_THRESHOLD %d", p.MmapThreshold)
+	}
+	theTrim.setOff(p.NoTrim)
+	return nil
+}

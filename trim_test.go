@@ -1,0 +1,194 @@
+package udt
+
+import (
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/udtgo/udt/cudt"
+)
+
+// fakeHeap is a C heap whose free bytes the test sets, counting trims.
+type fakeHeap struct {
+	mu    sync.Mutex
+	free  uint64
+	trims int
+}
+
+func (h *fakeHeap) info() cudt.HeapInfo {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return cudt.HeapInfo{Free: h.free}
+}
+
+func (h *fakeHeap) release() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.trims++
+	return true
+}
+
+func (h *fakeHeap) set(free uint64) {
+	h.mu.Lock()
+	h.free = free
+	h.mu.Unlock()
+}
+
+func (h *fakeHeap) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.trims
+}
+
+func newTestTrim(h *fakeHeap) *heapTrim {
+	return &heapTrim{every: 10 * time.Millisecond, quiet: 100 * time.Millisecond, heap: h.info, release: h.release}
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func (t *heapTrim) armed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.timer != nil
+}
+
+// Trims follow what was freed: none while the free bytes stay put, one
+// once they grew by trimMin, a last one for what the quiet period freed,
+// and then the checks stop, leaving no timer.
+func TestTrimFollowsFreedMemory(t *testing.T) {
+	h := &fakeHeap{free: 100 << 20}
+	tr := newTestTrim(h)
+	if tr.armed() {
+		t.Fatal("checks armed before any close")
+	}
+	// Closes that free nothing: checks run, but no trim, and they stop.
+	for range 5 {
+		tr.closed(time.Now())
+	}
+	waitFor(t, "the checks to stop", func() bool { return !tr.armed() })
+	if n := h.count(); n != 0 {
+		t.Fatalf("%d trims with nothing freed", n)
+	}
+	// Churn: free memory grows by trimMin while closes go on.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+				tr.closed(time.Now())
+			}
+		}
+	}()
+	time.Sleep(30 * time.Millisecond)
+	h.set(100<<20 + trimMin)
+	waitFor(t, "a trim during the closes", func() bool { return h.count() == 1 })
+	// Freed after the last close, less than trimMin: the quiet round's.
+	h.set(100<<20 + trimMin + 2*trimQuietMin)
+	close(stop)
+	<-done
+	waitFor(t, "the quiet trim", func() bool { return h.count() == 2 })
+	waitFor(t, "the checks to stop", func() bool { return !tr.armed() })
+	time.Sleep(50 * time.Millisecond)
+	if n := h.count(); n != 2 {
+		t.Fatalf("%d trims, want 2", n)
+	}
+	trims, _ := tr.stats()
+	if trims != 2 {
+		t.Fatalf("stats report %d trims, want 2", trims)
+	}
+}
+
+// settle trims at once and cancels the pending checks, so nothing trims
+// during the measurement that follows.
+func TestSettleTrimCancelsChecks(t *testing.T) {
+	h := &fakeHeap{free: 1 << 30}
+	tr := newTestTrim(h)
+	tr.closed(time.Now())
+	tr.settle()
+	if n := h.count(); n != 1 {
+		t.Fatalf("settle did %d trims, want 1", n)
+	}
+	if tr.armed() {
+		t.Fatal("settle left the checks armed")
+	}
+	h.set(2 << 30)
+	time.Sleep(200 * time.Millisecond)
+	if n := h.count(); n != 1 {
+		t.Fatalf("%d trims after settle, want 1", n)
+	}
+}
+
+// The package's trim runs on timers only: once every socket is closed
+// and the quiet period passed, no goroutine of it is left.
+func TestTrimLeavesNoGoroutine(t *testing.T) {
+	c, s := connPair(t, Config{})
+	c.Close()
+	s.Close()
+	waitFor(t, "the checks to stop", func() bool { return !theTrim.armed() })
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	if strings.Contains(stacks, "udt.(*heapTrim)") {
+		t.Errorf("a trim goroutine is left:\n%s", stacks)
+	}
+}
+
+// With trims off, closes arm no checks, and turning them off cancels the
+// pending ones.
+func TestTrimOff(t *testing.T) {
+	h := &fakeHeap{free: 1 << 30}
+	tr := newTestTrim(h)
+	tr.closed(time.Now())
+	tr.setOff(true)
+	if tr.armed() {
+		t.Fatal("turning trims off left the checks armed")
+	}
+	h.set(2 << 30)
+	tr.closed(time.Now())
+	time.Sleep(200 * time.Millisecond)
+	if tr.armed() || h.count() != 0 {
+		t.Fatalf("trims off: armed %v, %d trims", tr.armed(), h.count())
+	}
+	tr.setOff(false)
+	tr.closed(time.Now())
+	if !tr.armed() {
+		t.Fatal("trims back on, a close armed no check")
+	}
+	tr.settle()
+}
+
+func TestSetHeapPolicyRefusesBadValues(t *testing.T) {
+	for _, p := range []HeapPolicy{{ArenaMax: -1}, {MmapThreshold: -1}, {MmapThreshold: 64 << 20}} {
+		if err := SetHeapPolicy(p); err == nil || !strings.Contains(err.Error(), "HeapPolicy.") {
+			t.Errorf("SetHeapPolicy(%+v): %v, want an error naming the field", p, err)
+		}
+	}
+}
+
+// A trim owed when the closes stop, but held back by the trims' share of
+// the time, still runs: the checks go on until it has.
+func TestQuietTrimWaitsForItsTurn(t *testing.T) {
+	h := &fakeHeap{free: 100 << 20}
+	tr := newTestTrim(h)
+	tr.closed(time.Now())
+	time.Sleep(30 * time.Millisecond) // a check has seen the heap
+	tr.run.Lock()
+	tr.notUntil = time.Now().Add(300 * time.Millisecond)
+	tr.run.Unlock()
+	h.set(100<<20 + 2*trimQuietMin)
+	waitFor(t, "the owed trim", func() bool { return h.count() == 1 })
+	waitFor(t, "the checks to stop", func() bool { return !tr.armed() })
+}
