@@ -121,6 +121,26 @@ func idleChild(t *testing.T) {
 			hold(c)
 		}
 	}()
+	// Progress, for the long runs (the child's log shows with -test.v).
+	progress := time.NewTicker(10 * time.Second)
+	defer progress.Stop()
+	up := make(chan struct{})
+	go func() {
+		cpu0, t0 := cpuTime(t), time.Now()
+		for {
+			select {
+			case <-up:
+				return
+			case <-progress.C:
+				mu.Lock()
+				got := len(conns)
+				mu.Unlock()
+				cpu1, t1 := cpuTime(t), time.Now()
+				t.Logf("%d of %d conns up, RSS %d KiB, %.0f%% of a core", got, 2*n, statusKB(t, "VmRSS:"), 100*(cpu1-cpu0).Seconds()/t1.Sub(t0).Seconds())
+				cpu0, t0 = cpu1, t1
+			}
+		}
+	}()
 	start := time.Now()
 	d := Dialer{Config: cfg}
 	var dialers sync.WaitGroup
@@ -139,6 +159,7 @@ func idleChild(t *testing.T) {
 	}
 	dialers.Wait()
 	<-accepted
+	close(up)
 	f.UpSeconds = time.Since(start).Seconds()
 	if t.Failed() {
 		t.FailNow()

@@ -33,6 +33,7 @@ type churnFigures struct {
 	StartKiB  int     `json:"start_rss_kib"`
 	EndKiB    int     `json:"end_rss_kib"` // once UDT deleted the sockets and the trims ran
 	HeapInUse uint64  `json:"heap_in_use_peak"`
+	InfoMaxUs float64 `json:"mallinfo2_max_us"` // the longest mallinfo2 call seen
 	HeapFree  uint64  `json:"heap_free_peak"`
 	Trims     int64   `json:"trims"`
 	TrimMs    float64 `json:"trim_ms"`
@@ -147,8 +148,8 @@ func TestChurnPeakRSS(t *testing.T) {
 	runChild(t, "TestChurnPeakRSS", env, &f)
 	inflight := f.PerSecond*2*2.5 + float64(4*f.Workers)
 	bound := f.StartKiB + int(1.25*inflight*float64(f.PerSocket)/1024) + 64<<10
-	t.Logf("%d cycles on %d workers in %.1fs (%.0f a second), %d bytes of UDT's per socket: peak RSS %d KiB, bound %d KiB (%.0f sockets); start %d KiB, end %d KiB; C heap at most %d MiB in use, %d MiB free; %d trims taking %.1f ms",
-		f.Cycles, f.Workers, f.Seconds, f.PerSecond, f.PerSocket, f.PeakKiB, bound, inflight, f.StartKiB, f.EndKiB, f.HeapInUse>>20, f.HeapFree>>20, f.Trims, f.TrimMs)
+	t.Logf("%d cycles on %d workers in %.1fs (%.0f a second), %d bytes of UDT's per socket: peak RSS %d KiB, bound %d KiB (%.0f sockets); start %d KiB, end %d KiB; C heap at most %d MiB in use, %d MiB free; %d trims taking %.1f ms; mallinfo2 took at most %.0f µs",
+		f.Cycles, f.Workers, f.Seconds, f.PerSecond, f.PerSocket, f.PeakKiB, bound, inflight, f.StartKiB, f.EndKiB, f.HeapInUse>>20, f.HeapFree>>20, f.Trims, f.TrimMs, f.InfoMaxUs)
 	if f.Failures > 0 {
 		t.Errorf("%d cycles failed", f.Failures)
 	}
@@ -203,6 +204,7 @@ func churnChild(t *testing.T) {
 		}
 	}()
 	var peakInUse, peakFree atomic.Uint64
+	var infoMax time.Duration
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() {
@@ -217,7 +219,9 @@ func churnChild(t *testing.T) {
 				if track != nil {
 					track.poll()
 				}
+				t0 := time.Now()
 				h := theTrim.heap()
+				infoMax = max(infoMax, time.Since(t0))
 				if h.InUse+h.Mmapped > peakInUse.Load() {
 					peakInUse.Store(h.InUse + h.Mmapped)
 				}
@@ -258,7 +262,7 @@ func churnChild(t *testing.T) {
 		PeakKiB: statusKB(t, "VmHWM:"), StartKiB: start, EndKiB: statusKB(t, "VmRSS:"),
 		HeapInUse: peakInUse.Load(), HeapFree: peakFree.Load(),
 		Trims: trims, TrimMs: float64(trimmed.Microseconds()) / 1000, Failures: failures.Load(),
-		PerSocket: perSocket.Load(),
+		PerSocket: perSocket.Load(), InfoMaxUs: float64(infoMax.Microseconds()),
 	}
 	if track != nil {
 		f.LifetimeMs, f.MostClosing = track.figures(), track.most

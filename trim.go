@@ -9,7 +9,7 @@ import (
 
 // The heap trim hands back to the system the memory of sockets UDT has
 // deleted. UDT frees a socket's buffers when its garbage collector deletes
-// it, 1 to 3 s after the close (see docs/memory.md); glibc keeps what is
+// it, 1 to 2.2 s after the close (see docs/memory.md); glibc keeps what is
 // freed, so without a trim RSS stays at its peak.
 //
 // It is driven by what was freed, not by a clock: from the first close, a
@@ -17,8 +17,9 @@ import (
 // chunks (mallinfo2, which locks each arena only to count), and trims once
 // that grew by trimMin since the lowest it was since the last trim. The
 // checks stop once no socket was closed for trimQuiet, after a last one
-// that trims anything over trimQuietMin: nothing runs, and no goroutine
-// or timer is left, while nothing closes.
+// that trims anything over trimQuietMin (or once that trim, if it had to
+// wait its turn, has run): nothing runs, and no goroutine or timer is
+// left, while nothing closes.
 //
 // malloc_trim walks every arena of the process under its lock, stalling
 // the C allocations of the host program as well as UDT's, so trims are
