@@ -123,7 +123,7 @@ func asanRSS(kib int) int {
 	return kib
 }
 
-// The bounded churn: UDT_MEMCHURN cycles (3,000: seconds) on 8 workers,
+// The bounded churn: UDT_MEMCHURN cycles (6,000: seconds) on 8 workers,
 // in a child process. A closed socket keeps its buffers until UDT deletes
 // it, 1 to 2.2 s after the close (docs/memory.md), so the peak is the
 // memory of the sockets of the last 2.5 s at the rate the child reached,
@@ -166,7 +166,7 @@ func TestChurnPeakRSS(t *testing.T) {
 
 // churnChild runs the churn and prints its figures.
 func churnChild(t *testing.T) {
-	cycles := envInt("UDT_MEMCHURN", 3000)
+	cycles := envInt("UDT_MEMCHURN", 6000)
 	workers := envInt("UDT_MEMCHURN_WORKERS", 8)
 	cfg := Config{RecvBuffer: envInt("UDT_MEMCHURN_RCVBUF", 0), FlowWindow: envInt("UDT_MEMCHURN_FC", 0)}
 	seed := seedFor(t)
