@@ -35,16 +35,9 @@ func (c *Config) flowWindow() int {
 	if c.RecvBuffer == 0 {
 		return udtRcvBufPackets
 	}
-	// UDT lowers the MSS to a UDP buffer smaller than it.
+	// The MSS is set first, and UDT keeps the UDP buffers at least that
+	// large, so the MSS is Config's (Config.validate bounds it).
 	mss := cmp.Or(c.MSS, 1500)
-	for _, b := range []int{c.UDPSendBuffer, c.UDPRecvBuffer} {
-		if b != 0 && b < mss {
-			mss = b
-		}
-	}
-	if mss <= udpIPHeaders {
-		return udtFlowWindow
-	}
 	return min(max(32, c.RecvBuffer/(mss-udpIPHeaders)), udtFlowWindow)
 }
 
