@@ -77,7 +77,12 @@ func TestIdleConnsMemory(t *testing.T) {
 	}
 	// The binding's own share: a pollDesc, a Conn and a parked reader per
 	// connection, a few KiB next to UDT's buffers.
-	if extra := g.perConnKiB() - c.perConnKiB(); extra > 24 {
+	// Measured: 9 KiB, 42 under -race.
+	bound := 24.0
+	if raceEnabled {
+		bound = 96
+	}
+	if extra := g.perConnKiB() - c.perConnKiB(); extra > bound {
 		t.Errorf("the binding adds %.1f KiB per connection to the C++ library's %.1f", extra, c.perConnKiB())
 	}
 }

@@ -1,6 +1,10 @@
 package udt
 
 import (
+	"math"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,8 +18,10 @@ import (
 //
 // It is driven by what was freed, not by a clock: from the first close, a
 // check every trimCheckEvery reads how many bytes glibc holds in free
-// chunks (mallinfo2, which locks each arena only to count), and trims once
-// that grew by trimMin since the lowest it was since the last trim. The
+// chunks (mallinfo2, which locks each arena to count them; only once RSS
+// has grown by trimMin since the last trim, or the closes have stopped),
+// and trims once that grew by trimMin since the lowest it was since the
+// last trim. The
 // checks stop once no socket was closed for trimQuiet, after a last one
 // that trims anything over trimQuietMin (or once that trim, if it had to
 // wait its turn, has run): nothing runs, and no goroutine or timer is
@@ -38,6 +44,7 @@ type heapTrim struct {
 	every, quiet time.Duration
 	heap         func() cudt.HeapInfo
 	release      func() bool
+	resident     func() uint64 // RSS, bytes
 
 	run sync.Mutex // one check or trim at a time
 
@@ -49,14 +56,33 @@ type heapTrim struct {
 	off       bool // SetHeapPolicy's NoTrim
 
 	// Held by run.
-	seen     bool      // minFree was set
-	minFree  uint64    // the fewest free bytes since the last trim
-	notUntil time.Time // the next trim's earliest time
-	trims    int64
-	trimmed  time.Duration // spent in trims
+	seen      bool      // minFree was set
+	minFree   uint64    // the fewest free bytes since the last trim
+	rssAtTrim uint64    // RSS after the last trim
+	notUntil  time.Time // the next trim's earliest time
+	trims     int64
+	trimmed   time.Duration // spent in trims
 }
 
-var theTrim = heapTrim{every: trimCheckEvery, quiet: trimQuiet, heap: cudt.Heap, release: cudt.TrimHeap}
+var theTrim = heapTrim{every: trimCheckEvery, quiet: trimQuiet, heap: cudt.Heap, release: cudt.TrimHeap, resident: residentBytes}
+
+// residentBytes reads the process's RSS without touching the C heap; when
+// it cannot, it reports the most, which lets the check look at the heap.
+func residentBytes() uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return math.MaxUint64
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return math.MaxUint64
+	}
+	pages, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil {
+		return math.MaxUint64
+	}
+	return pages * uint64(os.Getpagesize())
+}
 
 // noteSocketClosed is called once for each socket closed in UDT.
 func noteSocketClosed() { theTrim.closed(time.Now()) }
@@ -97,6 +123,13 @@ func (t *heapTrim) check(gen int) {
 	quiet := time.Since(t.lastClose) >= t.quiet
 	t.mu.Unlock()
 
+	// While closes go on, RSS that has not grown by trimMin since the last
+	// trim means the freed memory is being reused: no need to count the
+	// heap, whose arenas mallinfo2 locks in turn.
+	if !quiet && t.resident() < t.rssAtTrim+trimMin {
+		t.rearm(gen, t.every, false, false)
+		return
+	}
 	free := t.heap().Free
 	if !t.seen {
 		t.seen, t.minFree = true, free
@@ -115,12 +148,17 @@ func (t *heapTrim) check(gen int) {
 		}
 	}
 
+	t.rearm(gen, next, quiet, due)
+}
+
+// rearm schedules the next check, or stops the checks once they are quiet
+// and no trim is owed.
+func (t *heapTrim) rearm(gen int, next time.Duration, quiet, due bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.gen != gen {
 		return
 	}
-	// Quiet, the checks stop, unless a trim is still owed.
 	if quiet && !due && time.Since(t.lastClose) >= t.quiet {
 		t.timer = nil
 		return
@@ -137,6 +175,7 @@ func (t *heapTrim) trim() {
 	t.trimmed += took
 	t.notUntil = time.Now().Add(trimDuty * took)
 	t.seen, t.minFree = true, t.heap().Free
+	t.rssAtTrim = t.resident()
 }
 
 // settleTrim trims now and cancels the checks the closes so far began, so

@@ -13,13 +13,21 @@ import (
 // fakeHeap is a C heap whose free bytes the test sets, counting trims.
 type fakeHeap struct {
 	mu    sync.Mutex
-	free  uint64
+	free  uint64 // and RSS, which grows with it here
 	trims int
+	infos int // mallinfo2 calls
+}
+
+func (h *fakeHeap) resident() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.free
 }
 
 func (h *fakeHeap) info() cudt.HeapInfo {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.infos++
 	return cudt.HeapInfo{Free: h.free}
 }
 
@@ -43,7 +51,7 @@ func (h *fakeHeap) count() int {
 }
 
 func newTestTrim(h *fakeHeap) *heapTrim {
-	return &heapTrim{every: 10 * time.Millisecond, quiet: 100 * time.Millisecond, heap: h.info, release: h.release}
+	return &heapTrim{every: 10 * time.Millisecond, quiet: 100 * time.Millisecond, heap: h.info, release: h.release, resident: h.resident}
 }
 
 // waitFor polls cond for up to 10 s.
@@ -190,5 +198,28 @@ func TestQuietTrimWaitsForItsTurn(t *testing.T) {
 	tr.run.Unlock()
 	h.set(100<<20 + 2*trimQuietMin)
 	waitFor(t, "the owed trim", func() bool { return h.count() == 1 })
+	waitFor(t, "the checks to stop", func() bool { return !tr.armed() })
+}
+
+// While closes go on and RSS stays flat after a trim, the checks leave
+// the heap's locks alone.
+func TestTrimChecksSkipHeapWhileRSSFlat(t *testing.T) {
+	h := &fakeHeap{free: 100 << 20}
+	tr := newTestTrim(h)
+	tr.settle() // a trim: RSS recorded
+	h.mu.Lock()
+	infos := h.infos
+	h.mu.Unlock()
+	stop := time.Now().Add(200 * time.Millisecond)
+	for time.Now().Before(stop) {
+		tr.closed(time.Now())
+		time.Sleep(time.Millisecond)
+	}
+	h.mu.Lock()
+	got := h.infos - infos
+	h.mu.Unlock()
+	if got != 0 {
+		t.Errorf("%d heap counts while RSS stayed flat", got)
+	}
 	waitFor(t, "the checks to stop", func() bool { return !tr.armed() })
 }
