@@ -668,7 +668,9 @@ func startChild(t *testing.T, l *Listener, env string) (*exec.Cmd, *Conn) {
 	if err != nil {
 		t.Fatalf("accepting the child: %v", err)
 	}
-	t.Cleanup(func() { c.Close() })
+	// Discard: Close would wait out its linger for data a killed child
+	// never acknowledges.
+	t.Cleanup(func() { c.SetLinger(0); c.Close() })
 	return child, c
 }
 
