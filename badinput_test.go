@@ -418,7 +418,7 @@ func TestBadInputNetLayer(t *testing.T) {
 	if _, err := stream.Write([]byte("ping")); err != nil {
 		t.Fatal(err)
 	}
-	peer.SetDeadline(time.Now().Add(10 * time.Second))
+	peer.SetDeadline(time.Now().Add(timeoutUpperBound))
 	got := make([]byte, 4)
 	if _, err := io.ReadFull(peer, got); err != nil || string(got) != "ping" {
 		t.Fatalf("after bad input: %q, %v", got, err)

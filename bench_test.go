@@ -81,9 +81,7 @@ func TestThroughputVsReference(t *testing.T) {
 		return la, func() { (<-accepted).Close(); l.Close(); <-done }
 	}
 	cppServer := func() int {
-		port := freePort(t)
-		srv := startPeer(t, pp.Dir, pp.AppServer, strconv.Itoa(port))
-		srv.waitLine(t, "server is ready", 10*time.Second)
+		_, port := startServerPeer(t, pp.Dir, pp.AppServer)
 		return port
 	}
 	median := func(r []float64) float64 {

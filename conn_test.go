@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -93,45 +94,127 @@ func isTimeout(err error) bool {
 	return errors.Is(err, os.ErrDeadlineExceeded) && errors.As(err, &ne) && ne.Timeout()
 }
 
+// waitUntil polls cond until it holds; after timeoutUpperBound it calls the
+// test hung. Tests wait for a state this way, never for a fixed time.
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(timeoutUpperBound); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, timeoutUpperBound)
+		}
+	}
+}
+
+// blocked waits until n goroutines are parked in pd waiting for ev
+// (EventIn: Read or Accept; EventOut: Write or the connect): what a test
+// needs before it changes a deadline or closes under a blocked call.
+func blocked(t testing.TB, pd *pollDesc, ev Events, n int) {
+	t.Helper()
+	waitUntil(t, fmt.Sprintf("%d goroutines blocked for %v", n, ev), func() bool {
+		pd.mu.Lock()
+		defer pd.mu.Unlock()
+		if ev == EventIn {
+			return pd.readers == n
+		}
+		return pd.writers == n
+	})
+}
+
+// receives waits for a result on ch; after timeoutUpperBound the call that
+// should have sent it is taken for hung.
+func receives[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(timeoutUpperBound):
+		t.Fatalf("%s: no result within %v", what, timeoutUpperBound)
+		panic("unreachable")
+	}
+}
+
+// timesOut checks a call given a timeout: it must fail with a timeout, not
+// before the timeout passed, and not long after. "Long" is judged as in
+// Go's net/timeout_test.go: a call that returned later than lateBound
+// allows is tried again with a longer timeout, as the cause may be a
+// loaded machine; only a call still late with a timeout of
+// timeoutUpperBound fails. call gets the timeout to use.
+func timesOut(t *testing.T, what string, d time.Duration, call func(d time.Duration) error) {
+	t.Helper()
+	for {
+		start := time.Now()
+		err := call(d)
+		took := time.Since(start)
+		if !isTimeout(err) {
+			t.Fatalf("%s with a %v timeout: %v, want a timeout", what, d, err)
+		}
+		if took < d {
+			t.Fatalf("%s with a %v timeout returned after %v, before its timeout", what, d, took)
+		}
+		if took <= lateBound(d) {
+			return
+		}
+		if d >= timeoutUpperBound {
+			t.Fatalf("%s with a %v timeout returned after %v", what, d, took)
+		}
+		t.Logf("%s with a %v timeout returned after %v: trying a longer one", what, d, took)
+		d = min(took*5/4, timeoutUpperBound)
+	}
+}
+
+// lateBound is how long a call with a timeout d may take on a loaded
+// machine running -race before a test suspects it ignored the timeout.
+func lateBound(d time.Duration) time.Duration { return 2*d + time.Second }
+
 func TestConnDeadlines(t *testing.T) {
 	t.Parallel()
 	c, s := connPair(t, Config{})
 	buf := make([]byte, 16)
-
-	// A past deadline fails at once.
-	c.SetReadDeadline(time.Now().Add(-time.Second))
-	start := time.Now()
-	if _, err := c.Read(buf); !isTimeout(err) {
-		t.Fatalf("Read past deadline: %v", err)
+	pd := c.fd.pd
+	var n int
+	read := func() <-chan error {
+		errc := make(chan error, 1)
+		go func() {
+			var err error
+			n, err = c.Read(buf)
+			errc <- err
+		}()
+		return errc
 	}
-	if d := time.Since(start); d > 50*time.Millisecond {
-		t.Fatalf("Read past deadline took %v", d)
+
+	// A past deadline fails at once: nothing is ever sent, so a Read that
+	// waited would wait for good.
+	c.SetReadDeadline(time.Now().Add(-time.Second))
+	if err := receives(t, read(), "Read past its deadline"); !isTimeout(err) {
+		t.Fatalf("Read past deadline: %v", err)
 	}
 	// Zero clears it: a read waits for data again.
 	c.SetReadDeadline(time.Time{})
-	go func() { time.Sleep(50 * time.Millisecond); s.Write([]byte("late")) }()
-	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "late" {
+	errc := read()
+	blocked(t, pd, EventIn, 1)
+	s.Write([]byte("late"))
+	if err := receives(t, errc, "Read after clearing the deadline"); err != nil || string(buf[:n]) != "late" {
 		t.Fatalf("Read after clearing the deadline: %q, %v", buf[:n], err)
 	}
 
-	// A deadline moved while a Read is blocked takes effect.
-	errc := make(chan error, 1)
-	go func() { _, err := c.Read(buf); errc <- err }()
-	time.Sleep(50 * time.Millisecond)
-	start = time.Now()
+	// A deadline moved while a Read is blocked takes effect, and not
+	// before it is due.
+	errc = read()
+	blocked(t, pd, EventIn, 1)
+	start := time.Now()
 	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-	if err := <-errc; !isTimeout(err) {
+	if err := receives(t, errc, "blocked Read after moving the deadline"); !isTimeout(err) {
 		t.Fatalf("blocked Read after moving the deadline: %v", err)
 	}
-	if d := time.Since(start); d < 90*time.Millisecond {
+	if d := time.Since(start); d < 100*time.Millisecond {
 		t.Fatalf("blocked Read returned after %v, before its deadline", d)
 	}
 	// And moved to the past, it ends a blocked Read at once.
 	c.SetReadDeadline(time.Time{})
-	go func() { _, err := c.Read(buf); errc <- err }()
-	time.Sleep(50 * time.Millisecond)
+	errc = read()
+	blocked(t, pd, EventIn, 1)
 	c.SetDeadline(time.Now())
-	if err := <-errc; !isTimeout(err) {
+	if err := receives(t, errc, "blocked Read after the deadline was set to now"); !isTimeout(err) {
 		t.Fatalf("Read after deadline set to now: %v", err)
 	}
 
@@ -163,6 +246,8 @@ func TestCloseUnblocksEverything(t *testing.T) {
 		errs <- err
 	}()
 	go func() { _, err := l.Accept(); errs <- err }()
+	blocked(t, c.fd.pd, EventIn, 1)
+	blocked(t, l.fd.pd, EventIn, 1)
 	// Once the send buffer stops draining, the peer's buffer is full and,
 	// as nothing reads it, stays full: what c wrote is never all
 	// acknowledged. Close waits for it (a second here), but its waiters
@@ -193,9 +278,11 @@ func TestCloseUnblocksEverything(t *testing.T) {
 			}
 		case err := <-closed:
 			t.Fatalf("Close returned (%v) before unblocking the calls blocked on the conn", err)
+		case <-time.After(timeoutUpperBound):
+			t.Fatal("a blocked call did not return after Close")
 		}
 	}
-	err := <-closed
+	err := receives(t, closed, "Close with a linger of 1 s")
 	if !isTimeout(err) || !errors.Is(err, os.ErrDeadlineExceeded) || !strings.Contains(err.Error(), "not acknowledged") {
 		t.Fatalf("Close with unacknowledged data past its linger: %v, want a timeout naming what was left", err)
 	}
@@ -214,32 +301,26 @@ func TestPeerCloseGivesRestThenEOF(t *testing.T) {
 	if _, err := c.Write(msg); err != nil {
 		t.Fatal(err)
 	}
-	// Let it arrive, then close: UDT's GC may delete the socket while the
-	// data waits unread.
-	time.Sleep(100 * time.Millisecond)
-	c.Close()
+	// Close returns once the data arrived (acknowledged). Then time
+	// passes unread: UDT's GC may delete the socket while the data waits.
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(2500 * time.Millisecond)
-	start := time.Now()
+	// The deadline only tells a hang from an EOF that came.
+	s.SetReadDeadline(time.Now().Add(timeoutUpperBound))
 	got, err := io.ReadAll(s)
 	if err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("ReadAll after peer close: %d bytes, %v", len(got), err)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("EOF after %v", d)
 	}
 	// A reader already blocked when the peer closes sees EOF too.
 	c2, s2 := connPair(t, Config{})
 	errc := make(chan error, 1)
 	go func() { _, err := s2.Read(make([]byte, 8)); errc <- err }()
-	time.Sleep(50 * time.Millisecond)
+	blocked(t, s2.fd.pd, EventIn, 1)
 	c2.Close()
-	select {
-	case err := <-errc:
-		if err != io.EOF {
-			t.Fatalf("blocked Read after peer close: %v", err)
-		}
-	case <-time.After(time.Second):
-		t.Fatal("a blocked Read did not see the peer's close within a second")
+	if err := receives(t, errc, "a blocked Read after the peer's close"); err != io.EOF {
+		t.Fatalf("blocked Read after peer close: %v", err)
 	}
 }
 
@@ -325,20 +406,15 @@ func writeAndClose(t *testing.T, l *Listener, round, size int, seed uint64) {
 
 func TestDialFailures(t *testing.T) {
 	t.Parallel()
-	// Nobody listens: the dial fails within its timeout.
-	d := Dialer{Timeout: 300 * time.Millisecond}
-	start := time.Now()
-	_, err := d.Dial("udt", "127.0.0.1:9")
-	if !isTimeout(err) {
-		t.Fatalf("dial to nobody: %v, want a timeout", err)
-	}
-	if el := time.Since(start); el > time.Second {
-		t.Fatalf("dial to nobody took %v with a 300ms timeout", el)
-	}
-	// Cancellation ends a dial at once.
+	// Nobody listens: the dial fails at its timeout, not UDT's.
+	timesOut(t, "dial to nobody", 300*time.Millisecond, func(d time.Duration) error {
+		_, err := (&Dialer{Timeout: d}).Dial("udt", "127.0.0.1:9")
+		return err
+	})
+	// Cancellation ends a dial that is under way.
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
-	_, err = (&Dialer{}).DialContext(ctx, "udt", "127.0.0.1:9")
+	_, err := (&Dialer{Timeout: timeoutUpperBound}).DialContext(ctx, "udt", "127.0.0.1:9")
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled dial: %v", err)
 	}
@@ -462,7 +538,7 @@ func TestForgottenConnsAreClosed(t *testing.T) {
 		}
 		dialed = append(dialed, c.(*Conn).Socket())
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(timeoutUpperBound)
 	for {
 		runtime.GC()
 		open := 0
@@ -550,15 +626,10 @@ func TestConnSendFileRecvFile(t *testing.T) {
 	}
 	// A blocked RecvFile ends when the connection is closed.
 	go func() { _, err := s.RecvFile(dst, 0, 1<<20); errc <- err }()
-	time.Sleep(100 * time.Millisecond)
+	blocked(t, s.fd.pd, EventIn, 1)
 	s.Close()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("RecvFile after Close: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not end a blocked RecvFile")
+	if err := receives(t, errc, "a blocked RecvFile after Close"); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("RecvFile after Close: %v", err)
 	}
 	m, _ := connPair(t, Config{Message: true})
 	if _, err := m.SendFile(src, 0, 1); CodeOf(err) != ErrDgramIll {
@@ -607,12 +678,14 @@ func startChild(t *testing.T, l *Listener, env string) (*exec.Cmd, *Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
-	l.SetDeadline(time.Now().Add(10 * time.Second))
+	l.SetDeadline(time.Now().Add(timeoutUpperBound))
 	c, err := l.AcceptUDT()
 	if err != nil {
 		t.Fatalf("accepting the child: %v", err)
 	}
-	t.Cleanup(func() { c.Close() })
+	// Discard: Close would wait out its linger for data a killed child
+	// never acknowledges.
+	t.Cleanup(func() { c.SetLinger(0); c.Close() })
 	return child, c
 }
 
@@ -643,21 +716,23 @@ func TestKilledPeer(t *testing.T) {
 		// Drain what was already in flight, then block on a dead peer.
 		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 		io.Copy(io.Discard, c)
-		c.SetReadDeadline(time.Now().Add(time.Second))
-		start := time.Now()
-		_, err := c.Read(make([]byte, 1024))
-		if !isTimeout(err) {
-			t.Fatalf("Read from a killed peer: %v, want the deadline", err)
-		}
-		if d := time.Since(start); d < 900*time.Millisecond || d > 3*time.Second {
-			t.Fatalf("Read from a killed peer returned after %v, deadline was 1s", d)
-		}
+		// Data of the child's that UDT delivers late, on a loaded machine,
+		// is read on the way: the deadline must end the reading all the
+		// same.
+		timesOut(t, "Read from a killed peer", time.Second, func(d time.Duration) error {
+			c.SetReadDeadline(time.Now().Add(d))
+			for {
+				if _, err := c.Read(make([]byte, 1024)); err != nil {
+					return err
+				}
+			}
+		})
 		if !wait {
 			return
 		}
 		c.SetReadDeadline(time.Time{})
-		start = time.Now()
-		_, err = c.Read(make([]byte, 1024))
+		start := time.Now()
+		_, err := c.Read(make([]byte, 1024))
 		wantLost(t, "Read", err, start)
 	})
 	t.Run("reader killed", func(t *testing.T) {
@@ -684,22 +759,24 @@ func TestKilledPeer(t *testing.T) {
 		}
 		child.Process.Kill()
 		child.Wait()
-		c.SetWriteDeadline(time.Now().Add(time.Second))
-		start := time.Now()
-		_, err := c.Write(buf)
-		if !isTimeout(err) {
-			t.Fatalf("Write to a killed peer: %v, want the deadline", err)
-		}
-		if d := time.Since(start); d < 900*time.Millisecond || d > 3*time.Second {
-			t.Fatalf("Write to a killed peer returned after %v, deadline was 1s", d)
-		}
+		// Room that acknowledgements sent before the kill still free is
+		// filled on the way: the deadline must end the writing all the
+		// same.
+		timesOut(t, "Write to a killed peer", time.Second, func(d time.Duration) error {
+			c.SetWriteDeadline(time.Now().Add(d))
+			for {
+				if _, err := c.Write(buf); err != nil {
+					return err
+				}
+			}
+		})
 		t.Logf("the window filled after %d MiB", sent>>20)
 		if !wait {
 			return
 		}
 		c.SetWriteDeadline(time.Time{})
-		start = time.Now()
-		_, err = c.Write(buf)
+		start := time.Now()
+		_, err := c.Write(buf)
 		wantLost(t, "Write", err, start)
 	})
 }
@@ -709,7 +786,7 @@ func TestPastDeadlineBeatsReadiness(t *testing.T) {
 	t.Parallel()
 	c, s := connPair(t, Config{})
 	s.Write([]byte("data"))
-	time.Sleep(50 * time.Millisecond) // let it arrive
+	waitUntil(t, "the data arriving", func() bool { n, _ := c.Socket().RecvData(); return n > 0 })
 	c.SetReadDeadline(time.Now())
 	if n, err := c.Read(make([]byte, 8)); !isTimeout(err) || n != 0 {
 		t.Fatalf("Read with data pending and a past deadline = %d, %v", n, err)
@@ -728,7 +805,9 @@ func TestPastDeadlineBeatsReadiness(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	time.Sleep(50 * time.Millisecond)
+	// UDT queues the connection for Accept right after it sends its answer
+	// to the handshake, in the same call on its receive thread, while the
+	// answer still has to reach the dialer and wake Dial: it is pending.
 	l.SetDeadline(time.Now())
 	_, err = l.Accept()
 	if !isTimeout(err) {
@@ -738,10 +817,20 @@ func TestPastDeadlineBeatsReadiness(t *testing.T) {
 	if !errors.As(err, &oe) || oe.Op != "accept" || oe.Addr == nil || oe.Addr.String() != l.Addr().String() {
 		t.Fatalf("listener error %#v does not name the listener's address", err)
 	}
-	// A negative dial timeout fails at once, as with net.Dialer.
-	start := time.Now()
-	if _, err := (&Dialer{Timeout: -time.Second}).Dial("udt", l.Addr().String()); !isTimeout(err) || time.Since(start) > 100*time.Millisecond {
-		t.Fatalf("dial with a negative timeout: %v after %v", err, time.Since(start))
+	// The timed-out Accept left it there.
+	l.SetDeadline(time.Now().Add(timeoutUpperBound))
+	a, err := l.Accept()
+	if err != nil {
+		t.Fatalf("Accept after the timed-out one: %v", err)
+	}
+	a.Close()
+	if a.RemoteAddr().String() != d.LocalAddr().String() {
+		t.Fatalf("Accept after the timed-out one: a conn from %v, want the one from %v", a.RemoteAddr(), d.LocalAddr())
+	}
+	// A negative dial timeout fails at once, as with net.Dialer: it never
+	// gets to the listener, which would let a dial that went ahead succeed.
+	if _, err := (&Dialer{Timeout: -time.Second}).Dial("udt", l.Addr().String()); !isTimeout(err) {
+		t.Fatalf("dial with a negative timeout: %v", err)
 	}
 }
 
@@ -751,7 +840,7 @@ func TestCloseAfterUDTDeletedTheSocket(t *testing.T) {
 	t.Parallel()
 	c, s := connPair(t, Config{})
 	c.Close()
-	for deadline := time.Now().Add(10 * time.Second); s.Socket().SockState() != StatusNonexist; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(timeoutUpperBound); s.Socket().SockState() != StatusNonexist; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("UDT kept the socket: %v", s.Socket().SockState())
 		}
@@ -771,18 +860,14 @@ func TestPeerCloseAfterSilenceIsEOF(t *testing.T) {
 	c, s := connPair(t, Config{})
 	errc := make(chan error, 1)
 	go func() { _, err := s.Read(make([]byte, 8)); errc <- err }()
-	time.Sleep(6 * time.Second) // longer than UDT's shortest give-up on a silent peer
+	blocked(t, s.fd.pd, EventIn, 1)
+	time.Sleep(6 * time.Second) // the silence: longer than UDT's shortest give-up on a silent peer
 	start := time.Now()
 	c.Close()
-	select {
-	case err := <-errc:
-		if err != io.EOF {
-			t.Fatalf("Read after a silent peer closed: %v, want io.EOF", err)
-		}
-		t.Logf("EOF %v after the close", time.Since(start).Round(time.Millisecond))
-	case <-time.After(2 * time.Second):
-		t.Fatal("no EOF within 2 s of the peer's close")
+	if err := receives(t, errc, "a Read after the silent peer closed"); err != io.EOF {
+		t.Fatalf("Read after a silent peer closed: %v, want io.EOF", err)
 	}
+	t.Logf("EOF %v after the close", time.Since(start).Round(time.Millisecond))
 }
 
 // Accepted conns and listeners dropped without Close are released too.
@@ -815,7 +900,7 @@ func TestForgottenListenerAndAcceptedConns(t *testing.T) {
 			socks = append(socks, a.Socket())
 		}
 	}()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(timeoutUpperBound); ; time.Sleep(20 * time.Millisecond) {
 		runtime.GC()
 		open := 0
 		for _, s := range socks {

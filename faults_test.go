@@ -20,7 +20,7 @@ import (
 // waitNonexist waits until UDT's garbage collector has deleted s.
 func waitNonexist(t testing.TB, s Socket) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); s.SockState() != StatusNonexist; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(timeoutUpperBound); s.SockState() != StatusNonexist; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("UDT kept socket %v: %v", s, s.SockState())
 		}
@@ -80,7 +80,7 @@ func TestCallsAfterUDTDeletedTheSocket(t *testing.T) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(timeoutUpperBound):
 		t.Fatal("a call on a socket UDT deleted did not return")
 	}
 
@@ -115,7 +115,9 @@ func TestBlockedCallsWhenUDTDeletesTheSocket(t *testing.T) {
 		_, err := s.Read(make([]byte, 8))
 		rerr <- err
 	}()
-	time.Sleep(500 * time.Millisecond)
+	// The Write blocks once c's window is full.
+	blocked(t, s.fd.pd, EventIn, 1)
+	blocked(t, s.fd.pd, EventOut, 1)
 	c.Close()
 	for range 2 {
 		select {
@@ -127,7 +129,7 @@ func TestBlockedCallsWhenUDTDeletesTheSocket(t *testing.T) {
 			if err != io.EOF {
 				t.Errorf("blocked Read after the peer closed: %v, want io.EOF", err)
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(timeoutUpperBound):
 			t.Fatal("a blocked call did not return after the peer closed")
 		}
 	}
@@ -235,10 +237,10 @@ func TestCloseRacesAccept(t *testing.T) {
 			if err := l.Close(); err != nil {
 				t.Errorf("round %d: Close: %v", i, err)
 			}
-			returnsWithin(t, &wg, 5*time.Second, "Accept after Close")
+			returnsWithin(t, &wg, timeoutUpperBound, "Accept after Close")
 		}
 	})
-	returnsWithin(t, &dials, 10*time.Second, "dial to a closing listener")
+	returnsWithin(t, &dials, timeoutUpperBound, "dial to a closing listener")
 }
 
 // Close racing Dial: dials cancelled at a random moment while the conn of
@@ -256,7 +258,7 @@ func TestCloseRacesDial(t *testing.T) {
 			f()
 		}
 		mu.Unlock()
-		returnsWithin(t, &listeners, 10*time.Second, "accept loops")
+		returnsWithin(t, &listeners, timeoutUpperBound, "accept loops")
 	}()
 	runRounds(t, func(t *testing.T) func(int, *rand.Rand) {
 		newListener := func() *Listener {
@@ -298,7 +300,9 @@ func TestCloseRacesDial(t *testing.T) {
 			var err error
 			closing := i%50 == 49
 			wg.Go(func() {
-				d := Dialer{Timeout: time.Second}
+				// The cancel below always comes: a timeout of the
+				// dial's own would only be a loaded machine.
+				d := Dialer{Timeout: timeoutUpperBound}
 				c, err = d.DialContext(ctx, "udt", l.Addr().String())
 			})
 			wg.Go(func() {
@@ -312,7 +316,7 @@ func TestCloseRacesDial(t *testing.T) {
 				old := l
 				wg.Go(func() { old.Close() })
 			}
-			if !returnsWithin(t, &wg, 5*time.Second, "Dial racing Close") {
+			if !returnsWithin(t, &wg, timeoutUpperBound, "Dial racing Close") {
 				return
 			}
 			switch {
@@ -320,7 +324,7 @@ func TestCloseRacesDial(t *testing.T) {
 				ok.Add(1)
 				// The conn works: one byte there and back, unless its
 				// listener went away under it.
-				c.SetDeadline(time.Now().Add(5 * time.Second))
+				c.SetDeadline(time.Now().Add(timeoutUpperBound))
 				b := []byte{byte(i)}
 				if _, err := c.Write(b); err != nil && !closing {
 					t.Errorf("round %d: Write on a dialed conn: %v", i, err)
@@ -372,7 +376,7 @@ func TestCloseRacesSendFile(t *testing.T) {
 				t.Errorf("round %d: %v", i, err)
 				return
 			}
-			l.SetDeadline(time.Now().Add(10 * time.Second))
+			l.SetDeadline(time.Now().Add(timeoutUpperBound))
 			s, err := l.AcceptUDT()
 			if err != nil {
 				c.Close()
@@ -396,7 +400,7 @@ func TestCloseRacesSendFile(t *testing.T) {
 					c.Close()
 				}
 			})
-			if !returnsWithin(t, &wg, 10*time.Second, "SendFile racing Close") {
+			if !returnsWithin(t, &wg, timeoutUpperBound, "SendFile racing Close") {
 				return
 			}
 			okErr := func(err error) bool {
@@ -480,7 +484,8 @@ func TestListenerClosedWithConnsInFlight(t *testing.T) {
 			time.Sleep(time.Duration(i) * 2 * time.Millisecond)
 			start := time.Now()
 			c, err := Dial("udt", l.Addr().String())
-			if d := time.Since(start); d > DefaultDialTimeout+2*time.Second {
+			// A hang detector: the dial's own timeout is DefaultDialTimeout.
+			if d := time.Since(start); d > DefaultDialTimeout+timeoutUpperBound {
 				t.Errorf("a dial took %v", d)
 			}
 			if err != nil {

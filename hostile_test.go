@@ -159,7 +159,7 @@ func (h *hostile) cookieEcho(to netip.AddrPort, rounds int) (accepted int) {
 	for i := range rounds {
 		hs := handshake{version: udtVersion, sockType: 1, isn: int32(h.rng.Uint32() >> 1), mss: 1500, fc: 25600, reqType: reqConnect, id: int32(h.rng.Uint32()>>1) | 1, ip: [4]uint32{0x0100007f}}
 		h.send(to, hs.packet(0))
-		n, err := h.readHandshake(buf, 2*time.Second)
+		n, err := h.readHandshake(buf, timeoutUpperBound)
 		if err != nil {
 			h.t.Fatalf("round %d: no handshake response from the listener (%d bytes, %v)", i, n, err)
 		}
@@ -265,7 +265,7 @@ func TestHandshakeFilter(t *testing.T) {
 		h.send(la, p)
 		wait := 500 * time.Millisecond
 		if tc.answers {
-			wait = 5 * time.Second
+			wait = timeoutUpperBound
 		}
 		n, err := h.readHandshake(buf, wait)
 		if got := err == nil && n >= udtHeaderLen+handshakeLen; got != tc.answers {
@@ -282,6 +282,12 @@ func TestHostilePeer(t *testing.T) {
 	}
 	defer ln.Close()
 	lnAddr := ln.Addr().(*Addr).AddrPort
+	// Junk comes from h's port, and the hostile handshakes, which may make
+	// half-open connections, from another: any connection from h's port,
+	// accepted at any time until the end, was made by junk.
+	h := newHostile(t, 1)
+	junkFrom := h.conn.LocalAddr().String()
+	var junkConns []string
 	accepted := make(chan *Conn, 64)
 	acceptErr := make(chan error, 1)
 	go func() {
@@ -292,6 +298,9 @@ func TestHostilePeer(t *testing.T) {
 				close(accepted)
 				return
 			}
+			if c.RemoteAddr().String() == junkFrom {
+				junkConns = append(junkConns, c.RemoteAddr().String())
+			}
 			accepted <- c
 		}
 	}()
@@ -299,6 +308,10 @@ func TestHostilePeer(t *testing.T) {
 		ln.Close()
 		for c := range accepted {
 			c.Close()
+		}
+		// accepted is closed: the accepting goroutine is done.
+		if len(junkConns) > 0 {
+			t.Errorf("junk made %d connections, from %v", len(junkConns), junkFrom)
 		}
 	}()
 	next := func() *Conn {
@@ -308,7 +321,7 @@ func TestHostilePeer(t *testing.T) {
 			return c
 		case err := <-acceptErr:
 			t.Fatalf("Accept: %v", err)
-		case <-time.After(10 * time.Second):
+		case <-time.After(timeoutUpperBound):
 			t.Fatal("Accept is wedged")
 		}
 		return nil
@@ -322,7 +335,6 @@ func TestHostilePeer(t *testing.T) {
 	oldPeer := next()
 	defer oldPeer.Close()
 
-	h := newHostile(t, 1)
 	h.garbage(lnAddr, 3000)
 	h.handshakes(lnAddr, 150)
 	clientAddr := old.LocalAddr().(*Addr).AddrPort
@@ -330,19 +342,11 @@ func TestHostilePeer(t *testing.T) {
 	h.garbage(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), clientAddr.Port()), 3000, spare...)
 	h.garbage(lnAddr, 3000, spare...)
 	sent := h.sent
-	// Junk made no connection.
-	time.Sleep(100 * time.Millisecond)
-	select {
-	case c := <-accepted:
-		c.Close()
-		t.Fatalf("junk made a connection, from %v", c.RemoteAddr())
-	default:
-	}
 	half := newHostile(t, 2).cookieEcho(lnAddr, 60)
 	t.Logf("%d junk packets, then 60 hostile handshakes of which UDT answered %d as connected", sent, half)
 	exchange(t, "connection made before the attack", old, oldPeer, 1<<20)
 	for i := range 3 {
-		d := Dialer{Timeout: 5 * time.Second}
+		d := Dialer{Timeout: timeoutUpperBound}
 		c, err := d.Dial("udt4", lnAddr.String())
 		if err != nil {
 			t.Fatalf("dial %d after the attack: %v", i, err)

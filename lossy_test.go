@@ -300,9 +300,10 @@ func TestLongDialOutlivesUDTConnectLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	start := time.Now()
-	_, err = (&Dialer{Timeout: 5 * time.Second}).Dial("udt", r.Addr().String())
-	if d := time.Since(start); !isTimeout(err) || d < 4900*time.Millisecond || d > 6*time.Second {
-		t.Fatalf("dial with a 5 s timeout through a dead path: %v after %v", err, d)
-	}
+	// Not before its own deadline (UDT's would end it at 3 s), and not
+	// long after it: retried with a longer timeout if the machine is slow.
+	timesOut(t, "dial through a dead path", 5*time.Second, func(d time.Duration) error {
+		_, err := (&Dialer{Timeout: d}).Dial("udt", r.Addr().String())
+		return err
+	})
 }

@@ -270,11 +270,13 @@ func TestPollerPeerCloseAndLoss(t *testing.T) {
 func TestPollerCloseLeavesEpollFirst(t *testing.T) {
 	f, p := newFakePoll()
 	pd := openFake(t, p, 3)
-	pd.wait(EventOut)
-	f.until(t, "OUT armed", func() bool { return f.interest[3] == EventOut })
+	pd.wait(EventOut) // each first wait returns once its interest is in
+	pd.wait(EventIn)
+	f.until(t, "IN and OUT armed", func() bool { return f.interest[3] == EventIn|EventOut })
 	errc := make(chan error, 2)
 	go func() { errc <- pd.wait(EventOut) }()
 	go func() { errc <- pd.wait(EventIn) }()
+	parked(t, p, 2) // a wait before that would be a fresh one, closed or not
 	pd.close()
 	for range 2 {
 		if err := <-errc; !errors.Is(err, net.ErrClosed) {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -177,7 +178,7 @@ func TestManyConnsStayFlat(t *testing.T) {
 		}
 		track(c)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(timeoutUpperBound); ; time.Sleep(10 * time.Millisecond) {
 		mu.Lock()
 		got := len(conns)
 		mu.Unlock()
@@ -188,7 +189,13 @@ func TestManyConnsStayFlat(t *testing.T) {
 			t.Fatalf("only %d of %d conns up", got, 2*n)
 		}
 	}
-	time.Sleep(200 * time.Millisecond) // let every reader block
+	// Every reader blocked before anything is counted.
+	mu.Lock()
+	up := slices.Clone(conns)
+	mu.Unlock()
+	for _, c := range up {
+		blocked(t, c.(*Conn).fd.pd, EventIn, 1)
+	}
 	fds1, socks1 := countFDs(t)
 	threads1 := countThreads(t)
 	rss1 := statusKB(t, "VmRSS:")

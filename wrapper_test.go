@@ -209,9 +209,9 @@ func TestBindOpensCloseOnExecSockets(t *testing.T) {
 	// Leave nothing inheritable behind for later tests and peer processes:
 	// UDT closes the descriptor when its garbage collector gets to it.
 	raw.Close()
-	for deadline := time.Now().Add(5 * time.Second); childSockets(t) != base; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(timeoutUpperBound); childSockets(t) != base; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("UDT did not close its own descriptor within 5 s")
+			t.Fatalf("UDT did not close its own descriptor within %v", timeoutUpperBound)
 		}
 	}
 }
@@ -574,13 +574,13 @@ func TestEpoll(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := EpollEvents{Read: make([]SocketID, 0, 8), Write: make([]SocketID, 0, 8)}
-	n, err := ep.Wait(&ev, time.Second)
+	n, err := ep.Wait(&ev, timeoutUpperBound)
 	if err != nil || n != 1 || len(ev.Read) != 0 || len(ev.Write) != 1 || ev.Write[0] != c.ID() {
 		t.Fatalf("Wait = %d, %v, %+v; want only the client writable", n, err, ev)
 	}
 	c.Send([]byte("data"))
 	go newSock(t, IPv4, Stream).Connect(la)
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(timeoutUpperBound)
 	var sawData, sawAccept bool
 	for !(sawData && sawAccept) && time.Now().Before(deadline) {
 		ev = EpollEvents{Read: make([]SocketID, 0, 8), Write: make([]SocketID, 0, 8)}
@@ -631,7 +631,7 @@ func TestEpoll(t *testing.T) {
 	defer w.Close()
 	w.Write([]byte("hi"))
 	ev = EpollEvents{SysRead: make([]int32, 0, 4)}
-	if _, err := ep.Wait(&ev, time.Second); err != nil || len(ev.SysRead) != 1 || int(ev.SysRead[0]) != fd {
+	if _, err := ep.Wait(&ev, timeoutUpperBound); err != nil || len(ev.SysRead) != 1 || int(ev.SysRead[0]) != fd {
 		t.Fatalf("system socket Wait: %v %+v", err, ev)
 	}
 	if err := ep.RemoveSsock(fd); err != nil {
@@ -756,7 +756,7 @@ func TestEpollWaitCountsWhatItFilled(t *testing.T) {
 		ep.AddUsock(c.ID(), EventOut)
 	}
 	ev := EpollEvents{Write: make([]SocketID, 0, 1)}
-	if n, err := ep.Wait(&ev, time.Second); err != nil || n != 1 || len(ev.Write) != 1 {
+	if n, err := ep.Wait(&ev, timeoutUpperBound); err != nil || n != 1 || len(ev.Write) != 1 {
 		t.Fatalf("Wait with room for one of three = %d, %v, %v", n, err, ev)
 	}
 	_, err = ep.Wait(nil, 0)

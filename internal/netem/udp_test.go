@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -49,47 +50,63 @@ func dialRelay(t *testing.T, r *UDPRelay) *net.UDPConn {
 func TestUDPRelayRoundTrip(t *testing.T) {
 	for _, v := range []struct{ network, addr string }{{"udp4", "127.0.0.1:0"}, {"udp6", "[::1]:0"}} {
 		t.Run(v.network, func(t *testing.T) {
-			const delay = 10 * time.Millisecond
 			target := echoServer(t, v.network, v.addr)
-			r, err := NewUDPRelay(target, Config{Delay: delay}, Config{Delay: delay})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			if r.Addr().Addr().Is4() != target.Addr().Is4() || !r.Addr().Addr().IsLoopback() {
-				t.Errorf("relay listens on %v for target %v", r.Addr(), target)
-			}
-			c := dialRelay(t, r)
-			var rtts []time.Duration
-			buf := make([]byte, 2048)
-			for i := range 30 {
-				p := seqPacket(i, 1200)
-				start := time.Now()
-				if _, err := c.Write(p); err != nil {
-					t.Fatal(err)
-				}
-				c.SetReadDeadline(time.Now().Add(5 * time.Second))
-				n, err := c.Read(buf)
-				if err != nil {
-					t.Fatalf("probe %d: %v", i, err)
-				}
-				rtts = append(rtts, time.Since(start))
-				if !slices.Equal(buf[:n], p) {
-					t.Fatalf("probe %d came back changed", i)
+			for _, delay := range scaledDelays(10 * time.Millisecond) {
+				if relayRoundTrips(t, v.network, target, delay) {
+					return
 				}
 			}
-			if lo := slices.Min(rtts); lo < 2*delay-2*earlyBy {
-				t.Errorf("fastest round trip %v, below twice the one-way delay %v", lo, delay)
-			}
-			if m := median(rtts); m > 2*delay+2*delay/10 {
-				t.Errorf("median round trip %v, want within 10%% of %v", m, 2*delay)
-			}
-			up, down := r.Stats()
-			if up.Delivered != 30 || down.Delivered != 30 {
-				t.Errorf("stats up %+v down %+v, want 30 each way", up, down)
-			}
+			t.Errorf("the median round trip was more than 10%% above twice the delay at every delay tried")
 		})
 	}
+}
+
+// relayRoundTrips sends 30 probes through a relay with the given one-way
+// delay each way, fails the test if one comes back changed or too soon,
+// and reports whether their median round trip is within 10% of twice the
+// delay.
+func relayRoundTrips(t *testing.T, network string, target netip.AddrPort, delay time.Duration) bool {
+	r, err := NewUDPRelay(target, Config{Delay: delay}, Config{Delay: delay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Addr().Addr().Is4() != target.Addr().Is4() || !r.Addr().Addr().IsLoopback() {
+		t.Errorf("relay listens on %v for target %v", r.Addr(), target)
+	}
+	c := dialRelay(t, r)
+	defer c.Close()
+	var rtts []time.Duration
+	buf := make([]byte, 2048)
+	for i := range 30 {
+		p := seqPacket(i, 1200)
+		start := time.Now()
+		if _, err := c.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(2*delay + timeoutUpperBound))
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("probe %d: %v", i, err)
+		}
+		rtts = append(rtts, time.Since(start))
+		if !slices.Equal(buf[:n], p) {
+			t.Fatalf("probe %d came back changed", i)
+		}
+	}
+	if lo := slices.Min(rtts); lo < 2*delay-2*earlyBy {
+		t.Errorf("fastest round trip %v, below twice the one-way delay %v", lo, delay)
+	}
+	up, down := r.Stats()
+	if up.Delivered != 30 || down.Delivered != 30 {
+		t.Errorf("stats up %+v down %+v, want 30 each way", up, down)
+	}
+	// The scheduler on a shared machine adds to the median, never takes away.
+	if m := median(rtts); m > 2*delay+2*delay/10 {
+		t.Logf("%s: median round trip %v, want within 10%% of %v: trying a longer delay", network, m, 2*delay)
+		return false
+	}
+	return true
 }
 
 func TestUDPRelayLoss(t *testing.T) {
@@ -101,17 +118,14 @@ func TestUDPRelayLoss(t *testing.T) {
 	}
 	defer r.Close()
 	c := dialRelay(t, r)
-	got := make(chan int)
+	var echoes atomic.Int64
 	go func() {
 		buf := make([]byte, 2048)
-		k := 0
 		for {
-			c.SetReadDeadline(time.Now().Add(time.Second))
 			if _, err := c.Read(buf); err != nil {
-				got <- k
-				return
+				return // the cleanup closed c
 			}
-			k++
+			echoes.Add(1)
 		}
 	}()
 	for i := range n {
@@ -122,7 +136,18 @@ func TestUDPRelayLoss(t *testing.T) {
 			time.Sleep(time.Millisecond) // stay well inside the sockets' buffers
 		}
 	}
-	echoed := <-got
+	// Done when the relay has dealt with every datagram it got each way
+	// and every echo it passed on has been read; a datagram the kernel
+	// dropped leaves a count short, which the checks below report.
+	settled := func() bool {
+		up, down := r.Stats()
+		return up.PacketsIn == n && up.Delivered+up.Lost == n && down.PacketsIn == up.Delivered &&
+			down.Delivered+down.Lost == down.PacketsIn && echoes.Load() == down.Delivered
+	}
+	for deadline := time.Now().Add(timeoutUpperBound); !settled() && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	echoed := echoes.Load()
 	up, down := r.Stats()
 	if up.PacketsIn != n {
 		t.Fatalf("relay saw %d of %d datagrams: the kernel dropped some", up.PacketsIn, n)
@@ -131,7 +156,7 @@ func TestUDPRelayLoss(t *testing.T) {
 	if math.Abs(float64(up.Lost)-want) > 5*math.Sqrt(want*(1-loss)) {
 		t.Errorf("lost %d of %d, want about %.0f", up.Lost, n, want)
 	}
-	if int64(echoed) != up.Delivered || down.Delivered != up.Delivered {
+	if echoed != up.Delivered || down.Delivered != up.Delivered {
 		t.Errorf("%d echoes came back, relay delivered %d up and %d down", echoed, up.Delivered, down.Delivered)
 	}
 }
