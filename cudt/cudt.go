@@ -512,6 +512,10 @@ func Perfmon(u int, clear bool) (Perf, error) {
 	if C.cudt_perfmon(C.int(u), &p, c, &e) < 0 {
 		return Perf{}, toError(&e)
 	}
+	return perfFromC(&p), nil
+}
+
+func perfFromC(p *C.cudt_perf) Perf {
 	return Perf{
 		MsTimeStamp:        int64(p.msTimeStamp),
 		PktSentTotal:       int64(p.pktSentTotal),
@@ -546,7 +550,7 @@ func Perfmon(u int, clear bool) (Perf, error) {
 		MbpsBandwidth:       float64(p.mbpsBandwidth),
 		ByteAvailSndBuf:     int(p.byteAvailSndBuf),
 		ByteAvailRcvBuf:     int(p.byteAvailRcvBuf),
-	}, nil
+	}
 }
 
 // SockState is UDT::getsockstate: a UDTSTATUS value, NONEXIST (9) for a
