@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"time"
+	"unsafe"
 )
 
 // BBRConfig tunes BBR; the zero value of each field picks the default in
@@ -78,9 +79,6 @@ func BBR(cfg BBRConfig) CongestionControl {
 		cfg.ProbeRTTInterval = 10 * time.Second
 	}
 	hooks := HookPktReceived
-	if cfg.NoReport {
-		hooks = 0
-	}
 	return CongestionControl{Kind: CCGo, Go: &GoController{
 		Name:  "bbr",
 		New:   func() Controller { return &bbr{cfg: cfg} },
@@ -110,6 +108,16 @@ type bbr struct {
 	roundEnd   int32 // the round ends when an ACK passes this sequence number
 	roundStart time.Time
 	roundAck   int32
+	lossSeen   bool
+	peerRates  bool       // the receiving end reports delivery rates
+	top        [2]float64 // this round's two best reports
+	prevAck    int32
+	acked      bool
+	paceHist   [2]float64 // the highest pacing rate of this round and the last, packets/s
+	marks      markRing
+	start      time.Time
+	markSeq    int32
+	markAt     time.Time
 	rtProp     time.Duration
 	rtStamp    time.Time
 	fullBw     float64
@@ -118,6 +126,7 @@ type bbr struct {
 	cycleStart time.Time
 	probeEnd   time.Time
 	probeRound int64
+	probeMin   time.Duration
 	modeRound  int64
 
 	// receiving end: what is missing, and when it was last reported
@@ -125,8 +134,8 @@ type bbr struct {
 }
 
 func (b *bbr) Init(cc *CC) {
-	b.rtProp = 0
 	b.roundEnd = cc.SndCurrSeqNo()
+	b.markSeq = b.roundEnd
 	// Start from UDT's own slow-start pace: a packet per 10 µs until the
 	// first ACK gives a rate to model.
 	cc.SetCWnd(16)
@@ -144,43 +153,63 @@ func (b *bbr) bw() float64 {
 
 func (b *bbr) OnACK(cc *CC, ack int32) {
 	now := time.Now()
-	// UDT's RTT starts at a guessed 100 ms and is smoothed twice (by the
-	// receiver, then here), so the first rounds take it as it is.
-	if rtt := time.Duration(cc.RTT()) * time.Microsecond; rtt > 0 {
-		expired := b.rtProp > 0 && now.Sub(b.rtStamp) > b.cfg.ProbeRTTInterval
-		if b.round < 3 || b.rtProp == 0 || rtt <= b.rtProp || expired {
-			b.rtProp, b.rtStamp = rtt, now
-		}
-		if expired && b.mode == bbrProbeBW {
-			b.enterProbeRTT(now)
-		}
+	prev := b.prevAck
+	if !b.acked {
+		prev = b.roundEnd
+	}
+	b.prevAck, b.acked = ack, true
+	if b.start.IsZero() {
+		b.start = now
+	}
+	b.sampleRTT(cc, ack, now)
+	// UDT's RTT is a candidate too once its smoothing has forgotten the
+	// 100 ms guess (which under load takes seconds): at loss from the
+	// start, every own sample may wait on a hole, and UDT's (ACK to ACK2)
+	// never does.
+	if rtt := time.Duration(cc.RTT()) * time.Microsecond; rtt > 0 && now.Sub(b.start) > 4*time.Second && b.round >= 20 && (b.rtProp == 0 || rtt < b.rtProp) {
+		b.rtProp, b.rtStamp = rtt, now
 	}
 	// Packet-timed rounds: a round ends when everything sent at its start
 	// is acknowledged.
 	newRound := seqCmp(ack, b.roundEnd) > 0
 	if newRound {
-		// In Startup the receiver's rate, smoothed from a guessed 16
-		// packets/s, lags far behind; what the round delivered does not,
-		// and there are few holes yet to make it bursty.
+		// Until the first loss report or rate report, what a round
+		// delivered is the only rate at hand: UDT's receive rate is
+		// smoothed from a guessed 16 packets/s. After a loss, holes make
+		// the cumulative ACK bursty (a round may acknowledge one and a
+		// half), so this sample stops.
 		var sample float64
-		if b.mode == bbrStartup && !b.roundStart.IsZero() {
+		if b.mode == bbrStartup && !b.roundStart.IsZero() && !b.lossSeen && !b.peerRates {
 			if d := now.Sub(b.roundStart).Seconds(); d > 0 {
-				sample = float64(seqLen(b.roundAck, ack)) / d
+				sample = min(float64(seqLen(b.roundAck, ack))/d, b.paceMax())
 			}
 		}
 		b.round++
 		b.roundEnd, b.roundStart, b.roundAck = cc.SndCurrSeqNo(), now, ack
+		b.paceHist[b.round%2] = 0
 		b.btlBw[b.round%int64(len(b.btlBw))] = sample
+		b.top = [2]float64{}
 	}
-	if r := float64(cc.RcvRate()); r > 0 {
+	// Without rate reports from the receiving end for two seconds (a peer
+	// without this controller), UDT's receive rate: a median over 16 arrivals, which a
+	// burst (a descheduled receiver or router catching up) inflates
+	// several times. A delivery rate above what was sent is such an
+	// artefact; BBR bounds its samples by the send rate the same way.
+	if r := float64(cc.RcvRate()); r > 0 && !b.peerRates && now.Sub(b.start) > 2*time.Second {
+		if pm := b.paceMax(); pm > 0 {
+			r = min(r, pm)
+		}
 		i := b.round % int64(len(b.btlBw))
 		b.btlBw[i] = max(b.btlBw[i], r)
 	}
 	bw := b.bw()
-	if bw <= 0 {
+	if bw <= 0 || b.rtProp == 0 {
 		// No delivery rate yet: grow as UDT's slow start would.
-		cc.SetCWnd(min(cc.CWnd()+float64(seqLen(b.lastAck(cc), ack)), cc.MaxCWnd()))
+		cc.SetCWnd(min(cc.CWnd()+float64(seqLen(prev, ack)), cc.MaxCWnd()))
 		return
+	}
+	if b.rtProp > 0 && now.Sub(b.rtStamp) > b.cfg.ProbeRTTInterval && b.mode == bbrProbeBW {
+		b.enterProbeRTT(now)
 	}
 	switch b.mode {
 	case bbrStartup:
@@ -192,11 +221,16 @@ func (b *bbr) OnACK(cc *CC, ack int32) {
 			}
 		}
 	case bbrDrain:
-		if b.round > b.modeRound {
+		// Until the queue Startup built is gone, at most three rounds.
+		if !b.queued(cc) || b.round > b.modeRound+3 {
 			b.enterProbeBW(now)
 		}
 	case bbrProbeBW:
-		if b.rtProp > 0 && now.Sub(b.cycleStart) > b.rtProp {
+		// Each phase lasts one RTprop; the draining one (0.75) until the
+		// queue is gone, at most three. BBR's own test, what is in flight
+		// against one BDP, fails in UDT, which counts every packet past
+		// the oldest hole as in flight: at 1 % loss that is always more.
+		if d := now.Sub(b.cycleStart); d > b.rtProp && (bbrCycle[b.cycleIdx] >= 1 || !b.queued(cc) || d > 3*b.rtProp) {
 			b.cycleIdx = (b.cycleIdx + 1) % len(bbrCycle)
 			b.cycleStart = now
 		}
@@ -205,6 +239,10 @@ func (b *bbr) OnACK(cc *CC, ack int32) {
 			b.probeRound = b.round + 1
 		}
 		if b.probeRound != 0 && b.round >= b.probeRound {
+			// The path's delay now is what the drained queue showed.
+			if b.probeMin > 0 {
+				b.rtProp = b.probeMin
+			}
 			b.rtStamp = now
 			b.enterProbeBW(now)
 		}
@@ -212,11 +250,80 @@ func (b *bbr) OnACK(cc *CC, ack int32) {
 	b.apply(cc, bw)
 }
 
-func (b *bbr) lastAck(cc *CC) int32 {
-	if a, ok := cc.LastACK(); ok {
-		return a
+// sampleRTT measures round trips itself: UDT's RTT starts at a guessed
+// 100 ms and is smoothed twice (by the receiver, then here), so a minimum
+// over it keeps the guess on a longer path and a queue's delay long after
+// the queue is gone. At each ACK the controller notes the newest sequence
+// number sent, if it is newer than at the previous ACK, at most 15 ms ago
+// (so the packet left between the two); the first ACK past it closes the
+// sample. Samples err by up to 10 ms either way (when the packet left
+// between two ACKs, when the receiver's ACK timer acknowledged it); the
+// minimum filter keeps the low ones.
+func (b *bbr) sampleRTT(cc *CC, ack int32, now time.Time) {
+	var newest time.Time
+	for b.marks.len() > 0 {
+		m := b.marks.front()
+		if seqCmp(m.seq, ack) >= 0 {
+			break
+		}
+		newest = m.at
+		b.marks.pop()
 	}
-	return cc.SndCurrSeqNo()
+	if !newest.IsZero() {
+		rtt := now.Sub(newest)
+		if b.rtProp == 0 || rtt <= b.rtProp {
+			b.rtProp, b.rtStamp = rtt, now
+		}
+		if b.mode == bbrProbeRTT && (b.probeMin == 0 || rtt < b.probeMin) {
+			b.probeMin = rtt
+		}
+	}
+	// cur left between the previous ACK and this one; only a short gap
+	// pins its time (a sender that sat idle or blocked sent it long ago).
+	if cur := cc.SndCurrSeqNo(); cur != b.markSeq && !b.markAt.IsZero() && now.Sub(b.markAt) <= 15*time.Millisecond {
+		b.marks.push(seqMark{seq: cur, at: b.markAt.Add(now.Sub(b.markAt) / 2)})
+	}
+	b.markSeq, b.markAt = cc.SndCurrSeqNo(), now
+}
+
+// queued reports a queue at the bottleneck: UDT's RTT, timed from its ACK
+// to the ACK2 answering it, is control traffic that no hole in the data
+// delays, unlike the controller's own samples; smoothed, it lags a round.
+func (b *bbr) queued(cc *CC) bool {
+	rtt := time.Duration(cc.RTT()) * time.Microsecond
+	return rtt > b.rtProp+b.rtProp/10+5*time.Millisecond
+}
+
+// paceMax is the highest pacing rate of the last round, packets/s (of
+// this one before there was a last): what is delivered now was sent a
+// round ago, and the current round's rate rises with every sample.
+func (b *bbr) paceMax() float64 {
+	if v := b.paceHist[(b.round+1)%2]; v > 0 {
+		return v
+	}
+	return b.paceHist[b.round%2]
+}
+
+type seqMark struct {
+	seq int32
+	at  time.Time
+}
+
+// markRing is a bounded FIFO of marks; when full the oldest goes.
+type markRing struct {
+	buf        [512]seqMark
+	head, size int
+}
+
+func (r *markRing) len() int       { return r.size }
+func (r *markRing) front() seqMark { return r.buf[r.head] }
+func (r *markRing) pop()           { r.head = (r.head + 1) % len(r.buf); r.size-- }
+func (r *markRing) push(m seqMark) {
+	if r.size == len(r.buf) {
+		r.pop()
+	}
+	r.buf[(r.head+r.size)%len(r.buf)] = m
+	r.size++
 }
 
 func (b *bbr) enterProbeBW(now time.Time) {
@@ -234,6 +341,7 @@ func (b *bbr) enterProbeRTT(now time.Time) {
 	b.mode = bbrProbeRTT
 	b.probeEnd = now.Add(200 * time.Millisecond)
 	b.probeRound = 0
+	b.probeMin = 0
 }
 
 // apply turns the model into UDT's two levers.
@@ -247,24 +355,82 @@ func (b *bbr) apply(cc *CC, bw float64) {
 		gain = 1 / b.cfg.StartupGain
 	case bbrProbeBW:
 		gain = bbrCycle[b.cycleIdx]
+		// A queue the cycle did not drain (the bandwidth estimate, a
+		// maximum of noisy samples, runs a little high) drains at 10 %
+		// of the rate instead of standing.
+		if gain == 1 && b.queued(cc) {
+			gain = 0.9
+		}
 	}
-	cc.SetPktSndPeriod(1e6 / (gain * bw))
+	// UDT sends every 16th packet right after the one before, as the
+	// second of a pair for its bandwidth probe: 16 packets take 15 periods.
+	cc.SetPktSndPeriod(1e6 / (gain * bw) * 16 / 15)
+	b.paceHist[b.round%2] = max(b.paceHist[b.round%2], gain*bw)
 	bdp := bw * b.rtProp.Seconds()
-	cwnd := max(cwndGain*bdp, 32)
+	// UDT's receiver acknowledges every SYN (10 ms) and every 64 packets
+	// in between, so up to two SYNs of data wait for an ACK whatever the
+	// path: BBR's allowance for ACK aggregation.
+	aggr := bw * 2 * float64(cc.SYNInterval()) / 1e6
+	cwnd := max(cwndGain*bdp+aggr, 32)
 	if b.mode == bbrProbeRTT {
-		cwnd = max(bdp/2, 4)
+		cwnd = max(bdp/2+aggr, 4)
 	}
 	cc.SetCWnd(min(cwnd, cc.MaxCWnd()))
+}
+
+func (b *bbr) OnLoss(cc *CC, loss []int32) { b.lossSeen = true }
+
+// A rate report: the receiving end's count of data packets that arrived
+// over about one RTT (CtrlUserDefined, extended type bbrRateMsg).
+const bbrRateMsg = 0x4242
+
+func (b *bbr) ProcessCustomMsg(cc *CC, p *Packet) {
+	if p.Type != CtrlUserDefined || p.Ext != bbrRateMsg || len(p.Data) < 8 {
+		return
+	}
+	// Two host-order words on the wire in network order: UDT swapped them
+	// back on arrival.
+	pkts := *(*int32)(unsafe.Pointer(&p.Data[0]))
+	us := *(*int32)(unsafe.Pointer(&p.Data[4]))
+	if pkts <= 0 || us <= 0 {
+		return
+	}
+	b.peerRates = true
+	r := float64(pkts) / (float64(us) / 1e6)
+	if pm := b.paceMax(); pm > 0 {
+		r = min(r, pm)
+	}
+	// A round's value is its second best report: a burst that a stalled
+	// hop releases at once inflates one report, and the max filter would
+	// keep it ten rounds.
+	switch {
+	case r > b.top[0]:
+		b.top = [2]float64{r, b.top[0]}
+	case r > b.top[1]:
+		b.top[1] = r
+	}
+	v := b.top[1]
+	if v == 0 && b.bw() == 0 {
+		v = b.top[0] // the very first report: something to start from
+	}
+	i := b.round % int64(len(b.btlBw))
+	b.btlBw[i] = max(b.btlBw[i], v)
 }
 
 func (b *bbr) OnPktReceived(cc *CC, p *Packet) {
 	if !b.cfg.NoReport {
 		b.rx.received(cc, p.Seq)
 	}
+	b.rx.count(cc)
 }
 
 // rxLoss is the receiving end's list of missing packets.
 type rxLoss struct {
+	// delivery rate: packets since winStart
+	winStart time.Time
+	winPkts  int32
+	rateBuf  [2]int32
+
 	started  bool
 	maxSeq   int32
 	missing  map[int32]rxHole
@@ -283,6 +449,24 @@ type rxHole struct {
 const rxMaxReports = 16
 
 func (r *rxLoss) init() { r.missing = make(map[int32]rxHole) }
+
+// count reports the arrival rate to the sender four times per RTT (at
+// most every 20 ms), so each round has several reports to choose from.
+func (r *rxLoss) count(cc *CC) {
+	now := time.Now()
+	if r.winStart.IsZero() {
+		r.winStart = now
+		return
+	}
+	r.winPkts++
+	d := now.Sub(r.winStart)
+	if d < max(time.Duration(cc.RTT())*time.Microsecond/4, 20*time.Millisecond) {
+		return
+	}
+	r.rateBuf = [2]int32{r.winPkts, int32(d / time.Microsecond)}
+	_ = cc.SendCustomMsg(CtrlUserDefined, bbrRateMsg, r.rateBuf[:])
+	r.winStart, r.winPkts = now, 0
+}
 
 func (r *rxLoss) received(cc *CC, seq int32) {
 	now := time.Now()

@@ -16,7 +16,8 @@ package cudt
 #cgo noescape cudt_accept
 #cgo nocallback cudt_accept
 #cgo noescape cudt_connect
-#cgo nocallback cudt_connect
+// cudt_connect may call Go: a blocking connect runs CCC::init (a Go
+// controller's, cudt/cc.go) on the calling thread. cudt_close runs close.
 #cgo noescape cudt_getpeername
 #cgo nocallback cudt_getpeername
 #cgo noescape cudt_getsockname
