@@ -110,7 +110,7 @@ type bbr struct {
 	roundAck   int32
 	lossSeen   bool
 	peerRates  bool       // the receiving end reports delivery rates
-	top        [2]float64 // this round's two best reports
+	recent     [3]float64 // the last three rate reports
 	prevAck    int32
 	acked      bool
 	paceHist   [2]float64 // the highest pacing rate of this round and the last, packets/s
@@ -122,6 +122,7 @@ type bbr struct {
 	rtStamp    time.Time
 	fullBw     float64
 	fullRounds int
+	fullAt     time.Time
 	cycleIdx   int
 	cycleStart time.Time
 	probeEnd   time.Time
@@ -188,7 +189,6 @@ func (b *bbr) OnACK(cc *CC, ack int32) {
 		b.roundEnd, b.roundStart, b.roundAck = cc.SndCurrSeqNo(), now, ack
 		b.paceHist[b.round%2] = 0
 		b.btlBw[b.round%int64(len(b.btlBw))] = sample
-		b.top = [2]float64{}
 	}
 	// Without rate reports from the receiving end for two seconds (a peer
 	// without this controller), UDT's receive rate: a median over 16 arrivals, which a
@@ -213,7 +213,12 @@ func (b *bbr) OnACK(cc *CC, ack int32) {
 	}
 	switch b.mode {
 	case bbrStartup:
-		if newRound {
+		// Three rounds without 25 % more bandwidth end Startup; a round
+		// counts here only once it spans two rate reports (20 ms each at
+		// least), or on a short path rounds of one ACK period would end it
+		// before any report could show growth.
+		if newRound && now.Sub(b.fullAt) >= 40*time.Millisecond {
+			b.fullAt = now
 			if bw >= b.fullBw*1.25 {
 				b.fullBw, b.fullRounds = bw, 0
 			} else if b.fullRounds++; b.fullRounds >= 3 {
@@ -400,18 +405,14 @@ func (b *bbr) ProcessCustomMsg(cc *CC, p *Packet) {
 	if pm := b.paceMax(); pm > 0 {
 		r = min(r, pm)
 	}
-	// A round's value is its second best report: a burst that a stalled
-	// hop releases at once inflates one report, and the max filter would
-	// keep it ten rounds.
-	switch {
-	case r > b.top[0]:
-		b.top = [2]float64{r, b.top[0]}
-	case r > b.top[1]:
-		b.top[1] = r
-	}
-	v := b.top[1]
-	if v == 0 && b.bw() == 0 {
-		v = b.top[0] // the very first report: something to start from
+	// A sample is the median of the last three reports: a burst that a
+	// stalled hop releases at once inflates one report, and the max
+	// filter would keep it ten rounds. (A round may hold fewer than three
+	// reports: on a short path a round is one ACK period, 10 ms.)
+	b.recent = [3]float64{b.recent[1], b.recent[2], r}
+	v := median3(b.recent)
+	if v == 0 {
+		v = r // the first reports: something to start from
 	}
 	i := b.round % int64(len(b.btlBw))
 	b.btlBw[i] = max(b.btlBw[i], v)
@@ -526,6 +527,10 @@ func (r *rxLoss) received(cc *CC, seq int32) {
 		i = j + 1
 	}
 	_ = cc.SendCustomMsg(CtrlLossReport, 0, r.buf)
+}
+
+func median3(v [3]float64) float64 {
+	return max(min(v[0], v[1]), min(max(v[0], v[1]), v[2]))
 }
 
 // UDT's sequence numbers are 31 bits and wrap.
