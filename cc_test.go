@@ -385,7 +385,7 @@ func TestControllerManyConnsLeakNothing(t *testing.T) {
 		debug.FreeOSMemory()
 		cudt.TrimHeap()
 		rss1 = int64(statusKB(t, "VmRSS:"))
-		if fds1 <= fds0 && goroutines1 <= goroutines0+2 && (rss1-int64(rss0) < 32<<10 || underASan) || time.Now().After(deadline) {
+		if fds1 <= fds0 && goroutines1 <= goroutines0+2 && (rss1-int64(rss0) < 32<<10 || underSanitizer) || time.Now().After(deadline) {
 			break
 		}
 	}
@@ -400,7 +400,7 @@ func TestControllerManyConnsLeakNothing(t *testing.T) {
 	if threads1-threads0 > 16 {
 		t.Errorf("threads %d -> %d", threads0, threads1)
 	}
-	if rss1-int64(rss0) >= 32<<10 && !underASan {
+	if rss1-int64(rss0) >= 32<<10 && !underSanitizer {
 		t.Errorf("RSS %d -> %d KiB", rss0, rss1)
 	}
 }
