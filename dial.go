@@ -74,16 +74,7 @@ func (c *Config) validate() error {
 	if c.Linger > 0 && (c.Linger%time.Second != 0 || c.Linger/time.Second > 1<<31-1) {
 		return fmt.Errorf("udt: Config.Linger must be whole seconds that fit struct linger (at most 2^31-1), not %v", c.Linger)
 	}
-	switch c.CongestionControl.Kind {
-	case CCNone, CCNative:
-	case CCFixedRate:
-		if m := c.CongestionControl.Mbps; !(m >= MinFixedRate && m <= MaxFixedRate) {
-			return fmt.Errorf("udt: Config.CongestionControl: fixed rate needs Mbps from %v to %v, not %v", MinFixedRate, MaxFixedRate, m)
-		}
-	default:
-		return fmt.Errorf("udt: Config.CongestionControl.Kind must be CCNative or CCFixedRate, not %v", c.CongestionControl.Kind)
-	}
-	return nil
+	return c.validateCC()
 }
 
 func (c *Config) socketType() SocketType {

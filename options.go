@@ -114,6 +114,8 @@ func (k CCKind) String() string {
 		return "fixed-rate"
 	case CCOther:
 		return "other"
+	case CCGo:
+		return "go"
 	}
 	return "CCKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -125,10 +127,12 @@ const (
 	MaxFixedRate = 1e6   // Mbit/s
 )
 
-// CongestionControl is UDT_CC: the class, and its rate for CCFixedRate.
+// CongestionControl is UDT_CC: the class, and its rate for CCFixedRate or
+// its Go controller for CCGo (see cc.go).
 type CongestionControl struct {
 	Kind CCKind
-	Mbps float64 // the sending rate of CCFixedRate, Mbit/s
+	Mbps float64       // the sending rate of CCFixedRate, Mbit/s
+	Go   *GoController // the controller of CCGo
 }
 
 func getOp(o Option) string { return "getsockopt " + o.String() }
@@ -254,20 +258,9 @@ func (s Socket) CongestionControl() (CongestionControl, error) {
 	return CongestionControl{Kind: CCKind(k), Mbps: p}, nil
 }
 
-// SetCongestionControl sets UDT_CC to CCNative or CCFixedRate (Mbps > 0);
-// only before connect.
-func (s Socket) SetCongestionControl(cc CongestionControl) error {
-	switch cc.Kind {
-	case CCNative:
-	case CCFixedRate:
-		if !(cc.Mbps >= MinFixedRate && cc.Mbps <= MaxFixedRate) {
-			return invalid(setOp(OptCC), fmt.Sprintf("fixed-rate congestion control needs Mbps from %v to %v, got %v", MinFixedRate, MaxFixedRate, cc.Mbps))
-		}
-	default:
-		return invalid(setOp(OptCC), "congestion control must be CCNative or CCFixedRate, not "+cc.Kind.String())
-	}
-	return wrap(setOp(OptCC), cudt.SetCC(int(s.id), int(cc.Kind), cc.Mbps))
-}
+// SetCongestionControl sets UDT_CC to CCNative, CCFixedRate (Mbps > 0) or
+// CCGo (a Controller written in Go); only before connect.
+func (s Socket) SetCongestionControl(cc CongestionControl) error { return s.setCC(cc) }
 
 // FlowWindow is UDT_FC, the most packets in flight.
 func (s Socket) FlowWindow() (int, error) { return s.getInt(OptFC) }

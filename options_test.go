@@ -174,7 +174,7 @@ func TestOptionErrors(t *testing.T) {
 		{s.SetLinger(Linger{On: true, Timeout: 1500 * time.Millisecond}), "whole number of seconds"},
 		{s.SetLinger(Linger{On: true, Timeout: -time.Second}), "whole number of seconds"},
 		{s.SetRecvTimeout(time.Duration(math.MaxInt64)), "longer than a C int"},
-		{s.SetCongestionControl(CongestionControl{Kind: CCOther}), "must be CCNative or CCFixedRate"},
+		{s.SetCongestionControl(CongestionControl{Kind: CCOther}), "must be CCNative, CCFixedRate or CCGo"},
 		{s.SetCongestionControl(CongestionControl{Kind: CCFixedRate}), "needs Mbps from"},
 		{s.SetCongestionControl(CongestionControl{Kind: CCFixedRate, Mbps: math.Inf(1)}), "needs Mbps from"},
 		{s.SetCongestionControl(CongestionControl{Kind: CCFixedRate, Mbps: 1e-300}), "needs Mbps from"},

@@ -16,7 +16,8 @@ package cudt
 #cgo noescape cudt_accept
 #cgo nocallback cudt_accept
 #cgo noescape cudt_connect
-#cgo nocallback cudt_connect
+// cudt_connect may call Go: a blocking connect runs CCC::init (a Go
+// controller's, cudt/cc.go) on the calling thread. cudt_close runs close.
 #cgo noescape cudt_getpeername
 #cgo nocallback cudt_getpeername
 #cgo noescape cudt_getsockname
@@ -512,6 +513,10 @@ func Perfmon(u int, clear bool) (Perf, error) {
 	if C.cudt_perfmon(C.int(u), &p, c, &e) < 0 {
 		return Perf{}, toError(&e)
 	}
+	return perfFromC(&p), nil
+}
+
+func perfFromC(p *C.cudt_perf) Perf {
 	return Perf{
 		MsTimeStamp:        int64(p.msTimeStamp),
 		PktSentTotal:       int64(p.pktSentTotal),
@@ -546,7 +551,7 @@ func Perfmon(u int, clear bool) (Perf, error) {
 		MbpsBandwidth:       float64(p.mbpsBandwidth),
 		ByteAvailSndBuf:     int(p.byteAvailSndBuf),
 		ByteAvailRcvBuf:     int(p.byteAvailRcvBuf),
-	}, nil
+	}
 }
 
 // SockState is UDT::getsockstate: a UDTSTATUS value, NONEXIST (9) for a

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <pthread.h>
+
 #include <exception>
 #include <set>
 
@@ -128,6 +130,147 @@ public:
 private:
 	double mbps_;
 };
+
+
+// CCC keeps its socket in a private member that only CUDT, a friend, reads.
+// A controller needs it (a panicking Go controller closes its connection),
+// and an explicit instantiation is the one place C++ lets a pointer to a
+// private member be named; it changes nothing in the class.
+template <typename Tag, typename Tag::type M>
+struct PrivateMember {
+	friend typename Tag::type get(Tag) { return M; }
+};
+struct CCCSocketTag {
+	typedef UDTSOCKET CCC::*type;
+	friend type get(CCCSocketTag);
+};
+template struct PrivateMember<CCCSocketTag, &CCC::m_UDT>;
+
+// GoFactory and GoCC take their pthread mutex around every crossing into Go:
+// UDT calls a CCC from its receiving thread (ACK, loss, timeout, custom
+// messages, packets received), its sending thread (packets sent) and the
+// closing one, and CCC itself has no lock. The Go side holds its own lock
+// too, which the race detector can see.
+class GoCC : public CCC {
+public:
+	GoCC(uint64_t factory, int hooks) : factory_(factory), hooks_(hooks), inst_(0), dead_(false) {
+		pthread_mutex_init(&mu_, NULL);
+	}
+	virtual ~GoCC() {
+		// UDT deletes a CCC whose connection never closed cleanly (broken,
+		// or torn down by its garbage collector); Go still owes the
+		// controller its close.
+		close();
+		pthread_mutex_destroy(&mu_);
+	}
+	uint64_t inst() const { return inst_; }
+
+	virtual void init() {
+		pthread_mutex_lock(&mu_);
+		inst_ = cudtGoCCNew(factory_, this->*get(CCCSocketTag()));
+		if (inst_ == 0) dead_ = true;
+		pthread_mutex_unlock(&mu_);
+		call(CUDT_CCE_INIT, NULL, 0, NULL);
+	}
+	virtual void close() {
+		call(CUDT_CCE_CLOSE, NULL, 0, NULL);
+		pthread_mutex_lock(&mu_);
+		dead_ = true;  // no callback after close
+		pthread_mutex_unlock(&mu_);
+	}
+	virtual void onACK(int32_t ack) { call(CUDT_CCE_ACK, &ack, 1, NULL); }
+	virtual void onLoss(const int32_t* loss, int n) { call(CUDT_CCE_LOSS, loss, n, NULL); }
+	virtual void onTimeout() { call(CUDT_CCE_TIMEOUT, NULL, 0, NULL); }
+	virtual void onPktSent(const CPacket* p) {
+		if (hooks_ & CUDT_CC_HOOK_SENT) call(CUDT_CCE_SENT, NULL, 0, p);
+	}
+	virtual void onPktReceived(const CPacket* p) {
+		if (hooks_ & CUDT_CC_HOOK_RECV) call(CUDT_CCE_RECV, NULL, 0, p);
+	}
+	virtual void processCustomMsg(const CPacket* p) { call(CUDT_CCE_CUSTOM, NULL, 0, p); }
+
+	// The protected members a Go controller reaches through its handle.
+	int send(int type, int ext, const int32_t* data, int n) const {
+		CPacket pkt;
+		int32_t x = ext & 0xFFFF;
+		// pack keeps the pointer for the send below and never writes it
+		// (the channel swaps a copy's byte order in place and back).
+		pkt.pack(type, &x, const_cast<int32_t*>(data), n * 4);
+		sendCustomMsg(pkt);
+		return 0;
+	}
+	const CPerfMon* perf() { return getPerfInfo(); }
+
+private:
+	void call(int ev, const int32_t* loss, int n, const CPacket* p) {
+		pthread_mutex_lock(&mu_);
+		if (dead_) {
+			pthread_mutex_unlock(&mu_);
+			return;
+		}
+		cudt_cc_state s;
+		s.ccc = this;
+		s.sock = this->*get(CCCSocketTag());
+		s.syn_interval = m_iSYNInterval;
+		s.mss = m_iMSS;
+		s.max_cwnd = m_dMaxCWndSize;
+		s.bandwidth = m_iBandwidth;
+		s.snd_curr_seq = m_iSndCurrSeqNo;
+		s.rcv_rate = m_iRcvRate;
+		s.rtt = m_iRTT;
+		s.pkt_snd_period = m_dPktSndPeriod;
+		s.cwnd = m_dCWndSize;
+		s.ack_timer = -1;
+		s.ack_interval = -1;
+		s.rto = -1;
+		cudt_cc_pkt pk;
+		cudt_cc_pkt* pp = NULL;
+		if (p != NULL) {
+			memset(&pk, 0, sizeof pk);
+			pk.len = p->getLength();
+			pk.timestamp = p->m_iTimeStamp;
+			if (p->getFlag()) {
+				pk.ctrl = 1;
+				pk.type = p->getType();
+				pk.ext = p->getExtendedType();
+				pk.data = p->m_pcData;
+			} else {
+				pk.seq = p->m_iSeqNo;
+				pk.msgno = p->m_iMsgNo;
+			}
+			pp = &pk;
+		}
+		int r = cudtGoCCEvent(inst_, ev, &s, const_cast<int32_t*>(loss), n, pp);
+		m_dPktSndPeriod = s.pkt_snd_period;
+		m_dCWndSize = s.cwnd;
+		if (s.ack_timer >= 0) setACKTimer(s.ack_timer);
+		if (s.ack_interval >= 0) setACKInterval(s.ack_interval);
+		if (s.rto >= 0) setRTO(s.rto);
+		if (r != 0) dead_ = true;  // closed, or the controller panicked
+		pthread_mutex_unlock(&mu_);
+	}
+
+	uint64_t factory_;
+	int hooks_;
+	uint64_t inst_;
+	bool dead_;
+	pthread_mutex_t mu_;
+};
+
+// GoFactory holds a reference on the Go constructor it names, so the Go
+// table entry lives exactly as long as some socket may still create from it.
+class GoFactory : public CCCVirtualFactory {
+public:
+	GoFactory(uint64_t id, int hooks) : id_(id), hooks_(hooks) { cudtGoCCFactoryRef(id_, 1); }
+	virtual ~GoFactory() { cudtGoCCFactoryRef(id_, -1); }
+	virtual CCC* create() { return new GoCC(id_, hooks_); }
+	virtual CCCVirtualFactory* clone() { return new GoFactory(id_, hooks_); }
+
+private:
+	uint64_t id_;
+	int hooks_;
+};
+
 
 }  // namespace
 
@@ -316,11 +459,37 @@ int cudt_getsockopt_cc(int u, int* kind, double* param, cudt_err* e) {
 		} else if (FixedRateCC* f = dynamic_cast<FixedRateCC*>(cc)) {
 			*kind = CUDT_CC_FIXEDRATE;
 			*param = f->mbps();
+		} else if (dynamic_cast<GoCC*>(cc) != NULL) {
+			*kind = CUDT_CC_GO;
 		} else if (dynamic_cast<CUDTCC*>(cc) != NULL) {
 			*kind = CUDT_CC_NATIVE;
 		} else {
 			*kind = CUDT_CC_OTHER;
 		}
+		return r;
+	})
+}
+
+int cudt_setsockopt_cc_go(int u, uint64_t factory, int hooks, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		GoFactory f(factory, hooks);
+		int r = UDT::setsockopt(u, 0, UDT_CC, &f, sizeof f);
+		if (r == UDT::ERROR) fail(e);
+		return r;
+	})
+}
+
+int cudt_getsockopt_cc_go(int u, uint64_t* inst, cudt_err* e) {
+	CUDT_GUARD(e, -1, {
+		CCC* cc = NULL;
+		int len = sizeof cc;
+		int r = UDT::getsockopt(u, 0, UDT_CC, &cc, &len);
+		if (r == UDT::ERROR) {
+			fail(e);
+			return r;
+		}
+		GoCC* g = dynamic_cast<GoCC*>(cc);
+		*inst = g != NULL ? g->inst() : 0;
 		return r;
 	})
 }
@@ -455,6 +624,44 @@ int cudt_epoll_release(int eid, cudt_err* e) {
 	})
 }
 
+namespace {
+
+void copy_perf(const CPerfMon& t, cudt_perf* p) {
+	p->msTimeStamp = t.msTimeStamp;
+	p->pktSentTotal = t.pktSentTotal;
+	p->pktRecvTotal = t.pktRecvTotal;
+	p->pktSndLossTotal = t.pktSndLossTotal;
+	p->pktRcvLossTotal = t.pktRcvLossTotal;
+	p->pktRetransTotal = t.pktRetransTotal;
+	p->pktSentACKTotal = t.pktSentACKTotal;
+	p->pktRecvACKTotal = t.pktRecvACKTotal;
+	p->pktSentNAKTotal = t.pktSentNAKTotal;
+	p->pktRecvNAKTotal = t.pktRecvNAKTotal;
+	p->usSndDurationTotal = t.usSndDurationTotal;
+	p->pktSent = t.pktSent;
+	p->pktRecv = t.pktRecv;
+	p->pktSndLoss = t.pktSndLoss;
+	p->pktRcvLoss = t.pktRcvLoss;
+	p->pktRetrans = t.pktRetrans;
+	p->pktSentACK = t.pktSentACK;
+	p->pktRecvACK = t.pktRecvACK;
+	p->pktSentNAK = t.pktSentNAK;
+	p->pktRecvNAK = t.pktRecvNAK;
+	p->mbpsSendRate = t.mbpsSendRate;
+	p->mbpsRecvRate = t.mbpsRecvRate;
+	p->usSndDuration = t.usSndDuration;
+	p->usPktSndPeriod = t.usPktSndPeriod;
+	p->pktFlowWindow = t.pktFlowWindow;
+	p->pktCongestionWindow = t.pktCongestionWindow;
+	p->pktFlightSize = t.pktFlightSize;
+	p->msRTT = t.msRTT;
+	p->mbpsBandwidth = t.mbpsBandwidth;
+	p->byteAvailSndBuf = t.byteAvailSndBuf;
+	p->byteAvailRcvBuf = t.byteAvailRcvBuf;
+}
+
+}  // namespace
+
 int cudt_perfmon(int u, cudt_perf* p, int clear, cudt_err* e) {
 	CUDT_GUARD(e, -1, {
 		UDT::TRACEINFO t;
@@ -464,37 +671,7 @@ int cudt_perfmon(int u, cudt_perf* p, int clear, cudt_err* e) {
 			fail(e);
 			return r;
 		}
-		p->msTimeStamp = t.msTimeStamp;
-		p->pktSentTotal = t.pktSentTotal;
-		p->pktRecvTotal = t.pktRecvTotal;
-		p->pktSndLossTotal = t.pktSndLossTotal;
-		p->pktRcvLossTotal = t.pktRcvLossTotal;
-		p->pktRetransTotal = t.pktRetransTotal;
-		p->pktSentACKTotal = t.pktSentACKTotal;
-		p->pktRecvACKTotal = t.pktRecvACKTotal;
-		p->pktSentNAKTotal = t.pktSentNAKTotal;
-		p->pktRecvNAKTotal = t.pktRecvNAKTotal;
-		p->usSndDurationTotal = t.usSndDurationTotal;
-		p->pktSent = t.pktSent;
-		p->pktRecv = t.pktRecv;
-		p->pktSndLoss = t.pktSndLoss;
-		p->pktRcvLoss = t.pktRcvLoss;
-		p->pktRetrans = t.pktRetrans;
-		p->pktSentACK = t.pktSentACK;
-		p->pktRecvACK = t.pktRecvACK;
-		p->pktSentNAK = t.pktSentNAK;
-		p->pktRecvNAK = t.pktRecvNAK;
-		p->mbpsSendRate = t.mbpsSendRate;
-		p->mbpsRecvRate = t.mbpsRecvRate;
-		p->usSndDuration = t.usSndDuration;
-		p->usPktSndPeriod = t.usPktSndPeriod;
-		p->pktFlowWindow = t.pktFlowWindow;
-		p->pktCongestionWindow = t.pktCongestionWindow;
-		p->pktFlightSize = t.pktFlightSize;
-		p->msRTT = t.msRTT;
-		p->mbpsBandwidth = t.mbpsBandwidth;
-		p->byteAvailSndBuf = t.byteAvailSndBuf;
-		p->byteAvailRcvBuf = t.byteAvailRcvBuf;
+		copy_perf(t, p);
 		return r;
 	})
 }
@@ -518,6 +695,19 @@ void cudt_getlasterror_desc(char* buf, int len) {
 	} catch (...) {
 		buf[0] = '\0';
 	}
+}
+
+int cudt_cc_send(void* ccc, int type, int ext, const int32_t* data, int n) {
+	CUDT_GUARD(NULL, -1, { return static_cast<GoCC*>(ccc)->send(type, ext, data, n); })
+}
+
+int cudt_cc_perf(void* ccc, cudt_perf* p) {
+	CUDT_GUARD(NULL, -1, {
+		const CPerfMon* t = static_cast<GoCC*>(ccc)->perf();
+		if (t == NULL) return -1;
+		copy_perf(*t, p);
+		return 0;
+	})
 }
 
 }  // extern "C"

@@ -72,8 +72,66 @@ enum {
 	CUDT_CC_NONE = 0,       /* no instance yet: UDT makes it at connect */
 	CUDT_CC_NATIVE = 1,     /* UDT's own CUDTCC */
 	CUDT_CC_FIXEDRATE = 2,  /* constant rate, window of the flow window */
-	CUDT_CC_OTHER = 3       /* a class the shim did not make */
+	CUDT_CC_OTHER = 3,      /* a class the shim did not make */
+	CUDT_CC_GO = 4          /* GoCC: every CCC virtual forwarded to Go */
 };
+
+/* CCC's protected members as a Go controller sees them during one callback
+ * (see cudt/cc.go). The shim fills the inputs before the call and applies
+ * the outputs after it, under the instance's lock. */
+typedef struct {
+	void* ccc;              /* the GoCC, for cudt_cc_* calls during this callback only */
+	int sock;               /* the UDT socket this instance belongs to */
+	int syn_interval;       /* m_iSYNInterval, microseconds */
+	int mss;                /* m_iMSS, bytes */
+	double max_cwnd;        /* m_dMaxCWndSize, packets (the flow window) */
+	int bandwidth;          /* m_iBandwidth, packets per second */
+	int32_t snd_curr_seq;   /* m_iSndCurrSeqNo */
+	int rcv_rate;           /* m_iRcvRate, packets per second */
+	int rtt;                /* m_iRTT, microseconds */
+	/* read and written */
+	double pkt_snd_period;  /* m_dPktSndPeriod, microseconds */
+	double cwnd;            /* m_dCWndSize, packets */
+	/* requests: a value >= 0 calls the setter after the callback */
+	int ack_timer;          /* setACKTimer, milliseconds */
+	int ack_interval;       /* setACKInterval, packets */
+	int rto;                /* setRTO, microseconds */
+} cudt_cc_state;
+
+/* A CPacket as CCC's packet callbacks see it. */
+typedef struct {
+	int32_t seq;            /* data: sequence number */
+	int32_t msgno;          /* data: message number field */
+	int32_t timestamp;      /* microseconds since the connection started */
+	int len;                /* payload bytes */
+	int ctrl;               /* 1 for a control packet */
+	int type;               /* control: packet type (0x7FFF user-defined) */
+	int ext;                /* control: extended type */
+	const char* data;       /* control: payload, host byte order words */
+} cudt_cc_pkt;
+
+/* Events of cudtGoCCEvent, one per CCC virtual. */
+enum {
+	CUDT_CCE_INIT = 0, CUDT_CCE_CLOSE, CUDT_CCE_ACK, CUDT_CCE_LOSS, CUDT_CCE_TIMEOUT,
+	CUDT_CCE_SENT, CUDT_CCE_RECV, CUDT_CCE_CUSTOM
+};
+
+/* Which per-packet callbacks a Go factory wants forwarded. */
+enum { CUDT_CC_HOOK_SENT = 1, CUDT_CC_HOOK_RECV = 2 };
+
+/* Installs GoCC on u: factory names a Go constructor (cudt/cc.go's table),
+ * hooks is a CUDT_CC_HOOK_* mask. */
+int cudt_setsockopt_cc_go(int u, uint64_t factory, int hooks, cudt_err* e);
+/* The Go instance id of u's GoCC (0 if u runs another class). */
+int cudt_getsockopt_cc_go(int u, uint64_t* inst, cudt_err* e);
+/* CCC::sendCustomMsg and getPerfInfo; only during a callback of ccc. */
+int cudt_cc_send(void* ccc, int type, int ext, const int32_t* data, int n);
+int cudt_cc_perf(void* ccc, cudt_perf* p);
+
+/* Implemented in Go (cudt/cc.go, //export). */
+extern uint64_t cudtGoCCNew(uint64_t factory, int sock);
+extern int cudtGoCCEvent(uint64_t inst, int ev, cudt_cc_state* st, int32_t* loss, int n, cudt_cc_pkt* pkt);
+extern void cudtGoCCFactoryRef(uint64_t factory, int delta);
 
 int cudt_startup(cudt_err* e);
 int cudt_cleanup(cudt_err* e);

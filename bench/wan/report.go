@@ -80,15 +80,48 @@ func markdownTable(rep *Report) string {
 		}
 		b.WriteString("\n")
 	}
+	// The queue each contender built (probe RTT during its run less the
+	// path's), where measured.
+	measured := false
+	for _, c := range rep.Cells {
+		for _, r := range c.Results {
+			measured = measured || r.RTTInflMs != 0
+		}
+	}
+	if measured {
+		b.WriteString("\nRTT inflation: the median round trip of probes through the path during the run, less the path's own (ms).\n\n| RTT | loss |")
+		for _, n := range rep.Contenders {
+			fmt.Fprintf(&b, " %s |", n)
+		}
+		b.WriteString("\n|---|---|")
+		for range rep.Contenders {
+			b.WriteString("---|")
+		}
+		b.WriteString("\n")
+		for _, c := range rep.Cells {
+			fmt.Fprintf(&b, "| %g ms | %g%% |", c.RTTms, c.LossPct)
+			for _, n := range rep.Contenders {
+				if r := c.Results[n]; r != nil && r.Err == "" {
+					fmt.Fprintf(&b, " %.1f |", r.RTTInflMs)
+				} else {
+					b.WriteString(" – |")
+				}
+			}
+			b.WriteString("\n")
+		}
+	}
 	return b.String()
 }
 
 var palette = map[string]color.Color{
-	"udt":       color.RGBA{0x1f, 0x77, 0xb4, 0xff},
-	"udt-cpp":   color.RGBA{0x9e, 0xc9, 0xe9, 0xff},
-	"tcp":       color.RGBA{0xd6, 0x27, 0x28, 0xff},
-	"tcp-cubic": color.RGBA{0xff, 0x98, 0x96, 0xff},
-	"quic":      color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
+	"udt":        color.RGBA{0x1f, 0x77, 0xb4, 0xff},
+	"udt-cpp":    color.RGBA{0x9e, 0xc9, 0xe9, 0xff},
+	"tcp":        color.RGBA{0xd6, 0x27, 0x28, 0xff},
+	"tcp-cubic":  color.RGBA{0xff, 0x98, 0x96, 0xff},
+	"quic":       color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
+	"udt-bbr":    color.RGBA{0x94, 0x67, 0xbd, 0xff},
+	"udt-native": color.RGBA{0x8c, 0x56, 0x4b, 0xff},
+	"udt-fixed":  color.RGBA{0x7f, 0x7f, 0x7f, 0xff},
 }
 
 // plotReport draws one panel per loss rate: goodput against RTT, one bar

@@ -19,6 +19,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -117,10 +118,19 @@ func roleMain(args []string) error {
 	dur := fs.Duration("d", 10*time.Second, "receivers: how long to count")
 	cc := fs.String("cc", "", "tcp-send: TCP congestion control (empty: the namespace's default)")
 	fixed := fs.Float64("fixed", 0, "udt-send: send at this many Mbit/s with CCFixedRate instead of UDT's native control")
+	ucc := fs.String("ucc", "", "udt-send, udt-recv: UDT congestion control by name ("+strings.Join(udt.Controllers, ", ")+"; empty: native)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	w := &window{warmup: *warmup, d: *dur}
+	var ucfg udt.Config
+	if *ucc != "" {
+		cc, err := udt.ParseCongestionControl(*ucc)
+		if err != nil {
+			return err
+		}
+		ucfg.CongestionControl = cc
+	}
 	switch args[0] {
 	case "tcp-recv":
 		c, err := acceptOne(net.Listen("tcp4", *addr))
@@ -149,7 +159,8 @@ func roleMain(args []string) error {
 		}
 		return send(c)
 	case "udt-recv":
-		c, err := acceptOne(udt.Listen("udt4", *addr))
+		lc := udt.ListenConfig{Config: ucfg}
+		c, err := acceptOne(lc.Listen(context.Background(), "udt4", *addr))
 		if err != nil {
 			return err
 		}
@@ -163,7 +174,7 @@ func roleMain(args []string) error {
 			return fmt.Sprintf("rtt %.1f ms, recv loss %d, NAKs %d, bandwidth estimate %.0f Mbit/s", p.RTT.Seconds()*1e3, p.PktRcvLossTotal, p.PktSentNAKTotal, p.Bandwidth)
 		})
 	case "udt-send":
-		var d udt.Dialer
+		d := udt.Dialer{Config: ucfg}
 		if *fixed > 0 {
 			d.Config.CongestionControl = udt.CongestionControl{Kind: udt.CCFixedRate, Mbps: *fixed}
 		}

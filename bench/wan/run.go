@@ -126,7 +126,10 @@ type Result struct {
 	Mbps    float64 `json:"mbps"`
 	LinkPct float64 `json:"link_pct"`
 	Note    string  `json:"note,omitempty"`
-	Err     string  `json:"error,omitempty"`
+	// RTTInflMs is the queue the contender built: the median round trip
+	// of probes sent through the path while it ran, less the path's own.
+	RTTInflMs float64 `json:"rtt_inflation_ms,omitempty"`
+	Err       string  `json:"error,omitempty"`
 }
 
 // Report is what a run writes to JSON.
@@ -146,13 +149,15 @@ type Report struct {
 }
 
 var contenderNames = map[string]string{
-	"udt":       "UDT (Go: udt perf)",
-	"udt-go":    "UDT (Go: wanbench's own ends)",
-	"udt-cpp":   "UDT (C++ appclient/appserver)",
-	"udt-fixed": "UDT (Go, CCFixedRate at 95% of the link)",
-	"tcp":       "TCP (Go, namespace default CC)",
-	"tcp-cubic": "TCP (Go, CUBIC)",
-	"quic":      "QUIC (quic-go)",
+	"udt":        "UDT (Go: udt perf)",
+	"udt-go":     "UDT (Go: wanbench's own ends)",
+	"udt-cpp":    "UDT (C++ appclient/appserver)",
+	"udt-fixed":  "UDT (Go, CCFixedRate at 95% of the link)",
+	"udt-native": "UDT (Go ends, native CC)",
+	"udt-bbr":    "UDT (Go ends, BBR controller in Go)",
+	"tcp":        "TCP (Go, namespace default CC)",
+	"tcp-cubic":  "TCP (Go, CUBIC)",
+	"quic":       "QUIC (quic-go)",
 }
 
 type runner struct {
@@ -164,6 +169,7 @@ type runner struct {
 	warmup  time.Duration
 	measure time.Duration
 	port    int
+	pathRTT time.Duration // the current cell's, without queueing
 }
 
 func runMain(args []string) error {
@@ -171,7 +177,7 @@ func runMain(args []string) error {
 	rateS := fs.String("rate", "100M", "link rate each way, bits per second")
 	rtts := fs.String("rtts", "1,50,100,200", "round trips, ms")
 	losses := fs.String("losses", "0,0.1,1", "random loss each way, %")
-	cont := fs.String("contenders", "udt,udt-cpp,udt-fixed,tcp,tcp-cubic,quic", "who runs: udt (udt perf), udt-go (this binary's own UDT ends), udt-cpp, udt-fixed (UDT without congestion control), tcp, tcp-cubic, quic")
+	cont := fs.String("contenders", "udt,udt-cpp,udt-fixed,tcp,tcp-cubic,quic", "who runs: udt (udt perf), udt-go (this binary's own UDT ends), udt-cpp, udt-fixed (UDT without congestion control), udt-native and udt-bbr (the Go ends with that controller), tcp, tcp-cubic, quic")
 	udtBin := fs.String("udt", "", "the udt command (cmd/udt) for udt perf (default: udt beside this binary)")
 	warmup := fs.Duration("warmup", 3*time.Second, "time after the first byte before measuring")
 	measure := fs.Duration("d", 8*time.Second, "how long to measure goodput")
@@ -196,7 +202,7 @@ func runMain(args []string) error {
 	var names []string
 	for _, c := range strings.Split(*cont, ",") {
 		if _, ok := contenderNames[c]; !ok {
-			return fmt.Errorf("-contenders: unknown %q (udt, udt-go, udt-cpp, udt-fixed, tcp, tcp-cubic, quic)", c)
+			return fmt.Errorf("-contenders: unknown %q (udt, udt-go, udt-native, udt-bbr, udt-cpp, udt-fixed, tcp, tcp-cubic, quic)", c)
 		}
 		names = append(names, c)
 	}
@@ -262,10 +268,11 @@ func runMain(args []string) error {
 				// The last run's packets leave the queue and its ends the
 				// namespaces before the next one starts.
 				time.Sleep(time.Second + 2*one)
+				r.pathRTT = 2 * one
 				res := r.run(name)
 				res.LinkPct = res.Mbps / (float64(rate) / 1e6) * 100
 				cell.Results[name] = res
-				msg := fmt.Sprintf("%.1f Mbit/s (%.0f%%)", res.Mbps, res.LinkPct)
+				msg := fmt.Sprintf("%.1f Mbit/s (%.0f%%), RTT +%.1f ms", res.Mbps, res.LinkPct, res.RTTInflMs)
 				if res.Err != "" {
 					msg = "error: " + res.Err
 				}
@@ -305,8 +312,10 @@ func (r *runner) run(name string) *Result {
 	switch name {
 	case "udt":
 		res, err = r.udtPerf()
-	case "udt-go":
+	case "udt-go", "udt-native":
 		res, err = r.goPair("udt-recv", "udt-send", addr)
+	case "udt-bbr":
+		res, err = r.goPair("udt-recv", "udt-send", addr, "-ucc", "bbr")
 	case "udt-fixed":
 		// CCFixedRate paces MSS-byte packets, and UDT's MSS is the whole IP
 		// packet: its rate is the link's measure.
@@ -345,7 +354,13 @@ func (r *runner) goPair(recvRole, sendRole, addr string, sendArgs ...string) (*R
 		r.lab.Tap(tap.see)
 		defer r.lab.Tap(nil)
 	}
-	recv, err := start(r.lab, wanlab.B, r.self, append([]string{"role", recvRole, "-addr", addr}, r.timing()...)...)
+	recvArgs := append([]string{"role", recvRole, "-addr", addr}, r.timing()...)
+	// A UDT controller runs on both ends: the receiver's half repairs
+	// losses (see udt.BBR).
+	if i := slices.Index(sendArgs, "-ucc"); i >= 0 && i+1 < len(sendArgs) {
+		recvArgs = append(recvArgs, sendArgs[i:i+2]...)
+	}
+	recv, err := start(r.lab, wanlab.B, r.self, recvArgs...)
 	if err != nil {
 		return nil, err
 	}
@@ -358,6 +373,16 @@ func (r *runner) goPair(recvRole, sendRole, addr string, sendArgs ...string) (*R
 		return nil, err
 	}
 	defer snd.kill()
+	// The queue the contender builds: small probes through the same path
+	// during the measured seconds, their median round trip less the
+	// path's own.
+	probed := make(chan []time.Duration, 1)
+	go func() {
+		time.Sleep(r.warmup + time.Second)
+		n := max(int(r.measure/(200*time.Millisecond))-5, 5)
+		rtts, _ := r.lab.ProbeRTT(n, 64, 200*time.Millisecond)
+		probed <- rtts
+	}()
 	line, err := recv.waitLine("{", r.warmup+r.measure+60*time.Second)
 	if err != nil {
 		if se := strings.TrimSpace(snd.stderr.String()); se != "" {
@@ -382,6 +407,12 @@ func (r *runner) goPair(recvRole, sendRole, addr string, sendArgs ...string) (*R
 		}
 		res.Mbps = m
 		res.Note += "; " + tap.note()
+	}
+	if rtts := <-probed; len(rtts) > 0 {
+		slices.Sort(rtts)
+		med := rtts[len(rtts)/2]
+		res.RTTInflMs = float64(med-r.pathRTT) / 1e6
+		res.Note += fmt.Sprintf("; probe RTT median %.1f ms over %d probes", float64(med)/1e6, len(rtts))
 	}
 	return res, nil
 }

@@ -76,6 +76,7 @@ func runPerf(ctx context.Context, args []string) error {
 		block                          = byteSize(128 << 10)
 		bw                             bitRate
 		mss, fc                        int
+		ccName                         string
 	)
 	fs.BoolVar(&serve, "s", false, "serve tests on ADDR (default :9000)")
 	fs.StringVar(&connect, "c", "", "run a test against the server at `HOST:PORT`")
@@ -97,6 +98,7 @@ func runPerf(ctx context.Context, args []string) error {
 	fs.Var(&udpSnd, "udp-sndbuf", "UDP_SNDBUF in `bytes` (0: UDT's default)")
 	fs.Var(&udpRcv, "udp-rcvbuf", "UDP_RCVBUF in `bytes` (0: UDT's default)")
 	fs.Var(&bw, "bw", "UDT_MAXBW: cap in `bits/s` (k, M, G suffixes; 0: none)")
+	fs.StringVar(&ccName, "cc", "native", "congestion control `NAME`: "+strings.Join(udt.Controllers, ", ")+" (set it on both ends)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -104,6 +106,9 @@ func runPerf(ctx context.Context, args []string) error {
 	o.dur, o.interval, o.block, o.timeout = time.Duration(dur), time.Duration(interval), int(block), time.Duration(timeout)
 	o.cfg = udt.Config{MSS: mss, FlowWindow: fc, SendBuffer: int(sndbuf), RecvBuffer: int(rcvbuf),
 		UDPSendBuffer: int(udpSnd), UDPRecvBuffer: int(udpRcv), MaxBandwidth: int64(bw) / 8}
+	if o.cfg.CongestionControl, err = udt.ParseCongestionControl(ccName); err != nil {
+		return usagef("--cc: %v", err)
+	}
 
 	modes := 0
 	for _, on := range []bool{serve, connect != "", loopback} {

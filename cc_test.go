@@ -1,0 +1,464 @@
+package udt
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/udtgo/udt/cudt"
+	"github.com/udtgo/udt/internal/netem"
+)
+
+// recorder is a Controller that logs its callbacks and checks, as they
+// come, what it can: no call before Init or after Close, ACKs that move
+// forward, loss lists that decode.
+type recorder struct {
+	ControllerBase
+	mu       sync.Mutex
+	events   []string
+	errs     []string
+	lastAck  int32
+	closed   bool
+	inited   bool
+	timeouts atomic.Int64
+	acks     atomic.Int64
+	losses   atomic.Int64
+	perfOK   atomic.Int64
+}
+
+func (r *recorder) log(cc *CC, ev string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		r.errs = append(r.errs, ev+" after Close")
+	}
+	if !r.inited && ev != "init" {
+		r.errs = append(r.errs, ev+" before Init")
+	}
+	if cc.MSS() <= 0 {
+		r.errs = append(r.errs, ev+": handle gives no MSS")
+	}
+	// Collapse runs: the order is what matters.
+	if n := len(r.events); n == 0 || r.events[n-1] != ev {
+		r.events = append(r.events, ev)
+	}
+}
+
+func (r *recorder) Init(cc *CC) {
+	r.mu.Lock()
+	r.inited = true
+	r.mu.Unlock()
+	r.log(cc, "init")
+	if _, err := cc.Perf(); err == nil {
+		r.fail("Perf allowed in Init")
+	}
+	cc.SetCWnd(cc.MaxCWnd())
+	cc.SetPktSndPeriod(1)
+}
+
+func (r *recorder) fail(msg string) {
+	r.mu.Lock()
+	r.errs = append(r.errs, msg)
+	r.mu.Unlock()
+}
+
+func (r *recorder) Close(cc *CC) {
+	r.log(cc, "close")
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+}
+
+func (r *recorder) OnACK(cc *CC, ack int32) {
+	r.log(cc, "ack")
+	r.acks.Add(1)
+	r.mu.Lock()
+	if r.lastAck != 0 && seqCmp(ack, r.lastAck) <= 0 {
+		r.errs = append(r.errs, fmt.Sprintf("ACK %d after %d", ack, r.lastAck))
+	}
+	r.lastAck = ack
+	r.mu.Unlock()
+	if a, ok := cc.LastACK(); !ok || a != ack {
+		r.fail("LastACK disagrees with OnACK")
+	}
+	if p, err := cc.Perf(); err == nil && p.PktSentTotal > 0 {
+		r.perfOK.Add(1)
+	}
+}
+
+func (r *recorder) OnLoss(cc *CC, loss []int32) {
+	r.log(cc, "loss")
+	r.losses.Add(1)
+	LossRanges(loss, func(from, to int32) {
+		if seqCmp(from, to) > 0 || seqCmp(to, cc.SndCurrSeqNo()) > 0 {
+			r.fail(fmt.Sprintf("loss range %d-%d beyond what was sent (%d)", from, to, cc.SndCurrSeqNo()))
+		}
+	})
+}
+
+func (r *recorder) OnTimeout(cc *CC) {
+	r.log(cc, "timeout")
+	r.timeouts.Add(1)
+}
+
+func (r *recorder) report() (events, errs []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.events...), append([]string(nil), r.errs...)
+}
+
+// ccPair is a listener whose connections, and a dialer, run Go controllers.
+func ccPair(t *testing.T, newSrv, newCli func() Controller, relay bool) (dial func() (*Conn, error), accepted chan *Conn, path *netem.UDPRelay) {
+	t.Helper()
+	srvCfg := Config{CongestionControl: CongestionControl{Kind: CCGo, Go: &GoController{Name: "srv", New: newSrv}}}
+	l := listenT(t, "udt", "127.0.0.1:0", srvCfg)
+	addr := l.Addr().String()
+	if relay {
+		path = relayTo(t, l, seedFor(t))
+		addr = path.Addr().String()
+	}
+	accepted = make(chan *Conn, 16)
+	go func() {
+		for {
+			c, err := l.AcceptUDT()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}
+	}()
+	cliCfg := Config{CongestionControl: CongestionControl{Kind: CCGo, Go: &GoController{Name: "cli", New: newCli}}}
+	return func() (*Conn, error) { return dialLossy(addr, cliCfg) }, accepted, path
+}
+
+// A Go controller sees its connection's life in order through a lossy
+// path: Init, ACKs and loss reports, a timeout while the path is cut, and
+// one Close, after which nothing; the data arrives intact.
+func TestControllerCallbackOrder(t *testing.T) {
+	var rec recorder
+	srv := &recorder{}
+	var made atomic.Int64
+	dial, accepted, path := ccPair(t, func() Controller { return srv }, func() Controller { made.Add(1); return &rec }, true)
+	c, err := dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-accepted
+	defer s.Close()
+	if got, err := c.Socket().Controller(); err != nil || got != Controller(&rec) {
+		t.Errorf("Socket.Controller = %v, %v; want the recorder", got, err)
+	}
+	if cc, err := c.Socket().CongestionControl(); err != nil || cc.Kind != CCGo {
+		t.Errorf("CongestionControl = %+v, %v; want CCGo", cc, err)
+	}
+	const size = 8 << 20
+	data := bytes.Repeat([]byte("congestion control from Go. "), size/28)
+	want := sha256.Sum256(data)
+	got := make(chan [32]byte, 1)
+	go func() {
+		h := sha256.New()
+		io.CopyN(h, s, int64(len(data)))
+		got <- [32]byte(h.Sum(nil))
+	}()
+	c.SetDeadline(time.Now().Add(5 * time.Minute))
+	half := len(data) / 2
+	if _, err := c.Write(data[:half]); err != nil {
+		t.Fatal(err)
+	}
+	// Cut the path with data unacknowledged until UDT's timer fires.
+	cut := netem.Config{Loss: 1}
+	if err := path.SetConfig(cut, cut); err != nil {
+		t.Fatal(err)
+	}
+	writeDone := make(chan error, 1)
+	go func() {
+		_, err := c.Write(data[half:])
+		writeDone <- err
+	}()
+	for deadline := time.Now().Add(time.Minute); rec.timeouts.Load() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no OnTimeout within a minute of cutting the path")
+		}
+	}
+	if err := path.SetConfig(lossyPath(1), lossyPath(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-writeDone; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case h := <-got:
+		if h != want {
+			t.Fatal("the data arrived changed")
+		}
+	case <-time.After(5 * time.Minute):
+		t.Fatal("the data did not arrive")
+	}
+	if err := c.Close(); err != nil {
+		t.Logf("Close: %v", err)
+	}
+	// UDT calls close when the connection closes; poll for it.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		ev, _ := rec.report()
+		if len(ev) > 0 && ev[len(ev)-1] == "close" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Close: events %v", ev)
+		}
+	}
+	ev, errs := rec.report()
+	for _, e := range errs {
+		t.Error(e)
+	}
+	if made.Load() != 1 {
+		t.Errorf("New called %d times for one connection", made.Load())
+	}
+	idx := func(name string) int {
+		for i, e := range ev {
+			if e == name {
+				return i
+			}
+		}
+		return -1
+	}
+	if ev[0] != "init" || strings.Count(strings.Join(ev, " "), "close") != 1 {
+		t.Errorf("events %v: want init first and one close last", ev)
+	}
+	for _, name := range []string{"ack", "loss", "timeout"} {
+		if i := idx(name); i <= 0 || i >= len(ev)-1 {
+			t.Errorf("%s at %d in %v: want it between init and close", name, i, ev)
+		}
+	}
+	if rec.perfOK.Load() == 0 {
+		t.Error("Perf never worked in OnACK")
+	}
+	t.Logf("sender: %d ACKs, %d loss reports, %d timeouts; %d collapsed events", rec.acks.Load(), rec.losses.Load(), rec.timeouts.Load(), len(ev))
+	// Nothing after Close, even while the peer's ACK and shutdown traffic
+	// may still arrive.
+	time.Sleep(200 * time.Millisecond)
+	if ev2, _ := rec.report(); len(ev2) != len(ev) {
+		t.Errorf("events after Close: %v", ev2[len(ev):])
+	}
+}
+
+// panicky panics in its first OnACK.
+type panicky struct{ ControllerBase }
+
+func (panicky) Init(cc *CC)             { cc.SetCWnd(cc.MaxCWnd()); cc.SetPktSndPeriod(1) }
+func (panicky) OnACK(cc *CC, ack int32) { panic("controller bug") }
+
+// A controller that panics closes its own connection with an error that
+// says so; another connection of the same listener carries on.
+func TestControllerPanicClosesOnlyItsConnection(t *testing.T) {
+	var n atomic.Int64
+	dial, accepted, _ := ccPair(t, func() Controller { return &recorder{} }, func() Controller {
+		if n.Add(1) == 1 {
+			return panicky{}
+		}
+		return &recorder{}
+	}, false)
+	bad, err := dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	badSrv := <-accepted
+	defer badSrv.Close()
+	good, err := dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	goodSrv := <-accepted
+	defer goodSrv.Close()
+	go io.Copy(io.Discard, badSrv)
+	// The bad connection's first ACK panics; writes then fail.
+	bad.SetDeadline(time.Now().Add(time.Minute))
+	buf := make([]byte, 64<<10)
+	var werr error
+	for i := 0; i < 1000 && werr == nil; i++ {
+		_, werr = bad.Write(buf)
+	}
+	if werr == nil {
+		t.Fatal("writes on the connection whose controller panicked kept succeeding")
+	}
+	if isTimeout(werr) {
+		t.Fatalf("write on the broken connection timed out instead of failing: %v", werr)
+	}
+	cerr := bad.Socket().CongestionError()
+	if cerr == nil || !strings.Contains(cerr.Error(), "controller bug") {
+		t.Errorf("CongestionError = %v; want the panic", cerr)
+	}
+	bad.Close()
+	// The other connection is untouched.
+	msg := bytes.Repeat([]byte{7}, 1<<20)
+	go func() {
+		good.SetDeadline(time.Now().Add(time.Minute))
+		good.Write(msg)
+	}()
+	got := make([]byte, len(msg))
+	goodSrv.SetDeadline(time.Now().Add(time.Minute))
+	if _, err := io.ReadFull(goodSrv, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("the healthy connection: %v", err)
+	}
+	good.Close()
+}
+
+// A Go controller on 1,000 connections leaves nothing behind once they are
+// closed: no controller, no factory, no goroutine, descriptor or thread,
+// and memory back near where it was.
+func TestControllerManyConnsLeakNothing(t *testing.T) {
+	n := envInt("UDT_CC_CONNS", 1000)
+	cfg := Config{CongestionControl: BBR(BBRConfig{})}
+	// One connection first, so that what stays by design (the poller, the
+	// shared dial port) is in the baseline.
+	warm := listenT(t, "udt", "127.0.0.1:0", cfg)
+	if c, err := (&Dialer{Config: cfg}).Dial("udt", warm.Addr().String()); err != nil {
+		t.Fatal(err)
+	} else {
+		c.Close()
+	}
+	warm.Close()
+	waitNoControllers(t)
+	start := time.Now()
+	fds0, _ := countFDs(t)
+	threads0 := countThreads(t)
+	goroutines0 := runtime.NumGoroutine()
+	debug.FreeOSMemory()
+	cudt.TrimHeap()
+	rss0 := statusKB(t, "VmRSS:")
+	func() {
+		l := listenT(t, "udt", "127.0.0.1:0", cfg)
+		defer l.Close()
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		d := Dialer{Config: cfg}
+		for i := 0; i < n; i++ {
+			c, err := d.Dial("udt", l.Addr().String())
+			if err != nil {
+				t.Fatalf("dial %d: %v", i, err)
+			}
+			conns = append(conns, c)
+			s, err := l.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, s)
+			// Some traffic, so every controller has had callbacks.
+			if _, err := c.Write([]byte{byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+			b := make([]byte, 1)
+			if _, err := io.ReadFull(s, b); err != nil || b[0] != byte(i) {
+				t.Fatalf("conn %d: %v", i, err)
+			}
+		}
+		if _, live := cudt.CCLive(); live != 2*n {
+			t.Errorf("%d connections up, %d Go controllers alive", 2*n, live)
+		}
+	}()
+	t.Logf("%d connections up, used and closed in %v", 2*n, time.Since(start).Round(time.Millisecond))
+	// UDT deletes closed sockets (and their CCC) in its garbage collector's
+	// own time.
+	waitNoControllers(t)
+	t.Logf("controllers and factories gone after %v", time.Since(start).Round(time.Millisecond))
+	var fds1, threads1, goroutines1 int
+	var rss1 int64
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		fds1, _ = countFDs(t)
+		threads1 = countThreads(t)
+		goroutines1 = runtime.NumGoroutine()
+		debug.FreeOSMemory()
+		cudt.TrimHeap()
+		rss1 = int64(statusKB(t, "VmRSS:"))
+		if fds1 <= fds0 && goroutines1 <= goroutines0+2 && (rss1-int64(rss0) < 32<<10 || underSanitizer) || time.Now().After(deadline) {
+			break
+		}
+	}
+	t.Logf("%d connections with BBR each way: fds %d -> %d, threads %d -> %d, goroutines %d -> %d, RSS %d -> %d KiB",
+		n, fds0, fds1, threads0, threads1, goroutines0, goroutines1, rss0, rss1)
+	if fds1 > fds0 {
+		t.Errorf("descriptors %d -> %d", fds0, fds1)
+	}
+	if goroutines1 > goroutines0+2 {
+		t.Errorf("goroutines %d -> %d", goroutines0, goroutines1)
+	}
+	if threads1-threads0 > 16 {
+		t.Errorf("threads %d -> %d", threads0, threads1)
+	}
+	if rss1-int64(rss0) >= 32<<10 && !underSanitizer {
+		t.Errorf("RSS %d -> %d KiB", rss0, rss1)
+	}
+}
+
+// waitNoControllers waits until UDT has deleted every Go controller and
+// factory: it deletes closed sockets in its garbage collector's own time.
+func waitNoControllers(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		f, i := cudt.CCLive()
+		if f == 0 && i == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d Go controllers and %d factories still alive after two minutes", i, f)
+		}
+	}
+}
+
+func TestCongestionControlChecks(t *testing.T) {
+	for _, tc := range []struct {
+		cc   CongestionControl
+		want string
+	}{
+		{CongestionControl{Kind: CCGo}, "needs Go.New"},
+		{CongestionControl{Kind: CCGo, Go: &GoController{}}, "needs Go.New"},
+		{CongestionControl{Kind: CCGo, Go: &GoController{New: func() Controller { return nil }, Hooks: 8}}, "Hooks"},
+		{CongestionControl{Kind: CCNative, Go: &GoController{}}, "not CCGo"},
+	} {
+		err := (&Config{CongestionControl: tc.cc}).validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.cc, err, tc.want)
+		}
+		s := newSock(t, IPv4, Stream)
+		if err := s.SetCongestionControl(tc.cc); err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrInvParam) {
+			t.Errorf("SetCongestionControl(%+v): %v, want %q", tc.cc, err, tc.want)
+		}
+	}
+	for _, name := range []string{"native", "bbr", "fixed:95"} {
+		if _, err := ParseCongestionControl(name); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for _, name := range []string{"reno", "fixed:0", "fixed:x", "fixed:"} {
+		if _, err := ParseCongestionControl(name); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestLossRanges(t *testing.T) {
+	var got [][2]int32
+	LossRanges([]int32{5, 7 | -0x80000000, 9, 12, -0x80000000 | 20}, func(a, b int32) { got = append(got, [2]int32{a, b}) })
+	want := [][2]int32{{5, 5}, {7, 9}, {12, 12}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v, want %v (a range missing its end is dropped)", got, want)
+	}
+	if seqCmp(0, seqMax) <= 0 || seqInc(seqMax) != 0 || seqLen(seqMax, 1) != 2 {
+		t.Error("sequence numbers do not wrap as UDT's")
+	}
+}
