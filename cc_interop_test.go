@@ -66,9 +66,7 @@ func TestInteropWithEveryController(t *testing.T) {
 			}
 
 			// Go receives.
-			port := freePort(t)
-			srv := startPeer(t, dir, pp.SendFile, strconv.Itoa(port))
-			srv.waitLine(t, "server is ready at port", 10*time.Second)
+			_, port := startServerPeer(t, dir, pp.SendFile)
 			c := newSock(t, IPv4, Stream)
 			setCC(c)
 			if err := c.Connect(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))); err != nil {
