@@ -1,6 +1,7 @@
 package udt
 
 import (
+	"errors"
 	"net"
 	"os"
 	"sync"
@@ -543,9 +544,11 @@ func (p *poller) unacked(pd *pollDesc) int {
 	return ci[0].sndPkts
 }
 
+// Internal answers of drain and waitFor, which their callers turn into
+// the errors users see.
 var (
-	errPeerGone = &Error{Op: "close", Code: ErrConnLost, Msg: "the connection broke"}
-	errCanceled = &Error{Op: "flush", Code: ErrUnknown, Msg: "canceled"}
+	errPeerGone = errors.New("udt: the connection broke")
+	errCanceled = errors.New("udt: canceled")
 )
 
 // pollDesc is the poll state of one socket.
