@@ -278,13 +278,15 @@ func (c *Conn) WriteMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) 
 }
 
 // Close closes the connection, after the peer has acknowledged everything
-// written to it: when Close returns nil, every byte written before it was
-// delivered. Blocked Reads and Writes return net.ErrClosed at once; Close
-// itself returns as soon as the last acknowledgement arrives. It gives up,
-// discards what is left and says how much, when the peer is gone or the
-// linger time passes (Config.Linger, SetLinger; UDT's default is 180 s);
-// SetLinger(0) discards at once, as with TCP. A second Close returns an
-// error wrapping net.ErrClosed.
+// written to it: with linger on (the default), when Close returns nil,
+// every byte written before it was delivered. Blocked Reads and Writes
+// return net.ErrClosed at once; Close itself returns as soon as the last
+// acknowledgement arrives. It gives up, discards what is left and returns
+// an error saying how much, when the peer is gone (ErrConnLost) or the
+// linger time passes (a timeout: Config.Linger, SetLinger; UDT's default
+// is 180 s). With SetLinger(0) it discards at once and returns nil; the
+// peer then reads io.EOF after what had arrived, as UDT has no reset. A
+// second Close returns an error wrapping net.ErrClosed.
 //
 // A Conn that the program drops without closing is closed by a cleanup
 // once the garbage collector finds it: UDT then keeps sending in the
@@ -339,11 +341,13 @@ func (c *Conn) undelivered(left int, why error, linger time.Duration) error {
 // udtHeader is the header UDT puts on each data packet, inside the MSS.
 const udtHeader = 16
 
-// SetLinger sets how Close treats data not yet acknowledged, as
-// net.TCPConn's SetLinger does: sec < 0 waits for it for up to UDT's
-// default linger time (180 s); sec == 0 discards it; sec > 0 waits for at
-// most sec seconds. It is UDT_LINGER, which also bounds how long UDT keeps
-// sending after the cleanup of a Conn the program dropped.
+// SetLinger sets how long Close waits for the peer to acknowledge what was
+// written (UDT_LINGER): sec > 0 waits at most sec seconds; sec == 0
+// discards it at once; sec < 0 restores UDT's default, up to 180 s. Unlike
+// TCP, where the kernel finishes sending after close, a UDT connection's
+// data lives in this process and dies with it: so Close waits by default,
+// and the linger is what bounds it, not a time spent in the background
+// (except after the cleanup of a Conn the program dropped).
 func (c *Conn) SetLinger(sec int) error {
 	if !c.ok() {
 		return errInvalidConn("set linger")

@@ -36,8 +36,10 @@ type Config struct {
 	UDPSendBuffer int   // UDP_SNDBUF, bytes
 	UDPRecvBuffer int   // UDP_RCVBUF, bytes
 	MaxBandwidth  int64 // UDT_MAXBW, bytes per second (0: no cap)
-	// Linger is how long UDT keeps sending unsent data after Close
-	// (UDT_LINGER; 0: UDT's 180 s; negative: discard it at once).
+	// Linger bounds how long Conn.Close waits for the peer to acknowledge
+	// what was written (UDT_LINGER). As with every Config field, 0 keeps
+	// the library's default, 180 s; negative discards unacknowledged data
+	// at once (Conn.SetLinger(0) does the same on an open Conn).
 	Linger time.Duration
 	// CongestionControl picks UDT_CC; the zero value keeps UDT's native one.
 	CongestionControl CongestionControl
@@ -277,7 +279,8 @@ type Dialer struct {
 	// earlier. 0 means ctx's deadline, or DefaultDialTimeout without one;
 	// negative fails at once, as with net.Dialer. A dial that times out
 	// fails with a net.Error whose Timeout is true, matching
-	// os.ErrDeadlineExceeded, ErrNoServer and syscall.ETIMEDOUT.
+	// os.ErrDeadlineExceeded, context.DeadlineExceeded, ErrNoServer and
+	// syscall.ETIMEDOUT.
 	Timeout time.Duration
 }
 
@@ -404,9 +407,8 @@ func (d *Dialer) attempt(ctx context.Context, p *poller, f Family, raddr, local 
 	if err := fd.connect(ctx, raddr, started.Add(connectAttempt)); err != nil {
 		fd.pd.close()
 		fd.pd.awaitGone()
-		// Settle before forget: an abandoned socket keeps the poller on.
-		p.closeWhenSettled(s, started)
 		p.forget(fd.pd)
+		p.closeWhenSettled(s, started)
 		return nil, err
 	}
 	if a, err := lib.SockName(s); err == nil {

@@ -44,8 +44,8 @@ func TestMain(m *testing.M) {
 	udt4.RemoveSharedPeers()
 	if code == 0 {
 		// The poller stops once no socket is open, as in a user's test
-		// that checks with goleak after closing everything. Abandoned dials
-		// keep it until UDT gives them up (connectTTL).
+		// that checks with goleak after closing everything; abandoned dials
+		// wait on timers, not on it.
 		for deadline := time.Now().Add(timeoutUpperBound); pollerRunning(thePoller) && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 		}

@@ -38,7 +38,6 @@ type poller struct {
 	fds     map[SocketID]*pollDesc
 	changed []*pollDesc // descriptors whose wanted interest, or closing, changed
 	drains  []*drainReq // waiting until the peer has acknowledged everything
-	dying   []dyingSocket
 	running bool
 
 	nwaiting atomic.Int32 // goroutines in pollDesc.waitFor, on every socket
@@ -46,7 +45,7 @@ type poller struct {
 	dials    atomic.Int64 // connects started
 }
 
-// dyingSocket is a socket whose dial was abandoned while UDT was still
+// An abandoned socket is one whose dial was given up while UDT was still
 // connecting it. UDT 4.11 makes closing such a socket hazardous both ways,
 // and each way crashed the tests:
 //   - while an answer from the peer is being processed, a close makes UDT's
@@ -62,21 +61,23 @@ type poller struct {
 // gave up on it on its own receive thread (no answer is then in
 // processing, and a late one is ignored), after taking it out of that
 // list (connectSettled).
-type dyingSocket struct {
-	s     Socket
-	since time.Time // when connect was called
-}
 
-// closeWhenSettled closes s, a socket whose connect started at since, once
-// that is safe (see dyingSocket).
+// closeWhenSettled closes s, an abandoned socket whose connect started at
+// since, once that is safe (see above). It waits on timers, not on a goroutine:
+// a program whose dial timed out and that closed everything else has no
+// goroutine of this package left (goleak), while UDT settles the socket.
 func (p *poller) closeWhenSettled(s Socket, since time.Time) {
 	if p.settle(s) {
 		return
 	}
-	p.mu.Lock()
-	p.dying = append(p.dying, dyingSocket{s, since})
-	p.mu.Unlock()
-	p.lib.pollSignal()
+	// Before connectTTL UDT may still be asking: no need to ask it.
+	time.AfterFunc(max(time.Until(since.Add(connectTTL)), 0), func() { p.settleLater(s) })
+}
+
+func (p *poller) settleLater(s Socket) {
+	if !p.settle(s) {
+		time.AfterFunc(udtTick, func() { p.settleLater(s) })
+	}
 }
 
 // settle closes s if that is safe, and reports whether it did.
@@ -88,35 +89,6 @@ func (p *poller) settle(s Socket) bool {
 	pollStats.abandonedClose.Add(1)
 	noteSocketClosed()
 	return true
-}
-
-// reap settles the abandoned dials, and says when to look again.
-func (p *poller) reap(now time.Time) (next time.Time) {
-	p.mu.Lock()
-	dying := p.dying
-	p.dying = nil
-	p.mu.Unlock()
-	var keep []dyingSocket
-	for _, d := range dying {
-		// Before connectTTL UDT may still be asking: no need to ask it.
-		if now.Sub(d.since) >= connectTTL && p.settle(d.s) {
-			continue
-		}
-		keep = append(keep, d)
-		t := d.since.Add(connectTTL)
-		if t.Before(now) {
-			t = now.Add(udtTick)
-		}
-		if next.IsZero() || t.Before(next) {
-			next = t
-		}
-	}
-	if len(keep) > 0 {
-		p.mu.Lock()
-		p.dying = append(p.dying, keep...)
-		p.mu.Unlock()
-	}
-	return next
 }
 
 var thePoller = newPoller(nativePoll{})
@@ -195,10 +167,9 @@ func (p *poller) run(ep Epoll) {
 	for {
 		now := p.now()
 		p.apply(r)
-		nextReap := p.reap(now)
 
 		p.mu.Lock()
-		idle := len(p.fds) == 0 && len(p.changed) == 0 && len(p.drains) == 0 && len(p.dying) == 0
+		idle := len(p.fds) == 0 && len(p.changed) == 0 && len(p.drains) == 0
 		if idle {
 			p.running = false
 		}
@@ -229,11 +200,6 @@ func (p *poller) run(ep Epoll) {
 			}
 			if timeout < 0 || timeout > r.dialWait {
 				timeout = r.dialWait
-			}
-		}
-		if !nextReap.IsZero() {
-			if d := max(nextReap.Sub(now), 0); timeout < 0 || d < timeout {
-				timeout = d
 			}
 		}
 

@@ -383,3 +383,34 @@ func TestPollerStopsWhenAllIsClosed(t *testing.T) {
 		}
 	}
 }
+
+// An abandoned dial's socket waits for UDT on a timer, not on the poller:
+// a program whose dial timed out has no goroutine of ours left once
+// everything else is closed.
+func TestPollerStopsAfterTimedOutDial(t *testing.T) {
+	// Not parallel: it needs a moment with nothing open.
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	before := ReadPollerStats().AbandonedClose
+	d := Dialer{Timeout: 100 * time.Millisecond}
+	if _, err := d.Dial("udt", pc.LocalAddr().String()); err == nil {
+		t.Fatal("dial to a silent port succeeded")
+	}
+	for deadline := time.Now().Add(timeoutUpperBound); pollerRunning(thePoller); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the poller still runs after a timed-out dial")
+		}
+	}
+	if ReadPollerStats().AbandonedClose != before {
+		t.Fatal("the abandoned socket was closed before UDT gave it up")
+	}
+	// UDT gives it up after 3 s; then it is closed, by a timer.
+	for deadline := time.Now().Add(timeoutUpperBound); ReadPollerStats().AbandonedClose == before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the abandoned socket was never closed")
+		}
+	}
+}
