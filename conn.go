@@ -556,9 +556,11 @@ func (fd *netFD) connect(ctx context.Context, to netip.AddrPort, limit time.Time
 		case ci[0].rejected:
 			pollStats.dialsRejected.Add(1)
 			return &Error{Op: "connect", Code: ErrConnRej, Msg: "Connection setup failure: connection rejected by the peer (a listener of the other mode, stream or message?)"}
-		case ci[0].connected:
+		case ci[0].connected, ci[0].status == StatusClosed, ci[0].status == StatusNonexist:
 			// Also when the peer has closed since: the first Read is EOF,
-			// after whatever the peer sent first.
+			// after whatever the peer sent first. UDT closes a socket on
+			// its own only after a break, and only a connection breaks:
+			// one found closed (we have not) had completed its handshake.
 			return nil
 		case ci[0].status != StatusConnecting:
 			return &Error{Op: "connect", Code: ErrConnFail, Msg: "connection setup failed (socket " + ci[0].status.String() + ")"}
