@@ -35,7 +35,9 @@ type Config struct {
 	RecvBuffer    int   // UDT_RCVBUF, bytes
 	UDPSendBuffer int   // UDP_SNDBUF, bytes
 	UDPRecvBuffer int   // UDP_RCVBUF, bytes
-	MaxBandwidth  int64 // UDT_MAXBW, bytes per second (0: no cap)
+	// MaxSendRate caps how fast this side sends (UDT_MAXBW), in bits per
+	// second like every rate of the net layer (0: no cap, UDT's default).
+	MaxSendRate BitRate
 	// Linger bounds how long Conn.Close waits for the peer to acknowledge
 	// what was written (UDT_LINGER). As with every Config field, 0 keeps
 	// the library's default, 180 s; negative discards unacknowledged data
@@ -64,8 +66,8 @@ func (c *Config) validate() error {
 	if mss := cmp.Or(c.MSS, 1500); c.SendBuffer != 0 && c.SendBuffer < mss-udpIPHeaders {
 		return fmt.Errorf("udt: Config.SendBuffer of %d bytes holds no packet of MSS %d (%d bytes of data): every write would wait forever", c.SendBuffer, mss, mss-udpIPHeaders)
 	}
-	if c.MaxBandwidth < 0 {
-		return fmt.Errorf("udt: Config.MaxBandwidth must be 0 (no cap) or more, not %d", c.MaxBandwidth)
+	if err := checkSendRate(c.MaxSendRate); err != nil {
+		return fmt.Errorf("udt: Config.%v", err)
 	}
 	if c.MessageTTL < 0 {
 		return fmt.Errorf("udt: Config.MessageTTL must be 0 (never) or more, not %v", c.MessageTTL)
@@ -103,7 +105,7 @@ func (c *Config) apply(lib Library, s Socket) error {
 		{OptRcvBuf, c.RecvBuffer, c.RecvBuffer == 0},
 		{OptUDPSndBuf, c.UDPSendBuffer, c.UDPSendBuffer == 0},
 		{OptUDPRcvBuf, c.UDPRecvBuffer, c.UDPRecvBuffer == 0},
-		{OptMaxBW, c.MaxBandwidth, c.MaxBandwidth == 0},
+		{OptMaxBW, maxBW(c.MaxSendRate), c.MaxSendRate == 0},
 		{OptLinger, Linger{On: c.Linger > 0, Timeout: max(c.Linger, 0)}, c.Linger == 0},
 		{OptCC, c.CongestionControl, c.CongestionControl.Kind == CCNone},
 	}

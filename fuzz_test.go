@@ -82,7 +82,7 @@ func FuzzConfig(f *testing.F) {
 		cfg := Config{
 			Message: msg, MessageTTL: time.Duration(ttl), MessageUnordered: unordered,
 			MSS: mss, FlowWindow: fc, SendBuffer: sndbuf, RecvBuffer: rcvbuf,
-			UDPSendBuffer: udpsnd, UDPRecvBuffer: udprcv, MaxBandwidth: maxbw,
+			UDPSendBuffer: udpsnd, UDPRecvBuffer: udprcv, MaxSendRate: BitRate(maxbw),
 			Linger: time.Duration(linger), CongestionControl: CongestionControl{Kind: CCKind(cc), Mbps: mbps},
 		}
 		if err := cfg.validate(); err != nil {

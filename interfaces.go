@@ -15,9 +15,10 @@ import (
 type Connection interface {
 	net.Conn
 	WriteMsg(b []byte, ttl time.Duration, inOrder bool) (int, error)
+	ReadMsg(b []byte) (n int, truncated bool, err error)
 	SendFile(path string, offset, size int64) (int64, error)
 	RecvFile(path string, offset, size int64) (int64, error)
-	Stats() (Perf, error)
+	Stats() (Stats, error)
 }
 
 // ContextDialer dials connections; *Dialer is one.

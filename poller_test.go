@@ -106,6 +106,8 @@ func (f *fakePoll) connInfos(ids []SocketID, out []connInfo, _ bool) {
 	}
 }
 
+func (f *fakePoll) perfEnded(Socket) (Perf, bool) { return Perf{}, false }
+
 func (f *fakePoll) pollWait(_ Epoll, ev *EpollEvents, _ time.Duration, _ bool) (pollWhy, error) {
 	select {
 	case w := <-f.script:

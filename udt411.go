@@ -126,6 +126,9 @@ type pollLib interface {
 	// closed: its handshake completed, or UDT gave up on it (and then it
 	// is out of UDT's list of connecting sockets).
 	connectSettled(s Socket) bool
+	// perfEnded reads the totals of a connection that is closing or
+	// broken, which Perfmon refuses; false once UDT deleted it.
+	perfEnded(s Socket) (Perf, bool)
 }
 
 type pollWhy int
@@ -170,3 +173,8 @@ func (nativePoll) pollWait(ep Epoll, ev *EpollEvents, timeout time.Duration, sig
 func (nativePoll) pollSignal() { cudt.PollSignal() }
 
 func (nativePoll) connectSettled(s Socket) bool { return cudt.ConnectSettled(int32(s.ID())) }
+
+func (nativePoll) perfEnded(s Socket) (Perf, bool) {
+	p, ok := cudt.PerfEnded(int(s.ID()))
+	return perfFrom(p), ok
+}

@@ -7,6 +7,8 @@ package cudt
 #cgo nocallback cudt_poll_wait
 #cgo nocallback cudt_poll_signal
 #cgo nocallback cudt_connect_settled
+#cgo noescape cudt_perf_ended
+#cgo nocallback cudt_perf_ended
 #include "watch.h"
 */
 import "C"
@@ -92,3 +94,15 @@ func PollWait(eid int, rd, wr, lrd []int32, us int64, signals bool) (nr, nw, nlr
 
 // PollSignal makes a PollWait in progress, or the next one, return at once.
 func PollSignal() { C.cudt_poll_signal() }
+
+// PerfEnded reads the totals UDT keeps for a connection that is closing or
+// broken, which Perfmon refuses (ECONNLOST) until UDT deletes the socket;
+// the interval counters and buffer figures are zero. ok is false once UDT
+// no longer knows u.
+func PerfEnded(u int) (p Perf, ok bool) {
+	var c C.cudt_perf
+	if C.cudt_perf_ended(C.int(u), &c) == 0 {
+		return Perf{}, false
+	}
+	return perfFromC(&c), true
+}

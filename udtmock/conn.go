@@ -80,6 +80,22 @@ func (mr *MockConnectionMockRecorder) Read(arg0 interface{}) *gomock.Call {
 	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Read", reflect.TypeOf((*MockConnection)(nil).Read), arg0)
 }
 
+// ReadMsg mocks base method.
+func (m *MockConnection) ReadMsg(arg0 []byte) (int, bool, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "ReadMsg", arg0)
+	ret0, _ := ret[0].(int)
+	ret1, _ := ret[1].(bool)
+	ret2, _ := ret[2].(error)
+	return ret0, ret1, ret2
+}
+
+// ReadMsg indicates an expected call of ReadMsg.
+func (mr *MockConnectionMockRecorder) ReadMsg(arg0 interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "ReadMsg", reflect.TypeOf((*MockConnection)(nil).ReadMsg), arg0)
+}
+
 // RecvFile mocks base method.
 func (m *MockConnection) RecvFile(arg0 string, arg1, arg2 int64) (int64, error) {
 	m.ctrl.T.Helper()
@@ -167,10 +183,10 @@ func (mr *MockConnectionMockRecorder) SetWriteDeadline(arg0 interface{}) *gomock
 }
 
 // Stats mocks base method.
-func (m *MockConnection) Stats() (udt.Perf, error) {
+func (m *MockConnection) Stats() (udt.Stats, error) {
 	m.ctrl.T.Helper()
 	ret := m.ctrl.Call(m, "Stats")
-	ret0, _ := ret[0].(udt.Perf)
+	ret0, _ := ret[0].(udt.Stats)
 	ret1, _ := ret[1].(error)
 	return ret0, ret1
 }

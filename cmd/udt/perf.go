@@ -105,7 +105,7 @@ func runPerf(ctx context.Context, args []string) error {
 	}
 	o.dur, o.interval, o.block, o.timeout = time.Duration(dur), time.Duration(interval), int(block), time.Duration(timeout)
 	o.cfg = udt.Config{MSS: mss, FlowWindow: fc, SendBuffer: int(sndbuf), RecvBuffer: int(rcvbuf),
-		UDPSendBuffer: int(udpSnd), UDPRecvBuffer: int(udpRcv), MaxBandwidth: int64(bw) / 8}
+		UDPSendBuffer: int(udpSnd), UDPRecvBuffer: int(udpRcv), MaxSendRate: udt.BitRate(bw)}
 	if o.cfg.CongestionControl, err = udt.ParseCongestionControl(ccName); err != nil {
 		return usagef("--cc: %v", err)
 	}
@@ -301,10 +301,10 @@ func udtSample(c net.Conn) (sample, bool) {
 		return sample{}, false
 	}
 	return sample{
-		RTT: p.RTT, Cwnd: p.PktCongestionWindow, Period: p.PktSndPeriod,
-		Retrans: int64(p.PktRetransTotal), SndLoss: int64(p.PktSndLossTotal),
-		RcvLoss: int64(p.PktRcvLossTotal), ACKSent: int64(p.PktSentACKTotal), ACKRecv: int64(p.PktRecvACKTotal),
-		NAKSent: int64(p.PktSentNAKTotal), NAKRecv: int64(p.PktRecvNAKTotal),
+		RTT: p.RTT, Cwnd: p.CongestionWindow, Period: p.SendPeriod,
+		Retrans: p.Total.PacketsRetransmitted, SndLoss: p.Total.SendLoss,
+		RcvLoss: p.Total.RecvLoss, ACKSent: p.Total.ACKsSent, ACKRecv: p.Total.ACKsReceived,
+		NAKSent: p.Total.NAKsSent, NAKRecv: p.Total.NAKsReceived,
 	}, true
 }
 

@@ -80,7 +80,7 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer root.Close()
-	cfg := udt.Config{MSS: mss, FlowWindow: fc, SendBuffer: int(sndbuf), UDPSendBuffer: int(udpSnd), MaxBandwidth: int64(bw) / 8}
+	cfg := udt.Config{MSS: mss, FlowWindow: fc, SendBuffer: int(sndbuf), UDPSendBuffer: int(udpSnd), MaxSendRate: udt.BitRate(bw)}
 	lc := udt.ListenConfig{Config: cfg}
 	ln, err := lc.Listen(ctx, "udt", addr)
 	if err != nil {
