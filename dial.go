@@ -29,12 +29,12 @@ type Config struct {
 	// MessageUnordered lets a message be delivered before earlier ones.
 	MessageUnordered bool
 
-	MSS           int   // UDT_MSS, bytes per packet, headers included
-	FlowWindow    int   // UDT_FC, packets in flight
-	SendBuffer    int   // UDT_SNDBUF, bytes
-	RecvBuffer    int   // UDT_RCVBUF, bytes
-	UDPSendBuffer int   // UDP_SNDBUF, bytes
-	UDPRecvBuffer int   // UDP_RCVBUF, bytes
+	MSS           int // UDT_MSS, bytes per packet, headers included
+	FlowWindow    int // UDT_FC, packets in flight
+	SendBuffer    int // UDT_SNDBUF, bytes
+	RecvBuffer    int // UDT_RCVBUF, bytes
+	UDPSendBuffer int // UDP_SNDBUF, bytes
+	UDPRecvBuffer int // UDP_RCVBUF, bytes
 	// MaxSendRate caps how fast this side sends (UDT_MAXBW), in bits per
 	// second like every rate of the net layer (0: no cap, UDT's default).
 	MaxSendRate BitRate
