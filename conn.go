@@ -610,6 +610,19 @@ func (c *Conn) fileCheck(op string, offset, size int64) error {
 	return c.fd.opError(op, err)
 }
 
+// String describes the connection for fmt, "udt 127.0.0.1:41000->127.0.0.1:9000",
+// with "(closed)" once closed, instead of its internals.
+func (c *Conn) String() string {
+	if !c.ok() {
+		return "udt conn <nil>"
+	}
+	s := "udt " + c.fd.laddr.String() + "->" + c.fd.raddr.String()
+	if c.fd.pd.isClosed() {
+		s += " (closed)"
+	}
+	return s
+}
+
 // ok reports whether c is a Conn this package made: methods on a nil or
 // zero Conn fail with EINVAL, as Go's net does, instead of panicking.
 func (c *Conn) ok() bool { return c != nil && c.fd != nil }

@@ -577,6 +577,19 @@ func (l *Listener) Close() error {
 	return l.fd.opError("close", closeSocket(l.fd.pd))
 }
 
+// String describes the listener for fmt: "udt listener on 0.0.0.0:9000",
+// with "(closed)" once closed, instead of its internals.
+func (l *Listener) String() string {
+	if !l.ok() {
+		return "udt listener <nil>"
+	}
+	s := "udt listener on " + l.fd.laddr.String()
+	if l.fd.pd.isClosed() {
+		s += " (closed)"
+	}
+	return s
+}
+
 // ok reports whether l is a Listener this package made; methods on a nil or
 // zero one fail with EINVAL instead of panicking.
 func (l *Listener) ok() bool { return l != nil && l.fd != nil }

@@ -166,7 +166,12 @@ func (e *Error) Is(target error) bool {
 func (e *Error) Timeout() bool { return e.Code == ErrTimeout || e.Code == ErrNoServer }
 
 // Temporary reports whether the same call may succeed later unchanged: the
-// non-blocking "not now" answers (net.Error).
+// non-blocking "not now" answers. It is here because net.Error still lists
+// it.
+//
+// Deprecated: as net.Error's Temporary: the idea is not well defined. Use
+// Timeout, or errors.Is with a code (ErrAsyncSnd, ErrAsyncRcv) or
+// syscall.EAGAIN.
 func (e *Error) Temporary() bool {
 	return e.Code == ErrAsyncSnd || e.Code == ErrAsyncRcv || e.Code == ErrTimeout
 }

@@ -93,7 +93,14 @@ func (p *poller) settle(s Socket) bool {
 
 var thePoller = newPoller(nativePoll{})
 
-func getPoller() (*poller, error) { return thePoller, nil }
+// getPoller is the net layer's way in: it also takes the net layer's hold
+// on the library (holdLibrary).
+func getPoller() (*poller, error) {
+	if err := holdLibrary(); err != nil {
+		return nil, err
+	}
+	return thePoller, nil
+}
 
 func newPoller(lib pollLib) *poller {
 	return &poller{lib: lib, now: time.Now, fds: map[SocketID]*pollDesc{}}

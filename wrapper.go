@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -80,13 +81,59 @@ func (s Status) String() string {
 	return "Status(" + strconv.Itoa(int(s)) + ")"
 }
 
-// Startup initialises the library (UDT::startup). Calls are counted; the
-// library also starts itself on the first socket.
-func Startup() error { return wrap("startup", cudt.Startup()) }
+// Startup initialises the library (UDT::startup). Calls are counted, and
+// each wants its Cleanup; the library also starts itself on the first
+// socket.
+func Startup() error {
+	lifetime.mu.Lock()
+	defer lifetime.mu.Unlock()
+	if err := wrap("startup", cudt.Startup()); err != nil {
+		return err
+	}
+	lifetime.user++
+	return nil
+}
 
 // Cleanup undoes one Startup (UDT::cleanup); the last one closes every
-// socket the library still has.
-func Cleanup() error { return wrap("cleanup", cudt.Cleanup()) }
+// socket the library still has. The net layer (Dial, Listen) holds a
+// Startup of its own from its first use to the end of the process, so a
+// program's Startup and Cleanup never close its connections; a Cleanup
+// beyond the program's own Startups is then refused with ErrInvOp.
+func Cleanup() error {
+	lifetime.mu.Lock()
+	defer lifetime.mu.Unlock()
+	if lifetime.user == 0 && lifetime.net {
+		return &Error{Op: "cleanup", Code: ErrInvOp, Msg: "Cleanup without a matching Startup: the library's last reference is the net layer's, and dropping it would close its connections"}
+	}
+	if lifetime.user > 0 {
+		lifetime.user--
+	}
+	return wrap("cleanup", cudt.Cleanup())
+}
+
+// lifetime counts the program's Startups and the net layer's own one.
+var lifetime struct {
+	mu   sync.Mutex
+	user int  // Startups the program has not yet matched with Cleanup
+	net  bool // the net layer holds a Startup
+}
+
+// holdLibrary makes the net layer's Startup, once. Without it, a program
+// that called Startup before its first Dial would, with its Cleanup, drop
+// UDT's count to zero and close every connection: UDT starts itself on a
+// first socket only when nothing started it, and counts that start once.
+func holdLibrary() error {
+	lifetime.mu.Lock()
+	defer lifetime.mu.Unlock()
+	if lifetime.net {
+		return nil
+	}
+	if err := wrap("startup", cudt.Startup()); err != nil {
+		return err
+	}
+	lifetime.net = true
+	return nil
+}
 
 // SocketID is the library's handle for a socket (UDTSOCKET), as epoll
 // reports it.
@@ -754,12 +801,18 @@ func (e Epoll) RemoveSsock(fd int) error {
 
 // EpollEvents receives what Wait finds. Wait fills each slice up to its
 // capacity and sets its length to what it filled; a slice of capacity 0
-// asks for nothing of that kind. Reuse one value to wait without
+// asks for nothing of that kind, unless all four have capacity 0: the zero
+// EpollEvents asks for everything, and Wait gives each slice a capacity of
+// DefaultEpollEvents the first time. Reuse one value to wait without
 // allocating.
 type EpollEvents struct {
 	Read, Write       []SocketID // UDT sockets ready to read (or accept) and to write
 	SysRead, SysWrite []int32    // system sockets ready to read and to write
 }
+
+// DefaultEpollEvents is how many sockets of each kind a zero EpollEvents
+// takes from one Wait; the rest stay ready for the next.
+const DefaultEpollEvents = 64
 
 // Wait waits up to timeout (negative: forever) for watched sockets to be
 // ready (UDT::epoll_wait2) and returns how many entries it filled in ev,
@@ -769,6 +822,12 @@ type EpollEvents struct {
 func (e Epoll) Wait(ev *EpollEvents, timeout time.Duration) (int, error) {
 	if ev == nil {
 		return 0, invalid("epoll_wait", "events must not be nil")
+	}
+	if cap(ev.Read) == 0 && cap(ev.Write) == 0 && cap(ev.SysRead) == 0 && cap(ev.SysWrite) == 0 {
+		// A wait for nothing would only sleep (or never return): the zero
+		// value means every kind.
+		ev.Read, ev.Write = make([]SocketID, 0, DefaultEpollEvents), make([]SocketID, 0, DefaultEpollEvents)
+		ev.SysRead, ev.SysWrite = make([]int32, 0, DefaultEpollEvents), make([]int32, 0, DefaultEpollEvents)
 	}
 	ms := int64(-1)
 	if timeout >= 0 {

@@ -3,6 +3,8 @@ package cudt
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
@@ -136,4 +138,24 @@ func TestOptionBuffersAreChecked(t *testing.T) {
 		t.Fatalf("GetSockOpt(MSS) = %d, %v", n, err)
 	}
 	must(t, SetSockOpt(u, 1, []byte{0}))
+}
+
+// A build without cgo fails with an error that names the remedy, not only
+// "build constraints exclude all Go files".
+func TestBuildWithoutCgoNamesTheRemedy(t *testing.T) {
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(gobin); err != nil {
+		t.Skip("no go command beside GOROOT:", err)
+	}
+	cmd := exec.Command(gobin, "build", ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatal("CGO_ENABLED=0 go build succeeded")
+	}
+	for _, want := range []string{"needs_cgo", "CGO_ENABLED_1", "libudt_dev"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("CGO_ENABLED=0 go build says %q, without %q", out, want)
+		}
+	}
 }
