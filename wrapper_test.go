@@ -435,7 +435,6 @@ func TestErrorCodes(t *testing.T) {
 		wantCode(t, "recv", err, ErrAsyncRcv)
 		var e *Error
 		errors.As(err, &e)
-		//lint:ignore SA1019 the method is deprecated, not gone: it must still answer
 		if !e.Temporary() || !errors.Is(err, syscall.EAGAIN) || e.Timeout() {
 			t.Fatalf("%v: want temporary EAGAIN, not a timeout", err)
 		}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
@@ -143,13 +142,14 @@ func TestOptionBuffersAreChecked(t *testing.T) {
 // A build without cgo fails with an error that names the remedy, not only
 // "build constraints exclude all Go files".
 func TestBuildWithoutCgoNamesTheRemedy(t *testing.T) {
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		t.Skip("no go command beside GOROOT:", err)
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command:", err)
 	}
 	cmd := exec.Command(gobin, "build", ".")
+	var out []byte
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
+	out, err = cmd.CombinedOutput()
 	if err == nil {
 		t.Fatal("CGO_ENABLED=0 go build succeeded")
 	}
