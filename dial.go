@@ -445,7 +445,7 @@ func (d dialSpec) attempt(ctx context.Context, p *poller, f Family, raddr, local
 			return fail(err)
 		}
 	}
-	if err := lib.Bind(s, local); err != nil {
+	if err := bindFor(lib, port)(s, local); err != nil {
 		return fail(err)
 	}
 	fd, err := newFD(p, s)
@@ -618,7 +618,7 @@ func (lc *ListenConfig) listenAddr(network string, laddr netip.AddrPort, port *u
 	if err := lc.Config.apply(lib, s); err != nil {
 		return failClose(err)
 	}
-	if err := lib.Bind(s, laddr); err != nil {
+	if err := bindFor(lib, port)(s, laddr); err != nil {
 		return failClose(err)
 	}
 	if err := lib.Listen(s, backlog); err != nil {

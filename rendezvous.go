@@ -22,8 +22,10 @@ const DefaultRendezvousTimeout = rendezvousTTL
 //   - both sides bound: each must know the other's address and port before
 //     it starts, so the port is fixed (laddr here, a Transport's port, or
 //     Dialer.LocalAddr), never port 0 learnt afterwards;
-//   - both sides rendezvous: a rendezvous does not meet a listener, and a
-//     plain dial does not meet a rendezvous;
+//   - both sides rendezvous: a rendezvous does not meet a listener, and
+//     UDT 4.11 does not cleanly refuse a plain dial to a port in
+//     rendezvous (the dial can report a connection the other side never
+//     completes), so never mix the two;
 //   - the same socket kind on both sides (Config.Message); the MSS and flow
 //     window are negotiated as for a dial;
 //   - timing: the two calls overlap within UDT's 30 s (the first side

@@ -333,6 +333,18 @@ func (p *udpPort) closeHolder() error {
 	return err
 }
 
+// bindFor binds the sockets that join port, which is already open: UDT's
+// own bind, which finds the port's multiplexer by number, and opens no UDP
+// socket of its own (Socket.Bind would open one first, on the calling
+// thread's network namespace, which need not be the port's). Without a
+// port, and with a Library other than the native one, it is lib.Bind.
+func bindFor(lib Library, port *udpPort) func(Socket, netip.AddrPort) error {
+	if _, native := lib.(nativePoll); native && port != nil {
+		return Socket.join
+	}
+	return lib.Bind
+}
+
 // forceClose closes an open connection or listener at once, discarding
 // what it had not delivered (no linger: UDT would go on sending in the
 // background otherwise). A Close already under way finishes as it would.
