@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/netip"
 	"time"
 
 	"github.com/udtgo/udt"
@@ -15,19 +16,18 @@ import (
 // cut it to fit the buffer.
 func ExampleConn_ReadMsg() {
 	lc := udt.ListenConfig{Config: udt.Config{Message: true}}
-	ln, err := lc.Listen(context.Background(), "udt", "127.0.0.1:0")
+	ln, err := lc.ListenUDT(context.Background(), "udt", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer ln.Close()
 
 	go func() {
-		nc, err := ln.Accept()
+		c, err := ln.AcceptUDT()
 		if err != nil {
 			log.Print(err)
 			return
 		}
-		c := nc.(*udt.Conn)
 		defer c.Close() // waits until the peer has acknowledged both
 		c.Write([]byte("hello"))
 		// Dropped, unless delivered within a second.
@@ -36,11 +36,10 @@ func ExampleConn_ReadMsg() {
 
 	// Every Write of this side would carry MessageTTL.
 	d := udt.Dialer{Config: udt.Config{Message: true, MessageTTL: time.Second}}
-	nc, err := d.Dial("udt", ln.Addr().String())
+	c, err := d.DialUDT(context.Background(), "udt", ln.Addr().String())
 	if err != nil {
 		log.Fatal(err)
 	}
-	c := nc.(*udt.Conn)
 	defer c.Close()
 
 	buf := make([]byte, 16)
@@ -60,7 +59,7 @@ func ExampleConn_ReadMsg() {
 // interval since the previous one (how it is going now) and the totals;
 // after Close (or EOF) it keeps returning the last figures.
 func ExampleConn_Stats() {
-	ln, err := udt.Listen("udt", "127.0.0.1:0")
+	ln, err := udt.ListenUDT("udt", &udt.Addr{AddrPort: netip.MustParseAddrPort("127.0.0.1:0")})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -74,11 +73,10 @@ func ExampleConn_Stats() {
 		c.Close()
 	}()
 
-	nc, err := udt.Dial("udt", ln.Addr().String())
+	c, err := udt.DialUDT("udt", nil, ln.Addr().(*udt.Addr))
 	if err != nil {
 		log.Fatal(err)
 	}
-	c := nc.(*udt.Conn)
 
 	c.Write(make([]byte, 1<<20))
 	c.Flush(context.Background()) // until the peer has it all
