@@ -39,7 +39,7 @@ type Stats struct {
 
 // Traffic is what a connection moved in a span of time.
 type Traffic struct {
-	Duration time.Duration
+	Duration time.Duration // the span the figures cover
 
 	BytesWritten int64   // bytes Write took into the send buffer (SendFile included)
 	BytesRead    int64   // bytes Read returned (RecvFile included)
@@ -52,8 +52,8 @@ type Traffic struct {
 	PacketsRetransmitted int64         // data packets sent again
 	SendLoss             int64         // packets the peer reported lost
 	RecvLoss             int64         // packets this side found missing
-	ACKsSent             int64         //
-	ACKsReceived         int64         //
+	ACKsSent             int64         // acknowledgements sent
+	ACKsReceived         int64         // acknowledgements received
 	NAKsSent             int64         // loss reports sent
 	NAKsReceived         int64         // loss reports received
 	SendBusy             time.Duration // time spent sending, idle time excluded
