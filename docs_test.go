@@ -3,6 +3,9 @@ package udt
 import (
 	"bufio"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -214,4 +217,92 @@ func slugify(heading string) string {
 func isFence(line string) bool {
 	t := strings.TrimSpace(line)
 	return strings.HasPrefix(t, "```") || strings.HasPrefix(t, "~~~")
+}
+
+// TestExportedIdentifiersHaveDocs checks that every exported identifier of
+// the packages users import has a doc comment: top-level declarations (a
+// grouped const or var may share its group's comment, or carry one at the
+// end of its line) and the exported methods of exported types.
+func TestExportedIdentifiersHaveDocs(t *testing.T) {
+	for _, dir := range []string{".", "cudt", "udt4", "udtmock"} {
+		for _, p := range undocumented(t, dir) {
+			t.Errorf("%s: no doc comment", p)
+		}
+	}
+}
+
+// undocumented lists the exported identifiers of the package in dir (test
+// files aside) that have no doc comment, as file:line: name.
+func undocumented(t *testing.T, dir string) []string {
+	t.Helper()
+	fset := token.NewFileSet()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	miss := func(pos token.Pos, name string) {
+		out = append(out, fmt.Sprintf("%s: %s", fset.Position(pos), name))
+	}
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if !d.Name.IsExported() || d.Doc != nil {
+					continue
+				}
+				name := d.Name.Name
+				if d.Recv != nil {
+					recv := receiverType(d.Recv.List[0].Type)
+					if !ast.IsExported(recv) {
+						continue
+					}
+					name = recv + "." + name
+				}
+				miss(d.Pos(), name)
+			case *ast.GenDecl:
+				grouped := d.Lparen.IsValid() && d.Doc != nil
+				for _, s := range d.Specs {
+					switch s := s.(type) {
+					case *ast.TypeSpec:
+						if s.Name.IsExported() && s.Doc == nil && d.Doc == nil {
+							miss(s.Pos(), s.Name.Name)
+						}
+					case *ast.ValueSpec:
+						for _, n := range s.Names {
+							if n.IsExported() && s.Doc == nil && s.Comment == nil && !grouped && d.Doc == nil {
+								miss(n.Pos(), n.Name)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// receiverType is the name of a method's receiver type: T for T, *T, T[P].
+func receiverType(e ast.Expr) string {
+	for {
+		switch x := e.(type) {
+		case *ast.StarExpr:
+			e = x.X
+		case *ast.IndexExpr:
+			e = x.X
+		case *ast.IndexListExpr:
+			e = x.X
+		case *ast.Ident:
+			return x.Name
+		default:
+			return ""
+		}
+	}
 }
