@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/udtgo/udt/cudt"
+	"golang.org/x/sys/unix"
 )
 
 // This file mirrors the calls of namespace UDT one to one on Go types. It
@@ -306,19 +307,19 @@ const minMSS = 76
 //     44 to 75 it makes a connection whose packets carry no data.
 func filterHandshakes(fd int) error {
 	const (
-		ldAbsW = syscall.BPF_LD | syscall.BPF_W | syscall.BPF_ABS
-		ldLen  = syscall.BPF_LD | syscall.BPF_W | syscall.BPF_LEN
-		jeq    = syscall.BPF_JMP | syscall.BPF_JEQ | syscall.BPF_K
-		jge    = syscall.BPF_JMP | syscall.BPF_JGE | syscall.BPF_K
-		jgt    = syscall.BPF_JMP | syscall.BPF_JGT | syscall.BPF_K
-		ret    = syscall.BPF_RET | syscall.BPF_K
-		and    = syscall.BPF_ALU | syscall.BPF_AND | syscall.BPF_K
+		ldAbsW = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
+		ldLen  = unix.BPF_LD | unix.BPF_W | unix.BPF_LEN
+		jeq    = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
+		jge    = unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K
+		jgt    = unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K
+		ret    = unix.BPF_RET | unix.BPF_K
+		and    = unix.BPF_ALU | unix.BPF_AND | unix.BPF_K
 	)
 	// A UDP socket's filter sees the 8-byte UDP header before UDT's packet.
 	// Words load big-endian and compare unsigned, so a negative value is a
 	// huge one.
 	const udp = 8
-	prog := []syscall.SockFilter{
+	prog := []unix.SockFilter{
 		/* 0 */ {Code: ldLen},
 		/* 1 */ {Code: jge, K: udp + 36, Jt: 0, Jf: 8}, // too short to carry both: UDT refuses it
 		/* 2 */ {Code: ldAbsW, K: udp},
@@ -332,7 +333,8 @@ func filterHandshakes(fd int) error {
 		/* 10 */ {Code: ret, K: 0xffffffff}, // keep
 		/* 11 */ {Code: ret, K: 0}, // drop
 	}
-	if err := syscall.AttachLsf(fd, prog); err != nil {
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
 		return fmt.Errorf("attaching the handshake filter: %v", err)
 	}
 	return nil

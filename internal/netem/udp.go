@@ -37,10 +37,9 @@ func NewUDPRelay(target netip.AddrPort, up, down Config) (*UDPRelay, error) {
 	if err := down.Validate(); err != nil {
 		return nil, fmt.Errorf("down: %w", err)
 	}
-	network, local := "udp4", netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	network, local := "udp4", netip.MustParseAddrPort("127.0.0.1:0")
 	if target.Addr().Is4() || target.Addr().Is4In6() {
 		target = netip.AddrPortFrom(target.Addr().Unmap(), target.Port())
-		local = netip.MustParseAddrPort("127.0.0.1:0")
 	} else {
 		network, local = "udp6", netip.MustParseAddrPort("[::1]:0")
 	}
