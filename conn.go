@@ -80,6 +80,7 @@ func releaseSocket(pd *pollDesc) error {
 	pd.awaitGone()
 	err := pd.p.lib.Close(pd.s)
 	pd.p.forget(pd)
+	pd.port.release(pd, false)
 	noteSocketClosed()
 	// UDT deletes a socket on its own some time after the peer closed it;
 	// closing it then is still this side's first and successful Close.

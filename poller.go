@@ -538,6 +538,7 @@ type pollDesc struct {
 	gone     chan struct{}
 	goneOnce sync.Once
 	peer     atomic.Int32 // peerUnknown, peerClosed or peerLost
+	port     *udpPort     // the shared UDP port it holds a reference to, if any
 }
 
 const (

@@ -50,6 +50,12 @@ const (
 	// connect, then every udtTick.
 	connectTTL = 3 * time.Second
 
+	// A rendezvous connect asks for ten times as long (CUDT::connect's ttl
+	// times 10), and a rendezvous is one attempt: a second socket asking
+	// the same peer from the same port would not get its answers while the
+	// first is still in UDT's list of connectors.
+	rendezvousTTL = 10 * connectTTL
+
 	// Not a constant here but relied on by cudt.ConnInfos: UDT deletes a
 	// socket no sooner than a second after it marks it CLOSED
 	// (CUDTUnited::checkBrokenSockets), so a socket's private state can be

@@ -241,6 +241,16 @@ func (s Socket) Bind(addr netip.AddrPort) error {
 	return nil
 }
 
+// join binds s with UDT's own bind alone, to join the UDP port this
+// process's UDT already runs at addr's port number.
+func (s Socket) join(addr netip.AddrPort) error {
+	a, err := toCAddr("bind", s.family, addr)
+	if err != nil {
+		return err
+	}
+	return wrap("bind", cudt.Bind(int(s.id), &a))
+}
+
 func sockaddrPort(sa syscall.Sockaddr) uint16 {
 	switch sa := sa.(type) {
 	case *syscall.SockaddrInet4:
