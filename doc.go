@@ -6,11 +6,14 @@
 //
 // The package has two layers; most programs need only the first.
 //
-//   - The net layer: [Listen], [Dial], [Dialer] and [ListenConfig] give a
-//     [*Listener] (a net.Listener) and [*Conn] (a net.Conn) with deadlines,
-//     message mode ([Config].Message, [Conn.WriteMsg]), file transfer
-//     ([Conn.SendFile], [Conn.RecvFile]), [Conn.Flush] and [Conn.Stats].
-//     Options go in [Config].
+//   - The net layer: [Listen] and [Dial] (net.Listener, net.Conn), [ListenUDT]
+//     and [DialUDT] (the concrete types), [Dialer] and [ListenConfig] (with a
+//     context and a [Config] of options) give a [*Listener] and [*Conn] with
+//     deadlines, message mode ([Config].Message, [Conn.WriteMsg]), file
+//     transfer ([Conn.SendFile], [Conn.RecvFile]), [Conn.Flush] and
+//     [Conn.Stats]. A [Transport] shares one UDP port between a listener and
+//     dialed connections; [Rendezvous] connects two peers that dial each
+//     other, through NATs.
 //   - The one-to-one layer: [Socket] and [Epoll] mirror UDT's C++ API call
 //     for call ([NewSocket], [Socket.Bind], [Socket.Connect], [Socket.Send],
 //     [Epoll.Wait], a typed getter and setter per option, [Socket.Perfmon]),
@@ -96,8 +99,10 @@
 // their buffers 1 to 2 s after the close, and a sending and a receiving
 // thread for each UDP port. A listener's accepted connections share its
 // port; dialed connections share one port per address family (and MSS and
-// UDP buffer sizes), unless [Dialer].LocalAddr gives one its own. A thousand
-// connections therefore cost a few descriptors and threads, not thousands.
+// UDP buffer sizes), released when the last of them closes, unless
+// [Dialer].LocalAddr gives one its own; a [Transport] is a port the program
+// opens and closes itself. A thousand connections therefore cost a few
+// descriptors and threads, not thousands.
 //
 // The net layer runs every socket in UDT's non-blocking mode. A Read, Write
 // or Accept that must wait parks its goroutine on the poller: one goroutine,
@@ -128,8 +133,8 @@
 //   - The MSS counts the whole IP packet (1500 fits an MTU of 1500), and the
 //     buffers are sized in packets when the connection opens, never shrunk:
 //     about 300 KiB per connection with the defaults ([Conn.Memory]).
-//   - Two peers can connect by both dialing each other (rendezvous, through
-//     NATs): [Socket.SetRendezvous] in the one-to-one layer.
+//   - Two peers can connect by both dialing each other from known ports
+//     (rendezvous, through NATs and stateful firewalls): [Rendezvous].
 //   - About one dial in twenty takes 250 ms more, UDT's interval for
 //     resending a connection request.
 //

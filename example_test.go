@@ -118,14 +118,17 @@ func ExampleConn_SendFile() {
 	}
 	size := int64(len(data))
 
-	ln, err := udt.Listen("udt", "127.0.0.1:0")
+	// ListenUDT and DialUDT return the concrete types, whose methods go
+	// beyond net.Conn's.
+	ctx := context.Background()
+	ln, err := new(udt.ListenConfig).ListenUDT(ctx, "udt", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer ln.Close()
 	received := make(chan error, 1)
 	go func() {
-		c, err := ln.(*udt.Listener).AcceptUDT()
+		c, err := ln.AcceptUDT()
 		if err != nil {
 			received <- err
 			return
@@ -138,11 +141,10 @@ func ExampleConn_SendFile() {
 		received <- err
 	}()
 
-	nc, err := udt.Dial("udt", ln.Addr().String())
+	c, err := new(udt.Dialer).DialUDT(ctx, "udt", ln.Addr().String())
 	if err != nil {
 		log.Fatal(err)
 	}
-	c := nc.(*udt.Conn) // SendFile is *Conn's, beyond net.Conn
 	c.SetDeadline(time.Now().Add(time.Minute))
 	n, err := c.SendFile(src, 0, size)
 	if err != nil {
