@@ -25,6 +25,7 @@ type Addr struct {
 // Network is "udt".
 func (a *Addr) Network() string { return "udt" }
 
+// String is the address as "host:port" ("[host]:port" for IPv6).
 func (a *Addr) String() string {
 	if a == nil {
 		return "<nil>"

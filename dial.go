@@ -15,10 +15,17 @@ import (
 )
 
 // Config holds the UDT options of a connection or listener. The zero value
-// of each field leaves the library's default (see the README's options
-// table). UDT_SNDSYN and UDT_RCVSYN are not here: the net layer always runs
+// of each field keeps the default: MSS 1500 bytes (the whole IP packet),
+// send and receive buffers of 12,058,624 bytes, UDP buffers of 65,536
+// (send) and 12,288,000 bytes (receive; the kernel caps it), a flow window
+// of as many packets as the receive buffer holds (8,192; UDT's own 25,600
+// only sizes lists no peer is offered), no bandwidth cap, a linger of 180 s
+// and UDT's native congestion control. Dialed connections share a UDP port
+// only with those of the same MSS and UDP buffer sizes.
+// UDT_SNDSYN and UDT_RCVSYN are not here: the net layer always runs
 // sockets non-blocking and blocks in Go, and deadlines replace
-// UDT_SNDTIMEO and UDT_RCVTIMEO.
+// UDT_SNDTIMEO and UDT_RCVTIMEO. docs/options.md has every option, its
+// unit and when UDT accepts it.
 type Config struct {
 	// Message selects message mode (SOCK_DGRAM): each Write sends one
 	// message, each Read returns one.

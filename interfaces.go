@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-//go:generate go tool mockgen -destination=udtmock/conn.go -package=udtmock github.com/udtgo/udt Connection,ContextDialer,ContextListener
-//go:generate go tool mockgen -destination=udtmock/net.go -package=udtmock net Conn,Listener
+//go:generate go tool mockgen -write_package_comment=false -destination=udtmock/conn.go -package=udtmock github.com/udtgo/udt Connection,ContextDialer,ContextListener
+//go:generate go tool mockgen -write_package_comment=false -destination=udtmock/net.go -package=udtmock net Conn,Listener
 
 // Connection is what a *Conn offers beyond net.Conn. Code that takes a
 // Connection (and a ContextDialer or ContextListener to make them) can be

@@ -10,8 +10,8 @@ import (
 // This file holds every assumption the net layer makes about how UDT 4.11
 // behaves in time, each named once, and the counters that say how often
 // each path built on one of them fires (PollerStats). The facts were
-// measured against the pinned library and read in its sources; the README's
-// "Known library behaviour" has the measurements.
+// measured against the pinned library and read in its sources;
+// docs/udt4-behaviour.md has the measurements.
 
 const (
 	// UDT's epoll and its event wait for 10 ms at a time

@@ -24,11 +24,13 @@ import (
 // Family is the address family of a socket.
 type Family int
 
+// The address families UDT supports.
 const (
 	IPv4 Family = syscall.AF_INET
 	IPv6 Family = syscall.AF_INET6
 )
 
+// String is "IPv4" or "IPv6".
 func (f Family) String() string {
 	switch f {
 	case IPv4:
@@ -42,11 +44,13 @@ func (f Family) String() string {
 // SocketType is UDT's socket type: a byte stream or messages.
 type SocketType int
 
+// The socket types of UDT: SOCK_STREAM and SOCK_DGRAM.
 const (
-	Stream   SocketType = syscall.SOCK_STREAM
-	Datagram SocketType = syscall.SOCK_DGRAM
+	Stream   SocketType = syscall.SOCK_STREAM // a byte stream: Send, Recv
+	Datagram SocketType = syscall.SOCK_DGRAM  // messages: SendMsg, RecvMsg
 )
 
+// String is "Stream" or "Datagram".
 func (t SocketType) String() string {
 	switch t {
 	case Stream:
@@ -60,6 +64,9 @@ func (t SocketType) String() string {
 // Status is a socket's state (UDTSTATUS).
 type Status int
 
+// The states of UDTSTATUS, in UDT's numbering. A connection the peer closed
+// or UDT gave up on is StatusBroken; UDT's garbage collector then closes
+// it, and StatusNonexist means UDT has forgotten the handle.
 const (
 	StatusInit       Status = 1
 	StatusOpened     Status = 2
@@ -154,6 +161,7 @@ func (s Socket) ID() SocketID { return s.id }
 // Family is the address family s was created with.
 func (s Socket) Family() Family { return s.family }
 
+// String names the socket, e.g. "udt.Socket(5, IPv4)".
 func (s Socket) String() string {
 	return "udt.Socket(" + strconv.Itoa(int(s.id)) + ", " + s.family.String() + ")"
 }
@@ -721,13 +729,15 @@ func (s Socket) SockState() Status { return Status(cudt.SockState(int(s.id))) }
 // Events is a set of epoll events (EPOLLOpt).
 type Events int
 
+// The epoll events of UDT (UDT_EPOLL_IN, UDT_EPOLL_OUT, UDT_EPOLL_ERR).
 const (
-	EventIn  Events = 0x1
-	EventOut Events = 0x4
+	EventIn  Events = 0x1 // readable, or a connection to accept
+	EventOut Events = 0x4 // writable, or a connect completed
 	// EventErr is accepted by UDT but never reported for a UDT socket.
 	EventErr Events = 0x8
 )
 
+// String is the events' names joined by "|", e.g. "IN|OUT".
 func (e Events) String() string {
 	s := ""
 	for _, f := range []struct {

@@ -60,7 +60,7 @@ func ConnInfos(ids []int32, out []ConnInfo, full bool) {
 // be closed now: its handshake completed, or UDT gave up on it (after 3 s),
 // in which case it also takes u out of UDT's list of connecting sockets,
 // which UDT's own close would leave it in. Closing it earlier is hazardous
-// (see the README's known library behaviour).
+// (see docs/udt4-behaviour.md).
 func ConnectSettled(u int32) bool { return C.cudt_connect_settled(C.int(u)) != 0 }
 
 // Why PollWait returned with nothing ready.

@@ -553,7 +553,7 @@ func TestGetResume(t *testing.T) {
 	const size = 96 << 20
 	sum := writeRandom(t, filepath.Join(root, "f.bin"), size, 8)
 	// 80 Mbit/s: about 10 s for the file, so Ctrl-C lands mid-transfer.
-	addr, srv := serve(t, root, "--bw", "80M")
+	addr, _ := serve(t, root, "--bw", "80M")
 	dl := t.TempDir()
 	local := filepath.Join(dl, "f.bin")
 
@@ -580,7 +580,7 @@ func TestGetResume(t *testing.T) {
 		t.Fatalf("interrupted, but the file has %d bytes", st.Size())
 	}
 	// The rest at full speed, from a second server on the same directory.
-	addr, srv = serve(t, root)
+	addr, srv := serve(t, root)
 	r := udtRun(t, dl, nil, "get", "-c", "--verify", addr, "f.bin")
 	if r.code != 0 || !strings.Contains(r.stderr, "resumed at") {
 		t.Fatalf("get -c: exit %d\n%s", r.code, r.stderr)
