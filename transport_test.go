@@ -159,6 +159,8 @@ func TestTransportSharesOnePort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Kept open (and reachable: a dropped Listener's cleanup closes it).
+	defer l.Close()
 	if got := l.Addr().(*Addr).Port(); got != port {
 		t.Fatalf("listener on port %d, transport on %d", got, port)
 	}
