@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 )
 
 // Transport owns one UDP port and lets a listener, dialed connections and
@@ -69,7 +70,7 @@ func NewTransport(network, address string, cfg *Config) (*Transport, error) {
 func (t *Transport) ok() bool { return t != nil && t.port != nil }
 
 func errInvalidTransport(op string) error {
-	return &net.OpError{Op: op, Net: "udt", Err: fmt.Errorf("udt: not a transport made by NewTransport (nil or zero udt.Transport)")}
+	return &net.OpError{Op: op, Net: "udt", Err: fmt.Errorf("%w: not a transport made by NewTransport (nil or zero udt.Transport)", syscall.EINVAL)}
 }
 
 // LocalAddr is the address of the Transport's UDP port, an *Addr: the one

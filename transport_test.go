@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -158,6 +159,8 @@ func TestTransportSharesOnePort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Kept open (and reachable: a dropped Listener's cleanup closes it).
+	defer l.Close()
 	if got := l.Addr().(*Addr).Port(); got != port {
 		t.Fatalf("listener on port %d, transport on %d", got, port)
 	}
@@ -402,12 +405,16 @@ func waitPortFree(t *testing.T, port uint16) {
 }
 
 // udpSocketsOnPort counts the UDP sockets on port that this process holds:
-// the sockets of /proc/net/udp{,6} with that local port whose inode is
+// the sockets of /proc/thread-self/net/udp{,6} with that local port whose inode is
 // among /proc/self/fd's.
 func udpSocketsOnPort(t *testing.T, port uint16) int {
 	t.Helper()
+	// The thread's own view: /proc/net is the main thread's namespace's,
+	// and a test that made a namespace may have left the main thread in it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	inodes := map[string]bool{}
-	for _, name := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+	for _, name := range []string{"/proc/thread-self/net/udp", "/proc/thread-self/net/udp6"} {
 		f, err := os.Open(name)
 		if err != nil {
 			t.Fatal(err)

@@ -24,6 +24,11 @@ const perfHelp = `
 usage: udt perf -s [ADDR]            serve perf tests (UDT, and TCP on the same port number)
        udt perf -c HOST:PORT [flags] run a test against a server
        udt perf --loopback [flags]   run both ends in this process, on 127.0.0.1
+       udt perf [-s] --rendezvous LOCAL REMOTE [flags]
+                                     connect by rendezvous instead (through NATs and
+                                     firewalls that let in only replies): the server
+                                     end adds -s and serves one test; connection k
+                                     uses ports LOCAL+k and REMOTE+k
 
 An iperf-like throughput test. The client sends for -t (or receives, with -R)
 over -P parallel UDT connections, printing one line per interval from UDT's
@@ -62,6 +67,7 @@ type perfOpts struct {
 	jsonOut  bool
 	once     bool // server: exit after one test
 	timeout  time.Duration
+	rdv      *rendezvousPorts // --rendezvous: connect by rendezvous, not by dial/listen
 }
 
 func runPerf(ctx context.Context, args []string) error {
@@ -81,6 +87,7 @@ func runPerf(ctx context.Context, args []string) error {
 	fs.BoolVar(&serve, "s", false, "serve tests on ADDR (default :9000)")
 	fs.StringVar(&connect, "c", "", "run a test against the server at `HOST:PORT`")
 	fs.BoolVar(&loopback, "loopback", false, "run server and client in this process on 127.0.0.1")
+	rendezvous := fs.Bool("rendezvous", false, "connect by rendezvous from LOCAL to REMOTE (both ends; the server adds -s)")
 	fs.Var(&dur, "t", "test `duration` (seconds, or 500ms, 2m, ...)")
 	fs.Var(&interval, "i", "report `interval`")
 	fs.IntVar(&o.streams, "P", 1, "parallel connections")
@@ -110,6 +117,19 @@ func runPerf(ctx context.Context, args []string) error {
 		return usagef("--cc: %v", err)
 	}
 
+	if *rendezvous {
+		if len(pos) != 2 || connect != "" || loopback {
+			return usagef("--rendezvous wants LOCAL REMOTE (and -s on the server end), without -c or --loopback")
+		}
+		if o.rdv, err = parseRendezvous(pos[0], pos[1]); err != nil {
+			return err
+		}
+		if serve {
+			o.once = true
+			return perfServe(ctx, pos[0], o)
+		}
+		return perfClient(ctx, pos[1], "", false, o)
+	}
 	modes := 0
 	for _, on := range []bool{serve, connect != "", loopback} {
 		if on {
@@ -254,11 +274,14 @@ type proto struct {
 	sample func(c net.Conn) (sample, bool)
 }
 
-func udtProto(cfg udt.Config, timeout time.Duration) proto {
+func udtProto(cfg udt.Config, timeout time.Duration, rdv *rendezvousPorts) proto {
 	d := &udt.Dialer{Config: cfg, Timeout: timeout}
 	return proto{
 		name: "udt",
 		dial: func(ctx context.Context, addr string) (net.Conn, error) {
+			if rdv != nil {
+				return rdv.dial(ctx, cfg, timeout)
+			}
 			return d.DialContext(ctx, "udt", addr)
 		},
 		sample: udtSample,

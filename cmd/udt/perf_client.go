@@ -69,7 +69,7 @@ func perfClient(ctx context.Context, udtTarget, tcpTarget string, vsTCP bool, o 
 		out = io.Discard
 	}
 	var results []perfResult
-	r, err := perfRun(ctx, udtProto(o.cfg, o.timeout), udtTarget, o, out)
+	r, err := perfRun(ctx, udtProto(o.cfg, o.timeout, o.rdv), udtTarget, o, out)
 	results = append(results, r)
 	if err == nil && vsTCP && ctx.Err() == nil {
 		if tcpTarget == "" {
