@@ -70,6 +70,7 @@ func (p *poller) closeWhenSettled(s Socket, since time.Time) {
 	if p.settle(s) {
 		return
 	}
+	pollStats.abandonedWait.Add(1)
 	// Before connectTTL UDT may still be asking: no need to ask it.
 	time.AfterFunc(max(time.Until(since.Add(connectTTL)), 0), func() { p.settleLater(s) })
 }
@@ -77,7 +78,9 @@ func (p *poller) closeWhenSettled(s Socket, since time.Time) {
 func (p *poller) settleLater(s Socket) {
 	if !p.settle(s) {
 		time.AfterFunc(udtTick, func() { p.settleLater(s) })
+		return
 	}
+	pollStats.abandonedWait.Add(-1)
 }
 
 // settle closes s if that is safe, and reports whether it did.

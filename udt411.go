@@ -82,12 +82,13 @@ type PollerStats struct {
 	DialsRejected  int64 // handshakes the listener rejected, which UDT 4.11 reports as connected
 	StaleRebuilds  int64 // UDT epolls replaced because a closed socket stuck in their ready set
 	AbandonedClose int64 // abandoned connect attempts closed once UDT had settled them
+	AbandonedWait  int64 // abandoned connect attempts still waiting for UDT to settle them (now)
 }
 
 var pollStats struct {
 	runs, waits, events, disarmed, arms, udtSignals, scans, backstopScans, backstopFinds,
 	peerCloses, peersLost, closesDrained, closesFailed, dialsRejected, staleRebuilds,
-	abandonedClose atomic.Int64
+	abandonedClose, abandonedWait atomic.Int64
 }
 
 // ReadPollerStats returns the poller's counters.
@@ -100,7 +101,7 @@ func ReadPollerStats() PollerStats {
 		PeerCloses: s.peerCloses.Load(), PeersLost: s.peersLost.Load(),
 		ClosesDrained: s.closesDrained.Load(), ClosesFailed: s.closesFailed.Load(),
 		DialsRejected: s.dialsRejected.Load(), StaleRebuilds: s.staleRebuilds.Load(),
-		AbandonedClose: s.abandonedClose.Load(),
+		AbandonedClose: s.abandonedClose.Load(), AbandonedWait: s.abandonedWait.Load(),
 	}
 }
 
