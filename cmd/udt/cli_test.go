@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -375,6 +376,7 @@ func TestPerfLoopbackJSON(t *testing.T) {
 		if !streams[0] || !streams[1] || !streams[2] || perStream != sums || perStream != run.Sender.Bytes {
 			t.Errorf("%s: intervals of streams %v add up to %d (sums %d), sender wrote %d", run.Protocol, streams, perStream, sums, run.Sender.Bytes)
 		}
+		checkIntervals(t, run.Intervals, run.Sender.StreamBytes, 500*time.Millisecond, 1500*time.Millisecond, true)
 	}
 	if doc.UDTvsTCP <= 0 {
 		t.Errorf("udt_vs_tcp = %v", doc.UDTvsTCP)
@@ -387,6 +389,30 @@ func TestPerfLoopbackJSON(t *testing.T) {
 	}
 	if !udtStats {
 		t.Errorf("no UDT interval has RTT, window, period and ACKs: %+v", doc.Runs[0].Intervals)
+	}
+}
+
+// With -R the client's lines count what each stream received: each
+// stream's own bytes, adding up to its total, with no sliver at the end.
+// (Two UDT streams do move in step, byte for byte in most intervals: see
+// sharedPortNote. The text output says so.)
+func TestPerfReverseStreams(t *testing.T) {
+	r := udtRun(t, t.TempDir(), nil, "perf", "--loopback", "-R", "-P", "2", "-t", "1", "-i", "0.25", "--json")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	var doc struct{ Runs []perfResult }
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || len(doc.Runs) != 1 {
+		t.Fatalf("output: %v\n%s", err, r.stdout)
+	}
+	run := doc.Runs[0]
+	if len(run.Receiver.StreamBytes) != 2 || !slices.Equal(run.Receiver.StreamBytes, run.Sender.StreamBytes) {
+		t.Fatalf("per stream: sender %v, receiver %v", run.Sender.StreamBytes, run.Receiver.StreamBytes)
+	}
+	checkIntervals(t, run.Intervals, run.Receiver.StreamBytes, 250*time.Millisecond, time.Second, false)
+	r = udtRun(t, t.TempDir(), nil, "perf", "--loopback", "-P", "2", "-t", "0.3", "-i", "0.1")
+	if r.code != 0 || !strings.Contains(r.stdout, sharedPortNote) {
+		t.Fatalf("udt perf -P 2: exit %d, no note on the shared port:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
 

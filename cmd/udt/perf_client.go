@@ -42,6 +42,8 @@ type side struct {
 	ACK     int64   `json:"ack"`
 	NAK     int64   `json:"nak"`
 	RTTms   float64 `json:"rtt_ms"`
+	// StreamBytes is Bytes stream by stream.
+	StreamBytes []int64 `json:"stream_bytes,omitempty"`
 }
 
 // interval is one report line. Stream 0 is the sum of several streams.
@@ -163,8 +165,11 @@ func perfRun(ctx context.Context, p proto, target string, o perfOpts, out io.Wri
 
 	res.Memory = connMemoryOf(conns)
 	st := newStreams(conns)
-	rep := &reporter{st: st, p: p, sender: !o.reverse, every: o.interval, out: out}
+	rep := &reporter{st: st, p: p, sender: !o.reverse, every: o.interval, planned: o.dur, out: out}
 	who := fmt.Sprintf("%s %s, %d stream(s)", p.name, target, o.streams)
+	if p.name == "udt" && o.streams > 1 {
+		fmt.Fprintln(out, sharedPortNote)
+	}
 	if o.reverse {
 		fmt.Fprintf(out, "%s: receiving for %v (server → client)\n", who, o.dur)
 		// Ctrl-C: close everything, which ends every read and the wait
@@ -225,6 +230,14 @@ func perfRun(ctx context.Context, p proto, target string, o perfOpts, out io.Wri
 	return finish(ctx, res, rep, st, err2)
 }
 
+// sharedPortNote explains why a UDT test's streams show the same figures:
+// UDT connections share their end's UDP port (the dialer's implicit port,
+// the listener's for accepted ones), and one UDT thread per port sends
+// for all of them, interleaving their packets. The receiver's counts move
+// in whole writes, as UDT acknowledges at once the short packet that ends
+// each one, and data becomes readable when acknowledged.
+const sharedPortNote = "(the streams share one UDP port at each end, so one UDT sending thread interleaves their packets: expect equal rates)"
+
 // finish prints the summary of what got done and closes the streams.
 func finish(ctx context.Context, res perfResult, rep *reporter, st *streams, err error) (perfResult, error) {
 	st.close()
@@ -250,7 +263,7 @@ func finish(ctx context.Context, res perfResult, rep *reporter, st *streams, err
 }
 
 func sideOf(bytes []int64, elapsed time.Duration, stats []sumStats) side {
-	s := side{Bytes: sum(bytes), Seconds: elapsed.Seconds(), Mbps: mbits(sum(bytes), elapsed)}
+	s := side{Bytes: sum(bytes), Seconds: elapsed.Seconds(), Mbps: mbits(sum(bytes), elapsed), StreamBytes: bytes}
 	for _, x := range stats {
 		s.Retrans += x.Retrans
 		s.Loss += x.Loss
@@ -270,6 +283,12 @@ type reporter struct {
 	every     time.Duration
 	out       io.Writer
 	intervals []interval
+
+	// planned is the test's length. The tick due at its end is skipped:
+	// the writes end with their deadline, a moment after that tick, and
+	// the final report of stop closes the last interval, where the tick
+	// would leave a sliver of a few ms and bytes after it (0: no skip).
+	planned time.Duration
 
 	t0, last  time.Time
 	prev      []sample
@@ -294,9 +313,14 @@ func (r *reporter) start() {
 		defer r.wg.Done()
 		t := time.NewTicker(r.every)
 		defer t.Stop()
+		skipAfter, skipped := r.t0.Add(r.planned-r.every/20), r.planned <= 0
 		for {
 			select {
 			case now := <-t.C:
+				if !skipped && now.After(skipAfter) {
+					skipped = true
+					continue
+				}
 				r.report(now)
 			case <-r.quit:
 				// The last, partial interval, so that the lines add up
