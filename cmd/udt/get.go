@@ -46,7 +46,7 @@ func runGet(ctx context.Context, args []string) error {
 	verify := fs.Bool("verify", false, "ask the server for the file's sha256 and check it")
 	want := fs.String("sha256", "", "check the file against this sha256 (`hex`)")
 	quiet := fs.Bool("q", false, "no progress")
-	timeout := duration(10 * time.Second)
+	timeout := duration(dialTimeout)
 	fs.Var(&timeout, "timeout", "give up connecting after this `duration`")
 	stall := duration(30 * time.Second)
 	fs.Var(&stall, "stall", "give up when nothing arrives for this `duration` (UDT itself waits about 45 s)")
@@ -127,7 +127,7 @@ func (g *getter) run(ctx context.Context) error {
 	d := udt.Dialer{Config: g.cfg, Timeout: g.timeout}
 	nc, err := d.DialContext(ctx, "udt", g.addr)
 	if err != nil {
-		return err
+		return noServer(err, g.addr, "udt serve")
 	}
 	c := nc.(*udt.Conn)
 	defer c.Close()

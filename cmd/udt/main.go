@@ -10,10 +10,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/udtgo/udt"
 )
 
 // Exit codes: 0 done, 1 failed, 2 bad usage, 130 interrupted (Ctrl-C), as
@@ -35,6 +38,7 @@ var commands = []command{
 	{"serve", "serve a directory's files (upstream sendfile's protocol)", runServe},
 	{"get", "download a file from `udt serve` or upstream sendfile", runGet},
 	{"cat", "netcat over UDT: stdin to the peer, the peer to stdout", runCat},
+	{"version", "print the versions of udt, Go and the UDT library", runVersion},
 }
 
 func usage(w io.Writer) {
@@ -45,7 +49,7 @@ usage: udt <command> [flags] [args]
 commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-7s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Run 'udt <command> --help' for a command's flags and examples.
@@ -74,6 +78,8 @@ func run(args []string, stderr io.Writer) int {
 	case "help", "-h", "-help", "--help":
 		usage(os.Stdout)
 		return 0
+	case "-version", "--version":
+		name, args = "version", args[:1]
 	}
 	var cmd *command
 	for i := range commands {
@@ -116,6 +122,35 @@ func run(args []string, stderr io.Writer) int {
 		return exitFail
 	}
 }
+
+// noServer explains a dial nobody answered: UDT's handshake only times
+// out (there is no "connection refused" over UDP), so the error says what
+// to check. server is the command that would answer.
+func noServer(err error, addr, server string) error {
+	if !errors.Is(err, udt.ErrNoServer) {
+		return err
+	}
+	port := addr
+	if _, p, serr := net.SplitHostPort(addr); serr == nil {
+		port = p
+	}
+	return &noServerError{err: err, addr: addr, hint: fmt.Sprintf("is '%s' running there? Does UDP get through to port %s, or does a firewall drop it? --timeout waits longer", server, port)}
+}
+
+type noServerError struct {
+	err        error
+	addr, hint string
+}
+
+func (e *noServerError) Error() string {
+	return fmt.Sprintf("no UDT server answered at %s (%v)\nhint: %s", e.addr, e.err, e.hint)
+}
+
+func (e *noServerError) Unwrap() error { return e.err }
+
+// dialTimeout is how long the commands wait for an answer by default:
+// UDT's own connect gives up after as long.
+const dialTimeout = udt.DefaultDialTimeout
 
 // usageError is a mistake in the command line, as opposed to a failure
 // while running.

@@ -124,7 +124,7 @@ func perfRun(ctx context.Context, p proto, target string, o perfOpts, out io.Wri
 	res := perfResult{Protocol: p.name, Server: target, Streams: o.streams, Reverse: o.reverse, DurationS: o.dur.Seconds()}
 	c, err := p.dial(ctx, target)
 	if err != nil {
-		return res, err
+		return res, noServer(err, target, "udt perf -s")
 	}
 	defer c.Close()
 	cc := &ctl{c: c, r: bufio.NewReaderSize(c, 64<<10)}
