@@ -196,6 +196,16 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 			return nil, usageError{err}
 		}
 		args = fs.Args()
+		if m := wantingMore(fs); m != nil {
+			if len(args) == 0 || args[0] == "--" {
+				return nil, usagef("-%s wants %s", m.name, m.usage)
+			}
+			if err := m.v.more(args[0]); err != nil {
+				return nil, usagef("-%s: %v", m.name, err)
+			}
+			args = args[1:]
+			continue
+		}
 		if len(args) == 0 {
 			return pos, nil
 		}
@@ -205,4 +215,56 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// multiArg is a flag that takes more arguments than the one the flag
+// package gives it, as "--tls CERT KEY" does: parseFlags hands it the
+// arguments that follow.
+type multiArg interface {
+	flag.Value
+	wantsMore() bool
+	more(arg string) error
+}
+
+type pendingFlag struct {
+	name, usage string
+	v           multiArg
+}
+
+// wantingMore finds a flag set in the last parse that still wants
+// arguments.
+func wantingMore(fs *flag.FlagSet) *pendingFlag {
+	var p *pendingFlag
+	fs.Visit(func(f *flag.Flag) {
+		if m, ok := f.Value.(multiArg); ok && m.wantsMore() {
+			name, _ := flag.UnquoteUsage(f)
+			p = &pendingFlag{f.Name, name, m}
+		}
+	})
+	return p
+}
+
+// filePair is a flag of two file names, as "--tls CERT KEY".
+type filePair struct {
+	first, second string
+	set           int // names given so far
+}
+
+func (p *filePair) String() string {
+	if p == nil || p.set == 0 {
+		return ""
+	}
+	return p.first + " " + p.second
+}
+
+func (p *filePair) Set(s string) error {
+	p.first, p.second, p.set = s, "", 1
+	return nil
+}
+
+func (p *filePair) wantsMore() bool { return p.set == 1 }
+
+func (p *filePair) more(s string) error {
+	p.second, p.set = s, 2
+	return nil
 }
