@@ -597,7 +597,7 @@ func TestGetResume(t *testing.T) {
 	const size = 96 << 20
 	sum := writeRandom(t, filepath.Join(root, "f.bin"), size, 8)
 	// 80 Mbit/s: about 10 s for the file, so Ctrl-C lands mid-transfer.
-	addr, srv := serve(t, root, "--bw", "80M")
+	addr, _ := serve(t, root, "--bw", "80M")
 	dl := t.TempDir()
 	local := filepath.Join(dl, "f.bin")
 
@@ -624,7 +624,7 @@ func TestGetResume(t *testing.T) {
 		t.Fatalf("interrupted, but the file has %d bytes", st.Size())
 	}
 	// The rest at full speed, from a second server on the same directory.
-	addr, srv = serve(t, root)
+	addr, srv := serve(t, root)
 	r := udtRun(t, dl, nil, "get", "-c", "--verify", addr, "f.bin")
 	if r.code != 0 || !strings.Contains(r.stderr, "resumed at") {
 		t.Fatalf("get -c: exit %d\n%s", r.code, r.stderr)
@@ -675,24 +675,88 @@ func TestGetServerGone(t *testing.T) {
 	}
 }
 
-// startPeerProc runs a reference program until the test ends.
-func startPeerProc(t *testing.T, dir, prog string, args ...string) *exec.Cmd {
+// startSendfile runs the upstream sendfile in dir on a UDP port the kernel
+// picks, and returns its loopback address once it is ready.
+//
+// sendfile takes the port on its command line and refuses "0" (it checks
+// the argument with atoi), but glibc's getaddrinfo takes a numeric service
+// modulo 2^16, so "65536" binds port 0; the port is then read back from
+// /proc. A port found free beforehand could be taken by another program
+// before sendfile binds it.
+func startSendfile(t *testing.T, dir, prog string) string {
 	t.Helper()
-	cmd := exec.Command(prog, args...)
+	cmd := exec.Command(prog, "65536")
 	cmd.Dir = dir
 	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 		if t.Failed() {
-			t.Logf("%s said:\n%s", filepath.Base(prog), out.String())
+			t.Logf("sendfile said:\n%s", out.String())
 		}
 	})
-	return cmd
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), "server is ready"); time.Sleep(5 * time.Millisecond) {
+		select {
+		case <-exited:
+			t.Fatalf("sendfile 65536 exited without getting ready:\n%s", out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sendfile not ready in 30 s:\n%s", out.String())
+		}
+	}
+	port, err := udpPortOf(cmd.Process.Pid)
+	if err != nil {
+		t.Fatalf("sendfile's port: %v", err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+}
+
+// udpPortOf finds the local port of the one UDP socket process pid holds,
+// from its descriptors and /proc/PID/net/udp{,6}.
+func udpPortOf(pid int) (int, error) {
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0, err
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if ino, ok := strings.CutPrefix(l, "socket:["); err == nil && ok {
+			inodes[strings.TrimSuffix(ino, "]")] = true
+		}
+	}
+	var ports []int
+	for _, table := range []string{"udp", "udp6"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		if err != nil {
+			return 0, err
+		}
+		// "sl local_address rem_address st ... uid timeout inode ...",
+		// the local address as HEXADDR:HEXPORT.
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 10 || !inodes[f[9]] {
+				continue
+			}
+			_, hexPort, _ := strings.Cut(f[1], ":")
+			p, err := strconv.ParseUint(hexPort, 16, 16)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/%d/net/%s: %q: %v", pid, table, line, err)
+			}
+			ports = append(ports, int(p))
+		}
+	}
+	if len(ports) != 1 {
+		return 0, fmt.Errorf("process %d holds %d UDP sockets (ports %v), want one", pid, len(ports), ports)
+	}
+	return ports[0], nil
 }
 
 // The upstream sendfile serves `udt get`: plain requests and extended
@@ -705,21 +769,9 @@ func TestGetFromUpstreamSendfile(t *testing.T) {
 	root := t.TempDir()
 	sum := writeRandom(t, filepath.Join(root, "f.bin"), 20<<20+5, 10)
 	tiny := writeRandom(t, filepath.Join(root, "tiny"), 3, 11)
-	port, err := udt4.FreeUDPPort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	startPeerProc(t, root, pp.SendFile, strconv.Itoa(port))
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	addr := startSendfile(t, root, pp.SendFile)
 	dl := t.TempDir()
-	// sendfile needs a moment to bind: retry the first get briefly.
-	var r result
-	for i := 0; i < 50; i++ {
-		r = udtRun(t, dl, nil, "get", "--timeout", "1s", "--sha256", hex.EncodeToString(sum), addr, "f.bin")
-		if r.code == 0 || !strings.Contains(r.stderr, "timeout") {
-			break
-		}
-	}
+	r := udtRun(t, dl, nil, "get", "--sha256", hex.EncodeToString(sum), addr, "f.bin")
 	if r.code != 0 {
 		t.Fatalf("get from upstream sendfile: exit %d\n%s", r.code, r.stderr)
 	}
