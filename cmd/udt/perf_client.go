@@ -314,20 +314,39 @@ func (r *reporter) start() {
 		t := time.NewTicker(r.every)
 		defer t.Stop()
 		skipAfter, skipped := r.t0.Add(r.planned-r.every/20), r.planned <= 0
+		// held: a receiver's lines after the planned end, while what
+		// was in flight drains, printed a tick late, so that a sliver at
+		// the very end joins them instead of making a line of its own.
+		var held []interval
+		draining := false
 		for {
 			select {
 			case now := <-t.C:
 				if !skipped && now.After(skipAfter) {
-					skipped = true
+					skipped, draining = true, !r.sender
 					continue
 				}
-				r.report(now)
+				if !draining {
+					r.report(now)
+					continue
+				}
+				r.emit(held)
+				held = r.measure(now)
 			case <-r.quit:
 				// The last, partial interval, so that the lines add up
 				// to the total; an empty sliver is left out.
-				if now := time.Now(); now.Sub(r.last) > r.every/20 || sum(r.st.bytes()) != sum(r.prevBytes) {
-					r.report(now)
+				now := time.Now()
+				sliver := now.Sub(r.last) <= r.every/20
+				if !sliver || sum(r.st.bytes()) != sum(r.prevBytes) {
+					last := r.measure(now)
+					if sliver && held != nil {
+						join(held, last)
+					} else {
+						r.emit(held)
+						held = last
+					}
 				}
+				r.emit(held)
 				return
 			}
 		}
@@ -342,7 +361,20 @@ func (r *reporter) stop() {
 	}
 }
 
-func (r *reporter) report(now time.Time) {
+// report prints the interval that ends now.
+func (r *reporter) report(now time.Time) { r.emit(r.measure(now)) }
+
+func (r *reporter) emit(ivs []interval) {
+	for _, iv := range ivs {
+		r.intervals = append(r.intervals, iv)
+		r.line(iv)
+	}
+}
+
+// measure returns the lines of the interval that ends now (each stream's,
+// then their sum), and starts the next.
+func (r *reporter) measure(now time.Time) []interval {
+	var out []interval
 	d := now.Sub(r.last)
 	bytes := r.st.bytes()
 	var total interval
@@ -367,8 +399,7 @@ func (r *reporter) report(now time.Time) {
 			iv.Loss, iv.ACK, iv.NAK = cur.RcvLoss-pv.RcvLoss, cur.ACKSent-pv.ACKSent, cur.NAKSent-pv.NAKSent
 		}
 		r.prev[i] = cur
-		r.intervals = append(r.intervals, iv)
-		r.line(iv)
+		out = append(out, iv)
 		total.Bytes += iv.Bytes
 		total.Mbps += iv.Mbps
 		total.RTTms = max(total.RTTms, iv.RTTms)
@@ -379,11 +410,27 @@ func (r *reporter) report(now time.Time) {
 		total.NAK += iv.NAK
 	}
 	if n > 1 {
-		r.intervals = append(r.intervals, total)
-		r.line(total)
+		out = append(out, total)
 	}
 	r.prevBytes = bytes
 	r.last = now
+	return out
+}
+
+// join extends lines by next, the lines of the interval right after them.
+func join(lines, next []interval) {
+	for i := range lines {
+		a, b := &lines[i], next[i]
+		d := time.Duration((b.End - a.Start) * float64(time.Second))
+		a.End = b.End
+		a.Bytes += b.Bytes
+		a.Mbps = mbits(a.Bytes, d)
+		a.RTTms, a.Cwnd, a.PeriodUs = b.RTTms, b.Cwnd, b.PeriodUs
+		a.Loss += b.Loss
+		a.Retrans += b.Retrans
+		a.ACK += b.ACK
+		a.NAK += b.NAK
+	}
 }
 
 func (r *reporter) line(iv interval) {
