@@ -46,7 +46,7 @@ func runCat(ctx context.Context, args []string) error {
 	rendezvous := fs.Bool("rendezvous", false, "connect by rendezvous from LOCAL to REMOTE (both ends do)")
 	linger := fs.Float64("q", 0, "after EOF on stdin, keep receiving for up to `SECS` (-1: until the peer closes)")
 	var mss int
-	timeout := duration(10 * time.Second)
+	timeout := duration(dialTimeout)
 	fs.Var(&timeout, "timeout", "give up connecting after this `duration`")
 	fs.IntVar(&mss, "mss", 0, "UDT_MSS: packet size in `bytes` (0: 1500)")
 	pos, err := parseFlags(fs, args)
@@ -98,7 +98,7 @@ func runCat(ctx context.Context, args []string) error {
 		d := udt.Dialer{Config: cfg, Timeout: time.Duration(timeout)}
 		nc, err := d.DialContext(ctx, "udt", pos[0])
 		if err != nil {
-			return err
+			return noServer(err, pos[0], "udt cat -l")
 		}
 		c = nc.(*udt.Conn)
 	}

@@ -96,7 +96,7 @@ func runPerf(ctx context.Context, args []string) error {
 	fs.StringVar(&vs, "vs", "", "also run the test over `tcp` and print the ratio")
 	fs.BoolVar(&o.jsonOut, "json", false, "print one JSON document instead of text")
 	fs.BoolVar(&o.once, "1", false, "server: exit after one test")
-	timeout := duration(5 * time.Second)
+	timeout := duration(dialTimeout)
 	fs.Var(&timeout, "timeout", "give up connecting after this `duration`")
 	fs.IntVar(&mss, "mss", 0, "UDT_MSS: packet size in `bytes`, IP and UDP headers included (0: 1500)")
 	fs.IntVar(&fc, "fc", 0, "UDT_FC: flow window in `packets` (0: the receive buffer's)")
