@@ -28,7 +28,8 @@ commands:
            and check that no binary needs libudt at run time
   test     deps, gofmt check, go vet, udtmock freshness, then
            go test -race -count=1 -timeout 20m ./... [args...], then (without
-           args) each fuzz target for 1,000 inputs; also vet and test the bench/wan module
+           args) each fuzz target for 1,000 inputs; also vet and test the bench/wan
+           and integrations modules
   fuzz     deps, then each fuzz target for FUZZTIME (default 60s) [targets...]
   demo     the main job: build, then on loopback `udt perf --loopback --vs tcp`
            and a 300 MiB file through `udt serve` / `udt get --verify`
@@ -244,6 +245,10 @@ cmd_test() {
 	# stay out of the library's): vet and test it too (its goodput counts).
 	say "go vet and go test (bench/wan module)"
 	(cd bench/wan && go vet ./... && go test -race -count=1 ./...)
+	# The service integrations are a module of their own too (gRPC stays
+	# out of the library's go.mod): gRPC and net/http over UDT, -race.
+	say "go vet and go test (integrations module)"
+	(cd integrations && go vet ./... && go test -race -count=1 -timeout 10m ./...)
 	say "mock freshness (go generate ./... in a temporary copy)"
 	check_generated
 	# -p 1: one package at a time, so udt4's run of the upstream test
