@@ -42,7 +42,11 @@ commands:
            connections' memory and CPU next to C++ (10,000 and 100,000), udt perf
            --vs tcp, udt get/serve vs upstream recvfile/sendfile, then
            go test -bench . ./... [args...]
-  bench-wan [check|smoke|run] [flags...]
+  bench-services
+           deps, then on loopback gRPC over UDT vs gRPC over TCP (unary p50/p99,
+           streaming goodput) beside raw UDT vs raw TCP, in one run
+           (UDT_SERVICES_SECONDS=3, UDT_SERVICES_ROUNDS=3; docs/services.md)
+  bench-wan [check|smoke|run|services] [flags...]
            as root: the WAN lab (two network namespaces joined by the user-space
            path emulator): with no argument, the emulator's fidelity check and
            the full matrix (RTT 1/50/100/200 ms x loss 0/0.1/1 %: UDT, C++ UDT,
@@ -396,6 +400,15 @@ cmd_bench() {
 	go test -run '^$' -bench . -benchmem -count=1 -timeout 60m ./... "$@"
 }
 
+# bench_services prints gRPC over UDT against gRPC over TCP on loopback
+# (unary p50/p99, streaming goodput) beside raw UDT against raw TCP, all
+# measured in one run (integrations module, docs/services.md).
+cmd_bench_services() {
+	cmd_deps
+	(cd integrations && UDT_SERVICES_BENCH=1 go test -count=1 -timeout 30m -run '^TestLoopbackFigures$' -v ./grpcbench) |
+		grep -E '^(\||loopback|ok|FAIL|---)|loopback_test'
+}
+
 # soak runs the long forms of the reliability suite and prints their
 # figures; ./build.sh test runs the same tests scaled down. UDT_SEED=N
 # repeats a run's random choices (each test logs its seed).
@@ -638,6 +651,7 @@ main() {
 	fuzz) cmd_fuzz "$@" ;;
 	demo) cmd_demo ;;
 	bench) cmd_bench "$@" ;;
+	bench-services) cmd_bench_services ;;
 	soak) cmd_soak ;;
 	asan) cmd_asan "$@" ;;
 	bench-wan) cmd_bench_wan "$@" ;;
