@@ -52,7 +52,9 @@ commands:
            the full matrix (RTT 1/50/100/200 ms x loss 0/0.1/1 %: UDT, C++ UDT,
            TCP, QUIC; about 18 minutes), written to docs/bench-wan.{md,json,png};
            check or smoke (one path, a few seconds per contender) alone; run
-           with wanbench's own flags (bin/wanbench run -h)
+           with wanbench's own flags (bin/wanbench run -h); services: gRPC over
+           UDT (native, BBR) vs gRPC over TCP (BBR, CUBIC) at 100 Mbit/s, RTT
+           100 ms, loss 0/0.1/1 %, to docs/services-wan.{md,json,png}
   soak     deps, the long forms of the reliability suite (about 25 minutes): both
            killed-peer directions without a deadline, 1,000 rounds of each close
            race under -race, 200 write+close rounds, 500 lossy transfers of up
@@ -494,12 +496,18 @@ cmd_bench_wan() {
 	check) bin/wanbench check "$@" ;;
 	smoke) bin/wanbench smoke "$@" ;;
 	run) bin/wanbench run "$@" ;;
+	services)
+		# gRPC over UDT (native, udt.BBR) vs over TCP (BBR, CUBIC) on
+		# 100 Mbit/s, RTT 100 ms, loss 0/0.1/1 % (about 5 minutes).
+		bin/wanbench services -json docs/services-wan.json -png docs/services-wan.png -md docs/services-wan.md "$@"
+		say "wrote docs/services-wan.md, docs/services-wan.json and docs/services-wan.png"
+		;;
 	all)
 		bin/wanbench check -json docs/bench-wan-fidelity.json | tee docs/bench-wan-fidelity.md
 		bin/wanbench run -json docs/bench-wan.json -png docs/bench-wan.png -md docs/bench-wan.md "$@"
 		say "wrote docs/bench-wan.md, docs/bench-wan.json, docs/bench-wan.png and docs/bench-wan-fidelity.{md,json}"
 		;;
-	*) die "bench-wan: unknown form '$what' (check, smoke, run, or nothing for all)" ;;
+	*) die "bench-wan: unknown form '$what' (check, smoke, run, services, or nothing for all)" ;;
 	esac
 }
 
