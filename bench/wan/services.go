@@ -75,6 +75,7 @@ type SvcReport struct {
 	MeasureS    float64    `json:"measure_s"`
 	UnaryS      float64    `json:"unary_s"`
 	UnaryBytes  int        `json:"unary_bytes"`
+	Window      int        `json:"http2_window,omitempty"`
 	Contenders  []string   `json:"contenders"`
 	Cells       []*SvcCell `json:"cells"`
 	Description string     `json:"description"`
@@ -94,11 +95,28 @@ func servicesMain(args []string) error {
 	measure := fs.Duration("d", 8*time.Second, "streaming: how long to measure goodput")
 	unary := fs.Duration("unary", 15*time.Second, "how long to make unary calls, one after another")
 	size := fs.Int("size", 1024, "unary: bytes of payload each way")
+	window := fs.Int("window", 0, "gRPC's HTTP/2 stream and connection windows on both ends, bytes (0: gRPC's default, which grows them by its BDP estimate)")
 	jsonOut := fs.String("json", "", "write the results here")
 	pngOut := fs.String("png", "", "write the plot here")
 	mdOut := fs.String("md", "", "write the table (Markdown) here")
+	replot := fs.String("replot", "", "only redraw the table and plot of this JSON report (no lab)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *replot != "" {
+		b, err := os.ReadFile(*replot)
+		if err != nil {
+			return err
+		}
+		var rep SvcReport
+		if err := json.Unmarshal(b, &rep); err != nil {
+			return fmt.Errorf("%s: %w", *replot, err)
+		}
+		fmt.Print(svcTable(&rep))
+		if *pngOut != "" {
+			return svcPlot(&rep, *pngOut)
+		}
+		return nil
 	}
 	rate, err := parseRate(*rateS)
 	if err != nil {
@@ -127,7 +145,7 @@ func servicesMain(args []string) error {
 	defer done()
 	rep := &SvcReport{
 		Date: time.Now().UTC().Format(time.RFC3339), Host: hostInfo(), RateBps: rate, RTTms: *rtt,
-		WarmupS: warmup.Seconds(), MeasureS: measure.Seconds(), UnaryS: unary.Seconds(), UnaryBytes: *size,
+		WarmupS: warmup.Seconds(), MeasureS: measure.Seconds(), UnaryS: unary.Seconds(), UnaryBytes: *size, Window: *window,
 		Description: "gRPC (google.golang.org/grpc, insecure credentials, default settings) between two namespaces through the path emulator. " +
 			"Streaming: one server-streaming RPC of 1 MiB messages from A to B; goodput is the message payload the client in B read over the measuring time, after the warm-up. " +
 			"Unary: then, on a new connection, calls one after another, each echoing its payload; p50 and p99 of their round trips. " +
@@ -153,7 +171,7 @@ func servicesMain(args []string) error {
 			}
 			time.Sleep(time.Second + 2*one)
 			port++
-			res := svcRun(lab, self, c, port, *warmup, *measure, *unary, *size)
+			res := svcRun(lab, self, c, port, *warmup, *measure, *unary, *size, *window)
 			cell.Results[c.name] = res
 			if res.Err != "" {
 				fmt.Printf("loss %g%%: %-15s error: %s\n", loss, c.name, res.Err)
@@ -185,10 +203,10 @@ func servicesMain(args []string) error {
 }
 
 // svcRun runs one contender: the server in A, the client in B.
-func svcRun(lab *wanlab.Lab, self string, c svcContender, port int, warmup, measure, unary time.Duration, size int) *svcResult {
+func svcRun(lab *wanlab.Lab, self string, c svcContender, port int, warmup, measure, unary time.Duration, size, window int) *svcResult {
 	fail := func(err error) *svcResult { return &svcResult{Err: err.Error()} }
 	addr := fmt.Sprintf("%s:%d", lab.Addr[wanlab.A], port)
-	srv, err := start(lab, wanlab.A, self, "role", "grpc-server", "-addr", addr, "-net", c.net, "-ucc", c.cc)
+	srv, err := start(lab, wanlab.A, self, "role", "grpc-server", "-addr", addr, "-net", c.net, "-ucc", c.cc, "-window", fmt.Sprint(window))
 	if err != nil {
 		return fail(err)
 	}
@@ -197,7 +215,7 @@ func svcRun(lab *wanlab.Lab, self string, c svcContender, port int, warmup, meas
 		return fail(fmt.Errorf("grpc-server: %w", err))
 	}
 	cli, err := start(lab, wanlab.B, self, "role", "grpc-client", "-addr", addr, "-net", c.net, "-ucc", c.cc,
-		"-warmup", warmup.String(), "-d", measure.String(), "-unary", unary.String(), "-size", fmt.Sprint(size))
+		"-warmup", warmup.String(), "-d", measure.String(), "-unary", unary.String(), "-size", fmt.Sprint(size), "-window", fmt.Sprint(window))
 	if err != nil {
 		return fail(err)
 	}
@@ -242,6 +260,7 @@ func grpcRole(role string, args []string) error {
 	measure := fs.Duration("d", 8*time.Second, "streaming measure")
 	unary := fs.Duration("unary", 15*time.Second, "unary calls for this long")
 	size := fs.Int("size", 1024, "unary payload")
+	window := fs.Int("window", 0, "HTTP/2 windows, bytes (0: gRPC's default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -267,13 +286,20 @@ func grpcRole(role string, args []string) error {
 		if err != nil {
 			return err
 		}
-		s := grpc.NewServer()
+		var sopts []grpc.ServerOption
+		if *window > 0 {
+			sopts = append(sopts, grpc.InitialWindowSize(int32(*window)), grpc.InitialConnWindowSize(int32(*window)))
+		}
+		s := grpc.NewServer(sopts...)
 		testpb.RegisterTestServiceServer(s, &grpcbench.Service{})
 		ready(l.Addr())
 		return s.Serve(l)
 	}
 	dial := func() (*grpc.ClientConn, error) {
 		opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		if *window > 0 {
+			opts = append(opts, grpc.WithInitialWindowSize(int32(*window)), grpc.WithInitialConnWindowSize(int32(*window)))
+		}
 		if *network == "udt" {
 			opts = append(opts, udtgrpc.WithDialer(&udt.Dialer{Config: ucfg, Timeout: 10 * time.Second}))
 		} else {
@@ -417,7 +443,7 @@ func svcPlot(rep *SvcReport, path string) error {
 	good.Title.Text = fmt.Sprintf("gRPC server streaming, RTT %g ms", rep.RTTms)
 	good.Y.Label.Text = "goodput, Mbit/s"
 	good.Y.Min, good.Y.Max = 0, link*1.5
-	lat.Title.Text = fmt.Sprintf("gRPC unary, %d B echo: p50 (bar), p99 (mark)", rep.UnaryBytes)
+	lat.Title.Text = fmt.Sprintf("gRPC unary, %d B echo: p50 (filled), p99 (outline)", rep.UnaryBytes)
 	lat.Y.Label.Text = "round trip, ms"
 	lat.Y.Min = 0
 	good.NominalX(names...)
@@ -426,17 +452,24 @@ func svcPlot(rep *SvcReport, path string) error {
 	n := len(rep.Contenders)
 	maxP99 := 0.0
 	for k, name := range rep.Contenders {
-		gv, pv := make(plotter.Values, len(rep.Cells)), make(plotter.Values, len(rep.Cells))
-		var p99 plotter.XYs
+		gv, pv, qv := make(plotter.Values, len(rep.Cells)), make(plotter.Values, len(rep.Cells)), make(plotter.Values, len(rep.Cells))
 		for i, c := range rep.Cells {
 			if r := c.Results[name]; r != nil && r.Err == "" {
-				gv[i], pv[i] = r.StreamMbps, r.P50ms
-				x := float64(i) + (float64(k)-float64(n-1)/2)*0.18
-				p99 = append(p99, plotter.XY{X: x, Y: r.P99ms})
+				gv[i], pv[i], qv[i] = r.StreamMbps, r.P50ms, r.P99ms
 				maxP99 = max(maxP99, r.P99ms)
 			}
 		}
 		off := w * vg.Length(float64(k)-float64(n-1)/2)
+		// p99 as an outline behind the filled p50 bar.
+		outline, err := plotter.NewBarChart(qv, w)
+		if err != nil {
+			return err
+		}
+		outline.Color = color.White
+		outline.LineStyle.Color = svcPalette[name]
+		outline.LineStyle.Width = vg.Points(1)
+		outline.Offset = off
+		lat.Add(outline)
 		for _, pp := range []struct {
 			p *plot.Plot
 			v plotter.Values
@@ -452,16 +485,6 @@ func svcPlot(rep *SvcReport, path string) error {
 			if pp.p == good {
 				good.Legend.Add(svcTitle(name), bars)
 			}
-		}
-		if len(p99) > 0 {
-			s, err := plotter.NewScatter(p99)
-			if err != nil {
-				return err
-			}
-			s.GlyphStyle.Color = svcPalette[name]
-			s.GlyphStyle.Shape = draw.CrossGlyph{}
-			s.GlyphStyle.Radius = vg.Points(4)
-			lat.Add(s)
 		}
 	}
 	lat.Y.Max = maxP99 * 1.1
