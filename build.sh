@@ -500,7 +500,7 @@ cmd_bench_wan() {
 		# gRPC over UDT (native, udt.BBR) vs over TCP (BBR, CUBIC) on
 		# 100 Mbit/s, RTT 100 ms, loss 0/0.1/1 % (about 5 minutes).
 		bin/wanbench services -json docs/services-wan.json -png docs/services-wan.png -md docs/services-wan.md "$@"
-		say "wrote docs/services-wan.md, docs/services-wan.json and docs/services-wan.png"
+		say "wrote the report (docs/services-wan.{md,json,png} unless -md, -json or -png said otherwise)"
 		;;
 	all)
 		bin/wanbench check -json docs/bench-wan-fidelity.json | tee docs/bench-wan-fidelity.md
