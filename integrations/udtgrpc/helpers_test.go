@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/udtgo/udt"
-	"github.com/udtgo/udt/integrations/grpcbench"
 	"github.com/udtgo/udt/integrations/internal/testutil"
 	"github.com/udtgo/udt/integrations/udtgrpc"
 	"google.golang.org/grpc"
@@ -94,6 +92,3 @@ func testContext(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
-
-var _ = udt.Dialer{}
-var _ = grpcbench.DefaultChunk
