@@ -28,7 +28,8 @@ commands:
            and check that no binary needs libudt at run time
   test     deps, gofmt check, go vet, udtmock freshness, then
            go test -race -count=1 -timeout 20m ./... [args...], then (without
-           args) each fuzz target for 1,000 inputs; also vet and test the bench/wan module
+           args) each fuzz target for 1,000 inputs; also vet and test the bench/wan
+           and integrations modules
   fuzz     deps, then each fuzz target for FUZZTIME (default 60s) [targets...]
   demo     the main job: build, then on loopback `udt perf --loopback --vs tcp`
            and a 300 MiB file through `udt serve` / `udt get --verify`
@@ -41,13 +42,19 @@ commands:
            connections' memory and CPU next to C++ (10,000 and 100,000), udt perf
            --vs tcp, udt get/serve vs upstream recvfile/sendfile, then
            go test -bench . ./... [args...]
-  bench-wan [check|smoke|run] [flags...]
+  bench-services
+           deps, then on loopback gRPC over UDT vs gRPC over TCP (unary p50/p99,
+           streaming goodput) beside raw UDT vs raw TCP, in one run
+           (UDT_SERVICES_SECONDS=3, UDT_SERVICES_ROUNDS=3; docs/services.md)
+  bench-wan [check|smoke|run|services] [flags...]
            as root: the WAN lab (two network namespaces joined by the user-space
            path emulator): with no argument, the emulator's fidelity check and
            the full matrix (RTT 1/50/100/200 ms x loss 0/0.1/1 %: UDT, C++ UDT,
            TCP, QUIC; about 18 minutes), written to docs/bench-wan.{md,json,png};
            check or smoke (one path, a few seconds per contender) alone; run
-           with wanbench's own flags (bin/wanbench run -h)
+           with wanbench's own flags (bin/wanbench run -h); services: gRPC over
+           UDT (native, BBR) vs gRPC over TCP (BBR, CUBIC) at 100 Mbit/s, RTT
+           100 ms, loss 0/0.1/1 %, to docs/services-wan.{md,json,png}
   soak     deps, the long forms of the reliability suite (about 25 minutes): both
            killed-peer directions without a deadline, 1,000 rounds of each close
            race under -race, 200 write+close rounds, 500 lossy transfers of up
@@ -244,6 +251,10 @@ cmd_test() {
 	# stay out of the library's): vet and test it too (its goodput counts).
 	say "go vet and go test (bench/wan module)"
 	(cd bench/wan && go vet ./... && go test -race -count=1 ./...)
+	# The service integrations are a module of their own too (gRPC stays
+	# out of the library's go.mod): gRPC and net/http over UDT, -race.
+	say "go vet and go test (integrations module)"
+	(cd integrations && go vet ./... && go test -race -count=1 -timeout 10m ./...)
 	say "mock freshness (go generate ./... in a temporary copy)"
 	check_generated
 	# -p 1: one package at a time, so udt4's run of the upstream test
@@ -391,6 +402,15 @@ cmd_bench() {
 	go test -run '^$' -bench . -benchmem -count=1 -timeout 60m ./... "$@"
 }
 
+# bench_services prints gRPC over UDT against gRPC over TCP on loopback
+# (unary p50/p99, streaming goodput) beside raw UDT against raw TCP, all
+# measured in one run (integrations module, docs/services.md).
+cmd_bench_services() {
+	cmd_deps
+	(cd integrations && UDT_SERVICES_BENCH=1 go test -count=1 -timeout 30m -run '^TestLoopbackFigures$' -v ./grpcbench) |
+		grep -E '^(\||loopback|ok|FAIL|---)|loopback_test'
+}
+
 # soak runs the long forms of the reliability suite and prints their
 # figures; ./build.sh test runs the same tests scaled down. UDT_SEED=N
 # repeats a run's random choices (each test logs its seed).
@@ -476,12 +496,18 @@ cmd_bench_wan() {
 	check) bin/wanbench check "$@" ;;
 	smoke) bin/wanbench smoke "$@" ;;
 	run) bin/wanbench run "$@" ;;
+	services)
+		# gRPC over UDT (native, udt.BBR) vs over TCP (BBR, CUBIC) on
+		# 100 Mbit/s, RTT 100 ms, loss 0/0.1/1 % (about 5 minutes).
+		bin/wanbench services -json docs/services-wan.json -png docs/services-wan.png -md docs/services-wan.md "$@"
+		say "wrote the report (docs/services-wan.{md,json,png} unless -md, -json or -png said otherwise)"
+		;;
 	all)
 		bin/wanbench check -json docs/bench-wan-fidelity.json | tee docs/bench-wan-fidelity.md
 		bin/wanbench run -json docs/bench-wan.json -png docs/bench-wan.png -md docs/bench-wan.md "$@"
 		say "wrote docs/bench-wan.md, docs/bench-wan.json, docs/bench-wan.png and docs/bench-wan-fidelity.{md,json}"
 		;;
-	*) die "bench-wan: unknown form '$what' (check, smoke, run, or nothing for all)" ;;
+	*) die "bench-wan: unknown form '$what' (check, smoke, run, services, or nothing for all)" ;;
 	esac
 }
 
@@ -633,6 +659,7 @@ main() {
 	fuzz) cmd_fuzz "$@" ;;
 	demo) cmd_demo ;;
 	bench) cmd_bench "$@" ;;
+	bench-services) cmd_bench_services ;;
 	soak) cmd_soak ;;
 	asan) cmd_asan "$@" ;;
 	bench-wan) cmd_bench_wan "$@" ;;
