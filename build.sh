@@ -382,6 +382,10 @@ cmd_bench() {
 	# reference peers, measured alike in one run (UDT_BENCH_SECONDS each).
 	UDT_BENCH=1 go test -count=1 -timeout 30m -run '^TestThroughputVsReference$' -v . \
 		| grep -E 'bench_test|^(ok|FAIL|---)'
+	# Round-trip latency of 64-byte messages: the net layer against the C++
+	# library's blocking calls, in alternating rounds.
+	UDT_BENCH=1 go test -count=1 -timeout 30m -run '^TestEchoLatencyVsReference$' -v . \
+		| grep -E 'figures_test|^(ok|FAIL|---)'
 	# Descriptors, threads, memory and idle CPU with 1,000 and 10,000
 	# connections each way (trimmed buffers: 32 KiB each instead of 297 KiB).
 	# The races and the killed peer's long forms are in soak.
