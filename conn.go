@@ -326,9 +326,16 @@ func (c *Conn) closedOr(err error) error {
 	return err
 }
 
-// WriteMsg sends b as one message on a message-mode connection. A message
-// not delivered within ttl is dropped (ttl <= 0: never); inOrder delivers
-// it after the messages sent before it.
+// WriteMsg sends b as one message on a message-mode connection; inOrder
+// delivers it after the messages sent before it.
+//
+// ttl (rounded up to whole milliseconds; ttl <= 0: never) does not bound
+// delivery as a whole: UDT 4.11 checks it only when a packet of the
+// message is about to be sent again because the peer reported it lost.
+// If by then the message has been in the send buffer longer than ttl
+// (counted from WriteMsg), the whole message is dropped and the peer told
+// to skip it. The first transmission is never checked, so on a path
+// without loss no message expires, however late it arrives.
 func (c *Conn) WriteMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) {
 	if !c.ok() {
 		return 0, errInvalidConn("write")

@@ -30,7 +30,11 @@ type Config struct {
 	// Message selects message mode (SOCK_DGRAM): each Write sends one
 	// message, each Read returns one.
 	Message bool
-	// MessageTTL drops a message not delivered within it (0: never).
+	// MessageTTL is the ttl of every Write on a message-mode connection
+	// (0: never), as for Conn.WriteMsg: UDT 4.11 checks it only before a
+	// retransmission, dropping a message that was lost and has been in
+	// the send buffer longer than MessageTTL; on a path without loss no
+	// message expires.
 	MessageTTL time.Duration
 	// MessageUnordered lets a message be delivered before earlier ones.
 	MessageUnordered bool
