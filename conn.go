@@ -470,7 +470,9 @@ func (c *Conn) SetMaxSendRate(r BitRate) error {
 
 // Flush waits until the peer has acknowledged every byte written so far,
 // or ctx ends, or the connection fails. Close does the same before it
-// closes; Flush is for a connection that stays open.
+// closes; Flush is for a connection that stays open. When ctx's deadline
+// passes the error is a timeout, UDT's ETIMEOUT (6003), matching
+// context.DeadlineExceeded and os.ErrDeadlineExceeded.
 func (c *Conn) Flush(ctx context.Context) error {
 	if !c.ok() {
 		return errInvalidConn("flush")
@@ -486,6 +488,11 @@ func (c *Conn) Flush(ctx context.Context) error {
 	case nil:
 		return nil
 	case errCanceled:
+		if cerr := ctx.Err(); errors.Is(cerr, context.DeadlineExceeded) {
+			// ctx's deadline: a timeout as Read's and Write's are, which
+			// still matches context.DeadlineExceeded.
+			return fd.opError("flush", &Error{Op: "flush", Code: ErrTimeout, Msg: "i/o timeout: " + strconv.Itoa(left) + " packets not yet acknowledged", err: cerr})
+		}
 		return fd.opError("flush", ctx.Err())
 	}
 	return fd.opError("flush", &Error{Op: "flush", Code: ErrConnLost,
