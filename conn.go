@@ -326,9 +326,16 @@ func (c *Conn) closedOr(err error) error {
 	return err
 }
 
-// WriteMsg sends b as one message on a message-mode connection. A message
-// not delivered within ttl is dropped (ttl <= 0: never); inOrder delivers
-// it after the messages sent before it.
+// WriteMsg sends b as one message on a message-mode connection; inOrder
+// delivers it after the messages sent before it.
+//
+// ttl (rounded up to whole milliseconds; ttl <= 0: never) does not bound
+// delivery as a whole: UDT 4.11 checks it only when a packet of the
+// message is about to be sent again because the peer reported it lost.
+// If by then the message has been in the send buffer longer than ttl
+// (counted from WriteMsg), the whole message is dropped and the peer told
+// to skip it. The first transmission is never checked, so on a path
+// without loss no message expires, however late it arrives.
 func (c *Conn) WriteMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) {
 	if !c.ok() {
 		return 0, errInvalidConn("write")
@@ -463,7 +470,9 @@ func (c *Conn) SetMaxSendRate(r BitRate) error {
 
 // Flush waits until the peer has acknowledged every byte written so far,
 // or ctx ends, or the connection fails. Close does the same before it
-// closes; Flush is for a connection that stays open.
+// closes; Flush is for a connection that stays open. When ctx's deadline
+// passes the error is a timeout, UDT's ETIMEOUT (6003), matching
+// context.DeadlineExceeded and os.ErrDeadlineExceeded.
 func (c *Conn) Flush(ctx context.Context) error {
 	if !c.ok() {
 		return errInvalidConn("flush")
@@ -479,6 +488,11 @@ func (c *Conn) Flush(ctx context.Context) error {
 	case nil:
 		return nil
 	case errCanceled:
+		if cerr := ctx.Err(); errors.Is(cerr, context.DeadlineExceeded) {
+			// ctx's deadline: a timeout as Read's and Write's are, which
+			// still matches context.DeadlineExceeded.
+			return fd.opError("flush", &Error{Op: "flush", Code: ErrTimeout, Msg: "i/o timeout: " + strconv.Itoa(left) + " packets not yet acknowledged", err: cerr})
+		}
 		return fd.opError("flush", ctx.Err())
 	}
 	return fd.opError("flush", &Error{Op: "flush", Code: ErrConnLost,

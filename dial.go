@@ -30,7 +30,11 @@ type Config struct {
 	// Message selects message mode (SOCK_DGRAM): each Write sends one
 	// message, each Read returns one.
 	Message bool
-	// MessageTTL drops a message not delivered within it (0: never).
+	// MessageTTL is the ttl of every Write on a message-mode connection
+	// (0: never), as for Conn.WriteMsg: UDT 4.11 checks it only before a
+	// retransmission, dropping a message that was lost and has been in
+	// the send buffer longer than MessageTTL; on a path without loss no
+	// message expires.
 	MessageTTL time.Duration
 	// MessageUnordered lets a message be delivered before earlier ones.
 	MessageUnordered bool
@@ -240,7 +244,11 @@ type Dialer struct {
 const DefaultDialTimeout = 3 * time.Second
 
 // Dial connects to address on network "udt", "udt4" or "udt6", and returns
-// the *Conn as a net.Conn; DialUDT returns it as it is.
+// the *Conn as a net.Conn; DialUDT returns it as it is. As with net.Dial,
+// when the host is empty or a literal unspecified address ("0.0.0.0",
+// "::"), as a Listener on every address reports it, the local system is
+// assumed: Dial connects to 127.0.0.1 or ::1. So do DialUDT, the Dialer's
+// and Transport's dials and Rendezvous with the remote address.
 func Dial(network, address string) (net.Conn, error) {
 	var d Dialer
 	return d.DialContext(context.Background(), network, address)
@@ -356,6 +364,7 @@ func (d dialSpec) dial(ctx context.Context, network, address string, raddr netip
 			return nil, opErr(nil, err)
 		}
 	}
+	raddr = dialable(raddr)
 	var local netip.AddrPort
 	switch {
 	case d.port != nil:
@@ -404,6 +413,23 @@ func (d dialSpec) dial(ctx context.Context, network, address string, raddr netip
 			return nil, opErr(newAddr(raddr), err)
 		}
 		return c, nil
+	}
+}
+
+// dialable is ap, or this machine's loopback address of ap's family when
+// ap's address is unspecified (0.0.0.0, ::): the kernel sends TCP and UDP
+// dialed to those to the local system, and Go's net package dials them so
+// (what a Listener on every address reports as its Addr dials back to
+// it); UDT would send its handshake to nowhere.
+func dialable(ap netip.AddrPort) netip.AddrPort {
+	ip := ap.Addr().Unmap()
+	switch {
+	case !ip.IsUnspecified():
+		return ap
+	case ip.Is4():
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), ap.Port())
+	default:
+		return netip.AddrPortFrom(netip.IPv6Loopback(), ap.Port())
 	}
 }
 

@@ -81,8 +81,9 @@
 //
 //   - errors.Is(err, net.ErrClosed): the Conn or Listener was closed.
 //   - errors.Is(err, os.ErrDeadlineExceeded), and net.Error's Timeout: a
-//     deadline passed, or a dial timed out (also [ErrNoServer],
-//     context.DeadlineExceeded and syscall.ETIMEDOUT).
+//     deadline passed ([ErrTimeout], UDT's 6003, also syscall.ETIMEDOUT),
+//     or a dial timed out (also [ErrNoServer], context.DeadlineExceeded
+//     and syscall.ETIMEDOUT).
 //   - io.EOF from Read: the peer closed the connection.
 //   - [ErrConnLost] (also syscall.ECONNRESET): UDT gave up on a silent peer.
 //   - Every UDT code is an [ErrorCode] constant that errors.Is matches, and

@@ -24,7 +24,7 @@ type Perf struct {
 	PktRecvACKTotal  int           // ACKs received
 	PktSentNAKTotal  int           // NAKs sent
 	PktRecvNAKTotal  int           // NAKs received
-	SndDurationTotal time.Duration // time spent sending, idle time excluded
+	SndDurationTotal time.Duration // always 0: see SndDuration
 
 	// Counters for the interval since the last Perfmon(true).
 	PktSent      int64
@@ -36,9 +36,14 @@ type Perf struct {
 	PktRecvACK   int
 	PktSentNAK   int
 	PktRecvNAK   int
-	MbpsSendRate float64       // data packets sent × payload size over the interval
-	MbpsRecvRate float64       // packets received × payload size over the interval
-	SndDuration  time.Duration // time spent sending, idle time excluded
+	MbpsSendRate float64 // data packets sent × payload size over the interval
+	MbpsRecvRate float64 // packets received × payload size over the interval
+	// SndDuration, UDT's time spent sending (idle time excluded), is
+	// always 0, as SndDurationTotal: UDT 4.11 computes both from two
+	// clocks at once (a wall-clock start in microseconds, CPU timestamps
+	// at each ACK), so its figures are no duration (see Traffic.SendBusy).
+	// cudt.Perf keeps UDT's raw numbers.
+	SndDuration time.Duration
 
 	// Values at this instant.
 	PktSndPeriod        time.Duration // gap between two packets sent
@@ -56,17 +61,16 @@ func msec(v float64) time.Duration { return time.Duration(v * float64(time.Milli
 
 func perfFrom(p cudt.Perf) Perf {
 	return Perf{
-		TimeStamp:        time.Duration(p.MsTimeStamp) * time.Millisecond,
-		PktSentTotal:     p.PktSentTotal,
-		PktRecvTotal:     p.PktRecvTotal,
-		PktSndLossTotal:  p.PktSndLossTotal,
-		PktRcvLossTotal:  p.PktRcvLossTotal,
-		PktRetransTotal:  p.PktRetransTotal,
-		PktSentACKTotal:  p.PktSentACKTotal,
-		PktRecvACKTotal:  p.PktRecvACKTotal,
-		PktSentNAKTotal:  p.PktSentNAKTotal,
-		PktRecvNAKTotal:  p.PktRecvNAKTotal,
-		SndDurationTotal: time.Duration(p.UsSndDurationTotal) * time.Microsecond,
+		TimeStamp:       time.Duration(p.MsTimeStamp) * time.Millisecond,
+		PktSentTotal:    p.PktSentTotal,
+		PktRecvTotal:    p.PktRecvTotal,
+		PktSndLossTotal: p.PktSndLossTotal,
+		PktRcvLossTotal: p.PktRcvLossTotal,
+		PktRetransTotal: p.PktRetransTotal,
+		PktSentACKTotal: p.PktSentACKTotal,
+		PktRecvACKTotal: p.PktRecvACKTotal,
+		PktSentNAKTotal: p.PktSentNAKTotal,
+		PktRecvNAKTotal: p.PktRecvNAKTotal,
 
 		PktSent:      p.PktSent,
 		PktRecv:      p.PktRecv,
@@ -79,7 +83,6 @@ func perfFrom(p cudt.Perf) Perf {
 		PktRecvNAK:   p.PktRecvNAK,
 		MbpsSendRate: p.MbpsSendRate,
 		MbpsRecvRate: p.MbpsRecvRate,
-		SndDuration:  time.Duration(p.UsSndDuration) * time.Microsecond,
 
 		PktSndPeriod:        usec(p.UsPktSndPeriod),
 		PktFlowWindow:       p.PktFlowWindow,

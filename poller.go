@@ -597,9 +597,13 @@ func (pd *pollDesc) wake(ev Events) {
 	}
 }
 
-// errDeadline is what a call returns when its deadline passes: it is
-// os.ErrDeadlineExceeded, a net.Error whose Timeout is true.
-var errDeadline error = os.ErrDeadlineExceeded
+// errDeadline is what a call returns when its deadline passes: UDT's
+// ETIMEOUT (6003), the code of its own blocking calls that run out of
+// UDT_RCVTIMEO or UDT_SNDTIMEO, so CodeOf and errors.As(*Error) see it; it
+// matches os.ErrDeadlineExceeded and syscall.ETIMEDOUT, and its Timeout
+// is true. One shared value: callers compare with ==, and errors are
+// read-only.
+var errDeadline error = &Error{Op: "deadline", Code: ErrTimeout, Msg: "i/o timeout", err: os.ErrDeadlineExceeded}
 
 // wait parks the caller until the socket may be ready for ev (EventIn or
 // EventOut), its deadline passes, or the socket closes. A nil return means

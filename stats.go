@@ -47,18 +47,25 @@ type Traffic struct {
 	ReadRate     BitRate // BytesRead over Duration: what the application got
 
 	// Packets on the wire, as UDT counts them.
-	PacketsSent          int64         // data packets, retransmissions included
-	PacketsReceived      int64         // every packet received
-	PacketsRetransmitted int64         // data packets sent again
-	SendLoss             int64         // packets the peer reported lost
-	RecvLoss             int64         // packets this side found missing
-	ACKsSent             int64         // acknowledgements sent
-	ACKsReceived         int64         // acknowledgements received
-	NAKsSent             int64         // loss reports sent
-	NAKsReceived         int64         // loss reports received
-	SendBusy             time.Duration // time spent sending, idle time excluded
-	SendRate             BitRate       // data packets sent × payload size over Duration, as UDT rates it
-	RecvRate             BitRate       // packets received × payload size over Duration
+	PacketsSent          int64 // data packets, retransmissions included
+	PacketsReceived      int64 // every packet received
+	PacketsRetransmitted int64 // data packets sent again
+	SendLoss             int64 // packets the peer reported lost
+	RecvLoss             int64 // packets this side found missing
+	ACKsSent             int64 // acknowledgements sent
+	ACKsReceived         int64 // acknowledgements received
+	NAKsSent             int64 // loss reports sent
+	NAKsReceived         int64 // loss reports received
+	// SendBusy is meant to be the time spent sending, idle time excluded
+	// (UDT's usSndDuration), but UDT 4.11 does not measure it: it
+	// subtracts a wall-clock start, in microseconds, from CPU timestamps
+	// taken at each ACK, so its figure is a mix of both clocks (hundreds
+	// of thousands of hours negative, minutes per 100 ms). Until the
+	// binding measures it itself, it is always 0.
+	SendBusy time.Duration
+	// Rates over Duration.
+	SendRate BitRate // data packets sent × payload size over Duration, as UDT rates it
+	RecvRate BitRate // packets received × payload size over Duration
 }
 
 // connStats is a Conn's record for Stats.
@@ -195,7 +202,6 @@ func (c *Conn) traffic(p Perf, d time.Duration) Traffic {
 		ACKsReceived:         int64(p.PktRecvACKTotal),
 		NAKsSent:             int64(p.PktSentNAKTotal),
 		NAKsReceived:         int64(p.PktRecvNAKTotal),
-		SendBusy:             p.SndDurationTotal,
 	}
 }
 
@@ -214,7 +220,6 @@ func (t Traffic) minus(prev Traffic, d time.Duration) Traffic {
 		ACKsReceived:         t.ACKsReceived - prev.ACKsReceived,
 		NAKsSent:             t.NAKsSent - prev.NAKsSent,
 		NAKsReceived:         t.NAKsReceived - prev.NAKsReceived,
-		SendBusy:             t.SendBusy - prev.SendBusy,
 	}
 }
 

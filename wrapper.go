@@ -566,9 +566,11 @@ func (s Socket) Recv(b []byte) (int, error) {
 	return n, nil
 }
 
-// SendMsg sends b as one message on a datagram socket (UDT::sendmsg). A
-// message not delivered within ttl is dropped; ttl <= 0 means it never
-// expires, and ttl is rounded up to whole milliseconds. inOrder asks for
+// SendMsg sends b as one message on a datagram socket (UDT::sendmsg).
+// ttl <= 0 means it never expires, and ttl is rounded up to whole
+// milliseconds; UDT checks it only before retransmitting a lost packet of
+// the message, so on a path without loss no message expires (see
+// Conn.WriteMsg). inOrder asks for
 // delivery in sending order. An empty b is refused: UDT would report
 // success and send nothing.
 func (s Socket) SendMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) {
