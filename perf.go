@@ -41,7 +41,8 @@ type Perf struct {
 	// SndDuration, UDT's time spent sending (idle time excluded), is
 	// always 0, as SndDurationTotal: UDT 4.11 computes both from two
 	// clocks at once (a wall-clock start in microseconds, CPU timestamps
-	// at each ACK), so its figures are no duration (see Traffic.SendBusy).
+	// at each ACK), so its figures are no duration. Stats has no such field
+	// for that reason.
 	// cudt.Perf keeps UDT's raw numbers.
 	SndDuration time.Duration
 

@@ -6,11 +6,10 @@ import (
 	"time"
 )
 
-// SendBusy, in Stats and in the Perf mirror, is never the garbage UDT 4.11
-// computes (it mixes a wall-clock start with CPU timestamps): within
-// each interval, no more than the interval or the time since the start,
-// and the totals never go down, while sending, when idle, and after Close.
-func TestStatsSendBusyIsSane(t *testing.T) {
+// The Perf mirror's SndDuration is never the garbage UDT 4.11 computes (it
+// mixes a wall-clock start with CPU timestamps): no more than the time
+// since the start, while sending and when idle.
+func TestPerfSndDurationIsSane(t *testing.T) {
 	t.Parallel()
 	c, s := connPair(t, Config{})
 	go io.Copy(io.Discard, s)
@@ -19,21 +18,8 @@ func TestStatsSendBusyIsSane(t *testing.T) {
 		_, err := io.CopyN(writerOnly{c}, pattern(7), 32<<20)
 		done <- err
 	}()
-	var prev Stats
 	check := func(what string) {
 		t.Helper()
-		st, err := c.Stats()
-		if err != nil {
-			t.Fatalf("%s: Stats: %v", what, err)
-		}
-		iv, tot := st.Interval.SendBusy, st.Total.SendBusy
-		if iv < 0 || iv > st.Interval.Duration || tot < 0 || tot > st.Elapsed+time.Millisecond || tot < prev.Total.SendBusy {
-			t.Fatalf("%s: SendBusy interval %v of %v, total %v (was %v) of %v elapsed", what, iv, st.Interval.Duration, tot, prev.Total.SendBusy, st.Elapsed)
-		}
-		prev = st
-		if st.Ended {
-			return
-		}
 		p, err := c.Socket().Perfmon(false)
 		if err != nil {
 			t.Fatalf("%s: Perfmon: %v", what, err)
@@ -54,6 +40,4 @@ func TestStatsSendBusyIsSane(t *testing.T) {
 		check("while sending")
 	}
 	check("idle")
-	c.Close()
-	check("after Close")
 }

@@ -56,13 +56,6 @@ type Traffic struct {
 	ACKsReceived         int64 // acknowledgements received
 	NAKsSent             int64 // loss reports sent
 	NAKsReceived         int64 // loss reports received
-	// SendBusy is meant to be the time spent sending, idle time excluded
-	// (UDT's usSndDuration), but UDT 4.11 does not measure it: it
-	// subtracts a wall-clock start, in microseconds, from CPU timestamps
-	// taken at each ACK, so its figure is a mix of both clocks (hundreds
-	// of thousands of hours negative, minutes per 100 ms). Until the
-	// binding measures it itself, it is always 0.
-	SendBusy time.Duration
 	// Rates over Duration.
 	SendRate BitRate // data packets sent × payload size over Duration, as UDT rates it
 	RecvRate BitRate // packets received × payload size over Duration
