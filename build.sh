@@ -41,13 +41,16 @@ commands:
            connections' memory and CPU next to C++ (10,000 and 100,000), udt perf
            --vs tcp, udt get/serve vs upstream recvfile/sendfile, then
            go test -bench . ./... [args...]
-  bench-wan [check|smoke|run] [flags...]
+  bench-wan [check|smoke|run|fair] [flags...]
            as root: the WAN lab (two network namespaces joined by the user-space
            path emulator): with no argument, the emulator's fidelity check and
            the full matrix (RTT 1/50/100/200 ms x loss 0/0.1/1 %: UDT, C++ UDT,
            TCP, QUIC; about 18 minutes), written to docs/bench-wan.{md,json,png};
            check or smoke (one path, a few seconds per contender) alone; run
-           with wanbench's own flags (bin/wanbench run -h)
+           with wanbench's own flags (bin/wanbench run -h); fair: two flows
+           through one 100 Mbit/s, 100 ms bottleneck (UDT+BBR twice, against
+           CUBIC; TCP BBR against CUBIC and itself; about 5 minutes), written
+           to docs/bench-wan-fair.{md,json,png} (bin/wanbench fair -h)
   soak     deps, the long forms of the reliability suite (about 25 minutes): both
            killed-peer directions without a deadline, 1,000 rounds of each close
            race under -race, 200 write+close rounds, 500 lossy transfers of up
@@ -476,12 +479,19 @@ cmd_bench_wan() {
 	check) bin/wanbench check "$@" ;;
 	smoke) bin/wanbench smoke "$@" ;;
 	run) bin/wanbench run "$@" ;;
+	fair)
+		# Two flows through one 100 Mbit/s, 100 ms bottleneck: UDT+BBR
+		# against itself and against CUBIC, TCP BBR against CUBIC and
+		# against itself (about 5 minutes).
+		bin/wanbench fair -json docs/bench-wan-fair.json -png docs/bench-wan-fair.png -md docs/bench-wan-fair.md "$@"
+		say "wrote docs/bench-wan-fair.md, docs/bench-wan-fair.json and docs/bench-wan-fair.png"
+		;;
 	all)
 		bin/wanbench check -json docs/bench-wan-fidelity.json | tee docs/bench-wan-fidelity.md
 		bin/wanbench run -json docs/bench-wan.json -png docs/bench-wan.png -md docs/bench-wan.md "$@"
 		say "wrote docs/bench-wan.md, docs/bench-wan.json, docs/bench-wan.png and docs/bench-wan-fidelity.{md,json}"
 		;;
-	*) die "bench-wan: unknown form '$what' (check, smoke, run, or nothing for all)" ;;
+	*) die "bench-wan: unknown form '$what' (check, smoke, run, fair, or nothing for all)" ;;
 	esac
 }
 

@@ -4,6 +4,7 @@
 //
 //	wanbench check   the emulator's fidelity and the highest rate it holds
 //	wanbench run     the matrix of paths and contenders, a table, JSON and a PNG
+//	wanbench fair    two flows through one bottleneck: shares over time, Jain's index
 //	wanbench smoke   one short UDT transfer through one path
 //
 // It lives in its own module so the library's users never pull quic-go
@@ -23,9 +24,10 @@ import (
 )
 
 func usage() {
-	fmt.Fprint(os.Stderr, `usage: wanbench check|run|smoke [flags]   (as root)
+	fmt.Fprint(os.Stderr, `usage: wanbench check|run|fair|smoke [flags]   (as root)
   check   emulator fidelity (RTT, loss, rate) and the highest faithful rate
   run     the bench matrix: -h for its flags
+  fair    flows sharing one bottleneck: shares over time, Jain's index (-h)
   smoke   one path, one short UDT transfer through it
 `)
 }
@@ -54,6 +56,8 @@ func main() {
 		err = runMain(os.Args[2:])
 	case "smoke":
 		err = smokeMain(os.Args[2:])
+	case "fair":
+		err = fairMain(os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
