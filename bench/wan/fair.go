@@ -39,9 +39,9 @@ var fairFlows = map[string]struct {
 	"tcp-cubic":  {"tcp-recv", "tcp-send", []string{"-cc", "cubic"}, true, "TCP CUBIC"},
 }
 
-// defaultScenarios: the (a) and (b), and TCP BBR against itself
-// as the reference for (a).
-const defaultScenarios = "udt-bbr/udt-bbr,udt-bbr/tcp-cubic,tcp-bbr/tcp-cubic,tcp-bbr/tcp-bbr"
+// defaultScenarios: the (a) and (b), (b) in both start orders,
+// and TCP BBR against itself as the reference for (a).
+const defaultScenarios = "udt-bbr/udt-bbr,udt-bbr/tcp-cubic,tcp-bbr/tcp-cubic,tcp-cubic/udt-bbr,tcp-cubic/tcp-bbr,tcp-bbr/tcp-bbr"
 
 // parseScenarios reads a comma-separated list of scenarios, each the flows
 // it starts, in order, separated by slashes: "udt-bbr/tcp-cubic".

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,5 +97,28 @@ func TestFlowMeterBinsEachFlow(t *testing.T) {
 	bits := func(bytes float64) float64 { return bytes * 8 / 3600 / 1e6 }
 	if s[0][0] != bits(10_000) || s[1][0] != bits(500) {
 		t.Errorf("got %v Mbit/s, want %v and %v", s, bits(10_000), bits(500))
+	}
+}
+
+func TestFairGoals(t *testing.T) {
+	run := func(sc string, share0, jain, conv float64) *FairRun {
+		return &FairRun{Scenario: sc, Flows: strings.Split(sc, "/"), Share: []float64{share0, 1 - share0},
+			MeanMbps: []float64{share0 * 90, (1 - share0) * 90}, Jain: jain, ConvergeS: conv, Series: [][]float64{{1}, {1}}, StartS: []float64{0, 5}}
+	}
+	rep := &FairReport{RateBps: 100e6, Runs: []*FairRun{
+		run("udt-bbr/udt-bbr", 0.5, 0.99, 12), run("udt-bbr/udt-bbr", 0.52, 0.98, 40), run("udt-bbr/udt-bbr", 0.49, 0.99, 20),
+		run("udt-bbr/tcp-cubic", 0.7, 0.8, -1), run("tcp-bbr/tcp-cubic", 0.9, 0.6, -1),
+		run("tcp-cubic/udt-bbr", 0.3, 0.8, -1), run("tcp-cubic/tcp-bbr", 0.5, 1, 3),
+	}}
+	md := fairMarkdown(rep)
+	for _, want := range []string{
+		"Goal (a), two UDT flows with BBR: Jain 0.990 (≥ 0.95), 3 of 3 runs converged, median after 20 s (≤ 30 s): met",
+		"Goal (b), udt-bbr/tcp-cubic against tcp-bbr/tcp-cubic: UDT with BBR takes 70 % beside CUBIC, TCP BBR 90 % (no more than BBR): met",
+		// Second in the start order: the UDT flow's share is flow 2's.
+		"Goal (b), tcp-cubic/udt-bbr against tcp-cubic/tcp-bbr: UDT with BBR takes 70 % beside CUBIC, TCP BBR 50 % (no more than BBR): NOT met",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report lacks %q:\n%s", want, md)
+		}
 	}
 }

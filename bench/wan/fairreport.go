@@ -92,7 +92,67 @@ func fairMarkdown(rep *FairReport) string {
 		}
 		fmt.Fprintf(&b, "- %s (%d runs): Jain %.3f, %s takes %.0f %%, %s\n", n, runs, medianOf(j), first, medianOf(share)*100, c)
 	}
+	b.WriteString(fairGoals(rep))
 	return b.String()
+}
+
+// scenarioMedians returns the medians of Jain's index, of the share of
+// flow `flow` and of the convergence times over a scenario's runs, and
+// how many runs completed and converged.
+func scenarioMedians(rep *FairReport, scenario string, flow int) (j, share, conv float64, runs, converged int) {
+	var js, shares, convs []float64
+	for _, r := range rep.Runs {
+		if r.Scenario != scenario || r.Err != "" {
+			continue
+		}
+		runs++
+		js = append(js, r.Jain)
+		shares = append(shares, r.Share[flow])
+		if r.ConvergeS >= 0 {
+			convs = append(convs, r.ConvergeS)
+		}
+	}
+	return medianOf(js), medianOf(shares), medianOf(convs), runs, len(convs)
+}
+
+// fairGoals checks the issue's two fairness goals where the report has
+// the scenarios they need: (a) two UDT flows with BBR reach Jain's index
+// 0.95 and converge to within 20 % within 30 s; (b) UDT with BBR takes
+// no larger share from CUBIC than TCP BBR does, in the same start order.
+func fairGoals(rep *FairReport) string {
+	var b strings.Builder
+	has := func(s string) bool {
+		return slices.ContainsFunc(rep.Runs, func(r *FairRun) bool { return r.Scenario == s && r.Err == "" })
+	}
+	yes := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT met"
+	}
+	if has("udt-bbr/udt-bbr") {
+		j, _, conv, runs, nconv := scenarioMedians(rep, "udt-bbr/udt-bbr", 0)
+		ok := j >= 0.95 && nconv == runs && conv <= 30
+		fmt.Fprintf(&b, "- Goal (a), two UDT flows with BBR: Jain %.3f (≥ 0.95), %d of %d runs converged, median after %.0f s (≤ 30 s): %s\n",
+			j, nconv, runs, conv, yes(ok))
+	}
+	for _, p := range [][2]string{{"udt-bbr/tcp-cubic", "tcp-bbr/tcp-cubic"}, {"tcp-cubic/udt-bbr", "tcp-cubic/tcp-bbr"}} {
+		if !has(p[0]) || !has(p[1]) {
+			continue
+		}
+		flow := 0
+		if strings.HasPrefix(p[0], "tcp-cubic/") {
+			flow = 1
+		}
+		_, u, _, _, _ := scenarioMedians(rep, p[0], flow)
+		_, t, _, _, _ := scenarioMedians(rep, p[1], flow)
+		fmt.Fprintf(&b, "- Goal (b), %s against %s: UDT with BBR takes %.0f %% beside CUBIC, TCP BBR %.0f %% (no more than BBR): %s\n",
+			p[0], p[1], u*100, t*100, yes(u <= t+0.02))
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return "\nAgainst the goals of issue 12 (shares: medians over the runs; within 2 points counts as equal):\n\n" + b.String()
 }
 
 func lastOf(rep *FairReport) float64 {
@@ -134,7 +194,7 @@ func plotFair(rep *FairReport, path string) error {
 	if len(runs) == 0 {
 		return fmt.Errorf("no run to plot")
 	}
-	const cols = 2
+	cols := min(2, len(runs))
 	rows := (len(runs) + cols - 1) / cols
 	link := float64(rep.RateBps) / 1e6
 	plots := make([][]*plot.Plot, rows)
@@ -181,7 +241,7 @@ func plotFair(rep *FairReport, path string) error {
 		plots[rows-1][c].HideAxes()
 	}
 	const panelW, panelH = 5 * vg.Inch, 3.4 * vg.Inch
-	img := vgimg.New(panelW*cols, panelH*vg.Length(rows))
+	img := vgimg.New(panelW*vg.Length(cols), panelH*vg.Length(rows))
 	dc := draw.New(img)
 	t := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4,
 		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
