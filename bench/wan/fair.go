@@ -249,9 +249,13 @@ type FairRun struct {
 	// stays within 20 % of the fastest's; -1: never in this run.
 	ConvergeS float64 `json:"converge_s"`
 	RTTInflMs float64 `json:"rtt_inflation_ms"` // probes during the last window
-	Host      string  `json:"host_before"`
-	HostAfter string  `json:"host_after"`
-	Err       string  `json:"error,omitempty"`
+	// The bottleneck's backlog in the emulator's model over the last
+	// window, median and mean (see Result.QueueMs).
+	QueueMs     float64 `json:"queue_ms"`
+	QueueMeanMs float64 `json:"queue_mean_ms"`
+	Host        string  `json:"host_before"`
+	HostAfter   string  `json:"host_after"`
+	Err         string  `json:"error,omitempty"`
 }
 
 // FairReport is what wanbench fair writes to JSON.
@@ -415,6 +419,7 @@ func (fr *fairRunner) measure(r *FairRun) error {
 	}
 	t0 := time.Now()
 	meter.start(t0)
+	queue := sampleBacklog(fr.lab, fr.dur-fr.last, fr.last)
 	probed := make(chan []time.Duration, 1)
 	go func() {
 		time.Sleep(fr.dur - fr.last)
@@ -460,6 +465,7 @@ func (fr *fairRunner) measure(r *FairRun) error {
 		slices.Sort(rtts)
 		r.RTTInflMs = float64(rtts[len(rtts)/2]-fr.pathRTT) / 1e6
 	}
+	r.QueueMs, r.QueueMeanMs = backlogStats(<-queue)
 	for i, s := range r.Series {
 		if slices.Max(s) == 0 {
 			return fmt.Errorf("flow %d (%s) delivered nothing", i+1, r.Flows[i])
@@ -480,6 +486,6 @@ func fairLine(r *FairRun) string {
 	if r.ConvergeS >= 0 {
 		conv = fmt.Sprintf("%.0f s", r.ConvergeS)
 	}
-	return fmt.Sprintf("%-22s last %.0f s: %s; Jain %.3f; link %.0f%%; converged after %s; queue %.1f ms; %s",
-		r.Scenario, r.LastS, strings.Join(parts, ", "), r.Jain, r.LinkPct, conv, r.RTTInflMs, r.HostAfter)
+	return fmt.Sprintf("%-22s last %.0f s: %s; Jain %.3f; link %.0f%%; converged after %s; queue %.1f ms (mean %.1f; probes +%.1f ms); %s",
+		r.Scenario, r.LastS, strings.Join(parts, ", "), r.Jain, r.LinkPct, conv, r.QueueMs, r.QueueMeanMs, r.RTTInflMs, r.HostAfter)
 }

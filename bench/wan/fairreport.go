@@ -31,16 +31,17 @@ func fairMarkdown(rep *FairReport) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Bottleneck %.0f Mbit/s each way, RTT %g ms, random loss %g %%, queue %s. "+
 		"Each run lasts %.0f s; each flow starts %.0f s after the one before. Shares, Jain's index and the queue "+
-		"(median probe RTT less the path's) are over each run's last %.0f s.\n\n",
+		"(the bottleneck's backlog in the emulator's model, median (mean); and the median round trip of probes less the path's, "+
+		"which a busy machine inflates) are over each run's last %.0f s.\n\n",
 		float64(rep.RateBps)/1e6, rep.RTTms, rep.LossPct, rep.QueueRule, rep.DurationS, rep.StaggerS, lastOf(rep))
 	if rep.Plot != "" {
 		fmt.Fprintf(&b, "![each flow's goodput over time](%s)\n\n", rep.Plot)
 	}
-	b.WriteString("| scenario (in start order) | Mbit/s (share) | Jain | link used | converged | queue | load average before → after |\n")
-	b.WriteString("|---|---|---|---|---|---|---|\n")
+	b.WriteString("| scenario (in start order) | Mbit/s (share) | Jain | link used | converged | queue, ms | probes, ms | load average before → after |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rep.Runs {
 		if r.Err != "" {
-			fmt.Fprintf(&b, "| %s | failed: %s | | | | | |\n", r.Scenario, r.Err)
+			fmt.Fprintf(&b, "| %s | failed: %s | | | | | | |\n", r.Scenario, r.Err)
 			continue
 		}
 		var flows []string
@@ -51,8 +52,8 @@ func fairMarkdown(rep *FairReport) string {
 		if r.ConvergeS >= 0 {
 			conv = fmt.Sprintf("%.0f s", r.ConvergeS)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.3f | %.0f %% | %s | %.1f ms | %s → %s |\n", r.Scenario, strings.Join(flows, ", "),
-			r.Jain, r.LinkPct, conv, r.RTTInflMs, loadOf(r.Host), loadOf(r.HostAfter))
+		fmt.Fprintf(&b, "| %s | %s | %.3f | %.0f %% | %s | %.1f (%.1f) | +%.1f | %s → %s |\n", r.Scenario, strings.Join(flows, ", "),
+			r.Jain, r.LinkPct, conv, r.QueueMs, r.QueueMeanMs, r.RTTInflMs, loadOf(r.Host), loadOf(r.HostAfter))
 	}
 	var names []string
 	for _, r := range rep.Runs {
