@@ -53,6 +53,17 @@ type BBRConfig struct {
 // RTprop has gone ProbeRTTInterval without a new minimum, holds the window
 // at half a BDP (BBRv2's gentler ProbeRTT) for 200 ms and one round.
 //
+// The queue. BtlBw, a maximum of noisy samples, runs a little above the
+// link, so pacing at gain 1 slowly fills the bottleneck's queue. The
+// receiving end measures that queue from one-way delays (each data packet
+// carries the sender's clock; arrival less stamp, less its minimum over
+// 10 to 20 s, is the queue, to tens of microseconds) and reports it with
+// the delivery rate. In the gain-1 phases the sender paces below BtlBw in
+// proportion to the queue beyond 2 ms, by up to 10 %, and the draining
+// phase ends when the queue is down to 2 ms. Against a peer without this
+// controller UDT's smoothed RTT stands in, and a queue counts from 10 %
+// of RTprop plus 5 ms.
+//
 // The window. UDT counts packets in flight from the oldest unacknowledged
 // one, so a hole waiting for its retransmission holds back everything sent
 // after it; at 1 % loss a hole lasts one to three round trips. A window of
@@ -129,6 +140,10 @@ type bbr struct {
 	probeRound int64
 	probeMin   time.Duration
 	modeRound  int64
+
+	// the queue the receiving end measures (owdFilter)
+	peerQ bool          // its reports carry the queue
+	q     time.Duration // the latest report's
 
 	// receiving end: what is missing, and when it was last reported
 	rx rxLoss
@@ -294,10 +309,20 @@ func (b *bbr) sampleRTT(cc *CC, ack int32, now time.Time) {
 // queued reports a queue at the bottleneck: UDT's RTT, timed from its ACK
 // to the ACK2 answering it, is control traffic that no hole in the data
 // delays, unlike the controller's own samples; smoothed, it lags a round.
+//
+// With the receiving end's reports the queue is measured directly, to
+// the tens of microseconds, and a queue of bbrQueueTarget counts.
 func (b *bbr) queued(cc *CC) bool {
+	if b.peerQ {
+		return b.q > bbrQueueTarget
+	}
 	rtt := time.Duration(cc.RTT()) * time.Microsecond
 	return rtt > b.rtProp+b.rtProp/10+5*time.Millisecond
 }
+
+// bbrQueueTarget is the queue the controller lets stand at the
+// bottleneck, when the receiving end measures it.
+const bbrQueueTarget = 2 * time.Millisecond
 
 // paceMax is the highest pacing rate of the last round, packets/s (of
 // this one before there was a last): what is delivered now was sent a
@@ -361,10 +386,17 @@ func (b *bbr) apply(cc *CC, bw float64) {
 	case bbrProbeBW:
 		gain = bbrCycle[b.cycleIdx]
 		// A queue the cycle did not drain (the bandwidth estimate, a
-		// maximum of noisy samples, runs a little high) drains at 10 %
-		// of the rate instead of standing.
+		// maximum of noisy samples, runs a little high) drains instead of
+		// standing: at up to 10 % of the rate, and with the receiving
+		// end's measure in proportion to the excess over bbrQueueTarget,
+		// so that it is gone in about two RTprop without the link going
+		// idle (a queue a little above the target would otherwise be
+		// drained to nothing and past it before the next report showed).
 		if gain == 1 && b.queued(cc) {
 			gain = 0.9
+			if b.peerQ && b.rtProp > 0 {
+				gain = max(0.9, 1-float64(b.q-bbrQueueTarget)/float64(2*b.rtProp))
+			}
 		}
 	}
 	// UDT sends every 16th packet right after the one before, as the
@@ -386,7 +418,10 @@ func (b *bbr) apply(cc *CC, bw float64) {
 func (b *bbr) OnLoss(cc *CC, loss []int32) { b.lossSeen = true }
 
 // A rate report: the receiving end's count of data packets that arrived
-// over about one RTT (CtrlUserDefined, extended type bbrRateMsg).
+// over about a quarter of an RTT, the window's length in microseconds and
+// the queue that stood through it, in microseconds (CtrlUserDefined,
+// extended type bbrRateMsg). A report of two words (an earlier version)
+// carries no queue.
 const bbrRateMsg = 0x4242
 
 func (b *bbr) ProcessCustomMsg(cc *CC, p *Packet) {
@@ -401,6 +436,9 @@ func (b *bbr) ProcessCustomMsg(cc *CC, p *Packet) {
 		return
 	}
 	b.peerRates = true
+	if len(p.Data) >= 12 {
+		b.q, b.peerQ = time.Duration(*(*int32)(unsafe.Pointer(&p.Data[8])))*time.Microsecond, true
+	}
 	r := float64(pkts) / (float64(us) / 1e6)
 	if pm := b.paceMax(); pm > 0 {
 		r = min(r, pm)
@@ -422,7 +460,7 @@ func (b *bbr) OnPktReceived(cc *CC, p *Packet) {
 	if !b.cfg.NoReport {
 		b.rx.received(cc, p.Seq)
 	}
-	b.rx.count(cc)
+	b.rx.count(cc, p.Timestamp)
 }
 
 // rxLoss is the receiving end's list of missing packets.
@@ -430,7 +468,9 @@ type rxLoss struct {
 	// delivery rate: packets since winStart
 	winStart time.Time
 	winPkts  int32
-	rateBuf  [2]int32
+	rateBuf  [3]int32
+	t0       time.Time
+	owd      owdFilter
 
 	started  bool
 	maxSeq   int32
@@ -452,21 +492,67 @@ const rxMaxReports = 16
 func (r *rxLoss) init() { r.missing = make(map[int32]rxHole) }
 
 // count reports the arrival rate to the sender four times per RTT (at
-// most every 20 ms), so each round has several reports to choose from.
-func (r *rxLoss) count(cc *CC) {
+// most every 20 ms), so each round has several reports to choose from,
+// and with it the standing queue on the path (owd).
+func (r *rxLoss) count(cc *CC, ts int32) {
 	now := time.Now()
 	if r.winStart.IsZero() {
-		r.winStart = now
+		r.winStart, r.t0 = now, now
+		r.owd.reset()
 		return
 	}
+	r.owd.sample(int32(now.Sub(r.t0)/time.Microsecond)-ts, now)
 	r.winPkts++
 	d := now.Sub(r.winStart)
 	if d < max(time.Duration(cc.RTT())*time.Microsecond/4, 20*time.Millisecond) {
 		return
 	}
-	r.rateBuf = [2]int32{r.winPkts, int32(d / time.Microsecond)}
+	r.rateBuf = [3]int32{r.winPkts, int32(d / time.Microsecond), r.owd.standing()}
 	_ = cc.SendCustomMsg(CtrlUserDefined, bbrRateMsg, r.rateBuf[:])
 	r.winStart, r.winPkts = now, 0
+}
+
+// owdFilter finds the queue on the path from one-way delays: a data
+// packet carries the sender's clock (microseconds since its start), so
+// arrival time less that stamp is the path's delay plus a constant
+// offset. The smallest over the last 10 to 20 s is the empty path; the
+// smallest excess over one report window is the queue that stood all
+// through it (the receiver's own scheduling delays only add to single
+// samples, which the minimum skips). Differences are taken in int32, so
+// the stamps' wrap after 35 minutes does not matter.
+type owdFilter struct {
+	base, prevBase int32 // minimum of this 10 s epoch and of the last
+	haveBase       bool
+	haveQ          bool
+	epoch          time.Time
+	q              int32 // smallest excess in the current report window
+}
+
+func (o *owdFilter) reset() { *o = owdFilter{} }
+
+func (o *owdFilter) sample(owd int32, now time.Time) {
+	if !o.haveBase {
+		o.base, o.prevBase, o.haveBase, o.epoch = owd, owd, true, now
+	}
+	if now.Sub(o.epoch) > 10*time.Second {
+		o.prevBase, o.base, o.epoch = o.base, owd, now
+	}
+	if owd-o.base < 0 {
+		o.base = owd
+	}
+	// The excess over the smaller of the two minima.
+	ex := max(owd-o.base, owd-o.prevBase, 0)
+	if !o.haveQ || ex < o.q {
+		o.q, o.haveQ = ex, true
+	}
+}
+
+// standing returns the window's queue, microseconds, and starts a new
+// window.
+func (o *owdFilter) standing() int32 {
+	q := o.q
+	o.haveQ = false
+	return q
 }
 
 func (r *rxLoss) received(cc *CC, seq int32) {
