@@ -37,7 +37,8 @@ commands:
            the C++ shim under AddressSanitizer and LeakSanitizer [args...];
            asan --ci: only cudt and the root package, -short, without the long
            transfers (what .ci/run runs after test)
-  bench    deps, the Go-vs-C++ loopback throughput table, the scale runs, idle
+  bench    deps, Go against C++ on loopback in interleaved rounds (throughput and
+           CPU-seconds per GiB of each process, median and spread), the scale runs, idle
            connections' memory and CPU next to C++ (10,000 and 100,000), udt perf
            --vs tcp, udt get/serve vs upstream recvfile/sendfile, then
            go test -bench . ./... [args...]
@@ -370,10 +371,13 @@ cmd_demo() {
 # connections) will be added here, not to `test`.
 cmd_bench() {
 	cmd_deps
-	# The loopback throughput of every pairing of this binding and the C++
-	# reference peers, measured alike in one run (UDT_BENCH_SECONDS each).
-	UDT_BENCH=1 go test -count=1 -timeout 30m -run '^TestThroughputVsReference$' -v . \
-		| grep -E 'bench_test|^(ok|FAIL|---)'
+	# Go against C++ on loopback: every pairing of the binding and the
+	# reference peers, each end its own process, in interleaved rounds
+	# (UDT_BENCH_ROUNDS, default 10, of UDT_BENCH_SECONDS, default 5, each):
+	# median and spread of throughput and of each process's CPU-seconds per
+	# GiB, and the per-round ratios to C++ -> C++.
+	UDT_BENCH=1 go test -count=1 -timeout 60m -run '^TestThroughputInterleaved$' -v . \
+		| grep -E 'bench_interleave_test|^(ok|FAIL|---)'
 	# Descriptors, threads, memory and idle CPU with 1,000 and 10,000
 	# connections each way (trimmed buffers: 32 KiB each instead of 297 KiB).
 	# The races and the killed peer's long forms are in soak.
