@@ -15,8 +15,11 @@ type BBRConfig struct {
 	// still finding the link (default 2/ln 2 = 2.885: doubles the rate
 	// every round trip).
 	StartupGain float64
-	// CWndGain is the window, in bandwidth-delay products (default 4; see
-	// BBR's doc for why UDT needs more than BBR's 2).
+	// CWndGain is the window, in bandwidth-delay products, while packets
+	// go missing (default 4; see BBR's doc for why UDT needs more than
+	// BBR's 2). With the receiving end's queue reports, the window is 2
+	// BDP when nothing was lost for a second or the queue is longer than
+	// a quarter of RTprop.
 	CWndGain float64
 	// ProbeRTTInterval is how long the minimum RTT may go without a new
 	// sample before the controller drains the queue to measure it (default
@@ -67,7 +70,11 @@ type BBRConfig struct {
 // The window. UDT counts packets in flight from the oldest unacknowledged
 // one, so a hole waiting for its retransmission holds back everything sent
 // after it; at 1 % loss a hole lasts one to three round trips. A window of
-// BBR's 2 BDP would stall on every hole, so CWndGain is 4.
+// BBR's 2 BDP would stall on every hole, so CWndGain is 4 while packets
+// go missing and the queue is short. Without loss, or with a queue past a
+// quarter of RTprop (the losses are then a full queue's, often another
+// flow filling it: CUBIC), the window is BBR's 2 BDP; 4 would hold a
+// larger share of another flow's queue than TCP BBR does.
 //
 // Loss repair. UDT 4.11's receiver reports each loss once, when it sees
 // the gap; its periodic report is compiled out. A lost retransmission or a
@@ -120,6 +127,7 @@ type bbr struct {
 	roundStart time.Time
 	roundAck   int32
 	lossSeen   bool
+	lossAt     time.Time  // the latest loss report
 	peerRates  bool       // the receiving end reports delivery rates
 	recent     [3]float64 // the last three rate reports
 	prevAck    int32
@@ -377,6 +385,14 @@ func (b *bbr) enterProbeRTT(now time.Time) {
 // apply turns the model into UDT's two levers.
 func (b *bbr) apply(cc *CC, bw float64) {
 	gain, cwndGain := 1.0, b.cfg.CWndGain
+	// The window beyond BBR's 2 BDP is for holes waiting on their
+	// retransmission: wanted while packets go missing and the queue is
+	// short (random loss); not without loss, nor when the queue is long
+	// (losses from a full queue, another flow filling it), where the extra
+	// window would only hold a larger share of the queue.
+	if b.peerQ && (time.Since(b.lossAt) > time.Second || b.q > b.rtProp/4) {
+		cwndGain = min(cwndGain, 2)
+	}
 	switch b.mode {
 	case bbrStartup:
 		gain = b.cfg.StartupGain
@@ -415,7 +431,7 @@ func (b *bbr) apply(cc *CC, bw float64) {
 	cc.SetCWnd(min(cwnd, cc.MaxCWnd()))
 }
 
-func (b *bbr) OnLoss(cc *CC, loss []int32) { b.lossSeen = true }
+func (b *bbr) OnLoss(cc *CC, loss []int32) { b.lossSeen, b.lossAt = true, time.Now() }
 
 // A rate report: the receiving end's count of data packets that arrived
 // over about a quarter of an RTT, the window's length in microseconds and
