@@ -110,6 +110,34 @@ func convergence(series [][]float64, from, smooth int, within float64) (int, boo
 	return at, at >= 0
 }
 
+// withinShare is the fraction of bins from `from` on at which every
+// flow's trailing mean over `smooth` bins is within `within` of the
+// fastest flow's: how much of the time the flows were that close, where
+// convergence asks for all of it.
+func withinShare(series [][]float64, from, smooth int, within float64) float64 {
+	if len(series) == 0 || from >= len(series[0]) {
+		return 0
+	}
+	n, in := 0, 0
+	for k := max(from, 0); k < len(series[0]); k++ {
+		lo, hi := math.Inf(1), 0.0
+		for _, s := range series {
+			var sum float64
+			m := 0
+			for j := max(0, k-smooth+1); j <= k; j++ {
+				sum += s[j]
+				m++
+			}
+			lo, hi = min(lo, sum/float64(m)), max(hi, sum/float64(m))
+		}
+		n++
+		if hi > 0 && lo >= (1-within)*hi {
+			in++
+		}
+	}
+	return float64(in) / float64(n)
+}
+
 // flowMeter counts the new data of each flow that the emulator delivers to
 // B, in bins from its start.
 type flowMeter struct {
@@ -245,10 +273,15 @@ type FairRun struct {
 	Share    []float64 `json:"share"` // of what all flows carried
 	Jain     float64   `json:"jain"`
 	LinkPct  float64   `json:"link_pct"` // all flows together
+	RateBps  int64     `json:"rate_bps"`
 	// Seconds from the last flow's start until every flow's 3-second mean
 	// stays within 20 % of the fastest's; -1: never in this run.
 	ConvergeS float64 `json:"converge_s"`
-	RTTInflMs float64 `json:"rtt_inflation_ms"` // probes during the last window
+	// The share of the time, from 30 s after the last flow's start to the
+	// end, that every flow's 3-second mean was within 20 % of the
+	// fastest's.
+	Within20After30 float64 `json:"within20_after30"`
+	RTTInflMs       float64 `json:"rtt_inflation_ms"` // probes during the last window
 	// The bottleneck's backlog in the emulator's model over the last
 	// window, median and mean (see Result.QueueMs).
 	QueueMs     float64 `json:"queue_ms"`
@@ -286,8 +319,26 @@ func fairMain(args []string) error {
 	jsonOut := fs.String("json", "", "write the results here")
 	pngOut := fs.String("png", "", "write the plot of the shares over time here")
 	mdOut := fs.String("md", "", "write the table (Markdown) here")
+	from := fs.String("from", "", "measure nothing: read the runs from this JSON (an earlier -json) and write -md, -png and -json again")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *from != "" {
+		b, err := os.ReadFile(*from)
+		if err != nil {
+			return err
+		}
+		var rep FairReport
+		if err := json.Unmarshal(b, &rep); err != nil {
+			return fmt.Errorf("%s: %w", *from, err)
+		}
+		for _, r := range rep.Runs {
+			if r.RateBps == 0 {
+				r.RateBps = rep.RateBps
+			}
+			r.derive()
+		}
+		return writeFair(&rep, *jsonOut, *pngOut, *mdOut)
 	}
 	rate, err := parseRate(*rateS)
 	if err != nil {
@@ -345,25 +396,30 @@ func fairMain(args []string) error {
 			fmt.Println(fairLine(r))
 		}
 	}
-	if *pngOut != "" {
-		rep.Plot = filepath.Base(*pngOut)
+	return writeFair(rep, *jsonOut, *pngOut, *mdOut)
+}
+
+// writeFair prints the table and writes the files asked for.
+func writeFair(rep *FairReport, jsonOut, pngOut, mdOut string) error {
+	if pngOut != "" {
+		rep.Plot = filepath.Base(pngOut)
 	}
 	md := fairMarkdown(rep)
 	fmt.Println()
 	fmt.Print(md)
-	if *mdOut != "" {
-		if err := os.WriteFile(*mdOut, []byte(md), 0o644); err != nil {
+	if mdOut != "" {
+		if err := os.WriteFile(mdOut, []byte(md), 0o644); err != nil {
 			return err
 		}
 	}
-	if *jsonOut != "" {
+	if jsonOut != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
 			return err
 		}
 	}
-	if *pngOut != "" {
-		if err := plotFair(rep, *pngOut); err != nil {
+	if pngOut != "" {
+		if err := plotFair(rep, pngOut); err != nil {
 			return err
 		}
 	}
@@ -439,10 +495,33 @@ func (fr *fairRunner) measure(r *FairRun) error {
 		defer p.kill()
 	}
 	time.Sleep(time.Until(t0.Add(fr.dur)))
-	nb := int(fr.dur / fr.bin)
-	r.Series = meter.series(nb)
-	lastBins := max(int(fr.last/fr.bin), 1)
+	r.Series = meter.series(int(fr.dur / fr.bin))
+	r.RateBps = fr.rate
+	r.derive()
+	if rtts := <-probed; len(rtts) > 0 {
+		slices.Sort(rtts)
+		r.RTTInflMs = float64(rtts[len(rtts)/2]-fr.pathRTT) / 1e6
+	}
+	r.QueueMs, r.QueueMeanMs = backlogStats(<-queue)
+	for i, s := range r.Series {
+		if slices.Max(s) == 0 {
+			return fmt.Errorf("flow %d (%s) delivered nothing", i+1, r.Flows[i])
+		}
+	}
+	return nil
+}
+
+// derive computes the figures that follow from the series: the means,
+// shares and Jain's index over the last LastS seconds, the link used and
+// the convergence.
+func (r *FairRun) derive() {
+	if len(r.Series) == 0 || len(r.StartS) != len(r.Series) || r.BinS <= 0 {
+		return
+	}
+	nb := len(r.Series[0])
+	lastBins := min(max(int(r.LastS/r.BinS), 1), nb)
 	var total float64
+	r.MeanMbps, r.Share = nil, nil
 	for _, s := range r.Series {
 		var sum float64
 		for _, v := range s[nb-lastBins:] {
@@ -455,23 +534,16 @@ func (fr *fairRunner) measure(r *FairRun) error {
 		r.Share = append(r.Share, v/max(total, 1e-9))
 	}
 	r.Jain = jain(r.MeanMbps)
-	r.LinkPct = total / (float64(fr.rate) / 1e6) * 100
-	from := int(r.StartS[len(r.StartS)-1]/fr.bin.Seconds()) + 1
+	if r.RateBps > 0 {
+		r.LinkPct = total / (float64(r.RateBps) / 1e6) * 100
+	}
+	lastStart := r.StartS[len(r.StartS)-1]
+	smooth := max(int(3/r.BinS), 1)
 	r.ConvergeS = -1
-	if k, ok := convergence(r.Series, from, max(int(3*time.Second/fr.bin), 1), 0.2); ok {
-		r.ConvergeS = float64(k+1)*fr.bin.Seconds() - r.StartS[len(r.StartS)-1]
+	if k, ok := convergence(r.Series, int(lastStart/r.BinS)+1, smooth, 0.2); ok {
+		r.ConvergeS = float64(k+1)*r.BinS - lastStart
 	}
-	if rtts := <-probed; len(rtts) > 0 {
-		slices.Sort(rtts)
-		r.RTTInflMs = float64(rtts[len(rtts)/2]-fr.pathRTT) / 1e6
-	}
-	r.QueueMs, r.QueueMeanMs = backlogStats(<-queue)
-	for i, s := range r.Series {
-		if slices.Max(s) == 0 {
-			return fmt.Errorf("flow %d (%s) delivered nothing", i+1, r.Flows[i])
-		}
-	}
-	return nil
+	r.Within20After30 = withinShare(r.Series, int((lastStart+30)/r.BinS), smooth, 0.2)
 }
 
 func fairLine(r *FairRun) string {
@@ -486,6 +558,6 @@ func fairLine(r *FairRun) string {
 	if r.ConvergeS >= 0 {
 		conv = fmt.Sprintf("%.0f s", r.ConvergeS)
 	}
-	return fmt.Sprintf("%-22s last %.0f s: %s; Jain %.3f; link %.0f%%; converged after %s; queue %.1f ms (mean %.1f; probes +%.1f ms); %s",
-		r.Scenario, r.LastS, strings.Join(parts, ", "), r.Jain, r.LinkPct, conv, r.QueueMs, r.QueueMeanMs, r.RTTInflMs, r.HostAfter)
+	return fmt.Sprintf("%-22s last %.0f s: %s; Jain %.3f; link %.0f%%; converged after %s (within 20%% %.0f%% of the time after 30 s); queue %.1f ms (mean %.1f; probes +%.1f ms); %s",
+		r.Scenario, r.LastS, strings.Join(parts, ", "), r.Jain, r.LinkPct, conv, r.Within20After30*100, r.QueueMs, r.QueueMeanMs, r.RTTInflMs, r.HostAfter)
 }

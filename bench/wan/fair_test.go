@@ -52,6 +52,19 @@ func TestConvergence(t *testing.T) {
 	}
 }
 
+func TestWithinShare(t *testing.T) {
+	a := []float64{50, 50, 50, 30, 50, 50, 50, 50}
+	b := []float64{50, 50, 50, 50, 50, 50, 50, 50}
+	// Smoothed over one bin, of bins 2 to 7 only bin 3 is apart (30
+	// against 50).
+	if got := withinShare([][]float64{a, b}, 2, 1, 0.2); math.Abs(got-5.0/6) > 1e-12 {
+		t.Errorf("withinShare = %v, want 5/6", got)
+	}
+	if got := withinShare([][]float64{a, b}, 8, 1, 0.2); got != 0 {
+		t.Errorf("past the end: %v", got)
+	}
+}
+
 func TestParseScenarios(t *testing.T) {
 	got, err := parseScenarios("udt-bbr/udt-bbr, tcp-bbr/tcp-cubic")
 	if err != nil {
@@ -112,7 +125,7 @@ func TestFairGoals(t *testing.T) {
 	}}
 	md := fairMarkdown(rep)
 	for _, want := range []string{
-		"Goal (a), two UDT flows with BBR: Jain 0.990 (≥ 0.95), 3 of 3 runs converged, median after 20 s (≤ 30 s): met",
+		"Goal (a), two UDT flows with BBR: Jain 0.990 (≥ 0.95), 3 of 3 runs converged (stayed within 20 % to the end), median after 20 s (≤ 30 s); within 20 % 0 % of the time from 30 s on: met",
 		"Goal (b), udt-bbr/tcp-cubic against tcp-bbr/tcp-cubic: UDT with BBR takes 70 % beside CUBIC, TCP BBR 90 % (no more than BBR): met",
 		// Second in the start order: the UDT flow's share is flow 2's.
 		"Goal (b), tcp-cubic/udt-bbr against tcp-cubic/tcp-bbr: UDT with BBR takes 70 % beside CUBIC, TCP BBR 50 % (no more than BBR): NOT met",
