@@ -1,5 +1,5 @@
 # CI image of github.com/udtgo/udt. ./build.sh docker builds it and runs the
-# tests in it; see README, "Docker image".
+# tests in it; see docs/docker.md.
 #
 # build: Debian bookworm + Go + g++ + libudt-dev (installed by ./build.sh deps,
 #        the one place that knows the pin); runs ./build.sh test unless built

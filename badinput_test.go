@@ -248,7 +248,8 @@ var badConfigs = []struct {
 	{Config{RecvBuffer: 1 << 40}, "Config.RecvBuffer"},
 	{Config{UDPSendBuffer: -1}, "Config.UDPSendBuffer"},
 	{Config{UDPRecvBuffer: 1 << 31}, "Config.UDPRecvBuffer"},
-	{Config{MaxBandwidth: -1}, "Config.MaxBandwidth"},
+	{Config{MaxSendRate: -1}, "Config.MaxSendRate"},
+	{Config{MaxSendRate: 7}, "Config.MaxSendRate"},
 	{Config{Message: true, MessageTTL: -time.Second}, "Config.MessageTTL"},
 	{Config{MessageTTL: time.Second}, "Config.Message"},
 	{Config{MessageUnordered: true}, "Config.Message"},
@@ -438,7 +439,8 @@ func TestBadInputNetLayer(t *testing.T) {
 		{"Read message after Close", func() error { return errOnly(msgConn.Read(make([]byte, 8))) }, closed, 0, []string{"read"}},
 		{"SetDeadline after Close", func() error { return stream.SetDeadline(time.Now()) }, closed, 0, []string{"set deadline"}},
 		{"SetReadDeadline after Close", func() error { return stream.SetReadDeadline(time.Now()) }, closed, 0, []string{"set deadline"}},
-		{"Stats after Close", func() error { return errOnly(stream.Stats()) }, closed, 0, []string{"stats"}},
+		{"ReadMsg after Close", func() error { _, _, err := msgConn.ReadMsg(make([]byte, 8)); return err }, closed, 0, []string{"read"}},
+		{"SetMaxSendRate after Close", func() error { return stream.SetMaxSendRate(Mbps) }, closed, 0, []string{"set max send rate"}},
 		{"SendFile after Close", func() error { return errOnly(stream.SendFile(file, 0, 10)) }, closed, 0, []string{"sendfile"}},
 		{"RecvFile after Close", func() error { return errOnly(stream.RecvFile(filepath.Join(dir, "r"), 0, 10)) }, closed, 0, []string{"recvfile"}},
 		{"Close twice", stream.Close, closed, 0, []string{"close"}},
@@ -446,4 +448,8 @@ func TestBadInputNetLayer(t *testing.T) {
 		{"Listener SetDeadline after Close", func() error { return mln.(*Listener).SetDeadline(time.Now()) }, closed, 0, []string{"set deadline"}},
 		{"Listener Close twice", mln.Close, closed, 0, []string{"close"}},
 	})
+	// Stats is the exception: it keeps the figures taken at Close.
+	if st, err := stream.Stats(); err != nil || !st.Ended || st.Total.BytesWritten == 0 {
+		t.Errorf("Stats after Close = %+v, %v; want the final figures", st, err)
+	}
 }

@@ -388,7 +388,7 @@ func benchChild(spec string) {
 				fail(err)
 			}
 			// appclient's columns: rate, RTT, window, period, ACKs, NAKs.
-			fmt.Printf("%g\t\t%g\t%d\t%g\t\t\t%d\t%d\n", p.SendRate, p.RTT.Seconds()*1e3, p.PktCongestionWindow, float64(p.PktSndPeriod.Microseconds()), p.PktRecvACK, p.PktRecvNAK)
+			fmt.Printf("%g\t\t%g\t%d\t%g\t\t\t%d\t%d\n", p.MbpsSendRate, p.RTT.Seconds()*1e3, p.PktCongestionWindow, float64(p.PktSndPeriod.Microseconds()), p.PktRecvACK, p.PktRecvNAK)
 		}
 	}
 	fail(fmt.Errorf("unknown mode %q", mode))

@@ -215,7 +215,7 @@ func sampleSendRate(secs int, sock Socket, write func([]byte) (int, error)) []fl
 		if err != nil {
 			break
 		}
-		rates = append(rates, p.SendRate)
+		rates = append(rates, p.MbpsSendRate)
 	}
 	stop()
 	return rates

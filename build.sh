@@ -28,7 +28,8 @@ commands:
            and check that no binary needs libudt at run time
   test     deps, gofmt check, go vet, udtmock freshness, then
            go test -race -count=1 -timeout 20m ./... [args...], then (without
-           args) each fuzz target for 1,000 inputs; also vet and test the bench/wan module
+           args) each fuzz target for 1,000 inputs; also vet and test the bench/wan
+           and integrations modules
   fuzz     deps, then each fuzz target for FUZZTIME (default 60s) [targets...]
   demo     the main job: build, then on loopback `udt perf --loopback --vs tcp`
            and a 300 MiB file through `udt serve` / `udt get --verify`
@@ -42,7 +43,11 @@ commands:
            connections' memory and CPU next to C++ (10,000 and 100,000), udt perf
            --vs tcp, udt get/serve vs upstream recvfile/sendfile, then
            go test -bench . ./... [args...]
-  bench-wan [check|smoke|run|fair] [flags...]
+  bench-services
+           deps, then on loopback gRPC over UDT vs gRPC over TCP (unary p50/p99,
+           streaming goodput) beside raw UDT vs raw TCP, in one run
+           (UDT_SERVICES_SECONDS=3, UDT_SERVICES_ROUNDS=3; docs/services.md)
+  bench-wan [check|smoke|run|fair|services] [flags...]
            as root: the WAN lab (two network namespaces joined by the user-space
            path emulator): with no argument, the emulator's fidelity check and
            the full matrix (RTT 1/50/100/200 ms x loss 0/0.1/1 %: UDT, C++ UDT,
@@ -50,8 +55,11 @@ commands:
            check or smoke (one path, a few seconds per contender) alone; run
            with wanbench's own flags (bin/wanbench run -h); fair: two flows
            through one 100 Mbit/s, 100 ms bottleneck (UDT+BBR twice, against
-           CUBIC; TCP BBR against CUBIC and itself; about 5 minutes), written
-           to docs/bench-wan-fair.{md,json,png} (bin/wanbench fair -h)
+           CUBIC in both orders; TCP BBR the same; about 7 minutes), written
+           to docs/bench-wan-fair.{md,json,png} (bin/wanbench fair -h);
+           services: gRPC over
+           UDT (native, BBR) vs gRPC over TCP (BBR, CUBIC) at 100 Mbit/s, RTT
+           100 ms, loss 0/0.1/1 %, to docs/services-wan.{md,json,png}
   soak     deps, the long forms of the reliability suite (about 25 minutes): both
            killed-peer directions without a deadline, 1,000 rounds of each close
            race under -race, 200 write+close rounds, 500 lossy transfers of up
@@ -248,6 +256,10 @@ cmd_test() {
 	# stay out of the library's): vet and test it too (its goodput counts).
 	say "go vet and go test (bench/wan module)"
 	(cd bench/wan && go vet ./... && go test -race -count=1 ./...)
+	# The service integrations are a module of their own too (gRPC stays
+	# out of the library's go.mod): gRPC and net/http over UDT, -race.
+	say "go vet and go test (integrations module)"
+	(cd integrations && go vet ./... && go test -race -count=1 -timeout 10m ./...)
 	say "mock freshness (go generate ./... in a temporary copy)"
 	check_generated
 	# -p 1: one package at a time, so udt4's run of the upstream test
@@ -378,6 +390,10 @@ cmd_bench() {
 	# GiB, and the per-round ratios to C++ -> C++.
 	UDT_BENCH=1 go test -count=1 -timeout 60m -run '^TestThroughputInterleaved$' -v . \
 		| grep -E 'bench_interleave_test|^(ok|FAIL|---)'
+	# Round-trip latency of 64-byte messages: the net layer against the C++
+	# library's blocking calls, in alternating rounds.
+	UDT_BENCH=1 go test -count=1 -timeout 30m -run '^TestEchoLatencyVsReference$' -v . \
+		| grep -E 'figures_test|^(ok|FAIL|---)'
 	# Descriptors, threads, memory and idle CPU with 1,000 and 10,000
 	# connections each way (trimmed buffers: 32 KiB each instead of 297 KiB).
 	# The races and the killed peer's long forms are in soak.
@@ -396,6 +412,15 @@ cmd_bench() {
 	bin/udt perf --loopback --vs tcp -t 5 | grep -E '^(udt|tcp) |vs tcp'
 	UDT_BENCH=1 go test -count=1 -timeout 30m -run '^TestGetVsUpstream$' -v ./cmd/udt | grep -E 'bench_test|^(ok|FAIL)'
 	go test -run '^$' -bench . -benchmem -count=1 -timeout 60m ./... "$@"
+}
+
+# bench_services prints gRPC over UDT against gRPC over TCP on loopback
+# (unary p50/p99, streaming goodput) beside raw UDT against raw TCP, all
+# measured in one run (integrations module, docs/services.md).
+cmd_bench_services() {
+	cmd_deps
+	(cd integrations && UDT_SERVICES_BENCH=1 go test -count=1 -timeout 30m -run '^TestLoopbackFigures$' -v ./grpcbench) |
+		grep -E '^(\||loopback|ok|FAIL|---)|loopback_test'
 }
 
 # soak runs the long forms of the reliability suite and prints their
@@ -485,17 +510,23 @@ cmd_bench_wan() {
 	run) bin/wanbench run "$@" ;;
 	fair)
 		# Two flows through one 100 Mbit/s, 100 ms bottleneck: UDT+BBR
-		# against itself and against CUBIC, TCP BBR against CUBIC and
-		# against itself (about 5 minutes).
+		# against itself and against CUBIC (in both start orders), TCP BBR
+		# the same (about 7 minutes).
 		bin/wanbench fair -json docs/bench-wan-fair.json -png docs/bench-wan-fair.png -md docs/bench-wan-fair.md "$@"
 		say "wrote docs/bench-wan-fair.md, docs/bench-wan-fair.json and docs/bench-wan-fair.png"
+		;;
+	services)
+		# gRPC over UDT (native, udt.BBR) vs over TCP (BBR, CUBIC) on
+		# 100 Mbit/s, RTT 100 ms, loss 0/0.1/1 % (about 5 minutes).
+		bin/wanbench services -json docs/services-wan.json -png docs/services-wan.png -md docs/services-wan.md "$@"
+		say "wrote the report (docs/services-wan.{md,json,png} unless -md, -json or -png said otherwise)"
 		;;
 	all)
 		bin/wanbench check -json docs/bench-wan-fidelity.json | tee docs/bench-wan-fidelity.md
 		bin/wanbench run -json docs/bench-wan.json -png docs/bench-wan.png -md docs/bench-wan.md "$@"
 		say "wrote docs/bench-wan.md, docs/bench-wan.json, docs/bench-wan.png and docs/bench-wan-fidelity.{md,json}"
 		;;
-	*) die "bench-wan: unknown form '$what' (check, smoke, run, fair, or nothing for all)" ;;
+	*) die "bench-wan: unknown form '$what' (check, smoke, run, fair, services, or nothing for all)" ;;
 	esac
 }
 
@@ -647,6 +678,7 @@ main() {
 	fuzz) cmd_fuzz "$@" ;;
 	demo) cmd_demo ;;
 	bench) cmd_bench "$@" ;;
+	bench-services) cmd_bench_services ;;
 	soak) cmd_soak ;;
 	asan) cmd_asan "$@" ;;
 	bench-wan) cmd_bench_wan "$@" ;;

@@ -50,13 +50,28 @@ type Controller interface {
 // ControllerBase implements every Controller method as doing nothing.
 type ControllerBase struct{}
 
-func (ControllerBase) Init(*CC)                      {}
-func (ControllerBase) Close(*CC)                     {}
-func (ControllerBase) OnACK(*CC, int32)              {}
-func (ControllerBase) OnLoss(*CC, []int32)           {}
-func (ControllerBase) OnTimeout(*CC)                 {}
-func (ControllerBase) OnPktSent(*CC, *Packet)        {}
-func (ControllerBase) OnPktReceived(*CC, *Packet)    {}
+// Init does nothing.
+func (ControllerBase) Init(*CC) {}
+
+// Close does nothing.
+func (ControllerBase) Close(*CC) {}
+
+// OnACK does nothing.
+func (ControllerBase) OnACK(*CC, int32) {}
+
+// OnLoss does nothing.
+func (ControllerBase) OnLoss(*CC, []int32) {}
+
+// OnTimeout does nothing.
+func (ControllerBase) OnTimeout(*CC) {}
+
+// OnPktSent does nothing.
+func (ControllerBase) OnPktSent(*CC, *Packet) {}
+
+// OnPktReceived does nothing.
+func (ControllerBase) OnPktReceived(*CC, *Packet) {}
+
+// ProcessCustomMsg does nothing.
 func (ControllerBase) ProcessCustomMsg(*CC, *Packet) {}
 
 // PacketHooks picks the per-packet callbacks forwarded to a Controller.

@@ -81,8 +81,9 @@ type BBRConfig struct {
 // lost report then waits for the sender's timeout, which fires only after
 // the window is full and then resends everything unacknowledged: at 1 %
 // loss on a 100 ms path that holds goodput near 60 % whatever the rate
-// (UDT4-FACTS section 9). On the receiving end the controller therefore
-// keeps its own list of missing packets (OnPktReceived) and reports again
+// (docs/udt4-behaviour.md, "Loss recovery on a long path"). On the
+// receiving end the controller therefore keeps its own list of missing
+// packets (OnPktReceived) and reports again
 // those still missing 1.25 RTT + 10 ms after the previous report, as UDT's
 // protocol description has the receiver do (CtrlLossReport). Against a
 // peer without it (the C++ library, another class) the model still runs.

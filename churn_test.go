@@ -53,7 +53,7 @@ func TestChurn(t *testing.T) {
 				if _, err := io.ReadFull(c, buf[:2]); err != nil {
 					// A dial that took two attempts can leave an extra
 					// connection that closes without data (see the
-					// README); the client checks its echo itself.
+					// docs/udt4-behaviour.md); the client checks its echo itself.
 					if err != io.EOF {
 						t.Errorf("server Read: %v", err)
 					}

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -24,6 +25,7 @@ type Addr struct {
 // Network is "udt".
 func (a *Addr) Network() string { return "udt" }
 
+// String is the address as "host:port" ("[host]:port" for IPv6).
 func (a *Addr) String() string {
 	if a == nil {
 		return "<nil>"
@@ -79,6 +81,7 @@ func releaseSocket(pd *pollDesc) error {
 	pd.awaitGone()
 	err := pd.p.lib.Close(pd.s)
 	pd.p.forget(pd)
+	pd.port.release(pd, false)
 	noteSocketClosed()
 	// UDT deletes a socket on its own some time after the peer closed it;
 	// closing it then is still this side's first and successful Close.
@@ -121,21 +124,30 @@ type Conn struct {
 	ttl       time.Duration
 	unordered bool
 	wmu       sync.Mutex // one Write at a time, so a stream write stays contiguous
+
+	// msgBound is one more than the longest message UDT can hold for
+	// ReadMsg (UDT_RCVBUF: a message is delivered whole from the receive
+	// buffer), 0 until read.
+	msgBound atomic.Int64
+	nread    atomic.Int64 // bytes Read returned
+	nwritten atomic.Int64 // bytes Write put in the send buffer
+	stats    connStats
 }
 
 var _ net.Conn = (*Conn)(nil)
 
 func newConn(fd *netFD, cfg *Config) *Conn {
 	c := &Conn{fd: fd, msg: cfg.Message, ttl: cfg.MessageTTL, unordered: cfg.MessageUnordered}
+	c.stats.prevAt = time.Now()
 	// The cleanup must not reach c, or c could never be collected.
 	fd.cleanup = runtime.AddCleanup(c, func(pd *pollDesc) { closeSocket(pd) }, fd.pd)
 	return c
 }
 
 // Read reads data, or in message mode one whole message. A message longer
-// than b is cut to len(b) and the rest of it is lost, as with UDT's
-// recvmsg. After the peer closed the connection, Read returns what is left
-// and then io.EOF.
+// than b is cut to len(b) and the rest of it is lost, as with UDT's recvmsg
+// and with net.UDPConn's Read; ReadMsg reports it. After the peer closed
+// the connection, Read returns what is left and then io.EOF.
 func (c *Conn) Read(b []byte) (int, error) {
 	if !c.ok() {
 		return 0, errInvalidConn("read")
@@ -147,6 +159,72 @@ func (c *Conn) Read(b []byte) (int, error) {
 		}
 		return 0, nil
 	}
+	return c.read(b, c.msg)
+}
+
+// ReadMsg reads one message into b on a message-mode connection (Config.Message)
+// and reports whether it was longer than b: then n is len(b), truncated is
+// true and the rest of the message is lost, which is what the MSG_TRUNC
+// flag of net.UDPConn.ReadMsgUDP says for a datagram. UDT's recvmsg says
+// nothing of it, so ReadMsg gives UDT one byte more than b holds when a
+// message might not fit (b shorter than UDT_RCVBUF, the longest message a
+// connection can deliver), and copies the message into b. An empty b waits
+// for a message and discards it. Errors are those of Read; on a stream
+// connection ReadMsg fails with ErrStreamIll.
+func (c *Conn) ReadMsg(b []byte) (n int, truncated bool, err error) {
+	if !c.ok() {
+		return 0, false, errInvalidConn("read")
+	}
+	if !c.msg {
+		return 0, false, c.fd.opError("read", &Error{Op: "recvmsg", Code: ErrStreamIll, Msg: "ReadMsg needs a message-mode connection (Config.Message)"})
+	}
+	bound := c.msgBound.Load()
+	if bound == 0 {
+		bound = math.MaxInt64 // unknown: always check
+		if v, err := c.fd.lib.GetSockOpt(c.fd.pd.s, OptRcvBuf); err == nil {
+			bound = int64(v.(int)) + 1
+			c.msgBound.Store(bound)
+		}
+	}
+	if int64(len(b)) >= bound {
+		n, err = c.read(b, true)
+		return n, false, err
+	}
+	buf := getMsgBuf(len(b) + 1)
+	defer putMsgBuf(buf)
+	n, err = c.read(*buf, true)
+	if n > len(b) {
+		n, truncated = len(b), true
+		c.nread.Add(-1) // read counted the byte b had no room for
+	}
+	copy(b, (*buf)[:n])
+	return n, truncated, err
+}
+
+// msgBufs holds ReadMsg's buffers of one byte more than the caller's.
+var msgBufs sync.Pool
+
+func getMsgBuf(n int) *[]byte {
+	if p, ok := msgBufs.Get().(*[]byte); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+// putMsgBuf keeps buffers up to 1 MiB: a larger one is a rare message's,
+// not worth holding.
+func putMsgBuf(p *[]byte) {
+	if cap(*p) <= 1<<20 {
+		msgBufs.Put(p)
+	}
+}
+
+// read is Read after its checks: recv, or recvmsg when msg, until data,
+// the end, or an error.
+func (c *Conn) read(b []byte, msg bool) (int, error) {
+	fd := c.fd
 	for {
 		if fd.pd.isClosed() {
 			return 0, fd.opError("read", net.ErrClosed)
@@ -156,14 +234,15 @@ func (c *Conn) Read(b []byte) (int, error) {
 		}
 		var n int
 		var err error
-		if c.msg {
+		if msg {
 			n, err = fd.lib.RecvMsg(fd.pd.s, b)
 		} else {
 			n, err = fd.lib.Recv(fd.pd.s, b)
 		}
 		switch CodeOf(err) {
 		case Success:
-			if n > 0 || c.msg {
+			if n > 0 || msg {
+				c.nread.Add(int64(n))
 				return n, nil
 			}
 		case ErrAsyncRcv:
@@ -171,6 +250,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 			if fd.pd.isClosed() {
 				return 0, fd.opError("read", net.ErrClosed)
 			}
+			c.endStats()
 			if fd.pd.peerState() == peerLost {
 				return 0, fd.opError("read", errPeerLost)
 			}
@@ -213,6 +293,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		}
 		n, err := fd.lib.Send(fd.pd.s, b[off:])
 		off += n
+		c.nwritten.Add(int64(n))
 		switch CodeOf(err) {
 		case Success:
 			continue
@@ -266,6 +347,7 @@ func (c *Conn) WriteMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) 
 		n, err := fd.lib.SendMsg(fd.pd.s, b, ttl, inOrder)
 		switch CodeOf(err) {
 		case Success:
+			c.nwritten.Add(int64(n))
 			return n, nil
 		case ErrAsyncSnd:
 		default:
@@ -315,6 +397,7 @@ func (c *Conn) Close() error {
 			}
 		}
 	}
+	c.endStats()
 	if cerr := releaseSocket(pd); err == nil {
 		err = cerr
 	}
@@ -360,6 +443,22 @@ func (c *Conn) SetLinger(sec int) error {
 		l = Linger{On: sec > 0, Timeout: time.Duration(sec) * time.Second}
 	}
 	return c.fd.opError("set linger", c.fd.lib.SetSockOpt(c.fd.pd.s, OptLinger, l))
+}
+
+// SetMaxSendRate caps how fast this side sends from now on (UDT_MAXBW),
+// in bits per second; 0 removes the cap. Config.MaxSendRate sets it from
+// the start.
+func (c *Conn) SetMaxSendRate(r BitRate) error {
+	if !c.ok() {
+		return errInvalidConn("set max send rate")
+	}
+	if c.fd.pd.isClosed() {
+		return c.fd.opError("set max send rate", net.ErrClosed)
+	}
+	if err := checkSendRate(r); err != nil {
+		return c.fd.opError("set max send rate", invalid("setsockopt UDT_MAXBW", err.Error()))
+	}
+	return c.fd.opError("set max send rate", c.closedOr(c.fd.lib.SetSockOpt(c.fd.pd.s, OptMaxBW, maxBW(r))))
 }
 
 // Flush waits until the peer has acknowledged every byte written so far,
@@ -420,15 +519,6 @@ func (c *Conn) setDeadline(t time.Time, ev Events) error {
 	}
 	c.fd.pd.setDeadline(t, ev)
 	return nil
-}
-
-// Stats returns the connection's UDT statistics since it started.
-func (c *Conn) Stats() (Perf, error) {
-	if !c.ok() {
-		return Perf{}, errInvalidConn("stats")
-	}
-	p, err := c.fd.lib.Perfmon(c.fd.pd.s, false)
-	return p, c.fd.opError("stats", c.closedOr(err))
 }
 
 // Socket is the UDT socket under the connection, for the one-to-one API.
@@ -520,6 +610,19 @@ func (c *Conn) fileCheck(op string, offset, size int64) error {
 		err = invalid(op, "offset "+strconv.FormatInt(offset, 10)+" + size "+strconv.FormatInt(size, 10)+" overflows int64")
 	}
 	return c.fd.opError(op, err)
+}
+
+// String describes the connection for fmt, "udt 127.0.0.1:41000->127.0.0.1:9000",
+// with "(closed)" once closed, instead of its internals.
+func (c *Conn) String() string {
+	if !c.ok() {
+		return "udt conn <nil>"
+	}
+	s := "udt " + c.fd.laddr.String() + "->" + c.fd.raddr.String()
+	if c.fd.pd.isClosed() {
+		s += " (closed)"
+	}
+	return s
 }
 
 // ok reports whether c is a Conn this package made: methods on a nil or

@@ -367,7 +367,7 @@ func writeAndClose(t *testing.T, l *Listener, round, size int, seed uint64) {
 	go func() {
 		// The conn that starts with this round's number: a dial that took
 		// two attempts can leave the listener an extra connection, which
-		// closes without data (see the README).
+		// closes without data (see docs/udt4-behaviour.md).
 		for {
 			l.SetDeadline(time.Now().Add(30 * time.Second))
 			s, err := l.AcceptUDT()

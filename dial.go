@@ -10,16 +10,22 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 )
 
 // Config holds the UDT options of a connection or listener. The zero value
-// of each field leaves the library's default (see the README's options
-// table). UDT_SNDSYN and UDT_RCVSYN are not here: the net layer always runs
+// of each field keeps the default: MSS 1500 bytes (the whole IP packet),
+// send and receive buffers of 12,058,624 bytes, UDP buffers of 65,536
+// (send) and 12,288,000 bytes (receive; the kernel caps it), a flow window
+// of as many packets as the receive buffer holds (8,192; UDT's own 25,600
+// only sizes lists no peer is offered), no bandwidth cap, a linger of 180 s
+// and UDT's native congestion control. Dialed connections share a UDP port
+// only with those of the same MSS and UDP buffer sizes.
+// UDT_SNDSYN and UDT_RCVSYN are not here: the net layer always runs
 // sockets non-blocking and blocks in Go, and deadlines replace
-// UDT_SNDTIMEO and UDT_RCVTIMEO.
+// UDT_SNDTIMEO and UDT_RCVTIMEO. docs/options.md has every option, its
+// unit and when UDT accepts it.
 type Config struct {
 	// Message selects message mode (SOCK_DGRAM): each Write sends one
 	// message, each Read returns one.
@@ -29,13 +35,15 @@ type Config struct {
 	// MessageUnordered lets a message be delivered before earlier ones.
 	MessageUnordered bool
 
-	MSS           int   // UDT_MSS, bytes per packet, headers included
-	FlowWindow    int   // UDT_FC, packets in flight
-	SendBuffer    int   // UDT_SNDBUF, bytes
-	RecvBuffer    int   // UDT_RCVBUF, bytes
-	UDPSendBuffer int   // UDP_SNDBUF, bytes
-	UDPRecvBuffer int   // UDP_RCVBUF, bytes
-	MaxBandwidth  int64 // UDT_MAXBW, bytes per second (0: no cap)
+	MSS           int // UDT_MSS, bytes per packet, headers included
+	FlowWindow    int // UDT_FC, packets in flight
+	SendBuffer    int // UDT_SNDBUF, bytes
+	RecvBuffer    int // UDT_RCVBUF, bytes
+	UDPSendBuffer int // UDP_SNDBUF, bytes
+	UDPRecvBuffer int // UDP_RCVBUF, bytes
+	// MaxSendRate caps how fast this side sends (UDT_MAXBW), in bits per
+	// second like every rate of the net layer (0: no cap, UDT's default).
+	MaxSendRate BitRate
 	// Linger bounds how long Conn.Close waits for the peer to acknowledge
 	// what was written (UDT_LINGER). As with every Config field, 0 keeps
 	// the library's default, 180 s; negative discards unacknowledged data
@@ -64,8 +72,8 @@ func (c *Config) validate() error {
 	if mss := cmp.Or(c.MSS, 1500); c.SendBuffer != 0 && c.SendBuffer < mss-udpIPHeaders {
 		return fmt.Errorf("udt: Config.SendBuffer of %d bytes holds no packet of MSS %d (%d bytes of data): every write would wait forever", c.SendBuffer, mss, mss-udpIPHeaders)
 	}
-	if c.MaxBandwidth < 0 {
-		return fmt.Errorf("udt: Config.MaxBandwidth must be 0 (no cap) or more, not %d", c.MaxBandwidth)
+	if err := checkSendRate(c.MaxSendRate); err != nil {
+		return fmt.Errorf("udt: Config.%v", err)
 	}
 	if c.MessageTTL < 0 {
 		return fmt.Errorf("udt: Config.MessageTTL must be 0 (never) or more, not %v", c.MessageTTL)
@@ -103,7 +111,7 @@ func (c *Config) apply(lib Library, s Socket) error {
 		{OptRcvBuf, c.RecvBuffer, c.RecvBuffer == 0},
 		{OptUDPSndBuf, c.UDPSendBuffer, c.UDPSendBuffer == 0},
 		{OptUDPRcvBuf, c.UDPRecvBuffer, c.UDPRecvBuffer == 0},
-		{OptMaxBW, c.MaxBandwidth, c.MaxBandwidth == 0},
+		{OptMaxBW, maxBW(c.MaxSendRate), c.MaxSendRate == 0},
 		{OptLinger, Linger{On: c.Linger > 0, Timeout: max(c.Linger, 0)}, c.Linger == 0},
 		{OptCC, c.CongestionControl, c.CongestionControl.Kind == CCNone},
 	}
@@ -116,65 +124,6 @@ func (c *Config) apply(lib Library, s Socket) error {
 		}
 	}
 	return nil
-}
-
-// muxKey names the options that belong to a UDP port rather than to one
-// connection: connections share a port only when they agree on these.
-type muxKey struct {
-	family        Family
-	mss           int
-	udpSendBuffer int
-	udpRecvBuffer int
-}
-
-// sharedPorts holds, per muxKey, one bound socket whose UDP port every
-// dialed connection of that kind joins, so N connections cost one
-// descriptor and UDT's two threads instead of N of each.
-var sharedPorts struct {
-	mu    sync.Mutex
-	ports map[muxKey]Socket
-}
-
-func sharedPort(lib Library, cfg *Config, f Family) (netip.AddrPort, error) {
-	k := muxKey{f, cfg.MSS, cfg.UDPSendBuffer, cfg.UDPRecvBuffer}
-	sharedPorts.mu.Lock()
-	defer sharedPorts.mu.Unlock()
-	unspec := netip.IPv4Unspecified()
-	if f == IPv6 {
-		unspec = netip.IPv6Unspecified()
-	}
-	if s, ok := sharedPorts.ports[k]; ok {
-		if lib.SockState(s) == StatusOpened {
-			if a, err := lib.SockName(s); err == nil {
-				return netip.AddrPortFrom(unspec, a.Port()), nil
-			}
-		}
-		lib.Close(s) // something closed or broke it: replace it
-		delete(sharedPorts.ports, k)
-	}
-	s, err := lib.Socket(f, Stream)
-	if err != nil {
-		return netip.AddrPort{}, err
-	}
-	hold := Config{MSS: cfg.MSS, UDPSendBuffer: cfg.UDPSendBuffer, UDPRecvBuffer: cfg.UDPRecvBuffer}
-	if err := hold.apply(lib, s); err != nil {
-		lib.Close(s)
-		return netip.AddrPort{}, err
-	}
-	if err := lib.Bind(s, netip.AddrPortFrom(unspec, 0)); err != nil {
-		lib.Close(s)
-		return netip.AddrPort{}, err
-	}
-	a, err := lib.SockName(s)
-	if err != nil {
-		lib.Close(s)
-		return netip.AddrPort{}, err
-	}
-	if sharedPorts.ports == nil {
-		sharedPorts.ports = map[muxKey]Socket{}
-	}
-	sharedPorts.ports[k] = s
-	return netip.AddrPortFrom(unspec, a.Port()), nil
 }
 
 // familyOf reads the network name: "udt" (either family), "udt4" or "udt6".
@@ -273,14 +222,16 @@ type Dialer struct {
 	Config Config
 	// LocalAddr, when set, binds the connection to its own UDP port at that
 	// address. By default dialed connections share one UDP port per address
-	// family (and MSS and UDP buffer sizes).
+	// family (and MSS and UDP buffer sizes), opened with the first of them
+	// and closed after the last; a Transport shares a port of the
+	// program's choosing, with a listener too.
 	LocalAddr net.Addr
 	// Timeout bounds the whole dial, with ctx's deadline if that is
-	// earlier. 0 means ctx's deadline, or DefaultDialTimeout without one;
-	// negative fails at once, as with net.Dialer. A dial that times out
-	// fails with a net.Error whose Timeout is true, matching
-	// os.ErrDeadlineExceeded, context.DeadlineExceeded, ErrNoServer and
-	// syscall.ETIMEDOUT.
+	// earlier. 0 means ctx's deadline, or DefaultDialTimeout without one
+	// (DefaultRendezvousTimeout for Rendezvous); negative fails at once, as
+	// with net.Dialer. A dial that times out fails with a net.Error whose
+	// Timeout is true, matching os.ErrDeadlineExceeded,
+	// context.DeadlineExceeded, ErrNoServer and syscall.ETIMEDOUT.
 	Timeout time.Duration
 }
 
@@ -288,10 +239,26 @@ type Dialer struct {
 // as UDT's blocking connect does (its handshake gives up after 3 s).
 const DefaultDialTimeout = 3 * time.Second
 
-// Dial connects to address on network "udt", "udt4" or "udt6".
+// Dial connects to address on network "udt", "udt4" or "udt6", and returns
+// the *Conn as a net.Conn; DialUDT returns it as it is.
 func Dial(network, address string) (net.Conn, error) {
 	var d Dialer
 	return d.DialContext(context.Background(), network, address)
+}
+
+// DialUDT connects to raddr on network "udt", "udt4" or "udt6", as
+// net.DialTCP does for TCP. With laddr nil the connection joins the UDP
+// port that dialed connections share (see Dialer.LocalAddr); otherwise it
+// binds a port of its own at laddr.
+func DialUDT(network string, laddr, raddr *Addr) (*Conn, error) {
+	d := Dialer{}
+	if laddr != nil { // not a typed nil in the interface
+		d.LocalAddr = laddr
+	}
+	if raddr == nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Source: d.LocalAddr, Err: errors.New("missing address")}
+	}
+	return d.spec().dial(context.Background(), network, "", raddr.AddrPort)
 }
 
 // Dial connects to address; see DialContext.
@@ -300,8 +267,9 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 }
 
 // DialContext connects to address on network "udt", "udt4" or "udt6". It
-// returns a *Conn as a net.Conn. ctx bounds the dial only, not the
-// connection.
+// returns a *Conn as a net.Conn, for code written against net.Conn (and
+// for ContextDialer); DialUDT returns the *Conn. ctx bounds the dial only,
+// not the connection.
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	c, err := d.dial(ctx, network, address)
 	if err != nil {
@@ -310,44 +278,104 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	return c, nil
 }
 
+// DialUDT connects to address on network "udt", "udt4" or "udt6", as
+// DialContext does, and returns the *Conn.
+func (d *Dialer) DialUDT(ctx context.Context, network, address string) (*Conn, error) {
+	return d.dial(ctx, network, address)
+}
+
 func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, error) {
-	opErr := func(raddr net.Addr, err error) error {
-		var laddr net.Addr
-		if d.LocalAddr != nil {
-			laddr = d.LocalAddr
-		}
-		return &net.OpError{Op: "dial", Net: network, Source: laddr, Addr: raddr, Err: err}
+	return d.spec().dial(ctx, network, address, netip.AddrPort{})
+}
+
+func (d *Dialer) spec() dialSpec {
+	return dialSpec{cfg: &d.Config, timeout: d.Timeout, local: d.LocalAddr}
+}
+
+// dialSpec is one way of dialing: a Dialer's, or a Transport's.
+type dialSpec struct {
+	cfg     *Config
+	timeout time.Duration
+	// local is the address of a port of the connection's own; port, a
+	// Transport's; with neither the connection joins the implicit shared
+	// port of its kind.
+	local      net.Addr
+	port       *udpPort
+	rendezvous bool
+}
+
+// dial connects to raddr, or when it is not valid to address resolved on
+// network.
+func (d dialSpec) dial(ctx context.Context, network, address string, raddr netip.AddrPort) (*Conn, error) {
+	op := "dial"
+	if d.rendezvous {
+		op = "rendezvous"
 	}
-	if err := d.Config.validate(); err != nil {
+	opErr := func(raddr net.Addr, err error) error {
+		return &net.OpError{Op: op, Net: network, Source: d.local, Addr: raddr, Err: err}
+	}
+	if d.port != nil {
+		opErr = func(raddr net.Addr, err error) error {
+			return &net.OpError{Op: op, Net: network, Source: newAddr(d.port.addr), Addr: raddr, Err: err}
+		}
+	}
+	if err := d.cfg.validate(); err != nil {
 		return nil, opErr(nil, err)
 	}
-	timeout := d.Timeout
+	timeout := d.timeout
 	if timeout < 0 { // as net.Dialer: a deadline already past
 		return nil, opErr(nil, errDeadline)
 	}
 	if _, ok := ctx.Deadline(); timeout == 0 && !ok {
 		timeout = DefaultDialTimeout
+		if d.rendezvous {
+			timeout = DefaultRendezvousTimeout
+		}
 	}
 	if timeout > 0 { // the earlier of ctx's deadline and the timeout wins
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
+	if d.port != nil { // the Transport's Close ends its dials
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(d.port.done, cancel)()
+	}
 	start := time.Now()
-	raddr, f, err := resolve(ctx, network, address, false)
-	if err != nil {
-		return nil, opErr(nil, err)
+	var f Family
+	if raddr.IsValid() {
+		var err error
+		if f, err = checkFamily(network, raddr); err != nil {
+			return nil, opErr(nil, err)
+		}
+	} else {
+		var err error
+		if raddr, f, err = resolve(ctx, network, address, false); err != nil {
+			return nil, opErr(nil, err)
+		}
 	}
 	var local netip.AddrPort
-	if d.LocalAddr != nil {
-		la, lf, err := localAddr(d.LocalAddr)
+	switch {
+	case d.port != nil:
+		if d.port.family != f {
+			return nil, opErr(newAddr(raddr), &net.AddrError{Err: "the transport's port is " + d.port.family.String() + ", the address is not", Addr: raddr.String()})
+		}
+	case d.local != nil:
+		la, lf, err := localAddr(d.local)
 		if err != nil {
 			return nil, opErr(newAddr(raddr), err)
 		}
 		if lf != f {
-			return nil, opErr(newAddr(raddr), &net.AddrError{Err: "local and remote address families differ", Addr: d.LocalAddr.String()})
+			return nil, opErr(newAddr(raddr), &net.AddrError{Err: "local and remote address families differ", Addr: d.local.String()})
+		}
+		if d.rendezvous && la.Port() == 0 {
+			return nil, opErr(newAddr(raddr), &net.AddrError{Err: "a rendezvous needs a local port the peer dials back, not port 0 (or use a Transport and tell the peer its LocalAddr)", Addr: d.local.String()})
 		}
 		local = la
+	case d.rendezvous:
+		return nil, opErr(newAddr(raddr), errors.New("udt: a rendezvous needs a local address (Dialer.LocalAddr or a Transport): both peers dial each other's known port"))
 	}
 	p, err := getPoller()
 	if err != nil {
@@ -356,14 +384,21 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 	for {
 		c, err := d.attempt(ctx, p, f, raddr, local)
 		if err == errAttemptExpired {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !d.rendezvous {
 				continue // a fresh socket asks again, within the dial's deadline
 			}
-			err = ctx.Err()
+			err = cmp.Or(ctx.Err(), context.DeadlineExceeded)
+		}
+		if errors.Is(err, context.Canceled) && d.port != nil && d.port.isClosed() {
+			err = net.ErrClosed
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
+			what := "no answer from "
+			if d.rendezvous {
+				what = "no rendezvous with "
+			}
 			err = &Error{Op: "connect", Code: ErrNoServer, err: errDialTimeout,
-				Msg: "no answer from " + raddr.String() + " within " + time.Since(start).Round(time.Millisecond).String()}
+				Msg: what + raddr.String() + " within " + time.Since(start).Round(time.Millisecond).String()}
 		}
 		if err != nil {
 			return nil, opErr(newAddr(raddr), err)
@@ -376,26 +411,50 @@ func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, erro
 // deadline, and Go code asks for either.
 var errDialTimeout = errors.Join(os.ErrDeadlineExceeded, context.DeadlineExceeded)
 
-// attempt dials once, on a new socket, for at most connectAttempt.
-func (d *Dialer) attempt(ctx context.Context, p *poller, f Family, raddr, local netip.AddrPort) (*Conn, error) {
+// attempt dials once, on a new socket, for at most connectAttempt (a
+// rendezvous: rendezvousTTL).
+func (d dialSpec) attempt(ctx context.Context, p *poller, f Family, raddr, local netip.AddrPort) (*Conn, error) {
 	lib := p.lib
-	s, err := lib.Socket(f, d.Config.socketType())
+	var port *udpPort
+	switch {
+	case d.port != nil:
+		if err := d.port.acquire(d.rendezvous); err != nil {
+			return nil, err
+		}
+		port = d.port
+	case !local.IsValid():
+		var err error
+		if port, err = acquireSharedPort(lib, d.cfg, f); err != nil {
+			return nil, err
+		}
+	}
+	if port != nil {
+		local = port.addr
+	}
+	release := func() {
+		if port != nil {
+			port.release(nil, d.rendezvous)
+		}
+	}
+	s, err := lib.Socket(f, d.cfg.socketType())
 	if err != nil {
+		release()
 		return nil, err
 	}
 	fail := func(err error) (*Conn, error) {
 		lib.Close(s)
+		release()
 		return nil, err
 	}
-	if err := d.Config.apply(lib, s); err != nil {
+	if err := d.cfg.apply(lib, s); err != nil {
 		return fail(err)
 	}
-	if !local.IsValid() {
-		if local, err = sharedPort(lib, &d.Config, f); err != nil {
+	if d.rendezvous {
+		if err := lib.SetSockOpt(s, OptRendezvous, true); err != nil {
 			return fail(err)
 		}
 	}
-	if err := lib.Bind(s, local); err != nil {
+	if err := bindFor(lib, port)(s, local); err != nil {
 		return fail(err)
 	}
 	fd, err := newFD(p, s)
@@ -404,17 +463,37 @@ func (d *Dialer) attempt(ctx context.Context, p *poller, f Family, raddr, local 
 	}
 	fd.raddr = newAddr(raddr)
 	started := time.Now()
-	if err := fd.connect(ctx, raddr, started.Add(connectAttempt)); err != nil {
+	limit := started.Add(connectAttempt)
+	if d.rendezvous {
+		limit = started.Add(rendezvousTTL)
+	}
+	if err := fd.connect(ctx, raddr, limit); err != nil {
 		fd.pd.close()
 		fd.pd.awaitGone()
 		p.forget(fd.pd)
-		p.closeWhenSettled(s, started)
+		settleFrom := started
+		if d.rendezvous { // UDT asks for ten times as long
+			settleFrom = started.Add(rendezvousTTL - connectTTL)
+		}
+		p.closeWhenSettled(s, settleFrom)
+		release()
 		return nil, err
 	}
 	if a, err := lib.SockName(s); err == nil {
 		fd.laddr = newAddr(a)
 	}
-	return newConn(fd, &d.Config), nil
+	c := newConn(fd, d.cfg)
+	if port != nil {
+		// The socket's reference passes to the connection, released when
+		// it closes.
+		if err := port.attach(fd.pd, d.rendezvous); err != nil {
+			c.fd.cleanup.Stop()
+			forceClose(fd.pd) // the Transport closed meanwhile
+			release()
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 func localAddr(a net.Addr) (netip.AddrPort, Family, error) {
@@ -445,10 +524,24 @@ type ListenConfig struct {
 }
 
 // Listen listens on address ("host:port"; an empty host is every address)
-// on network "udt", "udt4" or "udt6".
+// on network "udt", "udt4" or "udt6", and returns the *Listener as a
+// net.Listener; ListenUDT returns it as it is.
 func Listen(network, address string) (net.Listener, error) {
 	var lc ListenConfig
 	return lc.Listen(context.Background(), network, address)
+}
+
+// ListenUDT listens on laddr on network "udt", "udt4" or "udt6", as
+// net.ListenTCP does for TCP: laddr nil, or its address unspecified, is
+// every address (IPv4 unless the network is "udt6"); port 0 picks a free
+// port, which Addr reports.
+func ListenUDT(network string, laddr *Addr) (*Listener, error) {
+	var lc ListenConfig
+	var ap netip.AddrPort
+	if laddr != nil {
+		ap = laddr.AddrPort
+	}
+	return lc.listenAddr(network, ap, nil)
 }
 
 // Listen listens on address; it returns a *Listener as a net.Listener.
@@ -460,7 +553,22 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 	return l, nil
 }
 
+// ListenUDT listens on address, as Listen does, and returns the *Listener.
+func (lc *ListenConfig) ListenUDT(ctx context.Context, network, address string) (*Listener, error) {
+	return lc.listen(ctx, network, address)
+}
+
 func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*Listener, error) {
+	laddr, _, err := resolve(ctx, network, address, true)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	return lc.listenAddr(network, laddr, nil)
+}
+
+// listenAddr listens on laddr (invalid: the unspecified address of the
+// network's family, port 0), or on port's UDP port when port is not nil.
+func (lc *ListenConfig) listenAddr(network string, laddr netip.AddrPort, port *udpPort) (*Listener, error) {
 	opErr := func(laddr net.Addr, err error) error {
 		return &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: err}
 	}
@@ -474,7 +582,21 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*L
 	if backlog < 0 {
 		return nil, opErr(nil, fmt.Errorf("udt: ListenConfig.Backlog must be 0 (1024) or more, not %d", backlog))
 	}
-	laddr, f, err := resolve(ctx, network, address, true)
+	want, ok := familyOf(network)
+	if !ok {
+		return nil, opErr(nil, net.UnknownNetworkError(network))
+	}
+	if port != nil {
+		laddr = port.addr
+	}
+	if !laddr.IsValid() {
+		ip := netip.IPv4Unspecified()
+		if want == IPv6 {
+			ip = netip.IPv6Unspecified()
+		}
+		laddr = netip.AddrPortFrom(ip, 0)
+	}
+	f, err := checkFamily(network, laddr)
 	if err != nil {
 		return nil, opErr(nil, err)
 	}
@@ -482,37 +604,69 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*L
 	if err != nil {
 		return nil, opErr(newAddr(laddr), err)
 	}
+	if port != nil {
+		if err := port.acquireListener(); err != nil {
+			return nil, opErr(newAddr(laddr), err)
+		}
+	}
 	lib := p.lib
+	fail := func(err error) (*Listener, error) {
+		if port != nil {
+			port.release(nil, false)
+		}
+		return nil, opErr(newAddr(laddr), err)
+	}
 	s, err := lib.Socket(f, lc.Config.socketType())
 	if err != nil {
-		return nil, opErr(newAddr(laddr), err)
+		return fail(err)
 	}
-	fail := func(err error) (*Listener, error) {
+	failClose := func(err error) (*Listener, error) {
 		lib.Close(s)
-		return nil, opErr(newAddr(laddr), err)
+		return fail(err)
 	}
 	if err := lc.Config.apply(lib, s); err != nil {
-		return fail(err)
+		return failClose(err)
 	}
-	if err := lib.Bind(s, laddr); err != nil {
-		return fail(err)
+	if err := bindFor(lib, port)(s, laddr); err != nil {
+		return failClose(err)
 	}
 	if err := lib.Listen(s, backlog); err != nil {
-		return fail(err)
+		return failClose(err)
 	}
 	fd, err := newFD(p, s)
 	if err != nil {
-		return fail(err)
+		return failClose(err)
 	}
-	l := &Listener{fd: fd, cfg: lc.Config}
+	l := &Listener{fd: fd, cfg: lc.Config, port: port}
 	l.fd.cleanup = runtime.AddCleanup(l, func(pd *pollDesc) { closeSocket(pd) }, l.fd.pd)
+	if port != nil {
+		if err := port.attachListener(fd.pd); err != nil {
+			l.fd.cleanup.Stop()
+			closeSocket(fd.pd)
+			return fail(err)
+		}
+	}
 	return l, nil
+}
+
+// checkFamily checks that ap suits network and returns its family.
+func checkFamily(network string, ap netip.AddrPort) (Family, error) {
+	want, ok := familyOf(network)
+	if !ok {
+		return 0, net.UnknownNetworkError(network)
+	}
+	f := familyOfAddr(ap.Addr())
+	if want != 0 && f != want {
+		return 0, &net.AddrError{Err: "address is not " + want.String() + " (network " + network + ")", Addr: ap.String()}
+	}
+	return f, nil
 }
 
 // Listener accepts UDT connections. It implements net.Listener.
 type Listener struct {
-	fd  *netFD
-	cfg Config
+	fd   *netFD
+	cfg  Config
+	port *udpPort // a Transport's, which its connections share
 }
 
 var _ net.Listener = (*Listener)(nil)
@@ -551,7 +705,21 @@ func (l *Listener) AcceptUDT() (*Conn, error) {
 				return nil, fd.opError("accept", err)
 			}
 			cfd.raddr = newAddr(peer)
-			return newConn(cfd, &l.cfg), nil
+			c := newConn(cfd, &l.cfg)
+			if l.port != nil {
+				if err := l.port.acquire(false); err != nil {
+					c.fd.cleanup.Stop()
+					closeSocket(cfd.pd)
+					return nil, fd.opError("accept", err)
+				}
+				if err := l.port.attach(cfd.pd, false); err != nil {
+					c.fd.cleanup.Stop()
+					forceClose(cfd.pd)
+					l.port.release(nil, false)
+					return nil, fd.opError("accept", err)
+				}
+			}
+			return c, nil
 		case ErrAsyncRcv:
 		default:
 			if fd.pd.isClosed() {
@@ -573,6 +741,19 @@ func (l *Listener) Close() error {
 	}
 	l.fd.cleanup.Stop()
 	return l.fd.opError("close", closeSocket(l.fd.pd))
+}
+
+// String describes the listener for fmt: "udt listener on 0.0.0.0:9000",
+// with "(closed)" once closed, instead of its internals.
+func (l *Listener) String() string {
+	if !l.ok() {
+		return "udt listener <nil>"
+	}
+	s := "udt listener on " + l.fd.laddr.String()
+	if l.fd.pd.isClosed() {
+		s += " (closed)"
+	}
+	return s
 }
 
 // ok reports whether l is a Listener this package made; methods on a nil or

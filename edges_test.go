@@ -35,7 +35,7 @@ const timeoutUpperBound = 20 * time.Second
 // returns from main at once.
 func childWriteClose(addr string) {
 	n, _ := strconv.ParseInt(os.Getenv("UDT_TEST_CHILD_WRITE_CLOSE_BYTES"), 10, 64)
-	d := Dialer{Config: Config{MaxBandwidth: 5 << 20}}
+	d := Dialer{Config: Config{MaxSendRate: 8 * 5 << 20}}
 	c, err := d.Dial("udt", addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
@@ -271,7 +271,7 @@ func TestDialZeroTimeoutTakesContextDeadline(t *testing.T) {
 // written is all there, and nothing is left in the send buffer.
 func TestCloseWaitsForAcknowledgement(t *testing.T) {
 	t.Parallel()
-	c, s := connPair(t, Config{MaxBandwidth: 20 << 20})
+	c, s := connPair(t, Config{MaxSendRate: 8 * 20 << 20})
 	size := int64(8 << 20)
 	got := make(chan [32]byte, 1)
 	go func() {

@@ -81,6 +81,7 @@ func (c ErrorCode) String() string {
 	return "E" + strconv.Itoa(int(c))
 }
 
+// Error is the code's name and number, e.g. "udt: ENOSERVER (1001)".
 func (c ErrorCode) Error() string {
 	return "udt: " + c.String() + " (" + strconv.Itoa(int(c)) + ")"
 }
@@ -140,6 +141,8 @@ type Error struct {
 // errors.Is(err, fs.ErrNotExist) works for a file SendFile cannot open.
 func (e *Error) Unwrap() error { return e.err }
 
+// Error is the call, UDT's text, and the code's name and number, e.g.
+// "udt send: Connection was broken. (ECONNLOST 2001)".
 func (e *Error) Error() string {
 	return "udt " + e.Op + ": " + e.Msg + " (" + e.Code.String() + " " + strconv.Itoa(int(e.Code)) + ")"
 }
@@ -166,7 +169,12 @@ func (e *Error) Is(target error) bool {
 func (e *Error) Timeout() bool { return e.Code == ErrTimeout || e.Code == ErrNoServer }
 
 // Temporary reports whether the same call may succeed later unchanged: the
-// non-blocking "not now" answers (net.Error).
+// non-blocking "not now" answers. It is here because net.Error still lists
+// it.
+//
+// Deprecated: as net.Error's Temporary: the idea is not well defined. Use
+// Timeout, or errors.Is with a code (ErrAsyncSnd, ErrAsyncRcv) or
+// syscall.EAGAIN.
 func (e *Error) Temporary() bool {
 	return e.Code == ErrAsyncSnd || e.Code == ErrAsyncRcv || e.Code == ErrTimeout
 }

@@ -362,7 +362,7 @@ func TestCloseRacesSendFile(t *testing.T) {
 		dst := filepath.Join(dir, "dst"+strconv.Itoa(worker))
 		return func(i int, rng *rand.Rand) {
 			// A listener per round: a dial that took two attempts may
-			// leave a listener an extra connection (see the README), which
+			// leave a listener an extra connection (docs/udt4-behaviour.md), which
 			// must not be taken for the next round's.
 			var lc ListenConfig
 			l, err := lc.listen(context.Background(), "udt", "127.0.0.1:0")

@@ -253,3 +253,172 @@ func TestIdleCostVsReference(t *testing.T) {
 		<-done
 	}
 }
+
+// echoCPP is the C++ library's own echo latency: a server thread echoes
+// 64-byte messages on one connection and the main thread times N round
+// trips, with UDT's blocking calls (the binding's net layer waits in Go
+// instead). It prints the round trips' p50, p90 and p99 in microseconds.
+const echoCPP = `#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <algorithm>
+#include <vector>
+#include <udt/udt.h>
+
+enum { L = 64 };
+static UDTSOCKET lsn;
+
+static bool full(UDTSOCKET s, char* b, bool out) {
+	for (int got = 0; got < L;) {
+		int n = out ? UDT::send(s, b + got, L - got, 0) : UDT::recv(s, b + got, L - got, 0);
+		if (n <= 0) return false;
+		got += n;
+	}
+	return true;
+}
+
+static void* echo(void*) {
+	UDTSOCKET s = UDT::accept(lsn, NULL, NULL);
+	char b[L];
+	while (full(s, b, false) && full(s, b, true)) {
+	}
+	UDT::close(s);
+	return NULL;
+}
+
+static double now_us() {
+	timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+int main(int argc, char** argv) {
+	int n = atoi(argv[1]);
+	UDT::startup();
+	sockaddr_in a;
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lsn = UDT::socket(AF_INET, SOCK_STREAM, 0);
+	int len = sizeof a;
+	if (UDT::bind(lsn, (sockaddr*)&a, sizeof a) < 0 || UDT::listen(lsn, 1) < 0 ||
+	    UDT::getsockname(lsn, (sockaddr*)&a, &len) < 0) {
+		fprintf(stderr, "listen: %s\n", UDT::getlasterror_desc());
+		return 1;
+	}
+	pthread_t th;
+	pthread_create(&th, NULL, echo, NULL);
+	UDTSOCKET c = UDT::socket(AF_INET, SOCK_STREAM, 0);
+	if (UDT::connect(c, (sockaddr*)&a, sizeof a) < 0) {
+		fprintf(stderr, "connect: %s\n", UDT::getlasterror_desc());
+		return 1;
+	}
+	char b[L];
+	memset(b, 7, L);
+	std::vector<double> rtt;
+	for (int i = 0; i < n + 100; i++) {
+		double t0 = now_us();
+		if (!full(c, b, true) || !full(c, b, false)) {
+			fprintf(stderr, "echo: %s\n", UDT::getlasterror_desc());
+			return 1;
+		}
+		if (i >= 100) rtt.push_back(now_us() - t0);
+	}
+	std::sort(rtt.begin(), rtt.end());
+	printf("%.0f %.0f %.0f\n", rtt[n / 2], rtt[n * 9 / 10], rtt[n * 99 / 100]);
+	UDT::close(c);
+	pthread_join(th, NULL);
+	return 0;
+}
+`
+
+// TestEchoLatencyVsReference times 64-byte round trips on one loopback
+// connection, through the net layer and through the C++ library's blocking
+// calls (echoCPP, compiled here), in alternating rounds of
+// UDT_ECHO_ROUNDS (5) x 2,000 trips, and prints each round's p50/p90/p99
+// and the ratio of the medians of p50: what the binding's waiting in Go
+// (UDT's event, the poller, the goroutine) adds to UDT's own latency.
+func TestEchoLatencyVsReference(t *testing.T) {
+	benchOnly(t)
+	rounds, trips := 5, 2000
+	if v, _ := strconv.Atoi(os.Getenv("UDT_ECHO_ROUNDS")); v > 0 {
+		rounds = v
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "echo.cpp")
+	if err := os.WriteFile(src, []byte(echoCPP), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "echo")
+	if out, err := exec.Command("g++", "-O2", "-o", bin, src, "/usr/lib/libudt.a", "-lstdc++", "-lpthread", "-lm").CombinedOutput(); err != nil {
+		t.Fatalf("g++: %v\n%s", err, out)
+	}
+	cpp := func() [3]time.Duration {
+		out, err := exec.Command(bin, strconv.Itoa(trips)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", bin, err, out)
+		}
+		var q [3]float64
+		if _, err := fmt.Sscanf(string(out), "%f %f %f", &q[0], &q[1], &q[2]); err != nil {
+			t.Fatalf("reading %q: %v", out, err)
+		}
+		return [3]time.Duration{time.Duration(q[0] * 1e3), time.Duration(q[1] * 1e3), time.Duration(q[2] * 1e3)}
+	}
+	goEcho := func() [3]time.Duration {
+		l := listenT(t, "udt", "127.0.0.1:0", Config{})
+		defer l.Close()
+		go func() {
+			s, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer s.Close()
+			b := make([]byte, 64)
+			for {
+				if _, err := io.ReadFull(s, b); err != nil {
+					return
+				}
+				if _, err := s.Write(b); err != nil {
+					return
+				}
+			}
+		}()
+		c, err := Dial("udt", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		b := make([]byte, 64)
+		var rtt []time.Duration
+		for i := range trips + 100 {
+			start := time.Now()
+			if _, err := c.Write(b); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, b); err != nil {
+				t.Fatal(err)
+			}
+			if i >= 100 {
+				rtt = append(rtt, time.Since(start))
+			}
+		}
+		slices.Sort(rtt)
+		return [3]time.Duration{rtt[trips/2], rtt[trips*9/10], rtt[trips*99/100]}
+	}
+	var goP50, cppP50 []time.Duration
+	for r := range rounds {
+		g, c := goEcho(), cpp()
+		goP50, cppP50 = append(goP50, g[0]), append(cppP50, c[0])
+		t.Logf("round %d: Go p50/p90/p99 %v/%v/%v, C++ %v/%v/%v", r+1,
+			g[0].Round(time.Microsecond), g[1].Round(time.Microsecond), g[2].Round(time.Microsecond),
+			c[0].Round(time.Microsecond), c[1].Round(time.Microsecond), c[2].Round(time.Microsecond))
+	}
+	slices.Sort(goP50)
+	slices.Sort(cppP50)
+	gm, cm := goP50[rounds/2], cppP50[rounds/2]
+	t.Logf("64-byte echo on loopback, median of %d rounds' p50: Go %v, C++ %v, Go/C++ %.2f", rounds,
+		gm.Round(time.Microsecond), cm.Round(time.Microsecond), float64(gm)/float64(max(cm, 1)))
+}

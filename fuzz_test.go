@@ -82,7 +82,7 @@ func FuzzConfig(f *testing.F) {
 		cfg := Config{
 			Message: msg, MessageTTL: time.Duration(ttl), MessageUnordered: unordered,
 			MSS: mss, FlowWindow: fc, SendBuffer: sndbuf, RecvBuffer: rcvbuf,
-			UDPSendBuffer: udpsnd, UDPRecvBuffer: udprcv, MaxBandwidth: maxbw,
+			UDPSendBuffer: udpsnd, UDPRecvBuffer: udprcv, MaxSendRate: BitRate(maxbw),
 			Linger: time.Duration(linger), CongestionControl: CongestionControl{Kind: CCKind(cc), Mbps: mbps},
 		}
 		if err := cfg.validate(); err != nil {
@@ -191,7 +191,7 @@ func msgPair(f *testing.F) (client, server Socket, limit int) {
 		}
 	})
 	// No UDT_RCVTIMEO: with it, recvmsg waits for the next packet even
-	// when a whole message is queued (see the README's known behaviour).
+	// when a whole message is queued (see docs/udt4-behaviour.md).
 	// The go test timeout bounds a real hang.
 	// UDT keeps the send buffer in packets of MSS-28 bytes, each carrying
 	// MSS-44 bytes of data, and refuses a message longer than all of them.

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-//go:generate go tool mockgen -source=library.go -destination=udtmock/library.go -package=udtmock
+//go:generate go tool mockgen -write_package_comment=false -source=library.go -destination=udtmock/library.go -package=udtmock
 
 // Library is the seam between this module's higher layers and the reference
 // library: every call of namespace UDT, on plain handles. Native is the real

@@ -208,7 +208,7 @@ func sendStream(addr string, size int64, seed uint64) error {
 func receiveStream(c *Conn) error {
 	b := make([]byte, 8)
 	if _, err := io.ReadFull(c, b); err == io.EOF {
-		return nil // an abandoned dial attempt's connection (see the README)
+		return nil // an abandoned dial attempt's connection (see docs/udt4-behaviour.md)
 	} else if err != nil {
 		return fmt.Errorf("reading the size: %w", err)
 	}
@@ -262,7 +262,7 @@ func receiveMessages(c *Conn) error {
 	buf := make([]byte, 512<<10)
 	n, err := c.Read(buf)
 	if err == io.EOF {
-		return nil // an abandoned dial attempt's connection (see the README)
+		return nil // an abandoned dial attempt's connection (see docs/udt4-behaviour.md)
 	}
 	if err != nil || n != 8 {
 		return fmt.Errorf("reading the count: %d bytes, %v", n, err)

@@ -86,9 +86,10 @@ func (c *Conn) Memory() (ConnMemory, error) {
 	if m.FlowWindow, err = s.FlowWindow(); err != nil {
 		return m, c.fd.opError("memory", c.closedOr(err))
 	}
-	p, err := c.Stats()
+	// Perfmon, not Stats, which would start the caller's next interval.
+	p, err := c.fd.lib.Perfmon(s, false)
 	if err != nil {
-		return m, err
+		return m, c.fd.opError("memory", c.closedOr(err))
 	}
 	m.RecvBufferPackets = rcv / (mss - udpIPHeaders)
 	m.PeerWindow = p.PktFlowWindow

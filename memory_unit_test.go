@@ -33,8 +33,8 @@ func TestDefaultFlowWindowIsReceiveBuffer(t *testing.T) {
 				t.Errorf("%+v: UDT_FC %d (%v), want %d", tc.cfg, fc, err, tc.fc)
 			}
 			p, err := end.Stats()
-			if err != nil || p.PktFlowWindow != tc.window {
-				t.Errorf("%+v: flow window %d (%v), want %d", tc.cfg, p.PktFlowWindow, err, tc.window)
+			if err != nil || p.FlowWindow != tc.window {
+				t.Errorf("%+v: flow window %d (%v), want %d", tc.cfg, p.FlowWindow, err, tc.window)
 			}
 		}
 		c.Close()

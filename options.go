@@ -104,6 +104,7 @@ const (
 	CCOther     CCKind = cudt.CCOther     // a class this binding did not install
 )
 
+// String is the class's name, e.g. "native".
 func (k CCKind) String() string {
 	switch k {
 	case CCNone:

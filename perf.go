@@ -6,11 +6,15 @@ import (
 	"github.com/udtgo/udt/cudt"
 )
 
-// Perf is a socket's statistics (UDT::TRACEINFO), every field of it, with
-// durations as time.Duration and rates in Mbit/s.
+// Perf is a socket's statistics (UDT::TRACEINFO), every field of it, as
+// Socket.Perfmon reads them; Conn.Stats is the net layer's view. Each name
+// is CPerfMon's own, without the unit prefix where a time.Duration carries
+// the unit (msTimeStamp is TimeStamp, msRTT is RTT, usPktSndPeriod is
+// PktSndPeriod) and with it where it names the unit of a plain number
+// (Pkt: packets, Byte: bytes, Mbps: Mbit/s, UDT's unit for rates).
 type Perf struct {
 	// Totals since the connection started.
-	Elapsed          time.Duration // time since the socket started (msTimeStamp)
+	TimeStamp        time.Duration // time since the socket started
 	PktSentTotal     int64         // data packets sent, retransmissions included
 	PktRecvTotal     int64         // packets received
 	PktSndLossTotal  int           // packets the sender learnt were lost
@@ -23,18 +27,18 @@ type Perf struct {
 	SndDurationTotal time.Duration // time spent sending, idle time excluded
 
 	// Counters for the interval since the last Perfmon(true).
-	PktSent     int64
-	PktRecv     int64
-	PktSndLoss  int
-	PktRcvLoss  int
-	PktRetrans  int
-	PktSentACK  int
-	PktRecvACK  int
-	PktSentNAK  int
-	PktRecvNAK  int
-	SendRate    float64       // Mbit/s
-	RecvRate    float64       // Mbit/s
-	SndDuration time.Duration // time spent sending, idle time excluded
+	PktSent      int64
+	PktRecv      int64
+	PktSndLoss   int
+	PktRcvLoss   int
+	PktRetrans   int
+	PktSentACK   int
+	PktRecvACK   int
+	PktSentNAK   int
+	PktRecvNAK   int
+	MbpsSendRate float64       // data packets sent × payload size over the interval
+	MbpsRecvRate float64       // packets received × payload size over the interval
+	SndDuration  time.Duration // time spent sending, idle time excluded
 
 	// Values at this instant.
 	PktSndPeriod        time.Duration // gap between two packets sent
@@ -42,7 +46,7 @@ type Perf struct {
 	PktCongestionWindow int           // congestion window, in packets
 	PktFlightSize       int           // packets in flight
 	RTT                 time.Duration // round-trip time estimate
-	Bandwidth           float64       // estimated link capacity, Mbit/s
+	MbpsBandwidth       float64       // estimated link capacity
 	ByteAvailSndBuf     int           // free space in the send buffer, bytes
 	ByteAvailRcvBuf     int           // free space in the receive buffer, bytes
 }
@@ -52,7 +56,7 @@ func msec(v float64) time.Duration { return time.Duration(v * float64(time.Milli
 
 func perfFrom(p cudt.Perf) Perf {
 	return Perf{
-		Elapsed:          time.Duration(p.MsTimeStamp) * time.Millisecond,
+		TimeStamp:        time.Duration(p.MsTimeStamp) * time.Millisecond,
 		PktSentTotal:     p.PktSentTotal,
 		PktRecvTotal:     p.PktRecvTotal,
 		PktSndLossTotal:  p.PktSndLossTotal,
@@ -64,25 +68,25 @@ func perfFrom(p cudt.Perf) Perf {
 		PktRecvNAKTotal:  p.PktRecvNAKTotal,
 		SndDurationTotal: time.Duration(p.UsSndDurationTotal) * time.Microsecond,
 
-		PktSent:     p.PktSent,
-		PktRecv:     p.PktRecv,
-		PktSndLoss:  p.PktSndLoss,
-		PktRcvLoss:  p.PktRcvLoss,
-		PktRetrans:  p.PktRetrans,
-		PktSentACK:  p.PktSentACK,
-		PktRecvACK:  p.PktRecvACK,
-		PktSentNAK:  p.PktSentNAK,
-		PktRecvNAK:  p.PktRecvNAK,
-		SendRate:    p.MbpsSendRate,
-		RecvRate:    p.MbpsRecvRate,
-		SndDuration: time.Duration(p.UsSndDuration) * time.Microsecond,
+		PktSent:      p.PktSent,
+		PktRecv:      p.PktRecv,
+		PktSndLoss:   p.PktSndLoss,
+		PktRcvLoss:   p.PktRcvLoss,
+		PktRetrans:   p.PktRetrans,
+		PktSentACK:   p.PktSentACK,
+		PktRecvACK:   p.PktRecvACK,
+		PktSentNAK:   p.PktSentNAK,
+		PktRecvNAK:   p.PktRecvNAK,
+		MbpsSendRate: p.MbpsSendRate,
+		MbpsRecvRate: p.MbpsRecvRate,
+		SndDuration:  time.Duration(p.UsSndDuration) * time.Microsecond,
 
 		PktSndPeriod:        usec(p.UsPktSndPeriod),
 		PktFlowWindow:       p.PktFlowWindow,
 		PktCongestionWindow: p.PktCongestionWindow,
 		PktFlightSize:       p.PktFlightSize,
 		RTT:                 msec(p.MsRTT),
-		Bandwidth:           p.MbpsBandwidth,
+		MbpsBandwidth:       p.MbpsBandwidth,
 		ByteAvailSndBuf:     p.ByteAvailSndBuf,
 		ByteAvailRcvBuf:     p.ByteAvailRcvBuf,
 	}

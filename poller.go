@@ -70,6 +70,7 @@ func (p *poller) closeWhenSettled(s Socket, since time.Time) {
 	if p.settle(s) {
 		return
 	}
+	pollStats.abandonedWait.Add(1)
 	// Before connectTTL UDT may still be asking: no need to ask it.
 	time.AfterFunc(max(time.Until(since.Add(connectTTL)), 0), func() { p.settleLater(s) })
 }
@@ -77,7 +78,9 @@ func (p *poller) closeWhenSettled(s Socket, since time.Time) {
 func (p *poller) settleLater(s Socket) {
 	if !p.settle(s) {
 		time.AfterFunc(udtTick, func() { p.settleLater(s) })
+		return
 	}
+	pollStats.abandonedWait.Add(-1)
 }
 
 // settle closes s if that is safe, and reports whether it did.
@@ -93,7 +96,14 @@ func (p *poller) settle(s Socket) bool {
 
 var thePoller = newPoller(nativePoll{})
 
-func getPoller() (*poller, error) { return thePoller, nil }
+// getPoller is the net layer's way in: it also takes the net layer's hold
+// on the library (holdLibrary).
+func getPoller() (*poller, error) {
+	if err := holdLibrary(); err != nil {
+		return nil, err
+	}
+	return thePoller, nil
+}
 
 func newPoller(lib pollLib) *poller {
 	return &poller{lib: lib, now: time.Now, fds: map[SocketID]*pollDesc{}}
@@ -538,6 +548,7 @@ type pollDesc struct {
 	gone     chan struct{}
 	goneOnce sync.Once
 	peer     atomic.Int32 // peerUnknown, peerClosed or peerLost
+	port     *udpPort     // the shared UDP port it holds a reference to, if any
 }
 
 const (

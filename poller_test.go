@@ -106,6 +106,8 @@ func (f *fakePoll) connInfos(ids []SocketID, out []connInfo, _ bool) {
 	}
 }
 
+func (f *fakePoll) perfEnded(Socket) (Perf, bool) { return Perf{}, false }
+
 func (f *fakePoll) pollWait(_ Epoll, ev *EpollEvents, _ time.Duration, _ bool) (pollWhy, error) {
 	select {
 	case w := <-f.script:
@@ -394,6 +396,13 @@ func TestPollerStopsAfterTimedOutDial(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
+	// An earlier test's abandoned dial, closed by a timer in this one's
+	// window, would count as this one's.
+	for deadline := time.Now().Add(timeoutUpperBound); ReadPollerStats().AbandonedWait != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("an earlier test's abandoned dial is never closed")
+		}
+	}
 	before := ReadPollerStats().AbandonedClose
 	d := Dialer{Timeout: 100 * time.Millisecond}
 	if _, err := d.Dial("udt", pc.LocalAddr().String()); err == nil {
@@ -404,8 +413,8 @@ func TestPollerStopsAfterTimedOutDial(t *testing.T) {
 			t.Fatal("the poller still runs after a timed-out dial")
 		}
 	}
-	if ReadPollerStats().AbandonedClose != before {
-		t.Fatal("the abandoned socket was closed before UDT gave it up")
+	if st := ReadPollerStats(); st.AbandonedClose != before || st.AbandonedWait != 1 {
+		t.Fatalf("the abandoned socket was closed before UDT gave it up (closed %d, waiting %d)", st.AbandonedClose-before, st.AbandonedWait)
 	}
 	// UDT gives it up after 3 s; then it is closed, by a timer.
 	for deadline := time.Now().Add(timeoutUpperBound); ReadPollerStats().AbandonedClose == before; time.Sleep(10 * time.Millisecond) {

@@ -47,7 +47,7 @@ func TestReadWriteCloseRace(t *testing.T) {
 				// would keep sending to clients that closed but linger
 				// with data in flight, and with 8 workers that flood
 				// saturates the one receive thread of the shared dial
-				// port (see the README's known library behaviour).
+				// port (see docs/udt4-behaviour.md).
 				echoes.Go(func() {
 					c.Write(make([]byte, 256<<10))
 					io.Copy(io.Discard, c)

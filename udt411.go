@@ -10,8 +10,8 @@ import (
 // This file holds every assumption the net layer makes about how UDT 4.11
 // behaves in time, each named once, and the counters that say how often
 // each path built on one of them fires (PollerStats). The facts were
-// measured against the pinned library and read in its sources; the README's
-// "Known library behaviour" has the measurements.
+// measured against the pinned library and read in its sources;
+// docs/udt4-behaviour.md has the measurements.
 
 const (
 	// UDT's epoll and its event wait for 10 ms at a time
@@ -50,6 +50,12 @@ const (
 	// connect, then every udtTick.
 	connectTTL = 3 * time.Second
 
+	// A rendezvous connect asks for ten times as long (CUDT::connect's ttl
+	// times 10), and a rendezvous is one attempt: a second socket asking
+	// the same peer from the same port would not get its answers while the
+	// first is still in UDT's list of connectors.
+	rendezvousTTL = 10 * connectTTL
+
 	// Not a constant here but relied on by cudt.ConnInfos: UDT deletes a
 	// socket no sooner than a second after it marks it CLOSED
 	// (CUDTUnited::checkBrokenSockets), so a socket's private state can be
@@ -76,12 +82,13 @@ type PollerStats struct {
 	DialsRejected  int64 // handshakes the listener rejected, which UDT 4.11 reports as connected
 	StaleRebuilds  int64 // UDT epolls replaced because a closed socket stuck in their ready set
 	AbandonedClose int64 // abandoned connect attempts closed once UDT had settled them
+	AbandonedWait  int64 // abandoned connect attempts still waiting for UDT to settle them (now)
 }
 
 var pollStats struct {
 	runs, waits, events, disarmed, arms, udtSignals, scans, backstopScans, backstopFinds,
 	peerCloses, peersLost, closesDrained, closesFailed, dialsRejected, staleRebuilds,
-	abandonedClose atomic.Int64
+	abandonedClose, abandonedWait atomic.Int64
 }
 
 // ReadPollerStats returns the poller's counters.
@@ -94,7 +101,7 @@ func ReadPollerStats() PollerStats {
 		PeerCloses: s.peerCloses.Load(), PeersLost: s.peersLost.Load(),
 		ClosesDrained: s.closesDrained.Load(), ClosesFailed: s.closesFailed.Load(),
 		DialsRejected: s.dialsRejected.Load(), StaleRebuilds: s.staleRebuilds.Load(),
-		AbandonedClose: s.abandonedClose.Load(),
+		AbandonedClose: s.abandonedClose.Load(), AbandonedWait: s.abandonedWait.Load(),
 	}
 }
 
@@ -126,6 +133,9 @@ type pollLib interface {
 	// closed: its handshake completed, or UDT gave up on it (and then it
 	// is out of UDT's list of connecting sockets).
 	connectSettled(s Socket) bool
+	// perfEnded reads the totals of a connection that is closing or
+	// broken, which Perfmon refuses; false once UDT deleted it.
+	perfEnded(s Socket) (Perf, bool)
 }
 
 type pollWhy int
@@ -170,3 +180,8 @@ func (nativePoll) pollWait(ep Epoll, ev *EpollEvents, timeout time.Duration, sig
 func (nativePoll) pollSignal() { cudt.PollSignal() }
 
 func (nativePoll) connectSettled(s Socket) bool { return cudt.ConnectSettled(int32(s.ID())) }
+
+func (nativePoll) perfEnded(s Socket) (Perf, bool) {
+	p, ok := cudt.PerfEnded(int(s.ID()))
+	return perfFrom(p), ok
+}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -23,11 +24,13 @@ import (
 // Family is the address family of a socket.
 type Family int
 
+// The address families UDT supports.
 const (
 	IPv4 Family = syscall.AF_INET
 	IPv6 Family = syscall.AF_INET6
 )
 
+// String is "IPv4" or "IPv6".
 func (f Family) String() string {
 	switch f {
 	case IPv4:
@@ -41,11 +44,13 @@ func (f Family) String() string {
 // SocketType is UDT's socket type: a byte stream or messages.
 type SocketType int
 
+// The socket types of UDT: SOCK_STREAM and SOCK_DGRAM.
 const (
-	Stream   SocketType = syscall.SOCK_STREAM
-	Datagram SocketType = syscall.SOCK_DGRAM
+	Stream   SocketType = syscall.SOCK_STREAM // a byte stream: Send, Recv
+	Datagram SocketType = syscall.SOCK_DGRAM  // messages: SendMsg, RecvMsg
 )
 
+// String is "Stream" or "Datagram".
 func (t SocketType) String() string {
 	switch t {
 	case Stream:
@@ -59,6 +64,9 @@ func (t SocketType) String() string {
 // Status is a socket's state (UDTSTATUS).
 type Status int
 
+// The states of UDTSTATUS, in UDT's numbering. A connection the peer closed
+// or UDT gave up on is StatusBroken; UDT's garbage collector then closes
+// it, and StatusNonexist means UDT has forgotten the handle.
 const (
 	StatusInit       Status = 1
 	StatusOpened     Status = 2
@@ -81,13 +89,59 @@ func (s Status) String() string {
 	return "Status(" + strconv.Itoa(int(s)) + ")"
 }
 
-// Startup initialises the library (UDT::startup). Calls are counted; the
-// library also starts itself on the first socket.
-func Startup() error { return wrap("startup", cudt.Startup()) }
+// Startup initialises the library (UDT::startup). Calls are counted, and
+// each wants its Cleanup; the library also starts itself on the first
+// socket.
+func Startup() error {
+	lifetime.mu.Lock()
+	defer lifetime.mu.Unlock()
+	if err := wrap("startup", cudt.Startup()); err != nil {
+		return err
+	}
+	lifetime.user++
+	return nil
+}
 
 // Cleanup undoes one Startup (UDT::cleanup); the last one closes every
-// socket the library still has.
-func Cleanup() error { return wrap("cleanup", cudt.Cleanup()) }
+// socket the library still has. The net layer (Dial, Listen) holds a
+// Startup of its own from its first use to the end of the process, so a
+// program's Startup and Cleanup never close its connections; a Cleanup
+// beyond the program's own Startups is then refused with ErrInvOp.
+func Cleanup() error {
+	lifetime.mu.Lock()
+	defer lifetime.mu.Unlock()
+	if lifetime.user == 0 && lifetime.net {
+		return &Error{Op: "cleanup", Code: ErrInvOp, Msg: "Cleanup without a matching Startup: the library's last reference is the net layer's, and dropping it would close its connections"}
+	}
+	if lifetime.user > 0 {
+		lifetime.user--
+	}
+	return wrap("cleanup", cudt.Cleanup())
+}
+
+// lifetime counts the program's Startups and the net layer's own one.
+var lifetime struct {
+	mu   sync.Mutex
+	user int  // Startups the program has not yet matched with Cleanup
+	net  bool // the net layer holds a Startup
+}
+
+// holdLibrary makes the net layer's Startup, once. Without it, a program
+// that called Startup before its first Dial would, with its Cleanup, drop
+// UDT's count to zero and close every connection: UDT starts itself on a
+// first socket only when nothing started it, and counts that start once.
+func holdLibrary() error {
+	lifetime.mu.Lock()
+	defer lifetime.mu.Unlock()
+	if lifetime.net {
+		return nil
+	}
+	if err := wrap("startup", cudt.Startup()); err != nil {
+		return err
+	}
+	lifetime.net = true
+	return nil
+}
 
 // SocketID is the library's handle for a socket (UDTSOCKET), as epoll
 // reports it.
@@ -107,6 +161,7 @@ func (s Socket) ID() SocketID { return s.id }
 // Family is the address family s was created with.
 func (s Socket) Family() Family { return s.family }
 
+// String names the socket, e.g. "udt.Socket(5, IPv4)".
 func (s Socket) String() string {
 	return "udt.Socket(" + strconv.Itoa(int(s.id)) + ", " + s.family.String() + ")"
 }
@@ -231,6 +286,16 @@ func (s Socket) Bind(addr netip.AddrPort) error {
 		}
 	}
 	return nil
+}
+
+// join binds s with UDT's own bind alone, to join the UDP port this
+// process's UDT already runs at addr's port number.
+func (s Socket) join(addr netip.AddrPort) error {
+	a, err := toCAddr("bind", s.family, addr)
+	if err != nil {
+		return err
+	}
+	return wrap("bind", cudt.Bind(int(s.id), &a))
 }
 
 func sockaddrPort(sa syscall.Sockaddr) uint16 {
@@ -664,13 +729,15 @@ func (s Socket) SockState() Status { return Status(cudt.SockState(int(s.id))) }
 // Events is a set of epoll events (EPOLLOpt).
 type Events int
 
+// The epoll events of UDT (UDT_EPOLL_IN, UDT_EPOLL_OUT, UDT_EPOLL_ERR).
 const (
-	EventIn  Events = 0x1
-	EventOut Events = 0x4
+	EventIn  Events = 0x1 // readable, or a connection to accept
+	EventOut Events = 0x4 // writable, or a connect completed
 	// EventErr is accepted by UDT but never reported for a UDT socket.
 	EventErr Events = 0x8
 )
 
+// String is the events' names joined by "|", e.g. "IN|OUT".
 func (e Events) String() string {
 	s := ""
 	for _, f := range []struct {
@@ -756,12 +823,18 @@ func (e Epoll) RemoveSsock(fd int) error {
 
 // EpollEvents receives what Wait finds. Wait fills each slice up to its
 // capacity and sets its length to what it filled; a slice of capacity 0
-// asks for nothing of that kind. Reuse one value to wait without
+// asks for nothing of that kind, unless all four have capacity 0: the zero
+// EpollEvents asks for everything, and Wait gives each slice a capacity of
+// DefaultEpollEvents the first time. Reuse one value to wait without
 // allocating.
 type EpollEvents struct {
 	Read, Write       []SocketID // UDT sockets ready to read (or accept) and to write
 	SysRead, SysWrite []int32    // system sockets ready to read and to write
 }
+
+// DefaultEpollEvents is how many sockets of each kind a zero EpollEvents
+// takes from one Wait; the rest stay ready for the next.
+const DefaultEpollEvents = 64
 
 // Wait waits up to timeout (negative: forever) for watched sockets to be
 // ready (UDT::epoll_wait2) and returns how many entries it filled in ev,
@@ -771,6 +844,12 @@ type EpollEvents struct {
 func (e Epoll) Wait(ev *EpollEvents, timeout time.Duration) (int, error) {
 	if ev == nil {
 		return 0, invalid("epoll_wait", "events must not be nil")
+	}
+	if cap(ev.Read) == 0 && cap(ev.Write) == 0 && cap(ev.SysRead) == 0 && cap(ev.SysWrite) == 0 {
+		// A wait for nothing would only sleep (or never return): the zero
+		// value means every kind.
+		ev.Read, ev.Write = make([]SocketID, 0, DefaultEpollEvents), make([]SocketID, 0, DefaultEpollEvents)
+		ev.SysRead, ev.SysWrite = make([]int32, 0, DefaultEpollEvents), make([]int32, 0, DefaultEpollEvents)
 	}
 	ms := int64(-1)
 	if timeout >= 0 {

@@ -538,7 +538,7 @@ func TestPerfmon(t *testing.T) {
 	if p.PktSentTotal < n/int64(mss) || p.PktSent != p.PktSentTotal {
 		t.Fatalf("sent %d packets in total, %d this interval, for %d bytes", p.PktSentTotal, p.PktSent, n)
 	}
-	if p.PktRecvACKTotal == 0 || p.RTT <= 0 || p.PktFlowWindow <= 0 || p.PktCongestionWindow <= 0 || p.Elapsed <= 0 {
+	if p.PktRecvACKTotal == 0 || p.RTT <= 0 || p.PktFlowWindow <= 0 || p.PktCongestionWindow <= 0 || p.TimeStamp <= 0 {
 		t.Fatalf("implausible stats: %+v", p)
 	}
 	after, _ := c.Perfmon(false)

@@ -74,6 +74,7 @@ type Error struct {
 	Msg  string
 }
 
+// Error is UDT's text.
 func (e *Error) Error() string { return e.Msg }
 
 // The non-blocking outcomes come back on every would-block and every epoll
@@ -155,6 +156,7 @@ func clampLen(n int) C.int {
 	return C.int(n)
 }
 
+// Startup is UDT::startup.
 func Startup() error {
 	var e C.cudt_err
 	if C.cudt_startup(&e) < 0 {
@@ -163,6 +165,7 @@ func Startup() error {
 	return nil
 }
 
+// Cleanup is UDT::cleanup.
 func Cleanup() error {
 	var e C.cudt_err
 	if C.cudt_cleanup(&e) < 0 {
@@ -171,6 +174,7 @@ func Cleanup() error {
 	return nil
 }
 
+// Socket is UDT::socket; it returns the new socket's handle.
 func Socket(af, typ, protocol int) (int, error) {
 	var e C.cudt_err
 	u := C.cudt_socket(C.int(af), C.int(typ), C.int(protocol), &e)
@@ -180,6 +184,7 @@ func Socket(af, typ, protocol int) (int, error) {
 	return int(u), nil
 }
 
+// Bind is UDT::bind.
 func Bind(u int, a *Addr) error {
 	var e C.cudt_err
 	var ca C.cudt_addr
@@ -190,6 +195,8 @@ func Bind(u int, a *Addr) error {
 	return nil
 }
 
+// Bind2 is UDT::bind2: UDT takes the bound UDP socket udpfd and closes it
+// when it is done with it.
 func Bind2(u, udpfd int) error {
 	var e C.cudt_err
 	if C.cudt_bind2(C.int(u), C.int(udpfd), &e) < 0 {
@@ -198,6 +205,7 @@ func Bind2(u, udpfd int) error {
 	return nil
 }
 
+// Listen is UDT::listen.
 func Listen(u, backlog int) error {
 	var e C.cudt_err
 	if C.cudt_listen(C.int(u), C.int(backlog), &e) < 0 {
@@ -206,6 +214,7 @@ func Listen(u, backlog int) error {
 	return nil
 }
 
+// Accept is UDT::accept: the new socket's handle and the peer's address.
 func Accept(u int) (int, Addr, error) {
 	var e C.cudt_err
 	var ca C.cudt_addr
@@ -216,6 +225,7 @@ func Accept(u int) (int, Addr, error) {
 	return int(r), fromC(&ca), nil
 }
 
+// Connect is UDT::connect.
 func Connect(u int, a *Addr) error {
 	var e C.cudt_err
 	var ca C.cudt_addr
@@ -226,6 +236,7 @@ func Connect(u int, a *Addr) error {
 	return nil
 }
 
+// Close is UDT::close.
 func Close(u int) error {
 	var e C.cudt_err
 	if C.cudt_close(C.int(u), &e) < 0 {
@@ -234,6 +245,7 @@ func Close(u int) error {
 	return nil
 }
 
+// PeerName is UDT::getpeername.
 func PeerName(u int) (Addr, error) {
 	var e C.cudt_err
 	var ca C.cudt_addr
@@ -243,6 +255,7 @@ func PeerName(u int) (Addr, error) {
 	return fromC(&ca), nil
 }
 
+// SockName is UDT::getsockname.
 func SockName(u int) (Addr, error) {
 	var e C.cudt_err
 	var ca C.cudt_addr
@@ -319,6 +332,7 @@ func GetCC(u int) (kind int, param float64, err error) {
 	return int(k), float64(p), nil
 }
 
+// Send is UDT::send; UDT ignores flags.
 func Send(u int, b []byte, flags int) (int, error) {
 	var e C.cudt_err
 	n := C.cudt_send(C.int(u), bufPtr(b), clampLen(len(b)), C.int(flags), &e)
@@ -328,6 +342,7 @@ func Send(u int, b []byte, flags int) (int, error) {
 	return int(n), nil
 }
 
+// Recv is UDT::recv; UDT ignores flags.
 func Recv(u int, b []byte, flags int) (int, error) {
 	var e C.cudt_err
 	n := C.cudt_recv(C.int(u), bufPtr(b), clampLen(len(b)), C.int(flags), &e)
@@ -337,6 +352,7 @@ func Recv(u int, b []byte, flags int) (int, error) {
 	return int(n), nil
 }
 
+// SendMsg is UDT::sendmsg; ttl is in milliseconds, -1 for never.
 func SendMsg(u int, b []byte, ttl int, inOrder bool) (int, error) {
 	var e C.cudt_err
 	in := C.int(0)
@@ -350,6 +366,7 @@ func SendMsg(u int, b []byte, ttl int, inOrder bool) (int, error) {
 	return int(n), nil
 }
 
+// RecvMsg is UDT::recvmsg.
 func RecvMsg(u int, b []byte) (int, error) {
 	var e C.cudt_err
 	n := C.cudt_recvmsg(C.int(u), bufPtr(b), clampLen(len(b)), &e)
@@ -389,6 +406,7 @@ func RecvFile(u int, path string, offset *int64, size int64, block int) (int64, 
 	return int64(n), nil
 }
 
+// EpollCreate is UDT::epoll_create; it returns the epoll's id.
 func EpollCreate() (int, error) {
 	var e C.cudt_err
 	eid := C.cudt_epoll_create(&e)
@@ -398,6 +416,7 @@ func EpollCreate() (int, error) {
 	return int(eid), nil
 }
 
+// EpollAddUsock is UDT::epoll_add_usock.
 func EpollAddUsock(eid, u, events int) error {
 	var e C.cudt_err
 	if C.cudt_epoll_add_usock(C.int(eid), C.int(u), C.int(events), &e) < 0 {
@@ -406,6 +425,7 @@ func EpollAddUsock(eid, u, events int) error {
 	return nil
 }
 
+// EpollAddSsock is UDT::epoll_add_ssock.
 func EpollAddSsock(eid, s, events int) error {
 	var e C.cudt_err
 	if C.cudt_epoll_add_ssock(C.int(eid), C.int(s), C.int(events), &e) < 0 {
@@ -414,6 +434,7 @@ func EpollAddSsock(eid, s, events int) error {
 	return nil
 }
 
+// EpollRemoveUsock is UDT::epoll_remove_usock.
 func EpollRemoveUsock(eid, u int) error {
 	var e C.cudt_err
 	if C.cudt_epoll_remove_usock(C.int(eid), C.int(u), &e) < 0 {
@@ -422,6 +443,7 @@ func EpollRemoveUsock(eid, u int) error {
 	return nil
 }
 
+// EpollRemoveSsock is UDT::epoll_remove_ssock.
 func EpollRemoveSsock(eid, s int) error {
 	var e C.cudt_err
 	if C.cudt_epoll_remove_ssock(C.int(eid), C.int(s), &e) < 0 {
@@ -458,6 +480,7 @@ func EpollWait(eid int, rd, wr, lrd, lwr []int32, ms int64) (nr, nw, nlr, nlw in
 	return int(rn), int(wn), int(lrn), int(lwn), nil
 }
 
+// EpollRelease is UDT::epoll_release.
 func EpollRelease(eid int) error {
 	var e C.cudt_err
 	if C.cudt_epoll_release(C.int(eid), &e) < 0 {
@@ -503,6 +526,7 @@ type Perf struct {
 	ByteAvailRcvBuf     int
 }
 
+// Perfmon is UDT::perfmon; clear restarts the interval counters.
 func Perfmon(u int, clear bool) (Perf, error) {
 	var e C.cudt_err
 	var p C.cudt_perf
@@ -577,6 +601,7 @@ func LastErrorCode() int {
 	return int(C.cudt_getlasterror_code())
 }
 
+// LastErrorDesc is UDT::getlasterror_desc (see LastErrorCode).
 func LastErrorDesc() string {
 	var buf [C.CUDT_ERRMSG]C.char
 	C.cudt_getlasterror_desc(&buf[0], C.int(len(buf)))

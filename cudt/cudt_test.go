@@ -3,6 +3,7 @@ package cudt
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
 	"runtime"
 	"strings"
@@ -136,4 +137,25 @@ func TestOptionBuffersAreChecked(t *testing.T) {
 		t.Fatalf("GetSockOpt(MSS) = %d, %v", n, err)
 	}
 	must(t, SetSockOpt(u, 1, []byte{0}))
+}
+
+// A build without cgo fails with an error that names the remedy, not only
+// "build constraints exclude all Go files".
+func TestBuildWithoutCgoNamesTheRemedy(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command:", err)
+	}
+	cmd := exec.Command(gobin, "build", ".")
+	var out []byte
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err = cmd.CombinedOutput()
+	if err == nil {
+		t.Fatal("CGO_ENABLED=0 go build succeeded")
+	}
+	for _, want := range []string{"needs_cgo", "CGO_ENABLED_1", "libudt_dev"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("CGO_ENABLED=0 go build says %q, without %q", out, want)
+		}
+	}
 }

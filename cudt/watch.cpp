@@ -74,6 +74,49 @@ struct EventLock {
 	friend type member(EventLock);
 };
 
+// The counters of CUDT::sample, which UDT::perfmon refuses to read once a
+// connection is closing or broken though UDT keeps them until it deletes
+// the socket. One tag per member, as above.
+#define CUDT_FIELD(Tag, T)             \
+	struct Tag {                   \
+		typedef T CUDT::*type;  \
+		friend type member(Tag); \
+	}
+CUDT_FIELD(StartTime, uint64_t);
+CUDT_FIELD(SentTotal, int64_t);
+CUDT_FIELD(RecvTotal, int64_t);
+CUDT_FIELD(SndLossTotal, int);
+CUDT_FIELD(RcvLossTotal, int);
+CUDT_FIELD(RetransTotal, int);
+CUDT_FIELD(SentACKTotal, int);
+CUDT_FIELD(RecvACKTotal, int);
+CUDT_FIELD(SentNAKTotal, int);
+CUDT_FIELD(RecvNAKTotal, int);
+CUDT_FIELD(SndDurationTotal, int64_t);
+CUDT_FIELD(RTT, int);
+CUDT_FIELD(Bandwidth, int);
+CUDT_FIELD(PayloadSize, int);
+CUDT_FIELD(FlowWindow, volatile int);
+CUDT_FIELD(CongestionWindow, volatile double);
+#undef CUDT_FIELD
+
+template struct Expose<StartTime, &CUDT::m_StartTime>;
+template struct Expose<SentTotal, &CUDT::m_llSentTotal>;
+template struct Expose<RecvTotal, &CUDT::m_llRecvTotal>;
+template struct Expose<SndLossTotal, &CUDT::m_iSndLossTotal>;
+template struct Expose<RcvLossTotal, &CUDT::m_iRcvLossTotal>;
+template struct Expose<RetransTotal, &CUDT::m_iRetransTotal>;
+template struct Expose<SentACKTotal, &CUDT::m_iSentACKTotal>;
+template struct Expose<RecvACKTotal, &CUDT::m_iRecvACKTotal>;
+template struct Expose<SentNAKTotal, &CUDT::m_iSentNAKTotal>;
+template struct Expose<RecvNAKTotal, &CUDT::m_iRecvNAKTotal>;
+template struct Expose<SndDurationTotal, &CUDT::m_llSndDurationTotal>;
+template struct Expose<RTT, &CUDT::m_iRTT>;
+template struct Expose<Bandwidth, &CUDT::m_iBandwidth>;
+template struct Expose<PayloadSize, &CUDT::m_iPayloadSize>;
+template struct Expose<FlowWindow, &CUDT::m_iFlowWindowSize>;
+template struct Expose<CongestionWindow, &CUDT::m_dCongestionWindow>;
+
 template struct Expose<EventCond, &CTimer::m_EventCond>;
 template struct Expose<EventLock, &CTimer::m_EventLock>;
 
@@ -259,4 +302,32 @@ int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* l
 void cudt_poll_signal(void) {
 	g_wake.store(1);
 	notify();
+}
+
+int cudt_perf_ended(int u, cudt_perf* p) {
+	memset(p, 0, sizeof *p);
+	try {
+		// As in cudt_conninfo_get: a socket getUDTHandle finds is not
+		// deleted for at least a second, so these reads stay in its memory.
+		CUDT* c = CUDT::getUDTHandle(u);
+		if (c == NULL) return 0;
+		p->msTimeStamp = (CTimer::getTime() - c->*member(StartTime())) / 1000;
+		p->pktSentTotal = c->*member(SentTotal());
+		p->pktRecvTotal = c->*member(RecvTotal());
+		p->pktSndLossTotal = c->*member(SndLossTotal());
+		p->pktRcvLossTotal = c->*member(RcvLossTotal());
+		p->pktRetransTotal = c->*member(RetransTotal());
+		p->pktSentACKTotal = c->*member(SentACKTotal());
+		p->pktRecvACKTotal = c->*member(RecvACKTotal());
+		p->pktSentNAKTotal = c->*member(SentNAKTotal());
+		p->pktRecvNAKTotal = c->*member(RecvNAKTotal());
+		p->usSndDurationTotal = c->*member(SndDurationTotal());
+		p->msRTT = c->*member(RTT()) / 1000.0;
+		p->mbpsBandwidth = double(c->*member(Bandwidth())) * (c->*member(PayloadSize())) * 8.0 / 1e6;
+		p->pktFlowWindow = c->*member(FlowWindow());
+		p->pktCongestionWindow = (int)(c->*member(CongestionWindow()));
+		return 1;
+	} catch (...) {
+		return 0;
+	}
 }

@@ -7,6 +7,8 @@ package cudt
 #cgo nocallback cudt_poll_wait
 #cgo nocallback cudt_poll_signal
 #cgo nocallback cudt_connect_settled
+#cgo noescape cudt_perf_ended
+#cgo nocallback cudt_perf_ended
 #include "watch.h"
 */
 import "C"
@@ -58,7 +60,7 @@ func ConnInfos(ids []int32, out []ConnInfo, full bool) {
 // be closed now: its handshake completed, or UDT gave up on it (after 3 s),
 // in which case it also takes u out of UDT's list of connecting sockets,
 // which UDT's own close would leave it in. Closing it earlier is hazardous
-// (see the README's known library behaviour).
+// (see docs/udt4-behaviour.md).
 func ConnectSettled(u int32) bool { return C.cudt_connect_settled(C.int(u)) != 0 }
 
 // Why PollWait returned with nothing ready.
@@ -92,3 +94,15 @@ func PollWait(eid int, rd, wr, lrd []int32, us int64, signals bool) (nr, nw, nlr
 
 // PollSignal makes a PollWait in progress, or the next one, return at once.
 func PollSignal() { C.cudt_poll_signal() }
+
+// PerfEnded reads the totals UDT keeps for a connection that is closing or
+// broken, which Perfmon refuses (ECONNLOST) until UDT deletes the socket;
+// the interval counters and buffer figures are zero. ok is false once UDT
+// no longer knows u.
+func PerfEnded(u int) (p Perf, ok bool) {
+	var c C.cudt_perf
+	if C.cudt_perf_ended(C.int(u), &c) == 0 {
+		return Perf{}, false
+	}
+	return perfFromC(&c), true
+}

@@ -47,6 +47,11 @@ int cudt_connect_settled(int u);
 int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* lrn,
                    int64_t us, int signals, int* signalled, cudt_err* e);
 
+/* Fills p with the totals UDT keeps for a connection that is closing or
+ * broken, which UDT::perfmon no longer reads (interval counters and buffer
+ * space stay zero). Returns 0 when UDT no longer knows the socket. */
+int cudt_perf_ended(int u, cudt_perf* p);
+
 /* Makes a cudt_poll_wait in progress, or the next one, return at once. */
 void cudt_poll_signal(void);
 

@@ -6,9 +6,10 @@
 //	wanbench run     the matrix of paths and contenders, a table, JSON and a PNG
 //	wanbench fair    two flows through one bottleneck: shares over time, Jain's index
 //	wanbench smoke   one short UDT transfer through one path
+//	wanbench services  gRPC over UDT and over TCP on one path (docs/services.md)
 //
-// It lives in its own module so the library's users never pull quic-go
-// and the plotting packages.
+// It lives in its own module so the library's users never pull quic-go,
+// gRPC and the plotting packages.
 package main
 
 import (
@@ -24,11 +25,12 @@ import (
 )
 
 func usage() {
-	fmt.Fprint(os.Stderr, `usage: wanbench check|run|fair|smoke [flags]   (as root)
+	fmt.Fprint(os.Stderr, `usage: wanbench check|run|fair|services|smoke [flags]   (as root)
   check   emulator fidelity (RTT, loss, rate) and the highest faithful rate
   run     the bench matrix: -h for its flags
   fair    flows sharing one bottleneck: shares over time, Jain's index (-h)
   smoke   one path, one short UDT transfer through it
+  services  gRPC over UDT (native, BBR) vs over TCP (BBR, CUBIC): -h for its flags
 `)
 }
 
@@ -38,7 +40,13 @@ func main() {
 		os.Exit(2)
 	}
 	if os.Args[1] == "role" {
-		if err := roleMain(os.Args[2:]); err != nil {
+		var err error
+		if len(os.Args) > 2 && strings.HasPrefix(os.Args[2], "grpc-") {
+			err = grpcRole(os.Args[2], os.Args[3:])
+		} else {
+			err = roleMain(os.Args[2:])
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "wanbench role:", err)
 			os.Exit(1)
 		}
@@ -58,6 +66,8 @@ func main() {
 		err = smokeMain(os.Args[2:])
 	case "fair":
 		err = fairMain(os.Args[2:])
+	case "services":
+		err = servicesMain(os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		usage()
 		return

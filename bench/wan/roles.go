@@ -171,7 +171,7 @@ func roleMain(args []string) error {
 			if err != nil {
 				return err.Error()
 			}
-			return fmt.Sprintf("rtt %.1f ms, recv loss %d, NAKs %d, bandwidth estimate %.0f Mbit/s", p.RTT.Seconds()*1e3, p.PktRcvLossTotal, p.PktSentNAKTotal, p.Bandwidth)
+			return fmt.Sprintf("rtt %.1f ms, recv loss %d, NAKs %d, bandwidth estimate %.0f Mbit/s", p.RTT.Seconds()*1e3, p.Total.RecvLoss, p.Total.NAKsSent, float64(p.Bandwidth)/1e6)
 		})
 	case "udt-send":
 		d := udt.Dialer{Config: ucfg}

@@ -42,12 +42,8 @@ func TestGetVsUpstream(t *testing.T) {
 	sum := writeRandom(t, filepath.Join(root, "f.bin"), int64(mib)<<20, 14)
 	dl := t.TempDir()
 
-	port, err := udt4.FreeUDPPort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	startPeerProc(t, root, pp.SendFile, strconv.Itoa(port))
-	cppAddr := "127.0.0.1:" + strconv.Itoa(port)
+	cppAddr := startSendfile(t, root, pp.SendFile)
+	cppHost, cppPort, _ := net.SplitHostPort(cppAddr)
 	goAddr, _ := serve(t, root)
 	goHost, goPort, _ := net.SplitHostPort(goAddr)
 
@@ -75,13 +71,11 @@ func TestGetVsUpstream(t *testing.T) {
 		name string
 		run  func() error
 	}{
-		{"C++ recvfile <- C++ sendfile", recvfile("127.0.0.1", strconv.Itoa(port))},
+		{"C++ recvfile <- C++ sendfile", recvfile(cppHost, cppPort)},
 		{"udt get      <- udt serve", get(goAddr)},
 		{"udt get      <- C++ sendfile", get(cppAddr)},
 		{"C++ recvfile <- udt serve", recvfile(goHost, goPort)},
 	}
-	// sendfile needs a moment to bind.
-	time.Sleep(300 * time.Millisecond)
 	times := make([][]time.Duration, len(pairs))
 	for range rounds {
 		for i, p := range pairs {

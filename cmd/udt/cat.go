@@ -15,6 +15,11 @@ import (
 const catHelp = `
 usage: udt cat [flags] HOST:PORT       connect
        udt cat -l [flags] [ADDR]       listen (default :9000) and take one connection
+       udt cat --rendezvous [flags] LOCAL REMOTE
+                                       rendezvous: both ends run it, each naming its
+                                       own [IP]:PORT and the other's IP:PORT; gets
+                                       through NATs and firewalls that let in only
+                                       replies (the two start within 30 s)
 
 netcat over UDT: what comes on stdin goes to the peer, what the peer sends
 goes to stdout. At EOF on stdin, cat waits until the peer has acknowledged
@@ -38,9 +43,10 @@ func runCat(ctx context.Context, args []string) error {
 	fs := newFlags("cat", catHelp)
 	listen := fs.Bool("l", false, "listen for one connection instead of connecting")
 	noStdin := fs.Bool("d", false, "do not read stdin: only receive")
+	rendezvous := fs.Bool("rendezvous", false, "connect by rendezvous from LOCAL to REMOTE (both ends do)")
 	linger := fs.Float64("q", 0, "after EOF on stdin, keep receiving for up to `SECS` (-1: until the peer closes)")
 	var mss int
-	timeout := duration(10 * time.Second)
+	timeout := duration(dialTimeout)
 	fs.Var(&timeout, "timeout", "give up connecting after this `duration`")
 	fs.IntVar(&mss, "mss", 0, "UDT_MSS: packet size in `bytes` (0: 1500)")
 	pos, err := parseFlags(fs, args)
@@ -74,6 +80,17 @@ func runCat(ctx context.Context, args []string) error {
 			return err
 		}
 		c = nc
+	} else if *rendezvous {
+		if len(pos) != 2 {
+			return usagef("--rendezvous wants LOCAL REMOTE, not %q", pos)
+		}
+		r, err := parseRendezvous(pos[0], pos[1])
+		if err != nil {
+			return err
+		}
+		if c, err = r.dial(ctx, cfg, time.Duration(timeout)); err != nil {
+			return err
+		}
 	} else {
 		if len(pos) != 1 {
 			return usagef("want HOST:PORT (or -l to listen)")
@@ -81,7 +98,7 @@ func runCat(ctx context.Context, args []string) error {
 		d := udt.Dialer{Config: cfg, Timeout: time.Duration(timeout)}
 		nc, err := d.DialContext(ctx, "udt", pos[0])
 		if err != nil {
-			return err
+			return noServer(err, pos[0], "udt cat -l")
 		}
 		c = nc.(*udt.Conn)
 	}

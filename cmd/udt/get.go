@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -31,6 +33,12 @@ always sends the whole file, which then replaces the local one).
 --verify asks 'udt serve' for the file's sha256 and compares it with what
 arrived; --sha256 compares with a digest you know.
 
+With 'udt serve --tls CERT KEY', the transfer runs over TLS: --tls-ca FILE
+checks the server's certificate against the certificates in FILE (its own
+certificate, when self-signed, or its CA), --tls against the system's, and
+--tls-insecure not at all. The name checked is the one in HOST:PORT, or
+--tls-name.
+
 Progress goes to stderr: a bar when stderr is a terminal, a line every few
 seconds otherwise (-q: none).
 
@@ -38,6 +46,7 @@ examples:
   udt get 10.0.0.2:9000 big.iso
   udt get -c --verify 10.0.0.2:9000 images/disk.img /tmp/disk.img
   udt get --sha256 9f86d08…  host:9000 release.tar.gz
+  udt get --tls-ca server.pem files.example.org:9000 big.iso
 `
 
 func runGet(ctx context.Context, args []string) error {
@@ -46,7 +55,11 @@ func runGet(ctx context.Context, args []string) error {
 	verify := fs.Bool("verify", false, "ask the server for the file's sha256 and check it")
 	want := fs.String("sha256", "", "check the file against this sha256 (`hex`)")
 	quiet := fs.Bool("q", false, "no progress")
-	timeout := duration(10 * time.Second)
+	useTLS := fs.Bool("tls", false, "TLS, checking the server's certificate against the system's roots")
+	tlsCA := fs.String("tls-ca", "", "TLS, checking the server's certificate against the PEM certificates in `FILE`")
+	tlsInsecure := fs.Bool("tls-insecure", false, "TLS without checking the server's certificate (anyone on the path can read and change the data)")
+	tlsName := fs.String("tls-name", "", "TLS: the `NAME` the server's certificate must carry (default: HOST)")
+	timeout := duration(dialTimeout)
 	fs.Var(&timeout, "timeout", "give up connecting after this `duration`")
 	stall := duration(30 * time.Second)
 	fs.Var(&stall, "stall", "give up when nothing arrives for this `duration` (UDT itself waits about 45 s)")
@@ -86,7 +99,11 @@ func runGet(ctx context.Context, args []string) error {
 	if st, err := os.Stat(local); err == nil && st.IsDir() {
 		local = filepath.Join(local, path.Base(remote))
 	}
-	g := &getter{addr: pos[0], remote: remote, local: local, resume: *resume, verify: *verify, wantSum: wantSum,
+	tlsCfg, err := clientTLS(*useTLS, *tlsCA, *tlsName, *tlsInsecure, pos[0])
+	if err != nil {
+		return err
+	}
+	g := &getter{addr: pos[0], remote: remote, local: local, resume: *resume, verify: *verify, wantSum: wantSum, tls: tlsCfg,
 		cfg: udt.Config{MSS: mss, FlowWindow: fc, RecvBuffer: int(rcvbuf), UDPRecvBuffer: int(udpRcv)}, timeout: time.Duration(timeout), stall: time.Duration(stall)}
 	if !*quiet {
 		g.prog = newProgress(os.Stderr, path.Base(remote))
@@ -100,6 +117,7 @@ type getter struct {
 	wantSum             []byte
 	cfg                 udt.Config
 	timeout, stall      time.Duration
+	tls                 *tls.Config // nil: plain UDT
 	prog                *progress
 }
 
@@ -127,12 +145,26 @@ func (g *getter) run(ctx context.Context) error {
 	d := udt.Dialer{Config: g.cfg, Timeout: g.timeout}
 	nc, err := d.DialContext(ctx, "udt", g.addr)
 	if err != nil {
-		return err
+		return noServer(err, g.addr, "udt serve")
 	}
-	c := nc.(*udt.Conn)
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
+	raw := nc.(*udt.Conn)
+	defer raw.Close()
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	defer stop()
+	// c is what the file protocol runs over: raw, or TLS over raw.
+	var c net.Conn = raw
+	if g.tls != nil {
+		tc := tls.Client(raw, g.tls)
+		raw.SetDeadline(time.Now().Add(g.stall))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return handshakeError(err, g.addr)
+		}
+		raw.SetDeadline(time.Time{})
+		c = tc
+	}
 	if err := xfer.WriteRequest(c, req); err != nil {
 		return err
 	}
@@ -288,7 +320,7 @@ func (g *getter) lost(ctx context.Context, what string, err error) error {
 // stallReader reads from c with a deadline that moves on as data comes,
 // so a vanished server is noticed after stall rather than UDT's 45 s.
 type stallReader struct {
-	c     *udt.Conn
+	c     net.Conn
 	stall time.Duration
 	set   time.Time
 	p     *progress

@@ -10,10 +10,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/udtgo/udt"
 )
 
 // Exit codes: 0 done, 1 failed, 2 bad usage, 130 interrupted (Ctrl-C), as
@@ -35,6 +38,7 @@ var commands = []command{
 	{"serve", "serve a directory's files (upstream sendfile's protocol)", runServe},
 	{"get", "download a file from `udt serve` or upstream sendfile", runGet},
 	{"cat", "netcat over UDT: stdin to the peer, the peer to stdout", runCat},
+	{"version", "print the versions of udt, Go and the UDT library", runVersion},
 }
 
 func usage(w io.Writer) {
@@ -45,7 +49,7 @@ usage: udt <command> [flags] [args]
 commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-7s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Run 'udt <command> --help' for a command's flags and examples.
@@ -74,6 +78,8 @@ func run(args []string, stderr io.Writer) int {
 	case "help", "-h", "-help", "--help":
 		usage(os.Stdout)
 		return 0
+	case "-version", "--version":
+		name, args = "version", args[:1]
 	}
 	var cmd *command
 	for i := range commands {
@@ -116,6 +122,35 @@ func run(args []string, stderr io.Writer) int {
 		return exitFail
 	}
 }
+
+// noServer explains a dial nobody answered: UDT's handshake only times
+// out (there is no "connection refused" over UDP), so the error says what
+// to check. server is the command that would answer.
+func noServer(err error, addr, server string) error {
+	if !errors.Is(err, udt.ErrNoServer) {
+		return err
+	}
+	port := addr
+	if _, p, serr := net.SplitHostPort(addr); serr == nil {
+		port = p
+	}
+	return &noServerError{err: err, addr: addr, hint: fmt.Sprintf("is '%s' running there? Does UDP get through to port %s, or does a firewall drop it? --timeout waits longer", server, port)}
+}
+
+type noServerError struct {
+	err        error
+	addr, hint string
+}
+
+func (e *noServerError) Error() string {
+	return fmt.Sprintf("no UDT server answered at %s (%v)\nhint: %s", e.addr, e.err, e.hint)
+}
+
+func (e *noServerError) Unwrap() error { return e.err }
+
+// dialTimeout is how long the commands wait for an answer by default:
+// UDT's own connect gives up after as long.
+const dialTimeout = udt.DefaultDialTimeout
 
 // usageError is a mistake in the command line, as opposed to a failure
 // while running.
@@ -161,6 +196,16 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 			return nil, usageError{err}
 		}
 		args = fs.Args()
+		if m := wantingMore(fs); m != nil {
+			if len(args) == 0 || args[0] == "--" {
+				return nil, usagef("-%s wants %s", m.name, m.usage)
+			}
+			if err := m.v.more(args[0]); err != nil {
+				return nil, usagef("-%s: %v", m.name, err)
+			}
+			args = args[1:]
+			continue
+		}
 		if len(args) == 0 {
 			return pos, nil
 		}
@@ -170,4 +215,56 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// multiArg is a flag that takes more arguments than the one the flag
+// package gives it, as "--tls CERT KEY" does: parseFlags hands it the
+// arguments that follow.
+type multiArg interface {
+	flag.Value
+	wantsMore() bool
+	more(arg string) error
+}
+
+type pendingFlag struct {
+	name, usage string
+	v           multiArg
+}
+
+// wantingMore finds a flag set in the last parse that still wants
+// arguments.
+func wantingMore(fs *flag.FlagSet) *pendingFlag {
+	var p *pendingFlag
+	fs.Visit(func(f *flag.Flag) {
+		if m, ok := f.Value.(multiArg); ok && m.wantsMore() {
+			name, _ := flag.UnquoteUsage(f)
+			p = &pendingFlag{f.Name, name, m}
+		}
+	})
+	return p
+}
+
+// filePair is a flag of two file names, as "--tls CERT KEY".
+type filePair struct {
+	first, second string
+	set           int // names given so far
+}
+
+func (p *filePair) String() string {
+	if p == nil || p.set == 0 {
+		return ""
+	}
+	return p.first + " " + p.second
+}
+
+func (p *filePair) Set(s string) error {
+	p.first, p.second, p.set = s, "", 1
+	return nil
+}
+
+func (p *filePair) wantsMore() bool { return p.set == 1 }
+
+func (p *filePair) more(s string) error {
+	p.second, p.set = s, 2
+	return nil
 }

@@ -24,6 +24,11 @@ const perfHelp = `
 usage: udt perf -s [ADDR]            serve perf tests (UDT, and TCP on the same port number)
        udt perf -c HOST:PORT [flags] run a test against a server
        udt perf --loopback [flags]   run both ends in this process, on 127.0.0.1
+       udt perf [-s] --rendezvous LOCAL REMOTE [flags]
+                                     connect by rendezvous instead (through NATs and
+                                     firewalls that let in only replies): the server
+                                     end adds -s and serves one test; connection k
+                                     uses ports LOCAL+k and REMOTE+k
 
 An iperf-like throughput test. The client sends for -t (or receives, with -R)
 over -P parallel UDT connections, printing one line per interval from UDT's
@@ -62,6 +67,7 @@ type perfOpts struct {
 	jsonOut  bool
 	once     bool // server: exit after one test
 	timeout  time.Duration
+	rdv      *rendezvousPorts // --rendezvous: connect by rendezvous, not by dial/listen
 }
 
 func runPerf(ctx context.Context, args []string) error {
@@ -81,6 +87,7 @@ func runPerf(ctx context.Context, args []string) error {
 	fs.BoolVar(&serve, "s", false, "serve tests on ADDR (default :9000)")
 	fs.StringVar(&connect, "c", "", "run a test against the server at `HOST:PORT`")
 	fs.BoolVar(&loopback, "loopback", false, "run server and client in this process on 127.0.0.1")
+	rendezvous := fs.Bool("rendezvous", false, "connect by rendezvous from LOCAL to REMOTE (both ends; the server adds -s)")
 	fs.Var(&dur, "t", "test `duration` (seconds, or 500ms, 2m, ...)")
 	fs.Var(&interval, "i", "report `interval`")
 	fs.IntVar(&o.streams, "P", 1, "parallel connections")
@@ -89,7 +96,7 @@ func runPerf(ctx context.Context, args []string) error {
 	fs.StringVar(&vs, "vs", "", "also run the test over `tcp` and print the ratio")
 	fs.BoolVar(&o.jsonOut, "json", false, "print one JSON document instead of text")
 	fs.BoolVar(&o.once, "1", false, "server: exit after one test")
-	timeout := duration(5 * time.Second)
+	timeout := duration(dialTimeout)
 	fs.Var(&timeout, "timeout", "give up connecting after this `duration`")
 	fs.IntVar(&mss, "mss", 0, "UDT_MSS: packet size in `bytes`, IP and UDP headers included (0: 1500)")
 	fs.IntVar(&fc, "fc", 0, "UDT_FC: flow window in `packets` (0: the receive buffer's)")
@@ -105,11 +112,24 @@ func runPerf(ctx context.Context, args []string) error {
 	}
 	o.dur, o.interval, o.block, o.timeout = time.Duration(dur), time.Duration(interval), int(block), time.Duration(timeout)
 	o.cfg = udt.Config{MSS: mss, FlowWindow: fc, SendBuffer: int(sndbuf), RecvBuffer: int(rcvbuf),
-		UDPSendBuffer: int(udpSnd), UDPRecvBuffer: int(udpRcv), MaxBandwidth: int64(bw) / 8}
+		UDPSendBuffer: int(udpSnd), UDPRecvBuffer: int(udpRcv), MaxSendRate: udt.BitRate(bw)}
 	if o.cfg.CongestionControl, err = udt.ParseCongestionControl(ccName); err != nil {
 		return usagef("--cc: %v", err)
 	}
 
+	if *rendezvous {
+		if len(pos) != 2 || connect != "" || loopback {
+			return usagef("--rendezvous wants LOCAL REMOTE (and -s on the server end), without -c or --loopback")
+		}
+		if o.rdv, err = parseRendezvous(pos[0], pos[1]); err != nil {
+			return err
+		}
+		if serve {
+			o.once = true
+			return perfServe(ctx, pos[0], o)
+		}
+		return perfClient(ctx, pos[1], "", false, o)
+	}
 	modes := 0
 	for _, on := range []bool{serve, connect != "", loopback} {
 		if on {
@@ -254,11 +274,14 @@ type proto struct {
 	sample func(c net.Conn) (sample, bool)
 }
 
-func udtProto(cfg udt.Config, timeout time.Duration) proto {
+func udtProto(cfg udt.Config, timeout time.Duration, rdv *rendezvousPorts) proto {
 	d := &udt.Dialer{Config: cfg, Timeout: timeout}
 	return proto{
 		name: "udt",
 		dial: func(ctx context.Context, addr string) (net.Conn, error) {
+			if rdv != nil {
+				return rdv.dial(ctx, cfg, timeout)
+			}
 			return d.DialContext(ctx, "udt", addr)
 		},
 		sample: udtSample,
@@ -301,10 +324,10 @@ func udtSample(c net.Conn) (sample, bool) {
 		return sample{}, false
 	}
 	return sample{
-		RTT: p.RTT, Cwnd: p.PktCongestionWindow, Period: p.PktSndPeriod,
-		Retrans: int64(p.PktRetransTotal), SndLoss: int64(p.PktSndLossTotal),
-		RcvLoss: int64(p.PktRcvLossTotal), ACKSent: int64(p.PktSentACKTotal), ACKRecv: int64(p.PktRecvACKTotal),
-		NAKSent: int64(p.PktSentNAKTotal), NAKRecv: int64(p.PktRecvNAKTotal),
+		RTT: p.RTT, Cwnd: p.CongestionWindow, Period: p.SendPeriod,
+		Retrans: p.Total.PacketsRetransmitted, SndLoss: p.Total.SendLoss,
+		RcvLoss: p.Total.RecvLoss, ACKSent: p.Total.ACKsSent, ACKRecv: p.Total.ACKsReceived,
+		NAKSent: p.Total.NAKsSent, NAKRecv: p.Total.NAKsReceived,
 	}, true
 }
 

@@ -42,6 +42,8 @@ type side struct {
 	ACK     int64   `json:"ack"`
 	NAK     int64   `json:"nak"`
 	RTTms   float64 `json:"rtt_ms"`
+	// StreamBytes is Bytes stream by stream.
+	StreamBytes []int64 `json:"stream_bytes,omitempty"`
 }
 
 // interval is one report line. Stream 0 is the sum of several streams.
@@ -69,7 +71,7 @@ func perfClient(ctx context.Context, udtTarget, tcpTarget string, vsTCP bool, o 
 		out = io.Discard
 	}
 	var results []perfResult
-	r, err := perfRun(ctx, udtProto(o.cfg, o.timeout), udtTarget, o, out)
+	r, err := perfRun(ctx, udtProto(o.cfg, o.timeout, o.rdv), udtTarget, o, out)
 	results = append(results, r)
 	if err == nil && vsTCP && ctx.Err() == nil {
 		if tcpTarget == "" {
@@ -122,7 +124,7 @@ func perfRun(ctx context.Context, p proto, target string, o perfOpts, out io.Wri
 	res := perfResult{Protocol: p.name, Server: target, Streams: o.streams, Reverse: o.reverse, DurationS: o.dur.Seconds()}
 	c, err := p.dial(ctx, target)
 	if err != nil {
-		return res, err
+		return res, noServer(err, target, "udt perf -s")
 	}
 	defer c.Close()
 	cc := &ctl{c: c, r: bufio.NewReaderSize(c, 64<<10)}
@@ -163,8 +165,11 @@ func perfRun(ctx context.Context, p proto, target string, o perfOpts, out io.Wri
 
 	res.Memory = connMemoryOf(conns)
 	st := newStreams(conns)
-	rep := &reporter{st: st, p: p, sender: !o.reverse, every: o.interval, out: out}
+	rep := &reporter{st: st, p: p, sender: !o.reverse, every: o.interval, planned: o.dur, out: out}
 	who := fmt.Sprintf("%s %s, %d stream(s)", p.name, target, o.streams)
+	if p.name == "udt" && o.streams > 1 {
+		fmt.Fprintln(out, sharedPortNote)
+	}
 	if o.reverse {
 		fmt.Fprintf(out, "%s: receiving for %v (server → client)\n", who, o.dur)
 		// Ctrl-C: close everything, which ends every read and the wait
@@ -225,6 +230,14 @@ func perfRun(ctx context.Context, p proto, target string, o perfOpts, out io.Wri
 	return finish(ctx, res, rep, st, err2)
 }
 
+// sharedPortNote explains why a UDT test's streams show the same figures:
+// UDT connections share their end's UDP port (the dialer's implicit port,
+// the listener's for accepted ones), and one UDT thread per port sends
+// for all of them, interleaving their packets. The receiver's counts move
+// in whole writes, as UDT acknowledges at once the short packet that ends
+// each one, and data becomes readable when acknowledged.
+const sharedPortNote = "(the streams share one UDP port at each end, so one UDT sending thread interleaves their packets: expect equal rates)"
+
 // finish prints the summary of what got done and closes the streams.
 func finish(ctx context.Context, res perfResult, rep *reporter, st *streams, err error) (perfResult, error) {
 	st.close()
@@ -250,7 +263,7 @@ func finish(ctx context.Context, res perfResult, rep *reporter, st *streams, err
 }
 
 func sideOf(bytes []int64, elapsed time.Duration, stats []sumStats) side {
-	s := side{Bytes: sum(bytes), Seconds: elapsed.Seconds(), Mbps: mbits(sum(bytes), elapsed)}
+	s := side{Bytes: sum(bytes), Seconds: elapsed.Seconds(), Mbps: mbits(sum(bytes), elapsed), StreamBytes: bytes}
 	for _, x := range stats {
 		s.Retrans += x.Retrans
 		s.Loss += x.Loss
@@ -270,6 +283,12 @@ type reporter struct {
 	every     time.Duration
 	out       io.Writer
 	intervals []interval
+
+	// planned is the test's length. The tick due at its end is skipped:
+	// the writes end with their deadline, a moment after that tick, and
+	// the final report of stop closes the last interval, where the tick
+	// would leave a sliver of a few ms and bytes after it (0: no skip).
+	planned time.Duration
 
 	t0, last  time.Time
 	prev      []sample
@@ -294,16 +313,40 @@ func (r *reporter) start() {
 		defer r.wg.Done()
 		t := time.NewTicker(r.every)
 		defer t.Stop()
+		skipAfter, skipped := r.t0.Add(r.planned-r.every/20), r.planned <= 0
+		// held: a receiver's lines after the planned end, while what
+		// was in flight drains, printed a tick late, so that a sliver at
+		// the very end joins them instead of making a line of its own.
+		var held []interval
+		draining := false
 		for {
 			select {
 			case now := <-t.C:
-				r.report(now)
+				if !skipped && now.After(skipAfter) {
+					skipped, draining = true, !r.sender
+					continue
+				}
+				if !draining {
+					r.report(now)
+					continue
+				}
+				r.emit(held)
+				held = r.measure(now)
 			case <-r.quit:
 				// The last, partial interval, so that the lines add up
 				// to the total; an empty sliver is left out.
-				if now := time.Now(); now.Sub(r.last) > r.every/20 || sum(r.st.bytes()) != sum(r.prevBytes) {
-					r.report(now)
+				now := time.Now()
+				sliver := now.Sub(r.last) <= r.every/20
+				if !sliver || sum(r.st.bytes()) != sum(r.prevBytes) {
+					last := r.measure(now)
+					if sliver && held != nil {
+						join(held, last)
+					} else {
+						r.emit(held)
+						held = last
+					}
 				}
+				r.emit(held)
 				return
 			}
 		}
@@ -318,7 +361,20 @@ func (r *reporter) stop() {
 	}
 }
 
-func (r *reporter) report(now time.Time) {
+// report prints the interval that ends now.
+func (r *reporter) report(now time.Time) { r.emit(r.measure(now)) }
+
+func (r *reporter) emit(ivs []interval) {
+	for _, iv := range ivs {
+		r.intervals = append(r.intervals, iv)
+		r.line(iv)
+	}
+}
+
+// measure returns the lines of the interval that ends now (each stream's,
+// then their sum), and starts the next.
+func (r *reporter) measure(now time.Time) []interval {
+	var out []interval
 	d := now.Sub(r.last)
 	bytes := r.st.bytes()
 	var total interval
@@ -343,8 +399,7 @@ func (r *reporter) report(now time.Time) {
 			iv.Loss, iv.ACK, iv.NAK = cur.RcvLoss-pv.RcvLoss, cur.ACKSent-pv.ACKSent, cur.NAKSent-pv.NAKSent
 		}
 		r.prev[i] = cur
-		r.intervals = append(r.intervals, iv)
-		r.line(iv)
+		out = append(out, iv)
 		total.Bytes += iv.Bytes
 		total.Mbps += iv.Mbps
 		total.RTTms = max(total.RTTms, iv.RTTms)
@@ -355,11 +410,27 @@ func (r *reporter) report(now time.Time) {
 		total.NAK += iv.NAK
 	}
 	if n > 1 {
-		r.intervals = append(r.intervals, total)
-		r.line(total)
+		out = append(out, total)
 	}
 	r.prevBytes = bytes
 	r.last = now
+	return out
+}
+
+// join extends lines by next, the lines of the interval right after them.
+func join(lines, next []interval) {
+	for i := range lines {
+		a, b := &lines[i], next[i]
+		d := time.Duration((b.End - a.Start) * float64(time.Second))
+		a.End = b.End
+		a.Bytes += b.Bytes
+		a.Mbps = mbits(a.Bytes, d)
+		a.RTTms, a.Cwnd, a.PeriodUs = b.RTTms, b.Cwnd, b.PeriodUs
+		a.Loss += b.Loss
+		a.Retrans += b.Retrans
+		a.ACK += b.ACK
+		a.NAK += b.NAK
+	}
 }
 
 func (r *reporter) line(iv interval) {

@@ -45,16 +45,19 @@ type perfTest struct {
 // anyTCPPort lets TCP take any free port instead of the UDT port's number,
 // for --loopback, where nobody needs to guess it.
 func startPerfServer(ctx context.Context, addr string, o perfOpts, log io.Writer, anyTCPPort bool) (*perfServer, error) {
-	lc := udt.ListenConfig{Config: o.cfg}
-	ul, err := lc.Listen(ctx, "udt", addr)
-	if err != nil {
-		return nil, err
+	var ul net.Listener = newRendezvousListener(o.rdv, o.cfg, o.timeout)
+	if o.rdv == nil {
+		lc := udt.ListenConfig{Config: o.cfg}
+		var err error
+		if ul, err = lc.Listen(ctx, "udt", addr); err != nil {
+			return nil, err
+		}
 	}
 	s := &perfServer{o: o, log: log, tests: map[string]*perfTest{}, done: make(chan struct{}), udtAddr: ul.Addr().String(),
 		conns: map[net.Conn]struct{}{}}
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.lns = append(s.lns, ul)
-	s.serve(ul, udtProto(o.cfg, o.timeout))
+	s.serve(ul, udtProto(o.cfg, o.timeout, o.rdv))
 
 	// TCP on the same port number, for --vs tcp; a test can go on without.
 	host, _, _ := net.SplitHostPort(addr)

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -26,10 +31,16 @@ absolute path, a ".." element, a symbolic link pointing outside) are
 refused, with the reason sent to a 'udt get' client; the upstream recvfile
 only learns that there is no such file.
 
+With --tls CERT KEY (PEM files: the certificate, with its chain, and its
+private key), every transfer runs over TLS, and plain clients are refused
+with a reason; 'udt get --tls-ca CERT' or --tls-insecure are the clients.
+Without --tls, a TLS client's handshake fails at once.
+
 examples:
   udt serve ./files
   udt serve /srv/iso 127.0.0.1:9000
   udt serve -q . 9100
+  udt serve --tls server.pem server.key ./files :9000
 `
 
 func runServe(ctx context.Context, args []string) error {
@@ -46,6 +57,8 @@ func runServe(ctx context.Context, args []string) error {
 	fs.IntVar(&fc, "fc", 0, "UDT_FC: flow window in `packets` (0: the receive buffer's)")
 	fs.Var(&sndbuf, "sndbuf", "UDT_SNDBUF in `bytes` (0: UDT's default)")
 	fs.Var(&udpSnd, "udp-sndbuf", "UDP_SNDBUF in `bytes` (0: UDT's default)")
+	var tlsFiles filePair
+	fs.Var(&tlsFiles, "tls", "serve over TLS with the certificate and private key in `CERT KEY` (PEM files)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -75,12 +88,16 @@ func runServe(ctx context.Context, args []string) error {
 	if !st.IsDir() {
 		return fmt.Errorf("%s is not a directory", pos[0])
 	}
+	tlsCfg, err := serverTLS(&tlsFiles)
+	if err != nil {
+		return err
+	}
 	root, err := os.OpenRoot(pos[0])
 	if err != nil {
 		return err
 	}
 	defer root.Close()
-	cfg := udt.Config{MSS: mss, FlowWindow: fc, SendBuffer: int(sndbuf), UDPSendBuffer: int(udpSnd), MaxBandwidth: int64(bw) / 8}
+	cfg := udt.Config{MSS: mss, FlowWindow: fc, SendBuffer: int(sndbuf), UDPSendBuffer: int(udpSnd), MaxSendRate: udt.BitRate(bw)}
 	lc := udt.ListenConfig{Config: cfg}
 	ln, err := lc.Listen(ctx, "udt", addr)
 	if err != nil {
@@ -90,7 +107,11 @@ func runServe(ctx context.Context, args []string) error {
 	if *quiet {
 		logw = io.Discard
 	}
-	fmt.Fprintf(os.Stderr, "serve: %s on UDT %s\n", pos[0], ln.Addr())
+	if tlsCfg != nil {
+		fmt.Fprintf(os.Stderr, "serve: %s on UDT %s, TLS only\n", pos[0], ln.Addr())
+	} else {
+		fmt.Fprintf(os.Stderr, "serve: %s on UDT %s\n", pos[0], ln.Addr())
+	}
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	var wg sync.WaitGroup
@@ -106,7 +127,8 @@ func runServe(ctx context.Context, args []string) error {
 			}
 			return err
 		}
-		s := &session{c: c.(*udt.Conn), root: root, log: logw, stall: time.Duration(stall)}
+		raw := c.(*udt.Conn)
+		s := &session{raw: raw, c: raw, tls: tlsCfg, root: root, log: logw, stall: time.Duration(stall)}
 		select {
 		case slots <- struct{}{}:
 		default:
@@ -131,7 +153,9 @@ func runServe(ctx context.Context, args []string) error {
 
 // session answers one request.
 type session struct {
-	c     *udt.Conn
+	raw   *udt.Conn
+	c     net.Conn    // what the protocol runs over: raw, or TLS over it
+	tls   *tls.Config // nil: plain UDT
 	root  *os.Root
 	log   io.Writer
 	stall time.Duration
@@ -139,10 +163,12 @@ type session struct {
 
 // refuseBusy answers a request with "busy" when every slot is taken.
 func (s *session) refuseBusy(limit int) {
-	defer s.c.Close()
-	s.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	req, err := xfer.ReadRequest(s.c)
+	defer s.raw.Close()
+	req, err := s.request(10 * time.Second)
 	if err != nil {
+		if errors.As(err, new(refusedError)) {
+			s.logf("refused %s: %v", requestName(req), err)
+		}
 		return
 	}
 	s.logf("refused %q: %d clients already", req.Name, limit)
@@ -164,31 +190,98 @@ func (s *session) refuse(req xfer.Request, why error) {
 }
 
 func (s *session) logf(format string, a ...any) {
-	fmt.Fprintf(s.log, "serve: %s: %s\n", s.c.RemoteAddr(), fmt.Sprintf(format, a...))
+	fmt.Fprintf(s.log, "serve: %s: %s\n", s.raw.RemoteAddr(), fmt.Sprintf(format, a...))
+}
+
+// requestName is how the log names a request: its file, or "a client"
+// when the request was never read.
+func requestName(req xfer.Request) string {
+	if req.Name == "" {
+		return "a client"
+	}
+	return strconv.Quote(req.Name)
+}
+
+// handshakeFailed is a TLS client's failed handshake.
+type handshakeFailed struct{ err error }
+
+func (e handshakeFailed) Error() string {
+	msg := "TLS handshake failed: " + e.err.Error()
+	if strings.Contains(msg, "remote error") {
+		msg += " (the client does not accept this server's certificate)"
+	}
+	return msg
+}
+
+func (e handshakeFailed) Unwrap() error { return e.err }
+
+// refusedError is a request refused, the client told why.
+type refusedError struct{ error }
+
+// request reads the client's request within d, after a TLS handshake when
+// the client starts one and the server has --tls. A client of the other
+// kind is answered what to do and gets a refusedError.
+func (s *session) request(d time.Duration) (xfer.Request, error) {
+	s.raw.SetReadDeadline(time.Now().Add(d))
+	defer s.raw.SetReadDeadline(time.Time{})
+	var first [3]byte
+	if _, err := io.ReadFull(s.raw, first[:]); err != nil {
+		return xfer.Request{}, err
+	}
+	pc := &prefixConn{Conn: s.raw, r: io.MultiReader(bytes.NewReader(first[:]), s.raw)}
+	s.c = pc
+	switch isTLS := looksLikeTLS(first[:]); {
+	case isTLS && s.tls == nil:
+		s.raw.Write(handshakeFailureAlert)
+		return xfer.Request{}, refusedError{errors.New("a TLS client, and this server has no --tls")}
+	case isTLS:
+		tc := tls.Server(pc, s.tls)
+		if err := tc.Handshake(); err != nil {
+			return xfer.Request{}, handshakeFailed{err}
+		}
+		s.c = tc
+	case s.tls != nil:
+		req, err := xfer.ReadRequest(pc)
+		if err != nil {
+			return req, err
+		}
+		why := errors.New("this server speaks TLS only: run udt get with --tls-ca FILE (the server's certificate or its CA) or --tls-insecure")
+		s.refuse(req, why)
+		return req, refusedError{why}
+	}
+	return xfer.ReadRequest(s.c)
 }
 
 func (s *session) run() {
 	delivered := false
 	defer func() {
 		if !delivered { // a failed session does not wait for its client
-			s.c.SetLinger(0)
+			s.raw.SetLinger(0)
 		}
-		s.c.Close()
+		s.raw.Close()
 	}()
 	// A client that never sends its request is not held for ever.
-	s.c.SetReadDeadline(time.Now().Add(30 * time.Second))
-	req, err := xfer.ReadRequest(s.c)
+	req, err := s.request(30 * time.Second)
 	if err != nil {
-		s.logf("bad request: %v", err)
+		if errors.As(err, new(refusedError)) {
+			s.logf("refused %s: %v", requestName(req), err)
+			s.raw.SetLinger(10)
+			delivered = true
+			return
+		}
+		if errors.As(err, new(handshakeFailed)) {
+			s.logf("%v", err)
+		} else {
+			s.logf("bad request: %v", err)
+		}
 		return
 	}
-	s.c.SetReadDeadline(time.Time{})
 	f, size, err := s.open(req.Name)
 	if err != nil {
 		s.logf("refused %q: %v", req.Name, err)
 		s.refuse(req, err)
 		// The reason is worth a short wait, not the default linger.
-		s.c.SetLinger(10)
+		s.raw.SetLinger(10)
 		delivered = true
 		return
 	}
@@ -256,7 +349,7 @@ func (s *session) finish() bool {
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err == nil
 		}
-		n, serr := s.c.Socket().SendData()
+		n, serr := s.raw.Socket().SendData()
 		if serr != nil || n == 0 || (left >= 0 && n >= left) {
 			return false
 		}
@@ -267,7 +360,7 @@ func (s *session) finish() bool {
 // stallWriter writes to c with a deadline that moves on as data goes, so a
 // client that stops taking data is dropped after stall.
 type stallWriter struct {
-	c     *udt.Conn
+	c     net.Conn
 	stall time.Duration
 	set   time.Time
 }

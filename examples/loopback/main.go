@@ -154,14 +154,14 @@ func run(n int64, mss int, v6 bool) error {
 		{"PktSndLossTotal", sp.PktSndLossTotal}, {"PktRecvACKTotal", sp.PktRecvACKTotal},
 		{"PktRecvNAKTotal", sp.PktRecvNAKTotal}, {"RTT", sp.RTT}, {"PktSndPeriod", sp.PktSndPeriod},
 		{"PktCongestionWindow", sp.PktCongestionWindow}, {"PktFlowWindow", sp.PktFlowWindow},
-		{"Bandwidth", mbps(sp.Bandwidth)}, {"SendRate", mbps(sp.SendRate)},
+		{"Bandwidth", mbps(sp.MbpsBandwidth)}, {"SendRate", mbps(sp.MbpsSendRate)},
 	} {
 		fmt.Printf("%-26s %14v\n", row[0], row[1])
 	}
 	for _, row := range [][2]any{
 		{"PktRecvTotal", rp.PktRecvTotal}, {"PktRcvLossTotal", rp.PktRcvLossTotal},
 		{"PktSentACKTotal", rp.PktSentACKTotal}, {"PktSentNAKTotal", rp.PktSentNAKTotal},
-		{"RecvRate", mbps(rp.RecvRate)},
+		{"RecvRate", mbps(rp.MbpsRecvRate)},
 	} {
 		fmt.Printf("%-26s %14s %14v\n", row[0], "", row[1])
 	}

@@ -69,6 +69,9 @@ type Lab struct {
 	tapMu sync.RWMutex
 	tap   func(to Side, pkt []byte)
 
+	filterMu sync.RWMutex
+	filter   func(to Side, pkt []byte) bool
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -199,6 +202,12 @@ func New(o Options) (lab *Lab, err error) {
 			if tap != nil {
 				tap(to, p)
 			}
+			l.filterMu.RLock()
+			filter := l.filter
+			l.filterMu.RUnlock()
+			if filter != nil && !filter(to, p) {
+				return
+			}
 			unix.Write(out, p) // a full backlog drops, like a busy NIC
 		})
 	}
@@ -279,6 +288,16 @@ func (l *Lab) Tap(fn func(to Side, pkt []byte)) {
 	l.tapMu.Lock()
 	l.tap = fn
 	l.tapMu.Unlock()
+}
+
+// Filter calls fn with every packet the emulator is about to deliver, and
+// the side it goes to; the packet is dropped when fn returns false. fn runs
+// on the link's goroutine and must be quick and not keep pkt. nil removes
+// it. StatefulFilter makes one.
+func (l *Lab) Filter(fn func(to Side, pkt []byte) bool) {
+	l.filterMu.Lock()
+	l.filter = fn
+	l.filterMu.Unlock()
 }
 
 // Command runs name inside side s's namespace (ip netns exec).

@@ -1,0 +1,141 @@
+package udt
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// rendezvousPair connects a and b to each other by a rendezvous from
+// their ports, both sides at once.
+func rendezvousPair(t *testing.T, a, b func(context.Context) (*Conn, error)) (ca, cb *Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeoutUpperBound)
+	defer cancel()
+	type res struct {
+		c   *Conn
+		err error
+	}
+	chA, chB := make(chan res, 1), make(chan res, 1)
+	go func() { c, err := a(ctx); chA <- res{c, err} }()
+	go func() { c, err := b(ctx); chB <- res{c, err} }()
+	ra, rb := <-chA, <-chB
+	if ra.err != nil || rb.err != nil {
+		if ra.c != nil {
+			ra.c.Close()
+		}
+		if rb.c != nil {
+			rb.c.Close()
+		}
+		t.Fatalf("rendezvous: %v; %v", ra.err, rb.err)
+	}
+	t.Cleanup(func() { ra.c.SetLinger(0); ra.c.Close(); rb.c.SetLinger(0); rb.c.Close() })
+	return ra.c, rb.c
+}
+
+func TestRendezvousLoopback(t *testing.T) {
+	t.Parallel()
+	for _, cfg := range []Config{{}, {Message: true}} {
+		ta, err := NewTransport("udt", "127.0.0.1:0", &cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ta.Close()
+		tb, err := NewTransport("udt", "127.0.0.1:0", &cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tb.Close()
+		a, b := rendezvousPair(t,
+			func(ctx context.Context) (*Conn, error) {
+				return ta.Rendezvous(ctx, "udt", tb.LocalAddr().String())
+			},
+			func(ctx context.Context) (*Conn, error) {
+				// One side starts later: the first keeps asking.
+				time.Sleep(300 * time.Millisecond)
+				return tb.Rendezvous(ctx, "udt", ta.LocalAddr().String())
+			})
+		if got, want := a.RemoteAddr().String(), tb.LocalAddr().String(); got != want {
+			t.Errorf("RemoteAddr %s, want the peer transport's %s", got, want)
+		}
+		if got, want := a.LocalAddr().(*Addr).Port(), ta.LocalAddr().(*Addr).Port(); got != want {
+			t.Errorf("rendezvous connection on port %d, its transport on %d", got, want)
+		}
+		if cfg.Message {
+			for i, m := range []string{"first", "second message"} {
+				if _, err := a.Write([]byte(m)); err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, 64)
+				n, err := b.Read(buf)
+				if err != nil || string(buf[:n]) != m {
+					t.Fatalf("message %d: %q, %v; want %q", i, buf[:n], err, m)
+				}
+			}
+			continue
+		}
+		exchange(t, "rendezvous", a, b, 8<<20)
+		// After the handshake the port can take a listener.
+		l, err := ta.ListenUDT()
+		if err != nil {
+			t.Fatalf("listener on a port with a rendezvous connection: %v", err)
+		}
+		l.Close()
+	}
+}
+
+// TestRendezvousDialerAndPackage joins a Transport's port by number with
+// Dialer.Rendezvous and the package-level Rendezvous: ports that the tests
+// need not pick in advance.
+func TestRendezvousDialerAndPackage(t *testing.T) {
+	t.Parallel()
+	ta, err := NewTransport("udt", "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ta.Close()
+	tb, err := NewTransport("udt", "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tb.Close()
+	a, b := rendezvousPair(t,
+		func(ctx context.Context) (*Conn, error) {
+			d := Dialer{LocalAddr: ta.LocalAddr()}
+			return d.Rendezvous(ctx, "udt", tb.LocalAddr().String())
+		},
+		func(ctx context.Context) (*Conn, error) {
+			return Rendezvous(ctx, "udt4", tb.LocalAddr().String(), ta.LocalAddr().String())
+		})
+	exchange(t, "rendezvous by Dialer and package", a, b, 1<<20)
+}
+
+func TestRendezvousTimesOut(t *testing.T) {
+	t.Parallel()
+	silent, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	tr, err := NewTransport("udt", "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err = tr.Rendezvous(ctx, "udt", silent.LocalAddr().String())
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("rendezvous with a silent peer: %v, want a timeout", err)
+	}
+	// Meanwhile a listener may open on the port again.
+	l, err := tr.ListenUDT()
+	if err != nil {
+		t.Fatalf("listener after a rendezvous gave up: %v", err)
+	}
+	l.Close()
+}
