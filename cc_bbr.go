@@ -536,7 +536,11 @@ func (r *rxLoss) count(cc *CC, ts int32) {
 // smallest excess over one report window is the queue that stood all
 // through it (the receiver's own scheduling delays only add to single
 // samples, which the minimum skips). Differences are taken in int32, so
-// the stamps' wrap after 35 minutes does not matter.
+// the stamps' wrap after 35 minutes does not matter. A queue that never
+// drains for 10 to 20 s (a loss-based flow keeping it full) becomes the
+// base and reads as none: the controller then runs as BBR does, with the
+// 4-BDP window when it sees loss, until a drained moment (its ProbeRTT,
+// the other flow backing off) brings the base down again.
 type owdFilter struct {
 	base, prevBase int32 // minimum of this 10 s epoch and of the last
 	haveBase       bool
