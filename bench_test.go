@@ -18,7 +18,11 @@ import (
 // of this binding and the C++ reference peers, the same way for all: the
 // sender's UDT send rate, sampled each second as appclient does, median of
 // the samples. It takes about half a minute, so it runs only with
-// UDT_BENCH=1 (./build.sh bench).
+// UDT_BENCH=1. Its pairings run one after the other, in one process with
+// the Go ends, so on a shared machine it measures the machine's load as
+// much as the binding: ./build.sh bench runs TestThroughputInterleaved,
+// which repeats the pairings in interleaved rounds, each end its own
+// process with its CPU time counted.
 func TestThroughputVsReference(t *testing.T) {
 	if os.Getenv("UDT_BENCH") == "" {
 		t.Skip("set UDT_BENCH=1 (./build.sh bench) to measure")

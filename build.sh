@@ -38,7 +38,8 @@ commands:
            the C++ shim under AddressSanitizer and LeakSanitizer [args...];
            asan --ci: only cudt and the root package, -short, without the long
            transfers (what .ci/run runs after test)
-  bench    deps, the Go-vs-C++ loopback throughput table, the scale runs, idle
+  bench    deps, Go against C++ on loopback in interleaved rounds (throughput and
+           CPU-seconds per GiB of each process, median and spread), the scale runs, idle
            connections' memory and CPU next to C++ (10,000 and 100,000), udt perf
            --vs tcp, udt get/serve vs upstream recvfile/sendfile, then
            go test -bench . ./... [args...]
@@ -46,13 +47,17 @@ commands:
            deps, then on loopback gRPC over UDT vs gRPC over TCP (unary p50/p99,
            streaming goodput) beside raw UDT vs raw TCP, in one run
            (UDT_SERVICES_SECONDS=3, UDT_SERVICES_ROUNDS=3; docs/services.md)
-  bench-wan [check|smoke|run|services] [flags...]
+  bench-wan [check|smoke|run|fair|services] [flags...]
            as root: the WAN lab (two network namespaces joined by the user-space
            path emulator): with no argument, the emulator's fidelity check and
            the full matrix (RTT 1/50/100/200 ms x loss 0/0.1/1 %: UDT, C++ UDT,
            TCP, QUIC; about 18 minutes), written to docs/bench-wan.{md,json,png};
            check or smoke (one path, a few seconds per contender) alone; run
-           with wanbench's own flags (bin/wanbench run -h); services: gRPC over
+           with wanbench's own flags (bin/wanbench run -h); fair: two flows
+           through one 100 Mbit/s, 100 ms bottleneck (UDT+BBR twice, against
+           CUBIC in both orders; TCP BBR the same; about 7 minutes), written
+           to docs/bench-wan-fair.{md,json,png} (bin/wanbench fair -h);
+           services: gRPC over
            UDT (native, BBR) vs gRPC over TCP (BBR, CUBIC) at 100 Mbit/s, RTT
            100 ms, loss 0/0.1/1 %, to docs/services-wan.{md,json,png}
   soak     deps, the long forms of the reliability suite (about 25 minutes): both
@@ -378,10 +383,13 @@ cmd_demo() {
 # connections) will be added here, not to `test`.
 cmd_bench() {
 	cmd_deps
-	# The loopback throughput of every pairing of this binding and the C++
-	# reference peers, measured alike in one run (UDT_BENCH_SECONDS each).
-	UDT_BENCH=1 go test -count=1 -timeout 30m -run '^TestThroughputVsReference$' -v . \
-		| grep -E 'bench_test|^(ok|FAIL|---)'
+	# Go against C++ on loopback: every pairing of the binding and the
+	# reference peers, each end its own process, in interleaved rounds
+	# (UDT_BENCH_ROUNDS, default 10, of UDT_BENCH_SECONDS, default 5, each):
+	# median and spread of throughput and of each process's CPU-seconds per
+	# GiB, and the per-round ratios to C++ -> C++.
+	UDT_BENCH=1 go test -count=1 -timeout 60m -run '^TestThroughputInterleaved$' -v . \
+		| grep -E 'bench_interleave_test|^(ok|FAIL|---)'
 	# Round-trip latency of 64-byte messages: the net layer against the C++
 	# library's blocking calls, in alternating rounds.
 	UDT_BENCH=1 go test -count=1 -timeout 30m -run '^TestEchoLatencyVsReference$' -v . \
@@ -500,6 +508,13 @@ cmd_bench_wan() {
 	check) bin/wanbench check "$@" ;;
 	smoke) bin/wanbench smoke "$@" ;;
 	run) bin/wanbench run "$@" ;;
+	fair)
+		# Two flows through one 100 Mbit/s, 100 ms bottleneck: UDT+BBR
+		# against itself and against CUBIC (in both start orders), TCP BBR
+		# the same (about 7 minutes).
+		bin/wanbench fair -json docs/bench-wan-fair.json -png docs/bench-wan-fair.png -md docs/bench-wan-fair.md "$@"
+		say "wrote docs/bench-wan-fair.md, docs/bench-wan-fair.json and docs/bench-wan-fair.png"
+		;;
 	services)
 		# gRPC over UDT (native, udt.BBR) vs over TCP (BBR, CUBIC) on
 		# 100 Mbit/s, RTT 100 ms, loss 0/0.1/1 % (about 5 minutes).
@@ -511,7 +526,7 @@ cmd_bench_wan() {
 		bin/wanbench run -json docs/bench-wan.json -png docs/bench-wan.png -md docs/bench-wan.md "$@"
 		say "wrote docs/bench-wan.md, docs/bench-wan.json, docs/bench-wan.png and docs/bench-wan-fidelity.{md,json}"
 		;;
-	*) die "bench-wan: unknown form '$what' (check, smoke, run, services, or nothing for all)" ;;
+	*) die "bench-wan: unknown form '$what' (check, smoke, run, fair, services, or nothing for all)" ;;
 	esac
 }
 

@@ -15,8 +15,11 @@ type BBRConfig struct {
 	// still finding the link (default 2/ln 2 = 2.885: doubles the rate
 	// every round trip).
 	StartupGain float64
-	// CWndGain is the window, in bandwidth-delay products (default 4; see
-	// BBR's doc for why UDT needs more than BBR's 2).
+	// CWndGain is the window, in bandwidth-delay products, while packets
+	// go missing (default 4; see BBR's doc for why UDT needs more than
+	// BBR's 2). With the receiving end's queue reports, the window is 2
+	// BDP when nothing was lost for a second or the queue is longer than
+	// a quarter of RTprop.
 	CWndGain float64
 	// ProbeRTTInterval is how long the minimum RTT may go without a new
 	// sample before the controller drains the queue to measure it (default
@@ -53,10 +56,25 @@ type BBRConfig struct {
 // RTprop has gone ProbeRTTInterval without a new minimum, holds the window
 // at half a BDP (BBRv2's gentler ProbeRTT) for 200 ms and one round.
 //
+// The queue. BtlBw, a maximum of noisy samples, runs a little above the
+// link, so pacing at gain 1 slowly fills the bottleneck's queue. The
+// receiving end measures that queue from one-way delays (each data packet
+// carries the sender's clock; arrival less stamp, less its minimum over
+// 10 to 20 s, is the queue, to tens of microseconds) and reports it with
+// the delivery rate. In the gain-1 phases the sender paces below BtlBw in
+// proportion to the queue beyond 2 ms, by up to 10 %, and the draining
+// phase ends when the queue is down to 2 ms. Against a peer without this
+// controller UDT's smoothed RTT stands in, and a queue counts from 10 %
+// of RTprop plus 5 ms.
+//
 // The window. UDT counts packets in flight from the oldest unacknowledged
 // one, so a hole waiting for its retransmission holds back everything sent
 // after it; at 1 % loss a hole lasts one to three round trips. A window of
-// BBR's 2 BDP would stall on every hole, so CWndGain is 4.
+// BBR's 2 BDP would stall on every hole, so CWndGain is 4 while packets
+// go missing and the queue is short. Without loss, or with a queue past a
+// quarter of RTprop (the losses are then a full queue's, often another
+// flow filling it: CUBIC), the window is BBR's 2 BDP; 4 would hold a
+// larger share of another flow's queue than TCP BBR does.
 //
 // Loss repair. UDT 4.11's receiver reports each loss once, when it sees
 // the gap; its periodic report is compiled out. A lost retransmission or a
@@ -110,6 +128,7 @@ type bbr struct {
 	roundStart time.Time
 	roundAck   int32
 	lossSeen   bool
+	lossAt     time.Time  // the latest loss report
 	peerRates  bool       // the receiving end reports delivery rates
 	recent     [3]float64 // the last three rate reports
 	prevAck    int32
@@ -130,6 +149,10 @@ type bbr struct {
 	probeRound int64
 	probeMin   time.Duration
 	modeRound  int64
+
+	// the queue the receiving end measures (owdFilter)
+	peerQ bool          // its reports carry the queue
+	q     time.Duration // the latest report's
 
 	// receiving end: what is missing, and when it was last reported
 	rx rxLoss
@@ -295,10 +318,20 @@ func (b *bbr) sampleRTT(cc *CC, ack int32, now time.Time) {
 // queued reports a queue at the bottleneck: UDT's RTT, timed from its ACK
 // to the ACK2 answering it, is control traffic that no hole in the data
 // delays, unlike the controller's own samples; smoothed, it lags a round.
+//
+// With the receiving end's reports the queue is measured directly, to
+// the tens of microseconds, and a queue of bbrQueueTarget counts.
 func (b *bbr) queued(cc *CC) bool {
+	if b.peerQ {
+		return b.q > bbrQueueTarget
+	}
 	rtt := time.Duration(cc.RTT()) * time.Microsecond
 	return rtt > b.rtProp+b.rtProp/10+5*time.Millisecond
 }
+
+// bbrQueueTarget is the queue the controller lets stand at the
+// bottleneck, when the receiving end measures it.
+const bbrQueueTarget = 2 * time.Millisecond
 
 // paceMax is the highest pacing rate of the last round, packets/s (of
 // this one before there was a last): what is delivered now was sent a
@@ -353,6 +386,14 @@ func (b *bbr) enterProbeRTT(now time.Time) {
 // apply turns the model into UDT's two levers.
 func (b *bbr) apply(cc *CC, bw float64) {
 	gain, cwndGain := 1.0, b.cfg.CWndGain
+	// The window beyond BBR's 2 BDP is for holes waiting on their
+	// retransmission: wanted while packets go missing and the queue is
+	// short (random loss); not without loss, nor when the queue is long
+	// (losses from a full queue, another flow filling it), where the extra
+	// window would only hold a larger share of the queue.
+	if b.peerQ && (time.Since(b.lossAt) > time.Second || b.q > b.rtProp/4) {
+		cwndGain = min(cwndGain, 2)
+	}
 	switch b.mode {
 	case bbrStartup:
 		gain = b.cfg.StartupGain
@@ -362,10 +403,17 @@ func (b *bbr) apply(cc *CC, bw float64) {
 	case bbrProbeBW:
 		gain = bbrCycle[b.cycleIdx]
 		// A queue the cycle did not drain (the bandwidth estimate, a
-		// maximum of noisy samples, runs a little high) drains at 10 %
-		// of the rate instead of standing.
+		// maximum of noisy samples, runs a little high) drains instead of
+		// standing: at up to 10 % of the rate, and with the receiving
+		// end's measure in proportion to the excess over bbrQueueTarget,
+		// so that it is gone in about two RTprop without the link going
+		// idle (a queue a little above the target would otherwise be
+		// drained to nothing and past it before the next report showed).
 		if gain == 1 && b.queued(cc) {
 			gain = 0.9
+			if b.peerQ && b.rtProp > 0 {
+				gain = max(0.9, 1-float64(b.q-bbrQueueTarget)/float64(2*b.rtProp))
+			}
 		}
 	}
 	// UDT sends every 16th packet right after the one before, as the
@@ -384,10 +432,13 @@ func (b *bbr) apply(cc *CC, bw float64) {
 	cc.SetCWnd(min(cwnd, cc.MaxCWnd()))
 }
 
-func (b *bbr) OnLoss(cc *CC, loss []int32) { b.lossSeen = true }
+func (b *bbr) OnLoss(cc *CC, loss []int32) { b.lossSeen, b.lossAt = true, time.Now() }
 
 // A rate report: the receiving end's count of data packets that arrived
-// over about one RTT (CtrlUserDefined, extended type bbrRateMsg).
+// over about a quarter of an RTT, the window's length in microseconds and
+// the queue that stood through it, in microseconds (CtrlUserDefined,
+// extended type bbrRateMsg). A report of two words (an earlier version)
+// carries no queue.
 const bbrRateMsg = 0x4242
 
 func (b *bbr) ProcessCustomMsg(cc *CC, p *Packet) {
@@ -402,6 +453,9 @@ func (b *bbr) ProcessCustomMsg(cc *CC, p *Packet) {
 		return
 	}
 	b.peerRates = true
+	if len(p.Data) >= 12 {
+		b.q, b.peerQ = time.Duration(*(*int32)(unsafe.Pointer(&p.Data[8])))*time.Microsecond, true
+	}
 	r := float64(pkts) / (float64(us) / 1e6)
 	if pm := b.paceMax(); pm > 0 {
 		r = min(r, pm)
@@ -423,7 +477,7 @@ func (b *bbr) OnPktReceived(cc *CC, p *Packet) {
 	if !b.cfg.NoReport {
 		b.rx.received(cc, p.Seq)
 	}
-	b.rx.count(cc)
+	b.rx.count(cc, p.Timestamp)
 }
 
 // rxLoss is the receiving end's list of missing packets.
@@ -431,7 +485,9 @@ type rxLoss struct {
 	// delivery rate: packets since winStart
 	winStart time.Time
 	winPkts  int32
-	rateBuf  [2]int32
+	rateBuf  [3]int32
+	t0       time.Time
+	owd      owdFilter
 
 	started  bool
 	maxSeq   int32
@@ -453,21 +509,71 @@ const rxMaxReports = 16
 func (r *rxLoss) init() { r.missing = make(map[int32]rxHole) }
 
 // count reports the arrival rate to the sender four times per RTT (at
-// most every 20 ms), so each round has several reports to choose from.
-func (r *rxLoss) count(cc *CC) {
+// most every 20 ms), so each round has several reports to choose from,
+// and with it the standing queue on the path (owd).
+func (r *rxLoss) count(cc *CC, ts int32) {
 	now := time.Now()
 	if r.winStart.IsZero() {
-		r.winStart = now
+		r.winStart, r.t0 = now, now
+		r.owd.reset()
 		return
 	}
+	r.owd.sample(int32(now.Sub(r.t0)/time.Microsecond)-ts, now)
 	r.winPkts++
 	d := now.Sub(r.winStart)
 	if d < max(time.Duration(cc.RTT())*time.Microsecond/4, 20*time.Millisecond) {
 		return
 	}
-	r.rateBuf = [2]int32{r.winPkts, int32(d / time.Microsecond)}
+	r.rateBuf = [3]int32{r.winPkts, int32(d / time.Microsecond), r.owd.standing()}
 	_ = cc.SendCustomMsg(CtrlUserDefined, bbrRateMsg, r.rateBuf[:])
 	r.winStart, r.winPkts = now, 0
+}
+
+// owdFilter finds the queue on the path from one-way delays: a data
+// packet carries the sender's clock (microseconds since its start), so
+// arrival time less that stamp is the path's delay plus a constant
+// offset. The smallest over the last 10 to 20 s is the empty path; the
+// smallest excess over one report window is the queue that stood all
+// through it (the receiver's own scheduling delays only add to single
+// samples, which the minimum skips). Differences are taken in int32, so
+// the stamps' wrap after 35 minutes does not matter. A queue that never
+// drains for 10 to 20 s (a loss-based flow keeping it full) becomes the
+// base and reads as none: the controller then runs as BBR does, with the
+// 4-BDP window when it sees loss, until a drained moment (its ProbeRTT,
+// the other flow backing off) brings the base down again.
+type owdFilter struct {
+	base, prevBase int32 // minimum of this 10 s epoch and of the last
+	haveBase       bool
+	haveQ          bool
+	epoch          time.Time
+	q              int32 // smallest excess in the current report window
+}
+
+func (o *owdFilter) reset() { *o = owdFilter{} }
+
+func (o *owdFilter) sample(owd int32, now time.Time) {
+	if !o.haveBase {
+		o.base, o.prevBase, o.haveBase, o.epoch = owd, owd, true, now
+	}
+	if now.Sub(o.epoch) > 10*time.Second {
+		o.prevBase, o.base, o.epoch = o.base, owd, now
+	}
+	if owd-o.base < 0 {
+		o.base = owd
+	}
+	// The excess over the smaller of the two minima.
+	ex := max(owd-o.base, owd-o.prevBase, 0)
+	if !o.haveQ || ex < o.q {
+		o.q, o.haveQ = ex, true
+	}
+}
+
+// standing returns the window's queue, microseconds, and starts a new
+// window.
+func (o *owdFilter) standing() int32 {
+	q := o.q
+	o.haveQ = false
+	return q
 }
 
 func (r *rxLoss) received(cc *CC, seq int32) {

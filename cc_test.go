@@ -462,3 +462,42 @@ func TestLossRanges(t *testing.T) {
 		t.Error("sequence numbers do not wrap as UDT's")
 	}
 }
+
+func TestOWDFilterMeasuresTheStandingQueue(t *testing.T) {
+	var o owdFilter
+	now := time.Now()
+	// Stamps near the int32 wrap: arrival less stamp is taken modulo 2^32.
+	const offset = int32(0x7FFFFF00)
+	feed := func(delays ...int32) {
+		for _, d := range delays {
+			now = now.Add(time.Millisecond)
+			o.sample(offset+d, now)
+		}
+	}
+	feed(50_000, 50_010, 50_200) // the empty path: 50 ms
+	if q := o.standing(); q != 0 {
+		t.Errorf("an empty path shows a queue of %d µs", q)
+	}
+	// A queue of 3 ms with the receiver late now and then (single samples
+	// up to 9 ms more): the window's minimum is the queue.
+	feed(53_000, 62_000, 53_100, 59_000, 53_050)
+	if q := o.standing(); q != 3000 {
+		t.Errorf("standing queue %d µs, want 3000", q)
+	}
+	// The path's delay stays the minimum over the epochs: 10 s later the
+	// base is still 50 ms, as the last epoch saw it.
+	now = now.Add(11 * time.Second)
+	feed(51_000)
+	if q := o.standing(); q != 1000 {
+		t.Errorf("after an epoch: %d µs, want 1000", q)
+	}
+	// Two epochs on, the path itself got longer (a route change): the new
+	// minimum is the new base.
+	now = now.Add(11 * time.Second)
+	feed(70_000)
+	now = now.Add(11 * time.Second)
+	feed(70_500)
+	if q := o.standing(); q != 500 {
+		t.Errorf("after a longer path: %d µs, want 500", q)
+	}
+}

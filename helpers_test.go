@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv("UDT_TEST_CHILD_READER"); addr != "" {
 		childReader(addr) // never returns: the parent kills it
 	}
+	if spec := os.Getenv("UDT_BENCH_CHILD"); spec != "" {
+		benchChild(spec) // never returns: the parent kills it
+	}
 	if addr := os.Getenv("UDT_TEST_CHILD_WRITE_CLOSE"); addr != "" {
 		childWriteClose(addr) // exits as soon as Close returns
 	}

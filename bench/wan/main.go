@@ -4,6 +4,7 @@
 //
 //	wanbench check   the emulator's fidelity and the highest rate it holds
 //	wanbench run     the matrix of paths and contenders, a table, JSON and a PNG
+//	wanbench fair    two flows through one bottleneck: shares over time, Jain's index
 //	wanbench smoke   one short UDT transfer through one path
 //	wanbench services  gRPC over UDT and over TCP on one path (docs/services.md)
 //
@@ -24,9 +25,10 @@ import (
 )
 
 func usage() {
-	fmt.Fprint(os.Stderr, `usage: wanbench check|run|smoke [flags]   (as root)
+	fmt.Fprint(os.Stderr, `usage: wanbench check|run|fair|services|smoke [flags]   (as root)
   check   emulator fidelity (RTT, loss, rate) and the highest faithful rate
   run     the bench matrix: -h for its flags
+  fair    flows sharing one bottleneck: shares over time, Jain's index (-h)
   smoke   one path, one short UDT transfer through it
   services  gRPC over UDT (native, BBR) vs over TCP (BBR, CUBIC): -h for its flags
 `)
@@ -62,6 +64,8 @@ func main() {
 		err = runMain(os.Args[2:])
 	case "smoke":
 		err = smokeMain(os.Args[2:])
+	case "fair":
+		err = fairMain(os.Args[2:])
 	case "services":
 		err = servicesMain(os.Args[2:])
 	case "-h", "-help", "--help", "help":

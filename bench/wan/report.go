@@ -109,6 +109,26 @@ func markdownTable(rep *Report) string {
 			}
 			b.WriteString("\n")
 		}
+		b.WriteString("\nQueue at the bottleneck: the emulator's backlog on the A→B link, sampled every 5 ms during the run, median (mean), ms. It comes from the emulator's model, so a busy machine does not add to it.\n\n| RTT | loss |")
+		for _, n := range rep.Contenders {
+			fmt.Fprintf(&b, " %s |", n)
+		}
+		b.WriteString("\n|---|---|")
+		for range rep.Contenders {
+			b.WriteString("---|")
+		}
+		b.WriteString("\n")
+		for _, c := range rep.Cells {
+			fmt.Fprintf(&b, "| %g ms | %g%% |", c.RTTms, c.LossPct)
+			for _, n := range rep.Contenders {
+				if r := c.Results[n]; r != nil && r.Err == "" {
+					fmt.Fprintf(&b, " %.1f (%.1f) |", r.QueueMs, r.QueueMeanMs)
+				} else {
+					b.WriteString(" – |")
+				}
+			}
+			b.WriteString("\n")
+		}
 	}
 	return b.String()
 }

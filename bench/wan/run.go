@@ -129,7 +129,13 @@ type Result struct {
 	// RTTInflMs is the queue the contender built: the median round trip
 	// of probes sent through the path while it ran, less the path's own.
 	RTTInflMs float64 `json:"rtt_inflation_ms,omitempty"`
-	Err       string  `json:"error,omitempty"`
+	// QueueMs is the same queue as the emulator's model has it: the A→B
+	// bottleneck's backlog, sampled every 5 ms while the contender ran
+	// (median and mean). Unlike the probes it does not grow when the
+	// machine is busy and the emulator's threads run late.
+	QueueMs     float64 `json:"queue_ms"`
+	QueueMeanMs float64 `json:"queue_mean_ms"`
+	Err         string  `json:"error,omitempty"`
 }
 
 // Report is what a run writes to JSON.
@@ -272,7 +278,7 @@ func runMain(args []string) error {
 				res := r.run(name)
 				res.LinkPct = res.Mbps / (float64(rate) / 1e6) * 100
 				cell.Results[name] = res
-				msg := fmt.Sprintf("%.1f Mbit/s (%.0f%%), RTT +%.1f ms", res.Mbps, res.LinkPct, res.RTTInflMs)
+				msg := fmt.Sprintf("%.1f Mbit/s (%.0f%%), RTT +%.1f ms, queue %.1f ms (mean %.1f)", res.Mbps, res.LinkPct, res.RTTInflMs, res.QueueMs, res.QueueMeanMs)
 				if res.Err != "" {
 					msg = "error: " + res.Err
 				}
@@ -376,6 +382,7 @@ func (r *runner) goPair(recvRole, sendRole, addr string, sendArgs ...string) (*R
 	// The queue the contender builds: small probes through the same path
 	// during the measured seconds, their median round trip less the
 	// path's own.
+	queue := sampleBacklog(r.lab, r.warmup, r.measure)
 	probed := make(chan []time.Duration, 1)
 	go func() {
 		time.Sleep(r.warmup + time.Second)
@@ -414,7 +421,37 @@ func (r *runner) goPair(recvRole, sendRole, addr string, sendArgs ...string) (*R
 		res.RTTInflMs = float64(med-r.pathRTT) / 1e6
 		res.Note += fmt.Sprintf("; probe RTT median %.1f ms over %d probes", float64(med)/1e6, len(rtts))
 	}
+	res.QueueMs, res.QueueMeanMs = backlogStats(<-queue)
 	return res, nil
+}
+
+// sampleBacklog samples the A→B bottleneck's queue every 5 ms, from
+// `after` on for d, and sends the samples when done.
+func sampleBacklog(lab *wanlab.Lab, after, d time.Duration) <-chan []time.Duration {
+	out := make(chan []time.Duration, 1)
+	go func() {
+		time.Sleep(after)
+		var v []time.Duration
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+			v = append(v, lab.Backlog(wanlab.A))
+		}
+		out <- v
+	}()
+	return out
+}
+
+// backlogStats gives the median and mean of backlog samples, in ms.
+func backlogStats(v []time.Duration) (median, mean float64) {
+	if len(v) == 0 {
+		return 0, 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	var sum time.Duration
+	for _, x := range v {
+		sum += x
+	}
+	return float64(v[len(v)/2]) / 1e6, float64(sum) / float64(len(v)) / 1e6
 }
 
 // udtPerf runs the project's own `udt perf`: the server sends from A (-R),

@@ -359,6 +359,20 @@ func (l *Link) Close() {
 	unix.Close(l.wakeFD)
 }
 
+// Backlog is how long a packet sent now would wait for the rate cap: the
+// queue at the emulated bottleneck, in time. It is computed from the
+// link's model, not from when packets actually leave, so a late delivery
+// thread on a busy machine does not show in it. 0 without a rate cap.
+func (l *Link) Backlog() time.Duration {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cfg.Rate <= 0 || !l.busyUntil.After(now) {
+		return 0
+	}
+	return l.busyUntil.Sub(now)
+}
+
 // Config returns the link's current configuration.
 func (l *Link) Config() Config {
 	l.mu.Lock()

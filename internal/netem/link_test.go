@@ -410,3 +410,31 @@ func TestSendCopies(t *testing.T) {
 		t.Errorf("delivered %q, want the bytes as sent", r.pkts[0])
 	}
 }
+
+func TestBacklogIsTheQueueInTime(t *testing.T) {
+	// 1 Mbit/s: a 1250-byte packet takes 10 ms on the wire.
+	l := NewLink(Config{Rate: 1e6, QueueBytes: 1 << 20}, func([]byte) {})
+	defer l.Close()
+	if b := l.Backlog(); b != 0 {
+		t.Fatalf("an idle link has a backlog of %v", b)
+	}
+	start := time.Now()
+	for range 10 {
+		l.Send(make([]byte, 1250))
+	}
+	// 100 ms of packets, less what left since the first went in.
+	b := l.Backlog()
+	if late := time.Since(start); b > 100*time.Millisecond || b < 100*time.Millisecond-late {
+		t.Errorf("backlog %v after 10 packets of 10 ms (%v later)", b, late)
+	}
+	if b := backlogWithoutRate(t); b != 0 {
+		t.Errorf("a link without a rate cap has a backlog of %v", b)
+	}
+}
+
+func backlogWithoutRate(t *testing.T) time.Duration {
+	l := NewLink(Config{Delay: time.Second}, func([]byte) {})
+	defer l.Close()
+	l.Send(make([]byte, 1500))
+	return l.Backlog()
+}

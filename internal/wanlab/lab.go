@@ -20,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/udtgo/udt/internal/netem"
@@ -275,6 +276,10 @@ func (l *Lab) SetConfig(up, down netem.Config) error {
 func (l *Lab) Stats() (up, down netem.LinkStats) {
 	return l.links[A].Stats(), l.links[B].Stats()
 }
+
+// Backlog is the queue at the bottleneck of the link that starts at
+// side s, in time (netem.Link.Backlog).
+func (l *Lab) Backlog(s Side) time.Duration { return l.links[s].Backlog() }
 
 // Tap calls fn with every packet the emulator delivers, and the side it
 // goes to, before the packet enters that side's stack. fn runs on the
