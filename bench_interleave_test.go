@@ -1,7 +1,6 @@
 package udt
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"math"
@@ -240,28 +239,7 @@ func startBenchChild(t testing.TB, self, mode, addr string) *benchProc {
 	t.Helper()
 	cmd := exec.Command(self, "-test.run=^$")
 	cmd.Env = append(os.Environ(), "UDT_BENCH_CHILD="+mode+" "+addr)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &peerProc{cmd: cmd, seen: make(chan struct{}, 1), done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			p.mu.Unlock()
-			select {
-			case p.seen <- struct{}{}:
-			default:
-			}
-		}
-	}()
+	p := collectLines(t, cmd, false)
 	bp := &benchProc{cmd: cmd, lines: p}
 	t.Cleanup(bp.stop)
 	return bp

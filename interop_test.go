@@ -45,11 +45,28 @@ func startPeer(t testing.TB, dir string, bin string, args ...string) *peerProc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
+	p := collectLines(t, cmd, true)
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.done
+		cmd.Wait()
+	})
+	return p
+}
+
+// collectLines starts cmd and collects its output's lines (stderr's too
+// if withStderr, else stderr goes to the test's).
+func collectLines(t testing.TB, cmd *exec.Cmd, withStderr bool) *peerProc {
+	t.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = cmd.Stdout
+	if withStderr {
+		cmd.Stderr = cmd.Stdout
+	} else {
+		cmd.Stderr = os.Stderr
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -67,11 +84,6 @@ func startPeer(t testing.TB, dir string, bin string, args ...string) *peerProc {
 			}
 		}
 	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-p.done
-		cmd.Wait()
-	})
 	return p
 }
 
