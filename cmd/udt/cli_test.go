@@ -141,7 +141,9 @@ func udtStartIn(t *testing.T, dir string, stdin io.Reader, stdout io.Writer, arg
 	cmd.Stdout = stdout
 	pr, pw := io.Pipe()
 	p := &bg{cmd: cmd, stderr: &lockedBuffer{}, lines: make(chan string, 1000), done: make(chan struct{})}
-	cmd.Stderr = io.MultiWriter(pw, p.stderr)
+	// The buffer first: a test that has seen a line on lines may look for
+	// it in stderr at once.
+	cmd.Stderr = io.MultiWriter(p.stderr, pw)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
