@@ -921,7 +921,7 @@ func TestForgottenListenerAndAcceptedConns(t *testing.T) {
 // does not read, and honours its context and Close.
 func TestConnFlush(t *testing.T) {
 	t.Parallel()
-	c, s := connPair(t, Config{})
+	c, s := connPair(t, Config{SendBuffer: bigSend})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.Flush(ctx); err != nil {
@@ -936,7 +936,7 @@ func TestConnFlush(t *testing.T) {
 		_, err := c.Write(data)
 		wrote <- err
 	}()
-	waitSendData(t, c)
+	waitSendData(t, c, overBigSend)
 	short, cancelShort := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancelShort()
 	if err := c.Flush(short); !errors.Is(err, context.DeadlineExceeded) {
@@ -973,11 +973,10 @@ func TestConnFlush(t *testing.T) {
 
 func TestConnFlushPeerGone(t *testing.T) {
 	t.Parallel()
-	c, s := connPair(t, Config{})
+	c, s := connPair(t, Config{RecvBuffer: smallRecv})
 	go c.Write(make([]byte, 32<<20))
-	// More than s's receive buffer: some stays unacknowledged, as s
-	// never reads.
-	waitSendData(t, c)
+	// s never reads: some stays unacknowledged.
+	waitSendData(t, c, overSmallRcv)
 	s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -988,16 +987,29 @@ func TestConnFlushPeerGone(t *testing.T) {
 	c.Close()
 }
 
-// waitSendData waits until c has unacknowledged data: on a loaded machine
-// a Write started in a goroutine may not have run yet.
-func waitSendData(t *testing.T, c *Conn) {
+// A peer that never reads acknowledges what fits in its receive buffer.
+// With a send buffer no larger than that, a writer slow to refill could
+// see all it had written so far acknowledged; these configurations leave
+// more than the peer can take, and waitSendData waits for it.
+const (
+	smallRecv = 256 << 10 // about 180 packets: more than 1,000 in flight leaves 800
+	// bigSend holds twice the default receive buffer (8,192 packets): more
+	// than 9,200 in flight leaves 1,000.
+	bigSend      = 2 * 12058624
+	overBigSend  = 9200
+	overSmallRcv = 1000
+)
+
+// waitSendData waits until c has more than min packets unacknowledged:
+// on a loaded machine a Write started in a goroutine may not have run yet.
+func waitSendData(t *testing.T, c *Conn, min int) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if n, err := c.Socket().SendData(); err == nil && n > 0 {
+		if n, err := c.Socket().SendData(); err == nil && n > min {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no unacknowledged data in 30 s")
+			t.Fatalf("never more than %d packets unacknowledged in 30 s", min)
 		}
 	}
 }

@@ -40,7 +40,7 @@ func checkDeadlineErr(t *testing.T, what string, err error, also ...error) {
 
 func TestDeadlineErrorsCarryETIMEOUT(t *testing.T) {
 	t.Parallel()
-	c, s := connPair(t, Config{})
+	c, s := connPair(t, Config{SendBuffer: bigSend})
 	past := time.Now().Add(-time.Second)
 
 	c.SetReadDeadline(past)
@@ -57,7 +57,7 @@ func TestDeadlineErrorsCarryETIMEOUT(t *testing.T) {
 
 	// Flush with ctx's deadline, while the peer does not read.
 	go c.Write(make([]byte, 64<<20))
-	waitSendData(t, c)
+	waitSendData(t, c, overBigSend)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	checkDeadlineErr(t, "Flush", c.Flush(ctx), context.DeadlineExceeded)
