@@ -57,15 +57,21 @@ type BBRConfig struct {
 // at half a BDP (BBRv2's gentler ProbeRTT) for 200 ms and one round.
 //
 // The queue. BtlBw, a maximum of noisy samples, runs a little above the
-// link, so pacing at gain 1 slowly fills the bottleneck's queue. The
-// receiving end measures that queue from one-way delays (each data packet
-// carries the sender's clock; arrival less stamp, less its minimum over
-// 10 to 20 s, is the queue, to tens of microseconds) and reports it with
-// the delivery rate. In the gain-1 phases the sender paces below BtlBw in
-// proportion to the queue beyond 2 ms, by up to 10 %, and the draining
-// phase ends when the queue is down to 2 ms. Against a peer without this
-// controller UDT's smoothed RTT stands in, and a queue counts from 10 %
-// of RTprop plus 5 ms.
+// link, and the maxima of several flows add up to more than the link, so
+// pacing at gain 1 fills the bottleneck's queue. The receiving end
+// measures that queue from one-way delays (each data packet carries the
+// sender's clock; arrival less stamp, less its minimum over 10 to 20 s, is
+// the queue, to tens of microseconds) and reports it with the delivery
+// rate. In the gain-1 phases each flow then paces at a steady rate that
+// heads for 32 packets over the queue's delay (Vegas's rule: 32 of its own
+// packets in the queue), a target the same for every flow sharing the
+// queue, so the fastest flows yield first and shares converge; the other
+// phases multiply that rate, and the draining phase ends when the queue
+// is below that level. A queue that never runs low is a loss-based
+// flow's (CUBIC), and the controller then paces at BtlBw as BBR does
+// rather than yield all to it. Against a peer without this controller
+// UDT's smoothed RTT stands in, and a queue counts from 10 % of RTprop
+// plus 5 ms.
 //
 // The window. UDT counts packets in flight from the oldest unacknowledged
 // one, so a hole waiting for its retransmission holds back everything sent
@@ -151,8 +157,10 @@ type bbr struct {
 	modeRound  int64
 
 	// the queue the receiving end measures (owdFilter)
-	peerQ bool          // its reports carry the queue
-	q     time.Duration // the latest report's
+	peerQ  bool          // its reports carry the queue
+	q      time.Duration // the latest report's
+	rs     float64       // the steady rate, packets/s
+	qLowAt time.Time
 
 	// receiving end: what is missing, and when it was last reported
 	rx rxLoss
@@ -320,18 +328,72 @@ func (b *bbr) sampleRTT(cc *CC, ack int32, now time.Time) {
 // delays, unlike the controller's own samples; smoothed, it lags a round.
 //
 // With the receiving end's reports the queue is measured directly, to
-// the tens of microseconds, and a queue of bbrQueueTarget counts.
+// the tens of microseconds, and it counts from 5/8 of the level at which
+// updateSteady's target is BtlBw (at least 1 ms): the draining phase
+// leaves the queue below where the steady rate holds it.
 func (b *bbr) queued(cc *CC) bool {
 	if b.peerQ {
-		return b.q > bbrQueueTarget
+		return b.q > max(bbrQueueFloor*2, time.Duration(0.625*bbrQueuePkts/b.bw()*float64(time.Second)))
 	}
 	rtt := time.Duration(cc.RTT()) * time.Microsecond
 	return rtt > b.rtProp+b.rtProp/10+5*time.Millisecond
 }
 
-// bbrQueueTarget is the queue the controller lets stand at the
-// bottleneck, when the receiving end measures it.
-const bbrQueueTarget = 2 * time.Millisecond
+// updateSteady moves the steady rate, the pace of ProbeBW's gain-1
+// phases and the base its other phases multiply, on each report that
+// carries the queue q the receiving end measured. BtlBw, a maximum of
+// noisy samples, runs a little above the link, and with more than one
+// flow the maxima add up to more than the link (each flow's includes
+// what it delivered while probing): pacing every flow at its BtlBw builds
+// a queue that never drains.
+//
+// Every flow through the bottleneck sees the same q, and the steady rate
+// heads for bbrQueuePkts / q packets per second: the rate at which the
+// flow keeps bbrQueuePkts of its own packets in the queue (Little's law;
+// TCP Vegas's rule). That target is the same for every flow, so when the
+// queue grows the fastest flows are held first, and shares converge; the
+// queue stands at about bbrQueuePkts per flow (4 ms for one flow at
+// 100 Mbit/s, 8 for two). The target lies between BtlBw and 90 % of what
+// the flow now delivers (its share of the full link while a queue
+// stands, so the queue always drains), and the rate moves a quarter of
+// the way to it per report (four per round trip): the report is a round
+// trip late, and a faster step would swing the queue between empty and
+// full. A queue under bbrQueueFloor, the measure's noise, sets no target.
+//
+// A queue that stays above max(10 ms, RTprop/8) for 24 RTprop is not one
+// these flows build, since their draining phases empty it every cycle: a
+// loss-based flow (CUBIC) keeps it full. Yielding to it would leave this
+// flow nothing, so the steady rate is BtlBw until the queue next runs low,
+// as in BBR.
+func (b *bbr) updateSteady() {
+	bw := b.bw()
+	target := bw
+	now := time.Now()
+	if b.qLowAt.IsZero() || b.q <= max(10*time.Millisecond, b.rtProp/8) {
+		b.qLowAt = now
+	}
+	if b.q > bbrQueueFloor && now.Sub(b.qLowAt) <= 24*b.rtProp {
+		lo := 0.9 * bw
+		if d := median3(b.recent); d > 0 {
+			lo = 0.9 * min(bw, d)
+		}
+		target = min(bw, max(lo, bbrQueuePkts/b.q.Seconds()))
+	}
+	if b.rs <= 0 {
+		b.rs = target
+	} else {
+		b.rs += (target - b.rs) / 4
+	}
+	b.rs = min(b.rs, bw)
+}
+
+// bbrQueuePkts is what each flow keeps queued at the bottleneck, packets,
+// when the receiving end measures the queue; bbrQueueFloor is the queue
+// the measure cannot tell from none.
+const (
+	bbrQueuePkts  = 32
+	bbrQueueFloor = 500 * time.Microsecond
+)
 
 // paceMax is the highest pacing rate of the last round, packets/s (of
 // this one before there was a last): what is delivered now was sent a
@@ -402,18 +464,13 @@ func (b *bbr) apply(cc *CC, bw float64) {
 		gain = 1 / b.cfg.StartupGain
 	case bbrProbeBW:
 		gain = bbrCycle[b.cycleIdx]
-		// A queue the cycle did not drain (the bandwidth estimate, a
-		// maximum of noisy samples, runs a little high) drains instead of
-		// standing: at up to 10 % of the rate, and with the receiving
-		// end's measure in proportion to the excess over bbrQueueTarget,
-		// so that it is gone in about two RTprop without the link going
-		// idle (a queue a little above the target would otherwise be
-		// drained to nothing and past it before the next report showed).
-		if gain == 1 && b.queued(cc) {
+		switch {
+		case b.peerQ && b.rs > 0:
+			gain *= min(b.rs, bw) / bw
+		case gain == 1 && b.queued(cc):
+			// Without the receiving end's measure: a queue seen in
+			// UDT's RTT drains at 90 % of BtlBw.
 			gain = 0.9
-			if b.peerQ && b.rtProp > 0 {
-				gain = max(0.9, 1-float64(b.q-bbrQueueTarget)/float64(2*b.rtProp))
-			}
 		}
 	}
 	// UDT sends every 16th packet right after the one before, as the
@@ -471,6 +528,9 @@ func (b *bbr) ProcessCustomMsg(cc *CC, p *Packet) {
 	}
 	i := b.round % int64(len(b.btlBw))
 	b.btlBw[i] = max(b.btlBw[i], v)
+	if b.mode == bbrProbeBW && b.peerQ {
+		b.updateSteady()
+	}
 }
 
 func (b *bbr) OnPktReceived(cc *CC, p *Packet) {

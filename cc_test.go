@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"runtime"
 	"runtime/debug"
@@ -499,5 +500,57 @@ func TestOWDFilterMeasuresTheStandingQueue(t *testing.T) {
 	feed(70_500)
 	if q := o.standing(); q != 500 {
 		t.Errorf("after a longer path: %d µs, want 500", q)
+	}
+}
+
+func TestBBRSteadyRateHoldsTheFastestFlowFirst(t *testing.T) {
+	// Two flows through one queue: the first delivers 4,400 packets/s of
+	// a 8,000 link, the second 3,600; both see the same queue.
+	flow := func(bw, delivered float64) *bbr {
+		b := &bbr{mode: bbrProbeBW, peerQ: true, rtProp: 100 * time.Millisecond}
+		b.btlBw[0] = bw
+		b.recent = [3]float64{delivered, delivered, delivered}
+		return b
+	}
+	fast, slow := flow(5000, 4400), flow(4000, 3600)
+	report := func(q time.Duration, n int, bs ...*bbr) {
+		for range n {
+			for _, b := range bs {
+				b.q = q
+				b.updateSteady()
+			}
+		}
+	}
+	// 7.5 ms of queue: 32 packets over it is 4,267 packets/s, the cap of
+	// both; the fast flow comes down to it, the slow one keeps its BtlBw.
+	report(7500*time.Microsecond, 30, fast, slow)
+	want := bbrQueuePkts / 0.0075
+	if math.Abs(fast.rs-want) > want/100 {
+		t.Errorf("fast flow's steady rate %.0f packets/s, want the common cap %.0f", fast.rs, want)
+	}
+	if math.Abs(slow.rs-4000) > 40 {
+		t.Errorf("slow flow's steady rate %.0f packets/s, want its BtlBw 4000", slow.rs)
+	}
+	if r := fast.rs / slow.rs; r >= 4400.0/3600 || r > 1.1 {
+		t.Errorf("steady rates %.0f and %.0f: ratio %.2f, want closer than the deliveries' 1.22", fast.rs, slow.rs, r)
+	}
+	// A queue past the cap of both drains: each heads for 90 % of what it
+	// delivers, however high its BtlBw.
+	report(40*time.Millisecond, 30, fast, slow)
+	if math.Abs(fast.rs-0.9*4400) > 40 || math.Abs(slow.rs-0.9*3600) > 40 {
+		t.Errorf("under a 40 ms queue: %.0f and %.0f packets/s, want 90 %% of 4400 and 3600", fast.rs, slow.rs)
+	}
+	// The same queue standing for more than 24 RTprop is a loss-based
+	// flow's: pace at BtlBw rather than yield it all.
+	fast.qLowAt = time.Now().Add(-3 * time.Second)
+	report(40*time.Millisecond, 30, fast)
+	if math.Abs(fast.rs-5000) > 50 {
+		t.Errorf("beside a queue that never drains: %.0f packets/s, want BtlBw 5000", fast.rs)
+	}
+	// A queue the measure cannot tell from none sets no cap.
+	slow.qLowAt = time.Time{}
+	report(bbrQueueFloor/2, 30, slow)
+	if math.Abs(slow.rs-4000) > 40 {
+		t.Errorf("with no queue: %.0f packets/s, want BtlBw 4000", slow.rs)
 	}
 }
