@@ -63,7 +63,7 @@ type BBRConfig struct {
 // sender's clock; arrival less stamp, less its minimum over 10 to 20 s, is
 // the queue, to tens of microseconds) and reports it with the delivery
 // rate. In the gain-1 phases each flow then paces at a steady rate that
-// heads for 32 packets over the queue's delay (Vegas's rule: 32 of its own
+// heads for 64 packets over the queue's delay (Vegas's rule: 64 of its own
 // packets in the queue), a target the same for every flow sharing the
 // queue, so the fastest flows yield first and shares converge; the other
 // phases multiply that rate, and the draining phase ends when the queue
@@ -352,16 +352,19 @@ func (b *bbr) queued(cc *CC) bool {
 // flow keeps bbrQueuePkts of its own packets in the queue (Little's law;
 // TCP Vegas's rule). That target is the same for every flow, so when the
 // queue grows the fastest flows are held first, and shares converge; the
-// queue stands at about bbrQueuePkts per flow (4 ms for one flow at
-// 100 Mbit/s, 8 for two). The target lies between BtlBw and 90 % of what
+// queue stands at about bbrQueuePkts per flow (15 ms for two flows on a
+// 100 Mbit/s link; one flow alone is held by BtlBw and the draining phases
+// below its level of 7.7 ms). On a slow link the level is long (150 ms
+// for two flows at 10 Mbit/s): past the bottleneck's buffer, the flows
+// share as BBR's do. The target lies between BtlBw and 90 % of what
 // the flow now delivers (its share of the full link while a queue
 // stands, so the queue always drains), and the rate moves a quarter of
 // the way to it per report (four per round trip): the report is a round
 // trip late, and a faster step would swing the queue between empty and
 // full. A queue under bbrQueueFloor, the measure's noise, sets no target.
 //
-// A queue that stays above max(10 ms, RTprop/8) for 24 RTprop is not one
-// these flows build, since their draining phases empty it every cycle: a
+// A queue that stays high for 24 RTprop is not one these flows build,
+// since their draining phases take it below their level every cycle: a
 // loss-based flow (CUBIC) keeps it full. Yielding to it would leave this
 // flow nothing, so the steady rate is BtlBw until the queue next runs low,
 // as in BBR.
@@ -369,7 +372,11 @@ func (b *bbr) updateSteady() {
 	bw := b.bw()
 	target := bw
 	now := time.Now()
-	if b.qLowAt.IsZero() || b.q <= max(10*time.Millisecond, b.rtProp/8) {
+	// "Low": under the level where this flow's target is its BtlBw
+	// (the draining phases take a queue of these flows to 5/8 of it),
+	// within RTprop/8 and RTprop/4, at least 10 ms.
+	low := time.Duration(0.75 * bbrQueuePkts / bw * float64(time.Second))
+	if b.qLowAt.IsZero() || b.q <= max(10*time.Millisecond, b.rtProp/8, min(low, b.rtProp/4)) {
 		b.qLowAt = now
 	}
 	if b.q > bbrQueueFloor && now.Sub(b.qLowAt) <= 24*b.rtProp {
@@ -391,7 +398,7 @@ func (b *bbr) updateSteady() {
 // when the receiving end measures the queue; bbrQueueFloor is the queue
 // the measure cannot tell from none.
 const (
-	bbrQueuePkts  = 32
+	bbrQueuePkts  = 64
 	bbrQueueFloor = 500 * time.Microsecond
 )
 

@@ -521,10 +521,10 @@ func TestBBRSteadyRateHoldsTheFastestFlowFirst(t *testing.T) {
 			}
 		}
 	}
-	// 7.5 ms of queue: 32 packets over it is 4,267 packets/s, the cap of
+	// 15 ms of queue: 64 packets over it is 4,267 packets/s, the cap of
 	// both; the fast flow comes down to it, the slow one keeps its BtlBw.
-	report(7500*time.Microsecond, 30, fast, slow)
-	want := bbrQueuePkts / 0.0075
+	report(15*time.Millisecond, 30, fast, slow)
+	want := bbrQueuePkts / 0.015
 	if math.Abs(fast.rs-want) > want/100 {
 		t.Errorf("fast flow's steady rate %.0f packets/s, want the common cap %.0f", fast.rs, want)
 	}
@@ -536,14 +536,14 @@ func TestBBRSteadyRateHoldsTheFastestFlowFirst(t *testing.T) {
 	}
 	// A queue past the cap of both drains: each heads for 90 % of what it
 	// delivers, however high its BtlBw.
-	report(40*time.Millisecond, 30, fast, slow)
+	report(50*time.Millisecond, 30, fast, slow)
 	if math.Abs(fast.rs-0.9*4400) > 40 || math.Abs(slow.rs-0.9*3600) > 40 {
-		t.Errorf("under a 40 ms queue: %.0f and %.0f packets/s, want 90 %% of 4400 and 3600", fast.rs, slow.rs)
+		t.Errorf("under a 50 ms queue: %.0f and %.0f packets/s, want 90 %% of 4400 and 3600", fast.rs, slow.rs)
 	}
 	// The same queue standing for more than 24 RTprop is a loss-based
 	// flow's: pace at BtlBw rather than yield it all.
 	fast.qLowAt = time.Now().Add(-3 * time.Second)
-	report(40*time.Millisecond, 30, fast)
+	report(50*time.Millisecond, 30, fast)
 	if math.Abs(fast.rs-5000) > 50 {
 		t.Errorf("beside a queue that never drains: %.0f packets/s, want BtlBw 5000", fast.rs)
 	}
