@@ -49,7 +49,8 @@ type BBRConfig struct {
 // average pacing gain is 1.
 //
 // The phases, as in the paper: Startup paces at StartupGain × BtlBw until
-// BtlBw grows less than 25 % in three rounds; Drain paces at 1/StartupGain
+// BtlBw grows less than 25 % in three rounds, or (below) the queue passes
+// a quarter of RTprop; Drain paces at 1/StartupGain
 // for one round to empty the queue Startup built; ProbeBW cycles the gain
 // through 1.25, 0.75, then six rounds of 1, each for one RTprop, to find
 // more bandwidth and give back the queue the probe built; ProbeRTT, when
@@ -72,6 +73,13 @@ type BBRConfig struct {
 // rather than yield all to it. Against a peer without this controller
 // UDT's smoothed RTT stands in, and a queue counts from 10 % of RTprop
 // plus 5 ms.
+//
+// Pacing. UDT 4.11's sender, as Debian builds it, wakes only when a packet
+// reaches its UDP socket or every 4 ms (a jiffy), and then sends what it
+// owes back to back, so even a steady rate reaches the bottleneck in
+// bursts that keep a queue of several milliseconds. The receiving end
+// sends a tick (an empty control packet) every millisecond while data
+// arrives, and the queue is then TCP BBR's: about 1 ms.
 //
 // The window. UDT counts packets in flight from the oldest unacknowledged
 // one, so a hole waiting for its retransmission holds back everything sent
@@ -505,6 +513,23 @@ func (b *bbr) OnLoss(cc *CC, loss []int32) { b.lossSeen, b.lossAt = true, time.N
 // carries no queue.
 const bbrRateMsg = 0x4242
 
+// A tick: an empty control packet the receiving end sends every
+// bbrTickEvery while data arrives, for its arrival alone. UDT 4.11 as
+// Debian builds it (NO_BUSY_WAITING) paces its sender with a timed wait
+// that only its receiving thread cuts short, each time that thread's
+// recvfrom returns: on a packet, or on the socket's 100 µs timeout, which
+// the kernel rounds up to a jiffy (4 ms at HZ=250). A sender that wakes
+// late sends what it owes back to back, so without traffic towards it
+// UDT sends in bursts of up to 4 ms, and the bottleneck's queue swings by
+// as much (a median of 5-6 ms in the WAN lab, native control or this
+// one). ACKs do not serve: the receiver holds them back while a hole
+// keeps the acknowledged number still, which at 1 % loss is most of the
+// time. The sender ignores the tick.
+const (
+	bbrTickMsg   = 0x4243
+	bbrTickEvery = time.Millisecond
+)
+
 func (b *bbr) ProcessCustomMsg(cc *CC, p *Packet) {
 	if p.Type != CtrlUserDefined || p.Ext != bbrRateMsg || len(p.Data) < 8 {
 		return
@@ -535,8 +560,15 @@ func (b *bbr) ProcessCustomMsg(cc *CC, p *Packet) {
 	}
 	i := b.round % int64(len(b.btlBw))
 	b.btlBw[i] = max(b.btlBw[i], v)
-	if b.mode == bbrProbeBW && b.peerQ {
+	switch {
+	case b.mode == bbrProbeBW && b.peerQ:
 		b.updateSteady()
+	case b.mode == bbrStartup && b.peerQ && b.rtProp > 0 && b.q > max(b.rtProp/4, 2*time.Millisecond):
+		// The queue Startup builds shows the link is full before the
+		// bandwidth samples stop growing (they lag a round trip and
+		// three rounds): without this, Startup overfills a queue of one
+		// BDP and loses thousands of packets.
+		b.mode, b.modeRound = bbrDrain, b.round
 	}
 }
 
@@ -555,6 +587,7 @@ type rxLoss struct {
 	rateBuf  [3]int32
 	t0       time.Time
 	owd      owdFilter
+	lastTick time.Time
 
 	started  bool
 	maxSeq   int32
@@ -587,6 +620,10 @@ func (r *rxLoss) count(cc *CC, ts int32) {
 	}
 	r.owd.sample(int32(now.Sub(r.t0)/time.Microsecond)-ts, now)
 	r.winPkts++
+	if now.Sub(r.lastTick) >= bbrTickEvery {
+		r.lastTick = now
+		_ = cc.SendCustomMsg(CtrlUserDefined, bbrTickMsg, nil)
+	}
 	d := now.Sub(r.winStart)
 	if d < max(time.Duration(cc.RTT())*time.Microsecond/4, 20*time.Millisecond) {
 		return
