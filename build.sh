@@ -50,8 +50,9 @@ commands:
   bench-wan [check|smoke|run|fair|services] [flags...]
            as root: the WAN lab (two network namespaces joined by the user-space
            path emulator): with no argument, the emulator's fidelity check and
-           the full matrix (RTT 1/50/100/200 ms x loss 0/0.1/1 %: UDT, C++ UDT,
-           TCP, QUIC; about 18 minutes), written to docs/bench-wan.{md,json,png};
+           the full matrix (RTT 1/50/100/200 ms x loss 0/0.1/1 %: UDT with
+           native, fixed-rate and BBR control, C++ UDT, TCP BBR and CUBIC, QUIC;
+           about 21 minutes), written to docs/bench-wan.{md,json,png};
            check or smoke (one path, a few seconds per contender) alone; run
            with wanbench's own flags (bin/wanbench run -h); fair: two flows
            through one 100 Mbit/s, 100 ms bottleneck (UDT+BBR twice, against

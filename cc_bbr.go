@@ -49,7 +49,8 @@ type BBRConfig struct {
 // average pacing gain is 1.
 //
 // The phases, as in the paper: Startup paces at StartupGain × BtlBw until
-// BtlBw grows less than 25 % in three rounds; Drain paces at 1/StartupGain
+// BtlBw grows less than 25 % in three rounds, or (below) the queue passes
+// a quarter of RTprop; Drain paces at 1/StartupGain
 // for one round to empty the queue Startup built; ProbeBW cycles the gain
 // through 1.25, 0.75, then six rounds of 1, each for one RTprop, to find
 // more bandwidth and give back the queue the probe built; ProbeRTT, when
@@ -57,15 +58,28 @@ type BBRConfig struct {
 // at half a BDP (BBRv2's gentler ProbeRTT) for 200 ms and one round.
 //
 // The queue. BtlBw, a maximum of noisy samples, runs a little above the
-// link, so pacing at gain 1 slowly fills the bottleneck's queue. The
-// receiving end measures that queue from one-way delays (each data packet
-// carries the sender's clock; arrival less stamp, less its minimum over
-// 10 to 20 s, is the queue, to tens of microseconds) and reports it with
-// the delivery rate. In the gain-1 phases the sender paces below BtlBw in
-// proportion to the queue beyond 2 ms, by up to 10 %, and the draining
-// phase ends when the queue is down to 2 ms. Against a peer without this
-// controller UDT's smoothed RTT stands in, and a queue counts from 10 %
-// of RTprop plus 5 ms.
+// link, and the maxima of several flows add up to more than the link, so
+// pacing at gain 1 fills the bottleneck's queue. The receiving end
+// measures that queue from one-way delays (each data packet carries the
+// sender's clock; arrival less stamp, less its minimum over 10 to 20 s, is
+// the queue, to tens of microseconds) and reports it with the delivery
+// rate. In the gain-1 phases each flow then paces at a steady rate that
+// heads for 64 packets over the queue's delay (Vegas's rule: 64 of its own
+// packets in the queue), a target the same for every flow sharing the
+// queue, so the fastest flows yield first and shares converge; the other
+// phases multiply that rate, and the draining phase ends when the queue
+// is below that level. A queue that never runs low is a loss-based
+// flow's (CUBIC), and the controller then paces at BtlBw as BBR does
+// rather than yield all to it. Against a peer without this controller
+// UDT's smoothed RTT stands in, and a queue counts from 10 % of RTprop
+// plus 5 ms.
+//
+// Pacing. UDT 4.11's sender, as Debian builds it, wakes only when a packet
+// reaches its UDP socket or every 4 ms (a jiffy), and then sends what it
+// owes back to back, so even a steady rate reaches the bottleneck in
+// bursts that keep a queue of several milliseconds. The receiving end
+// sends a tick (an empty control packet) every millisecond while data
+// arrives, and the queue is then TCP BBR's: about 1 ms.
 //
 // The window. UDT counts packets in flight from the oldest unacknowledged
 // one, so a hole waiting for its retransmission holds back everything sent
@@ -151,8 +165,10 @@ type bbr struct {
 	modeRound  int64
 
 	// the queue the receiving end measures (owdFilter)
-	peerQ bool          // its reports carry the queue
-	q     time.Duration // the latest report's
+	peerQ  bool          // its reports carry the queue
+	q      time.Duration // the latest report's
+	rs     float64       // the steady rate, packets/s
+	qLowAt time.Time
 
 	// receiving end: what is missing, and when it was last reported
 	rx rxLoss
@@ -320,18 +336,79 @@ func (b *bbr) sampleRTT(cc *CC, ack int32, now time.Time) {
 // delays, unlike the controller's own samples; smoothed, it lags a round.
 //
 // With the receiving end's reports the queue is measured directly, to
-// the tens of microseconds, and a queue of bbrQueueTarget counts.
+// the tens of microseconds, and it counts from 5/8 of the level at which
+// updateSteady's target is BtlBw (at least 1 ms): the draining phase
+// leaves the queue below where the steady rate holds it.
 func (b *bbr) queued(cc *CC) bool {
 	if b.peerQ {
-		return b.q > bbrQueueTarget
+		return b.q > max(bbrQueueFloor*2, time.Duration(0.625*bbrQueuePkts/b.bw()*float64(time.Second)))
 	}
 	rtt := time.Duration(cc.RTT()) * time.Microsecond
 	return rtt > b.rtProp+b.rtProp/10+5*time.Millisecond
 }
 
-// bbrQueueTarget is the queue the controller lets stand at the
-// bottleneck, when the receiving end measures it.
-const bbrQueueTarget = 2 * time.Millisecond
+// updateSteady moves the steady rate, the pace of ProbeBW's gain-1
+// phases and the base its other phases multiply, on each report that
+// carries the queue q the receiving end measured. BtlBw, a maximum of
+// noisy samples, runs a little above the link, and with more than one
+// flow the maxima add up to more than the link (each flow's includes
+// what it delivered while probing): pacing every flow at its BtlBw builds
+// a queue that never drains.
+//
+// Every flow through the bottleneck sees the same q, and the steady rate
+// heads for bbrQueuePkts / q packets per second: the rate at which the
+// flow keeps bbrQueuePkts of its own packets in the queue (Little's law;
+// TCP Vegas's rule). That target is the same for every flow, so when the
+// queue grows the fastest flows are held first, and shares converge; the
+// queue stands at about bbrQueuePkts per flow (15 ms for two flows on a
+// 100 Mbit/s link; one flow alone is held by BtlBw and the draining phases
+// below its level of 7.7 ms). On a slow link the level is long (150 ms
+// for two flows at 10 Mbit/s): past the bottleneck's buffer, the flows
+// share as BBR's do. The target lies between BtlBw and 90 % of what
+// the flow now delivers (its share of the full link while a queue
+// stands, so the queue always drains), and the rate moves a quarter of
+// the way to it per report (four per round trip): the report is a round
+// trip late, and a faster step would swing the queue between empty and
+// full. A queue under bbrQueueFloor, the measure's noise, sets no target.
+//
+// A queue that stays high for 24 RTprop is not one these flows build,
+// since their draining phases take it below their level every cycle: a
+// loss-based flow (CUBIC) keeps it full. Yielding to it would leave this
+// flow nothing, so the steady rate is BtlBw until the queue next runs low,
+// as in BBR.
+func (b *bbr) updateSteady() {
+	bw := b.bw()
+	target := bw
+	now := time.Now()
+	// "Low": under the level where this flow's target is its BtlBw
+	// (the draining phases take a queue of these flows to 5/8 of it),
+	// within RTprop/8 and RTprop/4, at least 10 ms.
+	low := time.Duration(0.75 * bbrQueuePkts / bw * float64(time.Second))
+	if b.qLowAt.IsZero() || b.q <= max(10*time.Millisecond, b.rtProp/8, min(low, b.rtProp/4)) {
+		b.qLowAt = now
+	}
+	if b.q > bbrQueueFloor && now.Sub(b.qLowAt) <= 24*b.rtProp {
+		lo := 0.9 * bw
+		if d := median3(b.recent); d > 0 {
+			lo = 0.9 * min(bw, d)
+		}
+		target = min(bw, max(lo, bbrQueuePkts/b.q.Seconds()))
+	}
+	if b.rs <= 0 {
+		b.rs = target
+	} else {
+		b.rs += (target - b.rs) / 4
+	}
+	b.rs = min(b.rs, bw)
+}
+
+// bbrQueuePkts is what each flow keeps queued at the bottleneck, packets,
+// when the receiving end measures the queue; bbrQueueFloor is the queue
+// the measure cannot tell from none.
+const (
+	bbrQueuePkts  = 64
+	bbrQueueFloor = 500 * time.Microsecond
+)
 
 // paceMax is the highest pacing rate of the last round, packets/s (of
 // this one before there was a last): what is delivered now was sent a
@@ -402,18 +479,13 @@ func (b *bbr) apply(cc *CC, bw float64) {
 		gain = 1 / b.cfg.StartupGain
 	case bbrProbeBW:
 		gain = bbrCycle[b.cycleIdx]
-		// A queue the cycle did not drain (the bandwidth estimate, a
-		// maximum of noisy samples, runs a little high) drains instead of
-		// standing: at up to 10 % of the rate, and with the receiving
-		// end's measure in proportion to the excess over bbrQueueTarget,
-		// so that it is gone in about two RTprop without the link going
-		// idle (a queue a little above the target would otherwise be
-		// drained to nothing and past it before the next report showed).
-		if gain == 1 && b.queued(cc) {
+		switch {
+		case b.peerQ && b.rs > 0:
+			gain *= min(b.rs, bw) / bw
+		case gain == 1 && b.queued(cc):
+			// Without the receiving end's measure: a queue seen in
+			// UDT's RTT drains at 90 % of BtlBw.
 			gain = 0.9
-			if b.peerQ && b.rtProp > 0 {
-				gain = max(0.9, 1-float64(b.q-bbrQueueTarget)/float64(2*b.rtProp))
-			}
 		}
 	}
 	// UDT sends every 16th packet right after the one before, as the
@@ -440,6 +512,23 @@ func (b *bbr) OnLoss(cc *CC, loss []int32) { b.lossSeen, b.lossAt = true, time.N
 // extended type bbrRateMsg). A report of two words (an earlier version)
 // carries no queue.
 const bbrRateMsg = 0x4242
+
+// A tick: an empty control packet the receiving end sends every
+// bbrTickEvery while data arrives, for its arrival alone. UDT 4.11 as
+// Debian builds it (NO_BUSY_WAITING) paces its sender with a timed wait
+// that only its receiving thread cuts short, each time that thread's
+// recvfrom returns: on a packet, or on the socket's 100 µs timeout, which
+// the kernel rounds up to a jiffy (4 ms at HZ=250). A sender that wakes
+// late sends what it owes back to back, so without traffic towards it
+// UDT sends in bursts of up to 4 ms, and the bottleneck's queue swings by
+// as much (a median of 5-6 ms in the WAN lab, native control or this
+// one). ACKs do not serve: the receiver holds them back while a hole
+// keeps the acknowledged number still, which at 1 % loss is most of the
+// time. The sender ignores the tick.
+const (
+	bbrTickMsg   = 0x4243
+	bbrTickEvery = time.Millisecond
+)
 
 func (b *bbr) ProcessCustomMsg(cc *CC, p *Packet) {
 	if p.Type != CtrlUserDefined || p.Ext != bbrRateMsg || len(p.Data) < 8 {
@@ -471,6 +560,16 @@ func (b *bbr) ProcessCustomMsg(cc *CC, p *Packet) {
 	}
 	i := b.round % int64(len(b.btlBw))
 	b.btlBw[i] = max(b.btlBw[i], v)
+	switch {
+	case b.mode == bbrProbeBW && b.peerQ:
+		b.updateSteady()
+	case b.mode == bbrStartup && b.peerQ && b.rtProp > 0 && b.q > max(b.rtProp/4, 2*time.Millisecond):
+		// The queue Startup builds shows the link is full before the
+		// bandwidth samples stop growing (they lag a round trip and
+		// three rounds): without this, Startup overfills a queue of one
+		// BDP and loses thousands of packets.
+		b.mode, b.modeRound = bbrDrain, b.round
+	}
 }
 
 func (b *bbr) OnPktReceived(cc *CC, p *Packet) {
@@ -488,6 +587,7 @@ type rxLoss struct {
 	rateBuf  [3]int32
 	t0       time.Time
 	owd      owdFilter
+	lastTick time.Time
 
 	started  bool
 	maxSeq   int32
@@ -520,6 +620,10 @@ func (r *rxLoss) count(cc *CC, ts int32) {
 	}
 	r.owd.sample(int32(now.Sub(r.t0)/time.Microsecond)-ts, now)
 	r.winPkts++
+	if now.Sub(r.lastTick) >= bbrTickEvery {
+		r.lastTick = now
+		_ = cc.SendCustomMsg(CtrlUserDefined, bbrTickMsg, nil)
+	}
 	d := now.Sub(r.winStart)
 	if d < max(time.Duration(cc.RTT())*time.Microsecond/4, 20*time.Millisecond) {
 		return

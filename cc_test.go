@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"math/rand/v2"
 	"net"
 	"runtime"
 	"runtime/debug"
@@ -14,6 +16,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/udtgo/udt/cudt"
 	"github.com/udtgo/udt/internal/netem"
@@ -499,5 +502,158 @@ func TestOWDFilterMeasuresTheStandingQueue(t *testing.T) {
 	feed(70_500)
 	if q := o.standing(); q != 500 {
 		t.Errorf("after a longer path: %d µs, want 500", q)
+	}
+}
+
+func TestBBRSteadyRateHoldsTheFastestFlowFirst(t *testing.T) {
+	// Two flows through one queue: the first delivers 4,400 packets/s of
+	// a 8,000 link, the second 3,600; both see the same queue.
+	flow := func(bw, delivered float64) *bbr {
+		b := &bbr{mode: bbrProbeBW, peerQ: true, rtProp: 100 * time.Millisecond}
+		b.btlBw[0] = bw
+		b.recent = [3]float64{delivered, delivered, delivered}
+		return b
+	}
+	fast, slow := flow(5000, 4400), flow(4000, 3600)
+	report := func(q time.Duration, n int, bs ...*bbr) {
+		for range n {
+			for _, b := range bs {
+				b.q = q
+				b.updateSteady()
+			}
+		}
+	}
+	// 15 ms of queue: 64 packets over it is 4,267 packets/s, the cap of
+	// both; the fast flow comes down to it, the slow one keeps its BtlBw.
+	report(15*time.Millisecond, 30, fast, slow)
+	want := bbrQueuePkts / 0.015
+	if math.Abs(fast.rs-want) > want/100 {
+		t.Errorf("fast flow's steady rate %.0f packets/s, want the common cap %.0f", fast.rs, want)
+	}
+	if math.Abs(slow.rs-4000) > 40 {
+		t.Errorf("slow flow's steady rate %.0f packets/s, want its BtlBw 4000", slow.rs)
+	}
+	if r := fast.rs / slow.rs; r >= 4400.0/3600 || r > 1.1 {
+		t.Errorf("steady rates %.0f and %.0f: ratio %.2f, want closer than the deliveries' 1.22", fast.rs, slow.rs, r)
+	}
+	// A queue past the cap of both drains: each heads for 90 % of what it
+	// delivers, however high its BtlBw.
+	report(50*time.Millisecond, 30, fast, slow)
+	if math.Abs(fast.rs-0.9*4400) > 40 || math.Abs(slow.rs-0.9*3600) > 40 {
+		t.Errorf("under a 50 ms queue: %.0f and %.0f packets/s, want 90 %% of 4400 and 3600", fast.rs, slow.rs)
+	}
+	// The same queue standing for more than 24 RTprop is a loss-based
+	// flow's: pace at BtlBw rather than yield it all.
+	fast.qLowAt = time.Now().Add(-3 * time.Second)
+	report(50*time.Millisecond, 30, fast)
+	if math.Abs(fast.rs-5000) > 50 {
+		t.Errorf("beside a queue that never drains: %.0f packets/s, want BtlBw 5000", fast.rs)
+	}
+	// A queue the measure cannot tell from none sets no cap.
+	slow.qLowAt = time.Time{}
+	report(bbrQueueFloor/2, 30, slow)
+	if math.Abs(slow.rs-4000) > 40 {
+		t.Errorf("with no queue: %.0f packets/s, want BtlBw 4000", slow.rs)
+	}
+}
+
+// tickCounter is BBR with a count of the receiving end's ticks.
+type tickCounter struct {
+	Controller
+	ticks, reports *atomic.Int64
+}
+
+func (t tickCounter) ProcessCustomMsg(cc *CC, p *Packet) {
+	if p.Type == CtrlUserDefined {
+		switch p.Ext {
+		case bbrTickMsg:
+			t.ticks.Add(1)
+		case bbrRateMsg:
+			t.reports.Add(1)
+		}
+	}
+	t.Controller.ProcessCustomMsg(cc, p)
+}
+
+// The receiving end of BBR wakes the sender with a tick at most every
+// bbrTickEvery while data arrives, beside its rate reports; the data
+// arrives intact.
+func TestBBRReceiverTicks(t *testing.T) {
+	var ticks, reports atomic.Int64
+	bbrCC := BBR(BBRConfig{})
+	l := listenT(t, "udt", "127.0.0.1:0", Config{CongestionControl: bbrCC})
+	counting := CongestionControl{Kind: CCGo, Go: &GoController{
+		Name:  "bbr-counting",
+		New:   func() Controller { return tickCounter{bbrCC.Go.New(), &ticks, &reports} },
+		Hooks: bbrCC.Go.Hooks,
+	}}
+	type result struct {
+		sum [32]byte
+		d   time.Duration
+		err error
+	}
+	done := make(chan result, 1)
+	const size = 32 << 20
+	go func() {
+		s, err := l.Accept()
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer s.Close()
+		s.SetDeadline(time.Now().Add(2 * time.Minute))
+		h := sha256.New()
+		start := time.Now()
+		_, err = io.CopyN(h, s, size)
+		done <- result{[32]byte(h.Sum(nil)), time.Since(start), err}
+	}()
+	c, err := (&Dialer{Config: Config{CongestionControl: counting}}).Dial("udt", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	data := make([]byte, size)
+	rand.NewChaCha8([32]byte{1}).Read(data)
+	if _, err := c.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.sum != sha256.Sum256(data) {
+		t.Fatal("the data arrived changed")
+	}
+	n := ticks.Load()
+	t.Logf("%d ticks and %d rate reports over %v", n, reports.Load(), r.d)
+	if n == 0 || reports.Load() == 0 {
+		t.Fatalf("the sender got %d ticks and %d rate reports", n, reports.Load())
+	}
+	// At most one per bbrTickEvery, from the first packet to the last
+	// (plus the one the first packet sends).
+	if most := int64(r.d/bbrTickEvery) + 1; n > most {
+		t.Errorf("%d ticks in %v: more than one per %v", n, r.d, bbrTickEvery)
+	}
+}
+
+// Startup ends when the queue it builds passes a quarter of RTprop, ahead
+// of the bandwidth samples, which lag.
+func TestBBRStartupEndsOnTheQueue(t *testing.T) {
+	report := func(pkts, us, q int32) *Packet {
+		d := make([]byte, 12)
+		for i, w := range []int32{pkts, us, q} {
+			*(*int32)(unsafe.Pointer(&d[4*i])) = w
+		}
+		return &Packet{Type: CtrlUserDefined, Ext: bbrRateMsg, Data: d}
+	}
+	b := &bbr{cfg: BBRConfig{StartupGain: 2 / math.Ln2, CWndGain: 4, ProbeRTTInterval: 10 * time.Second}, rtProp: 100 * time.Millisecond}
+	b.ProcessCustomMsg(nil, report(100, 25000, 20000))
+	if b.mode != bbrStartup {
+		t.Fatalf("a queue of 20 ms at RTprop 100 ms ended Startup (mode %d)", b.mode)
+	}
+	b.ProcessCustomMsg(nil, report(100, 25000, 26000))
+	if b.mode != bbrDrain {
+		t.Fatalf("a queue of 26 ms at RTprop 100 ms left the mode %d, want Drain", b.mode)
 	}
 }

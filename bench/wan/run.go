@@ -183,7 +183,7 @@ func runMain(args []string) error {
 	rateS := fs.String("rate", "100M", "link rate each way, bits per second")
 	rtts := fs.String("rtts", "1,50,100,200", "round trips, ms")
 	losses := fs.String("losses", "0,0.1,1", "random loss each way, %")
-	cont := fs.String("contenders", "udt,udt-cpp,udt-fixed,tcp,tcp-cubic,quic", "who runs: udt (udt perf), udt-go (this binary's own UDT ends), udt-cpp, udt-fixed (UDT without congestion control), udt-native and udt-bbr (the Go ends with that controller), tcp, tcp-cubic, quic")
+	cont := fs.String("contenders", "udt,udt-cpp,udt-fixed,udt-bbr,tcp,tcp-cubic,quic", "who runs: udt (udt perf), udt-go (this binary's own UDT ends), udt-cpp, udt-fixed (UDT without congestion control), udt-native and udt-bbr (the Go ends with that controller), tcp, tcp-cubic, quic")
 	udtBin := fs.String("udt", "", "the udt command (cmd/udt) for udt perf (default: udt beside this binary)")
 	warmup := fs.Duration("warmup", 3*time.Second, "time after the first byte before measuring")
 	measure := fs.Duration("d", 8*time.Second, "how long to measure goodput")
