@@ -103,8 +103,10 @@ func TestStatsIntervalsTotalsAndEnd(t *testing.T) {
 	t.Parallel()
 	c, s := connPair(t, Config{})
 	const size = 4 << 20
+	drained := make(chan error, 1)
 	go func() {
-		io.CopyN(io.Discard, s, size)
+		_, err := io.CopyN(io.Discard, s, size)
+		drained <- err
 	}()
 	st0, err := c.Stats()
 	if err != nil {
@@ -142,6 +144,16 @@ func TestStatsIntervalsTotalsAndEnd(t *testing.T) {
 	}
 
 	// The receiver, after the peer's Close: EOF, and the figures stay.
+	// Flush means the peer's UDT has every byte, not that the reader took
+	// them all: wait for it, or the read below may get the last of them.
+	select {
+	case err := <-drained:
+		if err != nil {
+			t.Fatalf("the reader: %v", err)
+		}
+	case <-time.After(timeoutUpperBound):
+		t.Fatalf("the reader has not taken the %d bytes %v after Flush", size, timeoutUpperBound)
+	}
 	sent := st2.Total.PacketsSent
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
