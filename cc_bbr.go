@@ -378,6 +378,9 @@ func (b *bbr) queued(cc *CC) bool {
 // as in BBR.
 func (b *bbr) updateSteady() {
 	bw := b.bw()
+	if bw <= 0 {
+		return
+	}
 	target := bw
 	now := time.Now()
 	// "Low": under the level where this flow's target is its BtlBw
