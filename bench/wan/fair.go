@@ -86,28 +86,31 @@ func convergence(series [][]float64, from, smooth int, within float64) (int, boo
 		return 0, false
 	}
 	n := len(series[0])
-	close := func(k int) bool {
-		lo, hi := math.Inf(1), 0.0
-		for _, s := range series {
-			var sum float64
-			m := 0
-			for j := max(0, k-smooth+1); j <= k; j++ {
-				sum += s[j]
-				m++
-			}
-			v := sum / float64(m)
-			lo, hi = min(lo, v), max(hi, v)
-		}
-		return hi > 0 && lo >= (1-within)*hi
-	}
 	at := -1
 	for k := n - 1; k >= from; k-- {
-		if !close(k) {
+		if !closeAt(series, k, smooth, within) {
 			break
 		}
 		at = k
 	}
 	return at, at >= 0
+}
+
+// closeAt reports whether, at bin k, every flow's trailing mean over
+// `smooth` bins is within `within` of the fastest flow's.
+func closeAt(series [][]float64, k, smooth int, within float64) bool {
+	lo, hi := math.Inf(1), 0.0
+	for _, s := range series {
+		var sum float64
+		m := 0
+		for j := max(0, k-smooth+1); j <= k; j++ {
+			sum += s[j]
+			m++
+		}
+		v := sum / float64(m)
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	return hi > 0 && lo >= (1-within)*hi
 }
 
 // withinShare is the fraction of bins from `from` on at which every
@@ -120,18 +123,8 @@ func withinShare(series [][]float64, from, smooth int, within float64) float64 {
 	}
 	n, in := 0, 0
 	for k := max(from, 0); k < len(series[0]); k++ {
-		lo, hi := math.Inf(1), 0.0
-		for _, s := range series {
-			var sum float64
-			m := 0
-			for j := max(0, k-smooth+1); j <= k; j++ {
-				sum += s[j]
-				m++
-			}
-			lo, hi = min(lo, sum/float64(m)), max(hi, sum/float64(m))
-		}
 		n++
-		if hi > 0 && lo >= (1-within)*hi {
+		if closeAt(series, k, smooth, within) {
 			in++
 		}
 	}
