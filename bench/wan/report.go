@@ -89,48 +89,37 @@ func markdownTable(rep *Report) string {
 		}
 	}
 	if measured {
-		b.WriteString("\nRTT inflation: the median round trip of probes through the path during the run, less the path's own (ms).\n\n| RTT | loss |")
-		for _, n := range rep.Contenders {
-			fmt.Fprintf(&b, " %s |", n)
-		}
-		b.WriteString("\n|---|---|")
-		for range rep.Contenders {
-			b.WriteString("---|")
-		}
-		b.WriteString("\n")
-		for _, c := range rep.Cells {
-			fmt.Fprintf(&b, "| %g ms | %g%% |", c.RTTms, c.LossPct)
-			for _, n := range rep.Contenders {
-				if r := c.Results[n]; r != nil && r.Err == "" {
-					fmt.Fprintf(&b, " %.1f |", r.RTTInflMs)
-				} else {
-					b.WriteString(" – |")
-				}
-			}
-			b.WriteString("\n")
-		}
-		b.WriteString("\nQueue at the bottleneck: the emulator's backlog on the A→B link, sampled every 5 ms during the run, median (mean), ms. It comes from the emulator's model, so a busy machine does not add to it.\n\n| RTT | loss |")
-		for _, n := range rep.Contenders {
-			fmt.Fprintf(&b, " %s |", n)
-		}
-		b.WriteString("\n|---|---|")
-		for range rep.Contenders {
-			b.WriteString("---|")
-		}
-		b.WriteString("\n")
-		for _, c := range rep.Cells {
-			fmt.Fprintf(&b, "| %g ms | %g%% |", c.RTTms, c.LossPct)
-			for _, n := range rep.Contenders {
-				if r := c.Results[n]; r != nil && r.Err == "" {
-					fmt.Fprintf(&b, " %.1f (%.1f) |", r.QueueMs, r.QueueMeanMs)
-				} else {
-					b.WriteString(" – |")
-				}
-			}
-			b.WriteString("\n")
-		}
+		contenderTable(&b, rep, "RTT inflation: the median round trip of probes through the path during the run, less the path's own (ms).",
+			func(r *Result) string { return fmt.Sprintf("%.1f", r.RTTInflMs) })
+		contenderTable(&b, rep, "Queue at the bottleneck: the emulator's backlog on the A→B link, sampled every 5 ms during the run, median (mean), ms. It comes from the emulator's model, so a busy machine does not add to it.",
+			func(r *Result) string { return fmt.Sprintf("%.1f (%.1f)", r.QueueMs, r.QueueMeanMs) })
 	}
 	return b.String()
+}
+
+// contenderTable writes a table of one figure per cell and contender,
+// headed by title; a contender without a result gets a dash.
+func contenderTable(b *strings.Builder, rep *Report, title string, cell func(*Result) string) {
+	fmt.Fprintf(b, "\n%s\n\n| RTT | loss |", title)
+	for _, n := range rep.Contenders {
+		fmt.Fprintf(b, " %s |", n)
+	}
+	b.WriteString("\n|---|---|")
+	for range rep.Contenders {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, c := range rep.Cells {
+		fmt.Fprintf(b, "| %g ms | %g%% |", c.RTTms, c.LossPct)
+		for _, n := range rep.Contenders {
+			if r := c.Results[n]; r != nil && r.Err == "" {
+				fmt.Fprintf(b, " %s |", cell(r))
+			} else {
+				b.WriteString(" – |")
+			}
+		}
+		b.WriteString("\n")
+	}
 }
 
 var palette = map[string]color.Color{
