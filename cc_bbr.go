@@ -341,7 +341,7 @@ func (b *bbr) sampleRTT(cc *CC, ack int32, now time.Time) {
 // leaves the queue below where the steady rate holds it.
 func (b *bbr) queued(cc *CC) bool {
 	if b.peerQ {
-		return b.q > max(bbrQueueFloor*2, time.Duration(0.625*bbrQueuePkts/b.bw()*float64(time.Second)))
+		return b.q > max(bbrQueueFloor*2, steadyLevel(b.bw())*5/8)
 	}
 	rtt := time.Duration(cc.RTT()) * time.Microsecond
 	return rtt > b.rtProp+b.rtProp/10+5*time.Millisecond
@@ -386,7 +386,7 @@ func (b *bbr) updateSteady() {
 	// "Low": under the level where this flow's target is its BtlBw
 	// (the draining phases take a queue of these flows to 5/8 of it),
 	// within RTprop/8 and RTprop/4, at least 10 ms.
-	low := time.Duration(0.75 * bbrQueuePkts / bw * float64(time.Second))
+	low := steadyLevel(bw) * 3 / 4
 	if b.qLowAt.IsZero() || b.q <= max(10*time.Millisecond, b.rtProp/8, min(low, b.rtProp/4)) {
 		b.qLowAt = now
 	}
@@ -403,6 +403,12 @@ func (b *bbr) updateSteady() {
 		b.rs += (target - b.rs) / 4
 	}
 	b.rs = min(b.rs, bw)
+}
+
+// steadyLevel is the queue at which updateSteady's target for a flow with
+// bandwidth estimate bw (packets/s) is bw itself.
+func steadyLevel(bw float64) time.Duration {
+	return time.Duration(bbrQueuePkts / bw * float64(time.Second))
 }
 
 // bbrQueuePkts is what each flow keeps queued at the bottleneck, packets,
