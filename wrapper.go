@@ -249,6 +249,12 @@ func fromCAddr(a cudt.Addr) netip.AddrPort {
 // UDT with bind2, so no child process ever inherits it. When addr's port is
 // already taken, Bind falls back to UDT::bind, which joins the UDP port this
 // process's UDT already runs there (UDT_REUSEADDR), or fails as UDT does.
+//
+// UDT finds the port to join by number alone, whatever the address or
+// network namespace it is bound in. So with port 0 Bind passes over the
+// numbers this process's UDT runs anywhere, and a port number that UDT
+// runs on another address is refused with an error that matches
+// syscall.EADDRINUSE, before s is spent.
 func (s Socket) Bind(addr netip.AddrPort) error {
 	a, err := toCAddr("bind", s.family, addr)
 	if err != nil {
@@ -273,19 +279,51 @@ func (s Socket) Bind(addr netip.AddrPort) error {
 	if err != nil {
 		return &Error{Op: "bind", Code: ErrSockFail, Msg: "UDP socket for " + addr.String() + ": " + err.Error()}
 	}
-	if err := s.bind2("bind", fd); err != nil {
-		return err
+	// Held until bind2 has run: two binds must not both find a number
+	// free that the first of them then runs.
+	udtPorts.bind.Lock()
+	defer udtPorts.bind.Unlock()
+	if addr.Port() == 0 {
+		if fd, err = s.portUDTLacks(fd, addr); err != nil {
+			return err
+		}
+	} else if at, ok := udtRunsPort(s.family, addr.Port(), &s); ok {
+		syscall.Close(fd)
+		return &Error{Op: "bind", Code: ErrSockFail, err: syscall.EADDRINUSE,
+			Msg: "UDT would join its UDP port " + at.String() + " instead of binding " + addr.String() + " (it shares ports by number, whatever the address)"}
 	}
-	// UDT matches a reusable port by number alone: if this process's UDT
-	// already runs the same port on another address, bind2 joins that one
-	// and leaves fd unused.
-	if own, err := syscall.Getsockname(fd); err == nil {
-		if got, err := s.SockName(); err == nil && got.Port() == sockaddrPort(own) && !sameAddr(own, got.Addr()) {
+	return s.bind2("bind", fd)
+}
+
+// portUDTLacks returns fd, bound by the kernel to a free port on addr's
+// address, when this process's UDT runs no port of that number anywhere;
+// otherwise a descriptor bound to another port, which fd, held meanwhile,
+// keeps the kernel from choosing again.
+func (s Socket) portUDTLacks(fd int, addr netip.AddrPort) (int, error) {
+	var held []int
+	defer func() {
+		for _, h := range held {
+			syscall.Close(h)
+		}
+	}()
+	for {
+		own, err := syscall.Getsockname(fd)
+		if err != nil {
 			syscall.Close(fd)
-			return &Error{Op: "bind", Code: ErrSockFail, Msg: "UDT joined its UDP port " + got.String() + " instead of binding " + addr.String() + " (it shares ports by number); close this socket"}
+			return -1, &Error{Op: "bind", Code: ErrSockFail, Msg: "UDP socket for " + addr.String() + ": " + err.Error()}
+		}
+		if _, taken := udtRunsPort(s.family, sockaddrPort(own), nil); !taken {
+			return fd, nil
+		}
+		held = append(held, fd)
+		if len(held) == 64 {
+			return -1, &Error{Op: "bind", Code: ErrSockFail, err: syscall.EADDRINUSE,
+				Msg: "UDP " + addr.String() + ": the kernel chose 64 ports in a row whose numbers this process's UDT already runs elsewhere"}
+		}
+		if fd, err = openUDP(s.family, addr); err != nil {
+			return -1, &Error{Op: "bind", Code: ErrSockFail, Msg: "UDP socket for " + addr.String() + ": " + err.Error()}
 		}
 	}
-	return nil
 }
 
 // join binds s with UDT's own bind alone, to join the UDP port this
@@ -407,6 +445,14 @@ func (s Socket) Bind2(fd int) error {
 	if err := checkUDPFD(s.family, fd); err != nil {
 		return invalid("bind2", err.Error())
 	}
+	udtPorts.bind.Lock()
+	defer udtPorts.bind.Unlock()
+	if own, err := syscall.Getsockname(fd); err == nil {
+		if at, ok := udtRunsPort(s.family, sockaddrPort(own), &s); ok {
+			return &Error{Op: "bind2", Code: ErrSockFail, err: syscall.EADDRINUSE,
+				Msg: "UDT would join its UDP port " + at.String() + " instead of running on descriptor " + strconv.Itoa(fd) + " (" + sockaddrString(own) + "; it shares ports by number, whatever the address)"}
+		}
+	}
 	dup, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
 	if errno != 0 {
 		return &Error{Op: "bind2", Code: ErrSockFail, Msg: "duplicating descriptor " + strconv.Itoa(fd) + ": " + errno.Error()}
@@ -445,7 +491,7 @@ func checkUDPFD(f Family, fd int) error {
 func (s Socket) bind2(op string, fd int) error {
 	err := cudt.Bind2(int(s.id), fd)
 	if err == nil {
-		return nil
+		return s.keptFD(op, fd)
 	}
 	e := wrap(op, err).(*Error)
 	switch e.Code {
@@ -453,6 +499,39 @@ func (s Socket) bind2(op string, fd int) error {
 		syscall.Close(fd)
 	}
 	return e
+}
+
+// keptFD checks that UDT runs s on fd after a successful bind2, and
+// remembers fd's port (udtRunsPort). UDT matches a reusable port by number
+// alone: when this process's UDT runs the same number elsewhere (another
+// address, another network namespace), bind2 joins that port and leaves fd
+// unused. Bind steers clear of that beforehand where it can.
+func (s Socket) keptFD(op string, fd int) error {
+	own, err := syscall.Getsockname(fd)
+	if err != nil {
+		return nil
+	}
+	got, err := s.SockName()
+	if err != nil {
+		return nil
+	}
+	if got.Port() == sockaddrPort(own) && sameAddr(own, got.Addr()) {
+		rememberUDTPort(s, fd, got)
+		return nil
+	}
+	syscall.Close(fd)
+	return &Error{Op: op, Code: ErrSockFail, err: syscall.EADDRINUSE,
+		Msg: "UDT joined its UDP port " + got.String() + " instead of running on " + sockaddrString(own) + " (it shares ports by number); close this socket"}
+}
+
+func sockaddrString(sa syscall.Sockaddr) string {
+	switch sa := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)).String()
+	case *syscall.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)).String()
+	}
+	return "?"
 }
 
 // Listen makes s accept connections (UDT::listen).

@@ -678,8 +678,11 @@ func TestBindRefusesAnotherAddressOnAPortUDTRuns(t *testing.T) {
 	s := newSock(t, IPv4, Stream)
 	err := s.Bind(other)
 	wantCode(t, "bind to another address on the same port", err, ErrSockFail)
-	if !strings.Contains(err.Error(), "joined") {
+	if !strings.Contains(err.Error(), "shares ports by number") || !errors.Is(err, syscall.EADDRINUSE) {
 		t.Fatalf("unclear error: %v", err)
+	}
+	if st := s.SockState(); st != StatusInit {
+		t.Fatalf("after the refused bind the socket is %v; want it unspent (INIT)", st)
 	}
 	for _, fd := range udpFDs(t, int(la.Port())) {
 		if sa, _ := syscall.Getsockname(fd); sameAddr(sa, other.Addr()) {
