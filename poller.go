@@ -41,6 +41,11 @@ type poller struct {
 	running bool
 
 	nwaiting atomic.Int32 // goroutines in pollDesc.waitFor, on every socket
+	// blind is set while the poller waits without watching (no scans, UDT's
+	// event ignored): a waiter that comes then must wake it, even one whose
+	// interest is already in the epoll, or a peer's close, which UDT's epoll
+	// never reports, goes unseen.
+	blind    atomic.Bool
 	ndialing atomic.Int32 // connects in progress (see dialTick)
 	dials    atomic.Int64 // connects started
 }
@@ -191,6 +196,14 @@ func (p *poller) run(ep Epoll) {
 
 		// How long to wait, and whether UDT's event matters meanwhile.
 		watching := p.watching()
+		if !watching {
+			// Blind first, then look again: a waiter that came before
+			// the store saw blind false and did not wake us.
+			p.blind.Store(true)
+			if watching = p.watching(); watching {
+				p.blind.Store(false)
+			}
+		}
 		timeout := time.Duration(-1)
 		signals := false
 		if watching {
@@ -215,6 +228,7 @@ func (p *poller) run(ep Epoll) {
 
 		r.ev.Read, r.ev.Write = r.ev.Read[:0], r.ev.Write[:0]
 		why, err := p.lib.pollWait(r.ep, &r.ev, timeout, signals)
+		p.blind.Store(false)
 		pollStats.waits.Add(1)
 		if err != nil {
 			// Only a released epoll fails here, which this package never
@@ -645,6 +659,9 @@ func (pd *pollDesc) waitFor(ev Events, cancel <-chan struct{}, limit time.Time) 
 	}()
 	if ask {
 		pd.p.request(pd)
+	} else if pd.p.blind.Load() {
+		// Armed already, but nothing watches the socket's state.
+		pd.p.lib.pollSignal()
 	}
 
 	defer func() {

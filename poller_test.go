@@ -23,6 +23,8 @@ type fakePoll struct {
 	infos    map[SocketID]connInfo
 	log      []string
 
+	waits   int           // pollWait calls
+	watched bool          // whether the last one had a timeout and took UDT's event
 	script  chan fakeWait // what each pollWait returns
 	woken   chan struct{} // pollSignal
 	changed chan struct{} // a change to the epoll or its release
@@ -109,7 +111,12 @@ func (f *fakePoll) connInfos(ids []SocketID, out []connInfo, _ bool) {
 
 func (f *fakePoll) perfEnded(Socket) (Perf, bool) { return Perf{}, false }
 
-func (f *fakePoll) pollWait(_ Epoll, ev *EpollEvents, _ time.Duration, _ bool) (pollWhy, error) {
+func (f *fakePoll) pollWait(_ Epoll, ev *EpollEvents, timeout time.Duration, signals bool) (pollWhy, error) {
+	f.mu.Lock()
+	f.waits++
+	f.watched = timeout >= 0 && signals
+	f.note("wait")
+	f.mu.Unlock()
 	select {
 	case w := <-f.script:
 		ev.Read = append(ev.Read[:0], w.read...)
@@ -265,6 +272,38 @@ func TestPollerPeerCloseAndLoss(t *testing.T) {
 				t.Fatalf("peer state %d, want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+// A reader whose interest is still in the epoll from its last wait asks
+// the poller for nothing when it waits again. If the poller sleeps without
+// watching then (nothing waited when it went to sleep), the reader must
+// still wake it: a peer's close shows only in a scan. Before, it slept on,
+// and udt cat under AddressSanitizer waited a minute for an EOF.
+func TestPollerWakesForAnArmedWaiter(t *testing.T) {
+	f, p := newFakePoll()
+	pd := openFake(t, p, 5)
+	defer closeFake(pd)
+	pd.wait(EventIn) // the retry after arming; the interest stays
+	f.until(t, "armed", func() bool { return f.interest[5] == EventIn })
+	// Nothing waits now: the poller's next sleep is blind.
+	f.step(fakeWait{why: pollTimeout})
+	f.until(t, "a blind sleep", func() bool { return f.waits >= 2 && !f.watched })
+	f.mu.Lock()
+	waits := f.waits
+	f.mu.Unlock()
+
+	errc := make(chan error, 1)
+	go func() { errc <- pd.wait(EventIn) }()
+	parked(t, p, 1)
+	f.until(t, "the poller watching once the reader waits", func() bool { return f.waits > waits && f.watched })
+	f.setInfo(5, connInfo{status: StatusBroken, exists: true, connected: true, shutdown: true})
+	f.step(fakeWait{why: pollUDT})
+	if err := <-errc; err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	if got := pd.peer.Load(); got != peerClosed {
+		t.Fatalf("peer state %d, want %d (closed)", got, peerClosed)
 	}
 }
 
