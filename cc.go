@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/udtgo/udt/cudt"
 )
@@ -82,6 +83,15 @@ type PacketHooks int
 const (
 	HookPktSent     PacketHooks = cudt.CCHookSent     // OnPktSent
 	HookPktReceived PacketHooks = cudt.CCHookReceived // OnPktReceived
+	// HookPktReceivedBatch is OnPktReceived for every data packet too, but
+	// UDT's receive thread crosses into Go once per batch rather than per
+	// packet: the shim records each packet with its arrival time
+	// (Packet.Arrived) and hands over the batch at the first arrival a
+	// millisecond or more after the batch began, at 64 packets, and before
+	// any other callback. A controller that can take its packets up to a
+	// millisecond late (or, when traffic stops, at the next callback) pays
+	// a fraction of the per-packet cost.
+	HookPktReceivedBatch PacketHooks = cudt.CCHookReceivedBatch
 )
 
 // GoController describes a Controller written in Go, for
@@ -92,7 +102,8 @@ type GoController struct {
 	// New makes the controller of one connection. UDT calls it on its own
 	// thread when the connection starts, on both ends if both set it.
 	New func() Controller
-	// Hooks asks for OnPktSent and OnPktReceived.
+	// Hooks asks for OnPktSent and OnPktReceived (one packet per call, or
+	// in batches).
 	Hooks PacketHooks
 	// Params are CCC's user parameters (m_pcParam): handed to every
 	// controller New makes through CC.UserParam.
@@ -112,6 +123,9 @@ type Packet struct {
 	Type      int    // control: packet type (0x7FFF for a custom message)
 	Ext       int    // control: extended type
 	Data      []byte // control: payload; valid during the call only
+	// Arrived is when a received data packet came in (OnPktReceived):
+	// earlier than the call when the hook is HookPktReceivedBatch.
+	Arrived time.Time
 }
 
 // Control packet types CC.SendCustomMsg sends.
@@ -286,8 +300,11 @@ func (cc CongestionControl) check() string {
 		if cc.Go == nil || cc.Go.New == nil {
 			return "CCGo needs Go.New, the function making each connection's Controller"
 		}
-		if cc.Go.Hooks&^(HookPktSent|HookPktReceived) != 0 {
-			return fmt.Sprintf("Go.Hooks %#x has bits beyond HookPktSent|HookPktReceived", int(cc.Go.Hooks))
+		if cc.Go.Hooks&^(HookPktSent|HookPktReceived|HookPktReceivedBatch) != 0 {
+			return fmt.Sprintf("Go.Hooks %#x has bits beyond HookPktSent|HookPktReceived|HookPktReceivedBatch", int(cc.Go.Hooks))
+		}
+		if cc.Go.Hooks&HookPktReceived != 0 && cc.Go.Hooks&HookPktReceivedBatch != 0 {
+			return "Go.Hooks asks for HookPktReceived and HookPktReceivedBatch: one way of receiving packets, not both"
 		}
 		return ""
 	default:

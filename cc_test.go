@@ -2,6 +2,7 @@ package udt
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -432,6 +433,7 @@ func TestCongestionControlChecks(t *testing.T) {
 		{CongestionControl{Kind: CCGo, Go: &GoController{}}, "needs Go.New"},
 		{CongestionControl{Kind: CCGo, Go: &GoController{New: func() Controller { return nil }, Hooks: 8}}, "Hooks"},
 		{CongestionControl{Kind: CCNative, Go: &GoController{}}, "not CCGo"},
+		{CongestionControl{Kind: CCGo, Go: &GoController{New: func() Controller { return nil }, Hooks: HookPktReceived | HookPktReceivedBatch}}, "not both"},
 	} {
 		err := (&Config{CongestionControl: tc.cc}).validate()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -637,22 +639,148 @@ func TestBBRReceiverTicks(t *testing.T) {
 	}
 }
 
+// batchSeen is a receiving controller with HookPktReceivedBatch: it checks
+// each packet as it comes and keeps what the test compares at the end.
+type batchSeen struct {
+	ControllerBase
+	mu     sync.Mutex
+	seqs   map[int32]bool
+	calls  int
+	last   time.Time
+	maxLag time.Duration
+	closed bool
+	errs   []string
+}
+
+func (b *batchSeen) Init(*CC) {
+	b.mu.Lock()
+	b.seqs = map[int32]bool{}
+	b.mu.Unlock()
+}
+
+func (b *batchSeen) OnPktReceived(_ *CC, p *Packet) {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.closed:
+		b.errs = append(b.errs, "a packet after Close")
+	case p.Arrived.IsZero() || p.Arrived.After(now):
+		b.errs = append(b.errs, fmt.Sprintf("packet %d arrived at %v, called at %v", p.Seq, p.Arrived, now))
+	case p.Arrived.Before(b.last):
+		b.errs = append(b.errs, fmt.Sprintf("packet %d arrived %v before the one handed over ahead of it", p.Seq, b.last.Sub(p.Arrived)))
+	}
+	b.seqs[p.Seq] = true
+	b.calls++
+	b.last = p.Arrived
+	b.maxLag = max(b.maxLag, now.Sub(p.Arrived))
+}
+
+func (b *batchSeen) Close(*CC) {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+}
+
+// With HookPktReceivedBatch a controller still sees every data packet,
+// once, in arrival order with its arrival time, and the last ones (held
+// in the shim when the data stopped) before its Close; UDT's receive
+// thread crossed into Go far fewer times than there were packets.
+func TestControllerReceivesBatches(t *testing.T) {
+	seen := &batchSeen{}
+	var made atomic.Int32
+	cc := CongestionControl{Kind: CCGo, Go: &GoController{Name: "batch", Hooks: HookPktReceivedBatch,
+		New: func() Controller {
+			if made.Add(1) == 1 {
+				return seen
+			}
+			return &ControllerBase{}
+		}}}
+	l := listenT(t, "udt", "127.0.0.1:0", Config{CongestionControl: cc})
+	const size = 8 << 20
+	data := make([]byte, size)
+	rand.NewChaCha8([32]byte{5}).Read(data)
+	got := make(chan error, 1)
+	go func() {
+		s, err := l.Accept()
+		if err != nil {
+			got <- err
+			return
+		}
+		defer s.Close()
+		s.SetDeadline(time.Now().Add(time.Minute))
+		h := sha256.New()
+		if _, err := io.CopyN(h, s, size); err != nil {
+			got <- err
+			return
+		}
+		if [32]byte(h.Sum(nil)) != sha256.Sum256(data) {
+			got <- errors.New("the data arrived changed")
+			return
+		}
+		got <- nil
+	}()
+	batchesBefore := cudt.CCRxBatches()
+	c, err := Dial("udt", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute))
+	if _, err := c.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.(*Conn).Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.(*Conn).Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the receiving controller's Close", func() bool {
+		seen.mu.Lock()
+		defer seen.mu.Unlock()
+		return seen.closed
+	})
+	batches := cudt.CCRxBatches() - batchesBefore
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
+	if len(seen.errs) > 0 {
+		t.Fatalf("%d wrong calls, the first: %s", len(seen.errs), seen.errs[0])
+	}
+	unique := st.Total.PacketsSent - st.Total.PacketsRetransmitted
+	t.Logf("%d packets sent once, %d calls, %d distinct, %d crossings into Go, longest wait %v",
+		unique, seen.calls, len(seen.seqs), batches, seen.maxLag)
+	if int64(len(seen.seqs)) != unique {
+		t.Fatalf("the controller saw %d distinct packets; the sender sent %d", len(seen.seqs), unique)
+	}
+	if batches == 0 || batches > int64(seen.calls)/4 {
+		t.Fatalf("%d crossings into Go for %d packets: not batched", batches, seen.calls)
+	}
+}
+
+// rateReport is the receiving end's rate report: pkts over us, and the
+// standing queue in microseconds.
+func rateReport(pkts, us, q int32) *Packet {
+	d := make([]byte, 12)
+	for i, w := range []int32{pkts, us, q} {
+		*(*int32)(unsafe.Pointer(&d[4*i])) = w
+	}
+	return &Packet{Type: CtrlUserDefined, Ext: bbrRateMsg, Data: d}
+}
+
 // Startup ends when the queue it builds passes a quarter of RTprop, ahead
 // of the bandwidth samples, which lag.
 func TestBBRStartupEndsOnTheQueue(t *testing.T) {
-	report := func(pkts, us, q int32) *Packet {
-		d := make([]byte, 12)
-		for i, w := range []int32{pkts, us, q} {
-			*(*int32)(unsafe.Pointer(&d[4*i])) = w
-		}
-		return &Packet{Type: CtrlUserDefined, Ext: bbrRateMsg, Data: d}
-	}
 	b := &bbr{cfg: BBRConfig{StartupGain: 2 / math.Ln2, CWndGain: 4, ProbeRTTInterval: 10 * time.Second}, rtProp: 100 * time.Millisecond}
-	b.ProcessCustomMsg(nil, report(100, 25000, 20000))
+	b.ProcessCustomMsg(nil, rateReport(100, 25000, 20000))
 	if b.mode != bbrStartup {
 		t.Fatalf("a queue of 20 ms at RTprop 100 ms ended Startup (mode %d)", b.mode)
 	}
-	b.ProcessCustomMsg(nil, report(100, 25000, 26000))
+	b.ProcessCustomMsg(nil, rateReport(100, 25000, 26000))
 	if b.mode != bbrDrain {
 		t.Fatalf("a queue of 26 ms at RTprop 100 ms left the mode %d, want Drain", b.mode)
 	}

@@ -28,6 +28,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -39,6 +40,13 @@ const CCGo = C.CUDT_CC_GO
 const (
 	CCHookSent     = C.CUDT_CC_HOOK_SENT
 	CCHookReceived = C.CUDT_CC_HOOK_RECV
+	// CCHookReceivedBatch makes OnPktReceived calls in batches: the shim
+	// records each packet and its arrival, and crosses into Go once per
+	// CCRxBatch packets or CCRxBatchTime of arrivals (at the next arrival),
+	// and before any other callback.
+	CCHookReceivedBatch = C.CUDT_CC_HOOK_RECV_BATCH
+	CCRxBatch           = C.CUDT_CC_RX_BATCH
+	CCRxBatchTime       = C.CUDT_CC_RX_BATCH_NS * time.Nanosecond
 )
 
 // Control packet types a controller may send with SendCustomMsg.
@@ -70,6 +78,9 @@ type CCPacket struct {
 	Type      int    // control: packet type
 	Ext       int    // control: extended type
 	Data      []byte // control: payload (C memory: valid during the call only)
+	// Arrived is when a received data packet came in: the shim's clock
+	// reading for a batched one, the callback's time.Now otherwise.
+	Arrived time.Time
 }
 
 // CCState is CCC's protected state during one callback.
@@ -304,6 +315,12 @@ func CCFailure(u int) error {
 	return nil
 }
 
+var ccRxBatches atomic.Int64
+
+// CCRxBatches counts the batches of received packets handed to Go
+// controllers (CCHookReceivedBatch), in this process so far.
+func CCRxBatches() int64 { return ccRxBatches.Load() }
+
 // CCLive counts the Go controllers and factories alive; tests use it to
 // see that connections leave nothing behind.
 func CCLive() (factories, instances int) {
@@ -361,7 +378,8 @@ func cudtGoCCNew(factory C.uint64_t, sock C.int) (id C.uint64_t) {
 // forward no more (the controller closed, or panicked).
 //
 //export cudtGoCCEvent
-func cudtGoCCEvent(id C.uint64_t, ev C.int, st *C.cudt_cc_state, loss *C.int32_t, n C.int, pkt *C.cudt_cc_pkt) (stop C.int) {
+func cudtGoCCEvent(id C.uint64_t, ev C.int, st *C.cudt_cc_state, loss *C.int32_t, n C.int, pkt *C.cudt_cc_pkt,
+	rx *C.cudt_cc_rx, now C.int64_t) (stop C.int) {
 	v, ok := ccInstances.Load(uint64(id))
 	if !ok {
 		return 1
@@ -405,7 +423,27 @@ func cudtGoCCEvent(id C.uint64_t, ev C.int, st *C.cudt_cc_state, loss *C.int32_t
 	case C.CUDT_CCE_SENT:
 		in.c.OnPktSent(s, in.fill(pkt))
 	case C.CUDT_CCE_RECV:
-		in.c.OnPktReceived(s, in.fill(pkt))
+		p := in.fill(pkt)
+		p.Arrived = time.Now()
+		in.c.OnPktReceived(s, p)
+	case C.CUDT_CCE_RECV_BATCH:
+		if n <= 0 || rx == nil {
+			break
+		}
+		ccRxBatches.Add(1)
+		// The shim's clock is CLOCK_MONOTONIC, as Go's monotonic reading
+		// is: one reading of each places every arrival.
+		base := time.Now()
+		for _, r := range unsafe.Slice((*C.cudt_cc_rx)(unsafe.Pointer(rx)), int(n)) {
+			in.pkt = CCPacket{
+				Seq:       int32(r.seq),
+				MsgNo:     int32(r.msgno),
+				Timestamp: int32(r.timestamp),
+				Len:       int(r.len),
+				Arrived:   base.Add(-time.Duration(now - r.arrived)),
+			}
+			in.c.OnPktReceived(s, &in.pkt)
+		}
 	case C.CUDT_CCE_CUSTOM:
 		in.c.ProcessCustomMsg(s, in.fill(pkt))
 	}

@@ -110,14 +110,28 @@ typedef struct {
 	const char* data;       /* control: payload, host byte order words */
 } cudt_cc_pkt;
 
-/* Events of cudtGoCCEvent, one per CCC virtual. */
+/* A data packet received, as the batched hook records it. */
+typedef struct {
+	int32_t seq;
+	int32_t msgno;
+	int32_t timestamp;
+	int32_t len;
+	int64_t arrived;        /* CLOCK_MONOTONIC, nanoseconds */
+} cudt_cc_rx;
+
+/* Events of cudtGoCCEvent, one per CCC virtual, and the batch of
+ * onPktReceived calls (CUDT_CC_HOOK_RECV_BATCH). */
 enum {
 	CUDT_CCE_INIT = 0, CUDT_CCE_CLOSE, CUDT_CCE_ACK, CUDT_CCE_LOSS, CUDT_CCE_TIMEOUT,
-	CUDT_CCE_SENT, CUDT_CCE_RECV, CUDT_CCE_CUSTOM
+	CUDT_CCE_SENT, CUDT_CCE_RECV, CUDT_CCE_CUSTOM, CUDT_CCE_RECV_BATCH
 };
 
-/* Which per-packet callbacks a Go factory wants forwarded. */
-enum { CUDT_CC_HOOK_SENT = 1, CUDT_CC_HOOK_RECV = 2 };
+/* Which per-packet callbacks a Go factory wants forwarded. RECV_BATCH
+ * records received data packets in the shim and hands them over together:
+ * at the first arrival CUDT_CC_RX_BATCH_NS or more after the batch's first,
+ * when CUDT_CC_RX_BATCH are held, and before any other callback. */
+enum { CUDT_CC_HOOK_SENT = 1, CUDT_CC_HOOK_RECV = 2, CUDT_CC_HOOK_RECV_BATCH = 4 };
+enum { CUDT_CC_RX_BATCH = 64, CUDT_CC_RX_BATCH_NS = 1000000 };
 
 /* Installs GoCC on u: factory names a Go constructor (cudt/cc.go's table),
  * hooks is a CUDT_CC_HOOK_* mask. */
@@ -130,7 +144,8 @@ int cudt_cc_perf(void* ccc, cudt_perf* p);
 
 /* Implemented in Go (cudt/cc.go, //export). */
 extern uint64_t cudtGoCCNew(uint64_t factory, int sock);
-extern int cudtGoCCEvent(uint64_t inst, int ev, cudt_cc_state* st, int32_t* loss, int n, cudt_cc_pkt* pkt);
+extern int cudtGoCCEvent(uint64_t inst, int ev, cudt_cc_state* st, int32_t* loss, int n, cudt_cc_pkt* pkt,
+                         cudt_cc_rx* rx, int64_t now);
 extern void cudtGoCCFactoryRef(uint64_t factory, int delta);
 
 int cudt_startup(cudt_err* e);
