@@ -132,13 +132,23 @@ const (
 
 var bbrCycle = [...]float64{1.25, 0.75, 1, 1, 1, 1, 1, 1}
 
+// bbrSlotMin is the shortest slot of the BtlBw max filter: three of the
+// receiving end's rate windows (20 ms at least each). With a slot per
+// round, on loopback (a round is one ACK apart, about a millisecond) ten
+// slots held less than one report, the filter kept no maximum, and the
+// sender, which paces a little under what it is told there, saw its BtlBw
+// fall report by report: from 3 Gbit/s to 200 Mbit/s in ten seconds.
+const bbrSlotMin = 60 * time.Millisecond
+
 type bbr struct {
 	ControllerBase
 	cfg BBRConfig
 
 	// sending end: the model
 	mode       bbrMode
-	btlBw      [10]float64 // max filter: the best sample of each of the last 10 rounds, packets/s
+	btlBw      [10]float64 // max filter: the best sample of each of the last 10 slots, packets/s
+	slot       int64       // the filter's: a round, bbrSlotMin at least
+	slotAt     time.Time
 	round      int64
 	roundEnd   int32 // the round ends when an ACK passes this sequence number
 	roundStart time.Time
@@ -230,7 +240,7 @@ func (b *bbr) OnACK(cc *CC, ack int32) {
 		b.round++
 		b.roundEnd, b.roundStart, b.roundAck = cc.SndCurrSeqNo(), now, ack
 		b.paceHist[b.round%2] = 0
-		b.btlBw[b.round%int64(len(b.btlBw))] = sample
+		b.roundSample(now, sample)
 	}
 	// Without rate reports from the receiving end for two seconds (a peer
 	// without this controller), UDT's receive rate: a median over 16 arrivals, which a
@@ -241,7 +251,7 @@ func (b *bbr) OnACK(cc *CC, ack int32) {
 		if pm := b.paceMax(); pm > 0 {
 			r = min(r, pm)
 		}
-		i := b.round % int64(len(b.btlBw))
+		i := b.slot % int64(len(b.btlBw))
 		b.btlBw[i] = max(b.btlBw[i], r)
 	}
 	bw := b.bw()
@@ -295,6 +305,21 @@ func (b *bbr) OnACK(cc *CC, ack int32) {
 		}
 	}
 	b.apply(cc, bw)
+}
+
+// roundSample ends a round in the BtlBw max filter with the round's own
+// sample. A slot of the filter is a round, but no shorter than bbrSlotMin,
+// so the filter spans several rate reports even where a round is one ACK
+// apart.
+func (b *bbr) roundSample(now time.Time, sample float64) {
+	if b.slotAt.IsZero() || now.Sub(b.slotAt) >= bbrSlotMin {
+		b.slot++
+		b.slotAt = now
+		b.btlBw[b.slot%int64(len(b.btlBw))] = sample
+		return
+	}
+	i := b.slot % int64(len(b.btlBw))
+	b.btlBw[i] = max(b.btlBw[i], sample)
 }
 
 // sampleRTT measures round trips itself: UDT's RTT starts at a guessed
@@ -569,7 +594,7 @@ func (b *bbr) ProcessCustomMsg(cc *CC, p *Packet) {
 	if v == 0 {
 		v = r // the first reports: something to start from
 	}
-	i := b.round % int64(len(b.btlBw))
+	i := b.slot % int64(len(b.btlBw))
 	b.btlBw[i] = max(b.btlBw[i], v)
 	switch {
 	case b.mode == bbrProbeBW && b.peerQ:

@@ -772,6 +772,34 @@ func rateReport(pkts, us, q int32) *Packet {
 	return &Packet{Type: CtrlUserDefined, Ext: bbrRateMsg, Data: d}
 }
 
+// The BtlBw filter keeps its maximum for ten slots of bbrSlotMin at least,
+// however short the rounds: on loopback, where rounds came a millisecond
+// apart, it kept less than a report's worth and BtlBw sank.
+func TestBBRBandwidthFilterOutlivesShortRounds(t *testing.T) {
+	b := &bbr{cfg: BBRConfig{StartupGain: 2 / math.Ln2, CWndGain: 4, ProbeRTTInterval: 10 * time.Second}, rtProp: 100 * time.Microsecond}
+	t0 := time.Unix(1e9, 0)
+	b.roundSample(t0, 0)
+	for range 3 {
+		b.ProcessCustomMsg(nil, rateReport(2000, 20000, 0)) // 100,000 packets/s
+	}
+	// Fifty rounds of a millisecond, each with a lower report.
+	for i := 1; i <= 50; i++ {
+		b.roundSample(t0.Add(time.Duration(i)*time.Millisecond), 0)
+		b.ProcessCustomMsg(nil, rateReport(1800, 20000, 0))
+	}
+	if bw := b.bw(); bw != 100000 {
+		t.Fatalf("BtlBw %.0f packets/s after 50 rounds in 50 ms; want the maximum, 100000, kept", bw)
+	}
+	// Ten slots later it has gone.
+	for i := 1; i <= 11; i++ {
+		b.roundSample(t0.Add(time.Duration(i)*bbrSlotMin+time.Second), 0)
+		b.ProcessCustomMsg(nil, rateReport(1800, 20000, 0))
+	}
+	if bw := b.bw(); bw != 90000 {
+		t.Fatalf("BtlBw %.0f packets/s eleven slots later; want 90000", bw)
+	}
+}
+
 // Startup ends when the queue it builds passes a quarter of RTprop, ahead
 // of the bandwidth samples, which lag.
 func TestBBRStartupEndsOnTheQueue(t *testing.T) {
