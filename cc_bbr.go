@@ -132,6 +132,15 @@ const (
 
 var bbrCycle = [...]float64{1.25, 0.75, 1, 1, 1, 1, 1, 1}
 
+// bbrMinCWnd is the smallest window outside ProbeRTT: two of UDT's light
+// ACK intervals (64 packets). UDT 4.11's receiver checks its ACK timer
+// only when a packet arrives, or on a sweep every 100 ms: a window that
+// is sent in one burst of fewer than 64 packets gets no ACK until that
+// sweep. With a floor of 32, one start in five on loopback sent 32
+// packets per 100 ms, ended Startup there, and never grew again (udt perf
+// --loopback --cc bbr: 20 Mbit/s); none in 34 with this one.
+const bbrMinCWnd = 2 * 64
+
 // bbrSlotMin is the shortest slot of the BtlBw max filter: three of the
 // receiving end's rate windows (20 ms at least each). With a slot per
 // round, on loopback (a round is one ACK apart, about a millisecond) ten
@@ -533,7 +542,7 @@ func (b *bbr) apply(cc *CC, bw float64) {
 	// in between, so up to two SYNs of data wait for an ACK whatever the
 	// path: BBR's allowance for ACK aggregation.
 	aggr := bw * 2 * float64(cc.SYNInterval()) / 1e6
-	cwnd := max(cwndGain*bdp+aggr, 32)
+	cwnd := max(cwndGain*bdp+aggr, bbrMinCWnd)
 	if b.mode == bbrProbeRTT {
 		cwnd = max(bdp/2+aggr, 4)
 	}
