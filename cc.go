@@ -20,7 +20,8 @@ import (
 // from the sending thread, Close from whoever closes, the rest from the
 // receiving one. They must not block: UDT's threads serve every connection
 // of the port. A panic stops the controller and closes its connection only
-// (Conn.CongestionError reports it); no call follows Close.
+// (Socket.CongestionError, through Conn.Socket, reports it); no call
+// follows Close.
 type Controller interface {
 	// Init is called when the connection starts (CCC::init).
 	Init(cc *CC)
@@ -83,14 +84,16 @@ type PacketHooks int
 const (
 	HookPktSent     PacketHooks = cudt.CCHookSent     // OnPktSent
 	HookPktReceived PacketHooks = cudt.CCHookReceived // OnPktReceived
-	// HookPktReceivedBatch is OnPktReceived for every data packet too, but
-	// UDT's receive thread crosses into Go once per batch rather than per
-	// packet: the shim records each packet with its arrival time
-	// (Packet.Arrived) and hands over the batch at the first arrival a
-	// millisecond or more after the batch began, at 64 packets, and before
-	// any other callback. A controller that can take its packets up to a
-	// millisecond late (or, when traffic stops, at the next callback) pays
-	// a fraction of the per-packet cost.
+	// HookPktReceivedBatch is OnPktReceived for every data packet too, in
+	// arrival order, but UDT's receive thread crosses into Go once per
+	// batch rather than per packet: the shim records each packet with its
+	// arrival time (Packet.Arrived, which carries a monotonic reading) and
+	// hands over the batch at the first arrival a millisecond or more after
+	// the batch began, at 64 packets, and before any other callback, Close
+	// included. Only an arrival or a callback moves a batch on: packets
+	// that come before a gap in the traffic wait for its end (up to 100 ms
+	// in a loopback slow start). A controller that can take its packets
+	// late and go by Arrived pays a fraction of the per-packet cost.
 	HookPktReceivedBatch PacketHooks = cudt.CCHookReceivedBatch
 )
 

@@ -129,7 +129,9 @@ const (
 )
 
 // CongestionControl is UDT_CC: the class, and its rate for CCFixedRate or
-// its Go controller for CCGo (see cc.go).
+// its Go controller for CCGo (see Controller and GoController). Set in a
+// Config, it applies to the Dialer's connections, and to a Listener's
+// (ListenConfig) for every connection it accepts.
 type CongestionControl struct {
 	Kind CCKind
 	Mbps float64       // the sending rate of CCFixedRate, Mbit/s
