@@ -92,7 +92,9 @@ const (
 	// the batch began, at 64 packets, and before any other callback, Close
 	// included. Only an arrival or a callback moves a batch on: packets
 	// that come before a gap in the traffic wait for its end (up to 100 ms
-	// in a loopback slow start). A controller that can take its packets
+	// in a loopback slow start). Packets still held when the connection
+	// closes come just before Close, and as in Close, SendCustomMsg and
+	// Perf are refused during them. A controller that can take its packets
 	// late and go by Arrived pays a fraction of the per-packet cost.
 	HookPktReceivedBatch PacketHooks = cudt.CCHookReceivedBatch
 )

@@ -813,3 +813,84 @@ func TestBBRStartupEndsOnTheQueue(t *testing.T) {
 		t.Fatalf("a queue of 26 ms at RTprop 100 ms left the mode %d, want Drain", b.mode)
 	}
 }
+
+// closingTicker sends a custom message on every packet it receives, as
+// BBR's ticks do, and notes which packets came where that is refused.
+type closingTicker struct {
+	ControllerBase
+	pkts, refused, sent atomic.Int64
+	closed              chan struct{}
+}
+
+func (c *closingTicker) OnPktReceived(cc *CC, p *Packet) {
+	c.pkts.Add(1)
+	if err := cc.SendCustomMsg(CtrlUserDefined, 0x4244, nil); err != nil {
+		c.refused.Add(1)
+	} else {
+		c.sent.Add(1)
+	}
+}
+
+func (c *closingTicker) Close(*CC) { close(c.closed) }
+
+// The packets a batch holds when the peer has gone and UDT's garbage
+// collector deletes the connection are handed over from there, under the
+// lock that SendCustomMsg needs: it is refused then, as in Close. A tick
+// sent from there hung the whole process (every UDT call waited on that
+// lock).
+func TestControllerBatchAtDeletion(t *testing.T) {
+	for attempt := 1; ; attempt++ {
+		ct := &closingTicker{closed: make(chan struct{})}
+		cc := CongestionControl{Kind: CCGo, Go: &GoController{Name: "closing", Hooks: HookPktReceivedBatch,
+			New: func() Controller { return ct }}}
+		l := listenT(t, "udt", "127.0.0.1:0", Config{CongestionControl: cc})
+		accepted := make(chan *Conn, 1)
+		go func() {
+			c, err := l.AcceptUDT()
+			if err == nil {
+				accepted <- c
+			}
+			close(accepted)
+		}()
+		c, err := Dial("udt", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := <-accepted
+		if s == nil {
+			t.Fatal("accept failed")
+		}
+		// One burst, well under 64 packets and a millisecond: the
+		// receiving end holds it in one batch. The sender closes first.
+		data := make([]byte, 20000)
+		if _, err := c.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.(*Conn).Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		s.SetReadDeadline(time.Now().Add(timeoutUpperBound))
+		if _, err := io.ReadFull(s, make([]byte, len(data))); err != nil {
+			t.Fatal(err)
+		}
+		// Not closed here: UDT's garbage collector deletes the broken
+		// connection by itself, a second or two after the peer left.
+		select {
+		case <-ct.closed:
+		case <-time.After(timeoutUpperBound):
+			t.Fatal("the controller's Close never came: UDT's collector is stuck")
+		}
+		s.Close()
+		l.Close()
+		if ct.refused.Load() > 0 {
+			t.Logf("attempt %d: %d packets, %d handed over at deletion (SendCustomMsg refused), %d before", attempt, ct.pkts.Load(), ct.refused.Load(), ct.sent.Load())
+			return
+		}
+		// A loaded machine spread the burst over more than a millisecond
+		// and the batch went out before: try again.
+		if attempt == 5 {
+			t.Fatalf("in 5 connections no batch was left for deletion (%d packets, all handed over before)", ct.pkts.Load())
+		}
+	}
+}

@@ -392,7 +392,7 @@ func cudtGoCCEvent(id C.uint64_t, ev C.int, st *C.cudt_cc_state, loss *C.int32_t
 	}
 	s := &in.st
 	s.c = st
-	s.inCtl = ev == C.CUDT_CCE_INIT || ev == C.CUDT_CCE_CLOSE
+	s.inCtl = ev == C.CUDT_CCE_INIT || ev == C.CUDT_CCE_CLOSE || ev == C.CUDT_CCE_RECV_BATCH_CLOSING
 	defer func() {
 		s.c = nil
 		if r := recover(); r != nil {
@@ -426,7 +426,7 @@ func cudtGoCCEvent(id C.uint64_t, ev C.int, st *C.cudt_cc_state, loss *C.int32_t
 		p := in.fill(pkt)
 		p.Arrived = time.Now()
 		in.c.OnPktReceived(s, p)
-	case C.CUDT_CCE_RECV_BATCH:
+	case C.CUDT_CCE_RECV_BATCH, C.CUDT_CCE_RECV_BATCH_CLOSING:
 		if n <= 0 || rx == nil {
 			break
 		}

@@ -228,8 +228,13 @@ public:
 private:
 	void call(int ev, const int32_t* loss, int n, const CPacket* p) {
 		pthread_mutex_lock(&mu_);
-		// Packets held for a batch come before anything after them.
-		if (nrx_ > 0 && !dead_) deliver(CUDT_CCE_RECV_BATCH, NULL, 0, NULL);
+		// Packets held for a batch come before anything after them. Before
+		// close they come as close does, without sendCustomMsg or
+		// getPerfInfo: UDT's garbage collector deletes a connection (and
+		// its CCC) holding the lock that both take, and a tick sent from
+		// there hung the process.
+		if (nrx_ > 0 && !dead_)
+			deliver(ev == CUDT_CCE_CLOSE ? CUDT_CCE_RECV_BATCH_CLOSING : CUDT_CCE_RECV_BATCH, NULL, 0, NULL);
 		if (ev != CUDT_CCE_RECV_BATCH && !dead_) deliver(ev, loss, n, p);
 		nrx_ = 0;
 		pthread_mutex_unlock(&mu_);
@@ -270,7 +275,8 @@ private:
 			pp = &pk;
 		}
 		int64_t now = 0;
-		if (ev == CUDT_CCE_RECV_BATCH) {
+		bool batch = ev == CUDT_CCE_RECV_BATCH || ev == CUDT_CCE_RECV_BATCH_CLOSING;
+		if (batch) {
 			n = nrx_;
 			nrx_ = 0;
 			timespec ts;
@@ -278,7 +284,7 @@ private:
 			now = int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 		}
 		int r = cudtGoCCEvent(inst_, ev, &s, const_cast<int32_t*>(loss), n, pp,
-		                      ev == CUDT_CCE_RECV_BATCH ? rx_ : NULL, now);
+		                      batch ? rx_ : NULL, now);
 		m_dPktSndPeriod = s.pkt_snd_period;
 		m_dCWndSize = s.cwnd;
 		if (s.ack_timer >= 0) setACKTimer(s.ack_timer);

@@ -123,7 +123,8 @@ typedef struct {
  * onPktReceived calls (CUDT_CC_HOOK_RECV_BATCH). */
 enum {
 	CUDT_CCE_INIT = 0, CUDT_CCE_CLOSE, CUDT_CCE_ACK, CUDT_CCE_LOSS, CUDT_CCE_TIMEOUT,
-	CUDT_CCE_SENT, CUDT_CCE_RECV, CUDT_CCE_CUSTOM, CUDT_CCE_RECV_BATCH
+	CUDT_CCE_SENT, CUDT_CCE_RECV, CUDT_CCE_CUSTOM, CUDT_CCE_RECV_BATCH,
+	CUDT_CCE_RECV_BATCH_CLOSING  /* the batch held when close comes */
 };
 
 /* Which per-packet callbacks a Go factory wants forwarded. RECV_BATCH
