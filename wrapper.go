@@ -336,15 +336,7 @@ func (s Socket) join(addr netip.AddrPort) error {
 	return wrap("bind", cudt.Bind(int(s.id), &a))
 }
 
-func sockaddrPort(sa syscall.Sockaddr) uint16 {
-	switch sa := sa.(type) {
-	case *syscall.SockaddrInet4:
-		return uint16(sa.Port)
-	case *syscall.SockaddrInet6:
-		return uint16(sa.Port)
-	}
-	return 0
-}
+func sockaddrPort(sa syscall.Sockaddr) uint16 { return sockaddrAddrPort(sa).Port() }
 
 func sameAddr(sa syscall.Sockaddr, ip netip.Addr) bool {
 	switch sa := sa.(type) {
@@ -450,7 +442,7 @@ func (s Socket) Bind2(fd int) error {
 	if own, err := syscall.Getsockname(fd); err == nil {
 		if at, ok := udtRunsPort(s.family, sockaddrPort(own), &s); ok {
 			return &Error{Op: "bind2", Code: ErrSockFail, err: syscall.EADDRINUSE,
-				Msg: "UDT would join its UDP port " + at.String() + " instead of running on descriptor " + strconv.Itoa(fd) + " (" + sockaddrString(own) + "; it shares ports by number, whatever the address)"}
+				Msg: "UDT would join its UDP port " + at.String() + " instead of running on descriptor " + strconv.Itoa(fd) + " (" + sockaddrAddrPort(own).String() + "; it shares ports by number, whatever the address)"}
 		}
 	}
 	dup, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
@@ -521,17 +513,19 @@ func (s Socket) keptFD(op string, fd int) error {
 	}
 	syscall.Close(fd)
 	return &Error{Op: op, Code: ErrSockFail, err: syscall.EADDRINUSE,
-		Msg: "UDT joined its UDP port " + got.String() + " instead of running on " + sockaddrString(own) + " (it shares ports by number); close this socket"}
+		Msg: "UDT joined its UDP port " + got.String() + " instead of running on " + sockaddrAddrPort(own).String() + " (it shares ports by number); close this socket"}
 }
 
-func sockaddrString(sa syscall.Sockaddr) string {
+// sockaddrAddrPort is sa as a netip.AddrPort (zero for a family other than
+// IPv4 and IPv6).
+func sockaddrAddrPort(sa syscall.Sockaddr) netip.AddrPort {
 	switch sa := sa.(type) {
 	case *syscall.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)).String()
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
 	case *syscall.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)).String()
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port))
 	}
-	return "?"
+	return netip.AddrPort{}
 }
 
 // Listen makes s accept connections (UDT::listen).
