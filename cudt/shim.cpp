@@ -152,6 +152,13 @@ template struct PrivateMember<CCCSocketTag, &CCC::m_UDT>;
 // messages, packets received), its sending thread (packets sent) and the
 // closing one, and CCC itself has no lock. The Go side holds its own lock
 // too, which the race detector can see.
+// mono_ns is CLOCK_MONOTONIC in nanoseconds, the clock of cudt_cc_rx.
+int64_t mono_ns() {
+	timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 class GoCC : public CCC {
 public:
 	GoCC(uint64_t factory, int hooks) : factory_(factory), hooks_(hooks), inst_(0), dead_(false), nrx_(0) {
@@ -190,9 +197,7 @@ public:
 			// One crossing into Go per batch instead of per packet: on
 			// loopback the per-packet callback alone cost 14 % of a Go
 			// controller's throughput.
-			timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			int64_t now = int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+			int64_t now = mono_ns();
 			pthread_mutex_lock(&mu_);
 			if (dead_) {
 				pthread_mutex_unlock(&mu_);
@@ -279,9 +284,7 @@ private:
 		if (batch) {
 			n = nrx_;
 			nrx_ = 0;
-			timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			now = int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+			now = mono_ns();
 		}
 		int r = cudtGoCCEvent(inst_, ev, &s, const_cast<int32_t*>(loss), n, pp,
 		                      batch ? rx_ : NULL, now);
