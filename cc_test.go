@@ -521,7 +521,7 @@ func TestBBRSteadyRateHoldsTheFastestFlowFirst(t *testing.T) {
 		for range n {
 			for _, b := range bs {
 				b.q = q
-				b.updateSteady()
+				b.updateSteady(false)
 			}
 		}
 	}
@@ -892,5 +892,78 @@ func TestControllerBatchAtDeletion(t *testing.T) {
 		if attempt == 5 {
 			t.Fatalf("in 5 connections no batch was left for deletion (%d packets, all handed over before)", ct.pkts.Load())
 		}
+	}
+}
+
+// ProbeBW's draining phase: one RTprop after a probe that began on an
+// empty path, however late the reports that show the probe's queue gone;
+// longer by four times a small queue that stood before the probe; and
+// with other flows' queue standing, until the reports show it gone. The
+// reports that carry a probe's own queue do not move the steady rate.
+func TestBBRDrainPhaseLength(t *testing.T) {
+	const rtProp = 100 * time.Millisecond
+	newFlow := func(q time.Duration) (*bbr, time.Time) {
+		b := &bbr{mode: bbrProbeBW, peerQ: true, rtProp: rtProp, q: q, cycleIdx: len(bbrCycle) - 1}
+		b.btlBw[0] = 8000
+		b.rs = 8000
+		b.recent = [3]float64{8000, 8000, 8000}
+		t0 := time.Now()
+		b.cycleStart = t0.Add(-rtProp - time.Millisecond)
+		b.cycle(&CC{}, t0) // the probe (1.25) begins
+		if b.cycleIdx != 0 {
+			t.Fatalf("phase %d after the last level phase; want the probe, 0", b.cycleIdx)
+		}
+		b.cycle(&CC{}, t0.Add(rtProp+time.Millisecond))
+		if b.cycleIdx != 1 {
+			t.Fatalf("phase %d one RTprop into the probe; want the drain, 1", b.cycleIdx)
+		}
+		return b, t0.Add(rtProp + time.Millisecond)
+	}
+	drainEnds := func(b *bbr, from time.Time) time.Duration {
+		for d := time.Duration(0); d < 4*rtProp; d += time.Millisecond {
+			b.cycle(&CC{}, from.Add(d))
+			if b.cycleIdx != 1 {
+				return d
+			}
+		}
+		return -1
+	}
+
+	// Empty path: the probe's queue, 25 ms, is in every report the drain
+	// sees, as it is a round trip late.
+	b, drainAt := newFlow(100 * time.Microsecond)
+	b.q = 25 * time.Millisecond
+	b.updateSteady(b.probeEcho(time.Now().Add(rtProp + rtProp/2)))
+	if b.rs != 8000 {
+		t.Errorf("the probe's own queue moved the steady rate to %.0f packets/s; want 8000", b.rs)
+	}
+	if d := drainEnds(b, drainAt); d < rtProp || d > rtProp+2*time.Millisecond {
+		t.Errorf("after a probe on an empty path the drain lasted %v; want one RTprop, %v", d, rtProp)
+	}
+
+	// 3 ms stood before the probe: 12 ms more.
+	b, drainAt = newFlow(3 * time.Millisecond)
+	b.q = 25 * time.Millisecond
+	if d := drainEnds(b, drainAt); d < rtProp+12*time.Millisecond || d > rtProp+14*time.Millisecond {
+		t.Errorf("after a probe over a 3 ms queue the drain lasted %v; want %v", d, rtProp+12*time.Millisecond)
+	}
+
+	// Other flows' 15 ms stood: the drain lasts RTprop and four times
+	// that, then until a report shows the queue under the level, at most
+	// three RTprop.
+	b, drainAt = newFlow(15 * time.Millisecond)
+	b.q = 20 * time.Millisecond
+	if d := drainEnds(b, drainAt); d < 3*rtProp || d > 3*rtProp+2*time.Millisecond {
+		t.Errorf("with a queue standing the drain lasted %v; want the limit, %v", d, 3*rtProp)
+	}
+	b, drainAt = newFlow(15 * time.Millisecond)
+	b.q = 20 * time.Millisecond
+	b.cycle(&CC{}, drainAt.Add(rtProp*17/10))
+	if b.cycleIdx != 1 {
+		t.Fatalf("the drain ended at 1.7 RTprop with the queue still reported")
+	}
+	b.q = time.Millisecond
+	if d := drainEnds(b, drainAt.Add(rtProp*17/10)); d < 0 || d > time.Millisecond {
+		t.Errorf("the drain went on %v after a report of the queue gone; want it over", d)
 	}
 }
