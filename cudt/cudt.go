@@ -601,6 +601,15 @@ func LastErrorCode() int {
 	return int(C.cudt_getlasterror_code())
 }
 
+// ErrorText is UDT's text for an error code, as its exception for that
+// code gives it: what the shim says when it answers a non-blocking call
+// that would fail for want of data or buffer space without making it.
+func ErrorText(code int) string {
+	var buf [C.CUDT_ERRMSG]C.char
+	C.cudt_error_text(C.int(code), &buf[0], C.int(len(buf)))
+	return C.GoString(&buf[0])
+}
+
 // LastErrorDesc is UDT::getlasterror_desc (see LastErrorCode).
 func LastErrorDesc() string {
 	var buf [C.CUDT_ERRMSG]C.char

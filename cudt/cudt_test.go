@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/udtgo/udt/udt4"
 	"go.uber.org/goleak"
@@ -81,12 +82,18 @@ func TestSharedErrorsMatchLibraryText(t *testing.T) {
 	must(t, err)
 	defer Close(s)
 
-	check := func(what string, got error, want *Error) {
+	// byShim: the shim answered without calling UDT (cudt_would_block),
+	// with UDT's text for the code.
+	check := func(what string, got error, want *Error, byShim bool) {
 		t.Helper()
 		if got != want {
 			t.Fatalf("%s: got %v, want the shared %d", what, got, want.Code)
 		}
-		if code, desc := LastErrorCode(), LastErrorDesc(); code != want.Code || desc != want.Msg {
+		code, desc := LastErrorCode(), LastErrorDesc()
+		if byShim {
+			code, desc = want.Code, ErrorText(want.Code)
+		}
+		if code != want.Code || desc != want.Msg {
 			t.Fatalf("%s: library says %d %q, shared error says %d %q", what, code, desc, want.Code, want.Msg)
 		}
 	}
@@ -94,7 +101,7 @@ func TestSharedErrorsMatchLibraryText(t *testing.T) {
 	rcvsyn := []byte{0}
 	must(t, SetSockOpt(c, 2, rcvsyn))
 	_, err = Recv(c, make([]byte, 4), 0)
-	check("non-blocking recv", err, errAsyncRcv)
+	check("non-blocking recv", err, errAsyncRcv, true)
 
 	must(t, SetSockOpt(c, 1, rcvsyn)) // UDT_SNDSYN
 	buf := make([]byte, 1<<20)
@@ -106,13 +113,13 @@ func TestSharedErrorsMatchLibraryText(t *testing.T) {
 			t.Fatal("non-blocking send never filled the buffer")
 		}
 	}
-	check("non-blocking send", err, errAsyncSnd)
+	check("non-blocking send", err, errAsyncSnd, true)
 
 	eid, err := EpollCreate()
 	must(t, err)
 	defer EpollRelease(eid)
 	_, _, _, _, err = EpollWait(eid, make([]int32, 1), nil, nil, nil, 1)
-	check("epoll timeout", err, errTimeout)
+	check("epoll timeout", err, errTimeout, false)
 }
 
 func TestOptionBuffersAreChecked(t *testing.T) {
@@ -157,5 +164,94 @@ func TestBuildWithoutCgoNamesTheRemedy(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("CGO_ENABLED=0 go build says %q, without %q", out, want)
 		}
+	}
+}
+
+// connected returns a connected pair of type typ on loopback.
+func connected(t *testing.T, typ int) (c, s int) {
+	t.Helper()
+	lo := Addr{Family: AF_INET, IP: [16]byte{127, 0, 0, 1}}
+	l, err := Socket(AF_INET, typ, 0)
+	must(t, err)
+	t.Cleanup(func() { Close(l) })
+	must(t, Bind(l, &lo))
+	must(t, Listen(l, 1))
+	la, err := SockName(l)
+	must(t, err)
+	c, err = Socket(AF_INET, typ, 0)
+	must(t, err)
+	t.Cleanup(func() { Close(c) })
+	must(t, Connect(c, &la))
+	s, _, err = Accept(l)
+	must(t, err)
+	t.Cleanup(func() { Close(s) })
+	return c, s
+}
+
+func codeOf(err error) int {
+	if e, ok := err.(*Error); ok {
+		return e.Code
+	}
+	return 0
+}
+
+// The shim answers a non-blocking call that would fail for want of data
+// without calling UDT; every other case still gets UDT's own answer.
+func TestWouldBlockLeavesOtherAnswersToUDT(t *testing.T) {
+	const optSndSyn, optRcvSyn, optRcvTimeo = 1, 2, 14
+	off := []byte{0}
+	c, s := connected(t, SOCK_STREAM)
+
+	// Blocking: the call waits, here until UDT_RCVTIMEO.
+	must(t, SetSockOpt(c, optRcvTimeo, []byte{100, 0, 0, 0}))
+	start := time.Now()
+	if _, err := Recv(c, make([]byte, 4), 0); codeOf(err) != 6003 || time.Since(start) < 90*time.Millisecond {
+		t.Fatalf("blocking recv with nothing to read: %v after %v; want UDT's timeout (6003) after 100 ms", err, time.Since(start))
+	}
+
+	// Non-blocking, with data: the data.
+	must(t, SetSockOpt(c, optRcvSyn, off))
+	if _, err := Send(s, []byte("abcd"), 0); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		n, err := Recv(c, buf, 0)
+		if err == nil && n == 4 && string(buf) == "abcd" {
+			break
+		}
+		if codeOf(err) != 6002 || time.Now().After(deadline) {
+			t.Fatalf("non-blocking recv of sent data: %d, %v", n, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	// A stream socket's recvmsg is UDT's error 5009, not "no data".
+	if _, err := RecvMsg(c, buf); codeOf(err) != 5009 {
+		t.Fatalf("recvmsg on a stream socket: %v; want 5009", err)
+	}
+
+	// The peer closed and nothing is left: connection lost, not "no data".
+	must(t, Close(s))
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		_, err := Recv(c, buf, 0)
+		if codeOf(err) == 2001 {
+			break
+		}
+		if codeOf(err) != 6002 || time.Now().After(deadline) {
+			t.Fatalf("non-blocking recv after the peer closed: %v; want 2001 (6002 until UDT sees the close)", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	// Datagram sockets: recvmsg with nothing is "no data"; send is 5010.
+	dc, _ := connected(t, SOCK_DGRAM)
+	must(t, SetSockOpt(dc, optRcvSyn, off))
+	must(t, SetSockOpt(dc, optSndSyn, off))
+	if _, err := RecvMsg(dc, buf); err != errAsyncRcv {
+		t.Fatalf("non-blocking recvmsg with nothing to read: %v; want 6002", err)
+	}
+	if _, err := Send(dc, buf, 0); codeOf(err) != 5010 {
+		t.Fatalf("send on a datagram socket: %v; want 5010", err)
 	}
 }

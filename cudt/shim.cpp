@@ -17,11 +17,13 @@
 
 #include <exception>
 #include <set>
+#include <string>
 
 #include <udt/udt.h>
 #include <udt/ccc.h>
 
 #include "shim.h"
+#include "watch.h"
 
 namespace {
 
@@ -542,7 +544,32 @@ int cudt_getsockopt_cc_go(int u, uint64_t* inst, cudt_err* e) {
 	})
 }
 
+// UDT's text for an error code, as its exception for it gives it (made,
+// not thrown).
+static std::string udt_text(int code) {
+	CUDTException x(code / 1000, code % 1000, 0);
+	return x.getErrorMessage();
+}
+
+// What UDT says when it fails a non-blocking call for want of buffer space
+// (6001) or data (6002): built once.
+static const char* msg_would_block(int code) {
+	static const std::string no_buffer = udt_text(6001), no_data = udt_text(6002);
+	return code == 6001 ? no_buffer.c_str() : no_data.c_str();
+}
+
+int cudt_error_text(int code, char* buf, int n) {
+	CUDT_GUARD(NULL, -1, {
+		snprintf(buf, size_t(n), "%s", udt_text(code).c_str());
+		return 0;
+	})
+}
+
 int cudt_send(int u, const char* buf, int len, int flags, cudt_err* e) {
+	if (cudt_would_block(u, CUDT_OP_SEND, len)) {
+		fail_with(e, 6001, msg_would_block(6001));
+		return -1;
+	}
 	CUDT_GUARD(e, -1, {
 		int r = UDT::send(u, buf, len, flags);
 		if (r == UDT::ERROR) fail(e);
@@ -551,6 +578,10 @@ int cudt_send(int u, const char* buf, int len, int flags, cudt_err* e) {
 }
 
 int cudt_recv(int u, char* buf, int len, int flags, cudt_err* e) {
+	if (cudt_would_block(u, CUDT_OP_RECV, len)) {
+		fail_with(e, 6002, msg_would_block(6002));
+		return -1;
+	}
 	CUDT_GUARD(e, -1, {
 		int r = UDT::recv(u, buf, len, flags);
 		if (r == UDT::ERROR) fail(e);
@@ -559,6 +590,10 @@ int cudt_recv(int u, char* buf, int len, int flags, cudt_err* e) {
 }
 
 int cudt_sendmsg(int u, const char* buf, int len, int ttl, int inorder, cudt_err* e) {
+	if (cudt_would_block(u, CUDT_OP_SENDMSG, len)) {
+		fail_with(e, 6001, msg_would_block(6001));
+		return -1;
+	}
 	CUDT_GUARD(e, -1, {
 		int r = UDT::sendmsg(u, buf, len, ttl, inorder != 0);
 		if (r == UDT::ERROR) fail(e);
@@ -567,6 +602,10 @@ int cudt_sendmsg(int u, const char* buf, int len, int ttl, int inorder, cudt_err
 }
 
 int cudt_recvmsg(int u, char* buf, int len, cudt_err* e) {
+	if (cudt_would_block(u, CUDT_OP_RECVMSG, len)) {
+		fail_with(e, 6002, msg_would_block(6002));
+		return -1;
+	}
 	CUDT_GUARD(e, -1, {
 		int r = UDT::recvmsg(u, buf, len);
 		if (r == UDT::ERROR) fail(e);

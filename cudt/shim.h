@@ -174,6 +174,10 @@ int cudt_send(int u, const char* buf, int len, int flags, cudt_err* e);
 int cudt_recv(int u, char* buf, int len, int flags, cudt_err* e);
 int cudt_sendmsg(int u, const char* buf, int len, int ttl, int inorder, cudt_err* e);
 int cudt_recvmsg(int u, char* buf, int len, cudt_err* e);
+/* UDT's text for error code (major*1000+minor), as its exception gives it,
+ * into buf; what the shim says when it answers a non-blocking call that
+ * would fail without making it (cudt_would_block). */
+int cudt_error_text(int code, char* buf, int n);
 int64_t cudt_sendfile2(int u, const char* path, int64_t* offset, int64_t size, int block, cudt_err* e);
 int64_t cudt_recvfile2(int u, const char* path, int64_t* offset, int64_t size, int block, cudt_err* e);
 

@@ -11,6 +11,8 @@
 
 #include <udt/udt.h>
 #include <udt/core.h>
+#include <udt/api.h>
+#include <udt/epoll.h>
 
 #include "watch.h"
 
@@ -116,6 +118,57 @@ template struct Expose<Bandwidth, &CUDT::m_iBandwidth>;
 template struct Expose<PayloadSize, &CUDT::m_iPayloadSize>;
 template struct Expose<FlowWindow, &CUDT::m_iFlowWindowSize>;
 template struct Expose<CongestionWindow, &CUDT::m_dCongestionWindow>;
+
+// What decides, in UDT 4.11's CUDT::recv, recvmsg, send and sendmsg,
+// whether a non-blocking call fails with "no data" or "no buffer"
+// (cudt_would_block).
+#define CUDT_FIELD(Tag, T)             \
+	struct Tag {                   \
+		typedef T CUDT::*type;  \
+		friend type member(Tag); \
+	}
+CUDT_FIELD(SockType, UDTSockType);
+CUDT_FIELD(SynSending, bool);
+CUDT_FIELD(SynRecving, bool);
+CUDT_FIELD(SndBufSize, int);
+CUDT_FIELD(Closing, volatile bool);
+CUDT_FIELD(Broken, volatile bool);
+CUDT_FIELD(SndBuffer, CSndBuffer*);
+CUDT_FIELD(RcvBuffer, CRcvBuffer*);
+#undef CUDT_FIELD
+template struct Expose<SockType, &CUDT::m_iSockType>;
+template struct Expose<SynSending, &CUDT::m_bSynSending>;
+template struct Expose<SynRecving, &CUDT::m_bSynRecving>;
+template struct Expose<SndBufSize, &CUDT::m_iSndBufSize>;
+template struct Expose<Closing, &CUDT::m_bClosing>;
+template struct Expose<Broken, &CUDT::m_bBroken>;
+template struct Expose<SndBuffer, &CUDT::m_pSndBuffer>;
+template struct Expose<RcvBuffer, &CUDT::m_pRcvBuffer>;
+
+// UDT's epoll sets, which cudt_poll_wait looks at before asking
+// UDT::epoll_wait: asked with nothing ready, UDT's wait throws its timeout
+// exception (CUDTException 6003) inside the library, and the poller asks
+// after every ACK of every connection (UDT's event).
+struct United {
+	typedef CUDTUnited* type;
+	friend type member(United);
+};
+struct EPollOf {
+	typedef CEPoll CUDTUnited::*type;
+	friend type member(EPollOf);
+};
+struct Polls {
+	typedef std::map<int, CEPollDesc> CEPoll::*type;
+	friend type member(Polls);
+};
+struct PollLock {
+	typedef pthread_mutex_t CEPoll::*type;
+	friend type member(PollLock);
+};
+template struct Expose<United, &CUDT::s_UDTUnited>;
+template struct Expose<EPollOf, &CUDTUnited::m_EPoll>;
+template struct Expose<Polls, &CEPoll::m_mPolls>;
+template struct Expose<PollLock, &CEPoll::m_EPollLock>;
 
 template struct Expose<EventCond, &CTimer::m_EventCond>;
 template struct Expose<EventLock, &CTimer::m_EventLock>;
@@ -240,6 +293,27 @@ int cudt_connect_settled(int u) {
 	}
 }
 
+// maybe_ready is false when UDT::epoll_wait(eid) with these sets and no
+// timeout would certainly find nothing: the sets it reads from are empty
+// (CEPoll::wait reports exceptions in both the read and the write set). A
+// system socket to watch, or an unknown eid, takes the call.
+static bool maybe_ready(int eid, bool r, bool w, bool lr) {
+	if (lr) return true;
+	CEPoll& ep = member(United())->*member(EPollOf());
+	pthread_mutex_t* mu = &(ep.*member(PollLock()));
+	std::map<int, CEPollDesc>& polls = ep.*member(Polls());
+	bool ready = true;
+	pthread_mutex_lock(mu);
+	std::map<int, CEPollDesc>::const_iterator p = polls.find(eid);
+	if (p != polls.end()) {
+		const CEPollDesc& d = p->second;
+		bool ex = !d.m_sUDTExcepts.empty();
+		ready = (r && (ex || !d.m_sUDTReads.empty())) || (w && (ex || !d.m_sUDTWrites.empty()));
+	}
+	pthread_mutex_unlock(mu);
+	return ready;
+}
+
 int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* lrn,
                    int64_t us, int signals, int* signalled, cudt_err* e) {
 	pthread_once(&g_once, start_watcher);
@@ -249,7 +323,9 @@ int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* l
 		for (;;) {
 			std::set<UDTSOCKET> r, w;
 			std::set<SYSSOCKET> lr;
-			int ret = UDT::epoll_wait(eid, rd ? &r : NULL, wr ? &w : NULL, 0, lrd ? &lr : NULL, NULL);
+			int ret = 0;
+			if (maybe_ready(eid, rd != NULL, wr != NULL, lrd != NULL))
+				ret = UDT::epoll_wait(eid, rd ? &r : NULL, wr ? &w : NULL, 0, lrd ? &lr : NULL, NULL);
 			if (ret > 0) {
 				copy_set(r, rd, rn);
 				copy_set(w, wr, wn);
@@ -327,6 +403,42 @@ int cudt_perf_ended(int u, cudt_perf* p) {
 		p->pktFlowWindow = c->*member(FlowWindow());
 		p->pktCongestionWindow = (int)(c->*member(CongestionWindow()));
 		return 1;
+	} catch (...) {
+		return 0;
+	}
+}
+
+int cudt_would_block(int u, int op, int len) {
+	try {
+		// As in cudt_conninfo_get: a socket getUDTHandle finds is not
+		// deleted for a second at least, and the caller owns it.
+		CUDT* c = CUDT::getUDTHandle(u);
+		if (c == NULL) return 0;
+		// The order of UDT's own checks: a call that would fail for any
+		// other reason goes to UDT, for UDT's error.
+		if (!(c->*member(Connected())) || c->*member(Broken()) || c->*member(Closing())) return 0;
+		bool stream = c->*member(SockType()) == UDT_STREAM;
+		switch (op) {
+		case CUDT_OP_RECV:
+		case CUDT_OP_RECVMSG: {
+			if (c->*member(SynRecving()) || stream != (op == CUDT_OP_RECV)) return 0;
+			CRcvBuffer* b = c->*member(RcvBuffer());
+			return b != NULL && b->getRcvDataSize() == 0;
+		}
+		case CUDT_OP_SEND:
+		case CUDT_OP_SENDMSG: {
+			if (c->*member(SynSending()) || stream != (op == CUDT_OP_SEND) || len <= 0) return 0;
+			CSndBuffer* b = c->*member(SndBuffer());
+			if (b == NULL) return 0;
+			int size = c->*member(SndBufSize());
+			int free = size - b->getCurrBufSize();
+			if (op == CUDT_OP_SEND) return free <= 0;
+			int payload = c->*member(PayloadSize());
+			// A message longer than the whole buffer is UDT's error 5012.
+			return (int64_t)len <= (int64_t)size * payload && (int64_t)free * payload < len;
+		}
+		}
+		return 0;
 	} catch (...) {
 		return 0;
 	}

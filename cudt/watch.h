@@ -52,6 +52,15 @@ int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* l
  * space stay zero). Returns 0 when UDT no longer knows the socket. */
 int cudt_perf_ended(int u, cudt_perf* p);
 
+/* Reports whether UDT's recv, recvmsg, send or sendmsg (of len bytes) on u,
+ * a non-blocking socket, would fail at once for want of data or buffer
+ * space (UDT's 6002 or 6001): 1 then, 0 when only the call can tell. UDT
+ * reports that failure with a C++ exception, thrown and caught inside the
+ * library, which costs more than the call; the poller's sockets meet it
+ * every time they drain their data or fill their buffer. */
+enum { CUDT_OP_RECV, CUDT_OP_RECVMSG, CUDT_OP_SEND, CUDT_OP_SENDMSG };
+int cudt_would_block(int u, int op, int len);
+
 /* Makes a cudt_poll_wait in progress, or the next one, return at once. */
 void cudt_poll_signal(void);
 
