@@ -336,6 +336,7 @@ func GetCC(u int) (kind int, param float64, err error) {
 func Send(u int, b []byte, flags int) (int, error) {
 	var e C.cudt_err
 	n := C.cudt_send(C.int(u), bufPtr(b), clampLen(len(b)), C.int(flags), &e)
+	yieldSometimes()
 	if n < 0 {
 		return 0, toError(&e)
 	}
@@ -346,6 +347,7 @@ func Send(u int, b []byte, flags int) (int, error) {
 func Recv(u int, b []byte, flags int) (int, error) {
 	var e C.cudt_err
 	n := C.cudt_recv(C.int(u), bufPtr(b), clampLen(len(b)), C.int(flags), &e)
+	yieldSometimes()
 	if n < 0 {
 		return 0, toError(&e)
 	}
@@ -360,6 +362,7 @@ func SendMsg(u int, b []byte, ttl int, inOrder bool) (int, error) {
 		in = 1
 	}
 	n := C.cudt_sendmsg(C.int(u), bufPtr(b), clampLen(len(b)), C.int(ttl), in, &e)
+	yieldSometimes()
 	if n < 0 {
 		return 0, toError(&e)
 	}
@@ -370,6 +373,7 @@ func SendMsg(u int, b []byte, ttl int, inOrder bool) (int, error) {
 func RecvMsg(u int, b []byte) (int, error) {
 	var e C.cudt_err
 	n := C.cudt_recvmsg(C.int(u), bufPtr(b), clampLen(len(b)), &e)
+	yieldSometimes()
 	if n < 0 {
 		return 0, toError(&e)
 	}

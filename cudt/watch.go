@@ -86,7 +86,9 @@ func PollWait(eid int, rd, wr, lrd []int32, us int64, signals bool) (nr, nw, nlr
 	prd, prn := intsArg(rd, &rn)
 	pwr, pwn := intsArg(wr, &wn)
 	plrd, plrn := intsArg(lrd, &lrn)
-	if C.cudt_poll_wait(C.int(eid), prd, prn, pwr, pwn, plrd, plrn, C.int64_t(us), want, &sig, &e) < 0 {
+	r := C.cudt_poll_wait(C.int(eid), prd, prn, pwr, pwn, plrd, plrn, C.int64_t(us), want, &sig, &e)
+	yieldSometimes() // the poller's goroutine waits in C back to back
+	if r < 0 {
 		return 0, 0, 0, 0, toError(&e)
 	}
 	return int(rn), int(wn), int(lrn), int(sig), nil
