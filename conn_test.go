@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -1013,3 +1014,77 @@ func waitSendData(t *testing.T, c *Conn, min int) {
 		}
 	}
 }
+
+// maxWriter hashes what it is given and notes its longest Write; the first
+// Write waits, so that data gathers in UDT's buffer behind it.
+type maxWriter struct {
+	h       hash.Hash
+	max     int
+	writes  int
+	stalled bool
+}
+
+func (w *maxWriter) Write(b []byte) (int, error) {
+	if !w.stalled {
+		w.stalled = true
+		time.Sleep(50 * time.Millisecond)
+	}
+	w.writes++
+	w.max = max(w.max, len(b))
+	return w.h.Write(b)
+}
+
+// io.Copy from a Conn goes through WriteTo: pieces longer than io.Copy's
+// own 32 KiB, every byte once, and nil at the peer's close.
+func TestConnWriteTo(t *testing.T) {
+	client, server := connPair(t, Config{})
+	const size = 8 << 20
+	sent := make(chan [32]byte, 1)
+	go func() {
+		h := sha256.New()
+		_, err := io.Copy(client, io.TeeReader(io.LimitReader(pattern(7), size), h))
+		if err != nil {
+			t.Error(err)
+		}
+		client.Close()
+		sent <- [32]byte(h.Sum(nil))
+	}()
+	w := &maxWriter{h: sha256.New()}
+	n, err := io.Copy(w, server)
+	if err != nil || n != size {
+		t.Fatalf("io.Copy = %d, %v; want %d, nil", n, err, size)
+	}
+	if got, want := [32]byte(w.h.Sum(nil)), <-sent; got != want {
+		t.Fatalf("sha256 %x, sent %x", got, want)
+	}
+	if w.max <= 32<<10 {
+		t.Errorf("longest piece %d bytes in %d writes; want more than io.Copy's 32 KiB (WriteTo not used?)", w.max, w.writes)
+	}
+}
+
+// In message mode WriteTo writes each message whole, and stops with an
+// error at a message longer than its buffer rather than cut it.
+func TestConnWriteToMessages(t *testing.T) {
+	client, server := connPair(t, Config{Message: true})
+	msgs := [][]byte{bytes.Repeat([]byte("a"), 1000), bytes.Repeat([]byte("b"), 70000), bytes.Repeat([]byte("c"), copyBufSize+1)}
+	for _, m := range msgs {
+		if _, err := client.Write(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got [][]byte
+	n, err := server.WriteTo(writerFunc(func(b []byte) (int, error) {
+		got = append(got, bytes.Clone(b))
+		return len(b), nil
+	}))
+	if !errors.Is(err, io.ErrShortBuffer) || !strings.Contains(err.Error(), "ReadMsg") {
+		t.Fatalf("WriteTo ended with %v; want an error matching io.ErrShortBuffer that names ReadMsg", err)
+	}
+	if n != 71000 || len(got) != 2 || !bytes.Equal(got[0], msgs[0]) || !bytes.Equal(got[1], msgs[1]) {
+		t.Fatalf("WriteTo wrote %d bytes in %d writes; want the two short messages, one write each", n, len(got))
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
