@@ -237,9 +237,12 @@ var copyBufs = sync.Pool{New: func() any {
 // it, and implements io.WriterTo, which io.Copy(w, c) uses: it reads in
 // pieces of up to 256 KiB. It returns nil at the peer's close (io.EOF is
 // the end, not an error, as with io.Copy), or the first error of a read or
-// of w. In message mode each message is one Write to w; a message longer
-// than 256 KiB ends WriteTo with an error that matches io.ErrShortBuffer,
-// rather than be cut silently (ReadMsg with a larger buffer reads it).
+// of w. In message mode each message is one Write to w. A message longer
+// than 256 KiB is lost, as with a Read buffer shorter than the message,
+// but not silently: WriteTo stops there with an error that matches
+// io.ErrShortBuffer, and none of that message reaches w. Connections whose
+// messages can be longer are read with ReadMsg and a buffer as long as the
+// longest.
 func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 	if !c.ok() {
 		return 0, errInvalidConn("read")
@@ -255,7 +258,7 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 			var cut bool
 			n, cut, err = c.ReadMsg(buf)
 			if cut {
-				return total, c.fd.opError("read", fmt.Errorf("%w: a message longer than WriteTo's %d bytes (ReadMsg with a larger buffer reads it)", io.ErrShortBuffer, len(buf)))
+				return total, c.fd.opError("read", fmt.Errorf("%w: a message longer than WriteTo's %d bytes was lost (read such messages with ReadMsg and a buffer as long as the longest)", io.ErrShortBuffer, len(buf)))
 			}
 		} else {
 			n, err = c.read(buf, false)

@@ -1066,7 +1066,7 @@ func TestConnWriteTo(t *testing.T) {
 // error at a message longer than its buffer rather than cut it.
 func TestConnWriteToMessages(t *testing.T) {
 	client, server := connPair(t, Config{Message: true})
-	msgs := [][]byte{bytes.Repeat([]byte("a"), 1000), bytes.Repeat([]byte("b"), 70000), bytes.Repeat([]byte("c"), copyBufSize+1)}
+	msgs := [][]byte{bytes.Repeat([]byte("a"), 1000), bytes.Repeat([]byte("b"), 70000), bytes.Repeat([]byte("c"), copyBufSize+1), []byte("d")}
 	for _, m := range msgs {
 		if _, err := client.Write(m); err != nil {
 			t.Fatal(err)
@@ -1082,6 +1082,11 @@ func TestConnWriteToMessages(t *testing.T) {
 	}
 	if n != 71000 || len(got) != 2 || !bytes.Equal(got[0], msgs[0]) || !bytes.Equal(got[1], msgs[1]) {
 		t.Fatalf("WriteTo wrote %d bytes in %d writes; want the two short messages, one write each", n, len(got))
+	}
+	// The long message is gone, as the doc says; the next one is there.
+	b := make([]byte, 2*copyBufSize)
+	if n, _, err := server.ReadMsg(b); err != nil || string(b[:n]) != "d" {
+		t.Fatalf("ReadMsg after WriteTo stopped: %q, %v; want the message after the lost one", b[:min(n, 16)], err)
 	}
 }
 

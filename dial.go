@@ -28,7 +28,8 @@ import (
 // unit and when UDT accepts it.
 type Config struct {
 	// Message selects message mode (SOCK_DGRAM): each Write sends one
-	// message, each Read returns one.
+	// message, each Read returns one (cut to the Read's buffer: see
+	// Conn.ReadMsg, and Conn.WriteTo for io.Copy).
 	Message bool
 	// MessageTTL is the ttl of every Write on a message-mode connection
 	// (0: never), as for Conn.WriteMsg: UDT 4.11 checks it only before a
@@ -51,7 +52,9 @@ type Config struct {
 	// Linger bounds how long Conn.Close waits for the peer to acknowledge
 	// what was written (UDT_LINGER). As with every Config field, 0 keeps
 	// the library's default, 180 s; negative discards unacknowledged data
-	// at once (Conn.SetLinger(0) does the same on an open Conn).
+	// at once (Conn.SetLinger(0) does the same on an open Conn). A positive
+	// value is whole seconds, struct linger's unit: Dial and Listen refuse
+	// 1500 * time.Millisecond rather than round it.
 	Linger time.Duration
 	// CongestionControl picks UDT_CC; the zero value keeps UDT's native one.
 	CongestionControl CongestionControl

@@ -130,7 +130,9 @@
 //     [CCFixedRate] keeps a set rate and [BBR] models the path instead.
 //   - Message mode keeps message boundaries, with a TTL and out-of-order
 //     delivery per message ([Conn.WriteMsg]); a Read buffer shorter than the
-//     message gets its start, and the rest of the message is lost.
+//     message gets its start, and the rest of the message is lost
+//     ([Conn.ReadMsg] reports it; io.Copy through [Conn.WriteTo] stops with
+//     an error at a message longer than 256 KiB).
 //   - The MSS counts the whole IP packet (1500 fits an MTU of 1500), and the
 //     buffers are sized in packets when the connection opens, never shrunk:
 //     about 300 KiB per connection with the defaults ([Conn.Memory]).
