@@ -52,10 +52,10 @@ type BBRConfig struct {
 // BtlBw grows less than 25 % in three rounds, or (below) the queue passes
 // a quarter of RTprop; Drain paces at 1/StartupGain
 // for one round to empty the queue Startup built; ProbeBW cycles the gain
-// through 1.25, 0.75, then six phases of 0.99, each for one RTprop, to
-// find more bandwidth and give back the queue the probe built (the level
-// phases run a percent under BtlBw so that what a probe leaves behind
-// drains before the next); ProbeRTT, when
+// through 1.25, 0.75, then six level phases, each for one RTprop, to
+// find more bandwidth and give back the queue the probe built (on paths of
+// 40 ms and more the level phases run a percent under BtlBw, so that what
+// a probe leaves behind drains before the next); ProbeRTT, when
 // RTprop has gone ProbeRTTInterval without a new minimum, holds the window
 // at half a BDP (BBRv2's gentler ProbeRTT) for 200 ms and one round.
 //
@@ -140,8 +140,15 @@ var bbrCycle = [...]float64{1.25, 0.75, 1, 1, 1, 1, 1, 1}
 // drain differ by a few milliseconds) wanders and stays: 2-3 ms at the
 // WAN lab's 100 Mbit/s, 100 ms bottleneck, against TCP BBR's 1. One
 // percent under it the queue drains between probes, for the same goodput
-// within the lab's noise.
-const bbrCruise = 0.99
+// within the lab's noise. Only on paths of bbrCruiseMinRTT and more: on a
+// shorter one a probe lasts less than two of the 20 ms rate reports, and a
+// BtlBw sample is the median of three, so BtlBw is what the level phases
+// deliver, and at 0.99 it sank by a percent per filter span (97 to 85
+// Mbit/s in ten seconds at 1 ms).
+const (
+	bbrCruise       = 0.99
+	bbrCruiseMinRTT = 40 * time.Millisecond
+)
 
 // bbrMinCWnd is the smallest window outside ProbeRTT: two of UDT's light
 // ACK intervals (64 packets). UDT 4.11's receiver checks its ACK timer
@@ -583,7 +590,7 @@ func (b *bbr) apply(cc *CC, bw float64) {
 		gain = 1 / b.cfg.StartupGain
 	case bbrProbeBW:
 		gain = bbrCycle[b.cycleIdx]
-		if gain == 1 {
+		if gain == 1 && b.rtProp >= bbrCruiseMinRTT {
 			gain = bbrCruise
 		}
 		switch {

@@ -967,3 +967,20 @@ func TestBBRDrainPhaseLength(t *testing.T) {
 		t.Errorf("the drain went on %v after a report of the queue gone; want it over", d)
 	}
 }
+
+// The level phases pace at 0.99 × BtlBw on paths of bbrCruiseMinRTT and
+// more, and at BtlBw on shorter ones, where a probe is too short for the
+// rate reports to show and BtlBw would sink to what the level phases
+// deliver.
+func TestBBRCruiseGain(t *testing.T) {
+	for _, tc := range []struct {
+		rtProp time.Duration
+		want   float64
+	}{{100 * time.Millisecond, 0.99 * 8000}, {bbrCruiseMinRTT, 0.99 * 8000}, {time.Millisecond, 8000}, {30 * time.Millisecond, 8000}} {
+		b := &bbr{cfg: BBRConfig{CWndGain: 4}, mode: bbrProbeBW, cycleIdx: 3, rtProp: tc.rtProp}
+		b.apply(&CC{}, 8000)
+		if got := b.paceHist[0]; math.Abs(got-tc.want) > 1e-6 {
+			t.Errorf("RTprop %v: level phase paced at %.1f packets/s, want %.1f", tc.rtProp, got, tc.want)
+		}
+	}
+}
