@@ -149,22 +149,17 @@ template struct Expose<RcvBuffer, &CUDT::m_pRcvBuffer>;
 // UDT::epoll_wait: asked with nothing ready, UDT's wait throws its timeout
 // exception (CUDTException 6003) inside the library, and the poller asks
 // after every ACK of every connection (UDT's event).
-struct United {
-	typedef CUDTUnited* type;
-	friend type member(United);
-};
-struct EPollOf {
-	typedef CEPoll CUDTUnited::*type;
-	friend type member(EPollOf);
-};
-struct Polls {
-	typedef std::map<int, CEPollDesc> CEPoll::*type;
-	friend type member(Polls);
-};
-struct PollLock {
-	typedef pthread_mutex_t CEPoll::*type;
-	friend type member(PollLock);
-};
+#define CUDT_TAG(Tag, T)           \
+	struct Tag {               \
+		typedef T type;     \
+		friend type member(Tag); \
+	}
+CUDT_TAG(United, CUDTUnited*);
+CUDT_TAG(EPollOf, CEPoll CUDTUnited::*);
+typedef std::map<int, CEPollDesc> PollMap;
+CUDT_TAG(Polls, PollMap CEPoll::*);
+CUDT_TAG(PollLock, pthread_mutex_t CEPoll::*);
+#undef CUDT_TAG
 template struct Expose<United, &CUDT::s_UDTUnited>;
 template struct Expose<EPollOf, &CUDTUnited::m_EPoll>;
 template struct Expose<Polls, &CEPoll::m_mPolls>;
@@ -301,10 +296,10 @@ static bool maybe_ready(int eid, bool r, bool w, bool lr) {
 	if (lr) return true;
 	CEPoll& ep = member(United())->*member(EPollOf());
 	pthread_mutex_t* mu = &(ep.*member(PollLock()));
-	std::map<int, CEPollDesc>& polls = ep.*member(Polls());
+	PollMap& polls = ep.*member(Polls());
 	bool ready = true;
 	pthread_mutex_lock(mu);
-	std::map<int, CEPollDesc>::const_iterator p = polls.find(eid);
+	PollMap::const_iterator p = polls.find(eid);
 	if (p != polls.end()) {
 		const CEPollDesc& d = p->second;
 		bool ex = !d.m_sUDTExcepts.empty();
