@@ -551,11 +551,15 @@ static std::string udt_text(int code) {
 	return x.getErrorMessage();
 }
 
-// What UDT says when it fails a non-blocking call for want of buffer space
-// (6001) or data (6002): built once.
-static const char* msg_would_block(int code) {
+// answered_would_block reports whether the call op on u would fail at once
+// for want of buffer space (6001) or data (6002), and if so fills e as UDT
+// would, with its text built once, so that the call need not be made.
+static bool answered_would_block(int u, int op, int len, cudt_err* e) {
+	if (!cudt_would_block(u, op, len)) return false;
 	static const std::string no_buffer = udt_text(6001), no_data = udt_text(6002);
-	return code == 6001 ? no_buffer.c_str() : no_data.c_str();
+	bool send = op == CUDT_OP_SEND || op == CUDT_OP_SENDMSG;
+	fail_with(e, send ? 6001 : 6002, send ? no_buffer.c_str() : no_data.c_str());
+	return true;
 }
 
 int cudt_error_text(int code, char* buf, int n) {
@@ -566,10 +570,7 @@ int cudt_error_text(int code, char* buf, int n) {
 }
 
 int cudt_send(int u, const char* buf, int len, int flags, cudt_err* e) {
-	if (cudt_would_block(u, CUDT_OP_SEND, len)) {
-		fail_with(e, 6001, msg_would_block(6001));
-		return -1;
-	}
+	if (answered_would_block(u, CUDT_OP_SEND, len, e)) return -1;
 	CUDT_GUARD(e, -1, {
 		int r = UDT::send(u, buf, len, flags);
 		if (r == UDT::ERROR) fail(e);
@@ -578,10 +579,7 @@ int cudt_send(int u, const char* buf, int len, int flags, cudt_err* e) {
 }
 
 int cudt_recv(int u, char* buf, int len, int flags, cudt_err* e) {
-	if (cudt_would_block(u, CUDT_OP_RECV, len)) {
-		fail_with(e, 6002, msg_would_block(6002));
-		return -1;
-	}
+	if (answered_would_block(u, CUDT_OP_RECV, len, e)) return -1;
 	CUDT_GUARD(e, -1, {
 		int r = UDT::recv(u, buf, len, flags);
 		if (r == UDT::ERROR) fail(e);
@@ -590,10 +588,7 @@ int cudt_recv(int u, char* buf, int len, int flags, cudt_err* e) {
 }
 
 int cudt_sendmsg(int u, const char* buf, int len, int ttl, int inorder, cudt_err* e) {
-	if (cudt_would_block(u, CUDT_OP_SENDMSG, len)) {
-		fail_with(e, 6001, msg_would_block(6001));
-		return -1;
-	}
+	if (answered_would_block(u, CUDT_OP_SENDMSG, len, e)) return -1;
 	CUDT_GUARD(e, -1, {
 		int r = UDT::sendmsg(u, buf, len, ttl, inorder != 0);
 		if (r == UDT::ERROR) fail(e);
@@ -602,10 +597,7 @@ int cudt_sendmsg(int u, const char* buf, int len, int ttl, int inorder, cudt_err
 }
 
 int cudt_recvmsg(int u, char* buf, int len, cudt_err* e) {
-	if (cudt_would_block(u, CUDT_OP_RECVMSG, len)) {
-		fail_with(e, 6002, msg_would_block(6002));
-		return -1;
-	}
+	if (answered_would_block(u, CUDT_OP_RECVMSG, len, e)) return -1;
 	CUDT_GUARD(e, -1, {
 		int r = UDT::recvmsg(u, buf, len);
 		if (r == UDT::ERROR) fail(e);

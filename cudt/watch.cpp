@@ -34,31 +34,22 @@ struct Expose {
 	friend typename Tag::type member(Tag) { return M; }
 };
 
-struct ConnRes {
-	typedef CHandShake CUDT::*type;
-	friend type member(ConnRes);
-};
-struct Shutdown {
-	typedef volatile bool CUDT::*type;
-	friend type member(Shutdown);
-};
-struct Connected {
-	typedef volatile bool CUDT::*type;
-	friend type member(Connected);
-};
+// A tag names one member and its type for Expose; CUDT_FIELD is a data
+// member of CUDT.
+#define CUDT_TAG(Tag, T)               \
+	struct Tag {                   \
+		typedef T type;         \
+		friend type member(Tag); \
+	}
+#define CUDT_FIELD(Tag, T) CUDT_TAG(Tag, T CUDT::*)
 
-struct Connecting {
-	typedef volatile bool CUDT::*type;
-	friend type member(Connecting);
-};
-struct RcvQueue {
-	typedef CRcvQueue* CUDT::*type;
-	friend type member(RcvQueue);
-};
-struct RemoveConnector {
-	typedef void (CRcvQueue::*type)(const UDTSOCKET&);
-	friend type member(RemoveConnector);
-};
+CUDT_FIELD(ConnRes, CHandShake);
+CUDT_FIELD(Shutdown, volatile bool);
+CUDT_FIELD(Connected, volatile bool);
+CUDT_FIELD(Connecting, volatile bool);
+CUDT_FIELD(RcvQueue, CRcvQueue*);
+typedef void (CRcvQueue::*RemoveConnectorFn)(const UDTSOCKET&);
+CUDT_TAG(RemoveConnector, RemoveConnectorFn);
 
 template struct Expose<ConnRes, &CUDT::m_ConnRes>;
 template struct Expose<Connecting, &CUDT::m_bConnecting>;
@@ -67,23 +58,12 @@ template struct Expose<RemoveConnector, &CRcvQueue::removeConnector>;
 template struct Expose<Shutdown, &CUDT::m_bShutdown>;
 template struct Expose<Connected, &CUDT::m_bConnected>;
 
-struct EventCond {
-	typedef pthread_cond_t* type;
-	friend type member(EventCond);
-};
-struct EventLock {
-	typedef pthread_mutex_t* type;
-	friend type member(EventLock);
-};
+CUDT_TAG(EventCond, pthread_cond_t*);
+CUDT_TAG(EventLock, pthread_mutex_t*);
 
 // The counters of CUDT::sample, which UDT::perfmon refuses to read once a
 // connection is closing or broken though UDT keeps them until it deletes
 // the socket. One tag per member, as above.
-#define CUDT_FIELD(Tag, T)             \
-	struct Tag {                   \
-		typedef T CUDT::*type;  \
-		friend type member(Tag); \
-	}
 CUDT_FIELD(StartTime, uint64_t);
 CUDT_FIELD(SentTotal, int64_t);
 CUDT_FIELD(RecvTotal, int64_t);
@@ -100,7 +80,6 @@ CUDT_FIELD(Bandwidth, int);
 CUDT_FIELD(PayloadSize, int);
 CUDT_FIELD(FlowWindow, volatile int);
 CUDT_FIELD(CongestionWindow, volatile double);
-#undef CUDT_FIELD
 
 template struct Expose<StartTime, &CUDT::m_StartTime>;
 template struct Expose<SentTotal, &CUDT::m_llSentTotal>;
@@ -122,11 +101,6 @@ template struct Expose<CongestionWindow, &CUDT::m_dCongestionWindow>;
 // What decides, in UDT 4.11's CUDT::recv, recvmsg, send and sendmsg,
 // whether a non-blocking call fails with "no data" or "no buffer"
 // (cudt_would_block).
-#define CUDT_FIELD(Tag, T)             \
-	struct Tag {                   \
-		typedef T CUDT::*type;  \
-		friend type member(Tag); \
-	}
 CUDT_FIELD(SockType, UDTSockType);
 CUDT_FIELD(SynSending, bool);
 CUDT_FIELD(SynRecving, bool);
@@ -135,7 +109,6 @@ CUDT_FIELD(Closing, volatile bool);
 CUDT_FIELD(Broken, volatile bool);
 CUDT_FIELD(SndBuffer, CSndBuffer*);
 CUDT_FIELD(RcvBuffer, CRcvBuffer*);
-#undef CUDT_FIELD
 template struct Expose<SockType, &CUDT::m_iSockType>;
 template struct Expose<SynSending, &CUDT::m_bSynSending>;
 template struct Expose<SynRecving, &CUDT::m_bSynRecving>;
@@ -149,16 +122,12 @@ template struct Expose<RcvBuffer, &CUDT::m_pRcvBuffer>;
 // UDT::epoll_wait: asked with nothing ready, UDT's wait throws its timeout
 // exception (CUDTException 6003) inside the library, and the poller asks
 // after every ACK of every connection (UDT's event).
-#define CUDT_TAG(Tag, T)           \
-	struct Tag {               \
-		typedef T type;     \
-		friend type member(Tag); \
-	}
 CUDT_TAG(United, CUDTUnited*);
 CUDT_TAG(EPollOf, CEPoll CUDTUnited::*);
 typedef std::map<int, CEPollDesc> PollMap;
 CUDT_TAG(Polls, PollMap CEPoll::*);
 CUDT_TAG(PollLock, pthread_mutex_t CEPoll::*);
+#undef CUDT_FIELD
 #undef CUDT_TAG
 template struct Expose<United, &CUDT::s_UDTUnited>;
 template struct Expose<EPollOf, &CUDTUnited::m_EPoll>;
