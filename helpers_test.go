@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv("UDT_BENCH_CHILD"); spec != "" {
 		benchChild(spec) // never returns: the parent kills it
 	}
+	if os.Getenv("UDT_TEST_VICTIM") != "" {
+		hostileVictim() // serves until its standard input closes
+	}
 	if addr := os.Getenv("UDT_TEST_CHILD_WRITE_CLOSE"); addr != "" {
 		childWriteClose(addr) // exits as soon as Close returns
 	}

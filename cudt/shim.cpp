@@ -22,6 +22,7 @@
 #include <udt/udt.h>
 #include <udt/ccc.h>
 
+#include "firewall.h"
 #include "shim.h"
 #include "watch.h"
 
@@ -375,7 +376,10 @@ int cudt_bind2(int u, int udpfd, cudt_err* e) {
 int cudt_listen(int u, int backlog, cudt_err* e) {
 	CUDT_GUARD(e, -1, {
 		int r = UDT::listen(u, backlog);
-		if (r == UDT::ERROR) fail(e);
+		if (r == UDT::ERROR)
+			fail(e);
+		else
+			cudt_fw_listening(u);
 		return r;
 	})
 }
@@ -411,6 +415,7 @@ int cudt_connect(int u, const cudt_addr* a, cudt_err* e) {
 
 int cudt_close(int u, cudt_err* e) {
 	CUDT_GUARD(e, -1, {
+		cudt_fw_closing(u);
 		int r = UDT::close(u);
 		if (r == UDT::ERROR) fail(e);
 		return r;

@@ -14,6 +14,7 @@
 #include <udt/api.h>
 #include <udt/epoll.h>
 
+#include "expose.h"
 #include "watch.h"
 
 namespace {
@@ -25,23 +26,7 @@ namespace {
 //     so the socket reads CONNECTED with no peer behind it.
 //   - m_bShutdown: set only when the peer's shutdown packet arrived, which
 //     tells a clean close from a peer UDT gave up on; both read BROKEN.
-// C++ lets an explicit instantiation name private members ([temp.spec]/6:
-// access checking does not apply to its arguments), which is how these are
-// reached without a copy of UDT's class definitions or any preprocessor
-// trick: the installed core.h is the one the pinned libudt.a was built from.
-template <typename Tag, typename Tag::type M>
-struct Expose {
-	friend typename Tag::type member(Tag) { return M; }
-};
-
-// A tag names one member and its type for Expose; CUDT_FIELD is a data
-// member of CUDT.
-#define CUDT_TAG(Tag, T)               \
-	struct Tag {                   \
-		typedef T type;         \
-		friend type member(Tag); \
-	}
-#define CUDT_FIELD(Tag, T) CUDT_TAG(Tag, T CUDT::*)
+// They are reached as expose.h explains.
 
 CUDT_FIELD(ConnRes, CHandShake);
 CUDT_FIELD(Shutdown, volatile bool);

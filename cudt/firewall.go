@@ -1,0 +1,44 @@
+package cudt
+
+// The firewall in front of UDT (firewall.h): the linker routes UDT's calls
+// of recvmsg, pthread_create, socket and epoll_create through cudt's
+// __wrap_ functions. --wrap applies to the whole program being linked: a
+// C library linked beside this one gets close-on-exec sockets and epoll
+// instances too, and its recvmsg calls pass through untouched (only UDT's
+// receive threads are checked).
+
+/*
+#cgo LDFLAGS: -Wl,--wrap=recvmsg -Wl,--wrap=pthread_create -Wl,--wrap=socket -Wl,--wrap=epoll_create
+#cgo nocallback cudt_fw_counts
+#cgo noescape cudt_fw_counts
+#include <stdint.h>
+#include "firewall.h"
+*/
+import "C"
+
+import "unsafe"
+
+// FirewallRules is how many rules the firewall has.
+const FirewallRules = C.CUDT_FW_RULES
+
+// FirewallCounts returns, for each rule, the packets it dropped or changed
+// since the process started, and how many packets the firewall checked.
+func FirewallCounts() (counts [FirewallRules]uint64, checked uint64) {
+	C.cudt_fw_counts((*C.uint64_t)(unsafe.Pointer(&counts[0])), C.int(FirewallRules))
+	return counts, uint64(C.cudt_fw_checked())
+}
+
+// FirewallRuleName is rule i's short name ("ack-seq", ...).
+func FirewallRuleName(i int) string {
+	p := C.cudt_fw_rule_name(C.int(i))
+	if p == nil {
+		return ""
+	}
+	return C.GoString(p)
+}
+
+// DisableFirewall turns the firewall's packet checks off for the rest of the
+// process, leaving UDT 4.11 as exposed as it is on its own. It exists for
+// the tests that show what each rule stops, in a child process; a service
+// that calls it can be crashed by one packet.
+func DisableFirewall() { C.cudt_fw_disable() }

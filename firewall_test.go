@@ -1,0 +1,613 @@
+package udt
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/udtgo/udt/cudt"
+)
+
+// UDT 4.11's control types beyond the handshake (hostile_test.go) that a
+// hostile peer sends to a live connection.
+const (
+	ctrlNAK         = 3
+	ctrlDelayWarn   = 4
+	ctrlACK2        = 6
+	ctrlDropRequest = 7
+)
+
+// rawPeer is a UDT peer made by hand: it completes a real handshake with a
+// listener, then sends whatever the test crafts to the connection UDT made
+// for it, and records the data packets that connection sends back.
+type rawPeer struct {
+	t      testing.TB
+	conn   *net.UDPConn
+	to     netip.AddrPort
+	id     int32  // this peer's socket ID
+	remote uint32 // the connection's socket ID on the listener's side
+	isn    int32  // both directions start at the dialer's ISN (UDT's listener takes it)
+
+	mu      sync.Mutex
+	highest int32 // highest data sequence number received; isn-1 before any
+	packets int   // data packets received
+}
+
+var errNoAnswer = errors.New("the listener did not answer the handshake")
+
+// rawDial handshakes with the listener at to from a UDP port of its own on
+// from's address, with the handshake's fields as hs has them (its reqType,
+// cookie and id are set here). It returns errNoAnswer if either step went
+// unanswered, as a dropped handshake is.
+func rawDial(t testing.TB, from netip.Addr, to netip.AddrPort, hs handshake) (*rawPeer, error) {
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(from, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &rawPeer{t: t, conn: c, to: to}
+	if err := p.handshake(hs, timeoutUpperBound/4); err != nil {
+		c.Close()
+		return nil, err
+	}
+	t.Cleanup(func() { c.Close() })
+	go p.read()
+	return p, nil
+}
+
+var rawIDs atomic.Int32
+
+func (p *rawPeer) handshake(hs handshake, wait time.Duration) error {
+	hs.id = 1<<20 + rawIDs.Add(1)
+	hs.reqType = reqConnect
+	hs.cookie = 0
+	p.id, p.isn = hs.id, hs.isn
+	buf := make([]byte, 2048)
+	if _, err := p.conn.WriteToUDPAddrPort(hs.packet(0), p.to); err != nil {
+		return err
+	}
+	if _, err := p.readHandshake(buf, wait); err != nil {
+		return fmt.Errorf("%w (cookie request: %v)", errNoAnswer, err)
+	}
+	hs.cookie = int32(binary.BigEndian.Uint32(buf[udtHeaderLen+4*handshakeCookie:]))
+	hs.reqType = reqResponse
+	if _, err := p.conn.WriteToUDPAddrPort(hs.packet(0), p.to); err != nil {
+		return err
+	}
+	if _, err := p.readHandshake(buf, wait); err != nil {
+		return fmt.Errorf("%w (conclusion: %v)", errNoAnswer, err)
+	}
+	if rt := int32(binary.BigEndian.Uint32(buf[udtHeaderLen+20:])); rt != reqResponse {
+		return fmt.Errorf("the listener refused the handshake (request type %d)", rt)
+	}
+	p.remote = binary.BigEndian.Uint32(buf[udtHeaderLen+24:])
+	p.highest = p.isn - 1
+	return nil
+}
+
+func (p *rawPeer) readHandshake(buf []byte, wait time.Duration) (int, error) {
+	p.conn.SetReadDeadline(time.Now().Add(wait))
+	defer p.conn.SetReadDeadline(time.Time{})
+	for {
+		n, err := p.conn.Read(buf)
+		if err != nil {
+			return n, err
+		}
+		if n >= udtHeaderLen+handshakeLen && binary.BigEndian.Uint32(buf)&0xffff0000 == 0x80000000 {
+			return n, nil
+		}
+	}
+}
+
+// read records the data packets the connection sends, until the socket closes.
+func (p *rawPeer) read() {
+	buf := make([]byte, 65536)
+	for {
+		n, err := p.conn.Read(buf)
+		if err != nil {
+			return
+		}
+		if n < udtHeaderLen || buf[0]&0x80 != 0 {
+			continue
+		}
+		seq := int32(binary.BigEndian.Uint32(buf))
+		p.mu.Lock()
+		if seq-p.highest > 0 && seq-p.highest < 1<<30 {
+			p.highest = seq
+		}
+		p.packets++
+		p.mu.Unlock()
+	}
+}
+
+// received returns the highest sequence number received and the count.
+func (p *rawPeer) received() (int32, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.highest, p.packets
+}
+
+// waitData waits until at least n data packets arrived.
+func (p *rawPeer) waitData(n int) int32 {
+	p.t.Helper()
+	for deadline := time.Now().Add(timeoutUpperBound); ; time.Sleep(time.Millisecond) {
+		h, got := p.received()
+		if got >= n {
+			return h
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("the connection sent %d data packets, want %d", got, n)
+		}
+	}
+}
+
+// ctrl sends a control packet of type typ, with info as the header's
+// second word and words as its body.
+func (p *rawPeer) ctrl(typ int, info uint32, words ...int32) {
+	b := make([]byte, udtHeaderLen+4*len(words))
+	binary.BigEndian.PutUint32(b[0:], 0x80000000|uint32(typ)<<16)
+	binary.BigEndian.PutUint32(b[4:], info)
+	binary.BigEndian.PutUint32(b[12:], p.remote)
+	for i, w := range words {
+		binary.BigEndian.PutUint32(b[udtHeaderLen+4*i:], uint32(w))
+	}
+	p.raw(b)
+}
+
+// data sends a data packet: seq, message number msg (boundary bits
+// included) and payload.
+func (p *rawPeer) data(seq int32, msg uint32, payload []byte) {
+	b := make([]byte, udtHeaderLen+len(payload))
+	binary.BigEndian.PutUint32(b[0:], uint32(seq)&0x7fffffff)
+	binary.BigEndian.PutUint32(b[4:], msg)
+	binary.BigEndian.PutUint32(b[12:], p.remote)
+	copy(b[udtHeaderLen:], payload)
+	p.raw(b)
+}
+
+func (p *rawPeer) raw(b []byte) {
+	if _, err := p.conn.WriteToUDPAddrPort(b, p.to); err != nil {
+		p.t.Fatalf("sending to %v: %v", p.to, err)
+	}
+}
+
+// ack sends a full ACK of everything before next, with window as the
+// receiver's free buffer.
+func (p *rawPeer) ack(next, window int32) {
+	p.ctrl(ctrlAck, 1, next, 10000, 5000, window, 1000, 1000)
+}
+
+// A victim is a process of its own that serves UDT the way a service does,
+// for a hostile peer to attack: a crash there is seen, not suffered.
+type victim struct {
+	t                 testing.TB
+	cmd               *exec.Cmd
+	stdin             io.WriteCloser
+	stdout            *bufio.Reader
+	stream, msg, lazy netip.AddrPort
+	done              chan struct{}
+	exit              error
+}
+
+// victimGreeting is what the victim writes first on every connection, so
+// that every connection, a hostile one too, makes it send data.
+const victimGreeting = 64 << 10
+
+func startVictim(t testing.TB, env ...string) *victim {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), "UDT_TEST_VICTIM=1"), env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	v := &victim{t: t, cmd: cmd, stdin: stdin, stdout: bufio.NewReader(out), done: make(chan struct{})}
+	line, err := v.stdout.ReadString('\n')
+	var addrs map[string]string
+	if err == nil {
+		err = json.Unmarshal([]byte(line), &addrs)
+	}
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("victim did not start: %q, %v", line, err)
+	}
+	v.stream = netip.MustParseAddrPort(addrs["stream"])
+	v.msg = netip.MustParseAddrPort(addrs["msg"])
+	v.lazy = netip.MustParseAddrPort(addrs["lazy"])
+	go func() {
+		v.exit = cmd.Wait()
+		close(v.done)
+	}()
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Process.Kill()
+		<-v.done
+	})
+	return v
+}
+
+// alive fails the test if the victim died.
+func (v *victim) alive(what string) {
+	v.t.Helper()
+	select {
+	case <-v.done:
+		v.t.Fatalf("%s: the victim died: %v", what, v.exit)
+	default:
+	}
+}
+
+// firewall returns the victim's firewall counters, by rule name.
+func (v *victim) firewall() map[string]uint64 {
+	v.t.Helper()
+	if _, err := io.WriteString(v.stdin, "stats\n"); err != nil {
+		v.t.Fatalf("asking the victim: %v", err)
+	}
+	line, err := v.stdout.ReadString('\n')
+	var st map[string]uint64
+	if err == nil {
+		err = json.Unmarshal([]byte(line), &st)
+	}
+	if err != nil {
+		v.alive("reading its firewall counters")
+		v.t.Fatalf("the victim's firewall counters: %q, %v", line, err)
+	}
+	return st
+}
+
+// waitRule waits until the victim's firewall rule has acted: the packets
+// of an attack reach it a moment after they are sent.
+func (v *victim) waitRule(rule string) {
+	v.t.Helper()
+	for deadline := time.Now().Add(timeoutUpperBound); v.firewall()[rule] == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			v.t.Fatalf("the firewall's rule %s did not act", rule)
+		}
+	}
+}
+
+// rss is the victim's resident memory, in bytes.
+func (v *victim) rss() int64 {
+	v.t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", v.cmd.Process.Pid))
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	v.t.Fatal("no VmRSS")
+	return 0
+}
+
+// hostileVictim is the victim's process (UDT_TEST_VICTIM): a stream and a
+// message listener that greet and echo every connection, and a listener
+// that never accepts. It prints their addresses and serves until its
+// standard input closes, printing its firewall counters for each line
+// "stats" it reads there.
+func hostileVictim() {
+	if os.Getenv("UDT_TEST_VICTIM_UNGUARDED") != "" {
+		cudt.DisableFirewall()
+	}
+	serve := func(cfg Config, echo func(c *Conn)) *Listener {
+		lc := ListenConfig{Config: cfg}
+		ln, err := lc.ListenUDT(context.Background(), "udt4", "127.0.0.1:0")
+		if err != nil {
+			panic(err)
+		}
+		go func() {
+			for {
+				c, err := ln.AcceptUDT()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					echo(c)
+				}()
+			}
+		}()
+		return ln
+	}
+	greeting := make([]byte, victimGreeting)
+	stream := serve(Config{Linger: -1}, func(c *Conn) {
+		if _, err := c.Write(greeting); err != nil {
+			return
+		}
+		io.Copy(c, c)
+	})
+	msg := serve(Config{Message: true, Linger: -1}, func(c *Conn) {
+		for range victimGreeting / 1024 {
+			if _, err := c.Write(greeting[:1024]); err != nil {
+				return
+			}
+		}
+		buf := make([]byte, 65536)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	})
+	lazy, err := ListenUDT("udt4", &Addr{AddrPort: netip.MustParseAddrPort("127.0.0.1:0")})
+	if err != nil {
+		panic(err)
+	}
+	b, _ := json.Marshal(map[string]string{"stream": stream.Addr().String(), "msg": msg.Addr().String(), "lazy": lazy.Addr().String()})
+	fmt.Printf("%s\n", b)
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if in.Text() == "stats" {
+			b, _ := json.Marshal(ReadFirewallStats())
+			fmt.Printf("%s\n", b)
+		}
+	}
+	os.Exit(0)
+}
+
+// legit is a well-behaved client of the victim's: it reads the greeting,
+// then echoes rounds of data whose digests it checks.
+type legit struct {
+	t   testing.TB
+	c   *Conn
+	msg bool
+}
+
+func dialLegit(t testing.TB, to netip.AddrPort, msg bool, local ...netip.Addr) (*legit, error) {
+	d := Dialer{Config: Config{Message: msg}, Timeout: timeoutUpperBound / 2}
+	if len(local) > 0 {
+		d.LocalAddr = &Addr{AddrPort: netip.AddrPortFrom(local[0], 0)}
+	}
+	c, err := d.DialUDT(context.Background(), "udt4", to.String())
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(timeoutUpperBound))
+	buf := make([]byte, 65536)
+	for got := 0; got < victimGreeting; {
+		n, err := c.Read(buf)
+		if err != nil {
+			return nil, fmt.Errorf("reading the greeting: %w", err)
+		}
+		got += n
+	}
+	return &legit{t: t, c: c, msg: msg}, nil
+}
+
+// round echoes size bytes (in 1 KiB messages in message mode) and checks them.
+func (l *legit) round(size int, seed uint64) error {
+	l.c.SetDeadline(time.Now().Add(timeoutUpperBound))
+	sent := sha256.New()
+	errc := make(chan error, 1)
+	go func() {
+		src := io.TeeReader(io.LimitReader(pattern(seed), int64(size)), sent)
+		buf := make([]byte, 1024)
+		for {
+			n, err := io.ReadFull(src, buf)
+			if n > 0 {
+				if _, werr := l.c.Write(buf[:n]); werr != nil {
+					errc <- werr
+					return
+				}
+			}
+			if err != nil {
+				errc <- nil
+				return
+			}
+		}
+	}()
+	got := sha256.New()
+	buf := make([]byte, 65536)
+	for n := 0; n < size; {
+		k, err := l.c.Read(buf)
+		if err != nil {
+			return fmt.Errorf("echo after %d of %d bytes: %w", n, size, err)
+		}
+		got.Write(buf[:k])
+		n += k
+	}
+	if err := <-errc; err != nil {
+		return err
+	}
+	if string(got.Sum(nil)) != string(sent.Sum(nil)) {
+		return errors.New("the echo differs from what was sent")
+	}
+	return nil
+}
+
+// hostileCase is one attack from the hostile-peer trial (issue 21): each
+// crashed, froze or bloated the victim before the firewall.
+type hostileCase struct {
+	name string
+	rule string // the firewall rule that must have acted (FirewallStats' JSON name)
+	msg  bool   // on the message listener
+	run  func(t *testing.T, v *victim, to netip.AddrPort)
+}
+
+func defaultHandshake(sockType int32) handshake {
+	return handshake{version: udtVersion, sockType: sockType, isn: 1000, mss: 1500, fc: 25600, ip: [4]uint32{0x0100007f}}
+}
+
+var hostileCases = []hostileCase{
+	{name: "window 0, then an ACK and a NAK", rule: "handshake-window", run: func(t *testing.T, v *victim, to netip.AddrPort) {
+		// UDT sizes the send loss list 2 x 0 and divides by it once the
+		// greeting is sent and acknowledged (SIGFPE).
+		hs := defaultHandshake(1)
+		hs.fc = 0
+		p, err := rawDial(t, netip.MustParseAddr("127.0.0.1"), to, hs)
+		if errors.Is(err, errNoAnswer) {
+			return // dropped: nothing to attack
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		// A window of 0 lets nothing out until an ACK opens it.
+		p.ack(p.isn, 25600)
+		h := p.waitData(2)
+		p.ctrl(ctrlNAK, 0, p.isn)
+		p.ctrl(ctrlNAK, 0, p.isn|-1<<31, h)
+	}},
+	{name: "drop request on a stream", rule: "drop-stream", run: func(t *testing.T, v *victim, to netip.AddrPort) {
+		// UDT moves its receive position past packets it never got, then
+		// reads their empty slots (SIGSEGV in CRcvBuffer::readBuffer).
+		p, err := rawDial(t, netip.MustParseAddr("127.0.0.1"), to, defaultHandshake(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.ctrl(ctrlDropRequest, 1, p.isn, p.isn+100)
+		p.data(p.isn+101, 0xc0000002, []byte("x"))
+	}},
+	{name: "window 1, then an ACK opening it and NAKs", rule: "ack-window-cut", run: func(t *testing.T, v *victim, to netip.AddrPort) {
+		// The send loss list holds 2 entries; the ACK's window lets the
+		// greeting fill the path and the NAKs overfill the list, where
+		// CSndLossList::insert loops for ever: the port freezes.
+		hs := defaultHandshake(1)
+		hs.fc = 1
+		p, err := rawDial(t, netip.MustParseAddr("127.0.0.1"), to, hs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.waitData(1)
+		p.ack(p.isn+1, 100000)
+		time.Sleep(20 * time.Millisecond)
+		for i := range 20 {
+			h, _ := p.received()
+			for s := p.isn + 1; s+1 < h; s += 4 {
+				p.ctrl(ctrlNAK, 0, s|-1<<31, s+1)
+			}
+			p.ctrl(ctrlNAK, 0, (p.isn+int32(i))|-1<<31, h)
+			time.Sleep(5 * time.Millisecond)
+		}
+	}},
+	{name: "drop requests for the whole sequence space", rule: "drop-range", msg: true, run: func(t *testing.T, v *victim, to netip.AddrPort) {
+		// CRcvLossList::remove walks the range: about a second each on the
+		// port's receive thread.
+		p, err := rawDial(t, netip.MustParseAddr("127.0.0.1"), to, defaultHandshake(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 10 {
+			p.ctrl(ctrlDropRequest, 1, 0, 0x7ffffffe)
+		}
+	}},
+	{name: "initial sequence number of 32 bits", rule: "handshake-isn", run: func(t *testing.T, v *victim, to netip.AddrPort) {
+		// The listener's sequence numbers start there too; its loss lists
+		// read outside their arrays (AddressSanitizer).
+		hs := defaultHandshake(1)
+		hs.isn = -1 << 31
+		p, err := rawDial(t, netip.MustParseAddr("127.0.0.1"), to, hs)
+		if errors.Is(err, errNoAnswer) {
+			return
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		h := p.waitData(1)
+		p.ctrl(ctrlNAK, 0, p.isn|-1<<31, h)
+	}},
+	{name: "8 handshakes asking for a window of 2^24", rule: "handshake-window-cut", run: func(t *testing.T, v *victim, to netip.AddrPort) {
+		// Each cost ~265 MB and a second of the receive thread.
+		before := v.rss()
+		hs := defaultHandshake(1)
+		hs.fc = MaxFlowWindow
+		for range 8 {
+			if _, err := rawDial(t, netip.MustParseAddr("127.0.0.1"), to, hs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+		grew := v.rss() - before
+		t.Logf("RSS grew by %.1f MB", float64(grew)/(1<<20))
+		if grew > 16<<20 {
+			t.Errorf("8 handshakes asking for a window of 2^24 took %.1f MB, want <= 16 MB", float64(grew)/(1<<20))
+		}
+	}},
+}
+
+// TestHostilePeers runs each attack against a victim process of its own,
+// with a well-behaved connection open throughout: the victim must survive,
+// that connection must go on byte-exact, and a new one must connect.
+func TestHostilePeers(t *testing.T) {
+	for _, tc := range hostileCases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := startVictim(t)
+			to := v.stream
+			if tc.msg {
+				to = v.msg
+			}
+			l, err := dialLegit(t, to, tc.msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.round(256<<10, 1); err != nil {
+				t.Fatalf("before the attack: %v", err)
+			}
+			tc.run(t, v, to)
+			v.alive("right after the attack")
+			v.waitRule(tc.rule)
+			if err := l.round(1<<20, 2); err != nil {
+				v.alive("echo after the attack")
+				t.Fatalf("the connection made before the attack: %v", err)
+			}
+			n, err := dialLegit(t, to, tc.msg)
+			if err != nil {
+				v.alive("dial after the attack")
+				t.Fatalf("a new connection after the attack: %v", err)
+			}
+			if err := n.round(256<<10, 3); err != nil {
+				t.Fatalf("a new connection after the attack: %v", err)
+			}
+			v.alive("at the end")
+		})
+	}
+}
+
+// TestHostilePeersUnguarded shows that the crashing cases are real: with
+// the firewall off, each kills its victim.
+func TestHostilePeersUnguarded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crashes child processes on purpose; -short skips it")
+	}
+	for _, tc := range hostileCases[:2] {
+		t.Run(tc.name, func(t *testing.T) {
+			v := startVictim(t, "UDT_TEST_VICTIM_UNGUARDED=1")
+			tc.run(t, v, v.stream)
+			// The victim's greeting is acknowledged and its reader woken
+			// within UDT's 10 ms timers; then it reads, or sends, and dies.
+			select {
+			case <-v.done:
+				t.Logf("the victim died as expected: %v", v.exit)
+			case <-time.After(timeoutUpperBound):
+				t.Fatal("the victim survived with the firewall off: the case no longer shows what the rule stops")
+			}
+		})
+	}
+}
