@@ -414,7 +414,7 @@ void cudt_fw_disable(void) { g_off.store(true); }
 void cudt_fw_listening(int u) {
 	try {
 		CUDTSocket* ls = (member(United())->*member(Locate()))(u);
-		if (ls == NULL || ls->m_pUDT == NULL || ls->m_pQueuedSockets == NULL) return;
+	if (ls == NULL || ls->m_pUDT == NULL || ls->m_pQueuedSockets == NULL) return;
 		pthread_mutex_lock(&g_listeners_mu);
 		g_listeners[ls->m_pUDT] = ls;
 		pthread_mutex_unlock(&g_listeners_mu);
