@@ -2,6 +2,7 @@ package udt
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -155,6 +156,18 @@ func (p *rawPeer) waitData(n int) int32 {
 	}
 }
 
+// waitDataFor waits up to d for n data packets, and says whether they came.
+func (p *rawPeer) waitDataFor(n int, d time.Duration) bool {
+	for deadline := time.Now().Add(d); ; time.Sleep(time.Millisecond) {
+		if _, got := p.received(); got >= n {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
 // ctrl sends a control packet of type typ, with info as the header's
 // second word and words as its body.
 func (p *rawPeer) ctrl(typ int, info uint32, words ...int32) {
@@ -215,7 +228,15 @@ func startVictim(t testing.TB, env ...string) *victim {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
+	// The victim's own output (a crash's trace) is shown only if the test
+	// fails: the unguarded cases crash victims on purpose.
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the victim's output:\n%s", stderr.String())
+		}
+	})
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -247,6 +268,25 @@ func startVictim(t testing.TB, env ...string) *victim {
 		<-v.done
 	})
 	return v
+}
+
+// lockedBuffer is a bytes.Buffer safe for a process's writes and a
+// test's reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // alive fails the test if the victim died.
@@ -620,7 +660,7 @@ func TestHostilePeersUnguarded(t *testing.T) {
 			err = l.roundWithin(1<<20, 4, 3*time.Second)
 			select {
 			case <-v.done:
-				t.Logf("the victim died: %v", v.exit)
+				t.Logf("the victim died: %v (%s)", v.exit, firstLine(v))
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
@@ -682,4 +722,52 @@ func TestHandshakeFlood(t *testing.T) {
 		t.Errorf("the flood took %.1f MB, want <= 256 MB", float64(grew)/(1<<20))
 	}
 	v.alive("after the flood")
+}
+
+// legitTests are tests whose traffic is all well-behaved: transfers both
+// ways, message TTL drops through a lossy relay (UDT's drop requests),
+// interop with the C++ programs, rendezvous, a Go congestion controller.
+const legitTests = "^(TestMessageTTLUnderLoss|TestTenThousandMessagesKeepBoundaries|TestInteropGoClientToAppServer|TestInteropAppClientToGoServer|TestInteropGoGetFromCppSendFile|TestRendezvousLoopback|TestLossyTransfersArriveIntact|TestInteropWithEveryController|Example_echo)$"
+
+// TestFirewallQuietOnLegitTraffic runs legitTests in a process of their own
+// and checks that the firewall dropped nothing there.
+func TestFirewallQuietOnLegitTraffic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs other tests again in a child process; -short skips it")
+	}
+	report := t.TempDir() + "/firewall.json"
+	cmd := exec.Command(os.Args[0], "-test.run="+legitTests, "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "UDT_TEST_FIREWALL_REPORT="+report, "UDT_LOSSY_TRANSFERS=6")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the legitimate tests failed: %v\n%s", err, out)
+	}
+	ran := strings.Count(string(out), "--- PASS")
+	b, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st FirewallStats
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d tests passed; firewall: %+v", ran, st)
+	if ran < 5 {
+		t.Fatalf("only %d of the legitimate tests ran:\n%s", ran, out)
+	}
+	if st.Checked == 0 {
+		t.Fatal("the firewall checked no packet: it is not on UDT's receive path")
+	}
+	if d := st.Dropped(); d != 0 {
+		t.Fatalf("the firewall dropped %d packets of well-behaved traffic: %+v", d, st)
+	}
+}
+
+// firstLine is the first line the victim wrote to its standard error.
+func firstLine(v *victim) string {
+	out := v.cmd.Stderr.(*lockedBuffer).String()
+	if i := strings.IndexByte(out, '\n'); i >= 0 {
+		out = out[:i]
+	}
+	return out
 }

@@ -89,7 +89,7 @@ func perfClient(ctx context.Context, udtTarget, tcpTarget string, vsTCP bool, o 
 		// What was measured goes out even when a later step failed.
 		// The poller's counters say which of its paths the test took
 		// (see the library's udt411.go); with --loopback both ends count.
-		doc := map[string]any{"runs": results, "poller": udt.ReadPollerStats(), "process_memory": processMemory()}
+		doc := map[string]any{"runs": results, "poller": udt.ReadPollerStats(), "firewall": udt.ReadFirewallStats(), "process_memory": processMemory()}
 		if err != nil {
 			doc["error"] = err.Error()
 		}
