@@ -636,9 +636,10 @@ func TestHostilePeers(t *testing.T) {
 }
 
 // TestHostilePeersUnguarded shows that the cases are real: with the
-// firewall off, each kills or freezes its victim (all but the wild
-// sequence number, whose reads outside UDT's arrays only AddressSanitizer
-// sees, and the memory case, which TestHostilePeers measures).
+// firewall off, each kills or freezes its victim. Not the wild sequence
+// number: its reads outside UDT's arrays happen in libudt.a, which is not
+// instrumented, so even AddressSanitizer sees them only by luck; nor the
+// memory case, which TestHostilePeers measures.
 func TestHostilePeersUnguarded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crashes and freezes child processes on purpose; -short skips it")
@@ -658,11 +659,12 @@ func TestHostilePeersUnguarded(t *testing.T) {
 			// A crash comes within UDT's 10 ms timers of the attack; a frozen
 			// port stops the well-behaved connection's echo.
 			err = l.roundWithin(1<<20, 4, 3*time.Second)
+			// The attacked connection's own reader may die after the round.
 			select {
 			case <-v.done:
 				t.Logf("the victim died: %v (%s)", v.exit, firstLine(v))
 				return
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(2 * time.Second):
 			}
 			if err == nil {
 				t.Fatal("the victim survived unharmed with the firewall off: the case no longer shows what the rule stops")
