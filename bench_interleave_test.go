@@ -47,7 +47,9 @@ func TestThroughputInterleaved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type end struct{ cpp, conn bool }
+	// unguarded: a Go end with the firewall off (cudt.DisableFirewall), to
+	// measure what its check costs.
+	type end struct{ cpp, conn, unguarded bool }
 	pairings := []struct {
 		name       string
 		send, recv end
@@ -57,6 +59,7 @@ func TestThroughputInterleaved(t *testing.T) {
 		{"Go -> C++", end{}, end{cpp: true}},
 		{"C++ -> Go", end{cpp: true}, end{}},
 		{"Go net.Conn -> Go net.Conn", end{conn: true}, end{conn: true}},
+		{"Go -> Go, no firewall", end{unguarded: true}, end{unguarded: true}},
 	}
 	startRecv := func(e end) (*benchProc, int) {
 		if e.cpp {
@@ -67,7 +70,7 @@ func TestThroughputInterleaved(t *testing.T) {
 		if e.conn {
 			mode = "connrecv"
 		}
-		p := startBenchChild(t, self, mode, "")
+		p := startBenchChild(t, self, mode, "", e.unguarded)
 		// The child binds port 0 and prints the port it got.
 		l := p.waitFor(t, func(l string) bool { return strings.HasPrefix(l, "port ") }, timeoutUpperBound)
 		port, err := strconv.Atoi(strings.TrimPrefix(l, "port "))
@@ -85,7 +88,7 @@ func TestThroughputInterleaved(t *testing.T) {
 		if e.conn {
 			mode = "connsend"
 		}
-		return startBenchChild(t, self, mode, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)).String())
+		return startBenchChild(t, self, mode, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)).String(), e.unguarded)
 	}
 	type sample struct{ mbps, sendCPU, recvCPU float64 } // CPU: seconds per GiB
 	results := make([][]sample, len(pairings))
@@ -235,10 +238,13 @@ type benchProc struct {
 	next  int // lines already looked at
 }
 
-func startBenchChild(t testing.TB, self, mode, addr string) *benchProc {
+func startBenchChild(t testing.TB, self, mode, addr string, unguarded bool) *benchProc {
 	t.Helper()
 	cmd := exec.Command(self, "-test.run=^$")
 	cmd.Env = append(os.Environ(), "UDT_BENCH_CHILD="+mode+" "+addr)
+	if unguarded {
+		cmd.Env = append(cmd.Env, "UDT_TEST_FIREWALL_OFF=1")
+	}
 	p := collectLines(t, cmd, false)
 	bp := &benchProc{cmd: cmd, lines: p}
 	t.Cleanup(bp.stop)

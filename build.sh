@@ -327,7 +327,12 @@ run_fuzz() {
 
 cmd_fuzz() {
 	cmd_deps
-	run_fuzz "${FUZZTIME:-60s}" "${FUZZ_WORKERS:-$(nproc)}" "$@"
+	local tally rc=0
+	tally=$(mktemp -d)
+	UDT_FUZZ_TALLY=$tally run_fuzz "${FUZZTIME:-60s}" "${FUZZ_WORKERS:-$(nproc)}" "$@" || rc=$?
+	fuzz_tally "$tally"
+	rm -rf "$tally"
+	return "$rc"
 }
 
 
@@ -476,10 +481,33 @@ cmd_asan() {
 		# sanitizer finding turns CI red within minutes.
 		say "it did; now cudt and the root package under ASan and LSan (-short, bounded)"
 		go test -asan -count=1 -p 1 -short -timeout 15m -skip "$ASAN_CI_SKIP" ./cudt . "$@"
+		asan_fuzz_packets "${UDT_ASAN_FUZZ:-500x}"
 		return
 	fi
 	say "it did; now the suite under ASan and LSan"
 	go test -asan -count=1 -p 1 -timeout 20m ./... "$@"
+	asan_fuzz_packets "${UDT_ASAN_FUZZ:-5000x}"
+}
+
+# asan_fuzz_packets TIME fuzzes the firewall (FuzzPacketSequence: crafted
+# packet sequences to live connections) with the shim under ASan, and says
+# how many packets and inputs its processes sent.
+asan_fuzz_packets() {
+	local tally
+	tally=$(mktemp -d)
+	say "the packet-sequence fuzzer under ASan for $1"
+	UDT_FUZZ_TALLY=$tally go test -asan -run '^$' -fuzz '^FuzzPacketSequence$' -fuzztime "$1" . || {
+		rm -rf "$tally"
+		return 1
+	}
+	fuzz_tally "$tally"
+	rm -rf "$tally"
+}
+
+# fuzz_tally DIR adds up the packet and input counts FuzzPacketSequence's
+# processes wrote there (UDT_FUZZ_TALLY).
+fuzz_tally() {
+	cat "$1"/* 2>/dev/null | awk '{p += $1; n += $2} END {printf "build.sh: FuzzPacketSequence sent %d packets in %d inputs (each process counted every 100 inputs)\n", p, n}'
 }
 
 # The long transfers and soak-sized tests the bounded ASan pass leaves out.

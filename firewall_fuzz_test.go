@@ -196,7 +196,7 @@ func FuzzPacketSequence(f *testing.F) {
 			}
 		}
 		fuzzTally.packets.Add(sent)
-		if n := fuzzTally.execs.Add(1); n%1000 == 0 {
+		if n := fuzzTally.execs.Add(1); n%100 == 0 {
 			tallyFuzz()
 		}
 	})

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udtgo/udt/cudt"
 	"github.com/udtgo/udt/udt4"
 	"go.uber.org/goleak"
 )
@@ -25,6 +26,9 @@ func TestMain(m *testing.M) {
 	}
 	if addr := os.Getenv("UDT_TEST_CHILD_READER"); addr != "" {
 		childReader(addr) // never returns: the parent kills it
+	}
+	if os.Getenv("UDT_TEST_FIREWALL_OFF") != "" {
+		cudt.DisableFirewall() // a benchmark's baseline: what the check costs
 	}
 	if spec := os.Getenv("UDT_BENCH_CHILD"); spec != "" {
 		benchChild(spec) // never returns: the parent kills it
