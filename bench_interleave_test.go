@@ -152,6 +152,16 @@ func TestThroughputInterleaved(t *testing.T) {
 			100*ratio(func(s sample) float64 { return s.sendCPU }),
 			100*ratio(func(s sample) float64 { return s.recvCPU }))
 	}
+	// What the firewall costs: Go -> Go with it over Go -> Go without, per round.
+	on, off := results[1], results[len(results)-1]
+	var tput, scpu, rcpu []float64
+	for k := range on {
+		tput = append(tput, on[k].mbps/off[k].mbps)
+		scpu = append(scpu, on[k].sendCPU/off[k].sendCPU)
+		rcpu = append(rcpu, on[k].recvCPU/off[k].recvCPU)
+	}
+	t.Logf("firewall on / off (Go -> Go, medians of the per-round ratios): throughput %.0f%% [%.0f-%.0f], sender CPU %.0f%%, receiver CPU %.0f%%",
+		100*quantile(tput, 0.5), 100*quantile(tput, 0.25), 100*quantile(tput, 0.75), 100*quantile(scpu, 0.5), 100*quantile(rcpu, 0.5))
 }
 
 // quantile of v by linear interpolation between order statistics; NaN for

@@ -112,8 +112,19 @@
 // what it does.
 //
 // Every UDP socket under UDT is opened by this package with close-on-exec
-// and handed to UDT already bound ([Socket.Bind]), so a child process
-// inherits none (UDT's own bind opens them without it). A Go congestion
+// and handed to UDT already bound ([Socket.Bind]), and the descriptors UDT
+// opens itself (its epoll instances) are made close-on-exec at link time,
+// so a child process inherits none.
+//
+// # Hostile peers
+//
+// UDT 4.11 trusts every packet, and a bug a packet drives it into would kill
+// the whole process. Every packet UDT's threads read passes a firewall
+// first, which drops or trims what UDT does not handle safely: no packet
+// from any peer may crash, freeze or bloat the process, and no source may
+// fill a listener's accept queue. [ReadFirewallStats] counts what it did;
+// docs/security.md has the threat model and the rules. UDT has no
+// authentication: use TLS over UDT (docs/tls.md) for integrity. A Go congestion
 // controller ([Controller]) is called on UDT's threads and must not block.
 //
 // # What UDT 4.11 does differently from TCP

@@ -250,3 +250,12 @@ type printReporter struct{}
 
 func (printReporter) Errorf(format string, args ...any) { fmt.Printf("mock: "+format+"\n", args...) }
 func (printReporter) Fatalf(format string, args ...any) { log.Fatalf("mock: "+format, args...) }
+
+// ReadFirewallStats tells a service what the firewall in front of UDT kept
+// from it: with well-behaved peers, nothing.
+func ExampleReadFirewallStats() {
+	st := udt.ReadFirewallStats()
+	if d := st.Dropped(); d > 0 {
+		log.Printf("udt firewall: %d hostile packets dropped (%+v)", d, st)
+	}
+}

@@ -352,7 +352,7 @@ func (v *victim) rss() int64 {
 // "stats" it reads there.
 func hostileVictim() {
 	if os.Getenv("UDT_TEST_VICTIM_UNGUARDED") != "" {
-		cudt.DisableFirewall()
+		cudt.DisableFirewallForTesting()
 	}
 	serve := func(cfg Config, echo func(c *Conn)) *Listener {
 		lc := ListenConfig{Config: cfg}

@@ -37,8 +37,9 @@ func FirewallRuleName(i int) string {
 	return C.GoString(p)
 }
 
-// DisableFirewall turns the firewall's packet checks off for the rest of the
-// process, leaving UDT 4.11 as exposed as it is on its own. It exists for
-// the tests that show what each rule stops, in a child process; a service
-// that calls it can be crashed by one packet.
-func DisableFirewall() { C.cudt_fw_disable() }
+// DisableFirewallForTesting turns the firewall's packet checks off for the
+// rest of the process, leaving UDT 4.11 as exposed as it is on its own. It
+// exists for the tests that show what each rule stops (in child processes)
+// and for benchmarks of what the checks cost. Never call it in a service:
+// one packet can then crash it.
+func DisableFirewallForTesting() { C.cudt_fw_disable() }

@@ -91,10 +91,16 @@ func perfServe(ctx context.Context, addr string, o perfOpts) error {
 	case <-ctx.Done():
 		// Ctrl-C or SIGTERM is how a server is meant to stop.
 		fmt.Fprintln(os.Stderr, "perf: stopped")
-		return nil
 	case <-s.done:
-		return nil
 	}
+	// The server is the end a hostile peer reaches: say what its
+	// firewall did (on stdout with --json, as the client's document).
+	if o.jsonOut {
+		reportFirewall(os.Stdout, "perf", true)
+	} else {
+		reportFirewall(os.Stderr, "perf", false)
+	}
+	return nil
 }
 
 // close stops the server and every test it runs. Running tests stop

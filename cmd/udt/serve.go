@@ -123,6 +123,7 @@ func runServe(ctx context.Context, args []string) error {
 			if ctx.Err() != nil {
 				// Ctrl-C or SIGTERM is how a server is meant to stop.
 				fmt.Fprintln(os.Stderr, "serve: stopped")
+				reportFirewall(os.Stderr, "serve", false)
 				return nil
 			}
 			return err
