@@ -79,6 +79,7 @@ func closeSocket(pd *pollDesc) error {
 // releaseSocket closes in UDT a socket whose pollDesc is closed.
 func releaseSocket(pd *pollDesc) error {
 	pd.awaitGone()
+	pd.p.lib.watchConn(pd.s, false)
 	err := pd.p.lib.Close(pd.s)
 	pd.p.forget(pd)
 	pd.port.release(pd, false)
@@ -132,6 +133,10 @@ type Conn struct {
 	nread    atomic.Int64 // bytes Read returned
 	nwritten atomic.Int64 // bytes Write put in the send buffer
 	stats    connStats
+	// discard: the linger is 0 (Config.Linger < 0, SetLinger(0)), kept
+	// here for a Close after UDT ended the socket, which then answers no
+	// option.
+	discard atomic.Bool
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -139,7 +144,12 @@ var _ io.WriterTo = (*Conn)(nil)
 
 func newConn(fd *netFD, cfg *Config) *Conn {
 	c := &Conn{fd: fd, msg: cfg.Message, ttl: cfg.MessageTTL, unordered: cfg.MessageUnordered}
+	c.discard.Store(cfg.Linger < 0)
 	c.stats.prevAt = time.Now()
+	// Should UDT end the connection on its own and delete the socket
+	// before Close, Close and Stats still learn what it had not delivered
+	// and its last figures.
+	fd.pd.p.lib.watchConn(fd.pd.s, true)
 	// The cleanup must not reach c, or c could never be collected.
 	fd.cleanup = runtime.AddCleanup(c, func(pd *pollDesc) { closeSocket(pd) }, fd.pd)
 	return c
@@ -434,9 +444,12 @@ func (c *Conn) WriteMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) 
 // acknowledgement arrives. It gives up, discards what is left and returns
 // an error saying how much, when the peer is gone (ErrConnLost) or the
 // linger time passes (a timeout: Config.Linger, SetLinger; UDT's default
-// is 180 s). With SetLinger(0) it discards at once and returns nil; the
-// peer then reads io.EOF after what had arrived, as UDT has no reset. A
-// second Close returns an error wrapping net.ErrClosed.
+// is 180 s). Close never says delivered without proof: if the connection
+// broke, or the peer closed it, with written data unacknowledged, Close
+// (and Flush) name what was not acknowledged however long after the break
+// they are called. With SetLinger(0) it discards at once and returns nil;
+// the peer then reads io.EOF after what had arrived, as UDT has no reset.
+// A second Close returns an error wrapping net.ErrClosed.
 //
 // A Conn that the program drops without closing is closed by a cleanup
 // once the garbage collector finds it: UDT then keeps sending in the
@@ -452,17 +465,21 @@ func (c *Conn) Close() error {
 		return fd.opError("close", net.ErrClosed)
 	}
 	var err error
-	if l, lerr := fd.lib.GetSockOpt(pd.s, OptLinger); lerr == nil {
-		if l := l.(Linger); l.On && l.Timeout > 0 {
-			left, derr := pd.p.drain(pd, nil, time.Now().Add(l.Timeout))
-			if derr != nil {
-				pollStats.closesFailed.Add(1)
-				err = c.undelivered(left, derr, l.Timeout)
-				// What is left would otherwise go on for the linger time.
-				fd.lib.SetSockOpt(pd.s, OptLinger, Linger{})
-			} else {
-				pollStats.closesDrained.Add(1)
-			}
+	// A socket UDT ended on its own answers no option; what it left
+	// undelivered is still known (drain), unless the program discards.
+	l := Linger{On: !c.discard.Load(), Timeout: 180 * time.Second}
+	if v, lerr := fd.lib.GetSockOpt(pd.s, OptLinger); lerr == nil {
+		l = v.(Linger)
+	}
+	if l.On && l.Timeout > 0 {
+		left, derr := pd.p.drain(pd, nil, time.Now().Add(l.Timeout))
+		if derr != nil {
+			pollStats.closesFailed.Add(1)
+			err = c.undelivered(left, derr, l.Timeout)
+			// What is left would otherwise go on for the linger time.
+			fd.lib.SetSockOpt(pd.s, OptLinger, Linger{})
+		} else {
+			pollStats.closesDrained.Add(1)
 		}
 	}
 	c.endStats()
@@ -510,7 +527,11 @@ func (c *Conn) SetLinger(sec int) error {
 	if sec >= 0 {
 		l = Linger{On: sec > 0, Timeout: time.Duration(sec) * time.Second}
 	}
-	return c.fd.opError("set linger", c.fd.lib.SetSockOpt(c.fd.pd.s, OptLinger, l))
+	err := c.fd.lib.SetSockOpt(c.fd.pd.s, OptLinger, l)
+	if err == nil {
+		c.discard.Store(!l.On)
+	}
+	return c.fd.opError("set linger", err)
 }
 
 // SetMaxSendRate caps how fast this side sends from now on (UDT_MAXBW),

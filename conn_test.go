@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -1093,3 +1094,53 @@ func TestConnWriteToMessages(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// TestCloseAfterPeerEndedReportsUndelivered: the peer closes (its shutdown
+// packet) without acknowledging what this side wrote. However late Close
+// comes, while UDT still keeps the socket closed or after it deleted it,
+// Close names what was not delivered, and Stats gives the last figures,
+// marked as final.
+func TestCloseAfterPeerEndedReportsUndelivered(t *testing.T) {
+	t.Parallel()
+	ln, err := ListenUDT("udt4", &Addr{AddrPort: loop4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, wait := range []Status{StatusClosed, StatusNonexist} {
+		p, err := rawDial(t, netip.MustParseAddr("127.0.0.1"), ln.Addr().(*Addr).AddrPort, defaultHandshake(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ln.AcceptUDT()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(make([]byte, 100<<10)); err != nil {
+			t.Fatal(err)
+		}
+		p.waitData(1)
+		p.ctrl(ctrlShutdown, 0) // and never an ACK
+		for deadline := time.Now().Add(timeoutUpperBound); ; time.Sleep(20 * time.Millisecond) {
+			st := c.Socket().SockState()
+			if st == wait || (wait == StatusClosed && st == StatusNonexist) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("UDT left the socket %v, waiting for %v", st, wait)
+			}
+		}
+		s, err := c.Stats()
+		if err != nil || !s.Ended || s.Total.PacketsSent == 0 {
+			t.Errorf("after UDT ended it (%v): Stats %+v, %v; want the last figures, Ended", wait, s.Total, err)
+		}
+		if err := c.Flush(context.Background()); CodeOf(err) != ErrConnLost {
+			t.Errorf("Flush after UDT ended the connection (%v): %v; want ECONNLOST", wait, err)
+		}
+		err = c.Close()
+		if CodeOf(err) != ErrConnLost || !strings.Contains(err.Error(), "not acknowledged") {
+			t.Errorf("Close after UDT ended the connection (%v): %v; want ECONNLOST naming what was not acknowledged", wait, err)
+		}
+		t.Logf("%v: %v", wait, err)
+	}
+}

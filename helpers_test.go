@@ -1,9 +1,9 @@
 package udt
 
 import (
-	"encoding/json"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"

@@ -434,11 +434,11 @@ func (p *poller) scan(r *pollRound, backstop bool) {
 		case d.abandoned.Load():
 			ended = append(ended, d)
 			continue
-		case !ci.exists || ci.sndPkts == 0:
+		case ci.sndPkts == 0:
 			// Acknowledged, also when the peer closed since; or UDT has
-			// deleted the socket, whose state is then gone.
+			// deleted a socket nobody watched, whose state is then gone.
 			d.done <- drainResult{}
-		case ci.status == StatusBroken:
+		case !ci.exists || ci.status == StatusBroken:
 			d.pd.notePeer(ci)
 			d.done <- drainResult{left: ci.sndPkts, gone: true}
 		default:
@@ -504,6 +504,13 @@ func (p *poller) drain(pd *pollDesc, cancel <-chan struct{}, until time.Time) (i
 		p.mu.Lock()
 		p.drains = removeDrains(p.drains, []*drainReq{d})
 		p.mu.Unlock()
+		if ci[0].sndPkts > 0 {
+			// UDT ended the connection, and what it had not delivered when
+			// it did was kept (cudt.WatchConn): never "delivered" without
+			// proof, however long after the break Close comes.
+			pd.notePeer(ci[0])
+			return ci[0].sndPkts, errPeerGone
+		}
 		return 0, nil
 	}
 	p.lib.pollSignal() // the poller counts this drain from now on
@@ -574,7 +581,7 @@ const (
 // notePeer records why a connection ended, as UDT knows it.
 func (pd *pollDesc) notePeer(ci connInfo) {
 	switch {
-	case !ci.exists:
+	case !ci.exists && !ci.ended:
 	case ci.shutdown:
 		if pd.peer.CompareAndSwap(peerUnknown, peerClosed) {
 			pollStats.peerCloses.Add(1)

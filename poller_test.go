@@ -97,6 +97,8 @@ func (f *fakePoll) EpollRemoveUsock(_ Epoll, id SocketID) error {
 	return nil
 }
 
+func (f *fakePoll) watchConn(Socket, bool) {}
+
 func (f *fakePoll) connInfos(ids []SocketID, out []connInfo, _ bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -114,6 +114,7 @@ type connInfo struct {
 	rejected  bool // the listener rejected the handshake
 	shutdown  bool // the peer closed it; broken without this, the peer was lost
 	sndPkts   int  // packets not yet acknowledged
+	ended     bool // UDT ended it on its own and closed or deleted it; the fields above are its last
 }
 
 // pollLib is what the poller drives: the UDT calls, and the three things
@@ -134,8 +135,13 @@ type pollLib interface {
 	// is out of UDT's list of connecting sockets).
 	connectSettled(s Socket) bool
 	// perfEnded reads the totals of a connection that is closing or
-	// broken, which Perfmon refuses; false once UDT deleted it.
+	// broken, which Perfmon refuses, and the last ones of a watched
+	// connection UDT deleted; false when nothing is known of it.
 	perfEnded(s Socket) (Perf, bool)
+	// watchConn keeps (on) the last state of connection s should UDT end
+	// and delete it on its own, for connInfos and perfEnded, until it is
+	// called again with !on.
+	watchConn(s Socket, on bool)
 }
 
 type pollWhy int
@@ -155,7 +161,7 @@ func (nativePoll) connInfos(ids []SocketID, out []connInfo, full bool) {
 	cudt.ConnInfos(ids32(ids), ci, full)
 	for i, c := range ci {
 		out[i] = connInfo{status: Status(c.Status), exists: c.Exists, connected: c.Connected,
-			rejected: c.Rejected, shutdown: c.Shutdown, sndPkts: c.SndPkts}
+			rejected: c.Rejected, shutdown: c.Shutdown, sndPkts: c.SndPkts, ended: c.Ended}
 	}
 }
 
@@ -180,6 +186,14 @@ func (nativePoll) pollWait(ep Epoll, ev *EpollEvents, timeout time.Duration, sig
 func (nativePoll) pollSignal() { cudt.PollSignal() }
 
 func (nativePoll) connectSettled(s Socket) bool { return cudt.ConnectSettled(int32(s.ID())) }
+
+func (nativePoll) watchConn(s Socket, on bool) {
+	if on {
+		cudt.WatchConn(int32(s.ID()))
+	} else {
+		cudt.UnwatchConn(int32(s.ID()))
+	}
+}
 
 func (nativePoll) perfEnded(s Socket) (Perf, bool) {
 	p, ok := cudt.PerfEnded(int(s.ID()))

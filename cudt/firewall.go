@@ -2,13 +2,14 @@ package cudt
 
 // The firewall in front of UDT (firewall.h): the linker routes UDT's calls
 // of recvmsg, pthread_create, socket and epoll_create through cudt's
-// __wrap_ functions. --wrap applies to the whole program being linked: a
+// __wrap_ functions, and pthread_mutex_destroy, whose first call in ~CUDT
+// tells watch.cpp that UDT deletes a connection. --wrap applies to the whole program being linked: a
 // C library linked beside this one gets close-on-exec sockets and epoll
 // instances too, and its recvmsg calls pass through untouched (only UDT's
 // receive threads are checked).
 
 /*
-#cgo LDFLAGS: -Wl,--wrap=recvmsg -Wl,--wrap=pthread_create -Wl,--wrap=socket -Wl,--wrap=epoll_create
+#cgo LDFLAGS: -Wl,--wrap=recvmsg -Wl,--wrap=pthread_create -Wl,--wrap=socket -Wl,--wrap=epoll_create -Wl,--wrap=pthread_mutex_destroy
 #cgo nocallback cudt_fw_counts
 #cgo noescape cudt_fw_counts
 #include <stdint.h>

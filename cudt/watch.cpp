@@ -43,6 +43,22 @@ template struct Expose<RemoveConnector, &CRcvQueue::removeConnector>;
 template struct Expose<Shutdown, &CUDT::m_bShutdown>;
 template struct Expose<Connected, &CUDT::m_bConnected>;
 
+// A connection UDT ended on its own (a lost peer, a peer's shutdown) is
+// marked CLOSED by UDT's garbage collector (in m_ClosedSockets, which
+// getUDTHandle no longer searches) and deleted a second later: what it
+// had not delivered, and its counters, would go with it. ~CUDT's first act
+// is pthread_mutex_destroy(&m_SendBlockLock), which the link routes through
+// cudt (--wrap): for a watched connection, the figures are kept there.
+CUDT_FIELD(SendBlockLock, pthread_mutex_t);
+CUDT_FIELD(SocketID, UDTSOCKET);
+typedef std::map<UDTSOCKET, CUDTSocket*> SocketMap;
+CUDT_TAG(ClosedSockets, SocketMap CUDTUnited::*);
+CUDT_TAG(ControlLock, pthread_mutex_t CUDTUnited::*);
+template struct Expose<SendBlockLock, &CUDT::m_SendBlockLock>;
+template struct Expose<SocketID, &CUDT::m_SocketID>;
+template struct Expose<ClosedSockets, &CUDTUnited::m_ClosedSockets>;
+template struct Expose<ControlLock, &CUDTUnited::m_ControlLock>;
+
 CUDT_TAG(EventCond, pthread_cond_t*);
 CUDT_TAG(EventLock, pthread_mutex_t*);
 
@@ -177,7 +193,142 @@ void start_watcher() {
 	pthread_attr_destroy(&a);
 }
 
+// The last figures of a connection, read from its CUDT while UDT still has it.
+struct Ended {
+	int snd_pkts;
+	int shutdown;
+	cudt_perf perf;
+};
+
+void read_perf(CUDT* c, cudt_perf* p) {
+	memset(p, 0, sizeof *p);
+	p->msTimeStamp = (CTimer::getTime() - c->*member(StartTime())) / 1000;
+	p->pktSentTotal = c->*member(SentTotal());
+	p->pktRecvTotal = c->*member(RecvTotal());
+	p->pktSndLossTotal = c->*member(SndLossTotal());
+	p->pktRcvLossTotal = c->*member(RcvLossTotal());
+	p->pktRetransTotal = c->*member(RetransTotal());
+	p->pktSentACKTotal = c->*member(SentACKTotal());
+	p->pktRecvACKTotal = c->*member(RecvACKTotal());
+	p->pktSentNAKTotal = c->*member(SentNAKTotal());
+	p->pktRecvNAKTotal = c->*member(RecvNAKTotal());
+	p->usSndDurationTotal = c->*member(SndDurationTotal());
+	p->msRTT = c->*member(RTT()) / 1000.0;
+	p->mbpsBandwidth = double(c->*member(Bandwidth())) * (c->*member(PayloadSize())) * 8.0 / 1e6;
+	p->pktFlowWindow = c->*member(FlowWindow());
+	p->pktCongestionWindow = (int)(c->*member(CongestionWindow()));
+}
+
+void read_ended(CUDT* c, Ended* e) {
+	CSndBuffer* b = c->*member(SndBuffer());
+	e->snd_pkts = b != NULL ? b->getCurrBufSize() : 0;
+	e->shutdown = c->*member(Shutdown());
+	read_perf(c, &e->perf);
+}
+
+// Connections whose end the Go side wants to know, by the address of
+// their CUDT's m_SendBlockLock; and what was kept of those UDT deleted.
+struct Watched {
+	UDTSOCKET u;
+	CUDT* c;
+};
+std::map<const pthread_mutex_t*, Watched> g_watched;
+std::map<UDTSOCKET, const pthread_mutex_t*> g_watch_key;
+std::map<UDTSOCKET, Ended> g_ended;
+pthread_mutex_t g_ended_mu = PTHREAD_MUTEX_INITIALIZER;
+
+// closed_find runs f on the CUDT of u while UDT keeps it in its closed
+// sockets (marked CLOSED, not yet deleted), under UDT's own lock, which its
+// garbage collector holds to delete one. False if u is not there.
+template <typename F>
+bool closed_find(int u, F f) {
+	CUDTUnited* un = member(United());
+	pthread_mutex_t* mu = &(un->*member(ControlLock()));
+	SocketMap& closed = un->*member(ClosedSockets());
+	bool found = false;
+	pthread_mutex_lock(mu);
+	SocketMap::iterator it = closed.find(u);
+	if (it != closed.end() && it->second->m_pUDT != NULL) {
+		f(it->second->m_pUDT);
+		found = true;
+	}
+	pthread_mutex_unlock(mu);
+	return found;
+}
+
+// ended_find copies what was kept of u, if UDT deleted it while watched.
+bool ended_find(int u, Ended* e) {
+	pthread_mutex_lock(&g_ended_mu);
+	std::map<UDTSOCKET, Ended>::const_iterator it = g_ended.find(u);
+	bool found = it != g_ended.end();
+	if (found) *e = it->second;
+	pthread_mutex_unlock(&g_ended_mu);
+	return found;
+}
+
+// gone fills c for a socket getUDTHandle no longer finds: from its CUDT
+// while UDT keeps it closed, else from what was kept when UDT deleted it.
+void gone(int u, cudt_conninfo* c) {
+	Ended e;
+	bool found = closed_find(u, [&](CUDT* cu) { read_ended(cu, &e); });
+	if (!found) found = ended_find(u, &e);
+	if (!found) return;
+	c->ended = 1;
+	c->connected = 1;
+	c->shutdown = e.shutdown;
+	c->snd_pkts = e.snd_pkts;
+}
+
 }  // namespace
+
+extern "C" int __real_pthread_mutex_destroy(pthread_mutex_t* m);
+
+extern "C" int __wrap_pthread_mutex_destroy(pthread_mutex_t* m) {
+	pthread_mutex_lock(&g_ended_mu);
+	std::map<const pthread_mutex_t*, Watched>::iterator it = g_watched.find(m);
+	if (it != g_watched.end()) {
+		// ~CUDT, before it deletes the buffers: m is the first member it
+		// destroys. The ID check guards against a CUDT freed and another
+		// allocated at the same address between watch and here.
+		CUDT* c = it->second.c;
+		UDTSOCKET u = it->second.u;
+		g_watched.erase(it);
+		g_watch_key.erase(u);
+		if (c->*member(SocketID()) == u) {
+			try {
+				read_ended(c, &g_ended[u]);
+			} catch (...) {
+			}
+		}
+	}
+	pthread_mutex_unlock(&g_ended_mu);
+	return __real_pthread_mutex_destroy(m);
+}
+
+void cudt_conn_watch(int u) {
+	try {
+		CUDT* c = CUDT::getUDTHandle(u);
+		if (c == NULL) return;
+		pthread_mutex_lock(&g_ended_mu);
+		Watched w = {u, c};
+		const pthread_mutex_t* key = &(c->*member(SendBlockLock()));
+		g_watched[key] = w;
+		g_watch_key[u] = key;
+		pthread_mutex_unlock(&g_ended_mu);
+	} catch (...) {
+	}
+}
+
+void cudt_conn_unwatch(int u) {
+	pthread_mutex_lock(&g_ended_mu);
+	std::map<UDTSOCKET, const pthread_mutex_t*>::iterator k = g_watch_key.find(u);
+	if (k != g_watch_key.end()) {
+		g_watched.erase(k->second);
+		g_watch_key.erase(k);
+	}
+	g_ended.erase(u);
+	pthread_mutex_unlock(&g_ended_mu);
+}
 
 void cudt_conninfo_get(const int* ids, int n, int full, cudt_conninfo* ci) {
 	for (int i = 0; i < n; i++) {
@@ -196,7 +347,10 @@ void cudt_conninfo_get(const int* ids, int n, int full, cudt_conninfo* ci) {
 			// (CUDTUnited::checkBrokenSockets), so the reads below, made
 			// right after the lookup, never reach freed memory.
 			CUDT* u = CUDT::getUDTHandle(ids[i]);
-			if (u == NULL) continue;
+			if (u == NULL) {
+				gone(ids[i], c);
+				continue;
+			}
 			c->exists = 1;
 			// m_bConnected goes true a moment before the handshake's last
 			// step (connect_complete), which a close must not precede:
@@ -335,22 +489,14 @@ int cudt_perf_ended(int u, cudt_perf* p) {
 		// As in cudt_conninfo_get: a socket getUDTHandle finds is not
 		// deleted for at least a second, so these reads stay in its memory.
 		CUDT* c = CUDT::getUDTHandle(u);
-		if (c == NULL) return 0;
-		p->msTimeStamp = (CTimer::getTime() - c->*member(StartTime())) / 1000;
-		p->pktSentTotal = c->*member(SentTotal());
-		p->pktRecvTotal = c->*member(RecvTotal());
-		p->pktSndLossTotal = c->*member(SndLossTotal());
-		p->pktRcvLossTotal = c->*member(RcvLossTotal());
-		p->pktRetransTotal = c->*member(RetransTotal());
-		p->pktSentACKTotal = c->*member(SentACKTotal());
-		p->pktRecvACKTotal = c->*member(RecvACKTotal());
-		p->pktSentNAKTotal = c->*member(SentNAKTotal());
-		p->pktRecvNAKTotal = c->*member(RecvNAKTotal());
-		p->usSndDurationTotal = c->*member(SndDurationTotal());
-		p->msRTT = c->*member(RTT()) / 1000.0;
-		p->mbpsBandwidth = double(c->*member(Bandwidth())) * (c->*member(PayloadSize())) * 8.0 / 1e6;
-		p->pktFlowWindow = c->*member(FlowWindow());
-		p->pktCongestionWindow = (int)(c->*member(CongestionWindow()));
+		if (c != NULL) {
+			read_perf(c, p);
+			return 1;
+		}
+		if (closed_find(u, [&](CUDT* cu) { read_perf(cu, p); })) return 1;
+		Ended e;
+		if (!ended_find(u, &e)) return 0;
+		*p = e.perf;
 		return 1;
 	} catch (...) {
 		return 0;

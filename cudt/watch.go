@@ -24,6 +24,11 @@ type ConnInfo struct {
 	Rejected  bool // the listener rejected the handshake (UDT 4.11 still completes a non-blocking connect)
 	Shutdown  bool // the peer closed the connection; a break without it is a lost peer
 	SndPkts   int  // packets in the send buffer, unacknowledged
+	// Ended: UDT ended the connection on its own and has closed or deleted
+	// the socket (Exists is false); Connected, Shutdown and SndPkts are
+	// its last, for a socket UDT still keeps closed or one watched
+	// (WatchConn) when UDT deleted it.
+	Ended bool
 }
 
 // ConnInfos fills out[i] for ids[i], in one C call; len(out) must be at
@@ -52,6 +57,7 @@ func ConnInfos(ids []int32, out []ConnInfo, full bool) {
 			Rejected:  c.rejected != 0,
 			Shutdown:  c.shutdown != 0,
 			SndPkts:   int(c.snd_pkts),
+			Ended:     c.ended != 0,
 		}
 	}
 }
@@ -108,3 +114,12 @@ func PerfEnded(u int) (p Perf, ok bool) {
 	}
 	return perfFromC(&c), true
 }
+
+// WatchConn keeps, until UnwatchConn, the last state of connection u should
+// UDT end and delete it on its own (a lost peer, the peer's shutdown): what
+// it had not delivered (ConnInfo.SndPkts with Ended) and its totals
+// (PerfEnded), however late they are asked.
+func WatchConn(u int32) { C.cudt_conn_watch(C.int(u)) }
+
+// UnwatchConn forgets u and what was kept of it.
+func UnwatchConn(u int32) { C.cudt_conn_unwatch(C.int(u)) }

@@ -25,6 +25,7 @@ typedef struct {
 	int rejected;   /* the listener answered the handshake with a rejection (1002) */
 	int shutdown;   /* the peer closed the connection (it sent UDT's shutdown) */
 	int snd_pkts;   /* packets in the send buffer: sent or not, unacknowledged */
+	int ended;      /* UDT ended it (closed or deleted it): connected, shutdown and snd_pkts are its last */
 } cudt_conninfo;
 
 /* Fills ci[i] for each of the n sockets in ids, in one call. Unless full,
@@ -49,7 +50,8 @@ int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* l
 
 /* Fills p with the totals UDT keeps for a connection that is closing or
  * broken, which UDT::perfmon no longer reads (interval counters and buffer
- * space stay zero). Returns 0 when UDT no longer knows the socket. */
+ * space stay zero); for a watched connection UDT ended and deleted, its
+ * last totals. Returns 0 when nothing is known of the socket. */
 int cudt_perf_ended(int u, cudt_perf* p);
 
 /* Reports whether UDT's recv, recvmsg, send or sendmsg (of len bytes) on u,
@@ -60,6 +62,13 @@ int cudt_perf_ended(int u, cudt_perf* p);
  * every time they drain their data or fill their buffer. */
 enum { CUDT_OP_RECV, CUDT_OP_RECVMSG, CUDT_OP_SEND, CUDT_OP_SENDMSG };
 int cudt_would_block(int u, int op, int len);
+
+/* Watches connection u until cudt_conn_unwatch: if UDT ends it on its own
+ * (a lost peer, the peer's shutdown) and deletes it, what it had not
+ * delivered and its counters are kept for cudt_conninfo_get (ended) and
+ * cudt_perf_ended, however late they are asked. */
+void cudt_conn_watch(int u);
+void cudt_conn_unwatch(int u);
 
 /* Makes a cudt_poll_wait in progress, or the next one, return at once. */
 void cudt_poll_signal(void);
