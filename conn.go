@@ -145,6 +145,9 @@ var _ io.WriterTo = (*Conn)(nil)
 func newConn(fd *netFD, cfg *Config) *Conn {
 	c := &Conn{fd: fd, msg: cfg.Message, ttl: cfg.MessageTTL, unordered: cfg.MessageUnordered}
 	c.discard.Store(cfg.Linger < 0)
+	if cfg.PeerIdleTimeout > 0 {
+		fd.pd.setPeerIdle(cfg.PeerIdleTimeout)
+	}
 	c.stats.prevAt = time.Now()
 	// Should UDT end the connection on its own and delete the socket
 	// before Close, Close and Stats still learn what it had not delivered
@@ -303,6 +306,9 @@ func (c *Conn) read(b []byte, msg bool) (int, error) {
 		if fd.pd.expired(EventIn) {
 			return 0, fd.opError("read", errDeadline)
 		}
+		if fd.pd.idleExpired() {
+			return 0, fd.opError("read", errPeerIdle)
+		}
 		var n int
 		var err error
 		if msg {
@@ -358,6 +364,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 		}
 		if off == len(b) {
 			return off, nil
+		}
+		if fd.pd.idleExpired() {
+			return off, fd.opError("write", errPeerIdle)
 		}
 		if fd.pd.expired(EventOut) {
 			return off, fd.opError("write", errDeadline)
@@ -418,6 +427,9 @@ func (c *Conn) WriteMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) 
 	for {
 		if fd.pd.isClosed() {
 			return 0, fd.opError("write", net.ErrClosed)
+		}
+		if fd.pd.idleExpired() {
+			return 0, fd.opError("write", errPeerIdle)
 		}
 		if fd.pd.expired(EventOut) {
 			return 0, fd.opError("write", errDeadline)
@@ -496,6 +508,8 @@ func (c *Conn) undelivered(left int, why error, linger time.Duration) error {
 		what += " (up to " + strconv.Itoa(left*(v.(int)-udpIPHeaders-udtHeader)) + " bytes)"
 	}
 	switch {
+	case why == errPeerIdle:
+		return &Error{Op: "close", Code: ErrConnLost, Msg: what + ": nothing was heard from the peer within the peer idle timeout; discarded", err: syscall.ETIMEDOUT}
 	case why == errDeadline:
 		return &Error{Op: "close", Code: ErrTimeout, Msg: what + " within the linger time of " + linger.String() + "; discarded", err: os.ErrDeadlineExceeded}
 	case c.fd.pd.peerState() == peerClosed:
@@ -532,6 +546,24 @@ func (c *Conn) SetLinger(sec int) error {
 		c.discard.Store(!l.On)
 	}
 	return c.fd.opError("set linger", err)
+}
+
+// SetPeerIdleTimeout sets the peer idle timeout (Config.PeerIdleTimeout)
+// from now on: the connection breaks when nothing has been heard from the
+// peer for d, at least MinPeerIdleTimeout; 0 turns it off (UDT's own 45 to
+// 53 s remain).
+func (c *Conn) SetPeerIdleTimeout(d time.Duration) error {
+	if !c.ok() {
+		return errInvalidConn("set peer idle timeout")
+	}
+	if c.fd.pd.isClosed() {
+		return c.fd.opError("set peer idle timeout", net.ErrClosed)
+	}
+	if err := checkPeerIdle(d); err != nil {
+		return c.fd.opError("set peer idle timeout", invalid("set peer idle timeout", err.Error()))
+	}
+	c.fd.pd.setPeerIdle(d)
+	return nil
 }
 
 // SetMaxSendRate caps how fast this side sends from now on (UDT_MAXBW),
@@ -576,6 +608,10 @@ func (c *Conn) Flush(ctx context.Context) error {
 			return fd.opError("flush", &Error{Op: "flush", Code: ErrTimeout, Msg: "i/o timeout: " + strconv.Itoa(left) + " packets not yet acknowledged", err: cerr})
 		}
 		return fd.opError("flush", ctx.Err())
+	}
+	if err == errPeerIdle {
+		return fd.opError("flush", &Error{Op: "flush", Code: ErrConnLost, err: syscall.ETIMEDOUT,
+			Msg: "nothing was heard from the peer within the peer idle timeout, with " + strconv.Itoa(left) + " packets unacknowledged"})
 	}
 	return fd.opError("flush", &Error{Op: "flush", Code: ErrConnLost,
 		Msg: "the connection broke with " + strconv.Itoa(left) + " packets unacknowledged"})

@@ -1144,3 +1144,83 @@ func TestCloseAfterPeerEndedReportsUndelivered(t *testing.T) {
 		t.Logf("%v: %v", wait, err)
 	}
 }
+
+// TestPeerIdleTimeout: a peer that falls silent (here one that never sends
+// after its handshake, as a killed one) breaks the connection after
+// Config.PeerIdleTimeout: a blocked Read, a Write and Close all say so, as
+// a timeout. An idle but live peer (UDT's keep-alives) does not.
+func TestPeerIdleTimeout(t *testing.T) {
+	t.Parallel()
+	lc := ListenConfig{Config: Config{PeerIdleTimeout: MinPeerIdleTimeout}}
+	ln, err := lc.ListenUDT(context.Background(), "udt4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	la := ln.Addr().(*Addr).AddrPort
+
+	// A live peer, idle for longer than the timeout, keeps its connection.
+	live, err := DialUDT("udt4", nil, &Addr{AddrPort: la})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	liveSrv, err := ln.AcceptUDT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer liveSrv.Close()
+
+	// A silent one.
+	if _, err := rawDial(t, netip.MustParseAddr("127.0.0.1"), la, defaultHandshake(1)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ln.AcceptUDT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := c.Write(make([]byte, 64<<10)); err != nil {
+		t.Fatalf("Write before the timeout: %v", err)
+	}
+	_, err = c.Read(make([]byte, 10)) // blocks: the peer sends nothing
+	took := time.Since(start)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, syscall.ETIMEDOUT) || CodeOf(err) != ErrConnLost ||
+		!strings.Contains(err.Error(), "peer idle timeout") {
+		t.Fatalf("blocked Read on a silent peer: %v; want a timeout naming the peer idle timeout", err)
+	}
+	t.Logf("a silent peer broke the connection after %v (PeerIdleTimeout %v)", took.Round(time.Millisecond), MinPeerIdleTimeout)
+	if took < MinPeerIdleTimeout {
+		t.Errorf("broken after %v, before the timeout of %v", took, MinPeerIdleTimeout)
+	}
+	if _, err := c.Write([]byte("x")); !errors.Is(err, syscall.ETIMEDOUT) {
+		t.Errorf("Write after the peer idle timeout: %v", err)
+	}
+	if err := c.Close(); CodeOf(err) != ErrConnLost || !strings.Contains(err.Error(), "not acknowledged") || !errors.Is(err, syscall.ETIMEDOUT) {
+		t.Errorf("Close after the peer idle timeout: %v; want what was not acknowledged", err)
+	}
+	if st := ReadPollerStats(); st.PeersIdle == 0 {
+		t.Error("PollerStats.PeersIdle is 0")
+	}
+
+	// The live pair, idle all this time, still works both ways.
+	live.SetDeadline(time.Now().Add(timeoutUpperBound))
+	liveSrv.SetDeadline(time.Now().Add(timeoutUpperBound))
+	if _, err := live.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(liveSrv, make([]byte, 4)); err != nil {
+		t.Fatalf("an idle live peer's connection after %v: %v", time.Since(start), err)
+	}
+
+	if err := c.SetPeerIdleTimeout(time.Second); err == nil {
+		t.Error("SetPeerIdleTimeout on a closed Conn: nil")
+	}
+	if err := liveSrv.SetPeerIdleTimeout(time.Second); err == nil || !strings.Contains(err.Error(), "MinPeerIdleTimeout") {
+		t.Errorf("SetPeerIdleTimeout(1s): %v; want an error naming MinPeerIdleTimeout", err)
+	}
+	if _, err := (&ListenConfig{Config: Config{PeerIdleTimeout: -time.Second}}).Listen(context.Background(), "udt", "127.0.0.1:0"); err == nil {
+		t.Error("Config.PeerIdleTimeout -1s: nil")
+	}
+}

@@ -58,7 +58,20 @@ type Config struct {
 	Linger time.Duration
 	// CongestionControl picks UDT_CC; the zero value keeps UDT's native one.
 	CongestionControl CongestionControl
+	// PeerIdleTimeout breaks the connection when nothing has been heard
+	// from the peer for that long: blocked and later Reads and Writes fail
+	// with an error whose Timeout is true (it matches syscall.ETIMEDOUT and
+	// ErrConnLost), and Close and Flush name what was not acknowledged.
+	// UDT's peers send a keep-alive each second they have nothing else to
+	// send, so it is at least MinPeerIdleTimeout. 0 keeps UDT's own
+	// behaviour: a silent peer is given up after 45 to 53 s.
+	// Conn.SetPeerIdleTimeout changes it on an open connection.
+	PeerIdleTimeout time.Duration
 }
+
+// MinPeerIdleTimeout is the shortest PeerIdleTimeout: twice the second
+// between the keep-alives of an idle UDT peer.
+const MinPeerIdleTimeout = 2 * time.Second
 
 // validate checks what UDT would refuse or misread, naming the field.
 func (c *Config) validate() error {
@@ -87,6 +100,9 @@ func (c *Config) validate() error {
 	}
 	if (c.MessageTTL != 0 || c.MessageUnordered) && !c.Message {
 		return errors.New("udt: Config.MessageTTL and MessageUnordered need Config.Message")
+	}
+	if err := checkPeerIdle(c.PeerIdleTimeout); err != nil {
+		return fmt.Errorf("udt: Config.%v", err)
 	}
 	if c.Linger > 0 && (c.Linger%time.Second != 0 || c.Linger/time.Second > 1<<31-1) {
 		return fmt.Errorf("udt: Config.Linger must be whole seconds that fit struct linger (at most 2^31-1), not %v", c.Linger)
@@ -810,5 +826,13 @@ func (l *Listener) SetDeadline(t time.Time) error {
 		return l.fd.opError("set deadline", net.ErrClosed)
 	}
 	l.fd.pd.setDeadline(t, EventIn)
+	return nil
+}
+
+// checkPeerIdle says what is wrong with a peer idle timeout, if anything.
+func checkPeerIdle(d time.Duration) error {
+	if d != 0 && d < MinPeerIdleTimeout {
+		return fmt.Errorf("PeerIdleTimeout must be 0 (UDT's own 45 to 53 s) or at least MinPeerIdleTimeout (%v: an idle UDT peer sends a keep-alive each second), not %v", MinPeerIdleTimeout, d)
+	}
 	return nil
 }

@@ -166,7 +166,9 @@ func (e *Error) Is(target error) bool {
 
 // Timeout reports whether the call timed out (net.Error): ETIMEOUT, and
 // ENOSERVER, which is UDT's handshake timing out.
-func (e *Error) Timeout() bool { return e.Code == ErrTimeout || e.Code == ErrNoServer }
+func (e *Error) Timeout() bool {
+	return e.Code == ErrTimeout || e.Code == ErrNoServer || e.err == syscall.ETIMEDOUT
+}
 
 // Temporary reports whether the same call may succeed later unchanged: the
 // non-blocking "not now" answers. It is here because net.Error still lists

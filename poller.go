@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -117,7 +118,7 @@ func newPoller(lib pollLib) *poller {
 // open makes s known to the poller, starting it if it was not running.
 func (p *poller) open(s Socket) (*pollDesc, error) {
 	pd := &pollDesc{p: p, s: s, rready: make(chan struct{}), wready: make(chan struct{}),
-		closing: make(chan struct{}), gone: make(chan struct{})}
+		closing: make(chan struct{}), gone: make(chan struct{}), idle: make(chan struct{})}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.running {
@@ -532,6 +533,9 @@ func (p *poller) drain(pd *pollDesc, cancel <-chan struct{}, until time.Time) (i
 	case <-timeout:
 		d.abandoned.Store(true)
 		return p.unacked(pd), errDeadline
+	case <-pd.idle:
+		d.abandoned.Store(true)
+		return p.unacked(pd), errPeerIdle
 	}
 }
 
@@ -570,6 +574,15 @@ type pollDesc struct {
 	goneOnce sync.Once
 	peer     atomic.Int32 // peerUnknown, peerClosed or peerLost
 	port     *udpPort     // the shared UDP port it holds a reference to, if any
+
+	// The peer idle timeout (Config.PeerIdleTimeout): idle closes when
+	// nothing was heard from the peer for idleAfter. idleTimer and
+	// idleGen are guarded by mu; a timer of an older generation stops.
+	idle      chan struct{}
+	idleOnce  sync.Once
+	idleAfter time.Duration
+	idleGen   int
+	idleTimer *time.Timer
 }
 
 const (
@@ -641,6 +654,10 @@ func (pd *pollDesc) waitFor(ev Events, cancel <-chan struct{}, limit time.Time) 
 		pd.mu.Unlock()
 		return net.ErrClosed
 	}
+	if pd.idleExpired() {
+		pd.mu.Unlock()
+		return errPeerIdle
+	}
 	var ready chan struct{}
 	var deadline time.Time
 	if ev == EventIn {
@@ -692,6 +709,8 @@ func (pd *pollDesc) waitFor(ev Events, cancel <-chan struct{}, limit time.Time) 
 		return nil
 	case <-pd.closing:
 		return net.ErrClosed
+	case <-pd.idle:
+		return errPeerIdle
 	case <-timeout:
 		return errDeadline
 	case <-expire:
@@ -736,6 +755,9 @@ func (pd *pollDesc) close() bool {
 	pd.closed = true
 	pd.want = 0
 	close(pd.closing)
+	if pd.idleTimer != nil {
+		pd.idleTimer.Stop()
+	}
 	pd.mu.Unlock()
 	pd.p.request(pd)
 	return true
@@ -761,4 +783,66 @@ func (pd *pollDesc) isClosed() bool {
 	pd.mu.Lock()
 	defer pd.mu.Unlock()
 	return pd.closed
+}
+
+// errPeerIdle is the answer of every call on a connection whose peer was
+// silent for its peer idle timeout (Config.PeerIdleTimeout): a timeout, as
+// TCP's keep-alive failure is, and a lost connection.
+var errPeerIdle error = &Error{Op: "peer idle timeout", Code: ErrConnLost,
+	Msg: "nothing heard from the peer within the peer idle timeout (Config.PeerIdleTimeout)", err: syscall.ETIMEDOUT}
+
+// setPeerIdle arms the peer idle timeout (d > 0) or disarms it (0).
+func (pd *pollDesc) setPeerIdle(d time.Duration) {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	pd.idleAfter = d
+	pd.idleGen++
+	if pd.idleTimer != nil {
+		pd.idleTimer.Stop()
+		pd.idleTimer = nil
+	}
+	if d > 0 && !pd.closed {
+		gen := pd.idleGen
+		pd.idleTimer = time.AfterFunc(d, func() { pd.checkIdle(gen) })
+	}
+}
+
+// checkIdle asks UDT when it last heard from the peer: past the timeout
+// the connection is over; otherwise it looks again when it could be. One
+// cgo call per timeout while the peer is heard from.
+func (pd *pollDesc) checkIdle(gen int) {
+	pd.mu.Lock()
+	d := pd.idleAfter
+	live := gen == pd.idleGen && !pd.closed
+	pd.mu.Unlock()
+	if !live {
+		return
+	}
+	ago, ok := pd.p.lib.heardAgo(pd.s)
+	if !ok {
+		return // UDT ended the connection: its end reports itself
+	}
+	if ago >= d {
+		pd.idleOnce.Do(func() {
+			pollStats.peersIdle.Add(1)
+			close(pd.idle)
+		})
+		pd.wake(EventIn | EventOut)
+		return
+	}
+	pd.mu.Lock()
+	if gen == pd.idleGen && !pd.closed {
+		pd.idleTimer = time.AfterFunc(d-ago, func() { pd.checkIdle(gen) })
+	}
+	pd.mu.Unlock()
+}
+
+// idleExpired reports whether the peer idle timeout passed.
+func (pd *pollDesc) idleExpired() bool {
+	select {
+	case <-pd.idle:
+		return true
+	default:
+		return false
+	}
 }

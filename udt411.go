@@ -77,6 +77,7 @@ type PollerStats struct {
 	BackstopFinds  int64 // backstop scans that found a change UDT's event had not shown
 	PeerCloses     int64 // connections seen closed by their peer
 	PeersLost      int64 // connections UDT gave up on (peer silent)
+	PeersIdle      int64 // connections whose peer was silent for their PeerIdleTimeout
 	ClosesDrained  int64 // Close calls that waited until the peer acknowledged everything
 	ClosesFailed   int64 // Close calls that gave up on unacknowledged data (peer gone, linger)
 	DialsRejected  int64 // handshakes the listener rejected, which UDT 4.11 reports as connected
@@ -87,7 +88,7 @@ type PollerStats struct {
 
 var pollStats struct {
 	runs, waits, events, disarmed, arms, udtSignals, scans, backstopScans, backstopFinds,
-	peerCloses, peersLost, closesDrained, closesFailed, dialsRejected, staleRebuilds,
+	peerCloses, peersLost, peersIdle, closesDrained, closesFailed, dialsRejected, staleRebuilds,
 	abandonedClose, abandonedWait atomic.Int64
 }
 
@@ -98,7 +99,7 @@ func ReadPollerStats() PollerStats {
 		Runs: s.runs.Load(), Waits: s.waits.Load(), Events: s.events.Load(),
 		Disarmed: s.disarmed.Load(), Arms: s.arms.Load(), UDTSignals: s.udtSignals.Load(),
 		Scans: s.scans.Load(), BackstopScans: s.backstopScans.Load(), BackstopFinds: s.backstopFinds.Load(),
-		PeerCloses: s.peerCloses.Load(), PeersLost: s.peersLost.Load(),
+		PeerCloses: s.peerCloses.Load(), PeersLost: s.peersLost.Load(), PeersIdle: s.peersIdle.Load(),
 		ClosesDrained: s.closesDrained.Load(), ClosesFailed: s.closesFailed.Load(),
 		DialsRejected: s.dialsRejected.Load(), StaleRebuilds: s.staleRebuilds.Load(),
 		AbandonedClose: s.abandonedClose.Load(), AbandonedWait: s.abandonedWait.Load(),
@@ -134,6 +135,9 @@ type pollLib interface {
 	// closed: its handshake completed, or UDT gave up on it (and then it
 	// is out of UDT's list of connecting sockets).
 	connectSettled(s Socket) bool
+	// heardAgo is how long ago UDT last heard from s's peer; false when
+	// UDT no longer has the socket.
+	heardAgo(s Socket) (time.Duration, bool)
 	// perfEnded reads the totals of a connection that is closing or
 	// broken, which Perfmon refuses, and the last ones of a watched
 	// connection UDT deleted; false when nothing is known of it.
@@ -186,6 +190,8 @@ func (nativePoll) pollWait(ep Epoll, ev *EpollEvents, timeout time.Duration, sig
 func (nativePoll) pollSignal() { cudt.PollSignal() }
 
 func (nativePoll) connectSettled(s Socket) bool { return cudt.ConnectSettled(int32(s.ID())) }
+
+func (nativePoll) heardAgo(s Socket) (time.Duration, bool) { return cudt.HeardAgo(int32(s.ID())) }
 
 func (nativePoll) watchConn(s Socket, on bool) {
 	if on {

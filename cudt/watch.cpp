@@ -50,6 +50,20 @@ template struct Expose<Connected, &CUDT::m_bConnected>;
 // is pthread_mutex_destroy(&m_SendBlockLock), which the link routes through
 // cudt (--wrap): for a watched connection, the figures are kept there.
 CUDT_FIELD(SendBlockLock, pthread_mutex_t);
+CUDT_FIELD(LastRspTime, volatile uint64_t);
+CUDT_FIELD(EXPCount, int);
+CUDT_FIELD(RTTVar, int);
+CUDT_FIELD(MinExpInt, uint64_t);
+CUDT_FIELD(CC, CCC*);
+CUDT_TAG(UserRTO, bool CCC::*);
+CUDT_TAG(RTO, int CCC::*);
+template struct Expose<LastRspTime, &CUDT::m_ullLastRspTime>;
+template struct Expose<EXPCount, &CUDT::m_iEXPCount>;
+template struct Expose<RTTVar, &CUDT::m_iRTTVar>;
+template struct Expose<MinExpInt, &CUDT::m_ullMinExpInt>;
+template struct Expose<CC, &CUDT::m_pCC>;
+template struct Expose<UserRTO, &CCC::m_bUserDefinedRTO>;
+template struct Expose<RTO, &CCC::m_iRTO>;
 CUDT_FIELD(SocketID, UDTSOCKET);
 typedef std::map<UDTSOCKET, CUDTSocket*> SocketMap;
 CUDT_TAG(ClosedSockets, SocketMap CUDTUnited::*);
@@ -303,6 +317,43 @@ extern "C" int __wrap_pthread_mutex_destroy(pthread_mutex_t* m) {
 	}
 	pthread_mutex_unlock(&g_ended_mu);
 	return __real_pthread_mutex_destroy(m);
+}
+
+int64_t cudt_heard_ago(int u) {
+	try {
+		// As in cudt_conninfo_get: a socket getUDTHandle finds is not
+		// deleted for at least a second.
+		CUDT* c = CUDT::getUDTHandle(u);
+		if (c == NULL) return -1;
+		// UDT stamps m_ullLastRspTime and sets m_iEXPCount to 1 with every
+		// packet from the peer (data, ACKs, keep-alives: a live peer sends
+		// one a second when idle). Each of its retransmission timeouts
+		// (CUDT::checkTimers) since then raised the count by one and moved
+		// the stamp to its own time, i intervals of RTT + 4 RTTVar plus the
+		// SYN interval (at least i x the minimum) after the one before, or
+		// of the controller's RTO: so the last packet from the peer came
+		// those intervals before the stamp. Ticks are CTimer::rdtsc's.
+		uint64_t f = CTimer::getCPUFrequency();
+		if (f == 0) f = 1;
+		uint64_t last = c->*member(LastRspTime()), now;
+		int exps = c->*member(EXPCount()) - 1;
+		CCC* cc = c->*member(CC());
+		for (int i = 1; i <= exps && i <= 64; i++) {
+			uint64_t in;
+			if (cc != NULL && cc->*member(UserRTO()))
+				in = uint64_t(cc->*member(RTO())) * f;
+			else {
+				in = uint64_t(i * (c->*member(RTT()) + 4 * c->*member(RTTVar())) + 10000) * f;
+				uint64_t floor = uint64_t(i) * (c->*member(MinExpInt()));
+				if (in < floor) in = floor;
+			}
+			last = last > in ? last - in : 0;
+		}
+		CTimer::rdtsc(now);
+		return now > last ? int64_t((now - last) / f) : 0;
+	} catch (...) {
+		return -1;
+	}
 }
 
 void cudt_conn_watch(int u) {

@@ -9,11 +9,15 @@ package cudt
 #cgo nocallback cudt_connect_settled
 #cgo noescape cudt_perf_ended
 #cgo nocallback cudt_perf_ended
+#cgo nocallback cudt_heard_ago
 #include "watch.h"
 */
 import "C"
 
-import "unsafe"
+import (
+	"time"
+	"unsafe"
+)
 
 // ConnInfo is what UDT 4.11 records about a connection and reports through
 // no call of its API (see watch.h).
@@ -123,3 +127,11 @@ func WatchConn(u int32) { C.cudt_conn_watch(C.int(u)) }
 
 // UnwatchConn forgets u and what was kept of it.
 func UnwatchConn(u int32) { C.cudt_conn_unwatch(C.int(u)) }
+
+// HeardAgo is how long ago UDT last heard from u's peer (any packet: a
+// live peer sends a keep-alive each second it has nothing else to send);
+// false when UDT no longer has the socket.
+func HeardAgo(u int32) (time.Duration, bool) {
+	us := int64(C.cudt_heard_ago(C.int(u)))
+	return time.Duration(us) * time.Microsecond, us >= 0
+}

@@ -68,6 +68,10 @@ int cudt_would_block(int u, int op, int len);
  * delivered and its counters are kept for cudt_conninfo_get (ended) and
  * cudt_perf_ended, however late they are asked. */
 void cudt_conn_watch(int u);
+
+/* Microseconds since UDT last heard from u's peer (any packet), or -1 when
+ * UDT no longer has the socket. */
+int64_t cudt_heard_ago(int u);
 void cudt_conn_unwatch(int u);
 
 /* Makes a cudt_poll_wait in progress, or the next one, return at once. */

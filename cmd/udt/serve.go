@@ -49,6 +49,8 @@ func runServe(ctx context.Context, args []string) error {
 	maxClients := fs.Int("max-clients", 64, "serve at most this many clients at once; more are refused")
 	stall := duration(time.Minute)
 	fs.Var(&stall, "stall", "drop a client that takes nothing for this `duration`")
+	peerIdle := duration(30 * time.Second)
+	fs.Var(&peerIdle, "peer-idle", "drop a client not heard from for this `duration` (0: UDT's own 45-53 s; at least 2s)")
 	var mss, fc int
 	var sndbuf, udpSnd byteSize
 	var bw bitRate
@@ -97,7 +99,8 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer root.Close()
-	cfg := udt.Config{MSS: mss, FlowWindow: fc, SendBuffer: int(sndbuf), UDPSendBuffer: int(udpSnd), MaxSendRate: udt.BitRate(bw)}
+	cfg := udt.Config{MSS: mss, FlowWindow: fc, SendBuffer: int(sndbuf), UDPSendBuffer: int(udpSnd), MaxSendRate: udt.BitRate(bw),
+		PeerIdleTimeout: time.Duration(peerIdle)}
 	lc := udt.ListenConfig{Config: cfg}
 	ln, err := lc.Listen(ctx, "udt", addr)
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"time"
 
 	"github.com/udtgo/udt"
 	"google.golang.org/grpc"
@@ -62,12 +63,19 @@ func WithDialer(d *udt.Dialer) grpc.DialOption {
 	return grpc.WithContextDialer(ContextDialer(d))
 }
 
+// DefaultPeerIdleTimeout is the udt.Config.PeerIdleTimeout of a Listen
+// without a ListenConfig: long enough for any path UDT serves, short
+// enough that a server soon lets go of a client that vanished.
+const DefaultPeerIdleTimeout = 30 * time.Second
+
 // Listen listens for UDT connections on address ("host:port"; port 0
 // picks one, read it back from Addr) with lc's options (nil: UDT's
-// defaults), for grpc.Server.Serve.
+// defaults, but for a PeerIdleTimeout of DefaultPeerIdleTimeout, so that
+// a vanished client is let go within seconds rather than UDT's 45 to 53),
+// for grpc.Server.Serve.
 func Listen(address string, lc *udt.ListenConfig) (net.Listener, error) {
 	if lc == nil {
-		lc = &udt.ListenConfig{}
+		lc = &udt.ListenConfig{Config: udt.Config{PeerIdleTimeout: DefaultPeerIdleTimeout}}
 	}
 	if lc.Config.Message {
 		return nil, errMessageMode

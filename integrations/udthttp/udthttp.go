@@ -19,6 +19,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/udtgo/udt"
 )
@@ -58,12 +59,19 @@ func NewTransport(d *udt.Dialer) *http.Transport {
 	return t
 }
 
+// DefaultPeerIdleTimeout is the udt.Config.PeerIdleTimeout of a Listen
+// without a ListenConfig: long enough for any path UDT serves, short
+// enough that a server soon lets go of a client that vanished.
+const DefaultPeerIdleTimeout = 30 * time.Second
+
 // Listen listens for UDT connections on address ("host:port"; port 0
 // picks one, read it back from Addr) with lc's options (nil: UDT's
-// defaults), for http.Server.Serve or ServeTLS.
+// defaults, but for a PeerIdleTimeout of DefaultPeerIdleTimeout, so that
+// a vanished client is let go within seconds rather than UDT's 45 to 53),
+// for http.Server.Serve or ServeTLS.
 func Listen(address string, lc *udt.ListenConfig) (net.Listener, error) {
 	if lc == nil {
-		lc = &udt.ListenConfig{}
+		lc = &udt.ListenConfig{Config: udt.Config{PeerIdleTimeout: DefaultPeerIdleTimeout}}
 	}
 	if lc.Config.Message {
 		return nil, errMessageMode
