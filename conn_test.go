@@ -1237,3 +1237,61 @@ func TestPeerIdleTimeout(t *testing.T) {
 		t.Error("Config.PeerIdleTimeout -1s: nil")
 	}
 }
+
+// TestWriteThenCloseEOF: a server writes 4 bytes and closes; the client
+// reads them, then io.EOF. Rounds of dial, read, EOF and close, one after
+// another, as a remote-shell client runs commands. UDT_EOF_ROUNDS rounds
+// (./build.sh soak: 2,000) must have at most one in a thousand whose EOF
+// came more than 50 ms after the data; each late one is logged
+// with the poller's counters over it. The default run makes 100 rounds and
+// checks only that each ends in io.EOF.
+func TestWriteThenCloseEOF(t *testing.T) {
+	rounds := envInt("UDT_EOF_ROUNDS", 100)
+	ln, err := Listen("udt", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				c.Write([]byte("abcd"))
+				c.Close()
+			}()
+		}
+	}()
+	bound := 50 * time.Millisecond
+	late := 0
+	for i := range rounds {
+		c, err := Dial("udt", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(timeoutUpperBound))
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		before := ReadPollerStats()
+		start := time.Now()
+		if _, err := c.Read(buf); err != io.EOF {
+			t.Fatalf("round %d: after the data: %v, want io.EOF", i, err)
+		}
+		if took := time.Since(start); took > bound {
+			late++
+			after := ReadPollerStats()
+			t.Logf("round %d: EOF %v after the data; poller: %d waits, %d UDT signals, %d scans, %d backstop scans (%d found)", i, took,
+				after.Waits-before.Waits, after.UDTSignals-before.UDTSignals, after.Scans-before.Scans,
+				after.BackstopScans-before.BackstopScans, after.BackstopFinds-before.BackstopFinds)
+		}
+		c.Close()
+	}
+	t.Logf("%d rounds, %d with EOF later than %v", rounds, late, bound)
+	if rounds >= 1000 && late > rounds/1000 {
+		t.Errorf("%d of %d rounds had EOF later than %v, want at most %d", late, rounds, bound, rounds/1000)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Transport owns one UDP port and lets a listener, dialed connections and
@@ -302,7 +303,9 @@ func (p *udpPort) release(pd *pollDesc, rendezvous bool) {
 	last := p.refs == 0 && !p.explicit && !p.closed
 	p.mu.Unlock()
 	if last {
-		unshare(p)
+		// Not at once: a dial soon after takes it up again (see
+		// sharedPortIdle).
+		time.AfterFunc(sharedPortIdle, func() { unshare(p) })
 	}
 }
 
@@ -369,7 +372,7 @@ type muxKey struct {
 // sharedPorts holds, per muxKey, the implicit port that dialed connections
 // of that kind share when they have no local address, so N connections
 // cost one descriptor and UDT's two threads instead of N of each. A port
-// lives from its first connection to its last.
+// lives from its first connection to sharedPortIdle after its last.
 var sharedPorts struct {
 	mu    sync.Mutex
 	ports map[muxKey]*udpPort

@@ -56,6 +56,15 @@ const (
 	// first is still in UDT's list of connectors.
 	rendezvousTTL = 10 * connectTTL
 
+	// The implicit port dialed connections share stays open this long
+	// after its last connection closes. UDT tears a port down in its
+	// garbage collector, which holds UDT's global lock while it joins the
+	// port's two threads: every UDT call of the process waits meanwhile,
+	// the poller's too, for up to half a second on a loaded machine (a
+	// dial-and-close loop saw ends of stream 120 to 460 ms late, and none
+	// with the port kept). A dial within this time reuses the port.
+	sharedPortIdle = 3 * time.Second
+
 	// Not a constant here but relied on by cudt.ConnInfos: UDT deletes a
 	// socket no sooner than a second after it marks it CLOSED
 	// (CUDTUnited::checkBrokenSockets), so a socket's private state can be

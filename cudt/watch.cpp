@@ -529,6 +529,11 @@ int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* l
 	}
 }
 
+void cudt_raise_event(void) {
+	g_events.fetch_add(1);
+	notify();
+}
+
 void cudt_poll_signal(void) {
 	g_wake.store(1);
 	notify();
