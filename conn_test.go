@@ -1247,23 +1247,10 @@ func TestPeerIdleTimeout(t *testing.T) {
 // checks only that each ends in io.EOF.
 func TestWriteThenCloseEOF(t *testing.T) {
 	rounds := envInt("UDT_EOF_ROUNDS", 100)
-	ln, err := Listen("udt", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				c.Write([]byte("abcd"))
-				c.Close()
-			}()
-		}
-	}()
+	ln := serveEach(t, func(c net.Conn) {
+		c.Write([]byte("abcd"))
+		c.Close()
+	})
 	bound := 50 * time.Millisecond
 	late := 0
 	for i := range rounds {

@@ -58,16 +58,7 @@ func fuzzVictim(f *testing.F) (stream, msg netip.AddrPort) {
 					if _, err := c.Write(make([]byte, 16<<10)); err != nil {
 						return
 					}
-					buf := make([]byte, 65536)
-					for {
-						n, err := c.Read(buf)
-						if err != nil {
-							return
-						}
-						if _, err := c.Write(buf[:n]); err != nil {
-							return
-						}
-					}
+					echoEach(c)
 				}()
 			}
 		}()

@@ -387,16 +387,7 @@ func hostileVictim() {
 				return
 			}
 		}
-		buf := make([]byte, 65536)
-		for {
-			n, err := c.Read(buf)
-			if err != nil {
-				return
-			}
-			if _, err := c.Write(buf[:n]); err != nil {
-				return
-			}
-		}
+		echoEach(c)
 	})
 	lazy, err := ListenUDT("udt4", &Addr{AddrPort: netip.MustParseAddrPort("127.0.0.1:0")})
 	if err != nil {
@@ -412,6 +403,29 @@ func hostileVictim() {
 		}
 	}
 	os.Exit(0)
+}
+
+// echoEach writes back each Read's data (each message, in message mode)
+// until an error.
+func echoEach(c *Conn) {
+	buf := make([]byte, 65536)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return
+		}
+		if _, err := c.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+// listener is the victim's stream or message listener.
+func (v *victim) listener(msg bool) netip.AddrPort {
+	if msg {
+		return v.msg
+	}
+	return v.stream
 }
 
 // legit is a well-behaved client of the victim's: it reads the greeting,
@@ -604,10 +618,7 @@ func TestHostilePeers(t *testing.T) {
 	for _, tc := range hostileCases {
 		t.Run(tc.name, func(t *testing.T) {
 			v := startVictim(t)
-			to := v.stream
-			if tc.msg {
-				to = v.msg
-			}
+			to := v.listener(tc.msg)
 			l, err := dialLegit(t, to, tc.msg)
 			if err != nil {
 				t.Fatal(err)
@@ -647,10 +658,7 @@ func TestHostilePeersUnguarded(t *testing.T) {
 	for _, tc := range hostileCases[:4] {
 		t.Run(tc.name, func(t *testing.T) {
 			v := startVictim(t, "UDT_TEST_VICTIM_UNGUARDED=1")
-			to := v.stream
-			if tc.msg {
-				to = v.msg
-			}
+			to := v.listener(tc.msg)
 			l, err := dialLegit(t, to, tc.msg)
 			if err != nil {
 				t.Fatal(err)

@@ -250,3 +250,37 @@ func childReader(addr string) {
 	}
 	select {}
 }
+
+// serveEach listens on loopback and runs handle on each accepted
+// connection, in a goroutine of its own, until the listener closes (at the
+// test's end).
+func serveEach(t testing.TB, handle func(net.Conn)) net.Listener {
+	t.Helper()
+	ln, err := Listen("udt", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+	return ln
+}
+
+// loopTransport opens a Transport on a loopback port of its own, closed at
+// the test's end.
+func loopTransport(t testing.TB) *Transport {
+	t.Helper()
+	tr, err := NewTransport("udt", "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}

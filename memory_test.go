@@ -252,8 +252,10 @@ func churnChild(t *testing.T) {
 	wg.Wait()
 	took := time.Since(begin)
 	handlers.Wait()
-	// UDT deletes the sockets within 3 s; the last trim follows.
-	time.Sleep(trimQuiet + 3*time.Second)
+	// The shared dial port closes sharedPortIdle after the last
+	// connection, UDT deletes it and the sockets within 3 s; the last
+	// trim follows.
+	time.Sleep(sharedPortIdle + trimQuiet + 3*time.Second)
 	close(stop)
 	<-sampled
 	trims, trimmed := trimStats()

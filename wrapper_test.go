@@ -800,20 +800,7 @@ func childDescriptors(t testing.TB) []string {
 func TestChildInheritsNoDescriptor(t *testing.T) {
 	// Not parallel: it compares what a child inherits from the whole process.
 	before := childDescriptors(t)
-	ln, err := Listen("udt", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	ln := serveEach(t, func(c net.Conn) { io.Copy(c, c); c.Close() })
 	c, err := Dial("udt", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -823,16 +810,7 @@ func TestChildInheritsNoDescriptor(t *testing.T) {
 	if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
 		t.Fatal(err)
 	}
-	ta, err := NewTransport("udt", "127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ta.Close()
-	tb, err := NewTransport("udt", "127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tb.Close()
+	ta, tb := loopTransport(t), loopTransport(t)
 	rendezvousPair(t,
 		func(ctx context.Context) (*Conn, error) { return ta.Rendezvous(ctx, "udt", tb.LocalAddr().String()) },
 		func(ctx context.Context) (*Conn, error) { return tb.Rendezvous(ctx, "udt", ta.LocalAddr().String()) })
