@@ -446,6 +446,8 @@ cmd_soak() {
 	UDT_CLOSE_ROUNDS=200 go test -race -count=1 -timeout 30m -run '^TestDataWrittenBeforeCloseArrives$' -v . | grep -E "$show"
 	say "500 transfers of 0 B to 64 MiB and message batches through a lossy relay"
 	UDT_LOSSY_TRANSFERS=500 UDT_LOSSY_MAX=67108864 go test -count=1 -timeout 60m -run '^TestLossyTransfersArriveIntact$' -v . | grep -E "$show"
+	say "Close after the peer was killed: after UDT gave up (about 50 s), and with a 5 s peer idle timeout"
+	UDT_KILLED_PEER_WAIT=1 go test -count=1 -timeout 10m -run '^TestCloseAfterPeerKilled$' -v . | grep -E "$show"
 	say "write-then-close: 2,000 rounds of dial, 4 bytes, EOF, close; at most 2 with EOF later than 50 ms"
 	UDT_EOF_ROUNDS=2000 go test -count=1 -timeout 30m -run '^TestWriteThenCloseEOF$' -v . | grep -E "$show"
 	say "churn: 100,000 open/connect/transfer/close cycles"

@@ -1282,3 +1282,52 @@ func TestWriteThenCloseEOF(t *testing.T) {
 		t.Errorf("%d of %d rounds had EOF later than %v, want at most %d", late, rounds, bound, rounds/1000)
 	}
 }
+
+// TestCloseAfterPeerKilled: the peer process is killed; this side writes
+// 100 KiB (Write succeeds: it lands in UDT's buffer), waits until UDT has
+// given up on the peer (45 to 53 s) and deleted the socket, then closes:
+// Close names what was never acknowledged. Also with a 5 s peer idle
+// timeout, which a blocked Read, a Write and Close each notice. Only with
+// UDT_KILLED_PEER_WAIT=1 (./build.sh soak): it waits out UDT's timeout.
+func TestCloseAfterPeerKilled(t *testing.T) {
+	if os.Getenv("UDT_KILLED_PEER_WAIT") == "" {
+		t.Skip("waits out UDT's 45-53 s; set UDT_KILLED_PEER_WAIT=1 (./build.sh soak)")
+	}
+	t.Parallel()
+	for _, idle := range []time.Duration{0, 5 * time.Second} {
+		l := listenT(t, "udt", "127.0.0.1:0", Config{PeerIdleTimeout: idle})
+		child, c := startChild(t, l, "UDT_TEST_CHILD_READER")
+		if _, err := c.Write(make([]byte, 1<<20)); err != nil {
+			t.Fatal(err)
+		}
+		c.Flush(context.Background()) // the child read it all
+		child.Process.Kill()
+		child.Wait()
+		killed := time.Now()
+		if _, err := c.Write(make([]byte, 100<<10)); err != nil {
+			t.Fatalf("Write after the kill: %v", err)
+		}
+		if idle > 0 {
+			c.SetReadDeadline(time.Now().Add(timeoutUpperBound))
+			_, rerr := c.Read(make([]byte, 1))
+			noticed := time.Since(killed)
+			_, werr := c.Write([]byte("x"))
+			cerr := c.Close()
+			t.Logf("peer idle timeout %v: Read noticed the kill after %v: %v; then Write: %v; Close: %v", idle, noticed.Round(time.Millisecond), rerr, werr, cerr)
+			if !errors.Is(rerr, syscall.ETIMEDOUT) || !errors.Is(werr, syscall.ETIMEDOUT) || CodeOf(cerr) != ErrConnLost || !strings.Contains(cerr.Error(), "not acknowledged") {
+				t.Errorf("with a peer idle timeout: Read %v, Write %v, Close %v", rerr, werr, cerr)
+			}
+			continue
+		}
+		for deadline := time.Now().Add(2 * time.Minute); c.Socket().SockState() != StatusNonexist; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("UDT kept the socket of a killed peer: %v", c.Socket().SockState())
+			}
+		}
+		err := c.Close()
+		t.Logf("UDT gave up on the killed peer and deleted the socket after %v; Close: %v", time.Since(killed).Round(time.Second), err)
+		if CodeOf(err) != ErrConnLost || !strings.Contains(err.Error(), "not acknowledged") {
+			t.Errorf("Close after UDT gave up on the killed peer: %v; want what was not acknowledged", err)
+		}
+	}
+}
