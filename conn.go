@@ -79,6 +79,7 @@ func closeSocket(pd *pollDesc) error {
 // releaseSocket closes in UDT a socket whose pollDesc is closed.
 func releaseSocket(pd *pollDesc) error {
 	pd.awaitGone()
+	pd.stopIdle()
 	pd.p.lib.watchConn(pd.s, false)
 	err := pd.p.lib.Close(pd.s)
 	pd.p.forget(pd)

@@ -1210,11 +1210,37 @@ func TestPeerIdleTimeout(t *testing.T) {
 	if _, err := c.Write([]byte("x")); !errors.Is(err, syscall.ETIMEDOUT) {
 		t.Errorf("Write after the peer idle timeout: %v", err)
 	}
+	if st, err := c.Stats(); err != nil || !st.Ended {
+		t.Errorf("Stats after the peer idle timeout: Ended %v, %v; want Ended", st.Ended, err)
+	}
 	if err := c.Close(); CodeOf(err) != ErrConnLost || !strings.Contains(err.Error(), "not acknowledged") || !errors.Is(err, syscall.ETIMEDOUT) {
 		t.Errorf("Close after the peer idle timeout: %v; want what was not acknowledged", err)
 	}
 	if st := ReadPollerStats(); st.PeersIdle == 0 {
 		t.Error("PollerStats.PeersIdle is 0")
+	}
+
+	// A Close that starts before the timeout, waiting for the peer to
+	// acknowledge, ends with it.
+	if _, err := rawDial(t, netip.MustParseAddr("127.0.0.1"), la, defaultHandshake(1)); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := ln.AcceptUDT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.Write(make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- c2.Close() }()
+	select {
+	case err := <-closed:
+		if !errors.Is(err, syscall.ETIMEDOUT) || !strings.Contains(err.Error(), "not acknowledged") {
+			t.Errorf("Close waiting on a silent peer: %v; want the peer idle timeout naming what was not acknowledged", err)
+		}
+	case <-time.After(timeoutUpperBound):
+		t.Fatal("Close waiting on a silent peer outlasted its peer idle timeout")
 	}
 
 	// The live pair, idle all this time, still works both ways.

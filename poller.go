@@ -583,6 +583,7 @@ type pollDesc struct {
 	idleAfter time.Duration
 	idleGen   int
 	idleTimer *time.Timer
+	idleDone  bool // the socket is released: no more checks
 }
 
 const (
@@ -755,9 +756,8 @@ func (pd *pollDesc) close() bool {
 	pd.closed = true
 	pd.want = 0
 	close(pd.closing)
-	if pd.idleTimer != nil {
-		pd.idleTimer.Stop()
-	}
+	// The peer idle timer runs on: a Close waiting for the peer's
+	// acknowledgement ends with it (stopIdle, once the socket is released).
 	pd.mu.Unlock()
 	pd.p.request(pd)
 	return true
@@ -801,7 +801,7 @@ func (pd *pollDesc) setPeerIdle(d time.Duration) {
 		pd.idleTimer.Stop()
 		pd.idleTimer = nil
 	}
-	if d > 0 && !pd.closed {
+	if d > 0 && !pd.idleDone {
 		gen := pd.idleGen
 		pd.idleTimer = time.AfterFunc(d, func() { pd.checkIdle(gen) })
 	}
@@ -813,7 +813,7 @@ func (pd *pollDesc) setPeerIdle(d time.Duration) {
 func (pd *pollDesc) checkIdle(gen int) {
 	pd.mu.Lock()
 	d := pd.idleAfter
-	live := gen == pd.idleGen && !pd.closed
+	live := gen == pd.idleGen && !pd.idleDone
 	pd.mu.Unlock()
 	if !live {
 		return
@@ -831,7 +831,7 @@ func (pd *pollDesc) checkIdle(gen int) {
 		return
 	}
 	pd.mu.Lock()
-	if gen == pd.idleGen && !pd.closed {
+	if gen == pd.idleGen && !pd.idleDone {
 		pd.idleTimer = time.AfterFunc(d-ago, func() { pd.checkIdle(gen) })
 	}
 	pd.mu.Unlock()
@@ -844,5 +844,16 @@ func (pd *pollDesc) idleExpired() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// stopIdle ends the peer idle checks of a socket about to be released.
+func (pd *pollDesc) stopIdle() {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	pd.idleDone = true
+	if pd.idleTimer != nil {
+		pd.idleTimer.Stop()
+		pd.idleTimer = nil
 	}
 }

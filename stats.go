@@ -161,6 +161,9 @@ func (c *Conn) sample() (s Stats, ended bool, err error) {
 	iv := total.minus(st.prev, now.Sub(st.prevAt))
 	c.rates(&total)
 	c.rates(&iv)
+	if fd.pd.idleExpired() {
+		ended = true // the peer idle timeout broke it, though UDT still holds it
+	}
 	s = Stats{
 		Elapsed:          p.TimeStamp,
 		Interval:         iv,
