@@ -3,6 +3,7 @@ package udt
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"runtime"
@@ -168,10 +169,20 @@ func settled(t *testing.T, want resources) resources {
 const rssSlackKiB = 64 << 10
 
 func churnCycle(t *testing.T, addr string, i int64, rng *rand.Rand) {
-	c, err := Dial("udt", addr)
+	start := time.Now()
+	nc, err := Dial("udt", addr)
 	if err != nil {
 		t.Errorf("cycle %d: %v", i, err)
 		return
+	}
+	c := nc.(*Conn)
+	dialed := time.Since(start)
+	// A failure says when each step happened, what UDT knew of the
+	// connection, and what the poller and the firewall had done.
+	explain := func() string {
+		st, serr := c.Stats()
+		return fmt.Sprintf("dialed after %v, failed after %v; %v, UDT state %v, stats %+v (%v); poller %+v; firewall %+v",
+			dialed, time.Since(start), c, c.Socket().SockState(), st.Total, serr, ReadPollerStats(), ReadFirewallStats())
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Minute))
@@ -180,11 +191,11 @@ func churnCycle(t *testing.T, addr string, i int64, rng *rand.Rand) {
 		msg[j] = byte(rng.Uint32())
 	}
 	if _, err := c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(msg))), msg...)); err != nil {
-		t.Errorf("cycle %d: Write: %v", i, err)
+		t.Errorf("cycle %d: Write: %v; %s", i, err, explain())
 		return
 	}
 	got := make([]byte, len(msg))
 	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
-		t.Errorf("cycle %d: echo: %v", i, err)
+		t.Errorf("cycle %d: echo: %v; %s", i, err, explain())
 	}
 }

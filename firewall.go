@@ -35,6 +35,7 @@ type FirewallStats struct {
 	DropRange          uint64 `json:"drop-range"`           // message-drop request malformed or beyond the receive window
 	DataEmpty          uint64 `json:"data-empty"`           // data packet without payload
 	DataWindow         uint64 `json:"data-window"`          // data packet beyond what the receive loss list holds
+	HandshakeClash     uint64 `json:"handshake-clash"`      // handshake UDT would take for another connection from the same address (see docs/security.md)
 }
 
 // ReadFirewallStats returns the firewall's counters.
@@ -57,11 +58,12 @@ func ReadFirewallStats() FirewallStats {
 		DropRange:          c[12],
 		DataEmpty:          c[13],
 		DataWindow:         c[14],
+		HandshakeClash:     c[15],
 	}
 }
 
 // Dropped is the number of packets the firewall kept from UDT.
 func (s FirewallStats) Dropped() uint64 {
 	return s.HandshakeForm + s.HandshakeISN + s.HandshakeWindow + s.HandshakeSource + s.ControlType +
-		s.ACKForm + s.ACKSeq + s.NAKForm + s.NAKSeq + s.DropStream + s.DropRange + s.DataEmpty + s.DataWindow
+		s.ACKForm + s.ACKSeq + s.NAKForm + s.NAKSeq + s.DropStream + s.DropRange + s.DataEmpty + s.DataWindow + s.HandshakeClash
 }

@@ -781,3 +781,70 @@ func firstLine(v *victim) string {
 	}
 	return out
 }
+
+// TestHandshakeClash: UDT's listener tells a new connection from a repeat of
+// an existing one by (peer ID << 30) + ISN in 32 bits and the source address
+// alone, so a second dial from the same port with the same ISN and a peer
+// ID equal mod 4 (two dials in one microsecond from a shared dial port)
+// was answered with the first connection's socket, and broke 45 s later
+// (issue 26). The firewall drops it; the same handshake with another ISN
+// connects.
+func TestHandshakeClash(t *testing.T) {
+	t.Parallel()
+	ln, err := ListenUDT("udt4", &Addr{AddrPort: loop4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.AcceptUDT()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(loop4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p := &rawPeer{t: t, conn: c, to: ln.Addr().(*Addr).AddrPort}
+	hs := defaultHandshake(1)
+	if err := p.handshake(hs, timeoutUpperBound); err != nil {
+		t.Fatal(err)
+	}
+	first, firstID := p.remote, p.id
+	before := ReadFirewallStats().HandshakeClash
+	// The same ISN, a peer ID 4 further: UDT's key is the same.
+	second := func(isn int32, wait time.Duration) (uint32, error) {
+		h := hs
+		h.id, h.isn, h.reqType, h.cookie = firstID+4, isn, reqConnect, 0
+		p.raw(h.packet(0))
+		buf := make([]byte, 2048)
+		if _, err := p.readHandshake(buf, wait); err != nil {
+			return 0, err
+		}
+		h.cookie = int32(binary.BigEndian.Uint32(buf[udtHeaderLen+4*handshakeCookie:]))
+		h.reqType = reqResponse
+		p.raw(h.packet(0))
+		if _, err := p.readHandshake(buf, wait); err != nil {
+			return 0, err
+		}
+		return binary.BigEndian.Uint32(buf[udtHeaderLen+24:]), nil
+	}
+	if got, err := second(hs.isn, time.Second); err == nil {
+		t.Fatalf("a handshake clashing with connection %d was answered, with socket %d", first, got)
+	}
+	if n := ReadFirewallStats().HandshakeClash - before; n == 0 {
+		t.Error("the firewall's rule handshake-clash did not act")
+	}
+	got, err := second(hs.isn+1, timeoutUpperBound)
+	if err != nil {
+		t.Fatalf("the same handshake with another ISN: %v", err)
+	}
+	if got == first {
+		t.Fatalf("the second connection was given the first's socket %d", got)
+	}
+}

@@ -58,6 +58,11 @@ CUDT_FIELD(Connected, volatile bool);
 CUDT_TAG(SndLossSize, int CSndLossList::*);
 CUDT_TAG(RcvLossSize, int CRcvLossList::*);
 CUDT_TAG(United, CUDTUnited*);
+typedef std::map<int64_t, std::set<UDTSOCKET> > PeerRecMap;
+typedef std::map<UDTSOCKET, CUDTSocket*> SocketMap;
+CUDT_TAG(PeerRec, PeerRecMap CUDTUnited::*);
+CUDT_TAG(Sockets, SocketMap CUDTUnited::*);
+CUDT_TAG(ControlLock, pthread_mutex_t CUDTUnited::*);
 typedef CUDTSocket* (CUDTUnited::*LocateFn)(const UDTSOCKET);
 CUDT_TAG(Locate, LocateFn);
 
@@ -79,6 +84,9 @@ template struct Expose<Connected, &CUDT::m_bConnected>;
 template struct Expose<SndLossSize, &CSndLossList::m_iSize>;
 template struct Expose<RcvLossSize, &CRcvLossList::m_iSize>;
 template struct Expose<United, &CUDT::s_UDTUnited>;
+template struct Expose<PeerRec, &CUDTUnited::m_PeerRec>;
+template struct Expose<Sockets, &CUDTUnited::m_Sockets>;
+template struct Expose<ControlLock, &CUDTUnited::m_ControlLock>;
 template struct Expose<Locate, &CUDTUnited::locate>;
 #undef CUDT_FIELD
 #undef CUDT_TAG
@@ -99,6 +107,7 @@ const char* const kRuleNames[CUDT_FW_RULES] = {
 	"drop-range",
 	"data-empty",
 	"data-window",
+	"handshake-clash",
 };
 
 std::atomic<uint64_t> g_count[CUDT_FW_RULES];
@@ -193,6 +202,43 @@ bool over_share(CRcvQueue* q, CUDTSocket* ls, const sockaddr* from) {
 	return n >= share;
 }
 
+// clashes reports whether UDT's listener would take a new connection's
+// handshake (peer socket peer_id, initial sequence number isn, from from)
+// for an existing connection's repeat. CUDTUnited::locate(peer, id, isn)
+// finds connections by (id << 30) + isn computed in 32 bits, where only id
+// mod 4 survives, and compares the address alone: two dials from one port
+// (a shared dial port) whose ISNs are equal (UDT seeds rand() with the
+// microsecond before each connect) and whose IDs are equal mod 4 meet, and
+// UDT answers the second with the first's server socket. That connection
+// hears nothing back and breaks 45 s later. Dropped, the dialer's next
+// attempt comes from a new socket with a new ISN. UDT's own lock is taken as
+// newConnection takes it next, but only briefly: false if it is busy.
+bool clashes(const sockaddr* from, int32_t peer_id, int32_t isn) {
+	CUDTUnited* un = member(United());
+	pthread_mutex_t* mu = &(un->*member(ControlLock()));
+	bool locked = false;
+	for (int i = 0; i < 50 && !(locked = pthread_mutex_trylock(mu) == 0); i++) {
+		timespec ts = {0, 100000};
+		nanosleep(&ts, NULL);
+	}
+	if (!locked) return false;
+	bool clash = false;
+	int64_t key = int32_t(uint32_t(peer_id) << 30) + isn;  // as UDT's int arithmetic wraps
+	PeerRecMap& rec = un->*member(PeerRec());
+	SocketMap& socks = un->*member(Sockets());
+	PeerRecMap::const_iterator r = rec.find(key);
+	if (r != rec.end()) {
+		for (std::set<UDTSOCKET>::const_iterator j = r->second.begin(); j != r->second.end() && !clash; ++j) {
+			SocketMap::const_iterator k = socks.find(*j);
+			if (k == socks.end() || k->second->m_pPeerAddr == NULL) continue;
+			clash = CIPAddress::ipcmp(from, k->second->m_pPeerAddr, k->second->m_iIPversion) &&
+			        k->second->m_PeerID != peer_id;
+		}
+	}
+	pthread_mutex_unlock(mu);
+	return clash;
+}
+
 int handshake(CRcvQueue* q, const sockaddr* from, int32_t id, char* data, int len) {
 	// CUDT::connect(const CPacket&) ignores a short handshake's failed
 	// deserialize and sets the connection up from a zeroed answer: MSS 0,
@@ -237,6 +283,7 @@ int handshake(CRcvQueue* q, const sockaddr* from, int32_t id, char* data, int le
 		if (it != g_listeners.end()) ls = it->second;
 		pthread_mutex_unlock(&g_listeners_mu);
 		if (ls != NULL && over_share(q, ls, from)) return CUDT_FW_HS_SOURCE;
+		if (clashes(from, word(data, 6), word(data, 2))) return CUDT_FW_HS_CLASH;
 	}
 	if (cap >= 1 && fw > cap) {
 		set_word(data, 4, cap);

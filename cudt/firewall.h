@@ -38,6 +38,7 @@ enum {
 	CUDT_FW_DROP_RANGE,    /* message-drop request: malformed, or beyond the receive window */
 	CUDT_FW_DATA_EMPTY,    /* data packet with no payload */
 	CUDT_FW_DATA_WINDOW,   /* data packet beyond what the receive loss list can hold */
+	CUDT_FW_HS_CLASH,      /* handshake UDT would take for another connection from the same address */
 	CUDT_FW_RULES
 };
 
