@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"net"
 	"runtime"
@@ -17,9 +16,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/udtgo/udt/cudt"
+	"github.com/udtgo/udt/internal/congestion"
 	"github.com/udtgo/udt/internal/netem"
 )
 
@@ -87,7 +86,7 @@ func (r *recorder) OnACK(cc *CC, ack int32) {
 	r.log(cc, "ack")
 	r.acks.Add(1)
 	r.mu.Lock()
-	if r.lastAck != 0 && seqCmp(ack, r.lastAck) <= 0 {
+	if r.lastAck != 0 && congestion.SeqCmp(ack, r.lastAck) <= 0 {
 		r.errs = append(r.errs, fmt.Sprintf("ACK %d after %d", ack, r.lastAck))
 	}
 	r.lastAck = ack
@@ -104,7 +103,7 @@ func (r *recorder) OnLoss(cc *CC, loss []int32) {
 	r.log(cc, "loss")
 	r.losses.Add(1)
 	LossRanges(loss, func(from, to int32) {
-		if seqCmp(from, to) > 0 || seqCmp(to, cc.SndCurrSeqNo()) > 0 {
+		if congestion.SeqCmp(from, to) > 0 || congestion.SeqCmp(to, cc.SndCurrSeqNo()) > 0 {
 			r.fail(fmt.Sprintf("loss range %d-%d beyond what was sent (%d)", from, to, cc.SndCurrSeqNo()))
 		}
 	})
@@ -456,106 +455,19 @@ func TestCongestionControlChecks(t *testing.T) {
 	}
 }
 
+// The pure-Go controllers name UDT's control types themselves.
+func TestCongestionConstantsMatchUDT(t *testing.T) {
+	if congestion.CtrlUserDefined != cudt.CtrlUserDefined || congestion.CtrlLossReport != cudt.CtrlLossReport || congestion.SeqMax != 0x7FFFFFFF {
+		t.Errorf("congestion's control types %#x, %#x differ from UDT's %#x, %#x", congestion.CtrlUserDefined, congestion.CtrlLossReport, cudt.CtrlUserDefined, cudt.CtrlLossReport)
+	}
+}
+
 func TestLossRanges(t *testing.T) {
 	var got [][2]int32
 	LossRanges([]int32{5, 7 | -0x80000000, 9, 12, -0x80000000 | 20}, func(a, b int32) { got = append(got, [2]int32{a, b}) })
 	want := [][2]int32{{5, 5}, {7, 9}, {12, 12}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("got %v, want %v (a range missing its end is dropped)", got, want)
-	}
-	if seqCmp(0, seqMax) <= 0 || seqInc(seqMax) != 0 || seqLen(seqMax, 1) != 2 {
-		t.Error("sequence numbers do not wrap as UDT's")
-	}
-}
-
-func TestOWDFilterMeasuresTheStandingQueue(t *testing.T) {
-	var o owdFilter
-	now := time.Now()
-	// Stamps near the int32 wrap: arrival less stamp is taken modulo 2^32.
-	const offset = int32(0x7FFFFF00)
-	feed := func(delays ...int32) {
-		for _, d := range delays {
-			now = now.Add(time.Millisecond)
-			o.sample(offset+d, now)
-		}
-	}
-	feed(50_000, 50_010, 50_200) // the empty path: 50 ms
-	if q := o.standing(); q != 0 {
-		t.Errorf("an empty path shows a queue of %d µs", q)
-	}
-	// A queue of 3 ms with the receiver late now and then (single samples
-	// up to 9 ms more): the window's minimum is the queue.
-	feed(53_000, 62_000, 53_100, 59_000, 53_050)
-	if q := o.standing(); q != 3000 {
-		t.Errorf("standing queue %d µs, want 3000", q)
-	}
-	// The path's delay stays the minimum over the epochs: 10 s later the
-	// base is still 50 ms, as the last epoch saw it.
-	now = now.Add(11 * time.Second)
-	feed(51_000)
-	if q := o.standing(); q != 1000 {
-		t.Errorf("after an epoch: %d µs, want 1000", q)
-	}
-	// Two epochs on, the path itself got longer (a route change): the new
-	// minimum is the new base.
-	now = now.Add(11 * time.Second)
-	feed(70_000)
-	now = now.Add(11 * time.Second)
-	feed(70_500)
-	if q := o.standing(); q != 500 {
-		t.Errorf("after a longer path: %d µs, want 500", q)
-	}
-}
-
-func TestBBRSteadyRateHoldsTheFastestFlowFirst(t *testing.T) {
-	// Two flows through one queue: the first delivers 4,400 packets/s of
-	// a 8,000 link, the second 3,600; both see the same queue.
-	flow := func(bw, delivered float64) *bbr {
-		b := &bbr{mode: bbrProbeBW, peerQ: true, rtProp: 100 * time.Millisecond}
-		b.btlBw[0] = bw
-		b.recent = [3]float64{delivered, delivered, delivered}
-		return b
-	}
-	fast, slow := flow(5000, 4400), flow(4000, 3600)
-	report := func(q time.Duration, n int, bs ...*bbr) {
-		for range n {
-			for _, b := range bs {
-				b.q = q
-				b.updateSteady(false)
-			}
-		}
-	}
-	// 15 ms of queue: 64 packets over it is 4,267 packets/s, the cap of
-	// both; the fast flow comes down to it, the slow one keeps its BtlBw.
-	report(15*time.Millisecond, 30, fast, slow)
-	want := bbrQueuePkts / 0.015
-	if math.Abs(fast.rs-want) > want/100 {
-		t.Errorf("fast flow's steady rate %.0f packets/s, want the common cap %.0f", fast.rs, want)
-	}
-	if math.Abs(slow.rs-4000) > 40 {
-		t.Errorf("slow flow's steady rate %.0f packets/s, want its BtlBw 4000", slow.rs)
-	}
-	if r := fast.rs / slow.rs; r >= 4400.0/3600 || r > 1.1 {
-		t.Errorf("steady rates %.0f and %.0f: ratio %.2f, want closer than the deliveries' 1.22", fast.rs, slow.rs, r)
-	}
-	// A queue past the cap of both drains: each heads for 90 % of what it
-	// delivers, however high its BtlBw.
-	report(50*time.Millisecond, 30, fast, slow)
-	if math.Abs(fast.rs-0.9*4400) > 40 || math.Abs(slow.rs-0.9*3600) > 40 {
-		t.Errorf("under a 50 ms queue: %.0f and %.0f packets/s, want 90 %% of 4400 and 3600", fast.rs, slow.rs)
-	}
-	// The same queue standing for more than 24 RTprop is a loss-based
-	// flow's: pace at BtlBw rather than yield it all.
-	fast.qLowAt = time.Now().Add(-3 * time.Second)
-	report(50*time.Millisecond, 30, fast)
-	if math.Abs(fast.rs-5000) > 50 {
-		t.Errorf("beside a queue that never drains: %.0f packets/s, want BtlBw 5000", fast.rs)
-	}
-	// A queue the measure cannot tell from none sets no cap.
-	slow.qLowAt = time.Time{}
-	report(bbrQueueFloor/2, 30, slow)
-	if math.Abs(slow.rs-4000) > 40 {
-		t.Errorf("with no queue: %.0f packets/s, want BtlBw 4000", slow.rs)
 	}
 }
 
@@ -568,9 +480,9 @@ type tickCounter struct {
 func (t tickCounter) ProcessCustomMsg(cc *CC, p *Packet) {
 	if p.Type == CtrlUserDefined {
 		switch p.Ext {
-		case bbrTickMsg:
+		case congestion.TickMsg:
 			t.ticks.Add(1)
-		case bbrRateMsg:
+		case congestion.RateMsg:
 			t.reports.Add(1)
 		}
 	}
@@ -578,7 +490,7 @@ func (t tickCounter) ProcessCustomMsg(cc *CC, p *Packet) {
 }
 
 // The receiving end of BBR wakes the sender with a tick at most every
-// bbrTickEvery while data arrives, beside its rate reports; the data
+// congestion.TickEvery while data arrives, beside its rate reports; the data
 // arrives intact.
 func TestBBRReceiverTicks(t *testing.T) {
 	var ticks, reports atomic.Int64
@@ -632,10 +544,10 @@ func TestBBRReceiverTicks(t *testing.T) {
 	if n == 0 || reports.Load() == 0 {
 		t.Fatalf("the sender got %d ticks and %d rate reports", n, reports.Load())
 	}
-	// At most one per bbrTickEvery, from the first packet to the last
+	// At most one per congestion.TickEvery, from the first packet to the last
 	// (plus the one the first packet sends).
-	if most := int64(r.d/bbrTickEvery) + 1; n > most {
-		t.Errorf("%d ticks in %v: more than one per %v", n, r.d, bbrTickEvery)
+	if most := int64(r.d/congestion.TickEvery) + 1; n > most {
+		t.Errorf("%d ticks in %v: more than one per %v", n, r.d, congestion.TickEvery)
 	}
 }
 
@@ -762,58 +674,6 @@ func TestControllerReceivesBatches(t *testing.T) {
 	}
 }
 
-// rateReport is the receiving end's rate report: pkts over us, and the
-// standing queue in microseconds.
-func rateReport(pkts, us, q int32) *Packet {
-	d := make([]byte, 12)
-	for i, w := range []int32{pkts, us, q} {
-		*(*int32)(unsafe.Pointer(&d[4*i])) = w
-	}
-	return &Packet{Type: CtrlUserDefined, Ext: bbrRateMsg, Data: d}
-}
-
-// The BtlBw filter keeps its maximum for ten slots of bbrSlotMin at least,
-// however short the rounds: on loopback, where rounds came a millisecond
-// apart, it kept less than a report's worth and BtlBw sank.
-func TestBBRBandwidthFilterOutlivesShortRounds(t *testing.T) {
-	b := &bbr{cfg: BBRConfig{StartupGain: 2 / math.Ln2, CWndGain: 4, ProbeRTTInterval: 10 * time.Second}, rtProp: 100 * time.Microsecond}
-	t0 := time.Unix(1e9, 0)
-	b.roundSample(t0, 0)
-	for range 3 {
-		b.ProcessCustomMsg(nil, rateReport(2000, 20000, 0)) // 100,000 packets/s
-	}
-	// Fifty rounds of a millisecond, each with a lower report.
-	for i := 1; i <= 50; i++ {
-		b.roundSample(t0.Add(time.Duration(i)*time.Millisecond), 0)
-		b.ProcessCustomMsg(nil, rateReport(1800, 20000, 0))
-	}
-	if bw := b.bw(); bw != 100000 {
-		t.Fatalf("BtlBw %.0f packets/s after 50 rounds in 50 ms; want the maximum, 100000, kept", bw)
-	}
-	// Ten slots later it has gone.
-	for i := 1; i <= 11; i++ {
-		b.roundSample(t0.Add(time.Duration(i)*bbrSlotMin+time.Second), 0)
-		b.ProcessCustomMsg(nil, rateReport(1800, 20000, 0))
-	}
-	if bw := b.bw(); bw != 90000 {
-		t.Fatalf("BtlBw %.0f packets/s eleven slots later; want 90000", bw)
-	}
-}
-
-// Startup ends when the queue it builds passes a quarter of RTprop, ahead
-// of the bandwidth samples, which lag.
-func TestBBRStartupEndsOnTheQueue(t *testing.T) {
-	b := &bbr{cfg: BBRConfig{StartupGain: 2 / math.Ln2, CWndGain: 4, ProbeRTTInterval: 10 * time.Second}, rtProp: 100 * time.Millisecond}
-	b.ProcessCustomMsg(nil, rateReport(100, 25000, 20000))
-	if b.mode != bbrStartup {
-		t.Fatalf("a queue of 20 ms at RTprop 100 ms ended Startup (mode %d)", b.mode)
-	}
-	b.ProcessCustomMsg(nil, rateReport(100, 25000, 26000))
-	if b.mode != bbrDrain {
-		t.Fatalf("a queue of 26 ms at RTprop 100 ms left the mode %d, want Drain", b.mode)
-	}
-}
-
 // closingTicker sends a custom message on every packet it receives, as
 // BBR's ticks do, and notes which packets came where that is refused.
 type closingTicker struct {
@@ -891,96 +751,6 @@ func TestControllerBatchAtDeletion(t *testing.T) {
 		// and the batch went out before: try again.
 		if attempt == 5 {
 			t.Fatalf("in 5 connections no batch was left for deletion (%d packets, all handed over before)", ct.pkts.Load())
-		}
-	}
-}
-
-// ProbeBW's draining phase: one RTprop after a probe that began on an
-// empty path, however late the reports that show the probe's queue gone;
-// longer by four times a small queue that stood before the probe; and
-// with other flows' queue standing, until the reports show it gone. The
-// reports that carry a probe's own queue do not move the steady rate.
-func TestBBRDrainPhaseLength(t *testing.T) {
-	const rtProp = 100 * time.Millisecond
-	newFlow := func(q time.Duration) (*bbr, time.Time) {
-		b := &bbr{mode: bbrProbeBW, peerQ: true, rtProp: rtProp, q: q, cycleIdx: len(bbrCycle) - 1}
-		b.btlBw[0] = 8000
-		b.rs = 8000
-		b.recent = [3]float64{8000, 8000, 8000}
-		t0 := time.Now()
-		b.cycleStart = t0.Add(-rtProp - time.Millisecond)
-		b.cycle(&CC{}, t0) // the probe (1.25) begins
-		if b.cycleIdx != 0 {
-			t.Fatalf("phase %d after the last level phase; want the probe, 0", b.cycleIdx)
-		}
-		b.cycle(&CC{}, t0.Add(rtProp+time.Millisecond))
-		if b.cycleIdx != 1 {
-			t.Fatalf("phase %d one RTprop into the probe; want the drain, 1", b.cycleIdx)
-		}
-		return b, t0.Add(rtProp + time.Millisecond)
-	}
-	drainEnds := func(b *bbr, from time.Time) time.Duration {
-		for d := time.Duration(0); d < 4*rtProp; d += time.Millisecond {
-			b.cycle(&CC{}, from.Add(d))
-			if b.cycleIdx != 1 {
-				return d
-			}
-		}
-		return -1
-	}
-
-	// Empty path: the probe's queue, 25 ms, is in every report the drain
-	// sees, as it is a round trip late.
-	b, drainAt := newFlow(100 * time.Microsecond)
-	b.q = 25 * time.Millisecond
-	b.updateSteady(b.probeEcho(time.Now().Add(rtProp + rtProp/2)))
-	if b.rs != 8000 {
-		t.Errorf("the probe's own queue moved the steady rate to %.0f packets/s; want 8000", b.rs)
-	}
-	if d := drainEnds(b, drainAt); d < rtProp || d > rtProp+2*time.Millisecond {
-		t.Errorf("after a probe on an empty path the drain lasted %v; want one RTprop, %v", d, rtProp)
-	}
-
-	// 3 ms stood before the probe: 12 ms more.
-	b, drainAt = newFlow(3 * time.Millisecond)
-	b.q = 25 * time.Millisecond
-	if d := drainEnds(b, drainAt); d < rtProp+12*time.Millisecond || d > rtProp+14*time.Millisecond {
-		t.Errorf("after a probe over a 3 ms queue the drain lasted %v; want %v", d, rtProp+12*time.Millisecond)
-	}
-
-	// Other flows' 15 ms stood: the drain lasts RTprop and four times
-	// that, then until a report shows the queue under the level, at most
-	// three RTprop.
-	b, drainAt = newFlow(15 * time.Millisecond)
-	b.q = 20 * time.Millisecond
-	if d := drainEnds(b, drainAt); d < 3*rtProp || d > 3*rtProp+2*time.Millisecond {
-		t.Errorf("with a queue standing the drain lasted %v; want the limit, %v", d, 3*rtProp)
-	}
-	b, drainAt = newFlow(15 * time.Millisecond)
-	b.q = 20 * time.Millisecond
-	b.cycle(&CC{}, drainAt.Add(rtProp*17/10))
-	if b.cycleIdx != 1 {
-		t.Fatalf("the drain ended at 1.7 RTprop with the queue still reported")
-	}
-	b.q = time.Millisecond
-	if d := drainEnds(b, drainAt.Add(rtProp*17/10)); d < 0 || d > time.Millisecond {
-		t.Errorf("the drain went on %v after a report of the queue gone; want it over", d)
-	}
-}
-
-// The level phases pace at 0.99 × BtlBw on paths of bbrCruiseMinRTT and
-// more, and at BtlBw on shorter ones, where a probe is too short for the
-// rate reports to show and BtlBw would sink to what the level phases
-// deliver.
-func TestBBRCruiseGain(t *testing.T) {
-	for _, tc := range []struct {
-		rtProp time.Duration
-		want   float64
-	}{{100 * time.Millisecond, 0.99 * 8000}, {bbrCruiseMinRTT, 0.99 * 8000}, {time.Millisecond, 8000}, {30 * time.Millisecond, 8000}} {
-		b := &bbr{cfg: BBRConfig{CWndGain: 4}, mode: bbrProbeBW, cycleIdx: 3, rtProp: tc.rtProp}
-		b.apply(&CC{}, 8000)
-		if got := b.paceHist[0]; math.Abs(got-tc.want) > 1e-6 {
-			t.Errorf("RTprop %v: level phase paced at %.1f packets/s, want %.1f", tc.rtProp, got, tc.want)
 		}
 	}
 }

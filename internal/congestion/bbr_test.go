@@ -1,0 +1,273 @@
+package congestion
+
+import (
+	"encoding/binary"
+	"math"
+	"testing"
+	"time"
+)
+
+// newBBR is a controller in the state init gives, on cfg's defaults.
+func newBBR(cfg Config, init BBR) *BBR {
+	b := init
+	b.cfg = cfg.withDefaults()
+	return &b
+}
+
+// fakeConn is a connection of 1,500-byte packets on UDT's defaults.
+type fakeConn struct {
+	rtt          int
+	cwnd, period float64
+	seq          int32
+	msgs         int
+}
+
+func (c *fakeConn) SYNInterval() int                      { return 10000 }
+func (c *fakeConn) MSS() int                              { return 1500 }
+func (c *fakeConn) MaxCWnd() float64                      { return 25600 }
+func (c *fakeConn) RTT() int                              { return c.rtt }
+func (c *fakeConn) RcvRate() int                          { return 0 }
+func (c *fakeConn) SndCurrSeqNo() int32                   { return c.seq }
+func (c *fakeConn) CWnd() float64                         { return c.cwnd }
+func (c *fakeConn) SetCWnd(p float64)                     { c.cwnd = p }
+func (c *fakeConn) SetPktSndPeriod(us float64)            { c.period = us }
+func (c *fakeConn) SendCustomMsg(int, int, []int32) error { c.msgs++; return nil }
+
+func TestSequenceNumbersWrap(t *testing.T) {
+	if SeqCmp(0, SeqMax) <= 0 || SeqInc(SeqMax) != 0 || SeqLen(SeqMax, 1) != 2 {
+		t.Error("sequence numbers do not wrap as UDT's")
+	}
+}
+
+func TestOWDFilterMeasuresTheStandingQueue(t *testing.T) {
+	var o owdFilter
+	now := time.Now()
+	// Stamps near the int32 wrap: arrival less stamp is taken modulo 2^32.
+	const offset = int32(0x7FFFFF00)
+	feed := func(delays ...int32) {
+		for _, d := range delays {
+			now = now.Add(time.Millisecond)
+			o.sample(offset+d, now)
+		}
+	}
+	feed(50_000, 50_010, 50_200) // the empty path: 50 ms
+	if q := o.standing(); q != 0 {
+		t.Errorf("an empty path shows a queue of %d µs", q)
+	}
+	// A queue of 3 ms with the receiver late now and then (single samples
+	// up to 9 ms more): the window's minimum is the queue.
+	feed(53_000, 62_000, 53_100, 59_000, 53_050)
+	if q := o.standing(); q != 3000 {
+		t.Errorf("standing queue %d µs, want 3000", q)
+	}
+	// The path's delay stays the minimum over the epochs: 10 s later the
+	// base is still 50 ms, as the last epoch saw it.
+	now = now.Add(11 * time.Second)
+	feed(51_000)
+	if q := o.standing(); q != 1000 {
+		t.Errorf("after an epoch: %d µs, want 1000", q)
+	}
+	// Two epochs on, the path itself got longer (a route change): the new
+	// minimum is the new base.
+	now = now.Add(11 * time.Second)
+	feed(70_000)
+	now = now.Add(11 * time.Second)
+	feed(70_500)
+	if q := o.standing(); q != 500 {
+		t.Errorf("after a longer path: %d µs, want 500", q)
+	}
+}
+
+func TestSteadyRateHoldsTheFastestFlowFirst(t *testing.T) {
+	// Two flows through one queue: the first delivers 4,400 packets/s of
+	// a 8,000 link, the second 3,600; both see the same queue.
+	flow := func(bw, delivered float64) *BBR {
+		b := newBBR(Config{}, BBR{mode: ProbeBW, peerQ: true, rtProp: 100 * time.Millisecond})
+		b.btlBw[0] = bw
+		b.recent = [3]float64{delivered, delivered, delivered}
+		return b
+	}
+	fast, slow := flow(5000, 4400), flow(4000, 3600)
+	report := func(q time.Duration, n int, bs ...*BBR) {
+		for range n {
+			for _, b := range bs {
+				b.q = q
+				b.updateSteady(false)
+			}
+		}
+	}
+	// 15 ms of queue: 64 packets over it is 4,267 packets/s, the cap of
+	// both; the fast flow comes down to it, the slow one keeps its BtlBw.
+	report(15*time.Millisecond, 30, fast, slow)
+	want := bbrQueuePkts / 0.015
+	if math.Abs(fast.rs-want) > want/100 {
+		t.Errorf("fast flow's steady rate %.0f packets/s, want the common cap %.0f", fast.rs, want)
+	}
+	if math.Abs(slow.rs-4000) > 40 {
+		t.Errorf("slow flow's steady rate %.0f packets/s, want its BtlBw 4000", slow.rs)
+	}
+	if r := fast.rs / slow.rs; r >= 4400.0/3600 || r > 1.1 {
+		t.Errorf("steady rates %.0f and %.0f: ratio %.2f, want closer than the deliveries' 1.22", fast.rs, slow.rs, r)
+	}
+	// A queue past the cap of both drains: each heads for 90 % of what it
+	// delivers, however high its BtlBw.
+	report(50*time.Millisecond, 30, fast, slow)
+	if math.Abs(fast.rs-0.9*4400) > 40 || math.Abs(slow.rs-0.9*3600) > 40 {
+		t.Errorf("under a 50 ms queue: %.0f and %.0f packets/s, want 90 %% of 4400 and 3600", fast.rs, slow.rs)
+	}
+	// The same queue standing for more than 24 RTprop is a loss-based
+	// flow's: pace at BtlBw rather than yield it all.
+	fast.qLowAt = time.Now().Add(-3 * time.Second)
+	report(50*time.Millisecond, 30, fast)
+	if math.Abs(fast.rs-5000) > 50 {
+		t.Errorf("beside a queue that never drains: %.0f packets/s, want BtlBw 5000", fast.rs)
+	}
+	// A queue the measure cannot tell from none sets no cap.
+	slow.qLowAt = time.Time{}
+	report(bbrQueueFloor/2, 30, slow)
+	if math.Abs(slow.rs-4000) > 40 {
+		t.Errorf("with no queue: %.0f packets/s, want BtlBw 4000", slow.rs)
+	}
+}
+
+// rateReport is the receiving end's rate report: pkts over us, and the
+// standing queue in microseconds.
+func rateReport(b *BBR, pkts, us, q int32) {
+	d := make([]byte, 0, 12)
+	for _, w := range []int32{pkts, us, q} {
+		d = binary.NativeEndian.AppendUint32(d, uint32(w))
+	}
+	b.OnCustomMsg(&fakeConn{}, CtrlUserDefined, RateMsg, d)
+}
+
+// The BtlBw filter keeps its maximum for ten slots of bbrSlotMin at least,
+// however short the rounds: on loopback, where rounds came a millisecond
+// apart, it kept less than a report's worth and BtlBw sank.
+func TestBandwidthFilterOutlivesShortRounds(t *testing.T) {
+	b := newBBR(Config{}, BBR{rtProp: 100 * time.Microsecond})
+	t0 := time.Unix(1e9, 0)
+	b.roundSample(t0, 0)
+	for range 3 {
+		rateReport(b, 2000, 20000, 0) // 100,000 packets/s
+	}
+	// Fifty rounds of a millisecond, each with a lower report.
+	for i := 1; i <= 50; i++ {
+		b.roundSample(t0.Add(time.Duration(i)*time.Millisecond), 0)
+		rateReport(b, 1800, 20000, 0)
+	}
+	if bw := b.bw(); bw != 100000 {
+		t.Fatalf("BtlBw %.0f packets/s after 50 rounds in 50 ms; want the maximum, 100000, kept", bw)
+	}
+	// Ten slots later it has gone.
+	for i := 1; i <= 11; i++ {
+		b.roundSample(t0.Add(time.Duration(i)*bbrSlotMin+time.Second), 0)
+		rateReport(b, 1800, 20000, 0)
+	}
+	if bw := b.bw(); bw != 90000 {
+		t.Fatalf("BtlBw %.0f packets/s eleven slots later; want 90000", bw)
+	}
+}
+
+// Startup ends when the queue it builds passes a quarter of RTprop, ahead
+// of the bandwidth samples, which lag.
+func TestStartupEndsOnTheQueue(t *testing.T) {
+	b := newBBR(Config{}, BBR{rtProp: 100 * time.Millisecond})
+	rateReport(b, 100, 25000, 20000)
+	if b.mode != Startup {
+		t.Fatalf("a queue of 20 ms at RTprop 100 ms ended Startup (mode %d)", b.mode)
+	}
+	rateReport(b, 100, 25000, 26000)
+	if b.mode != Drain {
+		t.Fatalf("a queue of 26 ms at RTprop 100 ms left the mode %d, want Drain", b.mode)
+	}
+}
+
+// ProbeBW's draining phase: one RTprop after a probe that began on an
+// empty path, however late the reports that show the probe's queue gone;
+// longer by four times a small queue that stood before the probe; and
+// with other flows' queue standing, until the reports show it gone. The
+// reports that carry a probe's own queue do not move the steady rate.
+func TestDrainPhaseLength(t *testing.T) {
+	const rtProp = 100 * time.Millisecond
+	newFlow := func(q time.Duration) (*BBR, time.Time) {
+		b := newBBR(Config{}, BBR{mode: ProbeBW, peerQ: true, rtProp: rtProp, q: q, cycleIdx: len(bbrCycle) - 1})
+		b.btlBw[0] = 8000
+		b.rs = 8000
+		b.recent = [3]float64{8000, 8000, 8000}
+		t0 := time.Now()
+		b.cycleStart = t0.Add(-rtProp - time.Millisecond)
+		b.cycle(&fakeConn{}, t0) // the probe (1.25) begins
+		if b.cycleIdx != 0 {
+			t.Fatalf("phase %d after the last level phase; want the probe, 0", b.cycleIdx)
+		}
+		b.cycle(&fakeConn{}, t0.Add(rtProp+time.Millisecond))
+		if b.cycleIdx != 1 {
+			t.Fatalf("phase %d one RTprop into the probe; want the drain, 1", b.cycleIdx)
+		}
+		return b, t0.Add(rtProp + time.Millisecond)
+	}
+	drainEnds := func(b *BBR, from time.Time) time.Duration {
+		for d := time.Duration(0); d < 4*rtProp; d += time.Millisecond {
+			b.cycle(&fakeConn{}, from.Add(d))
+			if b.cycleIdx != 1 {
+				return d
+			}
+		}
+		return -1
+	}
+
+	// Empty path: the probe's queue, 25 ms, is in every report the drain
+	// sees, as it is a round trip late.
+	b, drainAt := newFlow(100 * time.Microsecond)
+	b.q = 25 * time.Millisecond
+	b.updateSteady(b.probeEcho(time.Now().Add(rtProp + rtProp/2)))
+	if b.rs != 8000 {
+		t.Errorf("the probe's own queue moved the steady rate to %.0f packets/s; want 8000", b.rs)
+	}
+	if d := drainEnds(b, drainAt); d < rtProp || d > rtProp+2*time.Millisecond {
+		t.Errorf("after a probe on an empty path the drain lasted %v; want one RTprop, %v", d, rtProp)
+	}
+
+	// 3 ms stood before the probe: 12 ms more.
+	b, drainAt = newFlow(3 * time.Millisecond)
+	b.q = 25 * time.Millisecond
+	if d := drainEnds(b, drainAt); d < rtProp+12*time.Millisecond || d > rtProp+14*time.Millisecond {
+		t.Errorf("after a probe over a 3 ms queue the drain lasted %v; want %v", d, rtProp+12*time.Millisecond)
+	}
+
+	// Other flows' 15 ms stood: the drain lasts RTprop and four times
+	// that, then until a report shows the queue under the level, at most
+	// three RTprop.
+	b, drainAt = newFlow(15 * time.Millisecond)
+	b.q = 20 * time.Millisecond
+	if d := drainEnds(b, drainAt); d < 3*rtProp || d > 3*rtProp+2*time.Millisecond {
+		t.Errorf("with a queue standing the drain lasted %v; want the limit, %v", d, 3*rtProp)
+	}
+	b, drainAt = newFlow(15 * time.Millisecond)
+	b.q = 20 * time.Millisecond
+	b.cycle(&fakeConn{}, drainAt.Add(rtProp*17/10))
+	if b.cycleIdx != 1 {
+		t.Fatalf("the drain ended at 1.7 RTprop with the queue still reported")
+	}
+	b.q = time.Millisecond
+	if d := drainEnds(b, drainAt.Add(rtProp*17/10)); d < 0 || d > time.Millisecond {
+		t.Errorf("the drain went on %v after a report of the queue gone; want it over", d)
+	}
+}
+
+// The level phases pace at 0.99 × BtlBw on paths of bbrCruiseMinRTT and
+// more, and at BtlBw on shorter ones, where a probe is too short for the
+// rate reports to show and BtlBw would sink to what the level phases
+// deliver.
+func TestCruiseGain(t *testing.T) {
+	for _, tc := range []struct {
+		rtProp time.Duration
+		want   float64
+	}{{100 * time.Millisecond, 0.99 * 8000}, {bbrCruiseMinRTT, 0.99 * 8000}, {time.Millisecond, 8000}, {30 * time.Millisecond, 8000}} {
+		b := newBBR(Config{CWndGain: 4}, BBR{mode: ProbeBW, cycleIdx: 3, rtProp: tc.rtProp})
+		b.apply(&fakeConn{}, 8000)
+		if got := b.paceHist[0]; math.Abs(got-tc.want) > 1e-6 {
+			t.Errorf("RTprop %v: level phase paced at %.1f packets/s, want %.1f", tc.rtProp, got, tc.want)
+		}
+	}
+}
