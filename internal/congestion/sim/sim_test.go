@@ -1,0 +1,80 @@
+package sim
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/udtgo/udt/internal/congestion"
+)
+
+// fixed paces at a constant rate with an open window, as UDT's
+// fixed-rate control does.
+type fixed struct{ mbps float64 }
+
+func (f fixed) Init(c congestion.Conn) {
+	c.SetCWnd(c.MaxCWnd())
+	c.SetPktSndPeriod(float64(MSS*8) / f.mbps)
+}
+func (fixed) OnACK(congestion.Conn, int32)                           {}
+func (fixed) OnLoss(congestion.Conn, []int32)                        {}
+func (fixed) OnCustomMsg(congestion.Conn, int, int, []byte)          {}
+func (fixed) OnPktReceived(congestion.Conn, int32, int32, time.Time) {}
+
+// A flow under the link's rate gets what it sends, through an empty
+// queue; UDT's RTT, measured from ACK to ACK2, comes to the path's.
+func TestUnderTheLink(t *testing.T) {
+	s := New(Path{Mbps: 100, RTT: 40 * time.Millisecond}, 1)
+	f := s.AddFlow(FlowConfig{New: func() Controller { return fixed{50} }})
+	s.Run(10 * time.Second)
+	// Every 16th packet goes right after the one before: 16 packets
+	// take 15 periods.
+	want := 50.0 * 16 / 15
+	if got := f.Mbps(time.Second, 10*time.Second); math.Abs(got-want) > 0.5 {
+		t.Errorf("%.2f Mbit/s delivered; want %.2f", got, want)
+	}
+	if s.Drops() != 0 || f.Resent() != 0 {
+		t.Errorf("%d drops, %d resent under the link's rate", s.Drops(), f.Resent())
+	}
+	if d := f.SenderRTT() - 40*time.Millisecond; d < 0 || d > time.Millisecond {
+		t.Errorf("sender's RTT %v on a 40 ms path", f.SenderRTT())
+	}
+}
+
+// Over the link's rate the queue fills to its buffer and drops the rest,
+// and no second delivers more than the link carries.
+func TestOverTheLink(t *testing.T) {
+	s := New(Path{Mbps: 100, RTT: 20 * time.Millisecond, Buffer: 100}, 1)
+	f := s.AddFlow(FlowConfig{New: func() Controller { return fixed{150} }})
+	var maxQ time.Duration
+	s.Every(time.Millisecond, func() { maxQ = max(maxQ, s.Queue()) })
+	s.Run(5 * time.Second)
+	for at := time.Duration(0); at < 5*time.Second; at += time.Second {
+		if got := f.Mbps(at, at+time.Second); got > 100.01 {
+			t.Errorf("%.2f Mbit/s delivered over a 100 Mbit/s link", got)
+		}
+	}
+	if tx := 120 * time.Microsecond; maxQ < 99*tx || maxQ > 101*tx {
+		t.Errorf("longest queue %v; want the buffer's 100 packets, %v", maxQ, 100*tx)
+	}
+	if s.Drops() == 0 {
+		t.Error("no drops at 1.5 times the link's rate")
+	}
+}
+
+// Random loss takes the share asked for, and the sender's loss list and
+// timeout repair it all, across the sequence numbers' wrap.
+func TestRandomLossRepaired(t *testing.T) {
+	s := New(Path{Mbps: 100, RTT: 10 * time.Millisecond, Loss: 0.02}, 9)
+	f := s.AddFlow(FlowConfig{New: func() Controller { return fixed{40} }, Packets: 30000, ISN: congestion.SeqMax - 10000})
+	s.Run(30 * time.Second)
+	if f.Delivered() != 30000 {
+		t.Fatalf("%d of 30000 delivered", f.Delivered())
+	}
+	if r := float64(s.RandomLosses()) / float64(f.Sent()); math.Abs(r-0.02) > 0.004 {
+		t.Errorf("%.3f of packets lost; want 0.02", r)
+	}
+	if f.Resent() < s.RandomLosses() {
+		t.Errorf("%d resent for %d lost", f.Resent(), s.RandomLosses())
+	}
+}
