@@ -659,8 +659,10 @@ func (b *BBR) OnCustomMsg(c Conn, typ, ext int, data []byte) {
 		// The queue Startup builds shows the link is full before the
 		// bandwidth samples stop growing (they lag a round trip and
 		// three rounds): without this, Startup overfills a queue of one
-		// BDP and loses thousands of packets.
+		// BDP and loses thousands of packets. The pace drops now: the
+		// next ACK may be held back by the holes Startup left.
 		b.mode, b.modeRound = Drain, b.round
+		b.apply(c, b.bw())
 	}
 }
 

@@ -1,0 +1,244 @@
+package congestion_test
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/udtgo/udt/internal/congestion"
+	"github.com/udtgo/udt/internal/congestion/sim"
+)
+
+// run is one BBR flow over path for d of simulated time; trace gets the
+// sending end's state every millisecond.
+func run(t *testing.T, path sim.Path, seed uint64, d time.Duration, trace func(s *sim.Sim, st congestion.State, f *sim.Flow)) (*sim.Sim, *sim.Flow) {
+	t.Helper()
+	s := sim.New(path, seed)
+	f := s.AddFlow(sim.FlowConfig{New: bbrIn(s)})
+	if trace != nil {
+		s.Every(time.Millisecond, func() {
+			if f.Sender != nil {
+				trace(s, f.Sender.(*congestion.BBR).State(), f)
+			}
+		})
+	}
+	s.Run(d)
+	return s, f
+}
+
+func bbrIn(s *sim.Sim) func() sim.Controller {
+	return func() sim.Controller {
+		return congestion.NewBBR(congestion.Config{Clock: s.Clock(), Rand: s.Rand()})
+	}
+}
+
+// linkPkts is a 100 Mbit/s link in packets per second.
+const linkPkts = 100e6 / 8 / sim.MSS
+
+// Startup finds the link within a few round trips, Drain empties the
+// queue it built, and ProbeBW follows; the flow then fills the link.
+func TestSimStartupExit(t *testing.T) {
+	for _, rtt := range []time.Duration{time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond} {
+		var startupEnd, drainEnd time.Duration = -1, -1
+		var bwAtExit float64
+		var queueAtEnd time.Duration
+		var maxQueue time.Duration
+		s, f := run(t, sim.Path{Mbps: 100, RTT: rtt}, 1, 10*time.Second, func(s *sim.Sim, st congestion.State, _ *sim.Flow) {
+			now := s.Now()
+			if st.Mode != congestion.Startup && startupEnd < 0 {
+				startupEnd, bwAtExit = now, st.BtlBw
+			}
+			if st.Mode == congestion.ProbeBW && drainEnd < 0 {
+				drainEnd, queueAtEnd = now, s.Queue()
+			}
+			if drainEnd > 0 && now-drainEnd < 2*rtt {
+				maxQueue = max(maxQueue, s.Queue())
+			}
+		})
+		// BBR's Startup doubles the rate each round trip: from 16
+		// packets to a 100 Mbit/s BDP takes log2(BDP/16) + 3 rounds.
+		rounds := math.Log2(max(linkPkts*rtt.Seconds(), 16)/16) + 3
+		limit := time.Duration((rounds+6)*float64(rtt)) + 400*time.Millisecond
+		if startupEnd < 0 || startupEnd > limit {
+			t.Errorf("RTT %v: Startup ended at %v; want by %v", rtt, startupEnd, limit)
+		}
+		if bwAtExit < 0.9*linkPkts || bwAtExit > 1.1*linkPkts {
+			t.Errorf("RTT %v: BtlBw %.0f packets/s when Startup ended; the link carries %.0f", rtt, bwAtExit, linkPkts)
+		}
+		// Three rounds at most; but a round ends on an ACK, and the
+		// cumulative ACK waits for the packets Startup's queue dropped to
+		// be resent (on a 1 ms path, the receiving end's first reports
+		// wait for UDT's first RTT guess, 100 ms, to shrink).
+		if drainEnd < 0 || drainEnd > startupEnd+max(4*rtt, 400*time.Millisecond) {
+			t.Errorf("RTT %v: Drain from %v to %v; want at most three rounds", rtt, startupEnd, drainEnd)
+		}
+		if limit := max(rtt/4, 2*time.Millisecond); queueAtEnd > limit {
+			t.Errorf("RTT %v: %v queued when Drain ended; want less than %v", rtt, queueAtEnd, limit)
+		}
+		from := drainEnd + 2*rtt
+		if got := f.Mbps(from, 10*time.Second); got < 95 {
+			t.Errorf("RTT %v: %.1f Mbit/s after Drain; want the link, 100", rtt, got)
+		}
+		t.Logf("RTT %v: Startup ended at %v (BtlBw %.0f packets/s), Drain at %v with %v queued; %.1f Mbit/s after; %d drops",
+			rtt, startupEnd, bwAtExit, drainEnd, queueAtEnd, f.Mbps(from, 10*time.Second), s.Drops())
+	}
+}
+
+// ProbeBW cycles its gain through 1.25, 0.75 and six phases at the
+// level, each about one RTprop long.
+func TestSimProbeBWCycles(t *testing.T) {
+	const rtt = 100 * time.Millisecond
+	type phase struct {
+		gain       float64
+		start, end time.Duration
+	}
+	var phases []phase
+	run(t, sim.Path{Mbps: 100, RTT: rtt}, 2, 15*time.Second, func(s *sim.Sim, st congestion.State, _ *sim.Flow) {
+		now := s.Now()
+		if st.Mode != congestion.ProbeBW {
+			phases = nil // count whole cycles in one stretch of ProbeBW
+			return
+		}
+		if n := len(phases); n == 0 || phases[n-1].gain != st.Gain || now-phases[n-1].end > 2*time.Millisecond {
+			phases = append(phases, phase{st.Gain, now, now})
+		}
+		phases[len(phases)-1].end = now
+	})
+	// The gain repeats with period eight, and a probe is always followed
+	// by its drain.
+	var probes int
+	for i := 1; i+1 < len(phases); i++ { // the first and the last may be cut short
+		p := phases[i]
+		switch p.gain {
+		case 1.25:
+			probes++
+			if phases[i+1].gain != 0.75 {
+				t.Errorf("phase after the probe at %v has gain %v; want 0.75", p.start, phases[i+1].gain)
+			}
+			if d := p.end - p.start; d < rtt || d > rtt+25*time.Millisecond {
+				t.Errorf("the probe at %v lasted %v; want one RTprop", p.start, d)
+			}
+		case 0.75:
+			if d := p.end - p.start; d < rtt || d > 3*rtt+25*time.Millisecond {
+				t.Errorf("the drain at %v lasted %v; want one to three RTprop", p.start, d)
+			}
+		case 1:
+			// the six level phases run as one stretch
+			if d := p.end - p.start; i+2 < len(phases) && (d < 6*rtt || d > 6*rtt+100*time.Millisecond) {
+				t.Errorf("the level phases from %v lasted %v; want six RTprop", p.start, d)
+			}
+		default:
+			t.Errorf("ProbeBW at gain %v", p.gain)
+		}
+	}
+	if probes < 10 {
+		t.Errorf("%d probes in ProbeBW; want one every eight RTprop", probes)
+	}
+}
+
+// When the minimum RTT has gone ProbeRTTInterval without a new sample,
+// ProbeRTT shrinks the window to half a BDP for 200 ms and a round, then
+// ProbeBW resumes at full rate.
+func TestSimProbeRTT(t *testing.T) {
+	const rtt = 20 * time.Millisecond
+	var enter, exit []time.Duration
+	var cwndIn float64
+	var prev congestion.Mode
+	_, f := run(t, sim.Path{Mbps: 100, RTT: rtt}, 3, 40*time.Second, func(s *sim.Sim, st congestion.State, f *sim.Flow) {
+		now := s.Now()
+		if st.Mode == congestion.ProbeRTT && prev != congestion.ProbeRTT {
+			enter = append(enter, now)
+		}
+		if st.Mode != congestion.ProbeRTT && prev == congestion.ProbeRTT {
+			exit = append(exit, now)
+		}
+		if st.Mode == congestion.ProbeRTT && len(enter) > 0 && now-enter[len(enter)-1] > 50*time.Millisecond {
+			cwndIn = max(cwndIn, f.CWnd())
+		}
+		prev = st.Mode
+	})
+	if len(enter) < 2 || len(exit) < 2 {
+		t.Fatalf("ProbeRTT entered at %v, left at %v in 40 s; want every 10 s or so", enter, exit)
+	}
+	for i := range exit {
+		if d := exit[i] - enter[i]; d < 200*time.Millisecond || d > 200*time.Millisecond+3*rtt+20*time.Millisecond {
+			t.Errorf("ProbeRTT %d lasted %v; want 200 ms and a round", i, d)
+		}
+		if i > 0 && (enter[i]-exit[i-1] < 9*time.Second || enter[i]-exit[i-1] > 12*time.Second) {
+			t.Errorf("ProbeRTT %d came %v after the last; want the 10 s interval", i, enter[i]-exit[i-1])
+		}
+	}
+	bdp := linkPkts * rtt.Seconds()
+	// BtlBw may run a little above the link.
+	if aggr := linkPkts * 0.02; cwndIn > 1.05*(bdp/2+aggr) {
+		t.Errorf("window %.0f packets in ProbeRTT; want half a BDP and the ACK allowance, %.0f", cwndIn, bdp/2+aggr)
+	}
+	if got := f.Mbps(exit[0]+time.Second, exit[0]+5*time.Second); got < 95 {
+		t.Errorf("%.1f Mbit/s after ProbeRTT; want the link back", got)
+	}
+}
+
+// Random loss is not congestion: at 1 % loss on a long path BBR keeps
+// its bandwidth estimate at the link and fills it (a loss-based
+// controller halves its rate at every loss).
+func TestSimRandomLossIsNotCongestion(t *testing.T) {
+	for _, rtt := range []time.Duration{time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond} {
+		s, f := run(t, sim.Path{Mbps: 100, RTT: rtt, Loss: 0.01}, 4, 30*time.Second, nil)
+		st := f.Sender.(*congestion.BBR).State()
+		got := f.Mbps(5*time.Second, 30*time.Second)
+		t.Logf("RTT %v, 1 %% loss: %.1f Mbit/s, BtlBw %.0f packets/s, %d lost, %d resent", rtt, got, st.BtlBw, s.RandomLosses(), f.Resent())
+		// 1 % of what is sent is lost, and resent.
+		if got < 90 {
+			t.Errorf("RTT %v, 1 %% loss: %.1f Mbit/s; want at least 90 of the link's 100", rtt, got)
+		}
+		if st.BtlBw < 0.9*linkPkts {
+			t.Errorf("RTT %v, 1 %% loss: BtlBw %.0f packets/s; the link carries %.0f", rtt, st.BtlBw, linkPkts)
+		}
+	}
+}
+
+// Two flows through one bottleneck, the second starting 5 s after the
+// first, converge to even shares.
+func TestSimTwoFlowsConverge(t *testing.T) {
+	s := sim.New(sim.Path{Mbps: 100, RTT: 100 * time.Millisecond}, 5)
+	a := s.AddFlow(sim.FlowConfig{New: bbrIn(s)})
+	b := s.AddFlow(sim.FlowConfig{New: bbrIn(s), Start: 5 * time.Second, ISN: 0x7FFFFF00})
+	s.Run(65 * time.Second)
+	const w = 5 * time.Second
+	converged := time.Duration(-1)
+	for t0 := 5 * time.Second; t0+w <= 65*time.Second; t0 += time.Second {
+		x, y := a.Mbps(t0, t0+w), b.Mbps(t0, t0+w)
+		if math.Abs(x-y) <= 0.2*max(x, y) {
+			if converged < 0 {
+				converged = t0 + w - 5*time.Second
+			}
+		} else {
+			converged = -1
+		}
+	}
+	x, y := a.Mbps(45*time.Second, 65*time.Second), b.Mbps(45*time.Second, 65*time.Second)
+	jain := (x + y) * (x + y) / (2 * (x*x + y*y))
+	t.Logf("shares within 20 %% from %v after the second flow started; last 20 s: %.1f and %.1f Mbit/s, Jain %.3f", converged, x, y, jain)
+	if converged < 0 || converged > 40*time.Second {
+		t.Errorf("the flows' shares were within 20 %% of each other from %v on; want by 40 s", converged)
+	}
+	if jain < 0.98 || x+y < 90 {
+		t.Errorf("last 20 s: %.1f and %.1f Mbit/s (Jain %.3f); want even shares of the link", x, y, jain)
+	}
+}
+
+// A simulation is a function of its seed.
+func TestSimDeterministic(t *testing.T) {
+	type result struct{ delivered, resent, drops, lost int64 }
+	once := func(seed uint64) result {
+		s, f := run(t, sim.Path{Mbps: 100, RTT: 50 * time.Millisecond, Loss: 0.005}, seed, 5*time.Second, nil)
+		return result{f.Delivered(), f.Resent(), s.Drops(), s.RandomLosses()}
+	}
+	a, b, c := once(7), once(7), once(8)
+	if a != b {
+		t.Errorf("seed 7 twice: %+v, then %+v", a, b)
+	}
+	if a == c {
+		t.Errorf("seeds 7 and 8 gave the same run, %+v", a)
+	}
+}
