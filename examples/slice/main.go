@@ -1,0 +1,261 @@
+// Command slice is the scenario this library came from: a controller that
+// connects to every node of a "slice" at once, runs a command on each
+// through a node agent and gathers every output with its exit status.
+//
+//	slice agent [-listen 127.0.0.1:0] [-n 1]
+//	slice run [-cmd CMD] [-cc native|bbr] [-tcp] [-timeout 2m] [-json] ADDR...
+//	slice demo [-n 200] [-cmd CMD] [-cc native|bbr] [-tcp]
+//
+// agent serves commands on n listeners (printing each address on a line):
+// each connection carries one command, run with /bin/sh -c; its output
+// streams back as it comes, then its exit status. run is the controller.
+// demo starts n agents in a child process on loopback and runs the
+// controller against them, then prints how long connecting and gathering
+// took, per node and for the slice, and the controller's peak descriptors
+// and threads. -tcp runs the same over TCP, for comparison.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/udtgo/udt"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "agent":
+		err = agentMain(os.Args[2:])
+	case "run":
+		err = runMain(os.Args[2:])
+	case "demo":
+		err = demoMain(os.Args[2:])
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "slice:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: slice agent|run|demo [flags] (slice <command> -h for the flags)")
+	os.Exit(2)
+}
+
+func network(tcp bool) string {
+	if tcp {
+		return "tcp"
+	}
+	return "udt"
+}
+
+func agentMain(args []string) error {
+	fs := flag.NewFlagSet("agent", flag.ExitOnError)
+	addr := fs.String("listen", "127.0.0.1:0", "address to listen on (port 0: any free one)")
+	n := fs.Int("n", 1, "how many agents (listeners) to run")
+	tcp := fs.Bool("tcp", false, "serve over TCP instead of UDT")
+	fs.Parse(args)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	errc := make(chan error, *n)
+	var ls []net.Listener
+	for range *n {
+		l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", *addr)
+		if !*tcp {
+			l, err = udt.Listen("udt", *addr)
+		}
+		if err != nil {
+			return err
+		}
+		ls = append(ls, l)
+		fmt.Println(l.Addr())
+		go func() { errc <- agent(l, func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }) }()
+	}
+	// A line on stdout per listener, then nothing: a parent reading the
+	// addresses knows they are all up.
+	os.Stdout.Sync()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return err
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return nil
+}
+
+type runFlags struct {
+	cmd     string
+	cc      string
+	tcp     bool
+	timeout time.Duration
+	json    bool
+}
+
+func (f *runFlags) add(fs *flag.FlagSet) {
+	fs.StringVar(&f.cmd, "cmd", "uname -a", "the command each agent runs with /bin/sh -c")
+	fs.StringVar(&f.cc, "cc", "native", "UDT congestion control: "+strings.Join(udt.Controllers, ", "))
+	fs.BoolVar(&f.tcp, "tcp", false, "connect over TCP instead of UDT")
+	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "bound on the whole run")
+	fs.BoolVar(&f.json, "json", false, "print the summary as JSON")
+}
+
+func (f *runFlags) dialer() (dialFunc, error) {
+	if f.tcp {
+		var d net.Dialer
+		return func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, nil
+	}
+	cc, err := udt.ParseCongestionControl(f.cc)
+	if err != nil {
+		return nil, err
+	}
+	d := &udt.Dialer{Config: udt.Config{CongestionControl: cc}}
+	return func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "udt", addr) }, nil
+}
+
+func runMain(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	var f runFlags
+	f.add(fs)
+	fs.Parse(args)
+	if fs.NArg() == 0 {
+		return errors.New("run: no agent addresses")
+	}
+	return runAndReport(f, fs.Args())
+}
+
+func runAndReport(f runFlags, addrs []string) error {
+	dial, err := f.dialer()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	defer cancel()
+	peak := watchResources()
+	res := run(ctx, dial, addrs, f.cmd)
+	s := summarize(res, peak(), network(f.tcp), f.cc)
+	if f.json {
+		return json.NewEncoder(os.Stdout).Encode(s)
+	}
+	fmt.Println(s)
+	for _, r := range res {
+		if r.Err != nil {
+			return fmt.Errorf("%d of %d nodes failed; the first: %v", s.Failed, len(res), r.Err)
+		}
+	}
+	return nil
+}
+
+func demoMain(args []string) error {
+	fs := flag.NewFlagSet("demo", flag.ExitOnError)
+	n := fs.Int("n", 200, "agents (nodes of the slice)")
+	var f runFlags
+	f.add(fs)
+	fs.Parse(args)
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	agentArgs := []string{"agent", "-n", fmt.Sprint(*n)}
+	if f.tcp {
+		agentArgs = append(agentArgs, "-tcp")
+	}
+	child := exec.Command(self, agentArgs...)
+	child.Stderr = os.Stderr
+	out, err := child.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := child.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		child.Process.Signal(os.Interrupt)
+		child.Wait()
+	}()
+	var addrs []string
+	sc := bufio.NewScanner(out)
+	for len(addrs) < *n && sc.Scan() {
+		addrs = append(addrs, sc.Text())
+	}
+	if len(addrs) < *n {
+		return fmt.Errorf("the agents' process gave %d addresses of %d: %v", len(addrs), *n, sc.Err())
+	}
+	return runAndReport(f, addrs)
+}
+
+// summary is a run's figures.
+type summary struct {
+	Network      string        `json:"network"`
+	CC           string        `json:"cc,omitempty"`
+	Nodes        int           `json:"nodes"`
+	Failed       int           `json:"failed"`
+	AllConnected time.Duration `json:"all_connected_ns"`
+	AllDone      time.Duration `json:"all_done_ns"`
+	DoneP50      time.Duration `json:"done_p50_ns"`
+	DoneP99      time.Duration `json:"done_p99_ns"`
+	DoneMax      time.Duration `json:"done_max_ns"`
+	OutputBytes  int64         `json:"output_bytes"`
+	NonZeroExit  int           `json:"nonzero_exit"`
+	PeakFDs      int           `json:"peak_fds"`
+	PeakThreads  int           `json:"peak_threads"`
+}
+
+func summarize(res []result, peak resources, netw, cc string) summary {
+	s := summary{Network: netw, Nodes: len(res), PeakFDs: peak.fds, PeakThreads: peak.threads}
+	if netw == "udt" {
+		s.CC = cc
+	}
+	var done []time.Duration
+	for _, r := range res {
+		if r.Err != nil {
+			s.Failed++
+			continue
+		}
+		s.AllConnected = max(s.AllConnected, r.Connected)
+		s.AllDone = max(s.AllDone, r.Done)
+		s.OutputBytes += int64(len(r.Output))
+		if r.Status != 0 {
+			s.NonZeroExit++
+		}
+		done = append(done, r.Done)
+	}
+	if len(done) > 0 {
+		slices.Sort(done)
+		s.DoneP50 = done[len(done)/2]
+		s.DoneP99 = done[min(len(done)-1, len(done)*99/100)]
+		s.DoneMax = done[len(done)-1]
+	}
+	return s
+}
+
+func (s summary) String() string {
+	r := func(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
+	name := s.Network
+	if s.CC != "" {
+		name += " (" + s.CC + ")"
+	}
+	return fmt.Sprintf("%s: %d nodes, %d failed, %d exited non-zero, %d output bytes\n"+
+		"all connected after %v, all gathered after %v; per node p50 %v, p99 %v, max %v\n"+
+		"controller's peak: %d descriptors, %d threads",
+		name, s.Nodes, s.Failed, s.NonZeroExit, s.OutputBytes,
+		r(s.AllConnected), r(s.AllDone), r(s.DoneP50), r(s.DoneP99), r(s.DoneMax), s.PeakFDs, s.PeakThreads)
+}
