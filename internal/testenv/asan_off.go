@@ -1,0 +1,5 @@
+//go:build !asan
+
+package testenv
+
+const ASan = false
