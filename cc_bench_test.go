@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/udtgo/udt/internal/testenv"
 )
 
 // goFixed is a Go controller that does what the shim's CCFixedRate does:
@@ -80,8 +82,8 @@ func loopbackTransfer(tb testing.TB, cfg Config, n int64) (wall, cpu time.Durati
 //
 //	go test -run '^$' -bench ControllerCost -benchtime 1x .   (UDT_CC_ROUNDS, UDT_CC_MIB)
 func BenchmarkControllerCost(b *testing.B) {
-	rounds := envInt("UDT_CC_ROUNDS", 5)
-	n := int64(envInt("UDT_CC_MIB", 256)) << 20
+	rounds := testenv.EnvInt("UDT_CC_ROUNDS", 5)
+	n := int64(testenv.EnvInt("UDT_CC_MIB", 256)) << 20
 	const mbps = 20000 // far above loopback: the pace never binds
 	var calls atomic.Int64
 	kinds := []struct {

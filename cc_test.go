@@ -20,6 +20,7 @@ import (
 	"github.com/udtgo/udt/cudt"
 	"github.com/udtgo/udt/internal/congestion"
 	"github.com/udtgo/udt/internal/netem"
+	"github.com/udtgo/udt/internal/testenv"
 )
 
 // recorder is a Controller that logs its callbacks and checks, as they
@@ -127,7 +128,7 @@ func ccPair(t *testing.T, newSrv, newCli func() Controller, relay bool) (dial fu
 	l := listenT(t, "udt", "127.0.0.1:0", srvCfg)
 	addr := l.Addr().String()
 	if relay {
-		path = relayTo(t, l, seedFor(t))
+		path = relayTo(t, l, testenv.SeedFor(t))
 		addr = path.Addr().String()
 	}
 	accepted = make(chan *Conn, 16)
@@ -321,7 +322,7 @@ func TestControllerPanicClosesOnlyItsConnection(t *testing.T) {
 // closed: no controller, no factory, no goroutine, descriptor or thread,
 // and memory back near where it was.
 func TestControllerManyConnsLeakNothing(t *testing.T) {
-	n := envInt("UDT_CC_CONNS", 1000)
+	n := testenv.EnvInt("UDT_CC_CONNS", 1000)
 	cfg := Config{CongestionControl: BBR(BBRConfig{})}
 	// One connection first, so that what stays by design (the poller, the
 	// shared dial port) is in the baseline.
@@ -334,12 +335,12 @@ func TestControllerManyConnsLeakNothing(t *testing.T) {
 	warm.Close()
 	waitNoControllers(t)
 	start := time.Now()
-	fds0, _ := countFDs(t)
-	threads0 := countThreads(t)
+	fds0, _ := testenv.CountFDs(t)
+	threads0 := testenv.CountThreads(t)
 	goroutines0 := runtime.NumGoroutine()
 	debug.FreeOSMemory()
 	cudt.TrimHeap()
-	rss0 := statusKB(t, "VmRSS:")
+	rss0 := testenv.StatusKB(t, "VmRSS:")
 	func() {
 		l := listenT(t, "udt", "127.0.0.1:0", cfg)
 		defer l.Close()
@@ -382,13 +383,13 @@ func TestControllerManyConnsLeakNothing(t *testing.T) {
 	var fds1, threads1, goroutines1 int
 	var rss1 int64
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		fds1, _ = countFDs(t)
-		threads1 = countThreads(t)
+		fds1, _ = testenv.CountFDs(t)
+		threads1 = testenv.CountThreads(t)
 		goroutines1 = runtime.NumGoroutine()
 		debug.FreeOSMemory()
 		cudt.TrimHeap()
-		rss1 = int64(statusKB(t, "VmRSS:"))
-		if fds1 <= fds0 && goroutines1 <= goroutines0+2 && (rss1-int64(rss0) < 32<<10 || underSanitizer) || time.Now().After(deadline) {
+		rss1 = int64(testenv.StatusKB(t, "VmRSS:"))
+		if fds1 <= fds0 && goroutines1 <= goroutines0+2 && (rss1-int64(rss0) < 32<<10 || testenv.UnderSanitizer) || time.Now().After(deadline) {
 			break
 		}
 	}
@@ -403,7 +404,7 @@ func TestControllerManyConnsLeakNothing(t *testing.T) {
 	if threads1-threads0 > 16 {
 		t.Errorf("threads %d -> %d", threads0, threads1)
 	}
-	if rss1-int64(rss0) >= 32<<10 && !underSanitizer {
+	if rss1-int64(rss0) >= 32<<10 && !testenv.UnderSanitizer {
 		t.Errorf("RSS %d -> %d KiB", rss0, rss1)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/udtgo/udt/internal/testenv"
 )
 
 // resources is what a leak would grow.
@@ -19,8 +21,8 @@ type resources struct {
 }
 
 func measure(t testing.TB) resources {
-	fds, _ := countFDs(t)
-	return resources{fds, countThreads(t), runtime.NumGoroutine(), statusKB(t, "VmRSS:")}
+	fds, _ := testenv.CountFDs(t)
+	return resources{fds, testenv.CountThreads(t), runtime.NumGoroutine(), testenv.StatusKB(t, "VmRSS:")}
 }
 
 // Churn: UDT_CHURN open/connect/transfer/close cycles (2,000 by default,
@@ -34,9 +36,9 @@ func measure(t testing.TB) resources {
 func TestChurn(t *testing.T) {
 	// Not parallel: it counts the process's descriptors, threads,
 	// goroutines, memory and CPU.
-	cycles := envInt("UDT_CHURN", 2000)
-	workers := envInt("UDT_CHURN_WORKERS", 8)
-	seed := seedFor(t)
+	cycles := testenv.EnvInt("UDT_CHURN", 2000)
+	workers := testenv.EnvInt("UDT_CHURN_WORKERS", 8)
+	seed := testenv.SeedFor(t)
 	l := listenT(t, "udt", "127.0.0.1:0", Config{})
 	var handlers sync.WaitGroup
 	accepting := make(chan struct{})
@@ -116,10 +118,10 @@ func TestChurn(t *testing.T) {
 	close(stop)
 	<-sampled
 	after := settled(t, before)
-	cpu0 := cpuTime(t)
+	cpu0 := testenv.CPUTime(t)
 	const idle = time.Second
 	time.Sleep(idle)
-	cpu := cpuTime(t) - cpu0
+	cpu := testenv.CPUTime(t) - cpu0
 	t.Logf("%d cycles in %v (%.0f a second) on %d workers, after a warm-up of %d", cycles, took.Round(time.Millisecond), float64(cycles)/took.Seconds(), workers, warm)
 	t.Logf("before: fds %d, OS threads %d, goroutines %d, RSS %d KiB", before.fds, before.threads, before.goroutines, before.rssKiB)
 	t.Logf("after:  fds %d, OS threads %d, goroutines %d, RSS %d KiB; idle CPU %.1f%% of a core", after.fds, after.threads, after.goroutines, after.rssKiB, 100*cpu.Seconds()/idle.Seconds())
@@ -137,7 +139,7 @@ func TestChurn(t *testing.T) {
 	// Under ASan freed memory sits in its quarantine (256 MiB by
 	// default), so RSS measures ASan, not a leak: LeakSanitizer checks
 	// leaks there, and TestChurnPeakRSS bounds the peak without it.
-	if grew := after.rssKiB - before.rssKiB; grew > rssSlackKiB && !asanEnabled {
+	if grew := after.rssKiB - before.rssKiB; grew > rssSlackKiB && !testenv.ASan {
 		t.Errorf("RSS grew by %d KiB", grew)
 	}
 	if cpu > idle/2 {

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/udtgo/udt/internal/testenv"
 )
 
 func listenT(t testing.TB, network, addr string, cfg Config) *Listener {
@@ -332,8 +334,8 @@ func TestPeerCloseGivesRestThenEOF(t *testing.T) {
 // 11.5 MiB, so the larger ones block first), on 4 connections at once.
 func TestDataWrittenBeforeCloseArrives(t *testing.T) {
 	t.Parallel()
-	rounds := envInt("UDT_CLOSE_ROUNDS", 50)
-	seed := seedFor(t)
+	rounds := testenv.EnvInt("UDT_CLOSE_ROUNDS", 50)
+	seed := testenv.SeedFor(t)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -1272,7 +1274,7 @@ func TestPeerIdleTimeout(t *testing.T) {
 // with the poller's counters over it. The default run makes 100 rounds and
 // checks only that each ends in io.EOF.
 func TestWriteThenCloseEOF(t *testing.T) {
-	rounds := envInt("UDT_EOF_ROUNDS", 100)
+	rounds := testenv.EnvInt("UDT_EOF_ROUNDS", 100)
 	ln := serveEach(t, func(c net.Conn) {
 		c.Write([]byte("abcd"))
 		c.Close()

@@ -25,11 +25,6 @@ import (
 // "connected", a dial failing because the server closed at once, a late
 // EOF, and timeouts that matched nothing.
 
-// timeoutUpperBound bounds how long something that should be prompt may
-// take before a test calls it hung: generous, as the suite runs under
-// -race on a loaded 2-core machine. Tests assert behaviour, not speed.
-const timeoutUpperBound = 20 * time.Second
-
 // childWriteClose is the test binary re-executed as a program that writes
 // UDT_TEST_CHILD_WRITE_CLOSE_BYTES bytes of pattern(1) to addr, closes, and
 // returns from main at once.

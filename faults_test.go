@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/udtgo/udt/internal/testenv"
 )
 
 // waitNonexist waits until UDT's garbage collector has deleted s.
@@ -167,7 +169,7 @@ func raceRounds() (rounds, workers int) {
 func runRounds(t *testing.T, setup func(t *testing.T) func(i int, rng *rand.Rand)) {
 	t.Helper()
 	rounds, workers := raceRounds()
-	seed := seedFor(t)
+	seed := testenv.SeedFor(t)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -425,17 +427,6 @@ func TestCloseRacesSendFile(t *testing.T) {
 		}
 	})
 	t.Logf("%d rounds with the whole file received", complete.Load())
-}
-
-// seedFor returns the random seed of a test: UDT_SEED if set, else a fresh
-// one, logged so that a failing run can be repeated.
-func seedFor(t testing.TB) uint64 {
-	seed := uint64(time.Now().UnixNano())
-	if v, err := strconv.ParseUint(os.Getenv("UDT_SEED"), 10, 64); err == nil {
-		seed = v
-	}
-	t.Logf("seed %d (rerun with UDT_SEED=%d)", seed, seed)
-	return seed
 }
 
 // A listener closed with 100 connections in flight: the conns it accepted

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/udtgo/udt/internal/testenv"
 )
 
 // Figures for the connection edges, printed by ./build.sh bench (they run
@@ -238,9 +240,9 @@ func TestIdleCostVsReference(t *testing.T) {
 	t.Logf("%d connections each way set up in %v", n, time.Since(setup).Round(time.Millisecond))
 	time.Sleep(time.Second)
 	st0 := ReadPollerStats()
-	c0 := cpuTime(t)
+	c0 := testenv.CPUTime(t)
 	time.Sleep(secs * time.Second)
-	goCPU := (cpuTime(t) - c0).Seconds()
+	goCPU := (testenv.CPUTime(t) - c0).Seconds()
 	st1 := ReadPollerStats()
 	t.Logf("%d idle connections each way for %d s: Go %.3f s of CPU (%.2f%% of a core; poller: %d waits, %d scans, %d of them backstops), C++ reference with one epoll_wait %.3f s (%.2f%%): ratio %.2f",
 		n, secs, goCPU, 100*goCPU/secs, st1.Waits-st0.Waits, st1.Scans-st0.Scans, st1.BackstopScans-st0.BackstopScans,

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/udtgo/udt/cudt"
+	"github.com/udtgo/udt/internal/testenv"
 	"github.com/udtgo/udt/udt4"
 	"go.uber.org/goleak"
 )
@@ -80,6 +81,10 @@ func pollerRunning(p *poller) bool {
 	defer p.mu.Unlock()
 	return p.running
 }
+
+// timeoutUpperBound is testenv's, under the name the package's tests (and
+// other engineers' files among them) already use.
+const timeoutUpperBound = testenv.TimeoutUpperBound
 
 var loop4 = netip.MustParseAddrPort("127.0.0.1:0")
 var loop6 = netip.MustParseAddrPort("[::1]:0")

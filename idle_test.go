@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udtgo/udt/internal/testenv"
 	"github.com/udtgo/udt/udt4"
 )
 
@@ -46,8 +47,8 @@ func TestIdleConnsMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens and holds connections in child processes")
 	}
-	n := envInt("UDT_IDLE_CONNS", 500)
-	rcvbuf, fc := envInt("UDT_IDLE_RCVBUF", 0), envInt("UDT_IDLE_FC", 0)
+	n := testenv.EnvInt("UDT_IDLE_CONNS", 500)
+	rcvbuf, fc := testenv.EnvInt("UDT_IDLE_RCVBUF", 0), testenv.EnvInt("UDT_IDLE_FC", 0)
 	env := []string{fmt.Sprintf("UDT_IDLE_CONNS=%d", n), fmt.Sprintf("UDT_IDLE_RCVBUF=%d", rcvbuf), fmt.Sprintf("UDT_IDLE_FC=%d", fc)}
 	var g idleFigures
 	runChild(t, "TestIdleConnsMemory", env, &g)
@@ -66,7 +67,7 @@ func TestIdleConnsMemory(t *testing.T) {
 	}
 	// ASan's allocator replaces glibc's: no mallinfo2 counts, and its own
 	// redzones and quarantine.
-	if asanEnabled {
+	if testenv.ASan {
 		return
 	}
 	// Conn.Memory's arithmetic matches what glibc counted.
@@ -79,7 +80,7 @@ func TestIdleConnsMemory(t *testing.T) {
 	// connection, a few KiB next to UDT's buffers.
 	// Measured: 9 KiB, 42 under -race.
 	bound := 24.0
-	if raceEnabled {
+	if testenv.Race {
 		bound = 96
 	}
 	if extra := g.perConnKiB() - c.perConnKiB(); extra > bound {
@@ -88,13 +89,13 @@ func TestIdleConnsMemory(t *testing.T) {
 }
 
 func idleChild(t *testing.T) {
-	n := envInt("UDT_IDLE_CONNS", 1000)
-	cfg := Config{RecvBuffer: envInt("UDT_IDLE_RCVBUF", 0), FlowWindow: envInt("UDT_IDLE_FC", 0)}
+	n := testenv.EnvInt("UDT_IDLE_CONNS", 1000)
+	cfg := Config{RecvBuffer: testenv.EnvInt("UDT_IDLE_RCVBUF", 0), FlowWindow: testenv.EnvInt("UDT_IDLE_FC", 0)}
 	settleTrim()
 	var f idleFigures
 	f.Conns = n
 	h0 := theTrim.heap()
-	f.RSSBeforeK = statusKB(t, "VmRSS:")
+	f.RSSBeforeK = testenv.StatusKB(t, "VmRSS:")
 	lc := ListenConfig{Config: cfg, Backlog: 4096}
 	l, err := lc.Listen(t.Context(), "udt", "127.0.0.1:0")
 	if err != nil {
@@ -130,7 +131,7 @@ func idleChild(t *testing.T) {
 	defer progress.Stop()
 	up := make(chan struct{})
 	go func() {
-		cpu0, t0 := cpuTime(t), time.Now()
+		cpu0, t0 := testenv.CPUTime(t), time.Now()
 		for {
 			select {
 			case <-up:
@@ -139,8 +140,8 @@ func idleChild(t *testing.T) {
 				mu.Lock()
 				got := len(conns)
 				mu.Unlock()
-				cpu1, t1 := cpuTime(t), time.Now()
-				t.Logf("%d of %d conns up, RSS %d KiB, %.0f%% of a core", got, 2*n, statusKB(t, "VmRSS:"), 100*(cpu1-cpu0).Seconds()/t1.Sub(t0).Seconds())
+				cpu1, t1 := testenv.CPUTime(t), time.Now()
+				t.Logf("%d of %d conns up, RSS %d KiB, %.0f%% of a core", got, 2*n, testenv.StatusKB(t, "VmRSS:"), 100*(cpu1-cpu0).Seconds()/t1.Sub(t0).Seconds())
 				cpu0, t0 = cpu1, t1
 			}
 		}
@@ -172,7 +173,7 @@ func idleChild(t *testing.T) {
 		t.FailNow()
 	}
 	time.Sleep(time.Second) // every reader parked
-	f.RSSAfterK = statusKB(t, "VmRSS:")
+	f.RSSAfterK = testenv.StatusKB(t, "VmRSS:")
 	h1 := theTrim.heap()
 	mu.Lock()
 	m, err := conns[0].(*Conn).Memory()
@@ -183,10 +184,10 @@ func idleChild(t *testing.T) {
 	f.Estimate = m.Allocated
 	f.HeapInUse = h1.InUse + h1.Mmapped - h0.InUse - h0.Mmapped
 	const idle = 5 * time.Second
-	cpu0, t0 := cpuTime(t), time.Now()
+	cpu0, t0 := testenv.CPUTime(t), time.Now()
 	time.Sleep(idle)
 	f.IdleSeconds = time.Since(t0).Seconds()
-	f.IdleCPU = (cpuTime(t) - cpu0).Seconds() / f.IdleSeconds
+	f.IdleCPU = (testenv.CPUTime(t) - cpu0).Seconds() / f.IdleSeconds
 	printFigures(f)
 	mu.Lock()
 	for _, c := range conns {

@@ -8,23 +8,14 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/udtgo/udt/internal/netem"
+	"github.com/udtgo/udt/internal/testenv"
 )
-
-// envInt reads a positive integer from the environment, or def.
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
 
 // lossyPath is the emulated path of the loss tests, both ways: a little
 // delay and jitter, 1 % loss of any packet (handshakes, ACKs and
@@ -86,10 +77,10 @@ func parseReply(b []byte) (digestReply, error) {
 // 64 MiB in the soak), on UDT_LOSSY_WORKERS connections at once (4).
 func TestLossyTransfersArriveIntact(t *testing.T) {
 	t.Parallel()
-	transfers := envInt("UDT_LOSSY_TRANSFERS", 20)
-	maxSize := int64(envInt("UDT_LOSSY_MAX", 4<<20))
-	workers := envInt("UDT_LOSSY_WORKERS", 4)
-	seed := seedFor(t)
+	transfers := testenv.EnvInt("UDT_LOSSY_TRANSFERS", 20)
+	maxSize := int64(testenv.EnvInt("UDT_LOSSY_MAX", 4<<20))
+	workers := testenv.EnvInt("UDT_LOSSY_WORKERS", 4)
+	seed := testenv.SeedFor(t)
 
 	stream := listenT(t, "udt", "127.0.0.1:0", Config{})
 	msgs := listenT(t, "udt", "127.0.0.1:0", Config{Message: true})

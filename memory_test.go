@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/udtgo/udt/internal/testenv"
 )
 
 // The memory tests measure peak RSS in a child process (this test binary
@@ -117,7 +119,7 @@ func runChild(t *testing.T, name string, env []string, out any) {
 // holds freed memory back (256 MiB by default) and whose shadow and
 // redzones add to every allocation.
 func asanRSS(kib int) int {
-	if asanEnabled {
+	if testenv.ASan {
 		return 4*kib + 512<<10
 	}
 	return kib
@@ -159,22 +161,22 @@ func TestChurnPeakRSS(t *testing.T) {
 	if bound := asanRSS(bound); f.PeakKiB > bound {
 		t.Errorf("peak RSS %d KiB is over %d KiB, what the sockets of the last 2.5 s hold", f.PeakKiB, bound)
 	}
-	if !asanEnabled && f.EndKiB > f.StartKiB+rssSlackKiB {
+	if !testenv.ASan && f.EndKiB > f.StartKiB+rssSlackKiB {
 		t.Errorf("RSS %d KiB after the churn, %d before: the trims did not give the memory back", f.EndKiB, f.StartKiB)
 	}
 }
 
 // churnChild runs the churn and prints its figures.
 func churnChild(t *testing.T) {
-	cycles := envInt("UDT_MEMCHURN", 6000)
-	workers := envInt("UDT_MEMCHURN_WORKERS", 8)
-	cfg := Config{RecvBuffer: envInt("UDT_MEMCHURN_RCVBUF", 0), FlowWindow: envInt("UDT_MEMCHURN_FC", 0)}
-	seed := seedFor(t)
+	cycles := testenv.EnvInt("UDT_MEMCHURN", 6000)
+	workers := testenv.EnvInt("UDT_MEMCHURN_WORKERS", 8)
+	cfg := Config{RecvBuffer: testenv.EnvInt("UDT_MEMCHURN_RCVBUF", 0), FlowWindow: testenv.EnvInt("UDT_MEMCHURN_FC", 0)}
+	seed := testenv.SeedFor(t)
 	var track *closeTracker
 	if os.Getenv("UDT_MEMCHURN_TRACK") != "" {
 		track = &closeTracker{pending: map[Socket]time.Time{}}
 	}
-	start := statusKB(t, "VmRSS:")
+	start := testenv.StatusKB(t, "VmRSS:")
 	l := listenT(t, "udt", "127.0.0.1:0", cfg)
 	var handlers sync.WaitGroup
 	var failures atomic.Int64
@@ -261,7 +263,7 @@ func churnChild(t *testing.T) {
 	trims, trimmed := trimStats()
 	f := churnFigures{
 		Cycles: cycles, Workers: workers, Seconds: took.Seconds(), PerSecond: float64(cycles) / took.Seconds(),
-		PeakKiB: statusKB(t, "VmHWM:"), StartKiB: start, EndKiB: statusKB(t, "VmRSS:"),
+		PeakKiB: testenv.StatusKB(t, "VmHWM:"), StartKiB: start, EndKiB: testenv.StatusKB(t, "VmRSS:"),
 		HeapInUse: peakInUse.Load(), HeapFree: peakFree.Load(),
 		Trims: trims, TrimMs: float64(trimmed.Microseconds()) / 1000, Failures: failures.Load(),
 		PerSocket: perSocket.Load(), InfoMaxUs: float64(infoMax.Microseconds()),

@@ -8,11 +8,11 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/udtgo/udt/internal/testenv"
 )
 
 // Close racing Read and Write: a reader, a writer and a closer on one
@@ -94,33 +94,6 @@ func TestReadWriteCloseRace(t *testing.T) {
 	})
 }
 
-func countFDs(t testing.TB) (fds, udp int) {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(target, "socket:") {
-			udp++
-		}
-	}
-	return len(ents), udp
-}
-
-func countThreads(t testing.TB) int {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			return n
-		}
-	}
-	return 0
-}
-
 // The seed's problem: descriptors and threads must stay flat as
 // connections grow. n connections each way, each with a goroutine blocked
 // in Read.
@@ -138,13 +111,13 @@ func TestManyConnsStayFlat(t *testing.T) {
 		cfg.FlowWindow = v
 	}
 	inherited0 := childSockets(t)
-	fds0, socks0 := countFDs(t)
-	threads0 := countThreads(t)
+	fds0, socks0 := testenv.CountFDs(t)
+	threads0 := testenv.CountThreads(t)
 	// Freed memory of earlier tests' sockets, which the poller hands back
 	// in its own time, must not count against these conns, nor may that
 	// trim run mid-measurement (see settleTrim).
 	settleTrim()
-	rss0 := statusKB(t, "VmRSS:")
+	rss0 := testenv.StatusKB(t, "VmRSS:")
 	l := listenT(t, "udt", "127.0.0.1:0", cfg)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -196,13 +169,13 @@ func TestManyConnsStayFlat(t *testing.T) {
 	for _, c := range up {
 		blocked(t, c.(*Conn).fd.pd, EventIn, 1)
 	}
-	fds1, socks1 := countFDs(t)
-	threads1 := countThreads(t)
-	rss1 := statusKB(t, "VmRSS:")
-	cpu0 := cpuTime(t)
+	fds1, socks1 := testenv.CountFDs(t)
+	threads1 := testenv.CountThreads(t)
+	rss1 := testenv.StatusKB(t, "VmRSS:")
+	cpu0 := testenv.CPUTime(t)
 	const idle = 2 * time.Second
 	time.Sleep(idle)
-	cpu := cpuTime(t) - cpu0
+	cpu := testenv.CPUTime(t) - cpu0
 	t.Logf("%d conns each way (RecvBuffer %d, FlowWindow %d), a goroutine blocked in Read on each: fds %d -> %d, sockets %d -> %d, OS threads %d -> %d, RSS %d -> %d KiB (%.1f KiB per conn), idle CPU %.1f%% of a core",
 		n, cfg.RecvBuffer, cfg.FlowWindow, fds0, fds1, socks0, socks1, threads0, threads1, rss0, rss1, float64(rss1-rss0)/float64(2*n), 100*cpu.Seconds()/idle.Seconds())
 	// Two UDP ports (the listener's, the shared dial port) and their UDT
@@ -222,26 +195,4 @@ func TestManyConnsStayFlat(t *testing.T) {
 	}
 	mu.Unlock()
 	wg.Wait()
-}
-
-func statusKB(t testing.TB, field string) int {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return n
-		}
-	}
-	return 0
-}
-
-func cpuTime(t testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

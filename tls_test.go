@@ -2,61 +2,24 @@ package udt
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"sync"
 	"testing"
 	"time"
-)
 
-// testCert makes a self-signed ECDSA certificate for localhost, 127.0.0.1
-// and ::1, and a pool that trusts it.
-func testCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "udt test"},
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-}
+	"github.com/udtgo/udt/internal/testenv"
+)
 
 // tlsPair runs a TLS handshake over a fresh UDT connection pair and returns
 // both ends, the server's certificate verified by the client.
 func tlsPair(t testing.TB) (client, server *tls.Conn, cert tls.Certificate) {
 	t.Helper()
 	c, s := connPair(t, Config{})
-	cert, pool := testCert(t)
+	cert, pool := testenv.Cert(t)
 	server = tls.Server(s, &tls.Config{Certificates: []tls.Certificate{cert}})
 	client = tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "localhost"})
 	deadline := time.Now().Add(timeoutUpperBound)
@@ -206,7 +169,7 @@ func TestTLSHandshakeWithPlainPeer(t *testing.T) {
 		s.Write([]byte("HELLO, this is not TLS\n"))
 		s.Close()
 	}()
-	_, pool := testCert(t)
+	_, pool := testenv.Cert(t)
 	client := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "localhost"})
 	c.SetDeadline(time.Now().Add(timeoutUpperBound))
 	err := client.Handshake()

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udtgo/udt/internal/testenv"
 	"github.com/udtgo/udt/udt4"
 )
 
@@ -31,7 +32,7 @@ func TestGetVsUpstream(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("UDT_BENCH_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
-	if raceEnabled {
+	if testenv.Race {
 		t.Log("note: the udt binary is built with -race here; run without -race for figures")
 	}
 	pp, err := udt4.SharedPeers()

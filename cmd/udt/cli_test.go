@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udtgo/udt/internal/testenv"
 	"github.com/udtgo/udt/udt4"
 	"go.uber.org/goleak"
 )
@@ -38,10 +39,10 @@ func TestMain(m *testing.M) {
 	}
 	bin = filepath.Join(dir, "udt")
 	args := []string{"build", "-o", bin}
-	if raceEnabled {
+	if testenv.Race {
 		args = append(args, "-race")
 	}
-	if asanEnabled {
+	if testenv.ASan {
 		args = append(args, "-asan")
 	}
 	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {

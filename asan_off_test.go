@@ -1,5 +1,0 @@
-//go:build !asan
-
-package udt
-
-const asanEnabled = false

@@ -1,5 +1,0 @@
-//go:build !asan
-
-package main
-
-const asanEnabled = false

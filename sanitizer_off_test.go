@@ -1,5 +1,0 @@
-//go:build !asan && !race
-
-package udt
-
-const underSanitizer = false
