@@ -1,5 +1,0 @@
-//go:build race
-
-package udtgrpc_test
-
-const raceEnabled = true

@@ -1,5 +1,0 @@
-//go:build race
-
-package udthttp_test
-
-const raceEnabled = true
