@@ -36,8 +36,8 @@ commands:
            (DEMO_SECONDS=3, DEMO_MIB=300)
   asan     deps, a deliberate leak LeakSanitizer must catch, then the tests with
            the C++ shim under AddressSanitizer and LeakSanitizer [args...];
-           asan --ci: only cudt and the root package, -short, without the long
-           transfers (what .ci/run runs after test)
+           asan --ci: only cudt, the root package and internal/systest,
+           -short, without the long transfers (what .ci/run runs after test)
   bench    deps, Go against C++ on loopback in interleaved rounds (throughput and
            CPU-seconds per GiB of each process, median and spread), the scale runs, idle
            connections' memory and CPU next to C++ (10,000 and 100,000), udt perf
@@ -394,11 +394,11 @@ cmd_bench() {
 	# (UDT_BENCH_ROUNDS, default 10, of UDT_BENCH_SECONDS, default 5, each):
 	# median and spread of throughput and of each process's CPU-seconds per
 	# GiB, and the per-round ratios to C++ -> C++.
-	UDT_BENCH=1 go test -count=1 -timeout 60m -run '^TestThroughputInterleaved$' -v . \
+	UDT_BENCH=1 go test -count=1 -timeout 60m -run '^TestThroughputInterleaved$' -v ./internal/systest \
 		| grep -E 'bench_interleave_test|^(ok|FAIL|---)'
 	# Round-trip latency of 64-byte messages: the net layer against the C++
 	# library's blocking calls, in alternating rounds.
-	UDT_BENCH=1 go test -count=1 -timeout 30m -run '^TestEchoLatencyVsReference$' -v . \
+	UDT_BENCH=1 go test -count=1 -timeout 30m -run '^TestEchoLatencyVsReference$' -v ./internal/systest \
 		| grep -E 'figures_test|^(ok|FAIL|---)'
 	# Descriptors, threads, memory and idle CPU with 1,000 and 10,000
 	# connections each way (trimmed buffers: 32 KiB each instead of 297 KiB).
@@ -440,18 +440,18 @@ cmd_soak() {
 	say "close racing Read/Write, Accept, Dial and SendFile: 1,000 rounds each, -race"
 	local t
 	for t in TestReadWriteCloseRace TestCloseRacesAccept TestCloseRacesDial TestCloseRacesSendFile; do
-		UDT_RACE_ROUNDS=1000 go test -race -count=1 -timeout 30m -run "^$t\$" -v . | grep -E "$show"
+		UDT_RACE_ROUNDS=1000 go test -race -count=1 -timeout 30m -run "^$t\$" -v ./internal/systest | grep -E "$show"
 	done
 	say "write a large buffer and close at once: 200 rounds, -race"
 	UDT_CLOSE_ROUNDS=200 go test -race -count=1 -timeout 30m -run '^TestDataWrittenBeforeCloseArrives$' -v . | grep -E "$show"
 	say "500 transfers of 0 B to 64 MiB and message batches through a lossy relay"
-	UDT_LOSSY_TRANSFERS=500 UDT_LOSSY_MAX=67108864 go test -count=1 -timeout 60m -run '^TestLossyTransfersArriveIntact$' -v . | grep -E "$show"
+	UDT_LOSSY_TRANSFERS=500 UDT_LOSSY_MAX=67108864 go test -count=1 -timeout 60m -run '^TestLossyTransfersArriveIntact$' -v ./internal/systest | grep -E "$show"
 	say "Close after the peer was killed: after UDT gave up (about 50 s), and with a 5 s peer idle timeout"
 	UDT_KILLED_PEER_WAIT=1 go test -count=1 -timeout 10m -run '^TestCloseAfterPeerKilled$' -v . | grep -E "$show"
 	say "write-then-close: 2,000 rounds of dial, 4 bytes, EOF, close; at most 2 with EOF later than 50 ms"
 	UDT_EOF_ROUNDS=2000 go test -count=1 -timeout 30m -run '^TestWriteThenCloseEOF$' -v . | grep -E "$show"
 	say "churn: 100,000 open/connect/transfer/close cycles"
-	UDT_CHURN=100000 go test -count=1 -timeout 60m -run '^TestChurn$' -v . | grep -E "$show"
+	UDT_CHURN=100000 go test -count=1 -timeout 60m -run '^TestChurn$' -v ./internal/systest | grep -E "$show"
 	say "churn's peak RSS: 100,000 cycles with the default buffers, in a child process (docs/memory.md)"
 	UDT_MEMCHURN=100000 UDT_MEMCHURN_DEFAULTS=1 go test -count=1 -timeout 60m -run '^TestChurnPeakRSS$' -v . | grep -E "$show"
 }
@@ -480,11 +480,12 @@ cmd_asan() {
 	fi
 	if [[ ${1:-} == --ci ]]; then
 		shift
-		# The bounded pass .ci/run makes on every submission: the shim and
-		# the root package, -short, without the long transfers, so a
-		# sanitizer finding turns CI red within minutes.
-		say "it did; now cudt and the root package under ASan and LSan (-short, bounded)"
-		go test -asan -count=1 -p 1 -short -timeout 15m -skip "$ASAN_CI_SKIP" ./cudt . "$@"
+		# The bounded pass .ci/run makes on every submission: the shim, the
+		# root package and its black-box suites (internal/systest), -short,
+		# without the long transfers, so a sanitizer finding turns CI red
+		# within minutes.
+		say "it did; now cudt, the root package and its black-box suites under ASan and LSan (-short, bounded)"
+		go test -asan -count=1 -p 1 -short -timeout 15m -skip "$ASAN_CI_SKIP" ./cudt . ./internal/systest "$@"
 		asan_fuzz_packets "${UDT_ASAN_FUZZ:-500x}"
 		return
 	fi
@@ -500,7 +501,7 @@ asan_fuzz_packets() {
 	local tally
 	tally=$(mktemp -d)
 	say "the packet-sequence fuzzer under ASan for $1"
-	UDT_FUZZ_TALLY=$tally go test -asan -run '^$' -fuzz '^FuzzPacketSequence$' -fuzztime "$1" . || {
+	UDT_FUZZ_TALLY=$tally go test -asan -run '^$' -fuzz '^FuzzPacketSequence$' -fuzztime "$1" ./internal/systest || {
 		rm -rf "$tally"
 		return 1
 	}

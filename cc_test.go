@@ -128,7 +128,7 @@ func ccPair(t *testing.T, newSrv, newCli func() Controller, relay bool) (dial fu
 	l := listenT(t, "udt", "127.0.0.1:0", srvCfg)
 	addr := l.Addr().String()
 	if relay {
-		path = relayTo(t, l, testenv.SeedFor(t))
+		path = testenv.Relay(t, l.Addr().(*Addr).AddrPort, testenv.SeedFor(t))
 		addr = path.Addr().String()
 	}
 	accepted = make(chan *Conn, 16)
@@ -195,7 +195,7 @@ func TestControllerCallbackOrder(t *testing.T) {
 			t.Fatal("no OnTimeout within a minute of cutting the path")
 		}
 	}
-	if err := path.SetConfig(lossyPath(1), lossyPath(2)); err != nil {
+	if err := path.SetConfig(testenv.LossyPath(1), testenv.LossyPath(2)); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-writeDone; err != nil {
@@ -296,7 +296,7 @@ func TestControllerPanicClosesOnlyItsConnection(t *testing.T) {
 	if werr == nil {
 		t.Fatal("writes on the connection whose controller panicked kept succeeding")
 	}
-	if isTimeout(werr) {
+	if testenv.IsTimeout(werr) {
 		t.Fatalf("write on the broken connection timed out instead of failing: %v", werr)
 	}
 	cerr := bad.Socket().CongestionError()
@@ -754,4 +754,23 @@ func TestControllerBatchAtDeletion(t *testing.T) {
 			t.Fatalf("in 5 connections no batch was left for deletion (%d packets, all handed over before)", ct.pkts.Load())
 		}
 	}
+}
+
+// dialLossy dials through a lossy relay: handshakes can be lost, so it
+// allows UDT more than its one 3 s round of connection requests. (The
+// black-box lossy suite in internal/systest has the same loop, written
+// against the exported API.)
+func dialLossy(addr string, cfg Config) (*Conn, error) {
+	var err error
+	for range 5 {
+		d := Dialer{Config: cfg, Timeout: 3 * time.Second}
+		var c *Conn
+		if c, err = d.dial(context.Background(), "udt", addr); err == nil {
+			return c, nil
+		}
+		if !testenv.IsTimeout(err) {
+			break
+		}
+	}
+	return nil, err
 }

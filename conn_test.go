@@ -11,9 +11,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -93,11 +93,6 @@ func TestConnStreamsBothWaysByteIdentical(t *testing.T) {
 	}
 }
 
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) && errors.As(err, &ne) && ne.Timeout()
-}
-
 // waitUntil polls cond until it holds; after timeoutUpperBound it calls the
 // test hung. Tests wait for a state this way, never for a fixed time.
 func waitUntil(t testing.TB, what string, cond func() bool) {
@@ -137,39 +132,6 @@ func receives[T any](t testing.TB, ch <-chan T, what string) T {
 	}
 }
 
-// timesOut checks a call given a timeout: it must fail with a timeout, not
-// before the timeout passed, and not long after. "Long" is judged as in
-// Go's net/timeout_test.go: a call that returned later than lateBound
-// allows is tried again with a longer timeout, as the cause may be a
-// loaded machine; only a call still late with a timeout of
-// timeoutUpperBound fails. call gets the timeout to use.
-func timesOut(t *testing.T, what string, d time.Duration, call func(d time.Duration) error) {
-	t.Helper()
-	for {
-		start := time.Now()
-		err := call(d)
-		took := time.Since(start)
-		if !isTimeout(err) {
-			t.Fatalf("%s with a %v timeout: %v, want a timeout", what, d, err)
-		}
-		if took < d {
-			t.Fatalf("%s with a %v timeout returned after %v, before its timeout", what, d, took)
-		}
-		if took <= lateBound(d) {
-			return
-		}
-		if d >= timeoutUpperBound {
-			t.Fatalf("%s with a %v timeout returned after %v", what, d, took)
-		}
-		t.Logf("%s with a %v timeout returned after %v: trying a longer one", what, d, took)
-		d = min(took*5/4, timeoutUpperBound)
-	}
-}
-
-// lateBound is how long a call with a timeout d may take on a loaded
-// machine running -race before a test suspects it ignored the timeout.
-func lateBound(d time.Duration) time.Duration { return 2*d + time.Second }
-
 func TestConnDeadlines(t *testing.T) {
 	t.Parallel()
 	c, s := connPair(t, Config{})
@@ -189,7 +151,7 @@ func TestConnDeadlines(t *testing.T) {
 	// A past deadline fails at once: nothing is ever sent, so a Read that
 	// waited would wait for good.
 	c.SetReadDeadline(time.Now().Add(-time.Second))
-	if err := receives(t, read(), "Read past its deadline"); !isTimeout(err) {
+	if err := receives(t, read(), "Read past its deadline"); !testenv.IsTimeout(err) {
 		t.Fatalf("Read past deadline: %v", err)
 	}
 	// Zero clears it: a read waits for data again.
@@ -207,7 +169,7 @@ func TestConnDeadlines(t *testing.T) {
 	blocked(t, pd, EventIn, 1)
 	start := time.Now()
 	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-	if err := receives(t, errc, "blocked Read after moving the deadline"); !isTimeout(err) {
+	if err := receives(t, errc, "blocked Read after moving the deadline"); !testenv.IsTimeout(err) {
 		t.Fatalf("blocked Read after moving the deadline: %v", err)
 	}
 	if d := time.Since(start); d < 100*time.Millisecond {
@@ -218,7 +180,7 @@ func TestConnDeadlines(t *testing.T) {
 	errc = read()
 	blocked(t, pd, EventIn, 1)
 	c.SetDeadline(time.Now())
-	if err := receives(t, errc, "blocked Read after the deadline was set to now"); !isTimeout(err) {
+	if err := receives(t, errc, "blocked Read after the deadline was set to now"); !testenv.IsTimeout(err) {
 		t.Fatalf("Read after deadline set to now: %v", err)
 	}
 
@@ -230,7 +192,7 @@ func TestConnDeadlines(t *testing.T) {
 	for i := 0; i < 200 && err == nil; i++ {
 		_, err = c.Write(big)
 	}
-	if !isTimeout(err) {
+	if !testenv.IsTimeout(err) {
 		t.Fatalf("Write with nobody reading: %v, want a timeout", err)
 	}
 }
@@ -287,7 +249,7 @@ func TestCloseUnblocksEverything(t *testing.T) {
 		}
 	}
 	err := receives(t, closed, "Close with a linger of 1 s")
-	if !isTimeout(err) || !errors.Is(err, os.ErrDeadlineExceeded) || !strings.Contains(err.Error(), "not acknowledged") {
+	if !testenv.IsTimeout(err) || !errors.Is(err, os.ErrDeadlineExceeded) || !strings.Contains(err.Error(), "not acknowledged") {
 		t.Fatalf("Close with unacknowledged data past its linger: %v, want a timeout naming what was left", err)
 	}
 	if err := c.Close(); !errors.Is(err, net.ErrClosed) {
@@ -411,7 +373,7 @@ func writeAndClose(t *testing.T, l *Listener, round, size int, seed uint64) {
 func TestDialFailures(t *testing.T) {
 	t.Parallel()
 	// Nobody listens: the dial fails at its timeout, not UDT's.
-	timesOut(t, "dial to nobody", 300*time.Millisecond, func(d time.Duration) error {
+	testenv.TimesOut(t, "dial to nobody", 300*time.Millisecond, func(d time.Duration) error {
 		_, err := (&Dialer{Timeout: d}).Dial("udt", "127.0.0.1:9")
 		return err
 	})
@@ -444,7 +406,7 @@ func TestMessageMode(t *testing.T) {
 	t.Parallel()
 	c, s := connPair(t, Config{Message: true})
 	for i, size := range []int{1, 100, 1500, 9000, 30000} {
-		if n, err := c.Write(message(i, max(size, 8))); err != nil || n != max(size, 8) {
+		if n, err := c.Write(testenv.Message(i, max(size, 8))); err != nil || n != max(size, 8) {
 			t.Fatalf("Write message %d: %d, %v", i, n, err)
 		}
 	}
@@ -454,7 +416,7 @@ func TestMessageMode(t *testing.T) {
 		if err != nil || n != max(size, 8) {
 			t.Fatalf("Read message %d: %d bytes, %v", i, n, err)
 		}
-		if j, err := checkMessage(buf[:n]); err != nil || j != i {
+		if j, err := testenv.CheckMessage(buf[:n]); err != nil || j != i {
 			t.Fatalf("message %d: %v (%d)", i, err, j)
 		}
 	}
@@ -587,7 +549,7 @@ func TestConnSendFileRecvFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	src := dir + "/src"
-	writeRandomFile(t, src, 20<<20+3, 21)
+	testenv.WriteRandomFile(t, src, 20<<20+3, 21)
 	c, s := connPair(t, Config{})
 	errc := make(chan error, 1)
 	go func() {
@@ -604,7 +566,7 @@ func TestConnSendFileRecvFile(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
-	if sha256File(t, src) != sha256File(t, dst) {
+	if testenv.SHA256File(t, src) != testenv.SHA256File(t, dst) {
 		t.Fatal("file differs")
 	}
 	// Resume: the rest of a file lands after what is there, untruncated.
@@ -621,7 +583,7 @@ func TestConnSendFileRecvFile(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
-	if sha256File(t, part) != sha256File(t, src) {
+	if testenv.SHA256File(t, part) != testenv.SHA256File(t, src) {
 		t.Fatal("resumed file differs")
 	}
 	// A file shorter than asked: refused before any of it is sent.
@@ -647,7 +609,7 @@ func TestListenerDeadline(t *testing.T) {
 	l.SetDeadline(time.Now().Add(100 * time.Millisecond))
 	start := time.Now()
 	_, err := l.Accept()
-	if !isTimeout(err) {
+	if !testenv.IsTimeout(err) {
 		t.Fatalf("Accept past its deadline: %v", err)
 	}
 	if d := time.Since(start); d < 90*time.Millisecond {
@@ -736,7 +698,7 @@ func TestKilledPeer(t *testing.T) {
 		// Data of the child's that UDT delivers late, on a loaded machine,
 		// is read on the way: the deadline must end the reading all the
 		// same.
-		timesOut(t, "Read from a killed peer", time.Second, func(d time.Duration) error {
+		testenv.TimesOut(t, "Read from a killed peer", time.Second, func(d time.Duration) error {
 			c.SetReadDeadline(time.Now().Add(d))
 			for {
 				if _, err := c.Read(make([]byte, 1024)); err != nil {
@@ -764,7 +726,7 @@ func TestKilledPeer(t *testing.T) {
 			c.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
 			n, err := c.Write(buf)
 			sent += int64(n)
-			if isTimeout(err) {
+			if testenv.IsTimeout(err) {
 				break
 			}
 			if err != nil {
@@ -779,7 +741,7 @@ func TestKilledPeer(t *testing.T) {
 		// Room that acknowledgements sent before the kill still free is
 		// filled on the way: the deadline must end the writing all the
 		// same.
-		timesOut(t, "Write to a killed peer", time.Second, func(d time.Duration) error {
+		testenv.TimesOut(t, "Write to a killed peer", time.Second, func(d time.Duration) error {
 			c.SetWriteDeadline(time.Now().Add(d))
 			for {
 				if _, err := c.Write(buf); err != nil {
@@ -805,7 +767,7 @@ func TestPastDeadlineBeatsReadiness(t *testing.T) {
 	s.Write([]byte("data"))
 	waitUntil(t, "the data arriving", func() bool { n, _ := c.Socket().RecvData(); return n > 0 })
 	c.SetReadDeadline(time.Now())
-	if n, err := c.Read(make([]byte, 8)); !isTimeout(err) || n != 0 {
+	if n, err := c.Read(make([]byte, 8)); !testenv.IsTimeout(err) || n != 0 {
 		t.Fatalf("Read with data pending and a past deadline = %d, %v", n, err)
 	}
 	c.SetReadDeadline(time.Time{})
@@ -813,7 +775,7 @@ func TestPastDeadlineBeatsReadiness(t *testing.T) {
 		t.Fatalf("the data is still there afterwards: %d, %v", n, err)
 	}
 	c.SetWriteDeadline(time.Now().Add(-time.Second))
-	if n, err := c.Write([]byte("x")); !isTimeout(err) || n != 0 {
+	if n, err := c.Write([]byte("x")); !testenv.IsTimeout(err) || n != 0 {
 		t.Fatalf("Write with room and a past deadline = %d, %v", n, err)
 	}
 	l := listenT(t, "udt", "127.0.0.1:0", Config{})
@@ -827,7 +789,7 @@ func TestPastDeadlineBeatsReadiness(t *testing.T) {
 	// answer still has to reach the dialer and wake Dial: it is pending.
 	l.SetDeadline(time.Now())
 	_, err = l.Accept()
-	if !isTimeout(err) {
+	if !testenv.IsTimeout(err) {
 		t.Fatalf("Accept with a connection pending and a past deadline: %v", err)
 	}
 	var oe *net.OpError
@@ -846,7 +808,7 @@ func TestPastDeadlineBeatsReadiness(t *testing.T) {
 	}
 	// A negative dial timeout fails at once, as with net.Dialer: it never
 	// gets to the listener, which would let a dial that went ahead succeed.
-	if _, err := (&Dialer{Timeout: -time.Second}).Dial("udt", l.Addr().String()); !isTimeout(err) {
+	if _, err := (&Dialer{Timeout: -time.Second}).Dial("udt", l.Addr().String()); !testenv.IsTimeout(err) {
 		t.Fatalf("dial with a negative timeout: %v", err)
 	}
 }
@@ -1110,162 +1072,6 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
-// TestCloseAfterPeerEndedReportsUndelivered: the peer closes (its shutdown
-// packet) without acknowledging what this side wrote. However late Close
-// comes, while UDT still keeps the socket closed or after it deleted it,
-// Close names what was not delivered, and Stats gives the last figures,
-// marked as final.
-func TestCloseAfterPeerEndedReportsUndelivered(t *testing.T) {
-	t.Parallel()
-	ln, err := ListenUDT("udt4", &Addr{AddrPort: loop4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	for _, wait := range []Status{StatusClosed, StatusNonexist} {
-		p, err := rawDial(t, netip.MustParseAddr("127.0.0.1"), ln.Addr().(*Addr).AddrPort, defaultHandshake(1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := ln.AcceptUDT()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Write(make([]byte, 100<<10)); err != nil {
-			t.Fatal(err)
-		}
-		p.waitData(1)
-		p.ctrl(ctrlShutdown, 0) // and never an ACK
-		for deadline := time.Now().Add(timeoutUpperBound); ; time.Sleep(20 * time.Millisecond) {
-			st := c.Socket().SockState()
-			if st == wait || (wait == StatusClosed && st == StatusNonexist) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("UDT left the socket %v, waiting for %v", st, wait)
-			}
-		}
-		s, err := c.Stats()
-		if err != nil || !s.Ended || s.Total.PacketsSent == 0 {
-			t.Errorf("after UDT ended it (%v): Stats %+v, %v; want the last figures, Ended", wait, s.Total, err)
-		}
-		if err := c.Flush(context.Background()); CodeOf(err) != ErrConnLost {
-			t.Errorf("Flush after UDT ended the connection (%v): %v; want ECONNLOST", wait, err)
-		}
-		err = c.Close()
-		if CodeOf(err) != ErrConnLost || !strings.Contains(err.Error(), "not acknowledged") {
-			t.Errorf("Close after UDT ended the connection (%v): %v; want ECONNLOST naming what was not acknowledged", wait, err)
-		}
-		t.Logf("%v: %v", wait, err)
-	}
-}
-
-// TestPeerIdleTimeout: a peer that falls silent (here one that never sends
-// after its handshake, as a killed one) breaks the connection after
-// Config.PeerIdleTimeout: a blocked Read, a Write and Close all say so, as
-// a timeout. An idle but live peer (UDT's keep-alives) does not.
-func TestPeerIdleTimeout(t *testing.T) {
-	t.Parallel()
-	lc := ListenConfig{Config: Config{PeerIdleTimeout: MinPeerIdleTimeout}}
-	ln, err := lc.ListenUDT(context.Background(), "udt4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	la := ln.Addr().(*Addr).AddrPort
-
-	// A live peer, idle for longer than the timeout, keeps its connection.
-	live, err := DialUDT("udt4", nil, &Addr{AddrPort: la})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
-	liveSrv, err := ln.AcceptUDT()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer liveSrv.Close()
-
-	// A silent one.
-	if _, err := rawDial(t, netip.MustParseAddr("127.0.0.1"), la, defaultHandshake(1)); err != nil {
-		t.Fatal(err)
-	}
-	c, err := ln.AcceptUDT()
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if _, err := c.Write(make([]byte, 64<<10)); err != nil {
-		t.Fatalf("Write before the timeout: %v", err)
-	}
-	_, err = c.Read(make([]byte, 10)) // blocks: the peer sends nothing
-	took := time.Since(start)
-	var ne net.Error
-	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, syscall.ETIMEDOUT) || CodeOf(err) != ErrConnLost ||
-		!strings.Contains(err.Error(), "peer idle timeout") {
-		t.Fatalf("blocked Read on a silent peer: %v; want a timeout naming the peer idle timeout", err)
-	}
-	t.Logf("a silent peer broke the connection after %v (PeerIdleTimeout %v)", took.Round(time.Millisecond), MinPeerIdleTimeout)
-	if took < MinPeerIdleTimeout {
-		t.Errorf("broken after %v, before the timeout of %v", took, MinPeerIdleTimeout)
-	}
-	if _, err := c.Write([]byte("x")); !errors.Is(err, syscall.ETIMEDOUT) {
-		t.Errorf("Write after the peer idle timeout: %v", err)
-	}
-	if st, err := c.Stats(); err != nil || !st.Ended {
-		t.Errorf("Stats after the peer idle timeout: Ended %v, %v; want Ended", st.Ended, err)
-	}
-	if err := c.Close(); CodeOf(err) != ErrConnLost || !strings.Contains(err.Error(), "not acknowledged") || !errors.Is(err, syscall.ETIMEDOUT) {
-		t.Errorf("Close after the peer idle timeout: %v; want what was not acknowledged", err)
-	}
-	if st := ReadPollerStats(); st.PeersIdle == 0 {
-		t.Error("PollerStats.PeersIdle is 0")
-	}
-
-	// A Close that starts before the timeout, waiting for the peer to
-	// acknowledge, ends with it.
-	if _, err := rawDial(t, netip.MustParseAddr("127.0.0.1"), la, defaultHandshake(1)); err != nil {
-		t.Fatal(err)
-	}
-	c2, err := ln.AcceptUDT()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c2.Write(make([]byte, 64<<10)); err != nil {
-		t.Fatal(err)
-	}
-	closed := make(chan error, 1)
-	go func() { closed <- c2.Close() }()
-	select {
-	case err := <-closed:
-		if !errors.Is(err, syscall.ETIMEDOUT) || !strings.Contains(err.Error(), "not acknowledged") {
-			t.Errorf("Close waiting on a silent peer: %v; want the peer idle timeout naming what was not acknowledged", err)
-		}
-	case <-time.After(timeoutUpperBound):
-		t.Fatal("Close waiting on a silent peer outlasted its peer idle timeout")
-	}
-
-	// The live pair, idle all this time, still works both ways.
-	live.SetDeadline(time.Now().Add(timeoutUpperBound))
-	liveSrv.SetDeadline(time.Now().Add(timeoutUpperBound))
-	if _, err := live.Write([]byte("ping")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(liveSrv, make([]byte, 4)); err != nil {
-		t.Fatalf("an idle live peer's connection after %v: %v", time.Since(start), err)
-	}
-
-	if err := c.SetPeerIdleTimeout(time.Second); err == nil {
-		t.Error("SetPeerIdleTimeout on a closed Conn: nil")
-	}
-	if err := liveSrv.SetPeerIdleTimeout(time.Second); err == nil || !strings.Contains(err.Error(), "MinPeerIdleTimeout") {
-		t.Errorf("SetPeerIdleTimeout(1s): %v; want an error naming MinPeerIdleTimeout", err)
-	}
-	if _, err := (&ListenConfig{Config: Config{PeerIdleTimeout: -time.Second}}).Listen(context.Background(), "udt", "127.0.0.1:0"); err == nil {
-		t.Error("Config.PeerIdleTimeout -1s: nil")
-	}
-}
-
 // TestWriteThenCloseEOF: a server writes 4 bytes and closes; the client
 // reads them, then io.EOF. Rounds of dial, read, EOF and close, one after
 // another, as a remote-shell client runs commands. UDT_EOF_ROUNDS rounds
@@ -1357,5 +1163,130 @@ func TestCloseAfterPeerKilled(t *testing.T) {
 		if CodeOf(err) != ErrConnLost || !strings.Contains(err.Error(), "not acknowledged") {
 			t.Errorf("Close after UDT gave up on the killed peer: %v; want what was not acknowledged", err)
 		}
+	}
+}
+
+// waitNonexist waits until UDT's garbage collector has deleted s.
+func waitNonexist(t testing.TB, s Socket) {
+	t.Helper()
+	for deadline := time.Now().Add(timeoutUpperBound); s.SockState() != StatusNonexist; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("UDT kept socket %v: %v", s, s.SockState())
+		}
+	}
+}
+
+// A peer's clean close makes UDT delete our socket about 2 s later, under
+// the Go object: from then on UDT answers 5004 for it. Every method must
+// give the answer for a connection the peer closed (EOF to a reader, a
+// broken connection to a writer), never net.ErrClosed, which means this
+// side closed it, and never a hang.
+func TestCallsAfterUDTDeletedTheSocket(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	testenv.WriteRandomFile(t, src, 1<<20, 5)
+	c, s := connPair(t, Config{})
+	c.Close()
+	waitNonexist(t, s.Socket())
+
+	wantBroken := func(what string, err error) {
+		t.Helper()
+		if err == nil || errors.Is(err, net.ErrClosed) || !errors.Is(err, ErrConnLost) || !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("%s on a conn whose peer closed: %v, want a broken connection", what, err)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if n, err := s.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+			t.Errorf("Read: %d, %v, want io.EOF", n, err)
+		}
+		_, err := s.Write([]byte("x"))
+		wantBroken("Write", err)
+		_, err = s.SendFile(src, 0, 1<<20)
+		wantBroken("SendFile", err)
+		if _, err := s.RecvFile(filepath.Join(dir, "dst"), 0, 10); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("RecvFile: %v, want io.ErrUnexpectedEOF", err)
+		}
+		// The last figures UDT had, marked as final.
+		if st, err := s.Stats(); err != nil || !st.Ended || st.Total.Duration == 0 {
+			t.Errorf("Stats on a conn whose peer closed: %+v, %v; want its last figures, Ended", st.Total, err)
+		}
+		if err := s.SetDeadline(time.Now().Add(time.Second)); err != nil {
+			t.Errorf("SetDeadline: %v", err)
+		}
+		if s.LocalAddr() == nil || s.RemoteAddr() == nil {
+			t.Errorf("addresses lost: %v %v", s.LocalAddr(), s.RemoteAddr())
+		}
+		if err := s.Close(); err != nil {
+			t.Errorf("first Close: %v", err)
+		}
+		if _, err := s.Read(make([]byte, 8)); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Read after our Close: %v", err)
+		}
+		if _, err := s.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Write after our Close: %v", err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(timeoutUpperBound):
+		t.Fatal("a call on a socket UDT deleted did not return")
+	}
+
+	// The same in message mode.
+	mc, ms := connPair(t, Config{Message: true})
+	mc.Close()
+	waitNonexist(t, ms.Socket())
+	if _, err := ms.Read(make([]byte, 8)); err != io.EOF {
+		t.Errorf("message Read: %v, want io.EOF", err)
+	}
+	_, err := ms.Write([]byte("x"))
+	wantBroken("message Write", err)
+}
+
+// Calls blocked when the peer closes, and still blocked while UDT deletes
+// the socket, return: a Read with io.EOF, a Write (the peer's window full)
+// with a broken connection; Close then names what was not delivered.
+func TestBlockedCallsWhenUDTDeletesTheSocket(t *testing.T) {
+	t.Parallel()
+	c, s := connPair(t, Config{})
+	werr, rerr := make(chan error, 1), make(chan error, 1)
+	go func() {
+		big := make([]byte, 1<<20)
+		for {
+			if _, err := s.Write(big); err != nil {
+				werr <- err
+				return
+			}
+		}
+	}()
+	go func() {
+		_, err := s.Read(make([]byte, 8))
+		rerr <- err
+	}()
+	// The Write blocks once c's window is full.
+	blocked(t, s.fd.pd, EventIn, 1)
+	blocked(t, s.fd.pd, EventOut, 1)
+	c.Close()
+	for range 2 {
+		select {
+		case err := <-werr:
+			if !errors.Is(err, ErrConnLost) || errors.Is(err, net.ErrClosed) {
+				t.Errorf("blocked Write after the peer closed: %v, want a broken connection", err)
+			}
+		case err := <-rerr:
+			if err != io.EOF {
+				t.Errorf("blocked Read after the peer closed: %v, want io.EOF", err)
+			}
+		case <-time.After(timeoutUpperBound):
+			t.Fatal("a blocked call did not return after the peer closed")
+		}
+	}
+	waitNonexist(t, s.Socket())
+	// What the peer never acknowledged is named, however late Close comes.
+	if err := s.Close(); !errors.Is(err, ErrConnLost) || !strings.Contains(err.Error(), "not acknowledged") {
+		t.Fatalf("Close: %v; want ECONNLOST naming what the peer did not acknowledge", err)
 	}
 }

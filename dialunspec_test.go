@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"testing"
+
+	"github.com/udtgo/udt/internal/testenv"
 )
 
 // A Listener on every address reports 0.0.0.0:port (or [::]:port); as with
@@ -60,7 +62,7 @@ func TestDialUnspecifiedAddress(t *testing.T) {
 			if ra := c.RemoteAddr().(*Addr).Addr(); !ra.IsLoopback() {
 				t.Errorf("%s %s: RemoteAddr %v, want a loopback address", network, d.name, ra)
 			}
-			exchange(t, network+" "+d.name, c, s, 64<<10)
+			testenv.Exchange(t, network+" "+d.name, c, s, 64<<10)
 			c.Close()
 			s.Close()
 		}
@@ -85,5 +87,5 @@ func TestRendezvousUnspecifiedRemote(t *testing.T) {
 	a, b := rendezvousPair(t,
 		func(ctx context.Context) (*Conn, error) { return ta.Rendezvous(ctx, "udt", unspec.String()) },
 		func(ctx context.Context) (*Conn, error) { return tb.Rendezvous(ctx, "udt", ta.LocalAddr().String()) })
-	exchange(t, "rendezvous to 0.0.0.0", a, b, 64<<10)
+	testenv.Exchange(t, "rendezvous to 0.0.0.0", a, b, 64<<10)
 }

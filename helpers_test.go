@@ -3,7 +3,6 @@ package udt
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,9 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/udtgo/udt/cudt"
 	"github.com/udtgo/udt/internal/testenv"
-	"github.com/udtgo/udt/udt4"
 	"go.uber.org/goleak"
 )
 
@@ -27,15 +24,6 @@ func TestMain(m *testing.M) {
 	}
 	if addr := os.Getenv("UDT_TEST_CHILD_READER"); addr != "" {
 		childReader(addr) // never returns: the parent kills it
-	}
-	if os.Getenv("UDT_TEST_FIREWALL_OFF") != "" {
-		cudt.DisableFirewallForTesting() // a benchmark's baseline: what the check costs
-	}
-	if spec := os.Getenv("UDT_BENCH_CHILD"); spec != "" {
-		benchChild(spec) // never returns: the parent kills it
-	}
-	if os.Getenv("UDT_TEST_VICTIM") != "" {
-		hostileVictim() // serves until its standard input closes
 	}
 	if addr := os.Getenv("UDT_TEST_CHILD_WRITE_CLOSE"); addr != "" {
 		childWriteClose(addr) // exits as soon as Close returns
@@ -53,14 +41,6 @@ func TestMain(m *testing.M) {
 	// No Cleanup at the end: UDT's would wait out the linger of every socket
 	// a test left with data in flight, and the process exit frees it all.
 	code := m.Run()
-	udt4.RemoveSharedPeers()
-	if path := os.Getenv("UDT_TEST_FIREWALL_REPORT"); path != "" {
-		// TestFirewallQuietOnLegitTraffic reads what the tests it ran did.
-		b, _ := json.Marshal(ReadFirewallStats())
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			panic(err)
-		}
-	}
 	if code == 0 {
 		// The poller stops once no socket is open, as in a user's test
 		// that checks with goleak after closing everything; abandoned dials

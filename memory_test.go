@@ -161,7 +161,7 @@ func TestChurnPeakRSS(t *testing.T) {
 	if bound := asanRSS(bound); f.PeakKiB > bound {
 		t.Errorf("peak RSS %d KiB is over %d KiB, what the sockets of the last 2.5 s hold", f.PeakKiB, bound)
 	}
-	if !testenv.ASan && f.EndKiB > f.StartKiB+rssSlackKiB {
+	if !testenv.ASan && f.EndKiB > f.StartKiB+testenv.RSSSlackKiB {
 		t.Errorf("RSS %d KiB after the churn, %d before: the trims did not give the memory back", f.EndKiB, f.StartKiB)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udtgo/udt/internal/testenv"
 	"github.com/udtgo/udt/internal/wanlab"
 )
 
@@ -95,7 +96,7 @@ func TestRendezvousThroughStatefulFilter(t *testing.T) {
 		}
 	}
 	a, b := rendezvousPair(t, on(wanlab.A, ta, tb), on(wanlab.B, tb, ta))
-	exchange(t, "rendezvous through the filter", a, b, 4<<20)
+	testenv.Exchange(t, "rendezvous through the filter", a, b, 4<<20)
 	t.Logf("rendezvous %v <-> %v: 4 MiB each way intact; the filter dropped %d datagrams to A and %d to B meanwhile",
 		a.LocalAddr(), b.LocalAddr(), filter.Dropped(wanlab.A)-droppedA, filter.Dropped(wanlab.B)-droppedB)
 }

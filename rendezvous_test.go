@@ -7,6 +7,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/udtgo/udt/internal/testenv"
 )
 
 // rendezvousPair connects a and b to each other by a rendezvous from
@@ -77,7 +79,7 @@ func TestRendezvousLoopback(t *testing.T) {
 			}
 			continue
 		}
-		exchange(t, "rendezvous", a, b, 8<<20)
+		testenv.Exchange(t, "rendezvous", a, b, 8<<20)
 		// After the handshake the port can take a listener.
 		l, err := ta.ListenUDT()
 		if err != nil {
@@ -110,7 +112,7 @@ func TestRendezvousDialerAndPackage(t *testing.T) {
 		func(ctx context.Context) (*Conn, error) {
 			return Rendezvous(ctx, "udt4", tb.LocalAddr().String(), ta.LocalAddr().String())
 		})
-	exchange(t, "rendezvous by Dialer and package", a, b, 1<<20)
+	testenv.Exchange(t, "rendezvous by Dialer and package", a, b, 1<<20)
 }
 
 func TestRendezvousTimesOut(t *testing.T) {

@@ -3,7 +3,6 @@ package udt
 import (
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"slices"
@@ -14,85 +13,6 @@ import (
 
 	"github.com/udtgo/udt/internal/testenv"
 )
-
-// Close racing Read and Write: a reader, a writer and a closer on one
-// connection, UDT_RACE_ROUNDS times (see runRounds); every call returns,
-// nothing races.
-func TestReadWriteCloseRace(t *testing.T) {
-	// The server sides may outlive their clients by UDT's linger: close
-	// them at the end rather than leave their goroutines behind.
-	var echoes sync.WaitGroup
-	var mu sync.Mutex
-	var accepted []net.Conn
-	t.Cleanup(func() {
-		mu.Lock()
-		for _, c := range accepted {
-			c.Close()
-		}
-		mu.Unlock()
-		echoes.Wait()
-	})
-	runRounds(t, func(t *testing.T) func(int, *rand.Rand) {
-		l := listenT(t, "udt", "127.0.0.1:0", Config{})
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				accepted = append(accepted, c)
-				mu.Unlock()
-				// 256 KiB for the client's Read, then drain: an echo
-				// would keep sending to clients that closed but linger
-				// with data in flight, and with 8 workers that flood
-				// saturates the one receive thread of the shared dial
-				// port (see docs/udt4-behaviour.md).
-				echoes.Go(func() {
-					c.Write(make([]byte, 256<<10))
-					io.Copy(io.Discard, c)
-					c.Close()
-				})
-			}
-		}()
-		return func(i int, rng *rand.Rand) {
-			c, err := Dial("udt", l.Addr().String())
-			if err != nil {
-				t.Errorf("round %d: %v", i, err)
-				return
-			}
-			var wg sync.WaitGroup
-			wg.Go(func() {
-				buf := make([]byte, 4096)
-				for {
-					if _, err := c.Read(buf); err != nil {
-						if !errors.Is(err, net.ErrClosed) && err != io.EOF {
-							t.Errorf("Read: %v", err)
-						}
-						return
-					}
-				}
-			})
-			wg.Go(func() {
-				buf := make([]byte, 4096)
-				for {
-					if _, err := c.Write(buf); err != nil {
-						if !errors.Is(err, net.ErrClosed) {
-							t.Errorf("Write: %v", err)
-						}
-						return
-					}
-				}
-			})
-			wait := time.Duration(rng.IntN(7000)) * time.Microsecond
-			wg.Go(func() {
-				time.Sleep(wait)
-				c.Close()
-			})
-			returnsWithin(t, &wg, timeoutUpperBound, "Read and Write racing Close") // Close delivers what Write buffered
-		}
-	})
-}
 
 // The seed's problem: descriptors and threads must stay flat as
 // connections grow. n connections each way, each with a goroutine blocked

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/udtgo/udt/internal/testenv"
 )
 
 // acceptAsync accepts one connection on l in the background.
@@ -46,7 +48,7 @@ func TestDialUDTListenUDT(t *testing.T) {
 		t.Fatal("Accept failed")
 	}
 	defer s.Close()
-	exchange(t, "DialUDT", c, s, 1<<20)
+	testenv.Exchange(t, "DialUDT", c, s, 1<<20)
 	if err := c.Flush(context.Background()); err != nil {
 		t.Errorf("Flush: %v", err)
 	}
@@ -204,8 +206,8 @@ func TestTransportSharesOnePort(t *testing.T) {
 		t.Fatal("Accept failed")
 	}
 	defer inPeer.Close()
-	exchange(t, "dialed from the transport", out, outPeer, 1<<20)
-	exchange(t, "accepted by the transport", in, inPeer, 1<<20)
+	testenv.Exchange(t, "dialed from the transport", out, outPeer, 1<<20)
+	testenv.Exchange(t, "accepted by the transport", in, inPeer, 1<<20)
 	if n := udpSocketsOnPort(t, port); n != 1 {
 		t.Errorf("%d UDP sockets of this process on the transport's port with a listener and two connections, want 1", n)
 	}

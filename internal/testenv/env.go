@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"errors"
+	"net"
 	"os"
 	"strconv"
 	"testing"
@@ -32,3 +34,41 @@ func SeedFor(t testing.TB) uint64 {
 	t.Logf("seed %d (rerun with UDT_SEED=%d)", seed, seed)
 	return seed
 }
+
+// IsTimeout reports whether err is a deadline's: os.ErrDeadlineExceeded, as
+// a net.Error whose Timeout is true, as net.Conn's contract asks.
+func IsTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) && errors.As(err, &ne) && ne.Timeout()
+}
+
+// TimesOut checks that call, given a timeout d, fails with a timeout no
+// sooner than d and not much later. A late return on a loaded machine is
+// retried with a longer timeout, up to TimeoutUpperBound, so that only a
+// call that ignores its timeout fails.
+func TimesOut(t *testing.T, what string, d time.Duration, call func(d time.Duration) error) {
+	t.Helper()
+	for {
+		start := time.Now()
+		err := call(d)
+		took := time.Since(start)
+		if !IsTimeout(err) {
+			t.Fatalf("%s with a %v timeout: %v, want a timeout", what, d, err)
+		}
+		if took < d {
+			t.Fatalf("%s with a %v timeout returned after %v, before its timeout", what, d, took)
+		}
+		if took <= LateBound(d) {
+			return
+		}
+		if d >= TimeoutUpperBound {
+			t.Fatalf("%s with a %v timeout returned after %v", what, d, took)
+		}
+		t.Logf("%s with a %v timeout returned after %v: trying a longer one", what, d, took)
+		d = min(took*5/4, TimeoutUpperBound)
+	}
+}
+
+// LateBound is how long a call with a timeout d may take on a loaded
+// machine running -race before a test suspects it ignored the timeout.
+func LateBound(d time.Duration) time.Duration { return 2*d + time.Second }

@@ -9,6 +9,10 @@ import (
 	"time"
 )
 
+// RSSSlackKiB is what RSS may differ by without a leak: the Go heap and
+// the C heap's fragments vary a little from run to run.
+const RSSSlackKiB = 64 << 10
+
 // CountFDs counts the process's open descriptors, and among them the
 // sockets: UDT opens a UDP socket per port, so sockets growing with
 // connections means ports are not shared.

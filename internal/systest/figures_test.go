@@ -1,4 +1,4 @@
-package udt
+package systest
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udtgo/udt"
 	"github.com/udtgo/udt/internal/testenv"
 )
 
@@ -41,7 +42,7 @@ func TestDialLatency(t *testing.T) {
 	if v, _ := strconv.Atoi(os.Getenv("UDT_DIAL_ROUNDS")); v > 0 {
 		rounds = v
 	}
-	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	l := listenT(t, "udt", "127.0.0.1:0", udt.Config{})
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -54,7 +55,7 @@ func TestDialLatency(t *testing.T) {
 	var lat []time.Duration
 	for i := range rounds {
 		start := time.Now()
-		c, err := Dial("udt", l.Addr().String())
+		c, err := udt.Dial("udt", l.Addr().String())
 		if err != nil {
 			t.Fatalf("dial %d: %v", i, err)
 		}
@@ -70,7 +71,7 @@ func TestDialLatency(t *testing.T) {
 func TestCloseOf64MiB(t *testing.T) {
 	benchOnly(t)
 	const size = 64 << 20
-	c, s := connPair(t, Config{})
+	c, s := connPair(t, udt.Config{})
 	got := make(chan time.Time, 1)
 	go func() {
 		n, _ := io.Copy(io.Discard, s)
@@ -201,7 +202,7 @@ func TestIdleCostVsReference(t *testing.T) {
 	}
 	rcvbuf, _ := strconv.Atoi(os.Getenv("UDT_CONN_RCVBUF"))
 	fc, _ := strconv.Atoi(os.Getenv("UDT_CONN_FC"))
-	cfg := Config{RecvBuffer: rcvbuf, FlowWindow: fc}
+	cfg := udt.Config{RecvBuffer: rcvbuf, FlowWindow: fc}
 	var out bytes.Buffer
 	cmd := exec.Command(bin, strconv.Itoa(n), strconv.Itoa(secs), strconv.Itoa(rcvbuf), strconv.Itoa(fc))
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -217,7 +218,7 @@ func TestIdleCostVsReference(t *testing.T) {
 	l := listenT(t, "udt", "127.0.0.1:0", cfg)
 	// Setting up is not what is measured: a loaded machine may need more
 	// than the default 3 s for a handshake among thousands of sockets.
-	d := Dialer{Config: cfg, Timeout: 30 * time.Second}
+	d := udt.Dialer{Config: cfg, Timeout: 30 * time.Second}
 	setup := time.Now()
 	var conns []net.Conn
 	done := make(chan struct{}, 2*n)
@@ -239,16 +240,16 @@ func TestIdleCostVsReference(t *testing.T) {
 	}
 	t.Logf("%d connections each way set up in %v", n, time.Since(setup).Round(time.Millisecond))
 	time.Sleep(time.Second)
-	st0 := ReadPollerStats()
+	st0 := udt.ReadPollerStats()
 	c0 := testenv.CPUTime(t)
 	time.Sleep(secs * time.Second)
 	goCPU := (testenv.CPUTime(t) - c0).Seconds()
-	st1 := ReadPollerStats()
+	st1 := udt.ReadPollerStats()
 	t.Logf("%d idle connections each way for %d s: Go %.3f s of CPU (%.2f%% of a core; poller: %d waits, %d scans, %d of them backstops), C++ reference with one epoll_wait %.3f s (%.2f%%): ratio %.2f",
 		n, secs, goCPU, 100*goCPU/secs, st1.Waits-st0.Waits, st1.Scans-st0.Scans, st1.BackstopScans-st0.BackstopScans,
 		cppCPU, 100*cppCPU/secs, goCPU/max(cppCPU, 1e-3))
 	for _, c := range conns {
-		c.(*Conn).SetLinger(0)
+		c.(*udt.Conn).SetLinger(0)
 		c.Close()
 	}
 	for range conns {
@@ -370,7 +371,7 @@ func TestEchoLatencyVsReference(t *testing.T) {
 		return [3]time.Duration{time.Duration(q[0] * 1e3), time.Duration(q[1] * 1e3), time.Duration(q[2] * 1e3)}
 	}
 	goEcho := func() [3]time.Duration {
-		l := listenT(t, "udt", "127.0.0.1:0", Config{})
+		l := listenT(t, "udt", "127.0.0.1:0", udt.Config{})
 		defer l.Close()
 		go func() {
 			s, err := l.Accept()
@@ -388,7 +389,7 @@ func TestEchoLatencyVsReference(t *testing.T) {
 				}
 			}
 		}()
-		c, err := Dial("udt", l.Addr().String())
+		c, err := udt.Dial("udt", l.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package udt
+package systest
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udtgo/udt"
 	"github.com/udtgo/udt/internal/testenv"
 )
 
@@ -18,11 +19,11 @@ import (
 // both ends, the server's certificate verified by the client.
 func tlsPair(t testing.TB) (client, server *tls.Conn, cert tls.Certificate) {
 	t.Helper()
-	c, s := connPair(t, Config{})
+	c, s := connPair(t, udt.Config{})
 	cert, pool := testenv.Cert(t)
 	server = tls.Server(s, &tls.Config{Certificates: []tls.Certificate{cert}})
 	client = tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "localhost"})
-	deadline := time.Now().Add(timeoutUpperBound)
+	deadline := time.Now().Add(testenv.TimeoutUpperBound)
 	c.SetDeadline(deadline)
 	s.SetDeadline(deadline)
 	errc := make(chan error, 1)
@@ -48,7 +49,7 @@ func TestTLSOverUDT(t *testing.T) {
 	if !cs.HandshakeComplete || cs.Version != tls.VersionTLS13 || len(cs.PeerCertificates) != 1 || !cs.PeerCertificates[0].Equal(cert.Leaf) {
 		t.Fatalf("client's view: complete %v, version %x, peer certificates %d", cs.HandshakeComplete, cs.Version, len(cs.PeerCertificates))
 	}
-	if _, ok := client.NetConn().(*Conn); !ok {
+	if _, ok := client.NetConn().(*udt.Conn); !ok {
 		t.Fatalf("tls.Conn over %T, not *udt.Conn", client.NetConn())
 	}
 	n := int64(64 << 20)
@@ -57,7 +58,7 @@ func TestTLSOverUDT(t *testing.T) {
 	}
 	send := func(w io.Writer, seed uint64) (sum [32]byte) {
 		h := sha256.New()
-		if _, err := io.CopyN(io.MultiWriter(w, h), pattern(seed), n); err != nil {
+		if _, err := io.CopyN(io.MultiWriter(w, h), testenv.Pattern(seed), n); err != nil {
 			t.Error(err)
 		}
 		return [32]byte(h.Sum(nil))
@@ -91,7 +92,7 @@ func TestTLSCloseDeliversAll(t *testing.T) {
 	sent := make(chan [32]byte, 1)
 	go func() {
 		h := sha256.New()
-		if _, err := io.CopyN(io.MultiWriter(server, h), pattern(3), n); err != nil {
+		if _, err := io.CopyN(io.MultiWriter(server, h), testenv.Pattern(3), n); err != nil {
 			t.Error(err)
 		}
 		sent <- [32]byte(h.Sum(nil))
@@ -99,7 +100,7 @@ func TestTLSCloseDeliversAll(t *testing.T) {
 			t.Errorf("server Close: %v", err)
 		}
 	}()
-	client.SetReadDeadline(time.Now().Add(timeoutUpperBound))
+	client.SetReadDeadline(time.Now().Add(testenv.TimeoutUpperBound))
 	h := sha256.New()
 	got, err := io.Copy(h, client)
 	if err != nil || got != n {
@@ -127,7 +128,7 @@ func TestTLSCloseDeliversAll(t *testing.T) {
 func TestTLSCloseWriteIsHalfClose(t *testing.T) {
 	t.Parallel()
 	client, server, _ := tlsPair(t)
-	deadline := time.Now().Add(timeoutUpperBound)
+	deadline := time.Now().Add(testenv.TimeoutUpperBound)
 	client.SetDeadline(deadline)
 	server.SetDeadline(deadline)
 	done := make(chan error, 1)
@@ -161,7 +162,7 @@ func TestTLSCloseWriteIsHalfClose(t *testing.T) {
 // handshake with an error, within its deadline, rather than hanging.
 func TestTLSHandshakeWithPlainPeer(t *testing.T) {
 	t.Parallel()
-	c, s := connPair(t, Config{})
+	c, s := connPair(t, udt.Config{})
 	go func() {
 		// Not TLS: it takes the client's first bytes for a request,
 		// answers a line of text, and closes.
@@ -171,7 +172,7 @@ func TestTLSHandshakeWithPlainPeer(t *testing.T) {
 	}()
 	_, pool := testenv.Cert(t)
 	client := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "localhost"})
-	c.SetDeadline(time.Now().Add(timeoutUpperBound))
+	c.SetDeadline(time.Now().Add(testenv.TimeoutUpperBound))
 	err := client.Handshake()
 	var rh tls.RecordHeaderError
 	if !errors.As(err, &rh) {

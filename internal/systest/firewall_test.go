@@ -1,4 +1,4 @@
-package udt
+package systest
 
 import (
 	"bufio"
@@ -21,7 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udtgo/udt"
 	"github.com/udtgo/udt/cudt"
+	"github.com/udtgo/udt/internal/testenv"
 )
 
 // UDT 4.11's control types beyond the handshake (hostile_test.go) that a
@@ -61,7 +63,7 @@ func rawDial(t testing.TB, from netip.Addr, to netip.AddrPort, hs handshake) (*r
 		t.Fatal(err)
 	}
 	p := &rawPeer{t: t, conn: c, to: to}
-	if err := p.handshake(hs, timeoutUpperBound/4); err != nil {
+	if err := p.handshake(hs, testenv.TimeoutUpperBound/4); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -145,7 +147,7 @@ func (p *rawPeer) received() (int32, int) {
 // waitData waits until at least n data packets arrived.
 func (p *rawPeer) waitData(n int) int32 {
 	p.t.Helper()
-	for deadline := time.Now().Add(timeoutUpperBound); ; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(testenv.TimeoutUpperBound); ; time.Sleep(time.Millisecond) {
 		h, got := p.received()
 		if got >= n {
 			return h
@@ -321,7 +323,7 @@ func (v *victim) firewall() map[string]uint64 {
 // of an attack reach it a moment after they are sent.
 func (v *victim) waitRule(rule string) {
 	v.t.Helper()
-	for deadline := time.Now().Add(timeoutUpperBound); v.firewall()[rule] == 0; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(testenv.TimeoutUpperBound); v.firewall()[rule] == 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			v.t.Fatalf("the firewall's rule %s did not act", rule)
 		}
@@ -354,8 +356,8 @@ func hostileVictim() {
 	if os.Getenv("UDT_TEST_VICTIM_UNGUARDED") != "" {
 		cudt.DisableFirewallForTesting()
 	}
-	serve := func(cfg Config, echo func(c *Conn)) *Listener {
-		lc := ListenConfig{Config: cfg}
+	serve := func(cfg udt.Config, echo func(c *udt.Conn)) *udt.Listener {
+		lc := udt.ListenConfig{Config: cfg}
 		ln, err := lc.ListenUDT(context.Background(), "udt4", "127.0.0.1:0")
 		if err != nil {
 			panic(err)
@@ -375,13 +377,13 @@ func hostileVictim() {
 		return ln
 	}
 	greeting := make([]byte, victimGreeting)
-	stream := serve(Config{Linger: -1}, func(c *Conn) {
+	stream := serve(udt.Config{Linger: -1}, func(c *udt.Conn) {
 		if _, err := c.Write(greeting); err != nil {
 			return
 		}
 		io.Copy(c, c)
 	})
-	msg := serve(Config{Message: true, Linger: -1}, func(c *Conn) {
+	msg := serve(udt.Config{Message: true, Linger: -1}, func(c *udt.Conn) {
 		for range victimGreeting / 1024 {
 			if _, err := c.Write(greeting[:1024]); err != nil {
 				return
@@ -389,7 +391,7 @@ func hostileVictim() {
 		}
 		echoEach(c)
 	})
-	lazy, err := ListenUDT("udt4", &Addr{AddrPort: netip.MustParseAddrPort("127.0.0.1:0")})
+	lazy, err := udt.ListenUDT("udt4", &udt.Addr{AddrPort: netip.MustParseAddrPort("127.0.0.1:0")})
 	if err != nil {
 		panic(err)
 	}
@@ -398,7 +400,7 @@ func hostileVictim() {
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		if in.Text() == "stats" {
-			b, _ := json.Marshal(ReadFirewallStats())
+			b, _ := json.Marshal(udt.ReadFirewallStats())
 			fmt.Printf("%s\n", b)
 		}
 	}
@@ -407,7 +409,7 @@ func hostileVictim() {
 
 // echoEach writes back each Read's data (each message, in message mode)
 // until an error.
-func echoEach(c *Conn) {
+func echoEach(c *udt.Conn) {
 	buf := make([]byte, 65536)
 	for {
 		n, err := c.Read(buf)
@@ -432,22 +434,22 @@ func (v *victim) listener(msg bool) netip.AddrPort {
 // then echoes rounds of data whose digests it checks.
 type legit struct {
 	t   testing.TB
-	c   *Conn
+	c   *udt.Conn
 	msg bool
 }
 
 func dialLegit(t testing.TB, to netip.AddrPort, msg bool, local ...netip.Addr) (*legit, error) {
 	// Linger -1: a Close after the victim died discards at once.
-	d := Dialer{Config: Config{Message: msg, Linger: -1}, Timeout: timeoutUpperBound / 2}
+	d := udt.Dialer{Config: udt.Config{Message: msg, Linger: -1}, Timeout: testenv.TimeoutUpperBound / 2}
 	if len(local) > 0 {
-		d.LocalAddr = &Addr{AddrPort: netip.AddrPortFrom(local[0], 0)}
+		d.LocalAddr = &udt.Addr{AddrPort: netip.AddrPortFrom(local[0], 0)}
 	}
 	c, err := d.DialUDT(context.Background(), "udt4", to.String())
 	if err != nil {
 		return nil, err
 	}
 	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(timeoutUpperBound))
+	c.SetDeadline(time.Now().Add(testenv.TimeoutUpperBound))
 	buf := make([]byte, 65536)
 	for got := 0; got < victimGreeting; {
 		n, err := c.Read(buf)
@@ -461,7 +463,7 @@ func dialLegit(t testing.TB, to netip.AddrPort, msg bool, local ...netip.Addr) (
 
 // round echoes size bytes (in 1 KiB messages in message mode) and checks them.
 func (l *legit) round(size int, seed uint64) error {
-	return l.roundWithin(size, seed, timeoutUpperBound)
+	return l.roundWithin(size, seed, testenv.TimeoutUpperBound)
 }
 
 func (l *legit) roundWithin(size int, seed uint64, limit time.Duration) error {
@@ -469,7 +471,7 @@ func (l *legit) roundWithin(size int, seed uint64, limit time.Duration) error {
 	sent := sha256.New()
 	errc := make(chan error, 1)
 	go func() {
-		src := io.TeeReader(io.LimitReader(pattern(seed), int64(size)), sent)
+		src := io.TeeReader(io.LimitReader(testenv.Pattern(seed), int64(size)), sent)
 		buf := make([]byte, 1024)
 		for {
 			n, err := io.ReadFull(src, buf)
@@ -596,7 +598,7 @@ var hostileCases = []hostileCase{
 		// Each cost ~265 MB and a second of the receive thread.
 		before := v.rss()
 		hs := defaultHandshake(1)
-		hs.fc = MaxFlowWindow
+		hs.fc = udt.MaxFlowWindow
 		for range 8 {
 			if _, err := rawDial(t, netip.MustParseAddr("127.0.0.1"), to, hs); err != nil {
 				t.Fatal(err)
@@ -700,7 +702,7 @@ func TestHandshakeFlood(t *testing.T) {
 	hs.reqType = reqConnect
 	flood.raw(hs.packet(0))
 	buf := make([]byte, 2048)
-	if _, err := flood.readHandshake(buf, timeoutUpperBound); err != nil {
+	if _, err := flood.readHandshake(buf, testenv.TimeoutUpperBound); err != nil {
 		t.Fatalf("no cookie: %v", err)
 	}
 	// The cookie depends on the source's address and the minute only.
@@ -716,7 +718,7 @@ func TestHandshakeFlood(t *testing.T) {
 		}
 	}
 	v.waitRule("handshake-source")
-	d := Dialer{LocalAddr: &Addr{AddrPort: netip.MustParseAddrPort("127.0.0.2:0")}, Timeout: timeoutUpperBound}
+	d := udt.Dialer{LocalAddr: &udt.Addr{AddrPort: netip.MustParseAddrPort("127.0.0.2:0")}, Timeout: testenv.TimeoutUpperBound}
 	start := time.Now()
 	other, err := d.Dial("udt4", v.lazy.String())
 	took := time.Since(start)
@@ -737,7 +739,44 @@ func TestHandshakeFlood(t *testing.T) {
 // legitTests are tests whose traffic is all well-behaved: transfers both
 // ways, message TTL drops through a lossy relay (UDT's drop requests),
 // interop with the C++ programs, rendezvous.
-const legitTests = "^(TestMessageTTLUnderLoss|TestTenThousandMessagesKeepBoundaries|TestInteropGoClientToAppServer|TestInteropAppClientToGoServer|TestInteropGoGetFromCppSendFile|TestRendezvousLoopback|TestLossyTransfersArriveIntact|Example_echo)$"
+const legitTests = "^(TestMessageTTLUnderLoss|TestTenThousandMessagesKeepBoundaries|TestInteropGoClientToAppServer|TestInteropAppClientToGoServer|TestInteropGoGetFromCppSendFile|TestRendezvousExchange|TestLossyTransfersArriveIntact)$"
+
+// TestRendezvousExchange is a rendezvous connection carrying data both
+// ways, one side starting late: the rendezvous handshake is the firewall's
+// other path (the root package's rendezvous tests check the details).
+func TestRendezvousExchange(t *testing.T) {
+	t.Parallel()
+	var trs [2]*udt.Transport
+	for i := range trs {
+		tr, err := udt.NewTransport("udt", "127.0.0.1:0", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tr.Close() })
+		trs[i] = tr
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.TimeoutUpperBound)
+	defer cancel()
+	var late *udt.Conn
+	lateErr := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		var err error
+		late, err = trs[1].Rendezvous(ctx, "udt", trs[0].LocalAddr().String())
+		lateErr <- err
+	}()
+	first, err := trs[0].Rendezvous(ctx, "udt", trs[1].LocalAddr().String())
+	if errLate := <-lateErr; err != nil || errLate != nil {
+		for _, c := range []*udt.Conn{first, late} {
+			if c != nil {
+				c.Close()
+			}
+		}
+		t.Fatalf("rendezvous: %v; the late side: %v", err, errLate)
+	}
+	t.Cleanup(func() { first.SetLinger(0); first.Close(); late.SetLinger(0); late.Close() })
+	testenv.Exchange(t, "rendezvous", first, late, 8<<20)
+}
 
 // TestFirewallQuietOnLegitTraffic runs legitTests in a process of their own
 // and checks that the firewall dropped nothing there.
@@ -757,7 +796,7 @@ func TestFirewallQuietOnLegitTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st FirewallStats
+	var st udt.FirewallStats
 	if err := json.Unmarshal(b, &st); err != nil {
 		t.Fatal(err)
 	}
@@ -791,7 +830,7 @@ func firstLine(v *victim) string {
 // connects.
 func TestHandshakeClash(t *testing.T) {
 	t.Parallel()
-	ln, err := ListenUDT("udt4", &Addr{AddrPort: loop4})
+	ln, err := udt.ListenUDT("udt4", &udt.Addr{AddrPort: loop4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -810,13 +849,13 @@ func TestHandshakeClash(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	p := &rawPeer{t: t, conn: c, to: ln.Addr().(*Addr).AddrPort}
+	p := &rawPeer{t: t, conn: c, to: ln.Addr().(*udt.Addr).AddrPort}
 	hs := defaultHandshake(1)
-	if err := p.handshake(hs, timeoutUpperBound); err != nil {
+	if err := p.handshake(hs, testenv.TimeoutUpperBound); err != nil {
 		t.Fatal(err)
 	}
 	first, firstID := p.remote, p.id
-	before := ReadFirewallStats().HandshakeClash
+	before := udt.ReadFirewallStats().HandshakeClash
 	// The same ISN, a peer ID 4 further: UDT's key is the same.
 	second := func(isn int32, wait time.Duration) (uint32, error) {
 		h := hs
@@ -837,10 +876,10 @@ func TestHandshakeClash(t *testing.T) {
 	if got, err := second(hs.isn, time.Second); err == nil {
 		t.Fatalf("a handshake clashing with connection %d was answered, with socket %d", first, got)
 	}
-	if n := ReadFirewallStats().HandshakeClash - before; n == 0 {
+	if n := udt.ReadFirewallStats().HandshakeClash - before; n == 0 {
 		t.Error("the firewall's rule handshake-clash did not act")
 	}
-	got, err := second(hs.isn+1, timeoutUpperBound)
+	got, err := second(hs.isn+1, testenv.TimeoutUpperBound)
 	if err != nil {
 		t.Fatalf("the same handshake with another ISN: %v", err)
 	}

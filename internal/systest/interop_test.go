@@ -1,11 +1,9 @@
-package udt
+package systest
 
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
-	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -17,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udtgo/udt"
+	"github.com/udtgo/udt/internal/testenv"
 	"github.com/udtgo/udt/udt4"
 )
 
@@ -127,7 +127,7 @@ func startServerPeer(t testing.TB, dir, bin string) (*peerProc, int) {
 			t.Fatal(err)
 		}
 		p := startPeer(t, dir, bin, strconv.Itoa(port))
-		if p.waitLineOrExit(t, "server is ready at port: "+strconv.Itoa(port), timeoutUpperBound) {
+		if p.waitLineOrExit(t, "server is ready at port: "+strconv.Itoa(port), testenv.TimeoutUpperBound) {
 			return p, port
 		}
 		out := p.output()
@@ -170,18 +170,18 @@ func TestInteropGoClientToAppServer(t *testing.T) {
 	pp := peers(t)
 	srv, port := startServerPeer(t, pp.Dir, pp.AppServer)
 
-	c := newSock(t, IPv4, Stream)
+	c := newSock(t, udt.IPv4, udt.Stream)
 	if err := c.Connect(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))); err != nil {
 		t.Fatalf("connect to the C++ appserver: %v", err)
 	}
 	me, _ := c.SockName()
-	srv.waitLine(t, "new connection: 127.0.0.1:"+strconv.Itoa(int(me.Port())), timeoutUpperBound)
+	srv.waitLine(t, "new connection: 127.0.0.1:"+strconv.Itoa(int(me.Port())), testenv.TimeoutUpperBound)
 	const n = 64 << 20
-	if _, err := sendAll(c, pattern(5), n); err != nil {
+	if _, err := sendAll(c, testenv.Pattern(5), n); err != nil {
 		t.Fatalf("sending to appserver: %v", err)
 	}
 	// Everything sent must be acknowledged by the C++ receiver.
-	for deadline := time.Now().Add(timeoutUpperBound); ; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(testenv.TimeoutUpperBound); ; time.Sleep(5 * time.Millisecond) {
 		if k, _ := c.SendData(); k == 0 {
 			break
 		}
@@ -199,7 +199,7 @@ func TestInteropGoClientToAppServer(t *testing.T) {
 func TestInteropAppClientToGoServer(t *testing.T) {
 	t.Parallel()
 	pp := peers(t)
-	l, la := listener(t, Stream, loop4)
+	l, la := listener(t, udt.Stream, loop4)
 	cli := startPeer(t, pp.Dir, pp.AppClient, "127.0.0.1", strconv.Itoa(int(la.Port())))
 	s, peer, err := l.Accept()
 	if err != nil {
@@ -211,7 +211,7 @@ func TestInteropAppClientToGoServer(t *testing.T) {
 	}
 	// appclient sends 100000-byte zero blocks until it is killed. The
 	// receive timeout only tells a stalled transfer from a slow machine.
-	if err := s.SetRecvTimeout(timeoutUpperBound); err != nil {
+	if err := s.SetRecvTimeout(testenv.TimeoutUpperBound); err != nil {
 		t.Fatal(err)
 	}
 	const want = 16 << 20
@@ -232,35 +232,7 @@ func TestInteropAppClientToGoServer(t *testing.T) {
 	}
 	t.Logf("received %d MiB from the C++ appclient in %v", total>>20, time.Since(start).Round(time.Millisecond))
 	// Its monitor thread reports the send rate once a second.
-	cli.waitLine(t, "SendRate", timeoutUpperBound)
-}
-
-func sha256File(t testing.TB, path string) [32]byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return [32]byte(h.Sum(nil))
-}
-
-func writeRandomFile(t testing.TB, path string, size int64, seed uint64) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.CopyN(f, pattern(seed), size); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	cli.waitLine(t, "SendRate", testenv.TimeoutUpperBound)
 }
 
 // The request format of the upstream sendfile/recvfile examples: the
@@ -273,10 +245,10 @@ func TestInteropGoGetFromCppSendFile(t *testing.T) {
 	pp := peers(t)
 	dir := t.TempDir()
 	const size = 48<<20 + 12345
-	writeRandomFile(t, filepath.Join(dir, "served.bin"), size, 11)
+	testenv.WriteRandomFile(t, filepath.Join(dir, "served.bin"), size, 11)
 	_, port := startServerPeer(t, dir, pp.SendFile)
 
-	c := newSock(t, IPv4, Stream)
+	c := newSock(t, udt.IPv4, udt.Stream)
 	if err := c.Connect(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))); err != nil {
 		t.Fatal(err)
 	}
@@ -306,13 +278,13 @@ func TestInteropGoGetFromCppSendFile(t *testing.T) {
 	if n, err := c.RecvFile(local, 0, got, 0); err != nil || n != size {
 		t.Fatalf("RecvFile = %d, %v", n, err)
 	}
-	if sha256File(t, local) != sha256File(t, filepath.Join(dir, "served.bin")) {
+	if testenv.SHA256File(t, local) != testenv.SHA256File(t, filepath.Join(dir, "served.bin")) {
 		t.Fatal("sha256 of the received file differs")
 	}
 }
 
 // serveOneFile answers one request of the upstream format from dir.
-func serveOneFile(l Socket, dir string) error {
+func serveOneFile(l udt.Socket, dir string) error {
 	s, _, err := l.Accept()
 	if err != nil {
 		return err
@@ -321,7 +293,7 @@ func serveOneFile(l Socket, dir string) error {
 	// Close only once the peer has everything: the test sockets do not
 	// linger.
 	defer func() {
-		for deadline := time.Now().Add(timeoutUpperBound); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		for deadline := time.Now().Add(testenv.TimeoutUpperBound); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 			if n, err := s.SendData(); err != nil || n == 0 {
 				return
 			}
@@ -370,8 +342,8 @@ func TestInteropCppRecvFileFromGoServer(t *testing.T) {
 	pp := peers(t)
 	dir := t.TempDir()
 	const size = 40<<20 + 777
-	writeRandomFile(t, filepath.Join(dir, "offer.bin"), size, 12)
-	l, la := listener(t, Stream, loop4)
+	testenv.WriteRandomFile(t, filepath.Join(dir, "offer.bin"), size, 12)
+	l, la := listener(t, udt.Stream, loop4)
 	served := make(chan error, 1)
 	go func() { served <- serveOneFile(l, dir) }()
 
@@ -386,7 +358,7 @@ func TestInteropCppRecvFileFromGoServer(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Fatalf("Go server: %v", err)
 	}
-	if sha256File(t, out) != sha256File(t, filepath.Join(dir, "offer.bin")) {
+	if testenv.SHA256File(t, out) != testenv.SHA256File(t, filepath.Join(dir, "offer.bin")) {
 		t.Fatalf("sha256 of the file C++ recvfile wrote differs; it said:\n%s", msg)
 	}
 

@@ -1,4 +1,4 @@
-package udt
+package systest
 
 import (
 	"io"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udtgo/udt"
 	"github.com/udtgo/udt/udt4"
 )
 
@@ -50,7 +51,7 @@ func TestThroughputVsReference(t *testing.T) {
 		return rates
 	}
 	goClient := func(to netip.AddrPort) []float64 {
-		c, err := NewSocket(IPv4, Stream)
+		c, err := udt.NewSocket(udt.IPv4, udt.Stream)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,14 +59,14 @@ func TestThroughputVsReference(t *testing.T) {
 			t.Fatal(err)
 		}
 		rates := sampleSendRate(secs, c, c.Send)
-		c.SetLinger(Linger{}) // unsent data is of no interest
+		c.SetLinger(udt.Linger{}) // unsent data is of no interest
 		c.Close()
 		return rates
 	}
 	goServer := func() (netip.AddrPort, func()) {
-		l, la := listener(t, Stream, loop4)
+		l, la := listener(t, udt.Stream, loop4)
 		done := make(chan struct{})
-		accepted := make(chan Socket, 1)
+		accepted := make(chan udt.Socket, 1)
 		go func() {
 			defer close(done)
 			s, _, err := l.Accept()
@@ -112,17 +113,17 @@ func TestThroughputVsReference(t *testing.T) {
 
 	// The net.Conn layer: the same sampling, through the poller.
 	connClient := func(addr string) []float64 {
-		nc, err := Dial("udt", addr)
+		nc, err := udt.Dial("udt", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := nc.(*Conn)
+		c := nc.(*udt.Conn)
 		rates := sampleSendRate(secs, c.Socket(), c.Write)
 		c.Close()
 		return rates
 	}
 	connServer := func() (string, func()) {
-		l, err := Listen("udt", "127.0.0.1:0")
+		l, err := udt.Listen("udt", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -205,7 +206,7 @@ func TestThroughputVsReference(t *testing.T) {
 
 // sampleSendRate writes blocks with write (writeBlocks) and samples sock's
 // UDT send rate each second for secs seconds, as appclient's monitor does.
-func sampleSendRate(secs int, sock Socket, write func([]byte) (int, error)) []float64 {
+func sampleSendRate(secs int, sock udt.Socket, write func([]byte) (int, error)) []float64 {
 	stop := writeBlocks(write)
 	var rates []float64
 	sock.Perfmon(true)
@@ -245,7 +246,7 @@ func writeBlocks(write func([]byte) (int, error)) (stop func()) {
 
 // BenchmarkSockState is the cost of one plain cgo round trip into UDT.
 func BenchmarkSockState(b *testing.B) {
-	s := newSock(b, IPv4, Stream)
+	s := newSock(b, udt.IPv4, udt.Stream)
 	for b.Loop() {
 		s.SockState()
 	}
@@ -254,12 +255,12 @@ func BenchmarkSockState(b *testing.B) {
 // BenchmarkRecvWouldBlock is the cost of the poller's common miss: a
 // non-blocking Recv with nothing to read.
 func BenchmarkRecvWouldBlock(b *testing.B) {
-	_, s := pair(b, Stream, loop4)
+	_, s := pair(b, udt.Stream, loop4)
 	s.SetRecvBlocking(false)
 	buf := make([]byte, 64)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.Recv(buf); CodeOf(err) != ErrAsyncRcv {
+		if _, err := s.Recv(buf); udt.CodeOf(err) != udt.ErrAsyncRcv {
 			b.Fatal(err)
 		}
 	}
@@ -267,7 +268,7 @@ func BenchmarkRecvWouldBlock(b *testing.B) {
 
 // BenchmarkStream moves 1 MiB per op over one loopback connection.
 func BenchmarkStream(b *testing.B) {
-	c, s := pair(b, Stream, loop4)
+	c, s := pair(b, udt.Stream, loop4)
 	const chunk = 1 << 20
 	done := make(chan error, 1)
 	n := int64(0)
@@ -312,7 +313,7 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 // BenchmarkDial dials and accepts one connection per op on loopback and
 // reports the dial latency percentiles.
 func BenchmarkDial(b *testing.B) {
-	l := listenT(b, "udt", "127.0.0.1:0", Config{})
+	l := listenT(b, "udt", "127.0.0.1:0", udt.Config{})
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -326,7 +327,7 @@ func BenchmarkDial(b *testing.B) {
 	var lat []time.Duration
 	for b.Loop() {
 		start := time.Now()
-		c, err := Dial("udt", addr)
+		c, err := udt.Dial("udt", addr)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -338,7 +339,7 @@ func BenchmarkDial(b *testing.B) {
 
 // BenchmarkRoundTrip is one 64-byte request and its echo over a Conn.
 func BenchmarkRoundTrip(b *testing.B) {
-	c, s := connPair(b, Config{})
+	c, s := connPair(b, udt.Config{})
 	go io.Copy(s, s)
 	buf := make([]byte, 64)
 	for b.Loop() {
@@ -355,7 +356,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 // comparison with BenchmarkStream (the blocking one-to-one API) and
 // BenchmarkTCPStream (Go's TCP on loopback).
 func BenchmarkConnStream(b *testing.B) {
-	c, s := connPair(b, Config{})
+	c, s := connPair(b, udt.Config{})
 	benchStream(b, c, s)
 }
 
@@ -401,7 +402,7 @@ func benchStream(b *testing.B, c, s net.Conn) {
 // BenchmarkRawRoundTrip is BenchmarkRoundTrip on the blocking one-to-one
 // API, where UDT's own threads wake the caller: the floor for the poller.
 func BenchmarkRawRoundTrip(b *testing.B) {
-	c, s := pair(b, Stream, loop4)
+	c, s := pair(b, udt.Stream, loop4)
 	go func() {
 		buf := make([]byte, 64)
 		for {
@@ -427,7 +428,7 @@ func BenchmarkRawRoundTrip(b *testing.B) {
 // BenchmarkRawDial is a blocking UDT::connect on the one-to-one API: the
 // floor for BenchmarkDial.
 func BenchmarkRawDial(b *testing.B) {
-	l, la := listener(b, Stream, loop4)
+	l, la := listener(b, udt.Stream, loop4)
 	go func() {
 		for {
 			s, _, err := l.Accept()
@@ -439,7 +440,7 @@ func BenchmarkRawDial(b *testing.B) {
 	}()
 	var lat []time.Duration
 	for b.Loop() {
-		c, err := NewSocket(IPv4, Stream)
+		c, err := udt.NewSocket(udt.IPv4, udt.Stream)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -456,14 +457,14 @@ func BenchmarkRawDial(b *testing.B) {
 // BenchmarkAccept is the listener's accept rate with 8 goroutines dialing
 // at once.
 func BenchmarkAccept(b *testing.B) {
-	l := listenT(b, "udt", "127.0.0.1:0", Config{})
+	l := listenT(b, "udt", "127.0.0.1:0", udt.Config{})
 	addr := l.Addr().String()
 	var wg sync.WaitGroup
 	jobs := make(chan struct{})
 	for range 8 {
 		wg.Go(func() {
 			for range jobs {
-				c, err := Dial("udt", addr)
+				c, err := udt.Dial("udt", addr)
 				if err != nil {
 					b.Error(err)
 					return

@@ -1,15 +1,15 @@
-package udt
+package systest
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/udtgo/udt"
+	"github.com/udtgo/udt/internal/testenv"
 )
 
 // UDT 4.11's wire format, as far as a hostile peer needs it: a 16-byte
@@ -127,7 +127,7 @@ func (h *hostile) handshakes(to netip.AddrPort, rounds int) {
 
 // garbage sends random datagrams, and random control and data packets
 // addressed to random socket IDs other than those in spare.
-func (h *hostile) garbage(to netip.AddrPort, count int, spare ...SocketID) {
+func (h *hostile) garbage(to netip.AddrPort, count int, spare ...udt.SocketID) {
 	for range count {
 		p := h.random(h.rng.IntN(200))
 		if len(p) >= udtHeaderLen && h.rng.IntN(2) == 0 {
@@ -159,7 +159,7 @@ func (h *hostile) cookieEcho(to netip.AddrPort, rounds int) (accepted int) {
 	for i := range rounds {
 		hs := handshake{version: udtVersion, sockType: 1, isn: int32(h.rng.Uint32() >> 1), mss: 1500, fc: 25600, reqType: reqConnect, id: int32(h.rng.Uint32()>>1) | 1, ip: [4]uint32{0x0100007f}}
 		h.send(to, hs.packet(0))
-		n, err := h.readHandshake(buf, timeoutUpperBound)
+		n, err := h.readHandshake(buf, testenv.TimeoutUpperBound)
 		if err != nil {
 			h.t.Fatalf("round %d: no handshake response from the listener (%d bytes, %v)", i, n, err)
 		}
@@ -205,55 +205,20 @@ func (h *hostile) readHandshake(buf []byte, wait time.Duration) (int, error) {
 	}
 }
 
-// exchange sends size bytes each way between a and b and checks them.
-func exchange(t *testing.T, what string, a, b net.Conn, size int64) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	a.SetDeadline(deadline)
-	b.SetDeadline(deadline)
-	var wg sync.WaitGroup
-	sums := make([][32]byte, 4)
-	errs := make([]error, 4)
-	for i, c := range []net.Conn{a, b} {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			h := sha256.New()
-			_, errs[2*i] = io.CopyN(io.MultiWriter(c, h), pattern(uint64(i+100)), size)
-			sums[2*i] = [32]byte(h.Sum(nil))
-		}()
-		go func() {
-			defer wg.Done()
-			h := sha256.New()
-			_, errs[2*i+1] = io.CopyN(h, c, size)
-			sums[2*i+1] = [32]byte(h.Sum(nil))
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("%s: stream %d: %v", what, i, err)
-		}
-	}
-	if sums[0] != sums[3] || sums[2] != sums[1] {
-		t.Fatalf("%s: data differs after the hostile traffic", what)
-	}
-}
-
 // TestHandshakeFilter: a connection request asking for a flow window above
 // MaxFlowWindow (UDT would spend gigabytes and seconds on it) or an MSS
 // outside 76..MaxMSS (UDT would compute a negative or empty packet) never
 // reaches UDT; one just inside the limits gets UDT's answer.
 func TestHandshakeFilter(t *testing.T) {
 	t.Parallel()
-	_, la := listener(t, Stream, loop4)
+	_, la := listener(t, udt.Stream, loop4)
 	buf := make([]byte, 2048)
 	for _, tc := range []struct {
 		fc, mss int32
 		answers bool
 	}{
-		{MaxFlowWindow, 1500, true}, {MaxFlowWindow + 1, 1500, false}, {-1, 1500, false}, {1 << 30, 1500, false}, {25600, 1500, true},
-		{25600, 76, true}, {25600, 75, false}, {25600, 1, false}, {25600, -1, false}, {25600, MaxMSS, true}, {25600, MaxMSS + 1, false},
+		{udt.MaxFlowWindow, 1500, true}, {udt.MaxFlowWindow + 1, 1500, false}, {-1, 1500, false}, {1 << 30, 1500, false}, {25600, 1500, true},
+		{25600, 76, true}, {25600, 75, false}, {25600, 1, false}, {25600, -1, false}, {25600, udt.MaxMSS, true}, {25600, udt.MaxMSS + 1, false},
 	} {
 		// A port of its own per case, so a late answer cannot count for
 		// the next one; an answer may take long on a loaded machine, a
@@ -265,7 +230,7 @@ func TestHandshakeFilter(t *testing.T) {
 		h.send(la, p)
 		wait := 500 * time.Millisecond
 		if tc.answers {
-			wait = timeoutUpperBound
+			wait = testenv.TimeoutUpperBound
 		}
 		n, err := h.readHandshake(buf, wait)
 		if got := err == nil && n >= udtHeaderLen+handshakeLen; got != tc.answers {
@@ -276,23 +241,23 @@ func TestHandshakeFilter(t *testing.T) {
 
 func TestHostilePeer(t *testing.T) {
 	t.Parallel()
-	ln, err := Listen("udt4", "127.0.0.1:0")
+	ln, err := udt.Listen("udt4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	lnAddr := ln.Addr().(*Addr).AddrPort
+	lnAddr := ln.Addr().(*udt.Addr).AddrPort
 	// Junk comes from h's port, and the hostile handshakes, which may make
 	// half-open connections, from another: any connection from h's port,
 	// accepted at any time until the end, was made by junk.
 	h := newHostile(t, 1)
 	junkFrom := h.conn.LocalAddr().String()
 	var junkConns []string
-	accepted := make(chan *Conn, 64)
+	accepted := make(chan *udt.Conn, 64)
 	acceptErr := make(chan error, 1)
 	go func() {
 		for {
-			c, err := ln.(*Listener).AcceptUDT()
+			c, err := ln.(*udt.Listener).AcceptUDT()
 			if err != nil {
 				acceptErr <- err
 				close(accepted)
@@ -314,20 +279,20 @@ func TestHostilePeer(t *testing.T) {
 			t.Errorf("junk made %d connections, from %v", len(junkConns), junkFrom)
 		}
 	}()
-	next := func() *Conn {
+	next := func() *udt.Conn {
 		t.Helper()
 		select {
 		case c := <-accepted:
 			return c
 		case err := <-acceptErr:
 			t.Fatalf("Accept: %v", err)
-		case <-time.After(timeoutUpperBound):
+		case <-time.After(testenv.TimeoutUpperBound):
 			t.Fatal("Accept is wedged")
 		}
 		return nil
 	}
 	// A connection made before the attack must survive it.
-	old, err := Dial("udt4", lnAddr.String())
+	old, err := udt.Dial("udt4", lnAddr.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,16 +302,16 @@ func TestHostilePeer(t *testing.T) {
 
 	h.garbage(lnAddr, 3000)
 	h.handshakes(lnAddr, 150)
-	clientAddr := old.LocalAddr().(*Addr).AddrPort
-	spare := []SocketID{old.(*Conn).Socket().ID(), oldPeer.Socket().ID()}
+	clientAddr := old.LocalAddr().(*udt.Addr).AddrPort
+	spare := []udt.SocketID{old.(*udt.Conn).Socket().ID(), oldPeer.Socket().ID()}
 	h.garbage(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), clientAddr.Port()), 3000, spare...)
 	h.garbage(lnAddr, 3000, spare...)
 	sent := h.sent
 	half := newHostile(t, 2).cookieEcho(lnAddr, 60)
 	t.Logf("%d junk packets, then 60 hostile handshakes of which UDT answered %d as connected", sent, half)
-	exchange(t, "connection made before the attack", old, oldPeer, 1<<20)
+	testenv.Exchange(t, "connection made before the attack", old, oldPeer, 1<<20)
 	for i := range 3 {
-		d := Dialer{Timeout: timeoutUpperBound}
+		d := udt.Dialer{Timeout: testenv.TimeoutUpperBound}
 		c, err := d.Dial("udt4", lnAddr.String())
 		if err != nil {
 			t.Fatalf("dial %d after the attack: %v", i, err)
@@ -358,7 +323,7 @@ func TestHostilePeer(t *testing.T) {
 			s.Close()
 			s = next()
 		}
-		exchange(t, "connection made after the attack", c, s, 1<<20)
+		testenv.Exchange(t, "connection made after the attack", c, s, 1<<20)
 		c.Close()
 		s.Close()
 	}

@@ -1,4 +1,4 @@
-package udt
+package systest
 
 import (
 	"bytes"
@@ -10,16 +10,28 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/udtgo/udt"
+	"github.com/udtgo/udt/internal/testenv"
 )
+
+// written is a controller as a user writes one: the window open, the pace
+// unbounded, every other callback left to ControllerBase.
+type written struct{ udt.ControllerBase }
+
+func (written) Init(cc *udt.CC) {
+	cc.SetCWnd(cc.MaxCWnd())
+	cc.SetPktSndPeriod(1)
+}
 
 // interopControllers is every controller shipped, and one written in the
 // test, for the Go end of an interop transfer.
-func interopControllers() map[string]CongestionControl {
-	m := map[string]CongestionControl{
-		"recorder": {Kind: CCGo, Go: &GoController{Name: "recorder", New: func() Controller { return &recorder{} }}},
+func interopControllers() map[string]udt.CongestionControl {
+	m := map[string]udt.CongestionControl{
+		"written": {Kind: udt.CCGo, Go: &udt.GoController{Name: "written", New: func() udt.Controller { return written{} }}},
 	}
 	for _, name := range []string{"native", "fixed:400", "bbr"} {
-		cc, err := ParseCongestionControl(name)
+		cc, err := udt.ParseCongestionControl(name)
 		if err != nil {
 			panic(err)
 		}
@@ -39,16 +51,16 @@ func TestInteropWithEveryController(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			const size = 16<<20 + 99
-			writeRandomFile(t, filepath.Join(dir, "offer.bin"), size, 21)
-			want := sha256File(t, filepath.Join(dir, "offer.bin"))
-			setCC := func(s Socket) {
+			testenv.WriteRandomFile(t, filepath.Join(dir, "offer.bin"), size, 21)
+			want := testenv.SHA256File(t, filepath.Join(dir, "offer.bin"))
+			setCC := func(s udt.Socket) {
 				if err := s.SetCongestionControl(cc); err != nil {
 					t.Fatal(err)
 				}
 			}
 
 			// Go sends.
-			l, la := listener(t, Stream, loop4, setCC)
+			l, la := listener(t, udt.Stream, loop4, setCC)
 			served := make(chan error, 1)
 			go func() { served <- serveOneFile(l, dir) }()
 			out := filepath.Join(t.TempDir(), "fetched.bin")
@@ -61,13 +73,13 @@ func TestInteropWithEveryController(t *testing.T) {
 			if err := <-served; err != nil {
 				t.Fatalf("Go server: %v", err)
 			}
-			if sha256File(t, out) != want {
+			if testenv.SHA256File(t, out) != want {
 				t.Fatal("sha256 of what C++ recvfile got from Go differs")
 			}
 
 			// Go receives.
 			_, port := startServerPeer(t, dir, pp.SendFile)
-			c := newSock(t, IPv4, Stream)
+			c := newSock(t, udt.IPv4, udt.Stream)
 			setCC(c)
 			if err := c.Connect(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))); err != nil {
 				t.Fatal(err)
@@ -95,7 +107,7 @@ func TestInteropWithEveryController(t *testing.T) {
 			if n, err := c.RecvFile(local, 0, size, 0); err != nil || n != size {
 				t.Fatalf("RecvFile = %d, %v", n, err)
 			}
-			if sha256File(t, local) != want {
+			if testenv.SHA256File(t, local) != want {
 				t.Fatal("sha256 of what Go got from C++ sendfile differs")
 			}
 		})

@@ -1,4 +1,4 @@
-package udt
+package systest
 
 import (
 	"fmt"
@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udtgo/udt"
+	"github.com/udtgo/udt/internal/testenv"
 	"github.com/udtgo/udt/udt4"
 )
 
@@ -72,7 +74,7 @@ func TestThroughputInterleaved(t *testing.T) {
 		}
 		p := startBenchChild(t, self, mode, "", e.unguarded)
 		// The child binds port 0 and prints the port it got.
-		l := p.waitFor(t, func(l string) bool { return strings.HasPrefix(l, "port ") }, timeoutUpperBound)
+		l := p.waitFor(t, func(l string) bool { return strings.HasPrefix(l, "port ") }, testenv.TimeoutUpperBound)
 		port, err := strconv.Atoi(strings.TrimPrefix(l, "port "))
 		if err != nil {
 			t.Fatalf("receiver printed %q", l)
@@ -98,11 +100,11 @@ func TestThroughputInterleaved(t *testing.T) {
 			send := startSend(pr.send, port)
 			isRate := func(l string) bool { _, ok := udt4.ParseAppClientRate(l); return ok }
 			// The first second is the start; the next secs are measured.
-			send.waitFor(t, isRate, timeoutUpperBound)
+			send.waitFor(t, isRate, testenv.TimeoutUpperBound)
 			s0, r0 := procCPU(t, send.cmd), procCPU(t, recv.cmd)
 			var mbits float64
 			for range secs {
-				l := send.waitFor(t, isRate, timeoutUpperBound)
+				l := send.waitFor(t, isRate, testenv.TimeoutUpperBound)
 				v, _ := udt4.ParseAppClientRate(l)
 				mbits += v // one second each
 			}
@@ -316,7 +318,7 @@ func benchChild(spec string) {
 	}
 	switch mode {
 	case "recv":
-		l, err := NewSocket(IPv4, Stream)
+		l, err := udt.NewSocket(udt.IPv4, udt.Stream)
 		if err != nil {
 			fail(err)
 		}
@@ -342,11 +344,11 @@ func benchChild(spec string) {
 			}
 		}
 	case "connrecv":
-		l, err := Listen("udt", "127.0.0.1:0")
+		l, err := udt.Listen("udt", "127.0.0.1:0")
 		if err != nil {
 			fail(err)
 		}
-		fmt.Printf("port %d\n", l.Addr().(*Addr).Port())
+		fmt.Printf("port %d\n", l.Addr().(*udt.Addr).Port())
 		c, err := l.Accept()
 		if err != nil {
 			fail(err)
@@ -354,10 +356,10 @@ func benchChild(spec string) {
 		_, err = io.Copy(io.Discard, c)
 		fail(fmt.Errorf("connection ended: %v", err))
 	case "send", "connsend":
-		var sock Socket
+		var sock udt.Socket
 		var write func([]byte) (int, error)
 		if mode == "send" {
-			s, err := NewSocket(IPv4, Stream)
+			s, err := udt.NewSocket(udt.IPv4, udt.Stream)
 			if err != nil {
 				fail(err)
 			}
@@ -366,11 +368,11 @@ func benchChild(spec string) {
 			}
 			sock, write = s, s.Send
 		} else {
-			nc, err := Dial("udt", addr)
+			nc, err := udt.Dial("udt", addr)
 			if err != nil {
 				fail(err)
 			}
-			c := nc.(*Conn)
+			c := nc.(*udt.Conn)
 			sock, write = c.Socket(), c.Write
 		}
 		writeBlocks(write)

@@ -1,4 +1,4 @@
-package udt
+package systest
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udtgo/udt"
 	"github.com/udtgo/udt/internal/testenv"
 )
 
@@ -39,7 +40,7 @@ func TestChurn(t *testing.T) {
 	cycles := testenv.EnvInt("UDT_CHURN", 2000)
 	workers := testenv.EnvInt("UDT_CHURN_WORKERS", 8)
 	seed := testenv.SeedFor(t)
-	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	l := listenT(t, "udt", "127.0.0.1:0", udt.Config{})
 	var handlers sync.WaitGroup
 	accepting := make(chan struct{})
 	go func() {
@@ -139,7 +140,7 @@ func TestChurn(t *testing.T) {
 	// Under ASan freed memory sits in its quarantine (256 MiB by
 	// default), so RSS measures ASan, not a leak: LeakSanitizer checks
 	// leaks there, and TestChurnPeakRSS bounds the peak without it.
-	if grew := after.rssKiB - before.rssKiB; grew > rssSlackKiB && !testenv.ASan {
+	if grew := after.rssKiB - before.rssKiB; grew > testenv.RSSSlackKiB && !testenv.ASan {
 		t.Errorf("RSS grew by %d KiB", grew)
 	}
 	if cpu > idle/2 {
@@ -152,7 +153,7 @@ func TestChurn(t *testing.T) {
 // settled waits until UDT has deleted the closed sockets (1 to 2 s after
 // the close), the poller has trimmed the C heap (3 s after the last close,
 // at most every 5 s), and the figures are back to want's (RSS within
-// rssSlack), or 30 s; it returns the figures then.
+// testenv.RSSSlackKiB), or 30 s; it returns the figures then.
 func settled(t *testing.T, want resources) resources {
 	time.Sleep(8 * time.Second)
 	var r resources
@@ -160,31 +161,27 @@ func settled(t *testing.T, want resources) resources {
 		runtime.GC()
 		r = measure(t)
 		if want.fds == 0 || time.Now().After(deadline) ||
-			r.fds <= want.fds && r.goroutines <= want.goroutines && r.rssKiB <= want.rssKiB+rssSlackKiB {
+			r.fds <= want.fds && r.goroutines <= want.goroutines && r.rssKiB <= want.rssKiB+testenv.RSSSlackKiB {
 			return r
 		}
 	}
 }
 
-// rssSlackKiB is what RSS may differ by without a leak: the Go heap and
-// the C heap's fragments vary a little from run to run.
-const rssSlackKiB = 64 << 10
-
 func churnCycle(t *testing.T, addr string, i int64, rng *rand.Rand) {
 	start := time.Now()
-	nc, err := Dial("udt", addr)
+	nc, err := udt.Dial("udt", addr)
 	if err != nil {
 		t.Errorf("cycle %d: %v", i, err)
 		return
 	}
-	c := nc.(*Conn)
+	c := nc.(*udt.Conn)
 	dialed := time.Since(start)
 	// A failure says when each step happened, what UDT knew of the
 	// connection, and what the poller and the firewall had done.
 	explain := func() string {
 		st, serr := c.Stats()
 		return fmt.Sprintf("dialed after %v, failed after %v; %v, UDT state %v, stats %+v (%v); poller %+v; firewall %+v",
-			dialed, time.Since(start), c, c.Socket().SockState(), st.Total, serr, ReadPollerStats(), ReadFirewallStats())
+			dialed, time.Since(start), c, c.Socket().SockState(), st.Total, serr, udt.ReadPollerStats(), udt.ReadFirewallStats())
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Minute))

@@ -1,9 +1,8 @@
-package udt
+package systest
 
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -12,13 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udtgo/udt"
 	"github.com/udtgo/udt/internal/netem"
+	"github.com/udtgo/udt/internal/testenv"
 )
 
 func TestStream256MiBBothWays(t *testing.T) {
 	t.Parallel()
 	const n = 256 << 20
-	c, s := pair(t, Stream, loop4)
+	c, s := pair(t, udt.Stream, loop4)
 	type result struct {
 		sum [32]byte
 		err error
@@ -29,8 +30,8 @@ func TestStream256MiBBothWays(t *testing.T) {
 		return ch
 	}
 	start := time.Now()
-	up := run(func() ([32]byte, error) { return sendAll(c, pattern(1), n) })
-	down := run(func() ([32]byte, error) { return sendAll(s, pattern(2), n) })
+	up := run(func() ([32]byte, error) { return sendAll(c, testenv.Pattern(1), n) })
+	down := run(func() ([32]byte, error) { return sendAll(s, testenv.Pattern(2), n) })
 	gotUp := run(func() ([32]byte, error) { return recvAll(s, n) })
 	gotDown := run(func() ([32]byte, error) { return recvAll(c, n) })
 	for _, p := range []struct {
@@ -48,36 +49,10 @@ func TestStream256MiBBothWays(t *testing.T) {
 	t.Logf("2 x 256 MiB at once in %v", time.Since(start).Round(time.Millisecond))
 }
 
-// message builds message i: a header with its index and length, then bytes
-// derived from i.
-func message(i int, size int) []byte {
-	m := make([]byte, size)
-	binary.BigEndian.PutUint32(m, uint32(i))
-	binary.BigEndian.PutUint32(m[4:], uint32(size))
-	io.ReadFull(pattern(uint64(i)+1000), m[8:])
-	return m
-}
-
-func checkMessage(m []byte) (int, error) {
-	if len(m) < 8 {
-		return -1, errors.New("short message")
-	}
-	i := int(binary.BigEndian.Uint32(m))
-	if size := int(binary.BigEndian.Uint32(m[4:])); size != len(m) {
-		return i, errors.New("message boundary lost: header says " + itoa(size) + " bytes, got " + itoa(len(m)))
-	}
-	if !bytes.Equal(m, message(i, len(m))) {
-		return i, errors.New("message content differs")
-	}
-	return i, nil
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }
-
 func TestTenThousandMessagesKeepBoundaries(t *testing.T) {
 	t.Parallel()
 	const count = 10000
-	c, s := pair(t, Datagram, loop4)
+	c, s := pair(t, udt.Datagram, loop4)
 	sizes := make([]int, count)
 	for i := range sizes {
 		sizes[i] = 8 + (i*7919)%9000 // 8 bytes to several packets
@@ -85,8 +60,8 @@ func TestTenThousandMessagesKeepBoundaries(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() {
 		for i, size := range sizes {
-			if n, err := c.SendMsg(message(i, size), 0, true); err != nil || n != size {
-				errc <- errors.New("sendmsg " + itoa(i) + ": " + errString(err))
+			if n, err := c.SendMsg(testenv.Message(i, size), 0, true); err != nil || n != size {
+				errc <- errors.New("sendmsg " + strconv.Itoa(i) + ": " + errString(err))
 				return
 			}
 		}
@@ -98,7 +73,7 @@ func TestTenThousandMessagesKeepBoundaries(t *testing.T) {
 		if err != nil {
 			t.Fatalf("RecvMsg %d: %v", want, err)
 		}
-		i, err := checkMessage(buf[:n])
+		i, err := testenv.CheckMessage(buf[:n])
 		if err != nil {
 			t.Fatalf("message %d: %v", want, err)
 		}
@@ -120,10 +95,10 @@ func errString(err error) string {
 
 func TestRecvMsgTruncatesToBuffer(t *testing.T) {
 	t.Parallel()
-	c, s := pair(t, Datagram, loop4)
-	long := message(1, 3000)
+	c, s := pair(t, udt.Datagram, loop4)
+	long := testenv.Message(1, 3000)
 	c.SendMsg(long, 0, true)
-	c.SendMsg(message(2, 100), 0, true)
+	c.SendMsg(testenv.Message(2, 100), 0, true)
 	small := make([]byte, 1000)
 	n, err := s.RecvMsg(small)
 	if err != nil || n != len(small) || !bytes.Equal(small, long[:1000]) {
@@ -135,7 +110,7 @@ func TestRecvMsgTruncatesToBuffer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if i, err := checkMessage(buf[:n]); err != nil || i != 2 {
+	if i, err := testenv.CheckMessage(buf[:n]); err != nil || i != 2 {
 		t.Fatalf("after a truncated message got message %d (%v)", i, err)
 	}
 }
@@ -147,12 +122,12 @@ func TestMessageTTLUnderLoss(t *testing.T) {
 	t.Parallel()
 	// UDT's own congestion control reads random loss as congestion and slows
 	// to a crawl; a fixed rate keeps the test about loss recovery alone.
-	fixed := func(s Socket) {
-		if err := s.SetCongestionControl(CongestionControl{Kind: CCFixedRate, Mbps: 50}); err != nil {
+	fixed := func(s udt.Socket) {
+		if err := s.SetCongestionControl(udt.CongestionControl{Kind: udt.CCFixedRate, Mbps: 50}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	l, la := listener(t, Datagram, loop4, fixed)
+	l, la := listener(t, udt.Datagram, loop4, fixed)
 	for _, tc := range []struct {
 		name string
 		ttl  time.Duration
@@ -164,20 +139,20 @@ func TestMessageTTLUnderLoss(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(relay.Close)
-		c, s := dialAccept(t, l, relay.Addr(), Datagram, fixed)
+		c, s := dialAccept(t, l, relay.Addr(), udt.Datagram, fixed)
 		const count = 1000
 		// The sender is done when its buffer is empty: every packet
 		// acknowledged. With TTL drops UDT 4.11 may never get there (the
 		// receiver's ACK can stall at a message dropped before any packet of
 		// it arrived), so the wait is bounded.
 		// Bounded, so a stall in UDT cannot hang the test.
-		c.SetSendTimeout(timeoutUpperBound)
+		c.SetSendTimeout(testenv.TimeoutUpperBound)
 		giveUp := time.Now().Add(time.Minute)
 		sent := make(chan struct{})
 		go func() {
 			defer close(sent)
 			for i := 0; i < count; i++ {
-				c.SendMsg(message(i, 1000), tc.ttl, false)
+				c.SendMsg(testenv.Message(i, 1000), tc.ttl, false)
 			}
 			for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 				if n, err := c.SendData(); err != nil || n == 0 {
@@ -201,7 +176,7 @@ func TestMessageTTLUnderLoss(t *testing.T) {
 				t.Fatalf("%s: %d messages after a minute", tc.name, len(got))
 			}
 			n, err := s.RecvMsg(buf)
-			if CodeOf(err) == ErrAsyncRcv {
+			if udt.CodeOf(err) == udt.ErrAsyncRcv {
 				select {
 				case <-sent:
 					if quietSince.IsZero() {
@@ -221,7 +196,7 @@ func TestMessageTTLUnderLoss(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: RecvMsg after %d messages: %v", tc.name, len(got), err)
 			}
-			i, err := checkMessage(buf[:n])
+			i, err := testenv.CheckMessage(buf[:n])
 			if err != nil {
 				t.Fatalf("%s: message %d: %v", tc.name, i, err)
 			}
@@ -256,10 +231,10 @@ func TestSendFileRecvFile64MiBAtOffset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.CopyN(f, pattern(9), srcOff+size+1000)
+	io.CopyN(f, testenv.Pattern(9), srcOff+size+1000)
 	f.Close()
 
-	c, s := pair(t, Stream, loop4)
+	c, s := pair(t, udt.Stream, loop4)
 	type res struct {
 		n   int64
 		err error

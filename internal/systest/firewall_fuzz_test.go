@@ -1,4 +1,4 @@
-package udt
+package systest
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/udtgo/udt"
 )
 
 // fuzzTally counts what FuzzPacketSequence sent in this process.
@@ -24,12 +26,12 @@ var fuzzTally struct{ packets, execs atomic.Int64 }
 func fuzzVictim(f *testing.F) (stream, msg netip.AddrPort) {
 	var (
 		mu    sync.Mutex
-		conns = map[*Conn]bool{}
+		conns = map[*udt.Conn]bool{}
 		wg    sync.WaitGroup
 	)
-	serve := func(cfg Config) netip.AddrPort {
+	serve := func(cfg udt.Config) netip.AddrPort {
 		cfg.Linger = -1
-		lc := ListenConfig{Config: cfg}
+		lc := udt.ListenConfig{Config: cfg}
 		ln, err := lc.ListenUDT(context.Background(), "udt4", "127.0.0.1:0")
 		if err != nil {
 			f.Fatal(err)
@@ -62,7 +64,7 @@ func fuzzVictim(f *testing.F) (stream, msg netip.AddrPort) {
 				}()
 			}
 		}()
-		return ln.Addr().(*Addr).AddrPort
+		return ln.Addr().(*udt.Addr).AddrPort
 	}
 	f.Cleanup(func() {
 		// After the listeners' Close (cleanups run last first).
@@ -73,7 +75,7 @@ func fuzzVictim(f *testing.F) (stream, msg netip.AddrPort) {
 		mu.Unlock()
 		wg.Wait()
 	})
-	return serve(Config{}), serve(Config{Message: true})
+	return serve(udt.Config{}), serve(udt.Config{Message: true})
 }
 
 // fuzzOps are the packets FuzzPacketSequence crafts, each from a kind byte

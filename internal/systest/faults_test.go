@@ -1,4 +1,4 @@
-package udt
+package systest
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,133 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udtgo/udt"
 	"github.com/udtgo/udt/internal/testenv"
 )
-
-// waitNonexist waits until UDT's garbage collector has deleted s.
-func waitNonexist(t testing.TB, s Socket) {
-	t.Helper()
-	for deadline := time.Now().Add(timeoutUpperBound); s.SockState() != StatusNonexist; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("UDT kept socket %v: %v", s, s.SockState())
-		}
-	}
-}
-
-// A peer's clean close makes UDT delete our socket about 2 s later, under
-// the Go object: from then on UDT answers 5004 for it. Every method must
-// give the answer for a connection the peer closed (EOF to a reader, a
-// broken connection to a writer), never net.ErrClosed, which means this
-// side closed it, and never a hang.
-func TestCallsAfterUDTDeletedTheSocket(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	writeRandomFile(t, src, 1<<20, 5)
-	c, s := connPair(t, Config{})
-	c.Close()
-	waitNonexist(t, s.Socket())
-
-	wantBroken := func(what string, err error) {
-		t.Helper()
-		if err == nil || errors.Is(err, net.ErrClosed) || !errors.Is(err, ErrConnLost) || !errors.Is(err, syscall.ECONNRESET) {
-			t.Errorf("%s on a conn whose peer closed: %v, want a broken connection", what, err)
-		}
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if n, err := s.Read(make([]byte, 8)); n != 0 || err != io.EOF {
-			t.Errorf("Read: %d, %v, want io.EOF", n, err)
-		}
-		_, err := s.Write([]byte("x"))
-		wantBroken("Write", err)
-		_, err = s.SendFile(src, 0, 1<<20)
-		wantBroken("SendFile", err)
-		if _, err := s.RecvFile(filepath.Join(dir, "dst"), 0, 10); !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Errorf("RecvFile: %v, want io.ErrUnexpectedEOF", err)
-		}
-		// The last figures UDT had, marked as final.
-		if st, err := s.Stats(); err != nil || !st.Ended || st.Total.Duration == 0 {
-			t.Errorf("Stats on a conn whose peer closed: %+v, %v; want its last figures, Ended", st.Total, err)
-		}
-		if err := s.SetDeadline(time.Now().Add(time.Second)); err != nil {
-			t.Errorf("SetDeadline: %v", err)
-		}
-		if s.LocalAddr() == nil || s.RemoteAddr() == nil {
-			t.Errorf("addresses lost: %v %v", s.LocalAddr(), s.RemoteAddr())
-		}
-		if err := s.Close(); err != nil {
-			t.Errorf("first Close: %v", err)
-		}
-		if _, err := s.Read(make([]byte, 8)); !errors.Is(err, net.ErrClosed) {
-			t.Errorf("Read after our Close: %v", err)
-		}
-		if _, err := s.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
-			t.Errorf("Write after our Close: %v", err)
-		}
-	}()
-	select {
-	case <-done:
-	case <-time.After(timeoutUpperBound):
-		t.Fatal("a call on a socket UDT deleted did not return")
-	}
-
-	// The same in message mode.
-	mc, ms := connPair(t, Config{Message: true})
-	mc.Close()
-	waitNonexist(t, ms.Socket())
-	if _, err := ms.Read(make([]byte, 8)); err != io.EOF {
-		t.Errorf("message Read: %v, want io.EOF", err)
-	}
-	_, err := ms.Write([]byte("x"))
-	wantBroken("message Write", err)
-}
-
-// Calls blocked when the peer closes, and still blocked while UDT deletes
-// the socket, return: a Read with io.EOF, a Write (the peer's window full)
-// with a broken connection; Close then names what was not delivered.
-func TestBlockedCallsWhenUDTDeletesTheSocket(t *testing.T) {
-	t.Parallel()
-	c, s := connPair(t, Config{})
-	werr, rerr := make(chan error, 1), make(chan error, 1)
-	go func() {
-		big := make([]byte, 1<<20)
-		for {
-			if _, err := s.Write(big); err != nil {
-				werr <- err
-				return
-			}
-		}
-	}()
-	go func() {
-		_, err := s.Read(make([]byte, 8))
-		rerr <- err
-	}()
-	// The Write blocks once c's window is full.
-	blocked(t, s.fd.pd, EventIn, 1)
-	blocked(t, s.fd.pd, EventOut, 1)
-	c.Close()
-	for range 2 {
-		select {
-		case err := <-werr:
-			if !errors.Is(err, ErrConnLost) || errors.Is(err, net.ErrClosed) {
-				t.Errorf("blocked Write after the peer closed: %v, want a broken connection", err)
-			}
-		case err := <-rerr:
-			if err != io.EOF {
-				t.Errorf("blocked Read after the peer closed: %v, want io.EOF", err)
-			}
-		case <-time.After(timeoutUpperBound):
-			t.Fatal("a blocked call did not return after the peer closed")
-		}
-	}
-	waitNonexist(t, s.Socket())
-	// What the peer never acknowledged is named, however late Close comes.
-	if err := s.Close(); !errors.Is(err, ErrConnLost) || !strings.Contains(err.Error(), "not acknowledged") {
-		t.Fatalf("Close: %v; want ECONNLOST naming what the peer did not acknowledge", err)
-	}
-}
 
 // raceRounds is how many rounds each close race runs: UDT_RACE_ROUNDS
 // (300 by default, 1,000 in ./build.sh soak), spread over UDT_RACE_WORKERS
@@ -212,8 +89,8 @@ func TestCloseRacesAccept(t *testing.T) {
 	var dials sync.WaitGroup
 	runRounds(t, func(t *testing.T) func(int, *rand.Rand) {
 		return func(i int, rng *rand.Rand) {
-			var lc ListenConfig
-			l, err := lc.listen(context.Background(), "udt", "127.0.0.1:0")
+			var lc udt.ListenConfig
+			l, err := lc.ListenUDT(context.Background(), "udt", "127.0.0.1:0")
 			if err != nil {
 				t.Errorf("round %d: %v", i, err)
 				return
@@ -233,7 +110,7 @@ func TestCloseRacesAccept(t *testing.T) {
 			})
 			if i%2 == 0 {
 				dials.Go(func() {
-					d := Dialer{Timeout: time.Second}
+					d := udt.Dialer{Timeout: time.Second}
 					if c, err := d.Dial("udt", l.Addr().String()); err == nil {
 						c.Close()
 					}
@@ -243,10 +120,10 @@ func TestCloseRacesAccept(t *testing.T) {
 			if err := l.Close(); err != nil {
 				t.Errorf("round %d: Close: %v", i, err)
 			}
-			returnsWithin(t, &wg, timeoutUpperBound, "Accept after Close")
+			returnsWithin(t, &wg, testenv.TimeoutUpperBound, "Accept after Close")
 		}
 	})
-	returnsWithin(t, &dials, timeoutUpperBound, "dial to a closing listener")
+	returnsWithin(t, &dials, testenv.TimeoutUpperBound, "dial to a closing listener")
 }
 
 // Close racing Dial: dials cancelled at a random moment while the conn of
@@ -264,12 +141,12 @@ func TestCloseRacesDial(t *testing.T) {
 			f()
 		}
 		mu.Unlock()
-		returnsWithin(t, &listeners, timeoutUpperBound, "accept loops")
+		returnsWithin(t, &listeners, testenv.TimeoutUpperBound, "accept loops")
 	}()
 	runRounds(t, func(t *testing.T) func(int, *rand.Rand) {
-		newListener := func() *Listener {
-			var lc ListenConfig
-			l, err := lc.listen(context.Background(), "udt", "127.0.0.1:0")
+		newListener := func() *udt.Listener {
+			var lc udt.ListenConfig
+			l, err := lc.ListenUDT(context.Background(), "udt", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -308,7 +185,7 @@ func TestCloseRacesDial(t *testing.T) {
 			wg.Go(func() {
 				// The cancel below always comes: a timeout of the
 				// dial's own would only be a loaded machine.
-				d := Dialer{Timeout: timeoutUpperBound}
+				d := udt.Dialer{Timeout: testenv.TimeoutUpperBound}
 				c, err = d.DialContext(ctx, "udt", l.Addr().String())
 			})
 			wg.Go(func() {
@@ -322,7 +199,7 @@ func TestCloseRacesDial(t *testing.T) {
 				old := l
 				wg.Go(func() { old.Close() })
 			}
-			if !returnsWithin(t, &wg, timeoutUpperBound, "Dial racing Close") {
+			if !returnsWithin(t, &wg, testenv.TimeoutUpperBound, "Dial racing Close") {
 				return
 			}
 			switch {
@@ -330,7 +207,7 @@ func TestCloseRacesDial(t *testing.T) {
 				ok.Add(1)
 				// The conn works: one byte there and back, unless its
 				// listener went away under it.
-				c.SetDeadline(time.Now().Add(timeoutUpperBound))
+				c.SetDeadline(time.Now().Add(testenv.TimeoutUpperBound))
 				b := []byte{byte(i)}
 				if _, err := c.Write(b); err != nil && !closing {
 					t.Errorf("round %d: Write on a dialed conn: %v", i, err)
@@ -360,7 +237,7 @@ func TestCloseRacesSendFile(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	const size = 1 << 20
-	writeRandomFile(t, src, size, 7)
+	testenv.WriteRandomFile(t, src, size, 7)
 	var complete atomic.Int64
 	worker := 0
 	runRounds(t, func(t *testing.T) func(int, *rand.Rand) {
@@ -370,19 +247,19 @@ func TestCloseRacesSendFile(t *testing.T) {
 			// A listener per round: a dial that took two attempts may
 			// leave a listener an extra connection (docs/udt4-behaviour.md), which
 			// must not be taken for the next round's.
-			var lc ListenConfig
-			l, err := lc.listen(context.Background(), "udt", "127.0.0.1:0")
+			var lc udt.ListenConfig
+			l, err := lc.ListenUDT(context.Background(), "udt", "127.0.0.1:0")
 			if err != nil {
 				t.Errorf("round %d: %v", i, err)
 				return
 			}
 			defer l.Close()
-			c, err := Dial("udt", l.Addr().String())
+			c, err := udt.Dial("udt", l.Addr().String())
 			if err != nil {
 				t.Errorf("round %d: %v", i, err)
 				return
 			}
-			l.SetDeadline(time.Now().Add(timeoutUpperBound))
+			l.SetDeadline(time.Now().Add(testenv.TimeoutUpperBound))
 			s, err := l.AcceptUDT()
 			if err != nil {
 				c.Close()
@@ -394,7 +271,7 @@ func TestCloseRacesSendFile(t *testing.T) {
 			var wg sync.WaitGroup
 			var sent, got int64
 			var serr, rerr error
-			wg.Go(func() { sent, serr = c.(*Conn).SendFile(src, 0, size) })
+			wg.Go(func() { sent, serr = c.(*udt.Conn).SendFile(src, 0, size) })
 			wg.Go(func() { got, rerr = s.RecvFile(dst, 0, size) })
 			wait := time.Duration(rng.IntN(15000)) * time.Microsecond
 			receiverCloses := rng.IntN(2) == 0
@@ -406,11 +283,11 @@ func TestCloseRacesSendFile(t *testing.T) {
 					c.Close()
 				}
 			})
-			if !returnsWithin(t, &wg, timeoutUpperBound, "SendFile racing Close") {
+			if !returnsWithin(t, &wg, testenv.TimeoutUpperBound, "SendFile racing Close") {
 				return
 			}
 			okErr := func(err error) bool {
-				return err == nil || errors.Is(err, net.ErrClosed) || errors.Is(err, ErrConnLost) || errors.Is(err, io.ErrUnexpectedEOF)
+				return err == nil || errors.Is(err, net.ErrClosed) || errors.Is(err, udt.ErrConnLost) || errors.Is(err, io.ErrUnexpectedEOF)
 			}
 			if !okErr(serr) || !okErr(rerr) {
 				t.Errorf("round %d: SendFile %d, %v; RecvFile %d, %v", i, sent, serr, got, rerr)
@@ -420,7 +297,7 @@ func TestCloseRacesSendFile(t *testing.T) {
 			}
 			if rerr == nil {
 				complete.Add(1)
-				if sha256File(t, dst) != sha256File(t, src) {
+				if testenv.SHA256File(t, dst) != testenv.SHA256File(t, src) {
 					t.Errorf("round %d: the received file differs", i)
 				}
 			}
@@ -437,10 +314,10 @@ func TestCloseRacesSendFile(t *testing.T) {
 func TestListenerClosedWithConnsInFlight(t *testing.T) {
 	t.Parallel()
 	const dials, accepts = 100, 50
-	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	l := listenT(t, "udt", "127.0.0.1:0", udt.Config{})
 	var closedAt atomic.Int64
 	payload := make([]byte, 64<<10)
-	io.ReadFull(pattern(99), payload)
+	io.ReadFull(testenv.Pattern(99), payload)
 	var servers sync.WaitGroup
 	defer servers.Wait()
 	go func() {
@@ -478,9 +355,9 @@ func TestListenerClosedWithConnsInFlight(t *testing.T) {
 			// when the listener closes, and some come after.
 			time.Sleep(time.Duration(i) * 2 * time.Millisecond)
 			start := time.Now()
-			c, err := Dial("udt", l.Addr().String())
+			c, err := udt.Dial("udt", l.Addr().String())
 			// A hang detector: the dial's own timeout is DefaultDialTimeout.
-			if d := time.Since(start); d > DefaultDialTimeout+timeoutUpperBound {
+			if d := time.Since(start); d > udt.DefaultDialTimeout+testenv.TimeoutUpperBound {
 				t.Errorf("a dial took %v", d)
 			}
 			if err != nil {
@@ -506,7 +383,7 @@ func TestListenerClosedWithConnsInFlight(t *testing.T) {
 					t.Error("the echo differs")
 				}
 				echoed.Add(1)
-			case err == io.EOF || errors.Is(err, ErrConnLost):
+			case err == io.EOF || errors.Is(err, udt.ErrConnLost):
 				closedByPeer.Add(1)
 				lastEOF.Store(max(lastEOF.Load(), time.Now().UnixNano()))
 			default:
@@ -528,4 +405,239 @@ func TestListenerClosedWithConnsInFlight(t *testing.T) {
 	if echoed.Load()+closedByPeer.Load()+failed.Load() != dials {
 		t.Errorf("outcomes do not add up to %d dials", dials)
 	}
+}
+
+// TestCloseAfterPeerEndedReportsUndelivered: the peer closes (its shutdown
+// packet) without acknowledging what this side wrote. However late Close
+// comes, while UDT still keeps the socket closed or after it deleted it,
+// Close names what was not delivered, and Stats gives the last figures,
+// marked as final.
+func TestCloseAfterPeerEndedReportsUndelivered(t *testing.T) {
+	t.Parallel()
+	ln, err := udt.ListenUDT("udt4", &udt.Addr{AddrPort: loop4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, wait := range []udt.Status{udt.StatusClosed, udt.StatusNonexist} {
+		p, err := rawDial(t, netip.MustParseAddr("127.0.0.1"), ln.Addr().(*udt.Addr).AddrPort, defaultHandshake(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ln.AcceptUDT()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(make([]byte, 100<<10)); err != nil {
+			t.Fatal(err)
+		}
+		p.waitData(1)
+		p.ctrl(ctrlShutdown, 0) // and never an ACK
+		for deadline := time.Now().Add(testenv.TimeoutUpperBound); ; time.Sleep(20 * time.Millisecond) {
+			st := c.Socket().SockState()
+			if st == wait || (wait == udt.StatusClosed && st == udt.StatusNonexist) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("UDT left the socket %v, waiting for %v", st, wait)
+			}
+		}
+		s, err := c.Stats()
+		if err != nil || !s.Ended || s.Total.PacketsSent == 0 {
+			t.Errorf("after UDT ended it (%v): Stats %+v, %v; want the last figures, Ended", wait, s.Total, err)
+		}
+		if err := c.Flush(context.Background()); udt.CodeOf(err) != udt.ErrConnLost {
+			t.Errorf("Flush after UDT ended the connection (%v): %v; want ECONNLOST", wait, err)
+		}
+		err = c.Close()
+		if udt.CodeOf(err) != udt.ErrConnLost || !strings.Contains(err.Error(), "not acknowledged") {
+			t.Errorf("Close after UDT ended the connection (%v): %v; want ECONNLOST naming what was not acknowledged", wait, err)
+		}
+		t.Logf("%v: %v", wait, err)
+	}
+}
+
+// TestPeerIdleTimeout: a peer that falls silent (here one that never sends
+// after its handshake, as a killed one) breaks the connection after
+// Config.PeerIdleTimeout: a blocked Read, a Write and Close all say so, as
+// a timeout. An idle but live peer (UDT's keep-alives) does not.
+func TestPeerIdleTimeout(t *testing.T) {
+	t.Parallel()
+	lc := udt.ListenConfig{Config: udt.Config{PeerIdleTimeout: udt.MinPeerIdleTimeout}}
+	ln, err := lc.ListenUDT(context.Background(), "udt4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	la := ln.Addr().(*udt.Addr).AddrPort
+
+	// A live peer, idle for longer than the timeout, keeps its connection.
+	live, err := udt.DialUDT("udt4", nil, &udt.Addr{AddrPort: la})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	liveSrv, err := ln.AcceptUDT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer liveSrv.Close()
+
+	// A silent one.
+	if _, err := rawDial(t, netip.MustParseAddr("127.0.0.1"), la, defaultHandshake(1)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ln.AcceptUDT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := c.Write(make([]byte, 64<<10)); err != nil {
+		t.Fatalf("Write before the timeout: %v", err)
+	}
+	_, err = c.Read(make([]byte, 10)) // blocks: the peer sends nothing
+	took := time.Since(start)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, syscall.ETIMEDOUT) || udt.CodeOf(err) != udt.ErrConnLost ||
+		!strings.Contains(err.Error(), "peer idle timeout") {
+		t.Fatalf("blocked Read on a silent peer: %v; want a timeout naming the peer idle timeout", err)
+	}
+	t.Logf("a silent peer broke the connection after %v (PeerIdleTimeout %v)", took.Round(time.Millisecond), udt.MinPeerIdleTimeout)
+	if took < udt.MinPeerIdleTimeout {
+		t.Errorf("broken after %v, before the timeout of %v", took, udt.MinPeerIdleTimeout)
+	}
+	if _, err := c.Write([]byte("x")); !errors.Is(err, syscall.ETIMEDOUT) {
+		t.Errorf("Write after the peer idle timeout: %v", err)
+	}
+	if st, err := c.Stats(); err != nil || !st.Ended {
+		t.Errorf("Stats after the peer idle timeout: Ended %v, %v; want Ended", st.Ended, err)
+	}
+	if err := c.Close(); udt.CodeOf(err) != udt.ErrConnLost || !strings.Contains(err.Error(), "not acknowledged") || !errors.Is(err, syscall.ETIMEDOUT) {
+		t.Errorf("Close after the peer idle timeout: %v; want what was not acknowledged", err)
+	}
+	if st := udt.ReadPollerStats(); st.PeersIdle == 0 {
+		t.Error("PollerStats.PeersIdle is 0")
+	}
+
+	// A Close that starts before the timeout, waiting for the peer to
+	// acknowledge, ends with it.
+	if _, err := rawDial(t, netip.MustParseAddr("127.0.0.1"), la, defaultHandshake(1)); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := ln.AcceptUDT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.Write(make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- c2.Close() }()
+	select {
+	case err := <-closed:
+		if !errors.Is(err, syscall.ETIMEDOUT) || !strings.Contains(err.Error(), "not acknowledged") {
+			t.Errorf("Close waiting on a silent peer: %v; want the peer idle timeout naming what was not acknowledged", err)
+		}
+	case <-time.After(testenv.TimeoutUpperBound):
+		t.Fatal("Close waiting on a silent peer outlasted its peer idle timeout")
+	}
+
+	// The live pair, idle all this time, still works both ways.
+	live.SetDeadline(time.Now().Add(testenv.TimeoutUpperBound))
+	liveSrv.SetDeadline(time.Now().Add(testenv.TimeoutUpperBound))
+	if _, err := live.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(liveSrv, make([]byte, 4)); err != nil {
+		t.Fatalf("an idle live peer's connection after %v: %v", time.Since(start), err)
+	}
+
+	if err := c.SetPeerIdleTimeout(time.Second); err == nil {
+		t.Error("SetPeerIdleTimeout on a closed Conn: nil")
+	}
+	if err := liveSrv.SetPeerIdleTimeout(time.Second); err == nil || !strings.Contains(err.Error(), "MinPeerIdleTimeout") {
+		t.Errorf("SetPeerIdleTimeout(1s): %v; want an error naming MinPeerIdleTimeout", err)
+	}
+	if _, err := (&udt.ListenConfig{Config: udt.Config{PeerIdleTimeout: -time.Second}}).Listen(context.Background(), "udt", "127.0.0.1:0"); err == nil {
+		t.Error("Config.PeerIdleTimeout -1s: nil")
+	}
+}
+
+// Close racing Read and Write: a reader, a writer and a closer on one
+// connection, UDT_RACE_ROUNDS times (see runRounds); every call returns,
+// nothing races.
+func TestReadWriteCloseRace(t *testing.T) {
+	// The server sides may outlive their clients by UDT's linger: close
+	// them at the end rather than leave their goroutines behind.
+	var echoes sync.WaitGroup
+	var mu sync.Mutex
+	var accepted []net.Conn
+	t.Cleanup(func() {
+		mu.Lock()
+		for _, c := range accepted {
+			c.Close()
+		}
+		mu.Unlock()
+		echoes.Wait()
+	})
+	runRounds(t, func(t *testing.T) func(int, *rand.Rand) {
+		l := listenT(t, "udt", "127.0.0.1:0", udt.Config{})
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				accepted = append(accepted, c)
+				mu.Unlock()
+				// 256 KiB for the client's Read, then drain: an echo
+				// would keep sending to clients that closed but linger
+				// with data in flight, and with 8 workers that flood
+				// saturates the one receive thread of the shared dial
+				// port (see docs/udt4-behaviour.md).
+				echoes.Go(func() {
+					c.Write(make([]byte, 256<<10))
+					io.Copy(io.Discard, c)
+					c.Close()
+				})
+			}
+		}()
+		return func(i int, rng *rand.Rand) {
+			c, err := udt.Dial("udt", l.Addr().String())
+			if err != nil {
+				t.Errorf("round %d: %v", i, err)
+				return
+			}
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				buf := make([]byte, 4096)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						if !errors.Is(err, net.ErrClosed) && err != io.EOF {
+							t.Errorf("Read: %v", err)
+						}
+						return
+					}
+				}
+			})
+			wg.Go(func() {
+				buf := make([]byte, 4096)
+				for {
+					if _, err := c.Write(buf); err != nil {
+						if !errors.Is(err, net.ErrClosed) {
+							t.Errorf("Write: %v", err)
+						}
+						return
+					}
+				}
+			})
+			wait := time.Duration(rng.IntN(7000)) * time.Microsecond
+			wg.Go(func() {
+				time.Sleep(wait)
+				c.Close()
+			})
+			returnsWithin(t, &wg, testenv.TimeoutUpperBound, "Read and Write racing Close") // Close delivers what Write buffered
+		}
+	})
 }

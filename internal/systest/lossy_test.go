@@ -1,4 +1,4 @@
-package udt
+package systest
 
 import (
 	"context"
@@ -13,28 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udtgo/udt"
 	"github.com/udtgo/udt/internal/netem"
 	"github.com/udtgo/udt/internal/testenv"
 )
-
-// lossyPath is the emulated path of the loss tests, both ways: a little
-// delay and jitter, 1 % loss of any packet (handshakes, ACKs and
-// shutdowns too), 1 % reordering.
-func lossyPath(seed uint64) netem.Config {
-	return netem.Config{Delay: time.Millisecond, Jitter: 500 * time.Microsecond, Loss: 0.01, Reorder: 0.01, Seed: seed}
-}
-
-// relayTo starts an emulated path in front of l.
-func relayTo(t testing.TB, l *Listener, seed uint64) *netem.UDPRelay {
-	t.Helper()
-	up, down := lossyPath(seed), lossyPath(seed+1)
-	r, err := netem.NewUDPRelay(l.Addr().(*Addr).AddrPort, up, down)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Close)
-	return r
-}
 
 // transferSize picks a stream transfer's size: now and then nothing or the
 // largest, otherwise log-uniform up to max, so that small and large sizes
@@ -82,12 +64,12 @@ func TestLossyTransfersArriveIntact(t *testing.T) {
 	workers := testenv.EnvInt("UDT_LOSSY_WORKERS", 4)
 	seed := testenv.SeedFor(t)
 
-	stream := listenT(t, "udt", "127.0.0.1:0", Config{})
-	msgs := listenT(t, "udt", "127.0.0.1:0", Config{Message: true})
-	streamPath, msgPath := relayTo(t, stream, seed), relayTo(t, msgs, seed+2)
+	stream := listenT(t, "udt", "127.0.0.1:0", udt.Config{})
+	msgs := listenT(t, "udt", "127.0.0.1:0", udt.Config{Message: true})
+	streamPath, msgPath := testenv.Relay(t, stream.Addr().(*udt.Addr).AddrPort, seed), testenv.Relay(t, msgs.Addr().(*udt.Addr).AddrPort, seed+2)
 	var servers sync.WaitGroup
 	defer servers.Wait()
-	serve := func(l *Listener, handle func(c *Conn) error) {
+	serve := func(l *udt.Listener, handle func(c *udt.Conn) error) {
 		servers.Go(func() {
 			var conns sync.WaitGroup
 			defer conns.Wait()
@@ -153,25 +135,25 @@ func TestLossyTransfersArriveIntact(t *testing.T) {
 
 // dialLossy dials through a lossy relay: handshakes can be lost, so it
 // allows UDT more than its one 3 s round of connection requests.
-func dialLossy(addr string, cfg Config) (*Conn, error) {
+func dialLossy(addr string, cfg udt.Config) (*udt.Conn, error) {
 	var err error
 	for range 5 {
-		d := Dialer{Config: cfg, Timeout: 3 * time.Second}
-		var c *Conn
-		if c, err = d.dial(context.Background(), "udt", addr); err == nil {
+		d := udt.Dialer{Config: cfg, Timeout: 3 * time.Second}
+		var c *udt.Conn
+		if c, err = d.DialUDT(context.Background(), "udt", addr); err == nil {
 			return c, nil
 		}
-		if !isTimeout(err) {
+		if !testenv.IsTimeout(err) {
 			break
 		}
 	}
 	return nil, err
 }
 
-// sendStream sends an 8-byte size and size bytes from pattern(seed), then
+// sendStream sends an 8-byte size and size bytes from testenv.Pattern(seed), then
 // reads the receiver's count and digest and checks them against its own.
 func sendStream(addr string, size int64, seed uint64) error {
-	c, err := dialLossy(addr, Config{})
+	c, err := dialLossy(addr, udt.Config{})
 	if err != nil {
 		return err
 	}
@@ -181,7 +163,7 @@ func sendStream(addr string, size int64, seed uint64) error {
 		return err
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(c, h), io.LimitReader(pattern(seed), size))
+	n, err := io.Copy(io.MultiWriter(c, h), io.LimitReader(testenv.Pattern(seed), size))
 	if err != nil {
 		return fmt.Errorf("after %d of %d bytes: %w", n, size, err)
 	}
@@ -196,7 +178,7 @@ func sendStream(addr string, size int64, seed uint64) error {
 	return nil
 }
 
-func receiveStream(c *Conn) error {
+func receiveStream(c *udt.Conn) error {
 	b := make([]byte, 8)
 	if _, err := io.ReadFull(c, b); err == io.EOF {
 		return nil // an abandoned dial attempt's connection (see docs/udt4-behaviour.md)
@@ -214,10 +196,10 @@ func receiveStream(c *Conn) error {
 	return err
 }
 
-// sendMessages sends a count, then len(sizes) messages built by message(),
+// sendMessages sends a count, then len(sizes) messages built by testenv.Message(),
 // then checks the receiver's count and digest.
 func sendMessages(addr string, sizes []int) error {
-	c, err := dialLossy(addr, Config{Message: true})
+	c, err := dialLossy(addr, udt.Config{Message: true})
 	if err != nil {
 		return err
 	}
@@ -228,7 +210,7 @@ func sendMessages(addr string, sizes []int) error {
 	}
 	h := sha256.New()
 	for i, size := range sizes {
-		m := message(i, size)
+		m := testenv.Message(i, size)
 		h.Write(m)
 		if n, err := c.Write(m); err != nil || n != size {
 			return fmt.Errorf("message %d of %d bytes: wrote %d, %v", i, size, n, err)
@@ -249,7 +231,7 @@ func sendMessages(addr string, sizes []int) error {
 	return nil
 }
 
-func receiveMessages(c *Conn) error {
+func receiveMessages(c *udt.Conn) error {
 	buf := make([]byte, 512<<10)
 	n, err := c.Read(buf)
 	if err == io.EOF {
@@ -266,7 +248,7 @@ func receiveMessages(c *Conn) error {
 		if err != nil {
 			return fmt.Errorf("message %d of %d: %w", got, count, err)
 		}
-		i, err := checkMessage(buf[:n])
+		i, err := testenv.CheckMessage(buf[:n])
 		if err != nil {
 			return fmt.Errorf("message %d of %d: %w", got, count, err)
 		}
@@ -284,17 +266,17 @@ func receiveMessages(c *Conn) error {
 // dyingSocket), and it fails at its own deadline, not UDT's.
 func TestLongDialOutlivesUDTConnectLimit(t *testing.T) {
 	t.Parallel()
-	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	l := listenT(t, "udt", "127.0.0.1:0", udt.Config{})
 	blackhole := netem.Config{Loss: 1}
-	r, err := netem.NewUDPRelay(l.Addr().(*Addr).AddrPort, blackhole, blackhole)
+	r, err := netem.NewUDPRelay(l.Addr().(*udt.Addr).AddrPort, blackhole, blackhole)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	// Not before its own deadline (UDT's would end it at 3 s), and not
 	// long after it: retried with a longer timeout if the machine is slow.
-	timesOut(t, "dial through a dead path", 5*time.Second, func(d time.Duration) error {
-		_, err := (&Dialer{Timeout: d}).Dial("udt", r.Addr().String())
+	testenv.TimesOut(t, "dial through a dead path", 5*time.Second, func(d time.Duration) error {
+		_, err := (&udt.Dialer{Timeout: d}).Dial("udt", r.Addr().String())
 		return err
 	})
 }
