@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -269,3 +270,51 @@ func loopTransport(t testing.TB) *Transport {
 	t.Cleanup(func() { tr.Close() })
 	return tr
 }
+
+// badCase is one call with bad input and what its error must say: the
+// class (errors.Is targets, and the UDT code where there is one) and the
+// words that name what was wrong.
+type badCase struct {
+	name string
+	call func() error
+	is   []error   // each must match with errors.Is
+	code ErrorCode // 0: no UDT code asserted
+	says []string  // each must be in err.Error()
+}
+
+// runBad runs each case, turning a panic into that case's failure.
+func runBad(t *testing.T, cases []badCase) {
+	t.Helper()
+	for _, tc := range cases {
+		err := func() (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					err = nil
+					t.Errorf("%s: panicked: %v", tc.name, r)
+				}
+			}()
+			return tc.call()
+		}()
+		if err == nil {
+			t.Errorf("%s: no error", tc.name)
+			continue
+		}
+		for _, target := range tc.is {
+			if !errors.Is(err, target) {
+				t.Errorf("%s: %v: errors.Is(err, %v) is false", tc.name, err, target)
+			}
+		}
+		if tc.code != 0 && CodeOf(err) != tc.code {
+			t.Errorf("%s: %v: code %v, want %v", tc.name, err, CodeOf(err), tc.code)
+		}
+		for _, w := range tc.says {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q does not say %q", tc.name, err, w)
+			}
+		}
+	}
+}
+
+func errOnly[T any](_ T, err error) error { return err }
+
+func errOnly2[T, U any](_ T, _ U, err error) error { return err }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -140,4 +141,25 @@ func TestRendezvousTimesOut(t *testing.T) {
 		t.Fatalf("listener after a rendezvous gave up: %v", err)
 	}
 	l.Close()
+}
+
+// Rendezvous with the peer's port given as 0.0.0.0:port meets the peer
+// on this machine.
+func TestRendezvousUnspecifiedRemote(t *testing.T) {
+	t.Parallel()
+	ta, err := NewTransport("udt", "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ta.Close()
+	tb, err := NewTransport("udt", "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tb.Close()
+	unspec := netip.AddrPortFrom(netip.IPv4Unspecified(), tb.LocalAddr().(*Addr).Port())
+	a, b := rendezvousPair(t,
+		func(ctx context.Context) (*Conn, error) { return ta.Rendezvous(ctx, "udt", unspec.String()) },
+		func(ctx context.Context) (*Conn, error) { return tb.Rendezvous(ctx, "udt", ta.LocalAddr().String()) })
+	testenv.Exchange(t, "rendezvous to 0.0.0.0", a, b, 64<<10)
 }
