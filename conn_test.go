@@ -1544,3 +1544,88 @@ func TestHTTPShutdownLosesNoResponse(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 }
+
+// ReadMsg returns whole messages, byte for byte, and says which ones did
+// not fit: every message is checked by its sha256, the truncated ones by
+// their prefix.
+func TestReadMsgReportsTruncation(t *testing.T) {
+	t.Parallel()
+	c, s := connPair(t, Config{Message: true})
+	rng := rand.New(rand.NewPCG(13, 1))
+	sizes := []int{1, 1000, 1472, 1473, 9000, 70000, 300000, 5, 64 << 10, 64<<10 + 1}
+	msgs := make([][]byte, len(sizes))
+	for i, n := range sizes {
+		msgs[i] = make([]byte, n)
+		for j := range msgs[i] {
+			msgs[i][j] = byte(rng.Uint32())
+		}
+	}
+	go func() {
+		for _, m := range msgs {
+			if _, err := c.Write(m); err != nil {
+				t.Errorf("Write: %v", err)
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 64<<10)
+	for i, m := range msgs {
+		s.SetReadDeadline(time.Now().Add(timeoutUpperBound))
+		n, trunc, err := s.ReadMsg(buf)
+		if err != nil {
+			t.Fatalf("message %d (%d bytes): %v", i, len(m), err)
+		}
+		if want := len(m) > len(buf); trunc != want {
+			t.Errorf("message %d of %d bytes into %d: truncated %v, want %v", i, len(m), len(buf), trunc, want)
+		}
+		if trunc {
+			if n != len(buf) || !bytes.Equal(buf[:n], m[:n]) {
+				t.Errorf("truncated message %d: %d bytes, or not its prefix", i, n)
+			}
+			continue
+		}
+		if n != len(m) || sha256.Sum256(buf[:n]) != sha256.Sum256(m) {
+			t.Errorf("message %d: %d bytes, want %d, or its sha256 differs", i, n, len(m))
+		}
+	}
+}
+
+// A buffer at least UDT_RCVBUF long is read into directly (no message can
+// be longer), a one-byte one truncates everything longer, an empty one
+// takes a message and discards it.
+func TestReadMsgBufferSizes(t *testing.T) {
+	t.Parallel()
+	c, s := connPair(t, Config{Message: true, RecvBuffer: 1 << 20})
+	for _, m := range []string{"ab", "c", "discarded", "whole"} {
+		if _, err := c.Write([]byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.SetReadDeadline(time.Now().Add(timeoutUpperBound))
+	one := make([]byte, 1)
+	if n, trunc, err := s.ReadMsg(one); err != nil || n != 1 || !trunc || one[0] != 'a' {
+		t.Fatalf("ReadMsg(1 byte) of \"ab\" = %d %q, %v, %v; want 1 \"a\" truncated", n, one[:n], trunc, err)
+	}
+	if n, trunc, err := s.ReadMsg(one); err != nil || n != 1 || trunc || one[0] != 'c' {
+		t.Fatalf("ReadMsg(1 byte) of \"c\" = %d %q, %v, %v; want 1 \"c\" whole", n, one[:n], trunc, err)
+	}
+	if n, trunc, err := s.ReadMsg(nil); err != nil || n != 0 || !trunc {
+		t.Fatalf("ReadMsg(nil) = %d, %v, %v; want 0, truncated", n, trunc, err)
+	}
+	big := make([]byte, 2<<20)
+	if n, trunc, err := s.ReadMsg(big); err != nil || trunc || string(big[:n]) != "whole" {
+		t.Fatalf("ReadMsg(2 MiB) = %q, %v, %v", big[:n], trunc, err)
+	}
+	if s.msgBound.Load() <= 1 || s.msgBound.Load() > int64(len(big)) {
+		t.Fatalf("message bound %d: want UDT_RCVBUF+1, at most %d", s.msgBound.Load(), len(big))
+	}
+	if got := s.nread.Load(); got != int64(len("a")+len("c")+len("whole")) {
+		t.Fatalf("bytes read counted %d, want what the caller got (7)", got)
+	}
+	stream, _ := connPair(t, Config{})
+	if _, _, err := stream.ReadMsg(buf8()); CodeOf(err) != ErrStreamIll {
+		t.Fatalf("ReadMsg on a stream connection: %v, want ErrStreamIll", err)
+	}
+}
+
+func buf8() []byte { return make([]byte, 8) }

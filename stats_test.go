@@ -1,100 +1,10 @@
 package udt
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"errors"
 	"io"
-	"math/rand/v2"
-	"net"
 	"testing"
 	"time"
 )
-
-// ReadMsg returns whole messages, byte for byte, and says which ones did
-// not fit: every message is checked by its sha256, the truncated ones by
-// their prefix.
-func TestReadMsgReportsTruncation(t *testing.T) {
-	t.Parallel()
-	c, s := connPair(t, Config{Message: true})
-	rng := rand.New(rand.NewPCG(13, 1))
-	sizes := []int{1, 1000, 1472, 1473, 9000, 70000, 300000, 5, 64 << 10, 64<<10 + 1}
-	msgs := make([][]byte, len(sizes))
-	for i, n := range sizes {
-		msgs[i] = make([]byte, n)
-		for j := range msgs[i] {
-			msgs[i][j] = byte(rng.Uint32())
-		}
-	}
-	go func() {
-		for _, m := range msgs {
-			if _, err := c.Write(m); err != nil {
-				t.Errorf("Write: %v", err)
-				return
-			}
-		}
-	}()
-	buf := make([]byte, 64<<10)
-	for i, m := range msgs {
-		s.SetReadDeadline(time.Now().Add(timeoutUpperBound))
-		n, trunc, err := s.ReadMsg(buf)
-		if err != nil {
-			t.Fatalf("message %d (%d bytes): %v", i, len(m), err)
-		}
-		if want := len(m) > len(buf); trunc != want {
-			t.Errorf("message %d of %d bytes into %d: truncated %v, want %v", i, len(m), len(buf), trunc, want)
-		}
-		if trunc {
-			if n != len(buf) || !bytes.Equal(buf[:n], m[:n]) {
-				t.Errorf("truncated message %d: %d bytes, or not its prefix", i, n)
-			}
-			continue
-		}
-		if n != len(m) || sha256.Sum256(buf[:n]) != sha256.Sum256(m) {
-			t.Errorf("message %d: %d bytes, want %d, or its sha256 differs", i, n, len(m))
-		}
-	}
-}
-
-// A buffer at least UDT_RCVBUF long is read into directly (no message can
-// be longer), a one-byte one truncates everything longer, an empty one
-// takes a message and discards it.
-func TestReadMsgBufferSizes(t *testing.T) {
-	t.Parallel()
-	c, s := connPair(t, Config{Message: true, RecvBuffer: 1 << 20})
-	for _, m := range []string{"ab", "c", "discarded", "whole"} {
-		if _, err := c.Write([]byte(m)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.SetReadDeadline(time.Now().Add(timeoutUpperBound))
-	one := make([]byte, 1)
-	if n, trunc, err := s.ReadMsg(one); err != nil || n != 1 || !trunc || one[0] != 'a' {
-		t.Fatalf("ReadMsg(1 byte) of \"ab\" = %d %q, %v, %v; want 1 \"a\" truncated", n, one[:n], trunc, err)
-	}
-	if n, trunc, err := s.ReadMsg(one); err != nil || n != 1 || trunc || one[0] != 'c' {
-		t.Fatalf("ReadMsg(1 byte) of \"c\" = %d %q, %v, %v; want 1 \"c\" whole", n, one[:n], trunc, err)
-	}
-	if n, trunc, err := s.ReadMsg(nil); err != nil || n != 0 || !trunc {
-		t.Fatalf("ReadMsg(nil) = %d, %v, %v; want 0, truncated", n, trunc, err)
-	}
-	big := make([]byte, 2<<20)
-	if n, trunc, err := s.ReadMsg(big); err != nil || trunc || string(big[:n]) != "whole" {
-		t.Fatalf("ReadMsg(2 MiB) = %q, %v, %v", big[:n], trunc, err)
-	}
-	if s.msgBound.Load() <= 1 || s.msgBound.Load() > int64(len(big)) {
-		t.Fatalf("message bound %d: want UDT_RCVBUF+1, at most %d", s.msgBound.Load(), len(big))
-	}
-	if got := s.nread.Load(); got != int64(len("a")+len("c")+len("whole")) {
-		t.Fatalf("bytes read counted %d, want what the caller got (7)", got)
-	}
-	stream, _ := connPair(t, Config{})
-	if _, _, err := stream.ReadMsg(buf8()); CodeOf(err) != ErrStreamIll {
-		t.Fatalf("ReadMsg on a stream connection: %v, want ErrStreamIll", err)
-	}
-}
-
-func buf8() []byte { return make([]byte, 8) }
 
 // Stats' interval covers the time since the previous call: after an idle
 // spell it counts nothing sent, while the totals keep everything; and the
@@ -207,37 +117,5 @@ func TestStatsAfterPeerCloseBeforeEOF(t *testing.T) {
 	}
 	if st, err := s.Stats(); err != nil || st.Total.BytesRead != 6 {
 		t.Fatalf("Stats after the last Read = %+v, %v; want 6 bytes read", st, err)
-	}
-}
-
-func TestSetMaxSendRate(t *testing.T) {
-	t.Parallel()
-	c, _ := connPair(t, Config{MaxSendRate: 80 * Mbps})
-	if v, err := c.Socket().MaxBandwidth(); err != nil || v != 10_000_000 {
-		t.Fatalf("UDT_MAXBW after Config.MaxSendRate 80 Mbit/s = %d, %v; want 10000000 bytes/s", v, err)
-	}
-	if err := c.SetMaxSendRate(0); err != nil {
-		t.Fatal(err)
-	}
-	if v, err := c.Socket().MaxBandwidth(); err != nil || v != -1 {
-		t.Fatalf("UDT_MAXBW after SetMaxSendRate(0) = %d, %v; want -1 (no cap)", v, err)
-	}
-	if err := c.SetMaxSendRate(-5); CodeOf(err) != ErrInvParam {
-		t.Fatalf("SetMaxSendRate(-5) = %v, want ErrInvParam", err)
-	}
-	c.Close()
-	if err := c.SetMaxSendRate(Mbps); !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("SetMaxSendRate after Close = %v, want net.ErrClosed", err)
-	}
-}
-
-func TestBitRateString(t *testing.T) {
-	for r, want := range map[BitRate]string{
-		0: "0 bit/s", 999: "999 bit/s", 1500: "1.5 kbit/s", 94_300_000: "94.3 Mbit/s",
-		100 * Mbps: "100 Mbit/s", 1_250_000_000: "1.25 Gbit/s", 12_345 * Gbps: "12345 Gbit/s", -2 * Mbps: "-2 Mbit/s",
-	} {
-		if got := r.String(); got != want {
-			t.Errorf("BitRate(%d) = %q, want %q", int64(r), got, want)
-		}
 	}
 }
