@@ -403,15 +403,15 @@ cmd_bench() {
 	# Descriptors, threads, memory and idle CPU with 1,000 and 10,000
 	# connections each way (trimmed buffers: 32 KiB each instead of 297 KiB).
 	# The races and the killed peer's long forms are in soak.
-	UDT_CONNS=1000 go test -count=1 -timeout 30m -run '^TestManyConnsStayFlat$' -v . | grep -E 'scale_test|^(ok|FAIL)'
+	UDT_CONNS=1000 go test -count=1 -timeout 30m -run '^TestManyConnsStayFlat$' -v . | grep -E 'poller_test|^(ok|FAIL)'
 	UDT_CONNS=10000 UDT_CONN_RCVBUF=46080 UDT_CONN_FC=256 go test -count=1 -timeout 30m -run '^TestManyConnsStayFlat$' -v . \
-		| grep -E 'scale_test|^(ok|FAIL)'
+		| grep -E 'poller_test|^(ok|FAIL)'
 	# Memory and idle CPU of idle connections next to a C++ program doing
 	# the same (docs/memory.md): 10,000 each way with the defaults, 100,000
 	# each way with the least buffers (32 packets), in child processes.
-	UDT_IDLE_CONNS=10000 go test -count=1 -timeout 30m -run '^TestIdleConnsMemory$' -v . | grep -E 'idle_test|^(ok|FAIL)'
+	UDT_IDLE_CONNS=10000 go test -count=1 -timeout 30m -run '^TestIdleConnsMemory$' -v . | grep -E 'memory_test|^(ok|FAIL)'
 	UDT_IDLE_CONNS=100000 UDT_IDLE_RCVBUF=46080 UDT_IDLE_FC=32 go test -count=1 -timeout 90m -run '^TestIdleConnsMemory$' -v . \
-		| grep -E 'idle_test|^(ok|FAIL)'
+		| grep -E 'memory_test|^(ok|FAIL)'
 	# The udt command: its own loopback perf against TCP, and file downloads
 	# by every pairing of udt get/serve and the upstream recvfile/sendfile.
 	cmd_build

@@ -5,10 +5,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +21,7 @@ import (
 	"time"
 
 	"github.com/udtgo/udt/internal/testenv"
+	"github.com/udtgo/udt/udt4"
 )
 
 // The memory tests measure peak RSS in a child process (this test binary
@@ -309,3 +314,347 @@ func memChurnCycle(d *Dialer, addr string, rng *rand.Rand, track *closeTracker) 
 	_, err = io.ReadFull(c, got)
 	return err == nil && bytes.Equal(got, msg)
 }
+
+// Conn.Memory reads the connection's own sizes: the default's receive
+// loss list and slots, and a trimmed connection's.
+func TestConnMemory(t *testing.T) {
+	for _, tc := range []struct {
+		cfg            Config
+		rcv, fc, alloc int
+	}{
+		{Config{}, 8192, 8192, 8*8192 + 16*8192 + 24*8192 + 32*1456 + 16384 + 2560},
+		{Config{RecvBuffer: 46080, FlowWindow: 32}, 32, 32, 8*32 + 16*32 + 24*32 + 32*1456 + 16384 + 2560},
+	} {
+		c, s := connPair(t, tc.cfg)
+		m, err := c.Memory()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.RecvBufferPackets != tc.rcv || m.FlowWindow != tc.fc || m.PeerWindow != tc.rcv || m.Allocated != int64(tc.alloc) {
+			t.Errorf("%+v: %+v, want %d slots, UDT_FC %d, peer window %d, %d bytes", tc.cfg, m, tc.rcv, tc.fc, tc.rcv, tc.alloc)
+		}
+		c.Close()
+		s.Close()
+		if _, err := c.Memory(); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Memory after Close: %v, want net.ErrClosed", err)
+		}
+	}
+}
+
+// idleFigures is what an idle-connections child reports, Go or C++.
+type idleFigures struct {
+	Conns       int     `json:"conns"` // each way: 2*Conns sockets in the process
+	RSSBeforeK  int     `json:"rss_before_kib"`
+	RSSAfterK   int     `json:"rss_after_kib"`
+	HeapInUse   uint64  `json:"heap_in_use"` // C heap in use with the conns up, less before
+	UpSeconds   float64 `json:"up_seconds"`  // to open them all
+	IdleCPU     float64 `json:"idle_cpu"`    // cores busy while they idle
+	IdleSeconds float64 `json:"idle_seconds"`
+	Estimate    int64   `json:"estimate"` // Conn.Memory's Allocated, one conn (Go only)
+}
+
+func (f idleFigures) perConnKiB() float64 {
+	return float64(f.RSSAfterK-f.RSSBeforeK) / float64(2*f.Conns)
+}
+
+// UDT_IDLE_CONNS connections each way (500; 10,000 and 100,000 in
+// ./build.sh bench) held idle, each with a goroutine blocked in Read, in a
+// child process: RSS per connection and idle CPU, next to a C++ program
+// doing the same on the blocking API (compiled here from idlepairSource),
+// so that what the binding adds is told apart from what UDT itself costs.
+// UDT_IDLE_RCVBUF and UDT_IDLE_FC set RecvBuffer and FlowWindow.
+func TestIdleConnsMemory(t *testing.T) {
+	if os.Getenv(udtMemChild) != "" {
+		idleChild(t)
+		return
+	}
+	if testing.Short() {
+		t.Skip("opens and holds connections in child processes")
+	}
+	n := testenv.EnvInt("UDT_IDLE_CONNS", 500)
+	rcvbuf, fc := testenv.EnvInt("UDT_IDLE_RCVBUF", 0), testenv.EnvInt("UDT_IDLE_FC", 0)
+	env := []string{fmt.Sprintf("UDT_IDLE_CONNS=%d", n), fmt.Sprintf("UDT_IDLE_RCVBUF=%d", rcvbuf), fmt.Sprintf("UDT_IDLE_FC=%d", fc)}
+	var g idleFigures
+	runChild(t, "TestIdleConnsMemory", env, &g)
+	// The C++ program gets the UDT_FC this package would set, so that the
+	// difference is the binding's own.
+	c, err := runIdlePair(t, n, rcvbuf, (&Config{RecvBuffer: rcvbuf, FlowWindow: fc}).flowWindow())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		who string
+		f   idleFigures
+	}{{"Go", g}, {"C++", c}} {
+		t.Logf("%s: %d conns each way (RecvBuffer %d, FlowWindow %d) up in %.1fs: RSS %d -> %d KiB, %.1f KiB per conn; C heap %.1f KiB per conn; idle CPU %.1f%% of a core",
+			r.who, r.f.Conns, rcvbuf, fc, r.f.UpSeconds, r.f.RSSBeforeK, r.f.RSSAfterK, r.f.perConnKiB(), float64(r.f.HeapInUse)/1024/float64(2*r.f.Conns), 100*r.f.IdleCPU)
+	}
+	// ASan's allocator replaces glibc's: no mallinfo2 counts, and its own
+	// redzones and quarantine.
+	if testenv.ASan {
+		return
+	}
+	// Conn.Memory's arithmetic matches what glibc counted.
+	measured := float64(g.HeapInUse) / float64(2*n)
+	t.Logf("Conn.Memory estimates %d bytes per conn, glibc counted %.0f", g.Estimate, measured)
+	if e := float64(g.Estimate); e < 0.9*measured || e > 1.1*measured {
+		t.Errorf("Conn.Memory estimates %.0f bytes per connection, glibc counted %.0f", e, measured)
+	}
+	// The binding's own share: a pollDesc, a Conn and a parked reader per
+	// connection, a few KiB next to UDT's buffers.
+	// Measured: 9 KiB, 42 under -race.
+	bound := 24.0
+	if testenv.Race {
+		bound = 96
+	}
+	if extra := g.perConnKiB() - c.perConnKiB(); extra > bound {
+		t.Errorf("the binding adds %.1f KiB per connection to the C++ library's %.1f", extra, c.perConnKiB())
+	}
+}
+
+func idleChild(t *testing.T) {
+	n := testenv.EnvInt("UDT_IDLE_CONNS", 1000)
+	cfg := Config{RecvBuffer: testenv.EnvInt("UDT_IDLE_RCVBUF", 0), FlowWindow: testenv.EnvInt("UDT_IDLE_FC", 0)}
+	settleTrim()
+	var f idleFigures
+	f.Conns = n
+	h0 := theTrim.heap()
+	f.RSSBeforeK = testenv.StatusKB(t, "VmRSS:")
+	lc := ListenConfig{Config: cfg, Backlog: 4096}
+	l, err := lc.Listen(t.Context(), "udt", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var readers sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	hold := func(c net.Conn) {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+		readers.Go(func() {
+			_, err := c.Read(make([]byte, 1))
+			if !errors.Is(err, net.ErrClosed) && err != io.EOF {
+				t.Errorf("blocked Read ended with %v", err)
+			}
+		})
+	}
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for i := 0; i < n; i++ {
+			c, err := l.Accept()
+			if err != nil {
+				return // a dial failed and closed the listener
+			}
+			hold(c)
+		}
+	}()
+	// Progress, for the long runs (the child's log shows with -test.v).
+	progress := time.NewTicker(10 * time.Second)
+	defer progress.Stop()
+	up := make(chan struct{})
+	go func() {
+		cpu0, t0 := testenv.CPUTime(t), time.Now()
+		for {
+			select {
+			case <-up:
+				return
+			case <-progress.C:
+				mu.Lock()
+				got := len(conns)
+				mu.Unlock()
+				cpu1, t1 := testenv.CPUTime(t), time.Now()
+				t.Logf("%d of %d conns up, RSS %d KiB, %.0f%% of a core", got, 2*n, testenv.StatusKB(t, "VmRSS:"), 100*(cpu1-cpu0).Seconds()/t1.Sub(t0).Seconds())
+				cpu0, t0 = cpu1, t1
+			}
+		}
+	}()
+	start := time.Now()
+	// A loaded machine delays handshakes: UDT's receive thread also runs
+	// every connected socket's timers.
+	d := Dialer{Config: cfg, Timeout: 30 * time.Second}
+	var dialers sync.WaitGroup
+	const workers = 8
+	for w := range workers {
+		dialers.Go(func() {
+			for i := w; i < n; i += workers {
+				c, err := d.Dial("udt", l.Addr().String())
+				if err != nil {
+					t.Errorf("dial %d: %v", i, err)
+					l.Close() // the accepts would wait for it forever
+					return
+				}
+				hold(c)
+			}
+		})
+	}
+	dialers.Wait()
+	<-accepted
+	close(up)
+	f.UpSeconds = time.Since(start).Seconds()
+	if t.Failed() {
+		t.FailNow()
+	}
+	time.Sleep(time.Second) // every reader parked
+	f.RSSAfterK = testenv.StatusKB(t, "VmRSS:")
+	h1 := theTrim.heap()
+	mu.Lock()
+	m, err := conns[0].(*Conn).Memory()
+	mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Estimate = m.Allocated
+	f.HeapInUse = h1.InUse + h1.Mmapped - h0.InUse - h0.Mmapped
+	const idle = 5 * time.Second
+	cpu0, t0 := testenv.CPUTime(t), time.Now()
+	time.Sleep(idle)
+	f.IdleSeconds = time.Since(t0).Seconds()
+	f.IdleCPU = (testenv.CPUTime(t) - cpu0).Seconds() / f.IdleSeconds
+	printFigures(f)
+	mu.Lock()
+	for _, c := range conns {
+		c.Close()
+	}
+	mu.Unlock()
+	l.Close()
+	readers.Wait()
+}
+
+// runIdlePair compiles idlepairSource and runs it for n connections.
+func runIdlePair(t *testing.T, n, rcvbuf, fc int) (idleFigures, error) {
+	var f idleFigures
+	dir := t.TempDir()
+	src := filepath.Join(dir, "idlepair.cpp")
+	if err := os.WriteFile(src, []byte(idlepairSource), 0o644); err != nil {
+		return f, err
+	}
+	bin := filepath.Join(dir, "idlepair")
+	args := append([]string{"-O2", "-Wall", "-I" + udt4.IncludeDir, "-o", bin, src}, strings.Fields(udt4.LDFlags)...)
+	if out, err := exec.Command("g++", args...).CombinedOutput(); err != nil {
+		return f, fmt.Errorf("compiling idlepair: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, fmt.Sprint(n), fmt.Sprint(rcvbuf), fmt.Sprint(fc), "5").Output()
+	if err != nil {
+		return f, fmt.Errorf("idlepair: %v\n%s", err, out)
+	}
+	_, err = fmt.Sscanf(string(out), "%d %d %d %f %f %f", &f.RSSBeforeK, &f.RSSAfterK, &f.HeapInUse, &f.UpSeconds, &f.IdleCPU, &f.IdleSeconds)
+	f.Conns = n
+	return f, err
+}
+
+// idlepairSource holds n connections each way idle on UDT's blocking API,
+// a listener and one shared dial port as the binding has, and prints RSS
+// before and after in KiB, the C heap bytes they added, the seconds to
+// open them, and the cores busy over the idle seconds.
+const idlepairSource = `
+#include <udt.h>
+#include <arpa/inet.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <thread>
+#include <vector>
+#include <atomic>
+#include <unistd.h>
+
+static long rss_kib() {
+	FILE* f = fopen("/proc/self/status", "r");
+	char line[256];
+	long v = 0;
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, "VmRSS:", 6) == 0) v = atol(line + 6);
+	fclose(f);
+	return v;
+}
+
+static double now() {
+	timeval tv;
+	gettimeofday(&tv, 0);
+	return tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+static double cpu() {
+	rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+static void opts(UDTSOCKET s, int rcvbuf, int fc) {
+	if (fc > 0) UDT::setsockopt(s, 0, UDT_FC, &fc, sizeof fc);
+	if (rcvbuf > 0) UDT::setsockopt(s, 0, UDT_RCVBUF, &rcvbuf, sizeof rcvbuf);
+}
+
+static void die(const char* what) {
+	fprintf(stderr, "%s: %s\n", what, UDT::getlasterror().getErrorMessage());
+	exit(1);
+}
+
+int main(int argc, char** argv) {
+	int n = atoi(argv[1]), rcvbuf = atoi(argv[2]), fc = atoi(argv[3]);
+	double idle = atof(argv[4]);
+	UDT::startup();
+	sockaddr_in a;
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	UDTSOCKET l = UDT::socket(AF_INET, SOCK_STREAM, 0);
+	opts(l, rcvbuf, fc);
+	if (UDT::bind(l, (sockaddr*)&a, sizeof a) == UDT::ERROR) die("bind");
+	if (UDT::listen(l, 4096) == UDT::ERROR) die("listen");
+	sockaddr_in la;
+	int len = sizeof la;
+	UDT::getsockname(l, (sockaddr*)&la, &len);
+	// The first client's port is every client's.
+	UDTSOCKET first = UDT::socket(AF_INET, SOCK_STREAM, 0);
+	opts(first, rcvbuf, fc);
+	if (UDT::bind(first, (sockaddr*)&a, sizeof a) == UDT::ERROR) die("bind client");
+	sockaddr_in ca;
+	len = sizeof ca;
+	UDT::getsockname(first, (sockaddr*)&ca, &len);
+	malloc_trim(0);
+	long rss0 = rss_kib();
+	struct mallinfo2 m0 = mallinfo2();
+	double t0 = now();
+	std::vector<UDTSOCKET> conns(2 * n);
+	std::thread acceptor([&] {
+		for (int i = 0; i < n; i++) {
+			UDTSOCKET s = UDT::accept(l, 0, 0);
+			if (s == UDT::INVALID_SOCK) die("accept");
+			conns[n + i] = s;
+		}
+	});
+	std::vector<std::thread> dialers;
+	const int workers = 8;
+	for (int w = 0; w < workers; w++) {
+		dialers.emplace_back([&, w] {
+			for (int i = w; i < n; i += workers) {
+				UDTSOCKET s = i == 0 ? first : UDT::socket(AF_INET, SOCK_STREAM, 0);
+				if (i != 0) {
+					opts(s, rcvbuf, fc);
+					if (UDT::bind(s, (sockaddr*)&ca, sizeof ca) == UDT::ERROR) die("bind shared");
+				}
+				if (UDT::connect(s, (sockaddr*)&la, sizeof la) == UDT::ERROR) die("connect");
+				conns[i] = s;
+			}
+		});
+	}
+	for (auto& d : dialers) d.join();
+	acceptor.join();
+	double up = now() - t0;
+	sleep(1);
+	long rss1 = rss_kib();
+	struct mallinfo2 m1 = mallinfo2();
+	double c0 = cpu(), i0 = now();
+	usleep((useconds_t)(idle * 1e6));
+	double busy = cpu() - c0, idled = now() - i0;
+	printf("%ld %ld %lld %.3f %.4f %.3f\n", rss0, rss1,
+		(long long)(m1.uordblks + m1.hblkhd) - (long long)(m0.uordblks + m0.hblkhd), up, busy / idled, idled);
+	fflush(stdout);
+	_exit(0); // closing 2n sockets with linger is not what is measured
+}
+`
