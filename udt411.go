@@ -93,6 +93,14 @@ type PollerStats struct {
 	StaleRebuilds  int64 // UDT epolls replaced because a closed socket stuck in their ready set
 	AbandonedClose int64 // abandoned connect attempts closed once UDT had settled them
 	AbandonedWait  int64 // abandoned connect attempts still waiting for UDT to settle them (now)
+	// DialResendWaits counts handshake requests UDT sent again after
+	// waiting 250 ms for an answer: each is a dial that took 250 ms more
+	// (a lost packet, or a listener too busy to answer). UDT 4.11 also
+	// lost the time of a request whose answer came back while connect was
+	// still returning; the binding holds such an answer (DialAnswersHeld),
+	// so on a quiet path this stays 0 (docs/udt4-behaviour.md).
+	DialResendWaits uint64
+	DialAnswersHeld uint64
 }
 
 var pollStats struct {
@@ -112,6 +120,7 @@ func ReadPollerStats() PollerStats {
 		ClosesDrained: s.closesDrained.Load(), ClosesFailed: s.closesFailed.Load(),
 		DialsRejected: s.dialsRejected.Load(), StaleRebuilds: s.staleRebuilds.Load(),
 		AbandonedClose: s.abandonedClose.Load(), AbandonedWait: s.abandonedWait.Load(),
+		DialResendWaits: cudt.DialResends(), DialAnswersHeld: cudt.DialsHeld(),
 	}
 }
 

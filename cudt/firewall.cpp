@@ -27,6 +27,7 @@
 #include <udt/list.h>
 #include <udt/queue.h>
 
+#include "dial.h"
 #include "expose.h"
 #include "firewall.h"
 #include "watch.h"
@@ -435,7 +436,10 @@ extern "C" ssize_t __wrap_recvmsg(int fd, struct msghdr* mh, int flags) {
 	} catch (...) {
 		v = CUDT_FW_HS_FORM;  // nothing above throws; if it did, UDT must not see the packet
 	}
-	if (v == kPass) return n;
+	if (v == kPass) {
+		cudt_dial_hold((const char*)mh->msg_iov[0].iov_base);
+		return n;
+	}
 	g_count[v]++;
 	// What UDT sees when its receive timeout passes with nothing read.
 	errno = EAGAIN;

@@ -22,6 +22,7 @@
 #include <udt/udt.h>
 #include <udt/ccc.h>
 
+#include "dial.h"
 #include "firewall.h"
 #include "shim.h"
 #include "watch.h"
@@ -407,7 +408,9 @@ int cudt_connect(int u, const cudt_addr* a, cudt_err* e) {
 			fail_with(e, kInvParam, "address family is neither AF_INET nor AF_INET6");
 			return -1;
 		}
+		cudt_dial_begin(u);
 		int r = UDT::connect(u, reinterpret_cast<sockaddr*>(&ss), len);
+		cudt_dial_end(u);
 		if (r == UDT::ERROR) fail(e);
 		return r;
 	})
@@ -416,6 +419,7 @@ int cudt_connect(int u, const cudt_addr* a, cudt_err* e) {
 int cudt_close(int u, cudt_err* e) {
 	CUDT_GUARD(e, -1, {
 		cudt_fw_closing(u);
+		cudt_dial_forget(u);
 		int r = UDT::close(u);
 		if (r == UDT::ERROR) fail(e);
 		return r;
