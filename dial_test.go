@@ -1,7 +1,9 @@
 package udt
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/udtgo/udt/cudt"
 )
@@ -67,5 +69,50 @@ func TestDialResendCounterCounts(t *testing.T) {
 	t.Logf("without the repair: %d resend waits", waits)
 	if waits == 0 {
 		t.Error("2,000 dials without the repair and no resend counted")
+	}
+}
+
+// A closed listener's port takes a new listener at once, and that one
+// gets the next dial. UDT 4.11 keeps a closed listener on its port until
+// its garbage collector deletes it, 4 to 5 s later, and refused a Listen
+// meanwhile with EDUPLISTEN.
+func TestListenAgainOnClosedPort(t *testing.T) {
+	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	addr := l.Addr().String()
+	go acceptAll(l)
+	c, err := Dial("udt", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	l.Close()
+	start := time.Now()
+	var l2 *Listener
+	for {
+		if l2, err = (&ListenConfig{}).ListenUDT(context.Background(), "udt", addr); err == nil {
+			break
+		}
+		if time.Since(start) > 1500*time.Millisecond {
+			t.Fatalf("Listen on the closed listener's port still failed %v later: %v", time.Since(start), err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	defer l2.Close()
+	t.Logf("listening again after %v", time.Since(start))
+	accepted := make(chan error, 1)
+	go func() {
+		a, err := l2.Accept()
+		if err == nil {
+			a.Close()
+		}
+		accepted <- err
+	}()
+	c, err = (&Dialer{Timeout: 5 * time.Second}).Dial("udt", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := <-accepted; err != nil {
+		t.Fatalf("the new listener's Accept: %v", err)
 	}
 }

@@ -11,7 +11,13 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <udt/udt.h>
+#include <udt/api.h>
+#include <udt/core.h>
+#include <udt/queue.h>
+
 #include "dial.h"
+#include "expose.h"
 
 extern "C" ssize_t __real_sendmsg(int fd, const struct msghdr* mh, int flags);
 
@@ -52,7 +58,32 @@ uint32_t word(const char* p, int i) {
 	return ntohl(w);
 }
 
+// What cudt_listener_release reaches: the socket table's lookup, a
+// connection's receive queue, and the queue's listener slot.
+CUDT_TAG(ReleaseUnited, CUDTUnited*);
+typedef CUDTSocket* (CUDTUnited::*ReleaseLocateFn)(const UDTSOCKET);
+CUDT_TAG(ReleaseLocate, ReleaseLocateFn);
+CUDT_FIELD(ReleaseRcvQueue, CRcvQueue*);
+typedef void (CRcvQueue::*RemoveListenerFn)(const CUDT*);
+CUDT_TAG(RemoveListener, RemoveListenerFn);
+
+template struct Expose<ReleaseUnited, &CUDT::s_UDTUnited>;
+template struct Expose<ReleaseLocate, &CUDTUnited::locate>;
+template struct Expose<ReleaseRcvQueue, &CUDT::m_pRcvQueue>;
+template struct Expose<RemoveListener, &CRcvQueue::removeListener>;
+
 }  // namespace
+
+void cudt_listener_release(int u) {
+	try {
+		CUDTSocket* s = (member(ReleaseUnited())->*member(ReleaseLocate()))(u);
+		if (s == NULL || s->m_Status != LISTENING || s->m_pUDT == NULL) return;
+		CUDT* c = s->m_pUDT;
+		CRcvQueue* q = c->*member(ReleaseRcvQueue());
+		if (q != NULL) (q->*member(RemoveListener()))(c);
+	} catch (...) {
+	}
+}
 
 void cudt_dial_begin(int u) {
 	std::lock_guard<std::mutex> l(g_mu);

@@ -48,6 +48,13 @@ void cudt_dial_end(int u);
 /* Called by cudt_close: u will send no more requests. */
 void cudt_dial_forget(int u);
 
+/* Called by cudt_close before UDT::close: if u listens, its UDP port stops
+ * handing it handshakes now. UDT 4.11 frees a closed listener's place on
+ * its port only when its garbage collector deletes the socket, seconds
+ * later; until then a Listen on the same port failed with "another socket
+ * is already listening" (EDUPLISTEN), though none did. */
+void cudt_listener_release(int u);
+
 /* Called on a UDT receive thread with each packet's header (16 bytes,
  * network order) that the firewall passed: waits, briefly, while the
  * packet is a handshake for a socket inside UDT::connect. */

@@ -420,6 +420,7 @@ int cudt_close(int u, cudt_err* e) {
 	CUDT_GUARD(e, -1, {
 		cudt_fw_closing(u);
 		cudt_dial_forget(u);
+		cudt_listener_release(u);
 		int r = UDT::close(u);
 		if (r == UDT::ERROR) fail(e);
 		return r;
