@@ -2,6 +2,11 @@
 // function per call of namespace UDT, on plain handles, and the only package
 // of this module that imports "C".
 //
+// It is low level and exists for the udt package's use: programs import udt,
+// whose one-to-one layer (Socket, Epoll, Perf, ...) mirrors the same calls on
+// Go types. cudt makes no compatibility promise: its names, types and
+// behaviour change with what udt needs, in any release.
+//
 // Callers above see Go types only. Errors come back as *Error with UDT's code
 // and text, read inside the same C call as the failure (UDT keeps its last
 // error per OS thread, and a goroutine may change threads between calls).
