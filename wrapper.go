@@ -2,7 +2,6 @@ package udt
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"net"
 	"net/netip"
@@ -14,7 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/udtgo/udt/cudt"
-	"golang.org/x/sys/unix"
+	"github.com/udtgo/udt/internal/syssock"
 )
 
 // This file mirrors the calls of namespace UDT one to one on Go types. It
@@ -203,7 +202,7 @@ func toCAddr(op string, f Family, ap netip.AddrPort) (cudt.Addr, error) {
 		a.Family = cudt.AF_INET6
 		a.IP = ip.As16()
 		if z := ip.Zone(); z != "" {
-			scope, err := zoneIndex(z)
+			scope, err := syssock.ZoneIndex(z)
 			if err != nil {
 				return cudt.Addr{}, invalid(op, "unknown IPv6 zone "+strconv.Quote(z))
 			}
@@ -213,17 +212,6 @@ func toCAddr(op string, f Family, ap netip.AddrPort) (cudt.Addr, error) {
 		return cudt.Addr{}, invalid(op, "socket has no IPv4 or IPv6 family: "+f.String())
 	}
 	return a, nil
-}
-
-func zoneIndex(z string) (uint32, error) {
-	if n, err := strconv.ParseUint(z, 10, 32); err == nil {
-		return uint32(n), nil
-	}
-	ifi, err := net.InterfaceByName(z)
-	if err != nil {
-		return 0, err
-	}
-	return uint32(ifi.Index), nil
 }
 
 func fromCAddr(a cudt.Addr) netip.AddrPort {
@@ -288,7 +276,7 @@ func (s Socket) Bind(addr netip.AddrPort) error {
 			return err
 		}
 	} else if at, ok := udtRunsPort(s.family, addr.Port(), &s); ok {
-		syscall.Close(fd)
+		syssock.Close(fd)
 		return &Error{Op: "bind", Code: ErrSockFail, err: syscall.EADDRINUSE,
 			Msg: "UDT would join its UDP port " + at.String() + " instead of binding " + addr.String() + " (it shares ports by number, whatever the address)"}
 	}
@@ -303,16 +291,16 @@ func (s Socket) portUDTLacks(fd int, addr netip.AddrPort) (int, error) {
 	var held []int
 	defer func() {
 		for _, h := range held {
-			syscall.Close(h)
+			syssock.Close(h)
 		}
 	}()
 	for {
-		own, err := syscall.Getsockname(fd)
+		own, err := syssock.LocalAddr(fd)
 		if err != nil {
-			syscall.Close(fd)
+			syssock.Close(fd)
 			return -1, &Error{Op: "bind", Code: ErrSockFail, Msg: "UDP socket for " + addr.String() + ": " + err.Error()}
 		}
-		if _, taken := udtRunsPort(s.family, sockaddrPort(own), nil); !taken {
+		if _, taken := udtRunsPort(s.family, own.Port(), nil); !taken {
 			return fd, nil
 		}
 		held = append(held, fd)
@@ -336,45 +324,11 @@ func (s Socket) join(addr netip.AddrPort) error {
 	return wrap("bind", cudt.Bind(int(s.id), &a))
 }
 
-func sockaddrPort(sa syscall.Sockaddr) uint16 { return sockaddrAddrPort(sa).Port() }
-
-func sameAddr(sa syscall.Sockaddr, ip netip.Addr) bool {
-	switch sa := sa.(type) {
-	case *syscall.SockaddrInet4:
-		return netip.AddrFrom4(sa.Addr) == ip.Unmap()
-	case *syscall.SockaddrInet6:
-		return netip.AddrFrom16(sa.Addr) == ip.WithZone("")
-	}
-	return false
-}
-
-// openUDP opens a close-on-exec UDP socket of family f bound to addr.
+// openUDP opens the UDP socket for a Bind: close-on-exec, bound to addr,
+// and behind a kernel filter that keeps from UDT the handshakes it cannot
+// take.
 func openUDP(f Family, addr netip.AddrPort) (int, error) {
-	fd, err := syscall.Socket(int(f), syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, syscall.IPPROTO_UDP)
-	if err != nil {
-		return -1, err
-	}
-	var sa syscall.Sockaddr
-	ip := addr.Addr()
-	if f == IPv4 {
-		sa = &syscall.SockaddrInet4{Port: int(addr.Port()), Addr: ip.Unmap().As4()}
-	} else {
-		s6 := &syscall.SockaddrInet6{Port: int(addr.Port()), Addr: ip.As16()}
-		if z := ip.Zone(); z != "" {
-			idx, _ := zoneIndex(z)
-			s6.ZoneId = idx
-		}
-		sa = s6
-	}
-	if err := syscall.Bind(fd, sa); err != nil {
-		syscall.Close(fd)
-		return -1, err
-	}
-	if err := filterHandshakes(fd); err != nil {
-		syscall.Close(fd)
-		return -1, err
-	}
-	return fd, nil
+	return syssock.OpenUDP(int(f), addr, handshakeLimits)
 }
 
 // MaxFlowWindow is the largest flow window (UDT_FC, packets) a peer may ask
@@ -384,48 +338,15 @@ const MaxFlowWindow = 1 << 24
 // minMSS is the smallest UDT_MSS UDT itself accepts: its headers.
 const minMSS = 76
 
-// filterHandshakes makes the kernel drop, on UDP socket fd, UDT handshakes
-// whose values UDT takes unchecked from the peer:
+// handshakeLimits is what openUDP's kernel filter lets a peer's handshake
+// ask for. UDT takes both values unchecked, and outside them:
 //   - a flow window above MaxFlowWindow: UDT sizes the new connection's
 //     loss lists by it, and one handshake asking for 800 million packets
 //     left the port unanswering for more than half a second;
 //   - an MSS outside minMSS..MaxMSS: below 44 UDT computes a negative buffer
 //     size (its new[] throws, which AddressSanitizer reports as fatal), from
 //     44 to 75 it makes a connection whose packets carry no data.
-func filterHandshakes(fd int) error {
-	const (
-		ldAbsW = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
-		ldLen  = unix.BPF_LD | unix.BPF_W | unix.BPF_LEN
-		jeq    = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
-		jge    = unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K
-		jgt    = unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K
-		ret    = unix.BPF_RET | unix.BPF_K
-		and    = unix.BPF_ALU | unix.BPF_AND | unix.BPF_K
-	)
-	// A UDP socket's filter sees the 8-byte UDP header before UDT's packet.
-	// Words load big-endian and compare unsigned, so a negative value is a
-	// huge one.
-	const udp = 8
-	prog := []unix.SockFilter{
-		/* 0 */ {Code: ldLen},
-		/* 1 */ {Code: jge, K: udp + 36, Jt: 0, Jf: 8}, // too short to carry both: UDT refuses it
-		/* 2 */ {Code: ldAbsW, K: udp},
-		/* 3 */ {Code: and, K: 0xffff0000}, // UDT ignores the low 16 bits
-		/* 4 */ {Code: jeq, K: 0x80000000, Jt: 0, Jf: 5}, // a handshake (control type 0)
-		/* 5 */ {Code: ldAbsW, K: udp + 32}, // its flow window
-		/* 6 */ {Code: jgt, K: MaxFlowWindow, Jt: 4, Jf: 0},
-		/* 7 */ {Code: ldAbsW, K: udp + 28}, // its MSS
-		/* 8 */ {Code: jge, K: minMSS, Jt: 0, Jf: 2},
-		/* 9 */ {Code: jgt, K: MaxMSS, Jt: 1, Jf: 0},
-		/* 10 */ {Code: ret, K: 0xffffffff}, // keep
-		/* 11 */ {Code: ret, K: 0}, // drop
-	}
-	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
-		return fmt.Errorf("attaching the handshake filter: %v", err)
-	}
-	return nil
-}
+var handshakeLimits = syssock.Limits{MaxFlowWindow: MaxFlowWindow, MinMSS: minMSS, MaxMSS: MaxMSS}
 
 // Bind2 binds s to an existing UDP socket (UDT::bind2). The descriptor must
 // be a bound UDP socket of s's family: UDT itself accepts an unbound one (and
@@ -434,47 +355,22 @@ func filterHandshakes(fd int) error {
 // last user goes; fd stays the caller's, to close whether Bind2 failed or
 // not (UDT closes what it was given on some failures and not on others).
 func (s Socket) Bind2(fd int) error {
-	if err := checkUDPFD(s.family, fd); err != nil {
+	if err := syssock.CheckUDP(int(s.family), fd); err != nil {
 		return invalid("bind2", err.Error())
 	}
 	udtPorts.bind.Lock()
 	defer udtPorts.bind.Unlock()
-	if own, err := syscall.Getsockname(fd); err == nil {
-		if at, ok := udtRunsPort(s.family, sockaddrPort(own), &s); ok {
+	if own, err := syssock.LocalAddr(fd); err == nil {
+		if at, ok := udtRunsPort(s.family, own.Port(), &s); ok {
 			return &Error{Op: "bind2", Code: ErrSockFail, err: syscall.EADDRINUSE,
-				Msg: "UDT would join its UDP port " + at.String() + " instead of running on descriptor " + strconv.Itoa(fd) + " (" + sockaddrAddrPort(own).String() + "; it shares ports by number, whatever the address)"}
+				Msg: "UDT would join its UDP port " + at.String() + " instead of running on descriptor " + strconv.Itoa(fd) + " (" + own.String() + "; it shares ports by number, whatever the address)"}
 		}
 	}
-	dup, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
-	if errno != 0 {
-		return &Error{Op: "bind2", Code: ErrSockFail, Msg: "duplicating descriptor " + strconv.Itoa(fd) + ": " + errno.Error()}
-	}
-	return s.bind2("bind2", int(dup))
-}
-
-func checkUDPFD(f Family, fd int) error {
-	typ, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TYPE)
+	dup, err := syssock.Dup(fd)
 	if err != nil {
-		return fmt.Errorf("descriptor %d is not a socket: %v", fd, err)
+		return &Error{Op: "bind2", Code: ErrSockFail, Msg: "duplicating descriptor " + strconv.Itoa(fd) + ": " + err.Error()}
 	}
-	if typ != syscall.SOCK_DGRAM {
-		return fmt.Errorf("descriptor %d is not a UDP socket", fd)
-	}
-	dom, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_DOMAIN)
-	if err != nil {
-		return fmt.Errorf("descriptor %d: %v", fd, err)
-	}
-	if Family(dom) != f {
-		return fmt.Errorf("descriptor %d is an %v socket, the UDT socket is %v", fd, Family(dom), f)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		return fmt.Errorf("descriptor %d: %v", fd, err)
-	}
-	if sockaddrPort(sa) == 0 {
-		return fmt.Errorf("descriptor %d is not bound: bind it first (UDT would run on port 0)", fd)
-	}
-	return nil
+	return s.bind2("bind2", dup)
 }
 
 // bind2 hands fd to UDT::bind2. On failure it closes fd unless UDT did:
@@ -488,7 +384,7 @@ func (s Socket) bind2(op string, fd int) error {
 	e := wrap(op, err).(*Error)
 	switch e.Code {
 	case ErrInvSock, ErrInvOp, ErrInvParam, ErrNoBuf:
-		syscall.Close(fd)
+		syssock.Close(fd)
 	}
 	return e
 }
@@ -499,7 +395,7 @@ func (s Socket) bind2(op string, fd int) error {
 // address, another network namespace), bind2 joins that port and leaves fd
 // unused. Bind steers clear of that beforehand where it can.
 func (s Socket) keptFD(op string, fd int) error {
-	own, err := syscall.Getsockname(fd)
+	own, err := syssock.LocalAddr(fd)
 	if err != nil {
 		return nil
 	}
@@ -507,25 +403,13 @@ func (s Socket) keptFD(op string, fd int) error {
 	if err != nil {
 		return nil
 	}
-	if got.Port() == sockaddrPort(own) && sameAddr(own, got.Addr()) {
+	if got.Port() == own.Port() && syssock.SameAddr(own.Addr(), got.Addr()) {
 		rememberUDTPort(s, fd, got)
 		return nil
 	}
-	syscall.Close(fd)
+	syssock.Close(fd)
 	return &Error{Op: op, Code: ErrSockFail, err: syscall.EADDRINUSE,
-		Msg: "UDT joined its UDP port " + got.String() + " instead of running on " + sockaddrAddrPort(own).String() + " (it shares ports by number); close this socket"}
-}
-
-// sockaddrAddrPort is sa as a netip.AddrPort (zero for a family other than
-// IPv4 and IPv6).
-func sockaddrAddrPort(sa syscall.Sockaddr) netip.AddrPort {
-	switch sa := sa.(type) {
-	case *syscall.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
-	case *syscall.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port))
-	}
-	return netip.AddrPort{}
+		Msg: "UDT joined its UDP port " + got.String() + " instead of running on " + own.String() + " (it shares ports by number); close this socket"}
 }
 
 // Listen makes s accept connections (UDT::listen).
@@ -877,7 +761,7 @@ func (e Epoll) AddSsock(fd int, ev Events) error {
 // checkOpenFD refuses a descriptor that is not open: UDT's epoll_ctl fails
 // on it with an exception that carries no error code.
 func checkOpenFD(op string, fd int) error {
-	if _, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0); errno != 0 || fd < 0 {
+	if !syssock.IsOpen(fd) {
 		return &Error{Op: op, Code: ErrInvParam, Msg: "descriptor " + strconv.Itoa(fd) + " is not open", err: syscall.EBADF}
 	}
 	return nil
