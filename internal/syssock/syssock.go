@@ -140,17 +140,11 @@ func LocalAddr(fd int) (netip.AddrPort, error) {
 }
 
 // SameAddr reports whether ip names the address bound, as LocalAddr
-// reports it. ip may be spelt as UDT or a program spells it: IPv4-mapped
-// for an IPv4 socket, with a zone for an IPv6 one; the kernel gives
-// neither.
+// reports it. ip may be spelt as UDT or a program spells it, IPv4-mapped
+// or not, with a zone or not; the kernel reports an IPv6 socket's address
+// without its zone, and an IPv4 address bound by an IPv6 socket mapped.
 func SameAddr(bound, ip netip.Addr) bool {
-	switch {
-	case bound.Is4():
-		return bound == ip.Unmap()
-	case bound.Is6():
-		return bound == ip.WithZone("")
-	}
-	return false
+	return bound.IsValid() && bound.Unmap() == ip.Unmap().WithZone("")
 }
 
 // Dup duplicates fd, close-on-exec, for UDT to own: UDT closes what it is
