@@ -13,6 +13,10 @@ ARG GO_IMAGE=golang:1.26-bookworm
 
 FROM ${GO_IMAGE} AS build
 WORKDIR /src
+# As in build.sh: udt builds from the root go.mod alone. In go.work's
+# workspace it would need the other modules' dependency graphs too, which
+# nothing downloads here with RUN_TESTS=0.
+ENV GOWORK=off
 # Dependencies first, so a source change does not reinstall them. Recommends
 # are off: libc6-dev's would bring libgd3 with X, font and video libraries.
 COPY build.sh go.mod go.sum ./

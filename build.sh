@@ -10,6 +10,12 @@ readonly APT_PKGS=(libudt-dev g++ iproute2)
 
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 export CGO_ENABLED=1
+# Each module builds from its own go.mod and go.sum, as it does for a user:
+# in the workspace (go.work) a requirement missing from one module's go.mod
+# can be met by another's and pass unnoticed, and the root module's tools
+# would build with the other modules' newer dependencies. The workspace
+# itself is checked in `test`.
+export GOWORK=off
 
 say() { printf 'build.sh: %s\n' "$*"; }
 die() {
@@ -29,7 +35,7 @@ commands:
   test     deps, gofmt check, go vet, udtmock freshness, then
            go test -race -count=1 -timeout 20m ./... [args...], then (without
            args) each fuzz target for 1,000 inputs; also vet and test the bench/wan
-           and integrations modules
+           and integrations modules, and check that go.work lists and builds all three
   fuzz     deps, then each fuzz target for FUZZTIME (default 60s) [targets...]
   demo     the main job: build, then on loopback `udt perf --loopback --vs tcp`
            and a 300 MiB file through `udt serve` / `udt get --verify`
@@ -246,6 +252,21 @@ check_generated() {
 	GEN_TMP=
 }
 
+# check_workspace fails if go.work misses a module of the repository or
+# lists one that is gone, or if the modules do not build together in it: a
+# go line raised in one go.mod only, or replace lines that disagree, break
+# the workspace while each module still builds on its own.
+check_workspace() {
+	local mods listed
+	mods=$(find . -name go.mod -not -path './.git/*' -not -path '*/testdata/*' -printf '%h\n' | sort)
+	listed=$(go work edit -json go.work | sed -n 's/^.*"DiskPath": "\(.*\)".*$/\1/p' | sort)
+	[[ $mods == "$listed" ]] ||
+		die "go.work lists the modules ${listed//$'\n'/ } but the repository has ${mods//$'\n'/ } (go work use -r .)"
+	local patterns
+	mapfile -t patterns < <(sed 's|$|/...|' <<<"$listed")
+	GOWORK=$PWD/go.work go build "${patterns[@]}"
+}
+
 cmd_test() {
 	local start=$SECONDS
 	cmd_deps
@@ -261,6 +282,8 @@ cmd_test() {
 	# out of the library's go.mod): gRPC and net/http over UDT, -race.
 	say "go vet and go test (integrations module)"
 	(cd integrations && go vet ./... && go test -race -count=1 -timeout 10m ./...)
+	say "go.work: lists every module and builds them together"
+	check_workspace
 	say "mock freshness (go generate ./... in a temporary copy)"
 	check_generated
 	# -p 1: one package at a time, so udt4's run of the upstream test

@@ -30,7 +30,7 @@ import (
 //     waits on, in one C call (a scan). With nothing to wait for it scans
 //     nothing, and it stops when no socket is open.
 //
-// Every timing it assumes is in udt411.go.
+// Every timing it assumes is in timing.go.
 type poller struct {
 	lib pollLib
 	now func() time.Time // time.Now; tests step a clock of their own

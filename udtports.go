@@ -3,7 +3,8 @@ package udt
 import (
 	"net/netip"
 	"sync"
-	"syscall"
+
+	"github.com/udtgo/udt/internal/syssock"
 )
 
 // UDT 4.11 gives a bind the multiplexer of any reusable port it already
@@ -37,14 +38,14 @@ type udtPortFD struct {
 }
 
 func (u udtPortFD) alive() bool {
-	var st syscall.Stat_t
-	return syscall.Fstat(u.fd, &st) == nil && st.Ino == u.ino
+	ino, err := syssock.Inode(u.fd)
+	return err == nil && ino == u.ino
 }
 
 // rememberUDTPort records fd, bound to addr and just handed to UDT by s.
 func rememberUDTPort(s Socket, fd int, addr netip.AddrPort) {
-	var st syscall.Stat_t
-	if syscall.Fstat(fd, &st) != nil {
+	ino, err := syssock.Inode(fd)
+	if err != nil {
 		return
 	}
 	mss, _ := s.MSS()
@@ -56,7 +57,7 @@ func rememberUDTPort(s Socket, fd int, addr netip.AddrPort) {
 		udtPorts.byPort = map[udtPortKey][]udtPortFD{}
 	}
 	k := udtPortKey{f, addr.Port()}
-	udtPorts.byPort[k] = append(live(udtPorts.byPort[k]), udtPortFD{fd, st.Ino, addr, mss, reuse})
+	udtPorts.byPort[k] = append(live(udtPorts.byPort[k]), udtPortFD{fd, ino, addr, mss, reuse})
 	// Ports whose multiplexers closed are forgotten when the map has
 	// doubled since the last look, so it stays the size of what is open.
 	if n := len(udtPorts.byPort); n > 2*udtPorts.pruned && n > 64 {

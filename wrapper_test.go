@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/udtgo/udt/cudt"
+	"github.com/udtgo/udt/internal/syssock"
 )
 
 func TestStartupCleanupAreCounted(t *testing.T) {
@@ -137,11 +138,11 @@ func udpFDs(t testing.TB, port int) []int {
 		if typ, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TYPE); err != nil || typ != syscall.SOCK_DGRAM {
 			continue
 		}
-		sa, err := syscall.Getsockname(fd)
+		a, err := syssock.LocalAddr(fd)
 		if err != nil {
 			continue
 		}
-		if int(sockaddrPort(sa)) == port {
+		if int(a.Port()) == port {
 			fds = append(fds, fd)
 		}
 	}
@@ -692,7 +693,7 @@ func TestBindRefusesAnotherAddressOnAPortUDTRuns(t *testing.T) {
 		t.Fatalf("after the refused bind the socket is %v; want it unspent (INIT)", st)
 	}
 	for _, fd := range udpFDs(t, int(la.Port())) {
-		if sa, _ := syscall.Getsockname(fd); sameAddr(sa, other.Addr()) {
+		if a, _ := syssock.LocalAddr(fd); syssock.SameAddr(a.Addr(), other.Addr()) {
 			t.Fatalf("the descriptor opened for %v leaked (fd %d)", other, fd)
 		}
 	}
@@ -740,11 +741,11 @@ func TestBind2LeavesTheCallersDescriptor(t *testing.T) {
 }
 
 func portOf(t testing.TB, fd int) int {
-	sa, err := syscall.Getsockname(fd)
+	a, err := syssock.LocalAddr(fd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return int(sockaddrPort(sa))
+	return int(a.Port())
 }
 
 func TestConnectRendezvousNeedsBind(t *testing.T) {

@@ -2,6 +2,11 @@
 // function per call of namespace UDT, on plain handles, and the only package
 // of this module that imports "C".
 //
+// It is low level and exists for the udt package's use: programs import udt,
+// whose one-to-one layer (Socket, Epoll, Perf, ...) mirrors the same calls on
+// Go types. cudt makes no compatibility promise: its names, types and
+// behaviour change with what udt needs, in any release.
+//
 // Callers above see Go types only. Errors come back as *Error with UDT's code
 // and text, read inside the same C call as the failure (UDT keeps its last
 // error per OS thread, and a goroutine may change threads between calls).
@@ -49,6 +54,7 @@ package cudt
 import "C"
 
 import (
+	"time"
 	"unsafe"
 )
 
@@ -493,38 +499,42 @@ func EpollRelease(eid int) error {
 	return nil
 }
 
-// Perf mirrors UDT::TRACEINFO field by field, in the library's own units.
+// Perf is UDT::TRACEINFO, every field, with its times as time.Duration.
+// Its fields are the udt package's Perf's, in name, type and order, so that
+// package converts it with Perf(p) (it documents each field); a change here
+// is a change there. SndDurationTotal and SndDuration are UDT's figures as
+// they come, though they measure no duration (see udt.Perf).
 type Perf struct {
-	MsTimeStamp        int64
-	PktSentTotal       int64
-	PktRecvTotal       int64
-	PktSndLossTotal    int
-	PktRcvLossTotal    int
-	PktRetransTotal    int
-	PktSentACKTotal    int
-	PktRecvACKTotal    int
-	PktSentNAKTotal    int
-	PktRecvNAKTotal    int
-	UsSndDurationTotal int64
+	TimeStamp        time.Duration
+	PktSentTotal     int64
+	PktRecvTotal     int64
+	PktSndLossTotal  int
+	PktRcvLossTotal  int
+	PktRetransTotal  int
+	PktSentACKTotal  int
+	PktRecvACKTotal  int
+	PktSentNAKTotal  int
+	PktRecvNAKTotal  int
+	SndDurationTotal time.Duration
 
-	PktSent       int64
-	PktRecv       int64
-	PktSndLoss    int
-	PktRcvLoss    int
-	PktRetrans    int
-	PktSentACK    int
-	PktRecvACK    int
-	PktSentNAK    int
-	PktRecvNAK    int
-	MbpsSendRate  float64
-	MbpsRecvRate  float64
-	UsSndDuration int64
+	PktSent      int64
+	PktRecv      int64
+	PktSndLoss   int
+	PktRcvLoss   int
+	PktRetrans   int
+	PktSentACK   int
+	PktRecvACK   int
+	PktSentNAK   int
+	PktRecvNAK   int
+	MbpsSendRate float64
+	MbpsRecvRate float64
+	SndDuration  time.Duration
 
-	UsPktSndPeriod      float64
+	PktSndPeriod        time.Duration
 	PktFlowWindow       int
 	PktCongestionWindow int
 	PktFlightSize       int
-	MsRTT               float64
+	RTT                 time.Duration
 	MbpsBandwidth       float64
 	ByteAvailSndBuf     int
 	ByteAvailRcvBuf     int
@@ -546,36 +556,36 @@ func Perfmon(u int, clear bool) (Perf, error) {
 
 func perfFromC(p *C.cudt_perf) Perf {
 	return Perf{
-		MsTimeStamp:        int64(p.msTimeStamp),
-		PktSentTotal:       int64(p.pktSentTotal),
-		PktRecvTotal:       int64(p.pktRecvTotal),
-		PktSndLossTotal:    int(p.pktSndLossTotal),
-		PktRcvLossTotal:    int(p.pktRcvLossTotal),
-		PktRetransTotal:    int(p.pktRetransTotal),
-		PktSentACKTotal:    int(p.pktSentACKTotal),
-		PktRecvACKTotal:    int(p.pktRecvACKTotal),
-		PktSentNAKTotal:    int(p.pktSentNAKTotal),
-		PktRecvNAKTotal:    int(p.pktRecvNAKTotal),
-		UsSndDurationTotal: int64(p.usSndDurationTotal),
+		TimeStamp:        time.Duration(p.msTimeStamp) * time.Millisecond,
+		PktSentTotal:     int64(p.pktSentTotal),
+		PktRecvTotal:     int64(p.pktRecvTotal),
+		PktSndLossTotal:  int(p.pktSndLossTotal),
+		PktRcvLossTotal:  int(p.pktRcvLossTotal),
+		PktRetransTotal:  int(p.pktRetransTotal),
+		PktSentACKTotal:  int(p.pktSentACKTotal),
+		PktRecvACKTotal:  int(p.pktRecvACKTotal),
+		PktSentNAKTotal:  int(p.pktSentNAKTotal),
+		PktRecvNAKTotal:  int(p.pktRecvNAKTotal),
+		SndDurationTotal: time.Duration(p.usSndDurationTotal) * time.Microsecond,
 
-		PktSent:       int64(p.pktSent),
-		PktRecv:       int64(p.pktRecv),
-		PktSndLoss:    int(p.pktSndLoss),
-		PktRcvLoss:    int(p.pktRcvLoss),
-		PktRetrans:    int(p.pktRetrans),
-		PktSentACK:    int(p.pktSentACK),
-		PktRecvACK:    int(p.pktRecvACK),
-		PktSentNAK:    int(p.pktSentNAK),
-		PktRecvNAK:    int(p.pktRecvNAK),
-		MbpsSendRate:  float64(p.mbpsSendRate),
-		MbpsRecvRate:  float64(p.mbpsRecvRate),
-		UsSndDuration: int64(p.usSndDuration),
+		PktSent:      int64(p.pktSent),
+		PktRecv:      int64(p.pktRecv),
+		PktSndLoss:   int(p.pktSndLoss),
+		PktRcvLoss:   int(p.pktRcvLoss),
+		PktRetrans:   int(p.pktRetrans),
+		PktSentACK:   int(p.pktSentACK),
+		PktRecvACK:   int(p.pktRecvACK),
+		PktSentNAK:   int(p.pktSentNAK),
+		PktRecvNAK:   int(p.pktRecvNAK),
+		MbpsSendRate: float64(p.mbpsSendRate),
+		MbpsRecvRate: float64(p.mbpsRecvRate),
+		SndDuration:  time.Duration(p.usSndDuration) * time.Microsecond,
 
-		UsPktSndPeriod:      float64(p.usPktSndPeriod),
+		PktSndPeriod:        time.Duration(float64(p.usPktSndPeriod) * float64(time.Microsecond)),
 		PktFlowWindow:       int(p.pktFlowWindow),
 		PktCongestionWindow: int(p.pktCongestionWindow),
 		PktFlightSize:       int(p.pktFlightSize),
-		MsRTT:               float64(p.msRTT),
+		RTT:                 time.Duration(float64(p.msRTT) * float64(time.Millisecond)),
 		MbpsBandwidth:       float64(p.mbpsBandwidth),
 		ByteAvailSndBuf:     int(p.byteAvailSndBuf),
 		ByteAvailRcvBuf:     int(p.byteAvailRcvBuf),

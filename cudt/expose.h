@@ -5,9 +5,18 @@
 // reached without a copy of UDT's class definitions or any preprocessor
 // trick: the installed headers are the ones the pinned libudt.a was built
 // from. Each file names the members it reads with a tag and instantiates
-// Expose once per tag; member(Tag()) then yields the member pointer.
+// Expose once per tag; member(Tag()) then yields the member pointer. The
+// members both files read are named here, at the end.
 #ifndef CUDT_EXPOSE_H
 #define CUDT_EXPOSE_H
+
+#include <pthread.h>
+
+#include <map>
+
+#include <udt/api.h>
+#include <udt/buffer.h>
+#include <udt/core.h>
 
 namespace {
 
@@ -26,5 +35,24 @@ struct Expose {
 		friend type member(Tag); \
 	}
 #define CUDT_FIELD(Tag, T) CUDT_TAG(Tag, T CUDT::*)
+
+// The members both files read, declared once. Like Expose they sit in an
+// unnamed namespace, so each file has its own tags and instantiations and
+// nothing is defined twice across the link.
+namespace {
+
+typedef std::map<UDTSOCKET, CUDTSocket*> SocketMap;
+CUDT_TAG(United, CUDTUnited*);
+CUDT_TAG(ControlLock, pthread_mutex_t CUDTUnited::*);
+CUDT_FIELD(Connected, volatile bool);
+CUDT_FIELD(SockType, UDTSockType);
+CUDT_FIELD(RcvBuffer, CRcvBuffer*);
+template struct Expose<United, &CUDT::s_UDTUnited>;
+template struct Expose<ControlLock, &CUDTUnited::m_ControlLock>;
+template struct Expose<Connected, &CUDT::m_bConnected>;
+template struct Expose<SockType, &CUDT::m_iSockType>;
+template struct Expose<RcvBuffer, &CUDT::m_pRcvBuffer>;
+
+}  // namespace
 
 #endif

@@ -27,6 +27,7 @@
 #include <udt/list.h>
 #include <udt/queue.h>
 
+#include "dial.h"
 #include "expose.h"
 #include "firewall.h"
 #include "watch.h"
@@ -44,25 +45,19 @@ CUDT_TAG(Worker, ThreadFn);
 CUDT_TAG(Listener, CUDT* CRcvQueue::*);
 CUDT_TAG(Hash, CHash* CRcvQueue::*);
 CUDT_TAG(Rendezvous, CRendezvousQueue* CRcvQueue::*);
-CUDT_FIELD(SockType, UDTSockType);
 CUDT_FIELD(Flight, int);
 CUDT_FIELD(MSS, int);
 CUDT_FIELD(SndCurr, volatile int32_t);
 CUDT_FIELD(RcvLastAck, int32_t);
 CUDT_FIELD(SndLoss, CSndLossList*);
 CUDT_FIELD(RcvLoss, CRcvLossList*);
-CUDT_FIELD(RcvBuf, CRcvBuffer*);
 CUDT_FIELD(PeerAddr, sockaddr*);
 CUDT_FIELD(IPVersion, int);
-CUDT_FIELD(Connected, volatile bool);
 CUDT_TAG(SndLossSize, int CSndLossList::*);
 CUDT_TAG(RcvLossSize, int CRcvLossList::*);
-CUDT_TAG(United, CUDTUnited*);
 typedef std::map<int64_t, std::set<UDTSOCKET> > PeerRecMap;
-typedef std::map<UDTSOCKET, CUDTSocket*> SocketMap;
 CUDT_TAG(PeerRec, PeerRecMap CUDTUnited::*);
 CUDT_TAG(Sockets, SocketMap CUDTUnited::*);
-CUDT_TAG(ControlLock, pthread_mutex_t CUDTUnited::*);
 typedef CUDTSocket* (CUDTUnited::*LocateFn)(const UDTSOCKET);
 CUDT_TAG(Locate, LocateFn);
 
@@ -70,23 +65,18 @@ template struct Expose<Worker, &CRcvQueue::worker>;
 template struct Expose<Listener, &CRcvQueue::m_pListener>;
 template struct Expose<Hash, &CRcvQueue::m_pHash>;
 template struct Expose<Rendezvous, &CRcvQueue::m_pRendezvousQueue>;
-template struct Expose<SockType, &CUDT::m_iSockType>;
 template struct Expose<Flight, &CUDT::m_iFlightFlagSize>;
 template struct Expose<MSS, &CUDT::m_iMSS>;
 template struct Expose<SndCurr, &CUDT::m_iSndCurrSeqNo>;
 template struct Expose<RcvLastAck, &CUDT::m_iRcvLastAck>;
 template struct Expose<SndLoss, &CUDT::m_pSndLossList>;
 template struct Expose<RcvLoss, &CUDT::m_pRcvLossList>;
-template struct Expose<RcvBuf, &CUDT::m_pRcvBuffer>;
 template struct Expose<PeerAddr, &CUDT::m_pPeerAddr>;
 template struct Expose<IPVersion, &CUDT::m_iIPversion>;
-template struct Expose<Connected, &CUDT::m_bConnected>;
 template struct Expose<SndLossSize, &CSndLossList::m_iSize>;
 template struct Expose<RcvLossSize, &CRcvLossList::m_iSize>;
-template struct Expose<United, &CUDT::s_UDTUnited>;
 template struct Expose<PeerRec, &CUDTUnited::m_PeerRec>;
 template struct Expose<Sockets, &CUDTUnited::m_Sockets>;
-template struct Expose<ControlLock, &CUDTUnited::m_ControlLock>;
 template struct Expose<Locate, &CUDTUnited::locate>;
 #undef CUDT_FIELD
 #undef CUDT_TAG
@@ -355,7 +345,7 @@ int drop_request(CUDT* u, const char* data, int len) {
 	// CRcvLossList::remove walks the range one sequence number at a time,
 	// and the receive position may move to its end: both stay within what
 	// the peer may have in flight, as a data packet must (processData).
-	CRcvBuffer* rb = u->*member(RcvBuf());
+	CRcvBuffer* rb = u->*member(RcvBuffer());
 	CRcvLossList* rl = u->*member(RcvLoss());
 	if (rb == NULL || rl == NULL) return kPass;
 	if (CSeqNo::seqoff(u->*member(RcvLastAck()), last) >= rb->getAvailBufSize()) return CUDT_FW_DROP_RANGE;
@@ -435,7 +425,10 @@ extern "C" ssize_t __wrap_recvmsg(int fd, struct msghdr* mh, int flags) {
 	} catch (...) {
 		v = CUDT_FW_HS_FORM;  // nothing above throws; if it did, UDT must not see the packet
 	}
-	if (v == kPass) return n;
+	if (v == kPass) {
+		cudt_dial_hold((const char*)mh->msg_iov[0].iov_base);
+		return n;
+	}
 	g_count[v]++;
 	// What UDT sees when its receive timeout passes with nothing read.
 	errno = EAGAIN;

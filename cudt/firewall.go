@@ -9,7 +9,7 @@ package cudt
 // receive threads are checked).
 
 /*
-#cgo LDFLAGS: -Wl,--wrap=recvmsg -Wl,--wrap=pthread_create -Wl,--wrap=socket -Wl,--wrap=epoll_create -Wl,--wrap=pthread_mutex_destroy
+#cgo LDFLAGS: -Wl,--wrap=recvmsg -Wl,--wrap=pthread_create -Wl,--wrap=socket -Wl,--wrap=epoll_create -Wl,--wrap=pthread_mutex_destroy -Wl,--wrap=sendmsg
 #cgo nocallback cudt_fw_counts
 #cgo noescape cudt_fw_counts
 #include <stdint.h>

@@ -3,7 +3,8 @@
 // Each function catches every C++ exception (UDT reports its own errors by
 // return value, but the standard library underneath may still throw, e.g.
 // std::bad_alloc) and copies UDT's thread-local last error into the caller's
-// cudt_err before returning, while still on the same OS thread.
+// cudt_err before returning, while still on the same OS thread: guard and
+// checked below, so that each entry point says only what it calls.
 
 #include <arpa/inet.h>
 #include <malloc.h>
@@ -22,6 +23,7 @@
 #include <udt/udt.h>
 #include <udt/ccc.h>
 
+#include "dial.h"
 #include "firewall.h"
 #include "shim.h"
 #include "watch.h"
@@ -53,17 +55,45 @@ void fail_with(cudt_err* e, int code, const char* msg) {
 	copy_msg(e, msg);
 }
 
-// Variadic so that a body holding commas stays one argument.
-#define CUDT_GUARD(e, failval, ...)                      \
-	try {                                            \
-		__VA_ARGS__                              \
-	} catch (const std::exception& x) {              \
-		fail_exception(e, x.what());             \
-		return failval;                          \
-	} catch (...) {                                  \
-		fail_exception(e, "non-standard exception"); \
-		return failval;                          \
+const int kInvParam = 5003;  // CUDTException::EINVPARAM
+
+// reject refuses a call the shim can tell is invalid before UDT sees it,
+// with the code UDT gives an invalid argument.
+int reject(cudt_err* e, const char* why) {
+	fail_with(e, kInvParam, why);
+	return -1;
+}
+
+// guard runs an entry point's body so that no exception reaches Go, where
+// it would abort the process: one that escapes becomes failval and a
+// shim error (code -1).
+template <typename Body>
+auto guard(cudt_err* e, Body body, int failval = -1) -> decltype(body()) {
+	try {
+		return body();
+	} catch (const std::exception& x) {
+		fail_exception(e, x.what());
+		return failval;
+	} catch (...) {
+		fail_exception(e, "non-standard exception");
+		return failval;
 	}
+}
+
+// checked passes on r, what a UDT call returned, and when r is that call's
+// failure value copies UDT's last error into e at once, before anything
+// else on this thread can replace it.
+template <typename T>
+T checked(cudt_err* e, T r, int bad = UDT::ERROR) {
+	if (r == bad) fail(e);
+	return r;
+}
+
+// call is the whole of an entry point that is one UDT call.
+template <typename Call>
+auto call(cudt_err* e, Call c, int bad = UDT::ERROR) -> decltype(c()) {
+	return guard(e, [&] { return checked(e, c(), bad); });
+}
 
 // to_sockaddr turns a cudt_addr into the form UDT wants; false when the
 // family is neither IPv4 nor IPv6.
@@ -104,8 +134,6 @@ void from_sockaddr(const sockaddr_storage* ss, cudt_addr* a) {
 		a->scope = s6->sin6_scope_id;
 	}
 }
-
-const int kInvParam = 5003;  // CUDTException::EINVPARAM
 
 // A congestion control that sends at one configured rate whatever the
 // network says: useful on dedicated links and for tests that need a known
@@ -322,192 +350,161 @@ private:
 	int hooks_;
 };
 
+// addr_in makes a UDT call that takes a socket address (bind, connect).
+int addr_in(int (*op)(UDTSOCKET, const sockaddr*, int), int u, const cudt_addr* a, cudt_err* e) {
+	return guard(e, [&] {
+		sockaddr_storage ss;
+		int len;
+		if (!to_sockaddr(a, &ss, &len)) return reject(e, "address family is neither AF_INET nor AF_INET6");
+		return checked(e, op(u, reinterpret_cast<sockaddr*>(&ss), len));
+	});
+}
+
+// addr_out makes a UDT call that fills in a socket address (accept,
+// getpeername, getsockname), whose failure value is bad; a NULL a asks for
+// no address.
+int addr_out(int (*op)(UDTSOCKET, sockaddr*, int*), int bad, int u, cudt_addr* a, cudt_err* e) {
+	return guard(e, [&] {
+		sockaddr_storage ss;
+		memset(&ss, 0, sizeof ss);
+		int len = sizeof ss;
+		int r = checked(e, op(u, reinterpret_cast<sockaddr*>(&ss), &len), bad);
+		if (r != bad && a != NULL) from_sockaddr(&ss, a);
+		return r;
+	});
+}
+
+// set_cc installs a congestion control factory on u. UDT clones the
+// factory it is given, so the caller's may live only for the call.
+template <typename Factory>
+int set_cc(int u, Factory& f, cudt_err* e) {
+	return checked(e, UDT::setsockopt(u, 0, UDT_CC, &f, sizeof f));
+}
+
+// get_cc reads u's congestion control instance, NULL until UDT makes it at
+// connect.
+int get_cc(int u, CCC** cc, cudt_err* e) {
+	*cc = NULL;
+	int len = sizeof *cc;
+	return checked(e, UDT::getsockopt(u, 0, UDT_CC, cc, &len));
+}
+
+// UDT's text for an error code, as its exception for it gives it (made,
+// not thrown).
+std::string udt_text(int code) {
+	CUDTException x(code / 1000, code % 1000, 0);
+	return x.getErrorMessage();
+}
+
+// answered_would_block reports whether the call op on u would fail at once
+// for want of buffer space (6001) or data (6002), and if so fills e as UDT
+// would, with its text built once, so that the call need not be made.
+bool answered_would_block(int u, int op, int len, cudt_err* e) {
+	if (!cudt_would_block(u, op, len)) return false;
+	static const std::string no_buffer = udt_text(6001), no_data = udt_text(6002);
+	bool send = op == CUDT_OP_SEND || op == CUDT_OP_SENDMSG;
+	fail_with(e, send ? 6001 : 6002, send ? no_buffer.c_str() : no_data.c_str());
+	return true;
+}
 
 }  // namespace
 
 extern "C" {
 
 int cudt_startup(cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		int r = UDT::startup();
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+	return call(e, [] { return UDT::startup(); });
 }
 
 int cudt_cleanup(cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		int r = UDT::cleanup();
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+	return call(e, [] { return UDT::cleanup(); });
 }
 
 int cudt_socket(int af, int type, int protocol, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		UDTSOCKET u = UDT::socket(af, type, protocol);
-		if (u == UDT::INVALID_SOCK) fail(e);
-		return u;
-	})
+	return call(e, [&] { return UDT::socket(af, type, protocol); }, UDT::INVALID_SOCK);
 }
 
 int cudt_bind(int u, const cudt_addr* a, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		sockaddr_storage ss;
-		int len;
-		if (!to_sockaddr(a, &ss, &len)) {
-			fail_with(e, kInvParam, "address family is neither AF_INET nor AF_INET6");
-			return -1;
-		}
-		int r = UDT::bind(u, reinterpret_cast<sockaddr*>(&ss), len);
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+	return addr_in(UDT::bind, u, a, e);
 }
 
 int cudt_bind2(int u, int udpfd, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		int r = UDT::bind2(u, udpfd);
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+	return call(e, [&] { return UDT::bind2(u, udpfd); });
 }
 
 int cudt_listen(int u, int backlog, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		int r = UDT::listen(u, backlog);
-		if (r == UDT::ERROR)
-			fail(e);
-		else
-			cudt_fw_listening(u);
+	return guard(e, [&] {
+		int r = checked(e, UDT::listen(u, backlog));
+		if (r != UDT::ERROR) cudt_fw_listening(u);
 		return r;
-	})
+	});
 }
 
 int cudt_accept(int u, cudt_addr* peer, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		sockaddr_storage ss;
-		memset(&ss, 0, sizeof ss);
-		int len = sizeof ss;
-		UDTSOCKET r = UDT::accept(u, reinterpret_cast<sockaddr*>(&ss), &len);
-		if (r == UDT::INVALID_SOCK) {
-			fail(e);
-			return r;
-		}
-		if (peer != NULL) from_sockaddr(&ss, peer);
-		return r;
-	})
+	return addr_out(UDT::accept, UDT::INVALID_SOCK, u, peer, e);
+}
+
+// connect_marked is UDT::connect with the socket marked as connecting for
+// the length of the call (dial.h).
+static int connect_marked(UDTSOCKET u, const sockaddr* a, int len) {
+	struct Mark {
+		int u;
+		explicit Mark(int u) : u(u) { cudt_dial_begin(u); }
+		~Mark() { cudt_dial_end(u); }
+	} mark(u);
+	return UDT::connect(u, a, len);
 }
 
 int cudt_connect(int u, const cudt_addr* a, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		sockaddr_storage ss;
-		int len;
-		if (!to_sockaddr(a, &ss, &len)) {
-			fail_with(e, kInvParam, "address family is neither AF_INET nor AF_INET6");
-			return -1;
-		}
-		int r = UDT::connect(u, reinterpret_cast<sockaddr*>(&ss), len);
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+	return addr_in(connect_marked, u, a, e);
 }
 
 int cudt_close(int u, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
+	return guard(e, [&] {
 		cudt_fw_closing(u);
-		int r = UDT::close(u);
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+		cudt_dial_forget(u);
+		cudt_listener_release(u);
+		return checked(e, UDT::close(u));
+	});
 }
 
 int cudt_getpeername(int u, cudt_addr* a, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		sockaddr_storage ss;
-		memset(&ss, 0, sizeof ss);
-		int len = sizeof ss;
-		int r = UDT::getpeername(u, reinterpret_cast<sockaddr*>(&ss), &len);
-		if (r == UDT::ERROR) {
-			fail(e);
-			return r;
-		}
-		from_sockaddr(&ss, a);
-		return r;
-	})
+	return addr_out(UDT::getpeername, UDT::ERROR, u, a, e);
 }
 
 int cudt_getsockname(int u, cudt_addr* a, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		sockaddr_storage ss;
-		memset(&ss, 0, sizeof ss);
-		int len = sizeof ss;
-		int r = UDT::getsockname(u, reinterpret_cast<sockaddr*>(&ss), &len);
-		if (r == UDT::ERROR) {
-			fail(e);
-			return r;
-		}
-		from_sockaddr(&ss, a);
-		return r;
-	})
+	return addr_out(UDT::getsockname, UDT::ERROR, u, a, e);
 }
 
 int cudt_getsockopt(int u, int opt, void* val, int* len, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		if (opt == UDT_CC) {
-			fail_with(e, kInvParam, "UDT_CC holds a C++ object: use cudt_getsockopt_cc");
-			return -1;
-		}
-		int r = UDT::getsockopt(u, 0, static_cast<UDTOpt>(opt), val, len);
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+	if (opt == UDT_CC) return reject(e, "UDT_CC holds a C++ object: use cudt_getsockopt_cc");
+	return call(e, [&] { return UDT::getsockopt(u, 0, static_cast<UDTOpt>(opt), val, len); });
 }
 
 int cudt_setsockopt(int u, int opt, const void* val, int len, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		if (opt == UDT_CC) {
-			fail_with(e, kInvParam, "UDT_CC holds a C++ object: use cudt_setsockopt_cc");
-			return -1;
-		}
-		int r = UDT::setsockopt(u, 0, static_cast<UDTOpt>(opt), val, len);
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+	if (opt == UDT_CC) return reject(e, "UDT_CC holds a C++ object: use cudt_setsockopt_cc");
+	return call(e, [&] { return UDT::setsockopt(u, 0, static_cast<UDTOpt>(opt), val, len); });
 }
 
 int cudt_setsockopt_cc(int u, int kind, double param, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		// UDT clones the factory it is given, so ours lives only for this call.
-		int r;
+	return guard(e, [&] {
 		if (kind == CUDT_CC_NATIVE) {
 			CCCFactory<CUDTCC> f;
-			r = UDT::setsockopt(u, 0, UDT_CC, &f, sizeof f);
-		} else if (kind == CUDT_CC_FIXEDRATE) {
-			if (!(param > 0)) {
-				fail_with(e, kInvParam, "fixed-rate congestion control needs a rate above 0 Mbit/s");
-				return -1;
-			}
-			FixedRateFactory f(param);
-			r = UDT::setsockopt(u, 0, UDT_CC, &f, sizeof f);
-		} else {
-			fail_with(e, kInvParam, "unknown congestion control kind");
-			return -1;
+			return set_cc(u, f, e);
 		}
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+		if (kind == CUDT_CC_FIXEDRATE) {
+			if (!(param > 0)) return reject(e, "fixed-rate congestion control needs a rate above 0 Mbit/s");
+			FixedRateFactory f(param);
+			return set_cc(u, f, e);
+		}
+		return reject(e, "unknown congestion control kind");
+	});
 }
 
 int cudt_getsockopt_cc(int u, int* kind, double* param, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		CCC* cc = NULL;
-		int len = sizeof cc;
-		int r = UDT::getsockopt(u, 0, UDT_CC, &cc, &len);
-		if (r == UDT::ERROR) {
-			fail(e);
-			return r;
-		}
+	return guard(e, [&] {
+		CCC* cc;
+		int r = get_cc(u, &cc, e);
+		if (r == UDT::ERROR) return r;
 		*param = 0;
 		if (cc == NULL) {
 			*kind = CUDT_CC_NONE;
@@ -522,148 +519,80 @@ int cudt_getsockopt_cc(int u, int* kind, double* param, cudt_err* e) {
 			*kind = CUDT_CC_OTHER;
 		}
 		return r;
-	})
+	});
 }
 
 int cudt_setsockopt_cc_go(int u, uint64_t factory, int hooks, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
+	return guard(e, [&] {
 		GoFactory f(factory, hooks);
-		int r = UDT::setsockopt(u, 0, UDT_CC, &f, sizeof f);
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+		return set_cc(u, f, e);
+	});
 }
 
 int cudt_getsockopt_cc_go(int u, uint64_t* inst, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		CCC* cc = NULL;
-		int len = sizeof cc;
-		int r = UDT::getsockopt(u, 0, UDT_CC, &cc, &len);
-		if (r == UDT::ERROR) {
-			fail(e);
-			return r;
-		}
+	return guard(e, [&] {
+		CCC* cc;
+		int r = get_cc(u, &cc, e);
+		if (r == UDT::ERROR) return r;
 		GoCC* g = dynamic_cast<GoCC*>(cc);
 		*inst = g != NULL ? g->inst() : 0;
 		return r;
-	})
-}
-
-// UDT's text for an error code, as its exception for it gives it (made,
-// not thrown).
-static std::string udt_text(int code) {
-	CUDTException x(code / 1000, code % 1000, 0);
-	return x.getErrorMessage();
-}
-
-// answered_would_block reports whether the call op on u would fail at once
-// for want of buffer space (6001) or data (6002), and if so fills e as UDT
-// would, with its text built once, so that the call need not be made.
-static bool answered_would_block(int u, int op, int len, cudt_err* e) {
-	if (!cudt_would_block(u, op, len)) return false;
-	static const std::string no_buffer = udt_text(6001), no_data = udt_text(6002);
-	bool send = op == CUDT_OP_SEND || op == CUDT_OP_SENDMSG;
-	fail_with(e, send ? 6001 : 6002, send ? no_buffer.c_str() : no_data.c_str());
-	return true;
+	});
 }
 
 int cudt_error_text(int code, char* buf, int n) {
-	CUDT_GUARD(NULL, -1, {
+	return guard(NULL, [&] {
 		snprintf(buf, size_t(n), "%s", udt_text(code).c_str());
 		return 0;
-	})
+	});
 }
 
 int cudt_send(int u, const char* buf, int len, int flags, cudt_err* e) {
 	if (answered_would_block(u, CUDT_OP_SEND, len, e)) return -1;
-	CUDT_GUARD(e, -1, {
-		int r = UDT::send(u, buf, len, flags);
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+	return call(e, [&] { return UDT::send(u, buf, len, flags); });
 }
 
 int cudt_recv(int u, char* buf, int len, int flags, cudt_err* e) {
 	if (answered_would_block(u, CUDT_OP_RECV, len, e)) return -1;
-	CUDT_GUARD(e, -1, {
-		int r = UDT::recv(u, buf, len, flags);
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+	return call(e, [&] { return UDT::recv(u, buf, len, flags); });
 }
 
 int cudt_sendmsg(int u, const char* buf, int len, int ttl, int inorder, cudt_err* e) {
 	if (answered_would_block(u, CUDT_OP_SENDMSG, len, e)) return -1;
-	CUDT_GUARD(e, -1, {
-		int r = UDT::sendmsg(u, buf, len, ttl, inorder != 0);
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+	return call(e, [&] { return UDT::sendmsg(u, buf, len, ttl, inorder != 0); });
 }
 
 int cudt_recvmsg(int u, char* buf, int len, cudt_err* e) {
 	if (answered_would_block(u, CUDT_OP_RECVMSG, len, e)) return -1;
-	CUDT_GUARD(e, -1, {
-		int r = UDT::recvmsg(u, buf, len);
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+	return call(e, [&] { return UDT::recvmsg(u, buf, len); });
 }
 
 int64_t cudt_sendfile2(int u, const char* path, int64_t* offset, int64_t size, int block, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		int64_t r = UDT::sendfile2(u, path, offset, size, block);
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+	return call(e, [&] { return UDT::sendfile2(u, path, offset, size, block); });
 }
 
 int64_t cudt_recvfile2(int u, const char* path, int64_t* offset, int64_t size, int block, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		int64_t r = UDT::recvfile2(u, path, offset, size, block);
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+	return call(e, [&] { return UDT::recvfile2(u, path, offset, size, block); });
 }
 
 int cudt_epoll_create(cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		int r = UDT::epoll_create();
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+	return call(e, [] { return UDT::epoll_create(); });
 }
 
 int cudt_epoll_add_usock(int eid, int u, int events, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		int r = UDT::epoll_add_usock(eid, u, &events);
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+	return call(e, [&] { return UDT::epoll_add_usock(eid, u, &events); });
 }
 
 int cudt_epoll_add_ssock(int eid, int s, int events, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		int r = UDT::epoll_add_ssock(eid, s, &events);
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+	return call(e, [&] { return UDT::epoll_add_ssock(eid, s, &events); });
 }
 
 int cudt_epoll_remove_usock(int eid, int u, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		int r = UDT::epoll_remove_usock(eid, u);
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+	return call(e, [&] { return UDT::epoll_remove_usock(eid, u); });
 }
 
 int cudt_epoll_remove_ssock(int eid, int s, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		int r = UDT::epoll_remove_ssock(eid, s);
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+	return call(e, [&] { return UDT::epoll_remove_ssock(eid, s); });
 }
 
 namespace {
@@ -683,29 +612,22 @@ void copy_set(const std::set<int>& s, int* out, int* n) {
 // set exactly, an empty kind included; the contract is epoll_wait2's.
 int cudt_epoll_wait2(int eid, int* rd, int* rn, int* wr, int* wn, int64_t ms,
                      int* lrd, int* lrn, int* lwr, int* lwn, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
+	return guard(e, [&] {
 		std::set<UDTSOCKET> r, w;
 		std::set<SYSSOCKET> lr, lw;
-		int ret = UDT::epoll_wait(eid, rd != NULL ? &r : NULL, wr != NULL ? &w : NULL, ms,
-		                          lrd != NULL ? &lr : NULL, lwr != NULL ? &lw : NULL);
-		if (ret == UDT::ERROR) {
-			fail(e);
-			return ret;
-		}
+		int ret = checked(e, UDT::epoll_wait(eid, rd != NULL ? &r : NULL, wr != NULL ? &w : NULL, ms,
+		                                     lrd != NULL ? &lr : NULL, lwr != NULL ? &lw : NULL));
+		if (ret == UDT::ERROR) return ret;
 		copy_set(r, rd, rn);
 		copy_set(w, wr, wn);
 		copy_set(lr, lrd, lrn);
 		copy_set(lw, lwr, lwn);
 		return ret;
-	})
+	});
 }
 
 int cudt_epoll_release(int eid, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
-		int r = UDT::epoll_release(eid);
-		if (r == UDT::ERROR) fail(e);
-		return r;
-	})
+	return call(e, [&] { return UDT::epoll_release(eid); });
 }
 
 namespace {
@@ -747,21 +669,18 @@ void copy_perf(const CPerfMon& t, cudt_perf* p) {
 }  // namespace
 
 int cudt_perfmon(int u, cudt_perf* p, int clear, cudt_err* e) {
-	CUDT_GUARD(e, -1, {
+	return guard(e, [&] {
 		UDT::TRACEINFO t;
 		memset(&t, 0, sizeof t);
-		int r = UDT::perfmon(u, &t, clear != 0);
-		if (r == UDT::ERROR) {
-			fail(e);
-			return r;
-		}
+		int r = checked(e, UDT::perfmon(u, &t, clear != 0));
+		if (r == UDT::ERROR) return r;
 		copy_perf(t, p);
 		return r;
-	})
+	});
 }
 
 int cudt_getsockstate(int u) {
-	CUDT_GUARD(NULL, NONEXIST, { return UDT::getsockstate(u); })
+	return guard(NULL, [&]() -> int { return UDT::getsockstate(u); }, NONEXIST);
 }
 
 int cudt_malloc_trim(void) {
@@ -769,7 +688,7 @@ int cudt_malloc_trim(void) {
 }
 
 int cudt_getlasterror_code(void) {
-	CUDT_GUARD(NULL, -1, { return UDT::getlasterror_code(); })
+	return guard(NULL, [] { return UDT::getlasterror_code(); });
 }
 
 void cudt_getlasterror_desc(char* buf, int len) {
@@ -782,16 +701,16 @@ void cudt_getlasterror_desc(char* buf, int len) {
 }
 
 int cudt_cc_send(void* ccc, int type, int ext, const int32_t* data, int n) {
-	CUDT_GUARD(NULL, -1, { return static_cast<GoCC*>(ccc)->send(type, ext, data, n); })
+	return guard(NULL, [&] { return static_cast<GoCC*>(ccc)->send(type, ext, data, n); });
 }
 
 int cudt_cc_perf(void* ccc, cudt_perf* p) {
-	CUDT_GUARD(NULL, -1, {
+	return guard(NULL, [&] {
 		const CPerfMon* t = static_cast<GoCC*>(ccc)->perf();
 		if (t == NULL) return -1;
 		copy_perf(*t, p);
 		return 0;
-	})
+	});
 }
 
 }  // extern "C"

@@ -30,7 +30,6 @@ namespace {
 
 CUDT_FIELD(ConnRes, CHandShake);
 CUDT_FIELD(Shutdown, volatile bool);
-CUDT_FIELD(Connected, volatile bool);
 CUDT_FIELD(Connecting, volatile bool);
 CUDT_FIELD(RcvQueue, CRcvQueue*);
 typedef void (CRcvQueue::*RemoveConnectorFn)(const UDTSOCKET&);
@@ -41,7 +40,6 @@ template struct Expose<Connecting, &CUDT::m_bConnecting>;
 template struct Expose<RcvQueue, &CUDT::m_pRcvQueue>;
 template struct Expose<RemoveConnector, &CRcvQueue::removeConnector>;
 template struct Expose<Shutdown, &CUDT::m_bShutdown>;
-template struct Expose<Connected, &CUDT::m_bConnected>;
 
 // A connection UDT ended on its own (a lost peer, a peer's shutdown) is
 // marked CLOSED by UDT's garbage collector (in m_ClosedSockets, which
@@ -65,13 +63,10 @@ template struct Expose<CC, &CUDT::m_pCC>;
 template struct Expose<UserRTO, &CCC::m_bUserDefinedRTO>;
 template struct Expose<RTO, &CCC::m_iRTO>;
 CUDT_FIELD(SocketID, UDTSOCKET);
-typedef std::map<UDTSOCKET, CUDTSocket*> SocketMap;
 CUDT_TAG(ClosedSockets, SocketMap CUDTUnited::*);
-CUDT_TAG(ControlLock, pthread_mutex_t CUDTUnited::*);
 template struct Expose<SendBlockLock, &CUDT::m_SendBlockLock>;
 template struct Expose<SocketID, &CUDT::m_SocketID>;
 template struct Expose<ClosedSockets, &CUDTUnited::m_ClosedSockets>;
-template struct Expose<ControlLock, &CUDTUnited::m_ControlLock>;
 
 CUDT_TAG(EventCond, pthread_cond_t*);
 CUDT_TAG(EventLock, pthread_mutex_t*);
@@ -115,36 +110,30 @@ template struct Expose<CongestionWindow, &CUDT::m_dCongestionWindow>;
 
 // What decides, in UDT 4.11's CUDT::recv, recvmsg, send and sendmsg,
 // whether a non-blocking call fails with "no data" or "no buffer"
-// (cudt_would_block).
-CUDT_FIELD(SockType, UDTSockType);
+// (cudt_would_block), with SockType and RcvBuffer from expose.h.
 CUDT_FIELD(SynSending, bool);
 CUDT_FIELD(SynRecving, bool);
 CUDT_FIELD(SndBufSize, int);
 CUDT_FIELD(Closing, volatile bool);
 CUDT_FIELD(Broken, volatile bool);
 CUDT_FIELD(SndBuffer, CSndBuffer*);
-CUDT_FIELD(RcvBuffer, CRcvBuffer*);
-template struct Expose<SockType, &CUDT::m_iSockType>;
 template struct Expose<SynSending, &CUDT::m_bSynSending>;
 template struct Expose<SynRecving, &CUDT::m_bSynRecving>;
 template struct Expose<SndBufSize, &CUDT::m_iSndBufSize>;
 template struct Expose<Closing, &CUDT::m_bClosing>;
 template struct Expose<Broken, &CUDT::m_bBroken>;
 template struct Expose<SndBuffer, &CUDT::m_pSndBuffer>;
-template struct Expose<RcvBuffer, &CUDT::m_pRcvBuffer>;
 
 // UDT's epoll sets, which cudt_poll_wait looks at before asking
 // UDT::epoll_wait: asked with nothing ready, UDT's wait throws its timeout
 // exception (CUDTException 6003) inside the library, and the poller asks
 // after every ACK of every connection (UDT's event).
-CUDT_TAG(United, CUDTUnited*);
 CUDT_TAG(EPollOf, CEPoll CUDTUnited::*);
 typedef std::map<int, CEPollDesc> PollMap;
 CUDT_TAG(Polls, PollMap CEPoll::*);
 CUDT_TAG(PollLock, pthread_mutex_t CEPoll::*);
 #undef CUDT_FIELD
 #undef CUDT_TAG
-template struct Expose<United, &CUDT::s_UDTUnited>;
 template struct Expose<EPollOf, &CUDTUnited::m_EPoll>;
 template struct Expose<Polls, &CEPoll::m_mPolls>;
 template struct Expose<PollLock, &CEPoll::m_EPollLock>;

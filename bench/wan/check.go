@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -154,10 +153,7 @@ func checkMain(args []string) error {
 	f.Load = hostInfo()
 	fmt.Printf("host after: %s\n", f.Load)
 	if *out != "" {
-		b, _ := json.MarshalIndent(f, "", "  ")
-		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
+		return writeJSON(*out, f)
 	}
 	return nil
 }

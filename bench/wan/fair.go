@@ -8,7 +8,6 @@ package main
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -309,21 +308,15 @@ func fairMain(args []string) error {
 	bin := fs.Duration("bin", time.Second, "width of a bin of the shares over time")
 	last := fs.Duration("last", 20*time.Second, "the last part of each run over which shares and Jain's index are taken")
 	runs := fs.Int("runs", 1, "runs of each scenario")
-	jsonOut := fs.String("json", "", "write the results here")
-	pngOut := fs.String("png", "", "write the plot of the shares over time here")
-	mdOut := fs.String("md", "", "write the table (Markdown) here")
+	files := reportFlags(fs, "the plot of the shares over time")
 	from := fs.String("from", "", "measure nothing: read the runs from this JSON (an earlier -json) and write -md, -png and -json again")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *from != "" {
-		b, err := os.ReadFile(*from)
-		if err != nil {
-			return err
-		}
 		var rep FairReport
-		if err := json.Unmarshal(b, &rep); err != nil {
-			return fmt.Errorf("%s: %w", *from, err)
+		if err := readJSON(*from, &rep); err != nil {
+			return err
 		}
 		for _, r := range rep.Runs {
 			if r.RateBps == 0 {
@@ -331,7 +324,7 @@ func fairMain(args []string) error {
 			}
 			r.derive()
 		}
-		return writeFair(&rep, *jsonOut, *pngOut, *mdOut)
+		return writeFair(&rep, files)
 	}
 	rate, err := parseRate(*rateS)
 	if err != nil {
@@ -389,34 +382,16 @@ func fairMain(args []string) error {
 			fmt.Println(fairLine(r))
 		}
 	}
-	return writeFair(rep, *jsonOut, *pngOut, *mdOut)
+	return writeFair(rep, files)
 }
 
-// writeFair prints the table and writes the files asked for.
-func writeFair(rep *FairReport, jsonOut, pngOut, mdOut string) error {
-	if pngOut != "" {
-		rep.Plot = filepath.Base(pngOut)
+// writeFair prints the table and writes the files asked for. The table
+// embeds the plot by its file name, so rep.Plot is set before it renders.
+func writeFair(rep *FairReport, files *reportFiles) error {
+	if files.png != "" {
+		rep.Plot = filepath.Base(files.png)
 	}
-	md := fairMarkdown(rep)
-	fmt.Println()
-	fmt.Print(md)
-	if mdOut != "" {
-		if err := os.WriteFile(mdOut, []byte(md), 0o644); err != nil {
-			return err
-		}
-	}
-	if jsonOut != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
-	if pngOut != "" {
-		if err := plotFair(rep, pngOut); err != nil {
-			return err
-		}
-	}
-	return nil
+	return files.write(fairMarkdown(rep), rep, func(path string) error { return plotFair(rep, path) })
 }
 
 type fairRunner struct {

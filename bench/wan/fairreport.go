@@ -9,8 +9,6 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
 func medianOf(v []float64) float64 {
@@ -228,12 +226,10 @@ func plotFair(rep *FairReport, path string) error {
 			p.Add(l)
 			p.Legend.Add(fmt.Sprintf("%d: %s (from %.0f s)", i+1, fairFlows[r.Flows[i]].desc, r.StartS[i]), l)
 		}
-		ll, err := plotter.NewLine(plotter.XYs{{X: p.X.Min, Y: link}, {X: p.X.Max, Y: link}})
+		ll, err := linkLine(p.X.Min, p.X.Max, link)
 		if err != nil {
 			return err
 		}
-		ll.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-		ll.Color = color.Gray{0x60}
 		p.Add(ll)
 		p.Legend.Top = true
 		p.Legend.TextStyle.Font.Size = vg.Points(8)
@@ -243,24 +239,5 @@ func plotFair(rep *FairReport, path string) error {
 		plots[rows-1][c] = plot.New() // an empty panel
 		plots[rows-1][c].HideAxes()
 	}
-	const panelW, panelH = 5 * vg.Inch, 3.4 * vg.Inch
-	img := vgimg.New(panelW*vg.Length(cols), panelH*vg.Length(rows))
-	dc := draw.New(img)
-	t := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4,
-		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	canvases := plot.Align(plots, t, dc)
-	for i := range plots {
-		for j := range plots[i] {
-			plots[i][j].Draw(canvases[i][j])
-		}
-	}
-	f, err := createFile(path)
-	if err != nil {
-		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return savePanels(path, plots, 5*vg.Inch, 3.4*vg.Inch, 4*vg.Millimeter)
 }

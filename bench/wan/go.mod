@@ -4,8 +4,8 @@ go 1.26.0
 
 require (
 	github.com/quic-go/quic-go v0.65.0
-	github.com/udtgo/udt v0.0.0
-	github.com/udtgo/udt/integrations v0.0.0
+	github.com/udtgo/udt v0.0.0-00010101000000-000000000000
+	github.com/udtgo/udt/integrations v0.0.0-00010101000000-000000000000
 	gonum.org/v1/plot v0.17.0
 	google.golang.org/grpc v1.85.0
 )
@@ -26,6 +26,10 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-replace github.com/udtgo/udt => ../..
-
-replace github.com/udtgo/udt/integrations => ../../integrations
+// Neither module is published yet: as in integrations/go.mod, the requires
+// above name no version and these replaces point them at the checkout, for
+// go mod tidy and GOWORK=off (./build.sh) as well as the workspace.
+replace (
+	github.com/udtgo/udt => ../..
+	github.com/udtgo/udt/integrations => ../../integrations
+)

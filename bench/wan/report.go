@@ -3,15 +3,12 @@ package main
 import (
 	"fmt"
 	"image/color"
-	"os"
 	"slices"
 	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
 func cellResult(c *Cell, name string) (float64, bool) {
@@ -181,12 +178,10 @@ func plotReport(rep *Report, path string) error {
 				p.Legend.Add(contenderNames[name], bars)
 			}
 		}
-		line, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: link}, {X: float64(len(rtts)) - 0.5, Y: link}})
+		line, err := linkLine(-0.5, float64(len(rtts))-0.5, link)
 		if err != nil {
 			return err
 		}
-		line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-		line.Color = color.Gray{0x60}
 		p.Add(line)
 		if loss == losses[0] {
 			p.Legend.Add(fmt.Sprintf("link %.0f Mbit/s", link), line)
@@ -196,24 +191,5 @@ func plotReport(rep *Report, path string) error {
 		}
 		plots[0] = append(plots[0], p)
 	}
-	const panelW, h = 4.2 * vg.Inch, 3.6 * vg.Inch
-	img := vgimg.New(panelW*vg.Length(len(losses)), h)
-	dc := draw.New(img)
-	t := draw.Tiles{Rows: 1, Cols: len(losses), PadX: vg.Millimeter * 3, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	canvases := plot.Align(plots, t, dc)
-	for j := range plots[0] {
-		plots[0][j].Draw(canvases[0][j])
-	}
-	png := vgimg.PngCanvas{Canvas: img}
-	f, err := createFile(path)
-	if err != nil {
-		return err
-	}
-	if _, err := png.WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return savePanels(path, plots, 4.2*vg.Inch, 3.6*vg.Inch, 3*vg.Millimeter)
 }
-
-func createFile(path string) (*os.File, error) { return os.Create(path) }

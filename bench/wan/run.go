@@ -187,9 +187,7 @@ func runMain(args []string) error {
 	udtBin := fs.String("udt", "", "the udt command (cmd/udt) for udt perf (default: udt beside this binary)")
 	warmup := fs.Duration("warmup", 3*time.Second, "time after the first byte before measuring")
 	measure := fs.Duration("d", 8*time.Second, "how long to measure goodput")
-	jsonOut := fs.String("json", "", "write the results here")
-	pngOut := fs.String("png", "", "write the plot here")
-	mdOut := fs.String("md", "", "write the table (Markdown) here")
+	files := reportFlags(fs, "the plot")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -287,26 +285,7 @@ func runMain(args []string) error {
 		}
 	}
 	rep.HostAfter = hostInfo()
-	table := markdownTable(rep)
-	fmt.Println()
-	fmt.Print(table)
-	if *mdOut != "" {
-		if err := os.WriteFile(*mdOut, []byte(table), 0o644); err != nil {
-			return err
-		}
-	}
-	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
-	if *pngOut != "" {
-		if err := plotReport(rep, *pngOut); err != nil {
-			return err
-		}
-	}
-	return nil
+	return files.write(markdownTable(rep), rep, func(path string) error { return plotReport(rep, path) })
 }
 
 // run measures one contender on the lab's current path.

@@ -27,8 +27,6 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
@@ -96,25 +94,19 @@ func servicesMain(args []string) error {
 	unary := fs.Duration("unary", 15*time.Second, "how long to make unary calls, one after another")
 	size := fs.Int("size", 1024, "unary: bytes of payload each way")
 	window := fs.Int("window", 0, "gRPC's HTTP/2 stream and connection windows on both ends, bytes (0: gRPC's default, which grows them by its BDP estimate)")
-	jsonOut := fs.String("json", "", "write the results here")
-	pngOut := fs.String("png", "", "write the plot here")
-	mdOut := fs.String("md", "", "write the table (Markdown) here")
+	files := reportFlags(fs, "the plot")
 	replot := fs.String("replot", "", "only redraw the table and plot of this JSON report (no lab)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *replot != "" {
-		b, err := os.ReadFile(*replot)
-		if err != nil {
+		var rep SvcReport
+		if err := readJSON(*replot, &rep); err != nil {
 			return err
 		}
-		var rep SvcReport
-		if err := json.Unmarshal(b, &rep); err != nil {
-			return fmt.Errorf("%s: %w", *replot, err)
-		}
 		fmt.Print(svcTable(&rep))
-		if *pngOut != "" {
-			return svcPlot(&rep, *pngOut)
+		if files.png != "" {
+			return svcPlot(&rep, files.png)
 		}
 		return nil
 	}
@@ -182,24 +174,7 @@ func servicesMain(args []string) error {
 		}
 	}
 	rep.HostAfter = hostInfo()
-	table := svcTable(rep)
-	fmt.Println()
-	fmt.Print(table)
-	if *mdOut != "" {
-		if err := os.WriteFile(*mdOut, []byte(table), 0o644); err != nil {
-			return err
-		}
-	}
-	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
-	if *pngOut != "" {
-		return svcPlot(rep, *pngOut)
-	}
-	return nil
+	return files.write(svcTable(rep), rep, func(path string) error { return svcPlot(rep, path) })
 }
 
 // svcRun runs one contender: the server in A, the client in B.
@@ -488,32 +463,13 @@ func svcPlot(rep *SvcReport, path string) error {
 		}
 	}
 	lat.Y.Max = maxP99 * 1.1
-	line, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: link}, {X: float64(len(rep.Cells)) - 0.5, Y: link}})
+	line, err := linkLine(-0.5, float64(len(rep.Cells))-0.5, link)
 	if err != nil {
 		return err
 	}
-	line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-	line.Color = color.Gray{0x60}
 	good.Add(line)
 	good.Legend.Add(fmt.Sprintf("link %.0f Mbit/s", link), line)
 	good.Legend.Top, good.Legend.Left = true, true
 	good.Legend.TextStyle.Font.Size = vg.Points(8)
-	plots := [][]*plot.Plot{{good, lat}}
-	const panelW, h = 4.6 * vg.Inch, 3.6 * vg.Inch
-	img := vgimg.New(panelW*2, h)
-	dc := draw.New(img)
-	t := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	canvases := plot.Align(plots, t, dc)
-	for j := range plots[0] {
-		plots[0][j].Draw(canvases[0][j])
-	}
-	f, err := createFile(path)
-	if err != nil {
-		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return savePanels(path, [][]*plot.Plot{{good, lat}}, 4.6*vg.Inch, 3.6*vg.Inch, 4*vg.Millimeter)
 }

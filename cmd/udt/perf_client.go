@@ -88,7 +88,7 @@ func perfClient(ctx context.Context, udtTarget, tcpTarget string, vsTCP bool, o 
 	if o.jsonOut {
 		// What was measured goes out even when a later step failed.
 		// The poller's counters say which of its paths the test took
-		// (see the library's udt411.go); with --loopback both ends count.
+		// (see the library's poller_stats.go and timing.go); with --loopback both ends count.
 		doc := map[string]any{"runs": results, "poller": udt.ReadPollerStats(), "firewall": udt.ReadFirewallStats(), "process_memory": processMemory()}
 		if err != nil {
 			doc["error"] = err.Error()

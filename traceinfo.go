@@ -57,41 +57,10 @@ type Perf struct {
 	ByteAvailRcvBuf     int           // free space in the receive buffer, bytes
 }
 
-func usec(v float64) time.Duration { return time.Duration(v * float64(time.Microsecond)) }
-func msec(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
-
+// perfFrom leaves out UDT's send durations, which Perf documents as
+// always 0; cudt keeps them as UDT gives them.
 func perfFrom(p cudt.Perf) Perf {
-	return Perf{
-		TimeStamp:       time.Duration(p.MsTimeStamp) * time.Millisecond,
-		PktSentTotal:    p.PktSentTotal,
-		PktRecvTotal:    p.PktRecvTotal,
-		PktSndLossTotal: p.PktSndLossTotal,
-		PktRcvLossTotal: p.PktRcvLossTotal,
-		PktRetransTotal: p.PktRetransTotal,
-		PktSentACKTotal: p.PktSentACKTotal,
-		PktRecvACKTotal: p.PktRecvACKTotal,
-		PktSentNAKTotal: p.PktSentNAKTotal,
-		PktRecvNAKTotal: p.PktRecvNAKTotal,
-
-		PktSent:      p.PktSent,
-		PktRecv:      p.PktRecv,
-		PktSndLoss:   p.PktSndLoss,
-		PktRcvLoss:   p.PktRcvLoss,
-		PktRetrans:   p.PktRetrans,
-		PktSentACK:   p.PktSentACK,
-		PktRecvACK:   p.PktRecvACK,
-		PktSentNAK:   p.PktSentNAK,
-		PktRecvNAK:   p.PktRecvNAK,
-		MbpsSendRate: p.MbpsSendRate,
-		MbpsRecvRate: p.MbpsRecvRate,
-
-		PktSndPeriod:        usec(p.UsPktSndPeriod),
-		PktFlowWindow:       p.PktFlowWindow,
-		PktCongestionWindow: p.PktCongestionWindow,
-		PktFlightSize:       p.PktFlightSize,
-		RTT:                 msec(p.MsRTT),
-		MbpsBandwidth:       p.MbpsBandwidth,
-		ByteAvailSndBuf:     p.ByteAvailSndBuf,
-		ByteAvailRcvBuf:     p.ByteAvailRcvBuf,
-	}
+	q := Perf(p)
+	q.SndDurationTotal, q.SndDuration = 0, 0
+	return q
 }

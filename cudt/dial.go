@@ -1,0 +1,26 @@
+package cudt
+
+// #include "dial.h"
+import "C"
+
+// DialResends counts the handshake requests UDT sent again after waiting
+// 250 ms for an answer (dial.h), since the process started.
+func DialResends() uint64 { return uint64(C.cudt_dial_resends()) }
+
+// DialsHeld counts the listener answers the receive thread held until
+// the connect call they answered had returned.
+func DialsHeld() uint64 { return uint64(C.cudt_dial_held()) }
+
+// DialDuplicates counts the copies of a first handshake request that UDT
+// would have sent while connect was sending it, and did not.
+func DialDuplicates() uint64 { return uint64(C.cudt_dial_dups()) }
+
+// SetDialRepairForTesting turns the repairs of dial.h off or on, for
+// tests that show what they repair.
+func SetDialRepairForTesting(on bool) {
+	v := 0
+	if on {
+		v = 1
+	}
+	C.cudt_dial_repair(C.int(v))
+}
