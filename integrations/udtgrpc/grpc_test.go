@@ -20,7 +20,6 @@ import (
 	"github.com/udtgo/udt/integrations/grpcbench"
 	"github.com/udtgo/udt/integrations/internal/testutil"
 	"github.com/udtgo/udt/integrations/udtgrpc"
-	"github.com/udtgo/udt/internal/testenv"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
@@ -110,7 +109,7 @@ func TestServerStreaming256MiB(t *testing.T) {
 	if w := hex.EncodeToString(want.Sum(nil)); w != got {
 		t.Fatalf("sha256 of what arrived %s, of the pattern %s", got, w)
 	}
-	t.Logf("256 MiB in %v (%.0f Mbit/s; race detector %v, loaded machine: not a measure)", el.Round(time.Millisecond), float64(total)*8/el.Seconds()/1e6, testenv.Race)
+	t.Logf("256 MiB in %v (%.0f Mbit/s; race detector %v, loaded machine: not a measure)", el.Round(time.Millisecond), float64(total)*8/el.Seconds()/1e6, raceEnabled)
 }
 
 // TestThousandConcurrentStreams holds 1,000 bidirectional streams open at

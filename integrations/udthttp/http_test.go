@@ -20,7 +20,6 @@ import (
 	"github.com/udtgo/udt/integrations/grpcbench"
 	"github.com/udtgo/udt/integrations/internal/testutil"
 	"github.com/udtgo/udt/integrations/udthttp"
-	"github.com/udtgo/udt/internal/testenv"
 )
 
 // long bounds the waits of a test that would otherwise hang on a bug;
@@ -275,7 +274,7 @@ func TestUpload64MiBDownload64MiB(t *testing.T) {
 			if got := hex.EncodeToString(h.Sum(nil)); got != want {
 				t.Fatalf("download: sha256 %s, want %s", got, want)
 			}
-			t.Logf("64 MiB up in %v, down in %v (race detector %v, loaded machine: not a measure)", up.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), testenv.Race)
+			t.Logf("64 MiB up in %v, down in %v (race detector %v, loaded machine: not a measure)", up.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), raceEnabled)
 		})
 	}
 }

@@ -1,0 +1,5 @@
+//go:build race
+
+package udtgrpc_test
+
+const raceEnabled = true

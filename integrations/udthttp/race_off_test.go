@@ -1,0 +1,5 @@
+//go:build !race
+
+package udthttp_test
+
+const raceEnabled = false
