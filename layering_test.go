@@ -50,6 +50,8 @@ func layerOf(path string) string {
 		return "udt4"
 	case rel == "/udtmock":
 		return "udtmock"
+	case rel == "/internal/systest":
+		return "systest"
 	case strings.HasPrefix(rel, "/internal/"):
 		return "internal"
 	case strings.HasPrefix(rel, "/cmd/"):
@@ -72,12 +74,17 @@ var mayImport = map[string][]string{
 	"cmd":      {"udt", "udt4", "internal"},
 	// What users copy: the public API only.
 	"examples": {"udt"},
+	// The black-box suites: tests only, above udt.
+	"systest": nil,
 }
 
 // testsMayImport adds what a layer's tests may import beside mayImport.
 var testsMayImport = map[string][]string{
 	"internal": {"udt"},     // wanlab's tests carry UDT over the lab
 	"udt":      {"udtmock"}, // the external tests of the Library seam
+	// udt's exported API, the reference peers (udt4) and, for a
+	// benchmark's baseline, the firewall switch (cudt).
+	"systest": {"udt", "cudt", "udt4", "internal"},
 }
 
 // goPackage is what the test reads of `go list -json`.
@@ -122,6 +129,7 @@ func TestLayeringCheckFindsViolations(t *testing.T) {
 		{ImportPath: m + "/cmd/udt", Imports: []string{m, m + "/cudt"}, CgoFiles: []string{"tcpinfo.go"}},
 		{ImportPath: m + "/examples/loopback", Imports: []string{m, m + "/internal/xfer"}},
 		{ImportPath: m + "/udtmock", TestImports: []string{"C"}},
+		{ImportPath: m + "/internal/systest", Imports: []string{m}, TestImports: []string{m, m + "/cudt"}},
 		{ImportPath: m + "/newpkg"},
 		{ImportPath: m + "/broken", Error: &struct{ Err string }{"no Go files"}},
 	})
@@ -133,6 +141,7 @@ func TestLayeringCheckFindsViolations(t *testing.T) {
 		m + "/cmd/udt imports " + m + "/cudt: the cmd layer may import only udt, udt4, internal",
 		m + "/examples/loopback imports " + m + "/internal/xfer: the examples layer may import only udt",
 		m + "/udtmock's tests import \"C\": only cudt may",
+		m + "/internal/systest imports " + m + ": the systest layer may import only nothing of this module",
 		m + "/newpkg: no layer: give it one in layerOf",
 		m + "/broken: no Go files",
 	}
