@@ -29,43 +29,6 @@ import (
 	"github.com/udtgo/udt/internal/testenv"
 )
 
-func listenT(t testing.TB, network, addr string, cfg Config) *Listener {
-	t.Helper()
-	lc := ListenConfig{Config: cfg}
-	l, err := lc.listen(context.Background(), network, addr)
-	if err != nil {
-		t.Fatalf("Listen(%s, %s): %v", network, addr, err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
-
-// connPair returns a dialed connection and the one accepted for it.
-func connPair(t testing.TB, cfg Config) (client, server *Conn) {
-	t.Helper()
-	l := listenT(t, "udt", "127.0.0.1:0", cfg)
-	type res struct {
-		c   *Conn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() { c, err := l.AcceptUDT(); ch <- res{c, err} }()
-	d := Dialer{Config: cfg}
-	c, err := d.dial(context.Background(), "udt", l.Addr().String())
-	if err != nil {
-		t.Fatalf("Dial: %v", err)
-	}
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("Accept: %v", r.err)
-	}
-	// The cleanup discards: a test that needs data delivered waits for it
-	// (or closes) itself, and one that left its peer stuck must not wait
-	// out the linger time here.
-	t.Cleanup(func() { c.SetLinger(0); c.Close(); r.c.SetLinger(0); r.c.Close() })
-	return c, r.c
-}
-
 func TestConnStreamsBothWaysByteIdentical(t *testing.T) {
 	t.Parallel()
 	c, s := connPair(t, Config{})
@@ -94,45 +57,6 @@ func TestConnStreamsBothWaysByteIdentical(t *testing.T) {
 	}
 	if c.LocalAddr().Network() != "udt" || c.RemoteAddr().String() != s.LocalAddr().String() {
 		t.Fatalf("addresses: client %v -> %v, server %v", c.LocalAddr(), c.RemoteAddr(), s.LocalAddr())
-	}
-}
-
-// waitUntil polls cond until it holds; after timeoutUpperBound it calls the
-// test hung. Tests wait for a state this way, never for a fixed time.
-func waitUntil(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(timeoutUpperBound); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, timeoutUpperBound)
-		}
-	}
-}
-
-// blocked waits until n goroutines are parked in pd waiting for ev
-// (EventIn: Read or Accept; EventOut: Write or the connect): what a test
-// needs before it changes a deadline or closes under a blocked call.
-func blocked(t testing.TB, pd *pollDesc, ev Events, n int) {
-	t.Helper()
-	waitUntil(t, fmt.Sprintf("%d goroutines blocked for %v", n, ev), func() bool {
-		pd.mu.Lock()
-		defer pd.mu.Unlock()
-		if ev == EventIn {
-			return pd.readers == n
-		}
-		return pd.writers == n
-	})
-}
-
-// receives waits for a result on ch; after timeoutUpperBound the call that
-// should have sent it is taken for hung.
-func receives[T any](t testing.TB, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(timeoutUpperBound):
-		t.Fatalf("%s: no result within %v", what, timeoutUpperBound)
-		panic("unreachable")
 	}
 }
 
@@ -607,45 +531,6 @@ func TestConnSendFileRecvFile(t *testing.T) {
 	}
 }
 
-func TestListenerDeadline(t *testing.T) {
-	t.Parallel()
-	l := listenT(t, "udt", "127.0.0.1:0", Config{})
-	l.SetDeadline(time.Now().Add(100 * time.Millisecond))
-	start := time.Now()
-	_, err := l.Accept()
-	if !testenv.IsTimeout(err) {
-		t.Fatalf("Accept past its deadline: %v", err)
-	}
-	if d := time.Since(start); d < 90*time.Millisecond {
-		t.Fatalf("Accept timed out after %v, before its deadline", d)
-	}
-	// Cleared, it accepts again.
-	l.SetDeadline(time.Time{})
-	dialed := make(chan net.Conn, 1)
-	go func() {
-		d, err := Dial("udt", l.Addr().String())
-		if err != nil {
-			t.Error(err)
-		}
-		dialed <- d
-	}()
-	c, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	// Closed, not left to the garbage collector: an open Conn keeps the
-	// poller running, which TestMain's leak check would see when this test
-	// runs alone.
-	if d := <-dialed; d != nil {
-		d.Close()
-	}
-	l.Close()
-	if err := l.SetDeadline(time.Now()); !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("SetDeadline after Close: %v", err)
-	}
-}
-
 // startChild re-executes the test binary as a peer of l (env names
 // childWriter or childReader) and returns the connection accepted from it.
 func startChild(t *testing.T, l *Listener, env string) (*exec.Cmd, *Conn) {
@@ -851,53 +736,6 @@ func TestPeerCloseAfterSilenceIsEOF(t *testing.T) {
 		t.Fatalf("Read after a silent peer closed: %v, want io.EOF", err)
 	}
 	t.Logf("EOF %v after the close", time.Since(start).Round(time.Millisecond))
-}
-
-// Accepted conns and listeners dropped without Close are released too.
-func TestForgottenListenerAndAcceptedConns(t *testing.T) {
-	// Not parallel: it forces collections.
-	var socks []Socket
-	var dialed []net.Conn // kept open: only the cleanups may close the rest
-	defer func() {
-		for _, c := range dialed {
-			c.Close()
-		}
-	}()
-	func() {
-		var lc ListenConfig
-		l, err := lc.listen(context.Background(), "udt", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		socks = append(socks, l.fd.pd.s)
-		for range 20 {
-			c, err := Dial("udt", l.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			dialed = append(dialed, c)
-			a, err := l.AcceptUDT()
-			if err != nil {
-				t.Fatal(err)
-			}
-			socks = append(socks, a.Socket())
-		}
-	}()
-	for deadline := time.Now().Add(timeoutUpperBound); ; time.Sleep(20 * time.Millisecond) {
-		runtime.GC()
-		open := 0
-		for _, s := range socks {
-			if st := s.SockState(); st != StatusClosed && st != StatusNonexist && st != StatusClosing {
-				open++
-			}
-		}
-		if open == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d dropped listener and accepted sockets still open", open, len(socks))
-		}
-	}
 }
 
 // Flush returns once the peer acknowledged everything, waits while it

@@ -492,47 +492,51 @@ func TestDialResendCounterCounts(t *testing.T) {
 	}
 }
 
-// A closed listener's port takes a new listener at once, and that one
-// gets the next dial. UDT 4.11 keeps a closed listener on its port until
-// its garbage collector deletes it, 4 to 5 s later, and refused a Listen
-// meanwhile with EDUPLISTEN.
-func TestListenAgainOnClosedPort(t *testing.T) {
-	l := listenT(t, "udt", "127.0.0.1:0", Config{})
-	addr := l.Addr().String()
-	go acceptAll(l)
-	c, err := Dial("udt", addr)
-	if err != nil {
-		t.Fatal(err)
+// FuzzResolveAddr: any network and address either resolves to an address
+// of the network's family that resolves again to itself, or fails with a
+// net error; never a panic. Names resolve from /etc/hosts only (TestMain).
+func FuzzResolveAddr(f *testing.F) {
+	for _, s := range []struct{ network, address string }{
+		{"udt", "127.0.0.1:9000"}, {"udt4", "127.0.0.1:0"}, {"udt6", "[::1]:65535"},
+		{"udt", "[fe80::1%lo]:1"}, {"udt", "[::ffff:127.0.0.1]:7"}, {"udt4", "[::ffff:127.0.0.1]:7"},
+		{"udt", "localhost:80"}, {"udt", ":80"}, {"udt6", ":0"}, {"udt", "127.0.0.1:65536"},
+		{"udt", "127.0.0.1:-1"}, {"udt", "127.0.0.1"}, {"udt", "[::1"}, {"udt", "::1:80"},
+		{"tcp", "127.0.0.1:80"}, {"", ""}, {"udt", "a b:1"}, {"udt", "1.2.3.4.5:6"},
+		{"udt", "[::1]:0x10"}, {"udt", "0:0"}, {"udt", "[%]:1"}, {"udt6", "[::1%999999]:1"},
+	} {
+		f.Add(s.network, s.address)
 	}
-	c.Close()
-	l.Close()
-	start := time.Now()
-	var l2 *Listener
-	for {
-		if l2, err = (&ListenConfig{}).ListenUDT(context.Background(), "udt", addr); err == nil {
-			break
+	f.Fuzz(func(t *testing.T, network, address string) {
+		a, err := ResolveAddr(network, address)
+		if err != nil {
+			var ne net.Error
+			var ae *net.AddrError
+			var de *net.DNSError
+			var un net.UnknownNetworkError
+			if !errors.As(err, &ae) && !errors.As(err, &de) && !errors.As(err, &un) && !errors.As(err, &ne) {
+				t.Fatalf("ResolveAddr(%q, %q): %v (%T) is not a net error", network, address, err, err)
+			}
+			if a != nil {
+				t.Fatalf("ResolveAddr(%q, %q) returned %v with error %v", network, address, a, err)
+			}
+			return
 		}
-		if time.Since(start) > 1500*time.Millisecond {
-			t.Fatalf("Listen on the closed listener's port still failed %v later: %v", time.Since(start), err)
+		if !a.IsValid() || a.Network() != "udt" {
+			t.Fatalf("ResolveAddr(%q, %q) = %v, not a valid udt address", network, address, a)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	defer l2.Close()
-	t.Logf("listening again after %v", time.Since(start))
-	accepted := make(chan error, 1)
-	go func() {
-		a, err := l2.Accept()
-		if err == nil {
-			a.Close()
+		switch f := familyOfAddr(a.Addr()); {
+		case network == "udt4" && f != IPv4, network == "udt6" && f != IPv6:
+			t.Fatalf("ResolveAddr(%q, %q) = %v, of family %v", network, address, a, f)
 		}
-		accepted <- err
-	}()
-	c, err = (&Dialer{Timeout: 5 * time.Second}).Dial("udt", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	if err := <-accepted; err != nil {
-		t.Fatalf("the new listener's Accept: %v", err)
-	}
+		again, err := ResolveAddr(network, a.String())
+		if err != nil || again.AddrPort != a.AddrPort {
+			t.Fatalf("ResolveAddr(%q, %q) = %v, which resolves to %v, %v", network, address, a, again, err)
+		}
+		// Listening reads an empty host as every address, and any other
+		// address as dialing does.
+		l, f, err := resolve(context.Background(), network, address, true)
+		if err != nil || (l != a.AddrPort && !l.Addr().IsUnspecified()) || f != familyOfAddr(l.Addr()) {
+			t.Fatalf("resolve(%q, %q) for listening = %v, %v, %v; for dialing %v", network, address, l, f, err, a)
+		}
+	})
 }

@@ -318,3 +318,80 @@ func runBad(t *testing.T, cases []badCase) {
 func errOnly[T any](_ T, err error) error { return err }
 
 func errOnly2[T, U any](_ T, _ U, err error) error { return err }
+
+// listenT listens with cfg, the listener closed at the test's end.
+func listenT(t testing.TB, network, addr string, cfg Config) *Listener {
+	t.Helper()
+	lc := ListenConfig{Config: cfg}
+	l, err := lc.listen(context.Background(), network, addr)
+	if err != nil {
+		t.Fatalf("Listen(%s, %s): %v", network, addr, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// connPair returns a dialed connection and the one accepted for it.
+func connPair(t testing.TB, cfg Config) (client, server *Conn) {
+	t.Helper()
+	l := listenT(t, "udt", "127.0.0.1:0", cfg)
+	type res struct {
+		c   *Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() { c, err := l.AcceptUDT(); ch <- res{c, err} }()
+	d := Dialer{Config: cfg}
+	c, err := d.dial(context.Background(), "udt", l.Addr().String())
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatalf("Accept: %v", r.err)
+	}
+	// The cleanup discards: a test that needs data delivered waits for it
+	// (or closes) itself, and one that left its peer stuck must not wait
+	// out the linger time here.
+	t.Cleanup(func() { c.SetLinger(0); c.Close(); r.c.SetLinger(0); r.c.Close() })
+	return c, r.c
+}
+
+// waitUntil polls cond until it holds; after timeoutUpperBound it calls the
+// test hung. Tests wait for a state this way, never for a fixed time.
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(timeoutUpperBound); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, timeoutUpperBound)
+		}
+	}
+}
+
+// blocked waits until n goroutines are parked in pd waiting for ev
+// (EventIn: Read or Accept; EventOut: Write or the connect): what a test
+// needs before it changes a deadline or closes under a blocked call.
+func blocked(t testing.TB, pd *pollDesc, ev Events, n int) {
+	t.Helper()
+	waitUntil(t, fmt.Sprintf("%d goroutines blocked for %v", n, ev), func() bool {
+		pd.mu.Lock()
+		defer pd.mu.Unlock()
+		if ev == EventIn {
+			return pd.readers == n
+		}
+		return pd.writers == n
+	})
+}
+
+// receives waits for a result on ch; after timeoutUpperBound the call that
+// should have sent it is taken for hung.
+func receives[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(timeoutUpperBound):
+		t.Fatalf("%s: no result within %v", what, timeoutUpperBound)
+		panic("unreachable")
+	}
+}

@@ -1,10 +1,14 @@
 package udt
 
 import (
+	"bytes"
+	"errors"
 	"math"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/udtgo/udt/cudt"
 )
 
 // UDT keeps buffer sizes in packets of MSS-28 payload bytes.
@@ -255,38 +259,80 @@ func TestCongestionControl(t *testing.T) {
 	}
 }
 
-// The default UDT_FC is the receive buffer's packets: the window each side
-// offers the other (the smaller of the two) is what it was with UDT's
-// 25,600, only the receive loss list is smaller.
-func TestDefaultFlowWindowIsReceiveBuffer(t *testing.T) {
-	for _, tc := range []struct {
-		cfg    Config
-		fc     int // this side's UDT_FC
-		window int // the flow window the peer granted
-	}{
-		{Config{}, 8192, 8192},
-		{Config{RecvBuffer: 1 << 20}, (1 << 20) / 1472, (1 << 20) / 1472},
-		{Config{RecvBuffer: 1 << 20, MSS: 9000}, (1 << 20) / 8972, (1 << 20) / 8972},
-		{Config{RecvBuffer: 1000}, 32, 32},           // UDT's floor
-		{Config{RecvBuffer: 64 << 20}, 25600, 25600}, // UDT_FC's default caps it, as before
-		{Config{FlowWindow: 4096}, 4096, 4096},       // the buffer is capped at 4,096
-		{Config{FlowWindow: 20000, RecvBuffer: 0}, 20000, 8192},
-	} {
-		if got := tc.cfg.flowWindow(); got != tc.fc {
-			t.Errorf("%+v: flowWindow %d, want %d", tc.cfg, got, tc.fc)
+// FuzzSockOpt sets every option from fuzzed values, through the typed API
+// and through raw bytes of any length at the cgo boundary: errors, never a
+// crash, and what was set reads back where UDT keeps it exactly.
+func FuzzSockOpt(f *testing.F) {
+	f.Add(0, int64(1500), true, []byte{0xdc, 0x05, 0, 0})
+	f.Add(3, int64(0), false, []byte{})
+	f.Add(7, int64(-1), true, []byte{1, 0, 0, 0, 5, 0, 0, 0})
+	f.Add(13, int64(math.MaxInt64), false, []byte{0xff, 0xff, 0xff, 0xff})
+	f.Add(16, int64(math.MinInt64), true, bytes.Repeat([]byte{0xff}, 8))
+	f.Add(21, int64(1), true, []byte{1})
+	f.Add(-1, int64(1), false, make([]byte, 64))
+	f.Fuzz(func(t *testing.T, opt int, v int64, on bool, raw []byte) {
+		s, err := NewSocket(IPv4, Stream)
+		if err != nil {
+			t.Fatal(err)
 		}
-		c, s := connPair(t, tc.cfg)
-		for _, end := range []*Conn{c, s} {
-			fc, err := end.fd.pd.s.FlowWindow()
-			if err != nil || fc != tc.fc {
-				t.Errorf("%+v: UDT_FC %d (%v), want %d", tc.cfg, fc, err, tc.fc)
+		defer s.Close()
+		o := Option(opt)
+		var val any
+		switch {
+		case !o.valid():
+			val = int(v)
+		case options[o].kind == kindBool:
+			val = on
+		case options[o].kind == kindInt64:
+			val = v
+		case options[o].kind == kindLinger:
+			val = Linger{On: on, Timeout: time.Duration(v)}
+		case options[o].kind == kindCC:
+			val = CongestionControl{Kind: CCKind(v & 7), Mbps: float64(v) / 1e3}
+		case options[o].kind == kindTimeout:
+			val = time.Duration(v)
+		default:
+			val = int(v)
+		}
+		err = s.SetSockOpt(o, val)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || !strings.Contains(err.Error(), "setsockopt") {
+				t.Fatalf("SetSockOpt(%v, %v): %v (%T) is not a setsockopt *Error", o, val, err, err)
 			}
-			p, err := end.Stats()
-			if err != nil || p.FlowWindow != tc.window {
-				t.Errorf("%+v: flow window %d (%v), want %d", tc.cfg, p.FlowWindow, err, tc.window)
+		} else if o != OptCC {
+			got, err := s.GetSockOpt(o)
+			if err != nil {
+				t.Fatalf("GetSockOpt(%v) after setting %v: %v", o, val, err)
+			}
+			want := val
+			switch w := val.(type) {
+			case time.Duration:
+				if w < 0 {
+					want = -time.Millisecond
+				} else {
+					want = (w + time.Millisecond - 1) / time.Millisecond * time.Millisecond
+				}
+			case Linger:
+				want = Linger{On: w.On, Timeout: w.Timeout}
+			case int:
+				want = nil // UDT rounds and clamps buffer sizes
+			}
+			if want != nil && got != want {
+				t.Fatalf("set %v to %v, read back %v (want %v)", o, val, got, want)
 			}
 		}
-		c.Close()
-		s.Close()
-	}
+
+		// The raw layer must refuse a buffer of the wrong size for the
+		// option before UDT, which trusts the length, reads or writes it.
+		u := int(s.ID())
+		if err := cudt.SetSockOpt(u, opt, raw); err != nil && err.(*cudt.Error).Code == 0 {
+			t.Fatalf("cudt.SetSockOpt(%d, %x): error without a code: %v", opt, raw, err)
+		}
+		buf := make([]byte, len(raw))
+		n, err := cudt.GetSockOpt(u, opt, buf)
+		if err == nil && (n < 0 || n > len(buf)) {
+			t.Fatalf("cudt.GetSockOpt(%d, %d bytes) wrote %d", opt, len(buf), n)
+		}
+	})
 }

@@ -878,3 +878,93 @@ func processDescriptors(t testing.TB) []string {
 	}
 	return out
 }
+
+// msgPair is one datagram connection with a small send buffer, so the
+// "larger than the send buffer" edge is cheap to reach.
+func msgPair(f *testing.F) (client, server Socket, limit int) {
+	const sndbuf = 64 << 10
+	l, la := listener(f, Datagram, loop4)
+	c, s := dialAccept(f, l, la, Datagram, func(s Socket) {
+		if err := s.SetSendBuffer(sndbuf); err != nil {
+			f.Fatal(err)
+		}
+	})
+	// No UDT_RCVTIMEO: with it, recvmsg waits for the next packet even
+	// when a whole message is queued (see docs/udt4-behaviour.md).
+	// The go test timeout bounds a real hang.
+	// UDT keeps the send buffer in packets of MSS-28 bytes, each carrying
+	// MSS-44 bytes of data, and refuses a message longer than all of them.
+	mss, err := c.MSS()
+	if err != nil {
+		f.Fatal(err)
+	}
+	return c, s, sndbuf / (mss - udpIPHeaders) * (mss - udpIPHeaders - 16)
+}
+
+// FuzzMessageSizes sends two messages of fuzzed sizes and reads the first
+// into a buffer of fuzzed size: it arrives cut to the buffer, the second
+// arrives whole after it, an empty or oversized message is refused with its
+// own error, and nothing panics.
+func FuzzMessageSizes(f *testing.F) {
+	f.Add(uint32(1), uint32(1), uint32(1), false)
+	f.Add(uint32(0), uint32(5), uint32(0), true)
+	f.Add(uint32(1456), uint32(1457), uint32(1456), true)
+	f.Add(uint32(64064), uint32(64065), uint32(1<<20), true)
+	f.Add(uint32(5000), uint32(100), uint32(4999), false)
+	f.Add(uint32(1<<24), uint32(7), uint32(3), true)
+	c, s, limit := msgPair(f)
+	f.Fuzz(func(t *testing.T, n1, n2, bufLen uint32, inOrder bool) {
+		n1, n2 = n1%(1<<17), n2%(1<<17)
+		bufLen %= 1 << 17
+		m1 := bytes.Repeat([]byte{byte(n1), byte(n2)}, int(n1+1)/2)[:n1]
+		m2 := bytes.Repeat([]byte{byte(n2 + 1)}, int(n2))
+		sent := 0
+		for _, m := range [][]byte{m1, m2} {
+			_, err := c.SendMsg(m, 0, inOrder)
+			switch {
+			case len(m) == 0:
+				if CodeOf(err) != ErrInvParam || !strings.Contains(err.Error(), "at least one byte") {
+					t.Fatalf("empty message: %v", err)
+				}
+			case len(m) > limit:
+				if CodeOf(err) != ErrLargeMsg {
+					t.Fatalf("message of %d bytes (limit %d): %v, want ErrLargeMsg", len(m), limit, err)
+				}
+			case err != nil:
+				t.Fatalf("message of %d bytes (limit %d): %v", len(m), limit, err)
+			default:
+				sent++
+			}
+		}
+		if sent == 0 {
+			return
+		}
+		first, second := m1, m2
+		if len(m1) == 0 || len(m1) > limit {
+			first, second = m2, nil
+		} else if len(m2) == 0 || len(m2) > limit {
+			second = nil
+		}
+		// A zero-length read takes nothing and leaves the message queued.
+		if n, err := s.RecvMsg(nil); n != 0 || err != nil {
+			t.Fatalf("RecvMsg(nil) = %d, %v", n, err)
+		}
+		buf := make([]byte, bufLen)
+		n, err := s.RecvMsg(buf)
+		if bufLen == 0 {
+			buf = make([]byte, len(first))
+			n, err = s.RecvMsg(buf)
+		}
+		want := first[:min(len(first), len(buf))]
+		if err != nil || !bytes.Equal(buf[:n], want) {
+			t.Fatalf("first message (%d bytes into %d): got %d bytes, %v", len(first), len(buf), n, err)
+		}
+		if second != nil {
+			buf = make([]byte, len(second)+1)
+			n, err := s.RecvMsg(buf)
+			if err != nil || !bytes.Equal(buf[:n], second) {
+				t.Fatalf("second message (%d bytes): got %d bytes, %v", len(second), n, err)
+			}
+		}
+	})
+}
