@@ -47,8 +47,9 @@ commands:
   bench    deps, Go against C++ on loopback in interleaved rounds (throughput and
            CPU-seconds per GiB of each process, median and spread), the scale runs, idle
            connections' memory and CPU next to C++ (10,000 and 100,000), udt perf
-           --vs tcp, udt get/serve vs upstream recvfile/sendfile, then
-           go test -bench . ./... [args...]
+           --vs tcp, udt get/serve vs upstream recvfile/sendfile (these
+           figures are benchmarks run once, -benchtime 1x), then the other
+           benchmarks: go test -bench . ./... [args...]
   bench-services
            deps, then on loopback gRPC over UDT vs gRPC over TCP (unary p50/p99,
            streaming goodput) beside raw UDT vs raw TCP, in one run
@@ -417,11 +418,11 @@ cmd_bench() {
 	# (UDT_BENCH_ROUNDS, default 10, of UDT_BENCH_SECONDS, default 5, each):
 	# median and spread of throughput and of each process's CPU-seconds per
 	# GiB, and the per-round ratios to C++ -> C++.
-	UDT_BENCH=1 go test -count=1 -timeout 60m -run '^TestThroughputInterleaved$' -v ./internal/systest \
+	go test -count=1 -timeout 60m -run '^$' -bench '^BenchmarkThroughputInterleaved$' -benchtime 1x ./internal/systest \
 		| grep -E 'bench_interleave_test|^(ok|FAIL|---)'
 	# Round-trip latency of 64-byte messages: the net layer against the C++
 	# library's blocking calls, in alternating rounds.
-	UDT_BENCH=1 go test -count=1 -timeout 30m -run '^TestEchoLatencyVsReference$' -v ./internal/systest \
+	go test -count=1 -timeout 30m -run '^$' -bench '^BenchmarkEchoLatencyVsReference$' -benchtime 1x ./internal/systest \
 		| grep -E 'figures_test|^(ok|FAIL|---)'
 	# Descriptors, threads, memory and idle CPU with 1,000 and 10,000
 	# connections each way (trimmed buffers: 32 KiB each instead of 297 KiB).
@@ -439,9 +440,15 @@ cmd_bench() {
 	# by every pairing of udt get/serve and the upstream recvfile/sendfile.
 	cmd_build
 	bin/udt perf --loopback --vs tcp -t 5 | grep -E '^(udt|tcp) |vs tcp'
-	UDT_BENCH=1 go test -count=1 -timeout 30m -run '^TestGetVsUpstream$' -v ./cmd/udt | grep -E 'bench_test|^(ok|FAIL)'
-	go test -run '^$' -bench . -benchmem -count=1 -timeout 60m ./... "$@"
+	go test -count=1 -timeout 30m -run '^$' -bench '^BenchmarkGetVsUpstream$' -benchtime 1x ./cmd/udt | grep -E 'bench_test|^(ok|FAIL)'
+	# The rest of the benchmarks, less the figures: those above, and those
+	# this command never ran (a whole comparison each, minutes long).
+	go test -run '^$' -bench . -skip "$BENCH_FIGURES" -benchmem -count=1 -timeout 60m ./... "$@"
 }
+
+# The benchmarks that are figures: one run measures a whole comparison and
+# prints it, whatever b.N (-benchtime 1x).
+readonly BENCH_FIGURES='^Benchmark(ThroughputInterleaved|ThroughputVsReference|EchoLatencyVsReference|DialLatency|CloseOf64MiB|IdleCostVsReference|GetVsUpstream)$'
 
 # bench_services prints gRPC over UDT against gRPC over TCP on loopback
 # (unary p50/p99, streaming goodput) beside raw UDT against raw TCP, all
@@ -539,7 +546,7 @@ fuzz_tally() {
 }
 
 # The long transfers and soak-sized tests the bounded ASan pass leaves out.
-readonly ASAN_CI_SKIP='^(TestStream256MiBBothWays|TestChurn|TestManyConnsStayFlat|TestLossyTransfersArriveIntact|TestSendFileRecvFile64MiBAtOffset|TestThroughputVsReference|TestKilledPeer)$'
+readonly ASAN_CI_SKIP='^(TestStream256MiBBothWays|TestChurn|TestManyConnsStayFlat|TestLossyTransfersArriveIntact|TestSendFileRecvFile64MiBAtOffset|TestKilledPeer)$'
 
 
 # bench_wan_can_run says why the WAN lab cannot run here, if it cannot.

@@ -17,14 +17,12 @@ import (
 	"github.com/udtgo/udt/udt4"
 )
 
-// TestGetVsUpstream times one file's download by every pairing of `udt
+// BenchmarkGetVsUpstream times one file's download by every pairing of `udt
 // get`/`udt serve` and the upstream recvfile/sendfile, interleaved, and
-// prints the medians as ratios of the C++ pair's. It runs only with
-// UDT_BENCH=1 (./build.sh bench); UDT_BENCH_MIB and UDT_BENCH_ROUNDS size it.
-func TestGetVsUpstream(t *testing.T) {
-	if os.Getenv("UDT_BENCH") == "" {
-		t.Skip("a measurement, not a test: UDT_BENCH=1 runs it")
-	}
+// prints the medians as ratios of the C++ pair's. One run is the whole
+// figure, whatever b.N: run it with -benchtime 1x, as ./build.sh bench
+// does; UDT_BENCH_MIB and UDT_BENCH_ROUNDS size it.
+func BenchmarkGetVsUpstream(b *testing.B) {
 	mib, rounds := 512, 5
 	if v, err := strconv.Atoi(os.Getenv("UDT_BENCH_MIB")); err == nil && v > 0 {
 		mib = v
@@ -33,24 +31,24 @@ func TestGetVsUpstream(t *testing.T) {
 		rounds = v
 	}
 	if testenv.Race {
-		t.Log("note: the udt binary is built with -race here; run without -race for figures")
+		b.Log("note: the udt binary is built with -race here; run without -race for figures")
 	}
 	pp, err := udt4.SharedPeers()
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
-	root := t.TempDir()
-	sum := writeRandom(t, filepath.Join(root, "f.bin"), int64(mib)<<20, 14)
-	dl := t.TempDir()
+	root := b.TempDir()
+	sum := writeRandom(b, filepath.Join(root, "f.bin"), int64(mib)<<20, 14)
+	dl := b.TempDir()
 
-	cppAddr := startSendfile(t, root, pp.SendFile)
+	cppAddr := startSendfile(b, root, pp.SendFile)
 	cppHost, cppPort, _ := net.SplitHostPort(cppAddr)
-	goAddr, _ := serve(t, root)
+	goAddr, _ := serve(b, root)
 	goHost, goPort, _ := net.SplitHostPort(goAddr)
 
 	get := func(addr string) func() error {
 		return func() error {
-			r := udtRun(t, dl, nil, "get", "-q", "--timeout", "5s", addr, "f.bin", "out")
+			r := udtRun(b, dl, nil, "get", "-q", "--timeout", "5s", addr, "f.bin", "out")
 			if r.code != 0 {
 				return fmt.Errorf("udt get: %s", r.stderr)
 			}
@@ -83,19 +81,19 @@ func TestGetVsUpstream(t *testing.T) {
 			os.Remove(filepath.Join(dl, "out"))
 			start := time.Now()
 			if err := p.run(); err != nil {
-				t.Fatalf("%s: %v", p.name, err)
+				b.Fatalf("%s: %v", p.name, err)
 			}
 			times[i] = append(times[i], time.Since(start))
-			if got := fileSum(t, filepath.Join(dl, "out")); !bytes.Equal(got, sum) {
-				t.Fatalf("%s: sha256 %x, want %x", p.name, got, sum)
+			if got := fileSum(b, filepath.Join(dl, "out")); !bytes.Equal(got, sum) {
+				b.Fatalf("%s: sha256 %x, want %x", p.name, got, sum)
 			}
 		}
 	}
 	base := median(times[0])
-	t.Logf("%d MiB file, %d rounds interleaved, median wall time of each download (process start to exit)", mib, rounds)
+	b.Logf("%d MiB file, %d rounds interleaved, median wall time of each download (process start to exit)", mib, rounds)
 	for i, p := range pairs {
 		m := median(times[i])
-		t.Logf("%-30s %7.3f s  %8.1f Mbit/s  %5.1f%% of the C++ pair", p.name, m.Seconds(), mbits(int64(mib)<<20, m), 100*base.Seconds()/m.Seconds())
+		b.Logf("%-30s %7.3f s  %8.1f Mbit/s  %5.1f%% of the C++ pair", p.name, m.Seconds(), mbits(int64(mib)<<20, m), 100*base.Seconds()/m.Seconds())
 	}
 }
 

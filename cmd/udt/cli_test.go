@@ -68,7 +68,7 @@ type result struct {
 }
 
 // udtRun runs the binary to the end, within a minute.
-func udtRun(t *testing.T, dir string, stdin io.Reader, args ...string) result {
+func udtRun(t testing.TB, dir string, stdin io.Reader, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -91,7 +91,7 @@ func udtRun(t *testing.T, dir string, stdin io.Reader, args ...string) result {
 	return r
 }
 
-func checkNoPanic(t *testing.T, stderr string) {
+func checkNoPanic(t testing.TB, stderr string) {
 	t.Helper()
 	for _, bad := range []string{"panic:", "goroutine ", "WARNING: DATA RACE", "fatal error"} {
 		if strings.Contains(stderr, bad) {
@@ -128,13 +128,13 @@ func (l *lockedBuffer) String() string {
 
 // udtStart starts the binary; stderr lines arrive on lines, and the test's
 // end kills it if it is still running.
-func udtStart(t *testing.T, dir string, stdout io.Writer, args ...string) *bg {
+func udtStart(t testing.TB, dir string, stdout io.Writer, args ...string) *bg {
 	t.Helper()
 	return udtStartIn(t, dir, nil, stdout, args...)
 }
 
 // udtStartIn is udtStart with stdin.
-func udtStartIn(t *testing.T, dir string, stdin io.Reader, stdout io.Writer, args ...string) *bg {
+func udtStartIn(t testing.TB, dir string, stdin io.Reader, stdout io.Writer, args ...string) *bg {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
@@ -174,7 +174,7 @@ func udtStartIn(t *testing.T, dir string, stdin io.Reader, stdout io.Writer, arg
 }
 
 // waitLine waits for a stderr line matching re and returns its submatches.
-func (p *bg) waitLine(t *testing.T, re string) []string {
+func (p *bg) waitLine(t testing.TB, re string) []string {
 	t.Helper()
 	rx := regexp.MustCompile(re)
 	deadline := time.After(30 * time.Second)
@@ -205,14 +205,14 @@ func (p *bg) wait(t *testing.T) int {
 
 // serve starts `udt serve dir` on a free loopback port and returns the
 // address.
-func serve(t *testing.T, dir string, flags ...string) (string, *bg) {
+func serve(t testing.TB, dir string, flags ...string) (string, *bg) {
 	t.Helper()
 	p := udtStart(t, dir, io.Discard, append(append([]string{"serve"}, flags...), ".", "127.0.0.1:0")...)
 	m := p.waitLine(t, `on UDT (127\.0\.0\.1:\d+)`)
 	return m[1], p
 }
 
-func writeRandom(t *testing.T, path string, size int64, seed uint64) []byte {
+func writeRandom(t testing.TB, path string, size int64, seed uint64) []byte {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -227,7 +227,7 @@ func writeRandom(t *testing.T, path string, size int64, seed uint64) []byte {
 	return h.Sum(nil)
 }
 
-func fileSum(t *testing.T, path string) []byte {
+func fileSum(t testing.TB, path string) []byte {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -686,7 +686,7 @@ func TestGetServerGone(t *testing.T) {
 // modulo 2^16, so "65536" binds port 0; the port is then read back from
 // /proc. A port found free beforehand could be taken by another program
 // before sendfile binds it.
-func startSendfile(t *testing.T, dir, prog string) string {
+func startSendfile(t testing.TB, dir, prog string) string {
 	t.Helper()
 	cmd := exec.Command(prog, "65536")
 	cmd.Dir = dir

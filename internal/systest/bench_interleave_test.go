@@ -20,7 +20,7 @@ import (
 	"github.com/udtgo/udt/udt4"
 )
 
-// TestThroughputInterleaved settles whether the binding costs throughput
+// BenchmarkThroughputInterleaved settles whether the binding costs throughput
 // or CPU next to the C++ library, on loopback. Sequential runs on a shared
 // machine measure the machine: so every pairing of sender and receiver
 // runs once per round, the rounds repeat (A B C … A B C …, UDT_BENCH_ROUNDS,
@@ -31,12 +31,10 @@ import (
 // perfmon line a second). Throughput is the sender's UDT send rate, as
 // appclient prints it; CPU is each process's user and system time, the
 // figures getrusage(RUSAGE_SELF) gives, read from /proc/PID/stat at the
-// first and the last rate line, per GiB sent in between. Only with
-// UDT_BENCH=1 (./build.sh bench).
-func TestThroughputInterleaved(t *testing.T) {
-	if os.Getenv("UDT_BENCH") == "" {
-		t.Skip("set UDT_BENCH=1 (./build.sh bench) to measure")
-	}
+// first and the last rate line, per GiB sent in between. One run is the
+// whole figure, whatever b.N: run it with -benchtime 1x, as ./build.sh
+// bench does.
+func BenchmarkThroughputInterleaved(b *testing.B) {
 	secs, rounds := 5, 10
 	if v, err := strconv.Atoi(os.Getenv("UDT_BENCH_SECONDS")); err == nil && v > 1 {
 		secs = v
@@ -44,10 +42,10 @@ func TestThroughputInterleaved(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("UDT_BENCH_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
-	pp := peers(t)
+	pp := peers(b)
 	self, err := os.Executable()
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	// unguarded: a Go end with the firewall off (cudt.DisableFirewall), to
 	// measure what its check costs.
@@ -65,32 +63,32 @@ func TestThroughputInterleaved(t *testing.T) {
 	}
 	startRecv := func(e end) (*benchProc, int) {
 		if e.cpp {
-			p, port := startServerPeer(t, pp.Dir, pp.AppServer)
+			p, port := startServerPeer(b, pp.Dir, pp.AppServer)
 			return &benchProc{cmd: p.cmd, lines: p}, port
 		}
 		mode := "recv"
 		if e.conn {
 			mode = "connrecv"
 		}
-		p := startBenchChild(t, self, mode, "", e.unguarded)
+		p := startBenchChild(b, self, mode, "", e.unguarded)
 		// The child binds port 0 and prints the port it got.
-		l := p.waitFor(t, func(l string) bool { return strings.HasPrefix(l, "port ") }, testenv.TimeoutUpperBound)
+		l := p.waitFor(b, func(l string) bool { return strings.HasPrefix(l, "port ") }, testenv.TimeoutUpperBound)
 		port, err := strconv.Atoi(strings.TrimPrefix(l, "port "))
 		if err != nil {
-			t.Fatalf("receiver printed %q", l)
+			b.Fatalf("receiver printed %q", l)
 		}
 		return p, port
 	}
 	startSend := func(e end, port int) *benchProc {
 		if e.cpp {
-			p := startPeer(t, pp.Dir, pp.AppClient, "127.0.0.1", strconv.Itoa(port))
+			p := startPeer(b, pp.Dir, pp.AppClient, "127.0.0.1", strconv.Itoa(port))
 			return &benchProc{cmd: p.cmd, lines: p}
 		}
 		mode := "send"
 		if e.conn {
 			mode = "connsend"
 		}
-		return startBenchChild(t, self, mode, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)).String(), e.unguarded)
+		return startBenchChild(b, self, mode, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)).String(), e.unguarded)
 	}
 	type sample struct{ mbps, sendCPU, recvCPU float64 } // CPU: seconds per GiB
 	results := make([][]sample, len(pairings))
@@ -100,29 +98,29 @@ func TestThroughputInterleaved(t *testing.T) {
 			send := startSend(pr.send, port)
 			isRate := func(l string) bool { _, ok := udt4.ParseAppClientRate(l); return ok }
 			// The first second is the start; the next secs are measured.
-			send.waitFor(t, isRate, testenv.TimeoutUpperBound)
-			s0, r0 := procCPU(t, send.cmd), procCPU(t, recv.cmd)
+			send.waitFor(b, isRate, testenv.TimeoutUpperBound)
+			s0, r0 := procCPU(b, send.cmd), procCPU(b, recv.cmd)
 			var mbits float64
 			for range secs {
-				l := send.waitFor(t, isRate, testenv.TimeoutUpperBound)
+				l := send.waitFor(b, isRate, testenv.TimeoutUpperBound)
 				v, _ := udt4.ParseAppClientRate(l)
 				mbits += v // one second each
 			}
-			s1, r1 := procCPU(t, send.cmd), procCPU(t, recv.cmd)
+			s1, r1 := procCPU(b, send.cmd), procCPU(b, recv.cmd)
 			send.stop()
 			recv.stop()
 			gib := mbits * 1e6 / 8 / (1 << 30)
 			if gib <= 0 {
-				t.Fatalf("%s: nothing sent in round %d", pr.name, r+1)
+				b.Fatalf("%s: nothing sent in round %d", pr.name, r+1)
 			}
 			smp := sample{mbits / float64(secs), (s1 - s0) / gib, (r1 - r0) / gib}
 			results[i] = append(results[i], smp)
-			t.Logf("round %2d  %-28s %6.0f Mbit/s  CPU-s/GiB sender %.2f receiver %.2f", r+1, pr.name, smp.mbps, smp.sendCPU, smp.recvCPU)
+			b.Logf("round %2d  %-28s %6.0f Mbit/s  CPU-s/GiB sender %.2f receiver %.2f", r+1, pr.name, smp.mbps, smp.sendCPU, smp.recvCPU)
 		}
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
-	t.Logf("%d rounds of %d s each, interleaved; load average at the end %s", rounds, secs, strings.Join(strings.Fields(string(load))[:3], " "))
-	t.Logf("%-28s %22s %22s %22s  %s", "pairing", "Mbit/s median [p25-p75]", "sender CPU-s/GiB", "receiver CPU-s/GiB", "vs C++ -> C++ (medians of the per-round ratios)")
+	b.Logf("%d rounds of %d s each, interleaved; load average at the end %s", rounds, secs, strings.Join(strings.Fields(string(load))[:3], " "))
+	b.Logf("%-28s %22s %22s %22s  %s", "pairing", "Mbit/s median [p25-p75]", "sender CPU-s/GiB", "receiver CPU-s/GiB", "vs C++ -> C++ (medians of the per-round ratios)")
 	base := results[0]
 	for i, pr := range pairings {
 		col := func(f func(sample) float64) []float64 {
@@ -146,7 +144,7 @@ func TestThroughputInterleaved(t *testing.T) {
 		mb := col(func(s sample) float64 { return s.mbps })
 		sc := col(func(s sample) float64 { return s.sendCPU })
 		rc := col(func(s sample) float64 { return s.recvCPU })
-		t.Logf("%-28s %6.0f [%4.0f-%4.0f]      %5.2f [%4.2f-%4.2f]      %5.2f [%4.2f-%4.2f]  throughput %3.0f%%, sender CPU %3.0f%%, receiver CPU %3.0f%%",
+		b.Logf("%-28s %6.0f [%4.0f-%4.0f]      %5.2f [%4.2f-%4.2f]      %5.2f [%4.2f-%4.2f]  throughput %3.0f%%, sender CPU %3.0f%%, receiver CPU %3.0f%%",
 			pr.name, quantile(mb, 0.5), quantile(mb, 0.25), quantile(mb, 0.75),
 			quantile(sc, 0.5), quantile(sc, 0.25), quantile(sc, 0.75),
 			quantile(rc, 0.5), quantile(rc, 0.25), quantile(rc, 0.75),
@@ -162,7 +160,7 @@ func TestThroughputInterleaved(t *testing.T) {
 		scpu = append(scpu, on[k].sendCPU/off[k].sendCPU)
 		rcpu = append(rcpu, on[k].recvCPU/off[k].recvCPU)
 	}
-	t.Logf("firewall on / off (Go -> Go, medians of the per-round ratios): throughput %.0f%% [%.0f-%.0f], sender CPU %.0f%%, receiver CPU %.0f%%",
+	b.Logf("firewall on / off (Go -> Go, medians of the per-round ratios): throughput %.0f%% [%.0f-%.0f], sender CPU %.0f%%, receiver CPU %.0f%%",
 		100*quantile(tput, 0.5), 100*quantile(tput, 0.25), 100*quantile(tput, 0.75), 100*quantile(scpu, 0.5), 100*quantile(rcpu, 0.5))
 }
 
@@ -303,7 +301,7 @@ func (p *benchProc) stop() {
 }
 
 // benchChild is the test binary re-executed as one Go end of
-// TestThroughputInterleaved (UDT_BENCH_CHILD="MODE ADDR"): "recv" and
+// BenchmarkThroughputInterleaved (UDT_BENCH_CHILD="MODE ADDR"): "recv" and
 // "connrecv" bind 127.0.0.1:0, print "port N" and discard what one
 // connection sends; "send" and "connsend" connect to ADDR, send
 // 100,000-byte blocks and print appclient's perfmon line each second.

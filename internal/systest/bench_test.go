@@ -15,30 +15,27 @@ import (
 	"github.com/udtgo/udt/udt4"
 )
 
-// TestThroughputVsReference measures loopback throughput of every pairing
+// BenchmarkThroughputVsReference measures loopback throughput of every pairing
 // of this binding and the C++ reference peers, the same way for all: the
 // sender's UDT send rate, sampled each second as appclient does, median of
-// the samples. It takes about half a minute, so it runs only with
-// UDT_BENCH=1. Its pairings run one after the other, in one process with
+// the samples. It takes about half a minute whatever b.N: run it with
+// -benchtime 1x. Its pairings run one after the other, in one process with
 // the Go ends, so on a shared machine it measures the machine's load as
-// much as the binding: ./build.sh bench runs TestThroughputInterleaved,
+// much as the binding: ./build.sh bench runs BenchmarkThroughputInterleaved,
 // which repeats the pairings in interleaved rounds, each end its own
 // process with its CPU time counted.
-func TestThroughputVsReference(t *testing.T) {
-	if os.Getenv("UDT_BENCH") == "" {
-		t.Skip("set UDT_BENCH=1 (./build.sh bench) to measure")
-	}
+func BenchmarkThroughputVsReference(b *testing.B) {
 	secs := 8
 	if v, err := strconv.Atoi(os.Getenv("UDT_BENCH_SECONDS")); err == nil && v > 1 {
 		secs = v
 	}
-	pp := peers(t)
+	pp := peers(b)
 	results := map[string]float64{}
 	order := []string{"C++ appclient -> C++ appserver", "Go -> C++ appserver", "C++ appclient -> Go", "Go -> Go",
 		"Go net.Conn -> C++ appserver", "C++ appclient -> Go net.Conn", "Go net.Conn -> Go net.Conn", "Go TCP -> Go TCP"}
 
 	cppClient := func(port int) []float64 {
-		cli := startPeer(t, pp.Dir, pp.AppClient, "127.0.0.1", strconv.Itoa(port))
+		cli := startPeer(b, pp.Dir, pp.AppClient, "127.0.0.1", strconv.Itoa(port))
 		time.Sleep(time.Duration(secs)*time.Second + 500*time.Millisecond)
 		cli.cmd.Process.Kill()
 		<-cli.done
@@ -53,10 +50,10 @@ func TestThroughputVsReference(t *testing.T) {
 	goClient := func(to netip.AddrPort) []float64 {
 		c, err := udt.NewSocket(udt.IPv4, udt.Stream)
 		if err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 		if err := c.Connect(to); err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 		rates := sampleSendRate(secs, c, c.Send)
 		c.SetLinger(udt.Linger{}) // unsent data is of no interest
@@ -64,7 +61,7 @@ func TestThroughputVsReference(t *testing.T) {
 		return rates
 	}
 	goServer := func() (netip.AddrPort, func()) {
-		l, la := listener(t, udt.Stream, loop4)
+		l, la := listener(b, udt.Stream, loop4)
 		done := make(chan struct{})
 		accepted := make(chan udt.Socket, 1)
 		go func() {
@@ -86,7 +83,7 @@ func TestThroughputVsReference(t *testing.T) {
 		return la, func() { (<-accepted).Close(); l.Close(); <-done }
 	}
 	cppServer := func() int {
-		_, port := startServerPeer(t, pp.Dir, pp.AppServer)
+		_, port := startServerPeer(b, pp.Dir, pp.AppServer)
 		return port
 	}
 	median := func(r []float64) float64 {
@@ -100,7 +97,7 @@ func TestThroughputVsReference(t *testing.T) {
 
 	record := func(name string, rates []float64) {
 		results[name] = median(rates)
-		t.Logf("%-32s median %7.0f Mbit/s  samples %.0f", name, results[name], rates)
+		b.Logf("%-32s median %7.0f Mbit/s  samples %.0f", name, results[name], rates)
 	}
 	record(order[0], cppClient(cppServer()))
 	record(order[1], goClient(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(cppServer()))))
@@ -115,7 +112,7 @@ func TestThroughputVsReference(t *testing.T) {
 	connClient := func(addr string) []float64 {
 		nc, err := udt.Dial("udt", addr)
 		if err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 		c := nc.(*udt.Conn)
 		rates := sampleSendRate(secs, c.Socket(), c.Write)
@@ -125,7 +122,7 @@ func TestThroughputVsReference(t *testing.T) {
 	connServer := func() (string, func()) {
 		l, err := udt.Listen("udt", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 		accepted := make(chan net.Conn, 1)
 		done := make(chan struct{})
@@ -143,7 +140,7 @@ func TestThroughputVsReference(t *testing.T) {
 	tcpRates := func() []float64 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 		defer l.Close()
 		var mu sync.Mutex
@@ -167,7 +164,7 @@ func TestThroughputVsReference(t *testing.T) {
 		}()
 		c, err := net.Dial("tcp", l.Addr().String())
 		if err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 		stop := writeBlocks(c.Write)
 		var rates []float64
@@ -197,10 +194,10 @@ func TestThroughputVsReference(t *testing.T) {
 
 	base := results[order[0]]
 	if base == 0 {
-		t.Fatal("the C++ reference pair moved nothing")
+		b.Fatal("the C++ reference pair moved nothing")
 	}
 	for _, name := range order {
-		t.Logf("%-32s %7.0f Mbit/s  %5.1f%% of C++/C++", name, results[name], 100*results[name]/base)
+		b.Logf("%-32s %7.0f Mbit/s  %5.1f%% of C++/C++", name, results[name], 100*results[name]/base)
 	}
 }
 

@@ -18,15 +18,11 @@ import (
 	"github.com/udtgo/udt/internal/testenv"
 )
 
-// Figures for the connection edges, printed by ./build.sh bench (they run
-// only with UDT_BENCH=1): dial latency, Close of a large write, and the
-// idle cost of many connections beside the C++ library's own.
-
-func benchOnly(t *testing.T) {
-	if os.Getenv("UDT_BENCH") == "" {
-		t.Skip("a figure, not a check: UDT_BENCH=1 (./build.sh bench) runs it")
-	}
-}
+// Figures for the connection edges: dial latency, Close of a large write,
+// the idle cost of many connections and the echo latency beside the C++
+// library's own. Each benchmark measures a whole distribution in one run,
+// whatever b.N: run them with -benchtime 1x (./build.sh bench prints the
+// echo latency).
 
 func quantiles(d []time.Duration) string {
 	slices.Sort(d)
@@ -34,15 +30,14 @@ func quantiles(d []time.Duration) string {
 	return fmt.Sprintf("p50 %v, p90 %v, p99 %v, max %v", q(.5), q(.9), q(.99), d[len(d)-1].Round(time.Microsecond))
 }
 
-// TestDialLatency dials a listener on loopback UDT_DIAL_ROUNDS times (500)
+// BenchmarkDialLatency dials a listener on loopback UDT_DIAL_ROUNDS times (500)
 // and prints the distribution of Dial's time.
-func TestDialLatency(t *testing.T) {
-	benchOnly(t)
+func BenchmarkDialLatency(b *testing.B) {
 	rounds := 500
 	if v, _ := strconv.Atoi(os.Getenv("UDT_DIAL_ROUNDS")); v > 0 {
 		rounds = v
 	}
-	l := listenT(t, "udt", "127.0.0.1:0", udt.Config{})
+	l := listenT(b, "udt", "127.0.0.1:0", udt.Config{})
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -57,26 +52,25 @@ func TestDialLatency(t *testing.T) {
 		start := time.Now()
 		c, err := udt.Dial("udt", l.Addr().String())
 		if err != nil {
-			t.Fatalf("dial %d: %v", i, err)
+			b.Fatalf("dial %d: %v", i, err)
 		}
 		lat = append(lat, time.Since(start))
 		c.Close()
 	}
-	t.Logf("Dial on loopback, %d dials: %s", rounds, quantiles(lat))
+	b.Logf("Dial on loopback, %d dials: %s", rounds, quantiles(lat))
 }
 
-// TestCloseOf64MiB writes 64 MiB and closes: how long the writes took to
+// BenchmarkCloseOf64MiB writes 64 MiB and closes: how long the writes took to
 // go into UDT's buffer, how long Close then waited, and when the peer had
 // the last byte.
-func TestCloseOf64MiB(t *testing.T) {
-	benchOnly(t)
+func BenchmarkCloseOf64MiB(b *testing.B) {
 	const size = 64 << 20
-	c, s := connPair(t, udt.Config{})
+	c, s := connPair(b, udt.Config{})
 	got := make(chan time.Time, 1)
 	go func() {
 		n, _ := io.Copy(io.Discard, s)
 		if n != size {
-			t.Errorf("peer read %d bytes", n)
+			b.Errorf("peer read %d bytes", n)
 		}
 		got <- time.Now()
 	}()
@@ -84,16 +78,16 @@ func TestCloseOf64MiB(t *testing.T) {
 	start := time.Now()
 	for range size / len(buf) {
 		if _, err := c.Write(buf); err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 	}
 	written := time.Now()
 	if err := c.Close(); err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	closed := time.Now()
 	last := <-got
-	t.Logf("64 MiB on loopback: writes returned after %v, Close waited %v more (returned %v after the start); the peer's EOF came %v after the start",
+	b.Logf("64 MiB on loopback: writes returned after %v, Close waited %v more (returned %v after the start); the peer's EOF came %v after the start",
 		written.Sub(start).Round(time.Millisecond), closed.Sub(written).Round(time.Millisecond),
 		closed.Sub(start).Round(time.Millisecond), last.Sub(start).Round(time.Millisecond))
 }
@@ -178,27 +172,26 @@ int main(int argc, char** argv) {
 }
 `
 
-// TestIdleCostVsReference holds UDT_IDLE_CONNS (1,000) connections each
+// BenchmarkIdleCostVsReference holds UDT_IDLE_CONNS (1,000) connections each
 // way idle, each with a goroutine blocked in Read, for 5 s, and prints the
 // CPU it costs next to the C++ library's own cost for the same sockets
 // waited on by one epoll_wait (idleCPP, compiled here). UDT_CONN_RCVBUF and
 // UDT_CONN_FC set RecvBuffer and FlowWindow on both, for counts whose
 // default buffers would not fit in memory.
-func TestIdleCostVsReference(t *testing.T) {
-	benchOnly(t)
+func BenchmarkIdleCostVsReference(b *testing.B) {
 	n := 1000
 	if v, _ := strconv.Atoi(os.Getenv("UDT_IDLE_CONNS")); v > 0 {
 		n = v
 	}
 	const secs = 5
-	dir := t.TempDir()
+	dir := b.TempDir()
 	src := filepath.Join(dir, "idle.cpp")
 	if err := os.WriteFile(src, []byte(idleCPP), 0o644); err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	bin := filepath.Join(dir, "idle")
 	if out, err := exec.Command("g++", "-O2", "-o", bin, src, "/usr/lib/libudt.a", "-lstdc++", "-lpthread", "-lm").CombinedOutput(); err != nil {
-		t.Fatalf("g++: %v\n%s", err, out)
+		b.Fatalf("g++: %v\n%s", err, out)
 	}
 	rcvbuf, _ := strconv.Atoi(os.Getenv("UDT_CONN_RCVBUF"))
 	fc, _ := strconv.Atoi(os.Getenv("UDT_CONN_FC"))
@@ -207,15 +200,15 @@ func TestIdleCostVsReference(t *testing.T) {
 	cmd := exec.Command(bin, strconv.Itoa(n), strconv.Itoa(secs), strconv.Itoa(rcvbuf), strconv.Itoa(fc))
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s: %v\n%s", bin, err, out.String())
+		b.Fatalf("%s: %v\n%s", bin, err, out.String())
 	}
 	var cppCPU float64
 	var cppRSS0, cppRSS1 int
 	if _, err := fmt.Sscanf(strings.TrimSpace(out.String()), "cpu %f rss0 %d rss1 %d", &cppCPU, &cppRSS0, &cppRSS1); err != nil {
-		t.Fatalf("reading %q: %v", out.String(), err)
+		b.Fatalf("reading %q: %v", out.String(), err)
 	}
 
-	l := listenT(t, "udt", "127.0.0.1:0", cfg)
+	l := listenT(b, "udt", "127.0.0.1:0", cfg)
 	// Setting up is not what is measured: a loaded machine may need more
 	// than the default 3 s for a handshake among thousands of sockets.
 	d := udt.Dialer{Config: cfg, Timeout: 30 * time.Second}
@@ -229,23 +222,23 @@ func TestIdleCostVsReference(t *testing.T) {
 	for i := range n {
 		c, err := d.Dial("udt", l.Addr().String())
 		if err != nil {
-			t.Fatalf("dial %d: %v", i, err)
+			b.Fatalf("dial %d: %v", i, err)
 		}
 		a, err := l.Accept()
 		if err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 		block(c)
 		block(a)
 	}
-	t.Logf("%d connections each way set up in %v", n, time.Since(setup).Round(time.Millisecond))
+	b.Logf("%d connections each way set up in %v", n, time.Since(setup).Round(time.Millisecond))
 	time.Sleep(time.Second)
 	st0 := udt.ReadPollerStats()
-	c0 := testenv.CPUTime(t)
+	c0 := testenv.CPUTime(b)
 	time.Sleep(secs * time.Second)
-	goCPU := (testenv.CPUTime(t) - c0).Seconds()
+	goCPU := (testenv.CPUTime(b) - c0).Seconds()
 	st1 := udt.ReadPollerStats()
-	t.Logf("%d idle connections each way for %d s: Go %.3f s of CPU (%.2f%% of a core; poller: %d waits, %d scans, %d of them backstops), C++ reference with one epoll_wait %.3f s (%.2f%%): ratio %.2f",
+	b.Logf("%d idle connections each way for %d s: Go %.3f s of CPU (%.2f%% of a core; poller: %d waits, %d scans, %d of them backstops), C++ reference with one epoll_wait %.3f s (%.2f%%): ratio %.2f",
 		n, secs, goCPU, 100*goCPU/secs, st1.Waits-st0.Waits, st1.Scans-st0.Scans, st1.BackstopScans-st0.BackstopScans,
 		cppCPU, 100*cppCPU/secs, goCPU/max(cppCPU, 1e-3))
 	for _, c := range conns {
@@ -338,40 +331,39 @@ int main(int argc, char** argv) {
 }
 `
 
-// TestEchoLatencyVsReference times 64-byte round trips on one loopback
+// BenchmarkEchoLatencyVsReference times 64-byte round trips on one loopback
 // connection, through the net layer and through the C++ library's blocking
 // calls (echoCPP, compiled here), in alternating rounds of
 // UDT_ECHO_ROUNDS (5) x 2,000 trips, and prints each round's p50/p90/p99
 // and the ratio of the medians of p50: what the binding's waiting in Go
 // (UDT's event, the poller, the goroutine) adds to UDT's own latency.
-func TestEchoLatencyVsReference(t *testing.T) {
-	benchOnly(t)
+func BenchmarkEchoLatencyVsReference(b *testing.B) {
 	rounds, trips := 5, 2000
 	if v, _ := strconv.Atoi(os.Getenv("UDT_ECHO_ROUNDS")); v > 0 {
 		rounds = v
 	}
-	dir := t.TempDir()
+	dir := b.TempDir()
 	src := filepath.Join(dir, "echo.cpp")
 	if err := os.WriteFile(src, []byte(echoCPP), 0o644); err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	bin := filepath.Join(dir, "echo")
 	if out, err := exec.Command("g++", "-O2", "-o", bin, src, "/usr/lib/libudt.a", "-lstdc++", "-lpthread", "-lm").CombinedOutput(); err != nil {
-		t.Fatalf("g++: %v\n%s", err, out)
+		b.Fatalf("g++: %v\n%s", err, out)
 	}
 	cpp := func() [3]time.Duration {
 		out, err := exec.Command(bin, strconv.Itoa(trips)).CombinedOutput()
 		if err != nil {
-			t.Fatalf("%s: %v\n%s", bin, err, out)
+			b.Fatalf("%s: %v\n%s", bin, err, out)
 		}
 		var q [3]float64
 		if _, err := fmt.Sscanf(string(out), "%f %f %f", &q[0], &q[1], &q[2]); err != nil {
-			t.Fatalf("reading %q: %v", out, err)
+			b.Fatalf("reading %q: %v", out, err)
 		}
 		return [3]time.Duration{time.Duration(q[0] * 1e3), time.Duration(q[1] * 1e3), time.Duration(q[2] * 1e3)}
 	}
 	goEcho := func() [3]time.Duration {
-		l := listenT(t, "udt", "127.0.0.1:0", udt.Config{})
+		l := listenT(b, "udt", "127.0.0.1:0", udt.Config{})
 		defer l.Close()
 		go func() {
 			s, err := l.Accept()
@@ -391,18 +383,18 @@ func TestEchoLatencyVsReference(t *testing.T) {
 		}()
 		c, err := udt.Dial("udt", l.Addr().String())
 		if err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 		defer c.Close()
-		b := make([]byte, 64)
+		msg := make([]byte, 64)
 		var rtt []time.Duration
 		for i := range trips + 100 {
 			start := time.Now()
-			if _, err := c.Write(b); err != nil {
-				t.Fatal(err)
+			if _, err := c.Write(msg); err != nil {
+				b.Fatal(err)
 			}
-			if _, err := io.ReadFull(c, b); err != nil {
-				t.Fatal(err)
+			if _, err := io.ReadFull(c, msg); err != nil {
+				b.Fatal(err)
 			}
 			if i >= 100 {
 				rtt = append(rtt, time.Since(start))
@@ -415,13 +407,13 @@ func TestEchoLatencyVsReference(t *testing.T) {
 	for r := range rounds {
 		g, c := goEcho(), cpp()
 		goP50, cppP50 = append(goP50, g[0]), append(cppP50, c[0])
-		t.Logf("round %d: Go p50/p90/p99 %v/%v/%v, C++ %v/%v/%v", r+1,
+		b.Logf("round %d: Go p50/p90/p99 %v/%v/%v, C++ %v/%v/%v", r+1,
 			g[0].Round(time.Microsecond), g[1].Round(time.Microsecond), g[2].Round(time.Microsecond),
 			c[0].Round(time.Microsecond), c[1].Round(time.Microsecond), c[2].Round(time.Microsecond))
 	}
 	slices.Sort(goP50)
 	slices.Sort(cppP50)
 	gm, cm := goP50[rounds/2], cppP50[rounds/2]
-	t.Logf("64-byte echo on loopback, median of %d rounds' p50: Go %v, C++ %v, Go/C++ %.2f", rounds,
+	b.Logf("64-byte echo on loopback, median of %d rounds' p50: Go %v, C++ %v, Go/C++ %.2f", rounds,
 		gm.Round(time.Microsecond), cm.Round(time.Microsecond), float64(gm)/float64(max(cm, 1)))
 }
