@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -152,14 +151,8 @@ func wantCode(t testing.TB, what string, err error, c ErrorCode) {
 	}
 }
 
-// pattern is a deterministic byte source, so sender and receiver can agree
-// on content without sharing memory.
-func pattern(seed uint64) io.Reader {
-	var key [32]byte
-	key[0] = byte(seed)
-	key[1] = byte(seed >> 8)
-	return rand.NewChaCha8(key)
-}
+// pattern is testenv.Pattern under the name the package's tests use.
+func pattern(seed uint64) io.Reader { return testenv.Pattern(seed) }
 
 // sendAll writes n bytes from src with blocking Send and returns their
 // digest.
