@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -253,5 +254,37 @@ func TestWouldBlockLeavesOtherAnswersToUDT(t *testing.T) {
 	}
 	if _, err := Send(dc, buf, 0); codeOf(err) != 5010 {
 		t.Fatalf("send on a datagram socket: %v; want 5010", err)
+	}
+}
+
+// UDTThreads counts a UDP port's two threads while UDT runs the port, and
+// stops counting them once UDT has torn the port down.
+func TestUDTThreadsCountsAPortsThreads(t *testing.T) {
+	// The garbage collector's thread starts with the library.
+	if err := Startup(); err != nil {
+		t.Fatal(err)
+	}
+	defer Cleanup()
+	base := UDTThreads()
+	u, err := Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Bind(u, &Addr{Family: syscall.AF_INET, IP: [16]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := UDTThreads(); n != base+2 {
+		t.Errorf("%d UDT threads with a port bound, %d before; want 2 more", n, base)
+	}
+	if err := Close(u); err != nil {
+		t.Fatal(err)
+	}
+	// UDT's garbage collector tears the port down 1 to 2 s after the close.
+	deadline := time.Now().Add(15 * time.Second)
+	for UDTThreads() != base && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := UDTThreads(); n != base {
+		t.Errorf("%d UDT threads after the port's socket closed; want %d again", n, base)
 	}
 }

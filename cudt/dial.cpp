@@ -58,28 +58,26 @@ uint32_t word(const char* p, int i) {
 	return ntohl(w);
 }
 
-// What cudt_listener_release reaches: the socket table's lookup, a
-// connection's receive queue, and the queue's listener slot.
-CUDT_TAG(ReleaseUnited, CUDTUnited*);
-typedef CUDTSocket* (CUDTUnited::*ReleaseLocateFn)(const UDTSOCKET);
-CUDT_TAG(ReleaseLocate, ReleaseLocateFn);
-CUDT_FIELD(ReleaseRcvQueue, CRcvQueue*);
+// What cudt_listener_release reaches beyond expose.h's: the socket table's
+// lookup, a connection's receive queue, and the queue's listener slot.
+typedef CUDTSocket* (CUDTUnited::*LocateFn)(const UDTSOCKET);
+CUDT_TAG(Locate, LocateFn);
+CUDT_FIELD(RcvQueue, CRcvQueue*);
 typedef void (CRcvQueue::*RemoveListenerFn)(const CUDT*);
 CUDT_TAG(RemoveListener, RemoveListenerFn);
 
-template struct Expose<ReleaseUnited, &CUDT::s_UDTUnited>;
-template struct Expose<ReleaseLocate, &CUDTUnited::locate>;
-template struct Expose<ReleaseRcvQueue, &CUDT::m_pRcvQueue>;
+template struct Expose<Locate, &CUDTUnited::locate>;
+template struct Expose<RcvQueue, &CUDT::m_pRcvQueue>;
 template struct Expose<RemoveListener, &CRcvQueue::removeListener>;
 
 }  // namespace
 
 void cudt_listener_release(int u) {
 	try {
-		CUDTSocket* s = (member(ReleaseUnited())->*member(ReleaseLocate()))(u);
+		CUDTSocket* s = (member(United())->*member(Locate()))(u);
 		if (s == NULL || s->m_Status != LISTENING || s->m_pUDT == NULL) return;
 		CUDT* c = s->m_pUDT;
-		CRcvQueue* q = c->*member(ReleaseRcvQueue());
+		CRcvQueue* q = c->*member(RcvQueue());
 		if (q != NULL) (q->*member(RemoveListener()))(c);
 	} catch (...) {
 	}

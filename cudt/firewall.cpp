@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include <atomic>
+#include <new>
 #include <map>
 #include <set>
 
@@ -42,6 +43,8 @@ namespace {
 
 typedef void* (*ThreadFn)(void*);
 CUDT_TAG(Worker, ThreadFn);
+CUDT_TAG(SndWorker, ThreadFn);
+CUDT_TAG(Collector, ThreadFn);
 CUDT_TAG(Listener, CUDT* CRcvQueue::*);
 CUDT_TAG(Hash, CHash* CRcvQueue::*);
 CUDT_TAG(Rendezvous, CRendezvousQueue* CRcvQueue::*);
@@ -62,6 +65,8 @@ typedef CUDTSocket* (CUDTUnited::*LocateFn)(const UDTSOCKET);
 CUDT_TAG(Locate, LocateFn);
 
 template struct Expose<Worker, &CRcvQueue::worker>;
+template struct Expose<SndWorker, &CSndQueue::worker>;
+template struct Expose<Collector, &CUDTUnited::garbageCollect>;
 template struct Expose<Listener, &CRcvQueue::m_pListener>;
 template struct Expose<Hash, &CRcvQueue::m_pHash>;
 template struct Expose<Rendezvous, &CRcvQueue::m_pRendezvousQueue>;
@@ -115,9 +120,32 @@ thread_local CRcvQueue* tl_queue = NULL;
 // be lost.
 thread_local bool tl_event_due = false;
 
+// UDT's threads alive now: each UDP port's receiving and sending thread,
+// and the garbage collector. A port UDT failed to tear down would show
+// here, where the process's thread count also holds the threads Go keeps
+// for its own use.
+std::atomic<int> g_threads{0};
+
+// A thread counts from its creation (so that a count read after the call
+// that made it sees it) to its end.
 void* serve_queue(void* q) {
 	tl_queue = static_cast<CRcvQueue*>(q);
-	return member(Worker())(q);
+	void* r = member(Worker())(q);
+	g_threads--;
+	return r;
+}
+
+struct Start {
+	ThreadFn fn;
+	void* arg;
+};
+
+void* counted(void* p) {
+	Start s = *static_cast<Start*>(p);
+	delete static_cast<Start*>(p);
+	void* r = s.fn(s.arg);
+	g_threads--;
+	return r;
 }
 
 // Listening sockets by their CUDT, for the accept queue the worker cannot
@@ -436,9 +464,27 @@ extern "C" ssize_t __wrap_recvmsg(int fd, struct msghdr* mh, int flags) {
 }
 
 extern "C" int __wrap_pthread_create(pthread_t* t, const pthread_attr_t* a, void* (*fn)(void*), void* arg) {
-	if (fn == member(Worker())) fn = serve_queue;
+	if (fn == member(Worker())) {
+		g_threads++;
+		int r = __real_pthread_create(t, a, serve_queue, arg);
+		if (r != 0) g_threads--;
+		return r;
+	}
+	if (fn == member(SndWorker()) || fn == member(Collector())) {
+		Start* s = new (std::nothrow) Start{fn, arg};
+		if (s == NULL) return EAGAIN;
+		g_threads++;
+		int r = __real_pthread_create(t, a, counted, s);
+		if (r != 0) {
+			g_threads--;
+			delete s;
+		}
+		return r;
+	}
 	return __real_pthread_create(t, a, fn, arg);
 }
+
+int cudt_udt_threads(void) { return g_threads.load(); }
 
 // UDT opens a UDP socket itself when a socket is connected or bound without
 // one of ours, and one epoll instance per UDT::epoll_create: both without

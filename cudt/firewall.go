@@ -44,3 +44,9 @@ func FirewallRuleName(i int) string {
 // and for benchmarks of what the checks cost. Never call it in a service:
 // one packet can then crash it.
 func DisableFirewallForTesting() { C.cudt_fw_disable() }
+
+// UDTThreads is how many of UDT's own threads are alive: each UDP port's
+// receiving and sending thread, and the garbage collector. The process's
+// thread count also holds those Go keeps for its own use, which it does
+// not give back.
+func UDTThreads() int { return int(C.cudt_udt_threads()) }

@@ -60,6 +60,10 @@ void cudt_fw_disable(void);
 /* Packets checked so far (passed, dropped or changed). */
 uint64_t cudt_fw_checked(void);
 
+/* UDT's own threads alive now (each UDP port's two, the garbage
+ * collector), counted by the pthread_create wrap. */
+int cudt_udt_threads(void);
+
 #ifdef __cplusplus
 }
 #endif
