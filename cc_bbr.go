@@ -101,7 +101,6 @@ type BBRConfig struct {
 // those still missing 1.25 RTT + 10 ms after the previous report, as UDT's
 // protocol description has the receiver do (CtrlLossReport). Against a
 // peer without it (the C++ library, another class) the model still runs.
-
 func BBR(cfg BBRConfig) CongestionControl {
 	c := congestion.Config{
 		StartupGain:      cfg.StartupGain,

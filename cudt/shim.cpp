@@ -444,8 +444,13 @@ int cudt_accept(int u, cudt_addr* peer, cudt_err* e) {
 }
 
 // connect_marked is UDT::connect with the socket marked as connecting for
-// the length of the call (dial.h).
+// the length of the call (dial.h). A blocking connect reads the listener's
+// answers itself, inside the call (UDT_RCVSYN decides, as in UDT): it is
+// not marked, or its answers would wait for the call they are to end.
 static int connect_marked(UDTSOCKET u, const sockaddr* a, int len) {
+	bool blocking = true;
+	int n = sizeof blocking;
+	if (UDT::getsockopt(u, 0, UDT_RCVSYN, &blocking, &n) == UDT::ERROR || blocking) return UDT::connect(u, a, len);
 	struct Mark {
 		int u;
 		explicit Mark(int u) : u(u) { cudt_dial_begin(u); }
