@@ -19,8 +19,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The test binary re-executed in a role of a suite's: each never
-	// returns, the parent stops it.
+	// The test binary re-executed in a suite's child role: benchChild never
+	// returns (the parent kills it), hostileVictim exits when the parent
+	// closes its standard input.
 	if os.Getenv("UDT_TEST_FIREWALL_OFF") != "" {
 		cudt.DisableFirewallForTesting() // a benchmark's baseline: what the check costs
 	}
