@@ -265,26 +265,34 @@ func TestUDTThreadsCountsAPortsThreads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer Cleanup()
+	// Earlier tests' ports go with UDT's garbage collector, a second or
+	// two after their sockets closed: count from when they are gone.
 	base := UDTThreads()
+	for stable, limit := time.Now(), time.Now().Add(20*time.Second); time.Since(stable) < 2500*time.Millisecond && time.Now().Before(limit); time.Sleep(50 * time.Millisecond) {
+		if n := UDTThreads(); n != base {
+			base, stable = n, time.Now()
+		}
+	}
 	u, err := Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := UDTThreads()
 	if err := Bind(u, &Addr{Family: syscall.AF_INET, IP: [16]byte{127, 0, 0, 1}}); err != nil {
 		t.Fatal(err)
 	}
-	if n := UDTThreads(); n != base+2 {
-		t.Errorf("%d UDT threads with a port bound, %d before; want 2 more", n, base)
+	if n := UDTThreads(); n != before+2 {
+		t.Errorf("%d UDT threads with a port bound, %d before; want 2 more", n, before)
 	}
 	if err := Close(u); err != nil {
 		t.Fatal(err)
 	}
 	// UDT's garbage collector tears the port down 1 to 2 s after the close.
 	deadline := time.Now().Add(15 * time.Second)
-	for UDTThreads() != base && time.Now().Before(deadline) {
+	for UDTThreads() > base && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if n := UDTThreads(); n != base {
-		t.Errorf("%d UDT threads after the port's socket closed; want %d again", n, base)
+	if n := UDTThreads(); n > base {
+		t.Errorf("%d UDT threads after the port's socket closed; want %d again (or fewer, as other ports go)", n, base)
 	}
 }

@@ -399,8 +399,14 @@ int judge(CRcvQueue* q, const sockaddr* from, const char* hdr, char* data, int l
 	}
 	int type = (w0 >> 16) & 0x7FFF;
 	switch (type) {
-	case 0:
-		return handshake(q, from, id, data, len);
+	case 0: {
+		// UDT completes a connect, or queues a connection for accept,
+		// without raising its event: its epoll would show it up to 10 ms
+		// later.
+		int v = handshake(q, from, id, data, len);
+		if (v == kPass) tl_event_due = true;
+		return v;
+	}
 	case 5:  // shutdown
 		tl_event_due = true;
 		return kPass;

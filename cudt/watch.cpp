@@ -467,6 +467,9 @@ int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* l
 			std::set<UDTSOCKET> r, w;
 			std::set<SYSSOCKET> lr;
 			int ret = 0;
+			// An event raised from here on (cudt_raise_event after a
+			// handshake, say) may have set what the check below missed.
+			unsigned long ev_before = g_events.load();
 			if (maybe_ready(eid, rd != NULL, wr != NULL, lrd != NULL))
 				ret = UDT::epoll_wait(eid, rd ? &r : NULL, wr ? &w : NULL, 0, lrd ? &lr : NULL, NULL);
 			if (ret > 0) {
@@ -503,7 +506,7 @@ int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* l
 			until.tv_sec += time_t(wait / 1000000) + until.tv_nsec / 1000000000;
 			until.tv_nsec %= 1000000000;
 			pthread_mutex_lock(&g_mu);
-			if (g_wake.load() == 0 && (!signals || g_events.load() == g_seen))
+			if (g_wake.load() == 0 && g_events.load() == ev_before && (!signals || g_events.load() == g_seen))
 				pthread_cond_timedwait(&g_cond, &g_mu, &until);
 			pthread_mutex_unlock(&g_mu);
 		}
