@@ -13,17 +13,18 @@ import (
 	"time"
 
 	"github.com/udtgo/udt"
+	"github.com/udtgo/udt/cudt"
 	"github.com/udtgo/udt/internal/testenv"
 )
 
 // resources is what a leak would grow.
 type resources struct {
-	fds, threads, goroutines, rssKiB int
+	fds, threads, udtThreads, goroutines, rssKiB int
 }
 
 func measure(t testing.TB) resources {
 	fds, _ := testenv.CountFDs(t)
-	return resources{fds, testenv.CountThreads(t), runtime.NumGoroutine(), testenv.StatusKB(t, "VmRSS:")}
+	return resources{fds, testenv.CountThreads(t), cudt.UDTThreads(), runtime.NumGoroutine(), testenv.StatusKB(t, "VmRSS:")}
 }
 
 // Churn: UDT_CHURN open/connect/transfer/close cycles (2,000 by default,
@@ -124,14 +125,22 @@ func TestChurn(t *testing.T) {
 	time.Sleep(idle)
 	cpu := testenv.CPUTime(t) - cpu0
 	t.Logf("%d cycles in %v (%.0f a second) on %d workers, after a warm-up of %d", cycles, took.Round(time.Millisecond), float64(cycles)/took.Seconds(), workers, warm)
-	t.Logf("before: fds %d, OS threads %d, goroutines %d, RSS %d KiB", before.fds, before.threads, before.goroutines, before.rssKiB)
-	t.Logf("after:  fds %d, OS threads %d, goroutines %d, RSS %d KiB; idle CPU %.1f%% of a core", after.fds, after.threads, after.goroutines, after.rssKiB, 100*cpu.Seconds()/idle.Seconds())
+	t.Logf("before: fds %d, OS threads %d (UDT's %d), goroutines %d, RSS %d KiB", before.fds, before.threads, before.udtThreads, before.goroutines, before.rssKiB)
+	t.Logf("after:  fds %d, OS threads %d (UDT's %d), goroutines %d, RSS %d KiB; idle CPU %.1f%% of a core", after.fds, after.threads, after.udtThreads, after.goroutines, after.rssKiB, 100*cpu.Seconds()/idle.Seconds())
 	if after.fds > before.fds {
 		t.Errorf("descriptors grew from %d to %d", before.fds, after.fds)
 	}
-	// Go may start an OS thread for each cgo call blocked at once (one
-	// per worker and handler); UDT's own threads are per UDP port.
-	if after.threads > before.threads+2*workers {
+	// UDT's own threads, per UDP port, are back where they were: a port
+	// left behind would show here.
+	if after.udtThreads > before.udtThreads {
+		t.Errorf("UDT's threads grew from %d to %d", before.udtThreads, after.udtThreads)
+	}
+	// Go keeps an OS thread for each cgo call it ever had blocked at once
+	// (a worker's, a handler's, a Close's), and never gives them back: the
+	// count follows the busiest moment of the run, which a loaded machine
+	// makes busier (14 to 37 once), not the number of cycles. The bound
+	// only catches a leak per cycle.
+	if after.threads > before.threads+4*workers+16 {
 		t.Errorf("OS threads grew from %d to %d", before.threads, after.threads)
 	}
 	if after.goroutines > before.goroutines {
