@@ -163,6 +163,6 @@ func SetHeapPolicy(p HeapPolicy) error {
 	if p.MmapThreshold > 0 && !cudt.Mallopt(cudt.M_MMAP_THRESHOLD, p.MmapThreshold) {
 		return fmt.Errorf("udt: glibc refused M_MMAP_THRESHOLD %d", p.MmapThreshold)
 	}
-	theTrim.setOff(p.NoTrim)
+	theTrim.SetOff(p.NoTrim)
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udtgo/udt/cudt"
+	"github.com/udtgo/udt/internal/heaptrim"
 	"github.com/udtgo/udt/internal/testenv"
 	"github.com/udtgo/udt/udt4"
 )
@@ -227,7 +230,7 @@ func churnChild(t *testing.T) {
 					track.poll()
 				}
 				t0 := time.Now()
-				h := theTrim.heap()
+				h := cudt.Heap()
 				infoMax = max(infoMax, time.Since(t0))
 				if h.InUse+h.Mmapped > peakInUse.Load() {
 					peakInUse.Store(h.InUse + h.Mmapped)
@@ -262,7 +265,7 @@ func churnChild(t *testing.T) {
 	// The shared dial port closes sharedPortIdle after the last
 	// connection, UDT deletes it and the sockets within 3 s; the last
 	// trim follows.
-	time.Sleep(sharedPortIdle + trimQuiet + 3*time.Second)
+	time.Sleep(sharedPortIdle + heaptrim.Quiet + 3*time.Second)
 	close(stop)
 	<-sampled
 	trims, trimmed := trimStats()
@@ -418,7 +421,7 @@ func idleChild(t *testing.T) {
 	settleTrim()
 	var f idleFigures
 	f.Conns = n
-	h0 := theTrim.heap()
+	h0 := cudt.Heap()
 	f.RSSBeforeK = testenv.StatusKB(t, "VmRSS:")
 	lc := ListenConfig{Config: cfg, Backlog: 4096}
 	l, err := lc.Listen(t.Context(), "udt", "127.0.0.1:0")
@@ -498,7 +501,7 @@ func idleChild(t *testing.T) {
 	}
 	time.Sleep(time.Second) // every reader parked
 	f.RSSAfterK = testenv.StatusKB(t, "VmRSS:")
-	h1 := theTrim.heap()
+	h1 := cudt.Heap()
 	mu.Lock()
 	m, err := conns[0].(*Conn).Memory()
 	mu.Unlock()
@@ -692,5 +695,27 @@ func TestDefaultFlowWindowIsReceiveBuffer(t *testing.T) {
 		}
 		c.Close()
 		s.Close()
+	}
+}
+
+// The heap trim runs on timers only: once every socket is closed and the
+// quiet period passed, no goroutine of it is left.
+func TestTrimLeavesNoGoroutine(t *testing.T) {
+	c, s := connPair(t, Config{})
+	c.Close()
+	s.Close()
+	waitFor(t, "the checks to stop", func() bool { return !theTrim.Pending() })
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	if strings.Contains(stacks, "heaptrim.(*Trimmer)") {
+		t.Errorf("a trim goroutine is left:\n%s", stacks)
+	}
+}
+
+func TestSetHeapPolicyRefusesBadValues(t *testing.T) {
+	for _, p := range []HeapPolicy{{ArenaMax: -1}, {MmapThreshold: -1}, {MmapThreshold: 64 << 20}} {
+		if err := SetHeapPolicy(p); err == nil || !strings.Contains(err.Error(), "HeapPolicy.") {
+			t.Errorf("SetHeapPolicy(%+v): %v, want an error naming the field", p, err)
+		}
 	}
 }

@@ -1,13 +1,9 @@
-package udt
+package heaptrim
 
 import (
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/udtgo/udt/cudt"
 )
 
 // fakeHeap is a C heap whose free bytes the test sets, counting trims.
@@ -24,11 +20,11 @@ func (h *fakeHeap) resident() uint64 {
 	return h.free
 }
 
-func (h *fakeHeap) info() cudt.HeapInfo {
+func (h *fakeHeap) info() uint64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.infos++
-	return cudt.HeapInfo{Free: h.free}
+	return h.free
 }
 
 func (h *fakeHeap) release() bool {
@@ -50,8 +46,8 @@ func (h *fakeHeap) count() int {
 	return h.trims
 }
 
-func newTestTrim(h *fakeHeap) *heapTrim {
-	return &heapTrim{every: 10 * time.Millisecond, quiet: 100 * time.Millisecond, heap: h.info, release: h.release, resident: h.resident}
+func newTestTrim(h *fakeHeap) *Trimmer {
+	return &Trimmer{every: 10 * time.Millisecond, quiet: 100 * time.Millisecond, heap: h.info, release: h.release, resident: h.resident}
 }
 
 // waitFor polls cond for up to 10 s.
@@ -64,11 +60,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func (t *heapTrim) armed() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.timer != nil
-}
+func (t *Trimmer) armed() bool { return t.Pending() }
 
 // Trims follow what was freed: none while the free bytes stay put, one
 // once they grew by trimMin, a last one for what the quiet period freed,
@@ -81,7 +73,7 @@ func TestTrimFollowsFreedMemory(t *testing.T) {
 	}
 	// Closes that free nothing: checks run, but no trim, and they stop.
 	for range 5 {
-		tr.closed(time.Now())
+		tr.Closed(time.Now())
 	}
 	waitFor(t, "the checks to stop", func() bool { return !tr.armed() })
 	if n := h.count(); n != 0 {
@@ -97,7 +89,7 @@ func TestTrimFollowsFreedMemory(t *testing.T) {
 			case <-stop:
 				return
 			case <-time.After(time.Millisecond):
-				tr.closed(time.Now())
+				tr.Closed(time.Now())
 			}
 		}
 	}()
@@ -106,7 +98,7 @@ func TestTrimFollowsFreedMemory(t *testing.T) {
 	// stats waits for the round that trims to end: the fake counts a trim
 	// as it starts, before the trim reads the free bytes it starts from,
 	// and a set in between would be read as already trimmed.
-	waitFor(t, "a trim during the closes", func() bool { n, _ := tr.stats(); return n == 1 })
+	waitFor(t, "a trim during the closes", func() bool { n, _ := tr.Stats(); return n == 1 })
 	// Freed after the last close, less than trimMin: the quiet round's.
 	h.set(100<<20 + trimMin + 2*trimQuietMin)
 	close(stop)
@@ -117,7 +109,7 @@ func TestTrimFollowsFreedMemory(t *testing.T) {
 	if n := h.count(); n != 2 {
 		t.Fatalf("%d trims, want 2", n)
 	}
-	trims, _ := tr.stats()
+	trims, _ := tr.Stats()
 	if trims != 2 {
 		t.Fatalf("stats report %d trims, want 2", trims)
 	}
@@ -128,8 +120,8 @@ func TestTrimFollowsFreedMemory(t *testing.T) {
 func TestSettleTrimCancelsChecks(t *testing.T) {
 	h := &fakeHeap{free: 1 << 30}
 	tr := newTestTrim(h)
-	tr.closed(time.Now())
-	tr.settle()
+	tr.Closed(time.Now())
+	tr.Settle()
 	if n := h.count(); n != 1 {
 		t.Fatalf("settle did %d trims, want 1", n)
 	}
@@ -143,50 +135,28 @@ func TestSettleTrimCancelsChecks(t *testing.T) {
 	}
 }
 
-// The package's trim runs on timers only: once every socket is closed
-// and the quiet period passed, no goroutine of it is left.
-func TestTrimLeavesNoGoroutine(t *testing.T) {
-	c, s := connPair(t, Config{})
-	c.Close()
-	s.Close()
-	waitFor(t, "the checks to stop", func() bool { return !theTrim.armed() })
-	buf := make([]byte, 1<<20)
-	stacks := string(buf[:runtime.Stack(buf, true)])
-	if strings.Contains(stacks, "udt.(*heapTrim)") {
-		t.Errorf("a trim goroutine is left:\n%s", stacks)
-	}
-}
-
 // With trims off, closes arm no checks, and turning them off cancels the
 // pending ones.
 func TestTrimOff(t *testing.T) {
 	h := &fakeHeap{free: 1 << 30}
 	tr := newTestTrim(h)
-	tr.closed(time.Now())
-	tr.setOff(true)
+	tr.Closed(time.Now())
+	tr.SetOff(true)
 	if tr.armed() {
 		t.Fatal("turning trims off left the checks armed")
 	}
 	h.set(2 << 30)
-	tr.closed(time.Now())
+	tr.Closed(time.Now())
 	time.Sleep(200 * time.Millisecond)
 	if tr.armed() || h.count() != 0 {
 		t.Fatalf("trims off: armed %v, %d trims", tr.armed(), h.count())
 	}
-	tr.setOff(false)
-	tr.closed(time.Now())
+	tr.SetOff(false)
+	tr.Closed(time.Now())
 	if !tr.armed() {
 		t.Fatal("trims back on, a close armed no check")
 	}
-	tr.settle()
-}
-
-func TestSetHeapPolicyRefusesBadValues(t *testing.T) {
-	for _, p := range []HeapPolicy{{ArenaMax: -1}, {MmapThreshold: -1}, {MmapThreshold: 64 << 20}} {
-		if err := SetHeapPolicy(p); err == nil || !strings.Contains(err.Error(), "HeapPolicy.") {
-			t.Errorf("SetHeapPolicy(%+v): %v, want an error naming the field", p, err)
-		}
-	}
+	tr.Settle()
 }
 
 // A trim owed when the closes stop, but held back by the trims' share of
@@ -194,7 +164,7 @@ func TestSetHeapPolicyRefusesBadValues(t *testing.T) {
 func TestQuietTrimWaitsForItsTurn(t *testing.T) {
 	h := &fakeHeap{free: 100 << 20}
 	tr := newTestTrim(h)
-	tr.closed(time.Now())
+	tr.Closed(time.Now())
 	time.Sleep(30 * time.Millisecond) // a check has seen the heap
 	tr.run.Lock()
 	tr.notUntil = time.Now().Add(300 * time.Millisecond)
@@ -209,13 +179,13 @@ func TestQuietTrimWaitsForItsTurn(t *testing.T) {
 func TestTrimChecksSkipHeapWhileRSSFlat(t *testing.T) {
 	h := &fakeHeap{free: 100 << 20}
 	tr := newTestTrim(h)
-	tr.settle() // a trim: RSS recorded
+	tr.Settle() // a trim: RSS recorded
 	h.mu.Lock()
 	infos := h.infos
 	h.mu.Unlock()
 	stop := time.Now().Add(200 * time.Millisecond)
 	for time.Now().Before(stop) {
-		tr.closed(time.Now())
+		tr.Closed(time.Now())
 		time.Sleep(time.Millisecond)
 	}
 	h.mu.Lock()
