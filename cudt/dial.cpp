@@ -28,7 +28,7 @@ std::condition_variable g_done;
 std::unordered_set<int> g_connecting;    // inside UDT::connect
 std::atomic<int> g_nconnecting{0};       // its size, read without the lock
 std::unordered_map<int, std::chrono::steady_clock::time_point> g_last_req;  // each dial's latest request
-std::atomic<uint64_t> g_resends{0}, g_held{0}, g_dups{0};
+std::atomic<uint64_t> g_resends{0}, g_held{0};
 std::atomic<bool> g_repair{true};
 
 // The thread inside cudt_connect: what UDT sends on it is the first
@@ -122,8 +122,6 @@ uint64_t cudt_dial_resends(void) { return g_resends.load(); }
 
 uint64_t cudt_dial_held(void) { return g_held.load(); }
 
-uint64_t cudt_dial_dups(void) { return g_dups.load(); }
-
 void cudt_dial_repair(int on) { g_repair.store(on != 0); }
 
 // UDT's CChannel::sendto hands the kernel a 16-byte header and the payload,
@@ -146,7 +144,6 @@ extern "C" ssize_t __wrap_sendmsg(int fd, const struct msghdr* mh, int flags) {
 				// a copy of the request connect is about to send, which
 				// the listener would answer twice.
 				if (!tl_connecting && req == kReqRegular && g_connecting.count(id) != 0 && g_repair.load()) {
-					g_dups++;
 					size_t n = 0;
 					for (size_t i = 0; i < mh->msg_iovlen; i++) n += mh->msg_iov[i].iov_len;
 					return ssize_t(n);

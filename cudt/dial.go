@@ -11,10 +11,6 @@ func DialResends() uint64 { return uint64(C.cudt_dial_resends()) }
 // the connect call they answered had returned.
 func DialsHeld() uint64 { return uint64(C.cudt_dial_held()) }
 
-// DialDuplicates counts the copies of a first handshake request that UDT
-// would have sent while connect was sending it, and did not.
-func DialDuplicates() uint64 { return uint64(C.cudt_dial_dups()) }
-
 // SetDialRepairForTesting turns the repairs of dial.h off or on, for
 // tests that show what they repair.
 func SetDialRepairForTesting(on bool) {

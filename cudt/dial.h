@@ -30,9 +30,6 @@ uint64_t cudt_dial_resends(void);
 /* Handshakes the receive thread held for a connect call still returning. */
 uint64_t cudt_dial_held(void);
 
-/* Copies of a first request that UDT's receive thread would have sent
- * while connect was sending it, not sent. */
-uint64_t cudt_dial_dups(void);
 
 /* Turns the repairs off (0) or on: only for tests that show what they
  * repair. The counters count either way. */
