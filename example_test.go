@@ -138,6 +138,15 @@ func ExampleConn_SendFile() {
 		// The file is created if need be and not truncated: an offset
 		// resumes an earlier transfer.
 		_, err = c.RecvFile(dst, 0, size)
+		if err == nil {
+			// Stay open until the sender's Close has seen everything
+			// acknowledged: UDT's shutdown acknowledges nothing, so a
+			// receiver that closed first could leave the sender's Close
+			// reporting data unacknowledged. Its close reads as io.EOF.
+			if _, rerr := c.Read(make([]byte, 1)); rerr != io.EOF {
+				err = fmt.Errorf("after the file: %v, want io.EOF", rerr)
+			}
+		}
 		received <- err
 	}()
 
