@@ -480,6 +480,8 @@ cmd_soak() {
 	UDT_KILLED_PEER_WAIT=1 go test -count=1 -timeout 10m -run '^TestCloseAfterPeerKilled$' -v . | grep -E "$show"
 	say "write-then-close: 2,000 rounds of dial, 4 bytes, EOF, close; at most 2 with EOF later than 50 ms"
 	UDT_EOF_ROUNDS=2000 go test -count=1 -timeout 30m -run '^TestWriteThenCloseEOF$' -v . | grep -E "$show"
+	say "the process exits while connections churn: 30 rounds, -race (whose exit runs C++ destructors)"
+	UDT_EXIT_ROUNDS=30 go test -race -count=1 -timeout 30m -run '^TestExitWhileConnsChurn$' -v ./internal/systest | grep -E "$show"
 	say "churn: 100,000 open/connect/transfer/close cycles"
 	UDT_CHURN=100000 go test -count=1 -timeout 60m -run '^TestChurn$' -v ./internal/systest | grep -E "$show"
 	say "churn's peak RSS: 100,000 cycles with the default buffers, in a child process (docs/memory.md)"

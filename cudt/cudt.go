@@ -162,6 +162,13 @@ func clampLen(n int) C.int {
 	return C.int(n)
 }
 
+func init() { C.cudt_exit_guard() }
+
+// ExitForTesting ends the process through the C library's exit(code), the
+// way a -race build always ends, in any build: for tests of what runs
+// then.
+func ExitForTesting(code int) { C.cudt_exit(C.int(code)) }
+
 // Startup is UDT::startup.
 func Startup() error {
 	var e C.cudt_err

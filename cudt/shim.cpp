@@ -10,9 +10,11 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <pthread.h>
 
@@ -410,6 +412,24 @@ bool answered_would_block(int u, int op, int len, cudt_err* e) {
 }  // namespace
 
 extern "C" {
+
+void cudt_exit(int code) { exit(code); }
+
+// Go ends a process with the exit_group system call, and no C++ destructor
+// runs; but a -race build ends through __tsan_fini and the C library's
+// exit, which runs the destructors of UDT's globals (its socket table, the
+// lists its garbage collector walks) while UDT's threads still use them: a
+// child that had just closed sockets crashed on its way out (SIGSEGV, or
+// "double free or corruption"). Exit handlers run in the reverse order of
+// their registration, so one registered after those globals were built
+// (from Go's init, after every C++ constructor) runs first, and ends the
+// process there, as Go does in every other build.
+static void end_before_destructors(int status, void*) {
+	fflush(NULL);
+	_exit(status);
+}
+
+void cudt_exit_guard(void) { on_exit(end_before_destructors, NULL); }
 
 int cudt_startup(cudt_err* e) {
 	return call(e, [] { return UDT::startup(); });

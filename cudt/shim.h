@@ -150,6 +150,10 @@ extern int cudtGoCCEvent(uint64_t inst, int ev, cudt_cc_state* st, int32_t* loss
 extern void cudtGoCCFactoryRef(uint64_t factory, int delta);
 
 int cudt_startup(cudt_err* e);
+/* The C library's exit(code), as Go's race runtime ends a process. */
+void cudt_exit(int code);
+/* Makes exit end the process before C++ destructors run (shim.cpp). */
+void cudt_exit_guard(void);
 int cudt_cleanup(cudt_err* e);
 
 int cudt_socket(int af, int type, int protocol, cudt_err* e);

@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv("UDT_BENCH_CHILD"); spec != "" {
 		benchChild(spec)
 	}
+	if os.Getenv("UDT_TEST_EXIT_CHILD") != "" {
+		exitChild() // exits through C's exit
+	}
 	if os.Getenv("UDT_TEST_VICTIM") != "" {
 		hostileVictim() // serves until its standard input closes
 	}
