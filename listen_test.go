@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udtgo/udt/cudt"
 	"github.com/udtgo/udt/internal/testenv"
 )
 
@@ -101,6 +102,49 @@ func TestForgottenListenerAndAcceptedConns(t *testing.T) {
 // gets the next dial. UDT 4.11 keeps a closed listener on its port until
 // its garbage collector deletes it, 4 to 5 s later, and refused a Listen
 // meanwhile with EDUPLISTEN.
+// UDT 4.11 keeps each connection a listener accepted on a list until the
+// connection breaks; one the program closed first stayed there for the
+// listener's life, 40 bytes each (cudt/dial.h).
+func TestClosedConnsLeaveListener(t *testing.T) {
+	l := listenT(t, "udt", "127.0.0.1:0", Config{})
+	id := int32(l.fd.pd.s.ID())
+	const n = 50
+	for range n {
+		c, err := Dial("udt", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The accepted end closes first, while healthy: UDT's own
+		// cleanup of the list runs only for a connection that broke.
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	if got := cudt.AcceptedCount(id); got != 0 {
+		t.Fatalf("UDT lists %d connections as accepted by the listener after all %d closed", got, n)
+	}
+	// The count reads the listener's list: a connection not yet closed
+	// is on it.
+	c, err := Dial("udt", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if got := cudt.AcceptedCount(id); got != 1 {
+		t.Fatalf("UDT lists %d connections as accepted by the listener with one open", got)
+	}
+}
+
 func TestListenAgainOnClosedPort(t *testing.T) {
 	l := listenT(t, "udt", "127.0.0.1:0", Config{})
 	addr := l.Addr().String()

@@ -1,4 +1,4 @@
-// Repairs to UDT 4.11's connection setup: see dial.h.
+// Repairs to UDT 4.11's connection setup and teardown: see dial.h.
 
 #include <arpa/inet.h>
 #include <string.h>
@@ -70,6 +70,10 @@ template struct Expose<Locate, &CUDTUnited::locate>;
 template struct Expose<RcvQueue, &CUDT::m_pRcvQueue>;
 template struct Expose<RemoveListener, &CRcvQueue::removeListener>;
 
+// The socket table, for cudt_accepted_release.
+CUDT_TAG(Sockets, SocketMap CUDTUnited::*);
+template struct Expose<Sockets, &CUDTUnited::m_Sockets>;
+
 }  // namespace
 
 void cudt_listener_release(int u) {
@@ -81,6 +85,48 @@ void cudt_listener_release(int u) {
 		if (q != NULL) (q->*member(RemoveListener()))(c);
 	} catch (...) {
 	}
+}
+
+int cudt_accepted_by(int u) {
+	try {
+		CUDTSocket* s = (member(United())->*member(Locate()))(u);
+		return s != NULL ? s->m_ListenSocket : 0;
+	} catch (...) {
+		return 0;
+	}
+}
+
+void cudt_accepted_release(int u, int listener) {
+	if (listener == 0) return;
+	CUDTUnited* un = member(United());
+	// UDT's garbage collector deletes sockets under m_ControlLock, and
+	// takes a listener's m_AcceptLock inside it, as here.
+	pthread_mutex_t* mu = &(un->*member(ControlLock()));
+	pthread_mutex_lock(mu);
+	SocketMap& live = un->*member(Sockets());
+	SocketMap::iterator it = live.find(listener);
+	if (it != live.end() && it->second->m_pAcceptSockets != NULL) {
+		pthread_mutex_lock(&it->second->m_AcceptLock);
+		it->second->m_pAcceptSockets->erase(u);
+		pthread_mutex_unlock(&it->second->m_AcceptLock);
+	}
+	pthread_mutex_unlock(mu);
+}
+
+int cudt_accepted_count(int listener) {
+	CUDTUnited* un = member(United());
+	pthread_mutex_t* mu = &(un->*member(ControlLock()));
+	pthread_mutex_lock(mu);
+	SocketMap& live = un->*member(Sockets());
+	SocketMap::iterator it = live.find(listener);
+	int n = -1;
+	if (it != live.end() && it->second->m_pAcceptSockets != NULL) {
+		pthread_mutex_lock(&it->second->m_AcceptLock);
+		n = int(it->second->m_pAcceptSockets->size());
+		pthread_mutex_unlock(&it->second->m_AcceptLock);
+	}
+	pthread_mutex_unlock(mu);
+	return n;
 }
 
 void cudt_dial_begin(int u) {

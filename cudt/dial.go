@@ -11,6 +11,10 @@ func DialResends() uint64 { return uint64(C.cudt_dial_resends()) }
 // the connect call they answered had returned.
 func DialsHeld() uint64 { return uint64(C.cudt_dial_held()) }
 
+// AcceptedCount is how many sockets UDT lists as accepted by listener
+// (its m_pAcceptSockets), -1 if listener is not listening.
+func AcceptedCount(listener int32) int { return int(C.cudt_accepted_count(C.int(listener))) }
+
 // SetDialRepairForTesting turns the repairs of dial.h off or on, for
 // tests that show what they repair.
 func SetDialRepairForTesting(on bool) {

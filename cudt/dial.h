@@ -1,5 +1,5 @@
 /* Repairs to UDT 4.11's connection setup (docs/udt4-behaviour.md,
- * "Dials that wait 250 ms").
+ * "Dials that wait 250 ms"), and to what its teardown leaves behind.
  *
  * UDT::connect, without UDT_SNDSYN, sends its first handshake request and
  * only then notes the time it sent it. The listener's answer can arrive,
@@ -31,6 +31,10 @@ uint64_t cudt_dial_resends(void);
 uint64_t cudt_dial_held(void);
 
 
+/* How many sockets UDT lists as accepted by listener (-1 if it is not
+ * listening). */
+int cudt_accepted_count(int listener);
+
 /* Turns the repairs off (0) or on: only for tests that show what they
  * repair. The counters count either way. */
 void cudt_dial_repair(int on);
@@ -51,6 +55,16 @@ void cudt_dial_forget(int u);
  * later; until then a Listen on the same port failed with "another socket
  * is already listening" (EDUPLISTEN), though none did. */
 void cudt_listener_release(int u);
+
+/* Called by cudt_close: the listener that accepted u (0 if none) before
+ * UDT::close, and then the release of u from that listener's list of
+ * accepted sockets. UDT 4.11 takes a socket off that list only when it
+ * breaks: every connection a listener accepted and the program closed
+ * stayed there, 40 bytes each, for the listener's life (4 MB a hundred
+ * thousand connections, and the nodes, scattered among freed buffers,
+ * kept whole pages from the trims). */
+int cudt_accepted_by(int u);
+void cudt_accepted_release(int u, int listener);
 
 /* Called on a UDT receive thread with each packet's header (16 bytes,
  * network order) that the firewall passed: waits, briefly, while the

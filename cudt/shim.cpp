@@ -488,7 +488,10 @@ int cudt_close(int u, cudt_err* e) {
 		cudt_fw_closing(u);
 		cudt_dial_forget(u);
 		cudt_listener_release(u);
-		return checked(e, UDT::close(u));
+		int listener = cudt_accepted_by(u);
+		int r = checked(e, UDT::close(u));
+		cudt_accepted_release(u, listener);
+		return r;
 	});
 }
 
