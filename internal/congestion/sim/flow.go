@@ -60,6 +60,13 @@ type sender struct {
 	lastRsp  time.Duration
 	sent     int64
 	resent   int64
+	// With Path.Wakeup: UDT's m_ullTargetTime (-1 for none) and
+	// m_ullTimeDiff, the lateness not yet made up; when the next packet
+	// is due, while the thread sleeps (-1: it does not), and the serial
+	// of that sleep, so that a tick after an earlier wake does nothing.
+	target, timeDiff time.Duration
+	due              time.Duration
+	sleep            int
 }
 
 type receiver struct {
@@ -86,7 +93,7 @@ type receiver struct {
 // starts.
 func (s *Sim) AddFlow(cfg FlowConfig) *Flow {
 	f := &Flow{s: s, cfg: cfg, done: -1}
-	f.snd = sender{curr: -1, cwnd: 16, period: 1, rtt: firstRTT, rttVar: firstRTT / 2, rate: 16, expCount: 1}
+	f.snd = sender{curr: -1, cwnd: 16, period: 1, rtt: firstRTT, rttVar: firstRTT / 2, rate: 16, expCount: 1, target: -1, due: -1}
 	f.rcv = receiver{largest: -1, above: map[int64]struct{}{}, missing: map[int64]struct{}{}, ackSentAt: map[int]time.Duration{},
 		rtt: firstRTT, rttVar: firstRTT / 2, lastAck: -1, acked2: -1}
 	for i := range f.rcv.intervals {
@@ -133,23 +140,68 @@ func (f *Flow) send() {
 		more := f.cfg.Packets == 0 || snd.curr+1 < f.cfg.Packets
 		if !more || float64(snd.curr+1-snd.lastAck) >= min(snd.cwnd, flowWindow) {
 			snd.waiting = true
+			// UDT forgets the schedule: no lateness carries over.
+			snd.target, snd.timeDiff = -1, 0
 			return
 		}
 		snd.curr++
 		n = snd.curr
 	}
 	snd.sent++
+	if snd.target >= 0 && s.now > snd.target {
+		snd.timeDiff += s.now - snd.target
+	}
 	ts := int32((s.now - f.cfg.Start) / time.Microsecond)
 	if at, ok := s.forward(f.cfg.ExtraRTT); ok {
 		s.At(at, func() { f.arrive(n, ts) })
 	}
 	next := s.now
-	// UDT sends every 16th packet right after the one before: the pair
-	// is its bandwidth probe.
-	if f.wire(n)&0xF != 0 {
-		next += time.Duration(snd.period * float64(time.Microsecond))
+	interval := time.Duration(snd.period * float64(time.Microsecond))
+	switch {
+	case f.wire(n)&0xF == 0:
+		// UDT sends every 16th packet right after the one before: the
+		// pair is its bandwidth probe.
+	case s.path.Wakeup == 0:
+		next += interval
+	case snd.timeDiff >= interval:
+		// Late: the packet owed goes at once (CUDT::packData).
+		snd.timeDiff -= interval
+	default:
+		next += interval - snd.timeDiff
+		snd.timeDiff = 0
 	}
-	s.At(next, f.send)
+	if s.path.Wakeup == 0 {
+		s.At(next, f.send)
+		return
+	}
+	snd.target = next
+	if next <= s.now {
+		s.At(next, f.send)
+		return
+	}
+	// Asleep until a packet arrives at the port or the tick after next.
+	snd.sleep++
+	sleep := snd.sleep
+	snd.due = next
+	tick := (next + s.path.Wakeup - 1) / s.path.Wakeup * s.path.Wakeup
+	s.At(tick, func() {
+		if snd.sleep == sleep && snd.due >= 0 {
+			snd.due = -1
+			f.send()
+		}
+	})
+}
+
+// portWake is a packet arriving at the sending end's port: UDT's receive
+// thread, passing, wakes the sending thread, which sends if a packet is
+// due.
+func (f *Flow) portWake() {
+	snd := &f.snd
+	if snd.due >= 0 && f.s.now >= snd.due {
+		snd.sleep++
+		snd.due = -1
+		f.send()
+	}
 }
 
 func (f *Flow) wake() {
@@ -287,6 +339,7 @@ func (f *Flow) onACK(ack int64, full bool, serial int, rtt, rttVar time.Duration
 	if full {
 		s.At(s.forwardControl(f.cfg.ExtraRTT), func() { f.ack2(serial, ack) })
 	}
+	defer f.portWake()
 	if ack <= snd.lastAck {
 		// a repeated ACK: UDT discards it
 		f.wake()
@@ -345,6 +398,7 @@ func (f *Flow) nak(words []int32) {
 	}
 	f.Sender.OnLoss(&snd.conn, words)
 	f.wake()
+	f.portWake()
 }
 
 // custom is a controller's message arriving at the other end's.
@@ -356,6 +410,7 @@ func (f *Flow) custom(toSender bool, typ, ext int, words []int32) {
 	if toSender {
 		f.snd.lastRsp, f.snd.expCount = f.s.now, 1
 		f.Sender.OnCustomMsg(&f.snd.conn, typ, ext, data)
+		f.portWake()
 		return
 	}
 	f.Receiver.OnCustomMsg(&f.rcv.conn, typ, ext, data)

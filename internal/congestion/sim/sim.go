@@ -6,9 +6,9 @@
 // a fraction of a second, and a seed makes a run repeat exactly.
 //
 // The model leaves out the flow window (the receiver always has room),
-// message boundaries, the handshake, and the operating system (UDT's 4 ms
-// sender wake-ups, the kernel's buffers); docs/congestion.md
-// ("Simulation") says more.
+// message boundaries, the handshake, and the operating system but for the
+// sender's wake-ups (Path.Wakeup; the kernel's buffers are not there);
+// docs/congestion.md ("Simulation") says more.
 package sim
 
 import (
@@ -42,6 +42,12 @@ type Path struct {
 	// Loss is the probability that a data packet is lost on the way, at
 	// random, before the queue.
 	Loss float64
+	// Wakeup, above 0, makes each sending end pace as UDT 4.11 built with
+	// NO_BUSY_WAITING (Debian's) does: its thread sleeps until its next
+	// packet's time and wakes only when a packet arrives at its port or
+	// at the kernel's next tick, every Wakeup (4 ms at HZ=250), and then
+	// sends back to back what it owes. 0 paces each packet on time.
+	Wakeup time.Duration
 }
 
 // MSS is the packet size the simulation uses, bytes, headers included.

@@ -78,3 +78,29 @@ func TestRandomLossRepaired(t *testing.T) {
 		t.Errorf("%d resent for %d lost", f.Resent(), s.RandomLosses())
 	}
 }
+
+// A sender that wakes only at the kernel's ticks and on packets from its
+// peer still sends at its rate, but in bursts: what it owed since the
+// last wake goes back to back, and the bottleneck's queue swings by it.
+func TestWakeupsBurst(t *testing.T) {
+	for _, wake := range []time.Duration{0, 4 * time.Millisecond} {
+		s := New(Path{Mbps: 100, RTT: 40 * time.Millisecond, Wakeup: wake}, 1)
+		f := s.AddFlow(FlowConfig{New: func() Controller { return fixed{50} }})
+		var maxQ time.Duration
+		s.Every(100*time.Microsecond, func() { maxQ = max(maxQ, s.Queue()) })
+		s.Run(10 * time.Second)
+		want := 50.0 * 16 / 15
+		if got := f.Mbps(time.Second, 10*time.Second); math.Abs(got-want) > 0.5 {
+			t.Errorf("wake-ups every %v: %.2f Mbit/s delivered; want %.2f", wake, got, want)
+		}
+		// At half the link's rate, a burst of d of sending queues d/2
+		// at the bottleneck, and a probe pair or two more.
+		t.Logf("wake-ups every %v: longest queue %v", wake, maxQ)
+		if wake == 0 && maxQ > 2*120*time.Microsecond {
+			t.Errorf("paced on time: longest queue %v; want at most two packets", maxQ)
+		}
+		if wake > 0 && (maxQ < wake/4 || maxQ > wake/2+4*120*time.Microsecond) {
+			t.Errorf("wake-ups every %v: longest queue %v; want between %v and %v", wake, maxQ, wake/4, wake/2)
+		}
+	}
+}
