@@ -2,9 +2,9 @@
 // connects to every node of a "slice" at once, runs a command on each
 // through a node agent and gathers every output with its exit status.
 //
-//	slice agent [-listen 127.0.0.1:0] [-n 1]
-//	slice run [-cmd CMD] [-cc native|bbr] [-tcp] [-timeout 2m] [-json] ADDR...
-//	slice demo [-n 200] [-cmd CMD] [-cc native|bbr] [-tcp]
+//	slice agent [-listen 127.0.0.1:0] [-n 1] [-rcvbuf BYTES]
+//	slice run [-cmd CMD] [-cc native|bbr] [-rcvbuf BYTES] [-tcp] [-timeout 2m] [-json] ADDR...
+//	slice demo [-n 200] [-cmd CMD] [-cc native|bbr] [-rcvbuf BYTES] [-agent-rcvbuf BYTES] [-tcp]
 //
 // agent serves commands on n listeners (printing each address on a line):
 // each connection carries one command, run with /bin/sh -c; its output
@@ -71,7 +71,9 @@ func agentMain(args []string) error {
 	addr := fs.String("listen", "127.0.0.1:0", "address to listen on (port 0: any free one)")
 	n := fs.Int("n", 1, "how many agents (listeners) to run")
 	tcp := fs.Bool("tcp", false, "serve over TCP instead of UDT")
+	rcvbuf := fs.Int("rcvbuf", 0, "UDT receive buffer per connection, bytes (0: UDT's 12 MB); an agent receives only commands")
 	fs.Parse(args)
+	lc := udt.ListenConfig{Config: udt.Config{RecvBuffer: *rcvbuf}}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	errc := make(chan error, *n)
@@ -79,7 +81,7 @@ func agentMain(args []string) error {
 	for range *n {
 		l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", *addr)
 		if !*tcp {
-			l, err = udt.Listen("udt", *addr)
+			l, err = lc.Listen(ctx, "udt", *addr)
 		}
 		if err != nil {
 			return err
@@ -105,6 +107,7 @@ func agentMain(args []string) error {
 type runFlags struct {
 	cmd     string
 	cc      string
+	rcvbuf  int
 	tcp     bool
 	timeout time.Duration
 	json    bool
@@ -113,6 +116,7 @@ type runFlags struct {
 func (f *runFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&f.cmd, "cmd", "uname -a", "the command each agent runs with /bin/sh -c")
 	fs.StringVar(&f.cc, "cc", "native", "UDT congestion control: "+strings.Join(udt.Controllers, ", "))
+	fs.IntVar(&f.rcvbuf, "rcvbuf", 0, "UDT receive buffer per connection, bytes (0: UDT's 12 MB): the window each node's output flows in, and what a connection's setup writes (docs/udt4-behaviour.md)")
 	fs.BoolVar(&f.tcp, "tcp", false, "connect over TCP instead of UDT")
 	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "bound on the whole run")
 	fs.BoolVar(&f.json, "json", false, "print the summary as JSON")
@@ -127,7 +131,7 @@ func (f *runFlags) dialer() (dialFunc, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &udt.Dialer{Config: udt.Config{CongestionControl: cc}}
+	d := &udt.Dialer{Config: udt.Config{CongestionControl: cc, RecvBuffer: f.rcvbuf}}
 	return func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "udt", addr) }, nil
 }
 
@@ -167,6 +171,7 @@ func runAndReport(f runFlags, addrs []string) error {
 func demoMain(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ExitOnError)
 	n := fs.Int("n", 200, "agents (nodes of the slice)")
+	agentBuf := fs.Int("agent-rcvbuf", 0, "the agents' -rcvbuf")
 	var f runFlags
 	f.add(fs)
 	fs.Parse(args)
@@ -174,7 +179,7 @@ func demoMain(args []string) error {
 	if err != nil {
 		return err
 	}
-	agentArgs := []string{"agent", "-n", fmt.Sprint(*n)}
+	agentArgs := []string{"agent", "-n", fmt.Sprint(*n), "-rcvbuf", fmt.Sprint(*agentBuf)}
 	if f.tcp {
 		agentArgs = append(agentArgs, "-tcp")
 	}
@@ -209,6 +214,7 @@ type summary struct {
 	Nodes        int           `json:"nodes"`
 	Failed       int           `json:"failed"`
 	AllConnected time.Duration `json:"all_connected_ns"`
+	ConnectedP50 time.Duration `json:"connected_p50_ns"`
 	AllDone      time.Duration `json:"all_done_ns"`
 	DoneP50      time.Duration `json:"done_p50_ns"`
 	DoneP99      time.Duration `json:"done_p99_ns"`
@@ -224,7 +230,7 @@ func summarize(res []result, peak resources, netw, cc string) summary {
 	if netw == "udt" {
 		s.CC = cc
 	}
-	var done []time.Duration
+	var done, conn []time.Duration
 	for _, r := range res {
 		if r.Err != nil {
 			s.Failed++
@@ -237,12 +243,15 @@ func summarize(res []result, peak resources, netw, cc string) summary {
 			s.NonZeroExit++
 		}
 		done = append(done, r.Done)
+		conn = append(conn, r.Connected)
 	}
 	if len(done) > 0 {
 		slices.Sort(done)
 		s.DoneP50 = done[len(done)/2]
 		s.DoneP99 = done[min(len(done)-1, len(done)*99/100)]
 		s.DoneMax = done[len(done)-1]
+		slices.Sort(conn)
+		s.ConnectedP50 = conn[len(conn)/2]
 	}
 	return s
 }
@@ -254,8 +263,8 @@ func (s summary) String() string {
 		name += " (" + s.CC + ")"
 	}
 	return fmt.Sprintf("%s: %d nodes, %d failed, %d exited non-zero, %d output bytes\n"+
-		"all connected after %v, all gathered after %v; per node p50 %v, p99 %v, max %v\n"+
+		"connected: half after %v, all after %v; all gathered after %v; per node p50 %v, p99 %v, max %v\n"+
 		"controller's peak: %d descriptors, %d threads",
 		name, s.Nodes, s.Failed, s.NonZeroExit, s.OutputBytes,
-		r(s.AllConnected), r(s.AllDone), r(s.DoneP50), r(s.DoneP99), r(s.DoneMax), s.PeakFDs, s.PeakThreads)
+		r(s.ConnectedP50), r(s.AllConnected), r(s.AllDone), r(s.DoneP50), r(s.DoneP99), r(s.DoneMax), s.PeakFDs, s.PeakThreads)
 }
