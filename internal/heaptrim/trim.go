@@ -24,10 +24,10 @@ import (
 // has grown by trimMin since the last trim, or the closes have stopped),
 // and trims once that grew by trimMin since the lowest it was since the
 // last trim. The
-// checks stop once no socket was closed for trimQuiet, after a last one
-// that trims anything over trimQuietMin (or once that trim, if it had to
-// wait its turn, has run): nothing runs, and no goroutine or timer is
-// left, while nothing closes.
+// checks stop once no socket was closed for trimQuiet and a check then
+// found less than trimQuietMin freed since the last trim (a quiet check
+// trims anything over that, once its turn comes, and looks again): nothing
+// runs, and no goroutine or timer is left, while nothing closes.
 //
 // malloc_trim walks every arena of the process under its lock, stalling
 // the C allocations of the host program as well as UDT's, so trims, and
@@ -152,7 +152,13 @@ func (t *Trimmer) check(gen int) {
 			next = max(next, wait)
 		} else {
 			t.trim()
-			due = false
+			// After a quiet trim, UDT may still be freeing: its garbage
+			// collector deletes the closed sockets pass by pass, which a
+			// loaded machine stretches past the quiet time, and what it
+			// frees then would stay resident for good (400 MB once, after
+			// 100,000 cycles). The checks go on until one finds nothing
+			// more freed.
+			due = quiet
 		}
 	}
 

@@ -196,3 +196,25 @@ func TestTrimChecksSkipHeapWhileRSSFlat(t *testing.T) {
 	}
 	waitFor(t, "the checks to stop", func() bool { return !tr.armed() })
 }
+
+// Memory freed after the quiet trim (UDT's garbage collector, slowed by a
+// loaded machine, still deleting closed sockets) is trimmed too: the
+// checks stop only once one finds nothing more freed.
+func TestQuietTrimsUntilNothingMoreFreed(t *testing.T) {
+	h := &fakeHeap{free: 100 << 20}
+	tr := newTestTrim(h)
+	tr.Closed(time.Now())
+	time.Sleep(30 * time.Millisecond) // a check has seen the heap
+	h.set(100<<20 + 2*trimQuietMin)
+	waitFor(t, "the quiet trim", func() bool { n, _ := tr.Stats(); return n == 1 })
+	if !tr.armed() {
+		t.Fatal("the checks stopped with the quiet trim, before seeing whether more was freed")
+	}
+	h.set(100<<20 + 4*trimQuietMin)
+	waitFor(t, "a trim of what was freed after the quiet one", func() bool { n, _ := tr.Stats(); return n == 2 })
+	waitFor(t, "the checks to stop", func() bool { return !tr.armed() })
+	time.Sleep(50 * time.Millisecond)
+	if n := h.count(); n != 2 {
+		t.Fatalf("%d trims, want 2", n)
+	}
+}

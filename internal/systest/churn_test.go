@@ -20,11 +20,14 @@ import (
 // resources is what a leak would grow.
 type resources struct {
 	fds, threads, udtThreads, goroutines, rssKiB int
+	heap                                         cudt.HeapInfo // what RSS holds of the C heap
+	trims                                        int64
 }
 
 func measure(t testing.TB) resources {
 	fds, _ := testenv.CountFDs(t)
-	return resources{fds, testenv.CountThreads(t), cudt.UDTThreads(), runtime.NumGoroutine(), testenv.StatusKB(t, "VmRSS:")}
+	return resources{fds, testenv.CountThreads(t), cudt.UDTThreads(), runtime.NumGoroutine(), testenv.StatusKB(t, "VmRSS:"),
+		cudt.Heap(), udt.ReadHeapStats().Trims}
 }
 
 // Churn: UDT_CHURN open/connect/transfer/close cycles (2,000 by default,
@@ -127,6 +130,7 @@ func TestChurn(t *testing.T) {
 	t.Logf("%d cycles in %v (%.0f a second) on %d workers, after a warm-up of %d", cycles, took.Round(time.Millisecond), float64(cycles)/took.Seconds(), workers, warm)
 	t.Logf("before: fds %d, OS threads %d (UDT's %d), goroutines %d, RSS %d KiB", before.fds, before.threads, before.udtThreads, before.goroutines, before.rssKiB)
 	t.Logf("after:  fds %d, OS threads %d (UDT's %d), goroutines %d, RSS %d KiB; idle CPU %.1f%% of a core", after.fds, after.threads, after.udtThreads, after.goroutines, after.rssKiB, 100*cpu.Seconds()/idle.Seconds())
+	t.Logf("C heap: %d KiB in use and %d KiB free before, %d and %d KiB after; %d trims", before.heap.InUse>>10, before.heap.Free>>10, after.heap.InUse>>10, after.heap.Free>>10, after.trims)
 	if after.fds > before.fds {
 		t.Errorf("descriptors grew from %d to %d", before.fds, after.fds)
 	}
