@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -175,5 +176,44 @@ func TestSliceRefusesBadFrames(t *testing.T) {
 	hdr.Write([]byte{frameOutput, 0xFF, 0xFF, 0xFF, 0xFF})
 	if _, _, err := readFrame(&hdr, nil); err == nil || !strings.Contains(err.Error(), "more than") {
 		t.Errorf("a 4 GiB frame: %v", err)
+	}
+}
+
+// BenchmarkSession is one remote-shell session after another, as the
+// tool this library came from ran them: dial an agent, run `true`, gather
+// its (empty) output and status, close. tcp is the same over TCP, the
+// baseline (issue 23 asks for UDT within twice it).
+func BenchmarkSession(b *testing.B) {
+	for _, tcp := range []bool{false, true} {
+		name := "udt"
+		if tcp {
+			name = "tcp"
+		}
+		b.Run(name, func(b *testing.B) {
+			var l net.Listener
+			var err error
+			if tcp {
+				l, err = net.Listen("tcp", "127.0.0.1:0")
+			} else {
+				l, err = udt.Listen("udt", "127.0.0.1:0")
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- agent(l, func(string, ...any) {}) }()
+			defer func() { l.Close(); <-done }()
+			dial, err := (&runFlags{cc: "native", tcp: tcp}).dialer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			addrs := []string{l.Addr().String()}
+			for b.Loop() {
+				r := run(context.Background(), dial, addrs, "true")[0]
+				if r.Err != nil || r.Status != 0 {
+					b.Fatalf("session: status %d, %v", r.Status, r.Err)
+				}
+			}
+		})
 	}
 }
