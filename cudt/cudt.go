@@ -164,6 +164,17 @@ func clampLen(n int) C.int {
 
 func init() { C.cudt_exit_guard() }
 
+// SetExitGuardForTesting turns off (or back on) what keeps exit from
+// running UDT's destructors under its running threads (shim.cpp), for a
+// test to show what it prevents.
+func SetExitGuardForTesting(on bool) {
+	off := 1
+	if on {
+		off = 0
+	}
+	C.cudt_exit_guard_off(C.int(off))
+}
+
 // ExitForTesting ends the process through the C library's exit(code), the
 // way a -race build always ends, in any build: for tests of what runs
 // then.

@@ -154,6 +154,8 @@ int cudt_startup(cudt_err* e);
 void cudt_exit(int code);
 /* Makes exit end the process before C++ destructors run (shim.cpp). */
 void cudt_exit_guard(void);
+/* Turns that off (1) or on, for a test to show what it prevents. */
+void cudt_exit_guard_off(int off);
 int cudt_cleanup(cudt_err* e);
 
 int cudt_socket(int af, int type, int protocol, cudt_err* e);

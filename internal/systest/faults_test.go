@@ -648,47 +648,77 @@ func TestReadWriteCloseRace(t *testing.T) {
 // is a crash on the way out.
 const exitCode = 7
 
-// TestExitWhileConnsChurn ends a process through the C library's exit
-// while connections open, carry data and close on every side: the way
-// every -race build ends. exit runs the destructors of C++ globals, UDT's
-// socket table among them, while UDT's threads still walk it; it once
-// aborted a test child with "double free or corruption" after its tests
-// had passed.
+// exitWitness is what the shim writes to standard error, with
+// UDT_TEST_EXIT_WITNESS set, when exit runs its C++ globals' destructors.
+const exitWitness = "cudt: destructors ran"
+
+// runExitChild runs exitChild with env and returns its output, failing
+// unless it exited with exitCode.
+func runExitChild(t *testing.T, env ...string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), "UDT_TEST_EXIT_CHILD=1", "UDT_TEST_EXIT_WITNESS=1"), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(2 * testenv.TimeoutUpperBound):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("the child did not exit within %v:\n%s", 2*testenv.TimeoutUpperBound, out.Bytes())
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitCode {
+		t.Fatalf("the child %v ended with %v, want exit status %d:\n%s", env, err, exitCode, out.Bytes())
+	}
+	return out.String()
+}
+
+// Ending a process through the C library's exit, as every -race build
+// ends, runs no destructor of the C++ globals (UDT's socket table among
+// them): UDT's threads still use them. A child without the guard shows
+// that the witness would tell.
+func TestExitRunsNoDestructors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs child processes; -short skips it")
+	}
+	if out := runExitChild(t, "UDT_TEST_EXIT_UNGUARDED=1", "UDT_EXIT_HELD=0", "UDT_EXIT_CLOSES=0"); !strings.Contains(out, exitWitness) {
+		t.Fatalf("without the guard, exit ran no destructor the witness saw: the test proves nothing\n%s", out)
+	}
+	if out := runExitChild(t, "UDT_EXIT_HELD=0", "UDT_EXIT_CLOSES=0"); strings.Contains(out, exitWitness) {
+		t.Fatalf("exit ran the C++ globals' destructors:\n%s", out)
+	}
+}
+
+// TestExitWhileConnsChurn ends processes through exit while connections
+// open, carry data and close on every side. Without the guard, UDT's
+// threads met its destroyed globals: one child in 12 to 24 crashed
+// (SIGSEGV, or glibc's "double free or corruption", as a -race test child
+// once did after its tests had passed). ./build.sh soak runs 30 rounds.
 func TestExitWhileConnsChurn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs child processes; -short skips it")
 	}
-	// Unguarded, one child in 8 crashed: 3 rounds catch a regression
-	// often, ./build.sh soak's 30 almost always.
-	rounds := testenv.EnvInt("UDT_EXIT_ROUNDS", 3)
-	for i := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "UDT_TEST_EXIT_CHILD=1")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		var err error
-		select {
-		case err = <-done:
-		case <-time.After(2 * testenv.TimeoutUpperBound):
-			cmd.Process.Kill()
-			<-done
-			t.Fatalf("round %d: the child did not exit within %v:\n%s", i, 2*testenv.TimeoutUpperBound, out.Bytes())
-		}
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != exitCode {
-			t.Fatalf("round %d: the child ended with %v, want exit status %d:\n%s", i, err, exitCode, out.Bytes())
+	for i := range testenv.EnvInt("UDT_EXIT_ROUNDS", 3) {
+		if out := runExitChild(t); strings.Contains(out, exitWitness) {
+			t.Fatalf("round %d: exit ran the C++ globals' destructors:\n%s", i, out)
 		}
 	}
 }
 
-// exitChild churns connections on 8 workers, holds 64 more with data in
-// flight, and exits once each worker has closed a few.
+// exitChild holds UDT_EXIT_HELD connections (8) with data in flight,
+// churns more on 8 workers, and exits through C's exit once
+// UDT_EXIT_CLOSES (100) have closed.
 func exitChild() {
+	if os.Getenv("UDT_TEST_EXIT_UNGUARDED") != "" {
+		cudt.SetExitGuardForTesting(false)
+	}
 	ln, err := udt.Listen("udt", "127.0.0.1:0")
 	if err != nil {
 		panic(err)
@@ -704,7 +734,7 @@ func exitChild() {
 	}()
 	var closed atomic.Int64
 	payload := make([]byte, 32<<10)
-	for range 64 {
+	for range testenv.EnvInt("UDT_EXIT_HELD", 8) {
 		c, err := udt.Dial("udt", ln.Addr().String())
 		if err != nil {
 			panic(err)
@@ -734,7 +764,7 @@ func exitChild() {
 			}
 		}()
 	}
-	for closed.Load() < 200 {
+	for closed.Load() < int64(testenv.EnvInt("UDT_EXIT_CLOSES", 100)) {
 		time.Sleep(time.Millisecond)
 	}
 	cudt.ExitForTesting(exitCode)
