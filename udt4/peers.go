@@ -325,8 +325,9 @@ const TestAttemptTimeout = 50 * time.Second
 // machine (reproduced here by running appclient at full speed alongside).
 // Test 3 uses fixed UDP ports 51000-51049 and 61000-61049, the first range
 // inside Linux's ephemeral ports. RunTest gives each attempt
-// [TestAttemptTimeout] and retries, once, an attempt that hung; any other
-// failure is returned at once.
+// [TestAttemptTimeout], ends sooner one whose output has stood still at
+// the start of test 2 for 20 s, and retries, once, an attempt that hung;
+// any other failure is returned at once.
 //
 // Two test programs running at once break each other, so RunTest holds a
 // machine-wide lock (a flock on a file in [os.TempDir]) while it runs,
@@ -348,6 +349,32 @@ func (p *Peers) RunTest(ctx context.Context) (*TestRun, error) {
 	}
 }
 
+// test2Stall is how long the program may sit in test 2 without a line:
+// the test takes a few seconds, one that hung never ends. A variable for
+// the test of the watch.
+var test2Stall = 20 * time.Second
+
+// watchedOutput collects the program's output and when it last grew.
+type watchedOutput struct {
+	mu   sync.Mutex
+	b    bytes.Buffer
+	last time.Time
+}
+
+func (w *watchedOutput) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.last = time.Now()
+	return w.b.Write(p)
+}
+
+// read returns the output so far and how long it has not grown.
+func (w *watchedOutput) read() (string, time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String(), time.Since(w.last)
+}
+
 // errHung marks an attempt that hung: in test 2 by an upstream race (the
 // client's TCP connections can precede the server's listen), in test 3 when
 // one of its fixed UDP ports (51000-51049, 61000-61049) is taken by another
@@ -362,10 +389,32 @@ func (p *Peers) runTestOnce(ctx context.Context, run *TestRun) error {
 	cmd := exec.CommandContext(actx, p.Test)
 	cmd.Dir = p.Dir
 	cmd.WaitDelay = 5 * time.Second
+	// The hang in test 2 shows early: the output stops at its start. A
+	// watch ends the attempt once it has stayed so for test2Stall, rather
+	// than at TestAttemptTimeout.
+	out := &watchedOutput{}
+	cmd.Stdout, cmd.Stderr = out, out
+	stopWatch := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-tick.C:
+				if text, quiet := out.read(); inTest2(text) && quiet >= test2Stall {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
 	start := time.Now()
-	b, err := cmd.CombinedOutput()
+	err := cmd.Run()
+	close(stopWatch)
 	run.Duration = time.Since(start)
-	run.Output = string(b)
+	run.Output, _ = out.read()
 	if err != nil {
 		if actx.Err() != nil {
 			err = fmt.Errorf("%v after %s (%v)", err, run.Duration.Round(time.Millisecond), actx.Err())

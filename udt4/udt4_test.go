@@ -324,6 +324,32 @@ func TestUpstreamTest(t *testing.T) {
 	t.Logf("upstream test passed in %s (%s in all)", run.Duration.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
 
+// A program that stops at the start of test 2, as the upstream one does
+// when it hangs there, is ended once its output has stalled, not at the
+// attempt's timeout, and retried once.
+func TestRunTestEndsAStalledTest2(t *testing.T) {
+	dir := t.TempDir()
+	prog := filepath.Join(dir, "hangs")
+	script := "#!/bin/sh\nprintf 'Start Test # 1\\nTesting simple data transfer.\\nTest # 1 completed.\\nStart Test # 2\\n'\nexec sleep 60\n"
+	if err := os.WriteFile(prog, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := test2Stall
+	test2Stall = time.Second
+	defer func() { test2Stall = old }()
+	start := time.Now()
+	run, err := (&Peers{Dir: dir, Test: prog}).RunTest(t.Context())
+	if !errors.Is(err, errHung) {
+		t.Fatalf("RunTest of a program stuck in test 2: %v", err)
+	}
+	if run.Hangs != 1 {
+		t.Errorf("%d hangs, want 1 (the first attempt; the second's is the error)", run.Hangs)
+	}
+	if took := time.Since(start); took >= TestAttemptTimeout {
+		t.Errorf("RunTest took %v: the stall went unseen until the attempt's timeout", took)
+	}
+}
+
 func TestCheckTestOutput(t *testing.T) {
 	t.Parallel()
 	good := "Start Test # 1\nTesting simple data transfer.\nTest # 1 completed.\n" +
