@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -96,36 +97,38 @@ int cudt_accepted_by(int u) {
 	}
 }
 
-void cudt_accepted_release(int u, int listener) {
-	if (listener == 0) return;
+namespace {
+
+// with_accepted runs f on listener's list of accepted sockets, false if
+// listener is not listening. UDT's garbage collector deletes sockets under
+// m_ControlLock and takes a listener's m_AcceptLock inside it, as here.
+template <typename F>
+bool with_accepted(int listener, F f) {
 	CUDTUnited* un = member(United());
-	// UDT's garbage collector deletes sockets under m_ControlLock, and
-	// takes a listener's m_AcceptLock inside it, as here.
 	pthread_mutex_t* mu = &(un->*member(ControlLock()));
 	pthread_mutex_lock(mu);
 	SocketMap& live = un->*member(Sockets());
 	SocketMap::iterator it = live.find(listener);
-	if (it != live.end() && it->second->m_pAcceptSockets != NULL) {
+	bool found = it != live.end() && it->second->m_pAcceptSockets != NULL;
+	if (found) {
 		pthread_mutex_lock(&it->second->m_AcceptLock);
-		it->second->m_pAcceptSockets->erase(u);
+		f(*it->second->m_pAcceptSockets);
 		pthread_mutex_unlock(&it->second->m_AcceptLock);
 	}
 	pthread_mutex_unlock(mu);
+	return found;
+}
+
+}  // namespace
+
+void cudt_accepted_release(int u, int listener) {
+	if (listener == 0) return;
+	with_accepted(listener, [u](std::set<UDTSOCKET>& s) { s.erase(u); });
 }
 
 int cudt_accepted_count(int listener) {
-	CUDTUnited* un = member(United());
-	pthread_mutex_t* mu = &(un->*member(ControlLock()));
-	pthread_mutex_lock(mu);
-	SocketMap& live = un->*member(Sockets());
-	SocketMap::iterator it = live.find(listener);
 	int n = -1;
-	if (it != live.end() && it->second->m_pAcceptSockets != NULL) {
-		pthread_mutex_lock(&it->second->m_AcceptLock);
-		n = int(it->second->m_pAcceptSockets->size());
-		pthread_mutex_unlock(&it->second->m_AcceptLock);
-	}
-	pthread_mutex_unlock(mu);
+	with_accepted(listener, [&n](std::set<UDTSOCKET>& s) { n = int(s.size()); });
 	return n;
 }
 
