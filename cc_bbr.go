@@ -74,6 +74,16 @@ type BBRConfig struct {
 // UDT's smoothed RTT stands in, and a queue counts from 10 % of RTprop
 // plus 5 ms.
 //
+// Requests and responses. A connection that sends a few packets and waits
+// (a gRPC unary call, an HTTP request) delivers at the rate of its calls,
+// not of the path. As in BBR, a delivery rate measured while the sender
+// had nothing more to send may raise BtlBw but never lower it, nor end
+// Startup; a flow that has only ever been so limited paces at no less than
+// Startup's first window per round trip. A call's packets then go
+// together, and the call takes one round trip, as with no pacing. UDT does
+// not tell a controller that its send buffer is empty; what was in flight
+// at an ACK does (under half of what the pace or the window allows).
+//
 // Pacing. UDT 4.11's sender, as Debian builds it, wakes only when a packet
 // reaches its UDP socket or every 4 ms (a jiffy), and then sends what it
 // owes back to back, so even a steady rate reaches the bottleneck in

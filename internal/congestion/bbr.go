@@ -91,11 +91,14 @@ type State struct {
 	// Queue is the latest queue the receiving end reported (0 without
 	// reports).
 	Queue time.Duration
+	// AppLimited: the application, not the path, limits the flow now, and
+	// its delivery rate does not lower BtlBw.
+	AppLimited bool
 }
 
 // State returns the model's state now.
 func (b *BBR) State() State {
-	return State{Mode: b.mode, Gain: bbrCycle[b.cycleIdx], BtlBw: b.bw(), RTprop: b.rtProp, Queue: b.q}
+	return State{Mode: b.mode, Gain: bbrCycle[b.cycleIdx], BtlBw: b.bw(), RTprop: b.rtProp, Queue: b.q, AppLimited: b.appLimited}
 }
 
 var bbrCycle = [...]float64{1.25, 0.75, 1, 1, 1, 1, 1, 1}
@@ -172,6 +175,9 @@ type BBR struct {
 	probeRound int64
 	probeMin   time.Duration
 	modeRound  int64
+	pace       float64 // the pacing rate apply set last, packets/s
+	appLimited bool    // the application, not the path, limits what is sent
+	appUntil   int32   // ... up to this sequence number at least
 
 	// the queue the receiving end measures (owdFilter)
 	peerQ  bool          // its reports carry the queue
@@ -191,6 +197,7 @@ func (b *BBR) Init(c Conn) {
 	// first ACK gives a rate to model.
 	c.SetCWnd(16)
 	c.SetPktSndPeriod(10)
+	b.pace = 1e5
 	b.rx.init()
 }
 
@@ -215,6 +222,7 @@ func (b *BBR) OnACK(c Conn, ack int32) {
 		b.start = now
 	}
 	b.sampleRTT(c, ack, now)
+	b.checkAppLimited(c, prev, ack)
 	// UDT's RTT is a candidate too once its smoothing has forgotten the
 	// 100 ms guess (which under load takes seconds): at loss from the
 	// start, every own sample may wait on a hole, and UDT's (ACK to ACK2)
@@ -240,7 +248,9 @@ func (b *BBR) OnACK(c Conn, ack int32) {
 		b.round++
 		b.roundEnd, b.roundStart, b.roundAck = c.SndCurrSeqNo(), now, ack
 		b.paceHist[b.round%2] = 0
-		b.roundSample(now, sample)
+		if !b.appLimited || sample > b.bw() {
+			b.roundSample(now, sample)
+		}
 	}
 	// Without rate reports from the receiving end for two seconds (a peer
 	// without this controller), UDT's receive rate: a median over 16 arrivals, which a
@@ -251,8 +261,10 @@ func (b *BBR) OnACK(c Conn, ack int32) {
 		if pm := b.paceMax(); pm > 0 {
 			r = min(r, pm)
 		}
-		i := b.slot % int64(len(b.btlBw))
-		b.btlBw[i] = max(b.btlBw[i], r)
+		if !b.appLimited || r > b.bw() {
+			i := b.slot % int64(len(b.btlBw))
+			b.btlBw[i] = max(b.btlBw[i], r)
+		}
 	}
 	bw := b.bw()
 	if bw <= 0 || b.rtProp == 0 {
@@ -269,7 +281,8 @@ func (b *BBR) OnACK(c Conn, ack int32) {
 		// counts here only once it spans two rate reports (20 ms each at
 		// least), or on a short path rounds of one ACK period would end it
 		// before any report could show growth.
-		if newRound && now.Sub(b.fullAt) >= 40*time.Millisecond {
+		// A round the application limited says nothing of the link.
+		if newRound && !b.appLimited && now.Sub(b.fullAt) >= 40*time.Millisecond {
 			b.fullAt = now
 			if bw >= b.fullBw*1.25 {
 				b.fullBw, b.fullRounds = bw, 0
@@ -298,6 +311,37 @@ func (b *BBR) OnACK(c Conn, ack int32) {
 		}
 	}
 	b.apply(c, bw)
+}
+
+// checkAppLimited decides, at an ACK that moved the acknowledged number
+// from prev to ack, whether the application limits the flow: BBR's rule
+// that a delivery rate measured while the sender had nothing to send
+// describes the application, not the path, and may raise the bandwidth
+// estimate but never lower it, nor end Startup. A request/response
+// connection otherwise measures the pace of its calls, and then paces
+// each call's packets at it (on a 100 ms path, six packets took 70 ms
+// more than the one-way delay).
+//
+// UDT does not tell a controller whether its send buffer is empty; what
+// was in flight before this ACK does: a sender with data to send keeps
+// in flight what its pace allows in a round trip, or its window, whichever
+// is less. Under half of both, it had nothing more to send. Everything
+// sent until then is application-limited, and the flag holds until an
+// ACK passes it with the sender busy again, as in BBR (a call's packets
+// that one ACK acknowledges in part are still the call's).
+func (b *BBR) checkAppLimited(c Conn, prev, ack int32) {
+	curr := c.SndCurrSeqNo()
+	if b.rtProp == 0 || b.pace <= 0 {
+		return
+	}
+	inflight := float64(SeqLen(prev, SeqInc(curr)))
+	if inflight < min(b.pace*b.rtProp.Seconds(), c.CWnd())/2 || b.mode == ProbeRTT {
+		b.appLimited, b.appUntil = true, curr
+		return
+	}
+	if b.appLimited && SeqCmp(ack, b.appUntil) > 0 {
+		b.appLimited = false
+	}
 }
 
 // cycle moves ProbeBW through its gain phases.
@@ -576,10 +620,21 @@ func (b *BBR) apply(c Conn, bw float64) {
 			gain = 0.9
 		}
 	}
+	rate := gain * bw
+	if b.mode == Startup && b.appLimited && b.rtProp > 0 {
+		// A flow that has only ever been application-limited has
+		// measured its application, not the link: BBR's Startup never
+		// paces slower than its start, its gain times the first window
+		// per round trip (here the window's floor), which keeps a
+		// call's packets together (at most at UDT's own start, 10 µs
+		// apart).
+		rate = max(rate, min(b.cfg.StartupGain*bbrMinCWnd/b.rtProp.Seconds(), 1e5))
+	}
 	// UDT sends every 16th packet right after the one before, as the
 	// second of a pair for its bandwidth probe: 16 packets take 15 periods.
-	c.SetPktSndPeriod(1e6 / (gain * bw) * 16 / 15)
-	b.paceHist[b.round%2] = max(b.paceHist[b.round%2], gain*bw)
+	c.SetPktSndPeriod(1e6 / rate * 16 / 15)
+	b.pace = rate
+	b.paceHist[b.round%2] = max(b.paceHist[b.round%2], rate)
 	bdp := bw * b.rtProp.Seconds()
 	// UDT's receiver acknowledges every SYN (10 ms) and every 64 packets
 	// in between, so up to two SYNs of data wait for an ACK whatever the
@@ -650,8 +705,10 @@ func (b *BBR) OnCustomMsg(c Conn, typ, ext int, data []byte) {
 	if v == 0 {
 		v = r // the first reports: something to start from
 	}
-	i := b.slot % int64(len(b.btlBw))
-	b.btlBw[i] = max(b.btlBw[i], v)
+	if !b.appLimited || v > b.bw() {
+		i := b.slot % int64(len(b.btlBw))
+		b.btlBw[i] = max(b.btlBw[i], v)
+	}
 	switch {
 	case b.mode == ProbeBW && b.peerQ:
 		b.updateSteady(b.probeEcho(b.cfg.Clock.Now()))

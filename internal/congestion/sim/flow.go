@@ -22,6 +22,9 @@ type FlowConfig struct {
 	// ISN is the first sequence number (wrapping is part of what a
 	// controller must get right).
 	ISN int32
+	// Limited makes the flow application-limited: it sends only what
+	// Flow.Write has handed it (Packets is ignored).
+	Limited bool
 }
 
 // UDT 4.11's defaults and constants that a controller sees.
@@ -43,6 +46,13 @@ type Flow struct {
 	rcv              receiver
 	bins             []int64 // new packets received in each binWidth
 	done             time.Duration
+	written          int64 // with Limited: packets the application wrote
+	waiters          []waiter
+}
+
+type waiter struct {
+	n  int64
+	fn func()
 }
 
 type sender struct {
@@ -138,6 +148,9 @@ func (f *Flow) send() {
 	}
 	if n < 0 {
 		more := f.cfg.Packets == 0 || snd.curr+1 < f.cfg.Packets
+		if f.cfg.Limited {
+			more = snd.curr+1 < f.written
+		}
 		if !more || float64(snd.curr+1-snd.lastAck) >= min(snd.cwnd, flowWindow) {
 			snd.waiting = true
 			// UDT forgets the schedule: no lateness carries over.
@@ -284,6 +297,11 @@ func (f *Flow) arrive(n int64, ts int32) {
 		if f.cfg.Packets > 0 && r.ackPoint == f.cfg.Packets && f.done < 0 {
 			f.done = s.now - f.cfg.Start
 		}
+		for len(f.waiters) > 0 && f.waiters[0].n <= r.ackPoint {
+			fn := f.waiters[0].fn
+			f.waiters = f.waiters[1:]
+			fn()
+		}
 	}
 	f.Receiver.OnPktReceived(&r.conn, f.wire(n), ts, base.Add(now))
 	r.pkts++
@@ -424,6 +442,27 @@ func (f *Flow) Mbps(from, to time.Duration) float64 {
 		n += f.bins[i]
 	}
 	return float64(n) * MSS * 8 / (to - from).Seconds() / 1e6
+}
+
+// Write hands a Limited flow k more packets to send, and returns how many
+// it has been handed in all. Call it from an event (Sim.At, Sim.Every, a
+// Delivered callback) or before Run.
+func (f *Flow) Write(k int64) int64 {
+	f.written += k
+	if f.Sender != nil {
+		f.wake()
+	}
+	return f.written
+}
+
+// OnDelivered calls fn, in the simulation, once the first n packets have
+// arrived in order; calls must come in increasing n.
+func (f *Flow) OnDelivered(n int64, fn func()) {
+	if n <= f.rcv.ackPoint {
+		f.s.At(f.s.now, fn)
+		return
+	}
+	f.waiters = append(f.waiters, waiter{n, fn})
 }
 
 // Delivered is how many packets arrived in order so far.
