@@ -2,9 +2,9 @@
 // connects to every node of a "slice" at once, runs a command on each
 // through a node agent and gathers every output with its exit status.
 //
-//	slice agent [-listen 127.0.0.1:0] [-n 1] [-rcvbuf BYTES]
-//	slice run [-cmd CMD] [-cc native|bbr] [-rcvbuf BYTES] [-tcp] [-timeout 2m] [-json] ADDR...
-//	slice demo [-n 200] [-cmd CMD] [-cc native|bbr] [-rcvbuf BYTES] [-agent-rcvbuf BYTES] [-tcp]
+//	slice agent [-listen 127.0.0.1:0] [-n 1] [-cc native|bbr] [-rcvbuf BYTES] [-tcp [-tcp-cc NAME]]
+//	slice run [-cmd CMD] [-cc native|bbr] [-rcvbuf BYTES] [-tcp [-tcp-cc NAME]] [-timeout 2m] [-json] ADDR...
+//	slice demo [-n 200] [-cmd CMD] [-cc native|bbr] [-rcvbuf BYTES] [-agent-rcvbuf BYTES] [-tcp [-tcp-cc NAME]]
 //
 // agent serves commands on n listeners (printing each address on a line):
 // each connection carries one command, run with /bin/sh -c; its output
@@ -28,6 +28,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/udtgo/udt"
@@ -71,15 +72,21 @@ func agentMain(args []string) error {
 	addr := fs.String("listen", "127.0.0.1:0", "address to listen on (port 0: any free one)")
 	n := fs.Int("n", 1, "how many agents (listeners) to run")
 	tcp := fs.Bool("tcp", false, "serve over TCP instead of UDT")
+	tcpCC := fs.String("tcp-cc", "", tcpCCUsage)
 	rcvbuf := fs.Int("rcvbuf", 0, "UDT receive buffer per connection, bytes (0: UDT's 12 MB); an agent receives only commands")
+	ccName := fs.String("cc", "native", "UDT congestion control of the output an agent sends: "+strings.Join(udt.Controllers, ", ")+" (udt.BBR wants it on both ends)")
 	fs.Parse(args)
-	lc := udt.ListenConfig{Config: udt.Config{RecvBuffer: *rcvbuf}}
+	cc, err := udt.ParseCongestionControl(*ccName)
+	if err != nil {
+		return err
+	}
+	lc := udt.ListenConfig{Config: udt.Config{RecvBuffer: *rcvbuf, CongestionControl: cc}}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	errc := make(chan error, *n)
 	var ls []net.Listener
 	for range *n {
-		l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", *addr)
+		l, err := (&net.ListenConfig{Control: tcpControl(*tcpCC)}).Listen(ctx, "tcp", *addr)
 		if !*tcp {
 			l, err = lc.Listen(ctx, "udt", *addr)
 		}
@@ -109,6 +116,7 @@ type runFlags struct {
 	cc      string
 	rcvbuf  int
 	tcp     bool
+	tcpCC   string
 	timeout time.Duration
 	json    bool
 }
@@ -118,13 +126,14 @@ func (f *runFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&f.cc, "cc", "native", "UDT congestion control: "+strings.Join(udt.Controllers, ", "))
 	fs.IntVar(&f.rcvbuf, "rcvbuf", 0, "UDT receive buffer per connection, bytes (0: UDT's 12 MB): the window each node's output flows in, and what a connection's setup writes (docs/udt4-behaviour.md)")
 	fs.BoolVar(&f.tcp, "tcp", false, "connect over TCP instead of UDT")
+	fs.StringVar(&f.tcpCC, "tcp-cc", "", tcpCCUsage)
 	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "bound on the whole run")
 	fs.BoolVar(&f.json, "json", false, "print the summary as JSON")
 }
 
 func (f *runFlags) dialer() (dialFunc, error) {
 	if f.tcp {
-		var d net.Dialer
+		d := net.Dialer{Control: tcpControl(f.tcpCC)}
 		return func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, nil
 	}
 	cc, err := udt.ParseCongestionControl(f.cc)
@@ -179,9 +188,9 @@ func demoMain(args []string) error {
 	if err != nil {
 		return err
 	}
-	agentArgs := []string{"agent", "-n", fmt.Sprint(*n), "-rcvbuf", fmt.Sprint(*agentBuf)}
+	agentArgs := []string{"agent", "-n", fmt.Sprint(*n), "-rcvbuf", fmt.Sprint(*agentBuf), "-cc", f.cc}
 	if f.tcp {
-		agentArgs = append(agentArgs, "-tcp")
+		agentArgs = append(agentArgs, "-tcp", "-tcp-cc", f.tcpCC)
 	}
 	child := exec.Command(self, agentArgs...)
 	child.Stderr = os.Stderr
@@ -267,4 +276,26 @@ func (s summary) String() string {
 		"controller's peak: %d descriptors, %d threads",
 		name, s.Nodes, s.Failed, s.NonZeroExit, s.OutputBytes,
 		r(s.ConnectedP50), r(s.AllConnected), r(s.AllDone), r(s.DoneP50), r(s.DoneP99), r(s.DoneMax), s.PeakFDs, s.PeakThreads)
+}
+
+const tcpCCUsage = "with -tcp: the sockets' Linux congestion control (cubic, bbr, ...; empty: the system's default)"
+
+// tcpControl sets a TCP socket's congestion control before it connects or
+// listens (a listener's passes to the connections it accepts).
+func tcpControl(name string) func(network, address string, c syscall.RawConn) error {
+	if name == "" {
+		return nil
+	}
+	return func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptString(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, name)
+		}); err != nil {
+			return err
+		}
+		if serr != nil {
+			return fmt.Errorf("TCP congestion control %q: %w", name, serr)
+		}
+		return nil
+	}
 }
