@@ -54,7 +54,7 @@ commands:
            deps, then on loopback gRPC over UDT vs gRPC over TCP (unary p50/p99,
            streaming goodput) beside raw UDT vs raw TCP, in one run
            (UDT_SERVICES_SECONDS=3, UDT_SERVICES_ROUNDS=3; docs/services.md)
-  bench-wan [check|smoke|run|fair|services] [flags...]
+  bench-wan [check|smoke|run|fair|services|slice] [flags...]
            as root: the WAN lab (two network namespaces joined by the user-space
            path emulator): with no argument, the emulator's fidelity check and
            the full matrix (RTT 1/50/100/200 ms x loss 0/0.1/1 %: UDT with
@@ -67,7 +67,10 @@ commands:
            to docs/bench-wan-fair.{md,json,png} (bin/wanbench fair -h);
            services: gRPC over
            UDT (native, BBR) vs gRPC over TCP (BBR, CUBIC) at 100 Mbit/s, RTT
-           100 ms, loss 0/0.1/1 %, to docs/services-wan.{md,json,png}
+           100 ms, loss 0/0.1/1 %, to docs/services-wan.{md,json,png};
+           slice: examples/slice, 200 agents in the far namespace, 64 KiB and
+           4 MiB of output each, UDT (native, BBR) vs TCP (CUBIC, BBR), RTT
+           100 ms, loss 0/0.1/1 %, to docs/slice-wan.{md,json,png}
   soak     deps, the long forms of the reliability suite (about 25 minutes): both
            killed-peer directions without a deadline, 1,000 rounds of each close
            race under -race, 200 write+close rounds, 500 lossy transfers of up
@@ -565,8 +568,9 @@ cmd_bench_wan() {
 	cmd_deps
 	bench_wan_can_run
 	mkdir -p bin docs
-	say "building bin/udt and bin/wanbench (module bench/wan)"
+	say "building bin/udt, bin/slice and bin/wanbench (module bench/wan)"
 	go build -o bin/udt ./cmd/udt
+	go build -o bin/slice ./examples/slice
 	(cd bench/wan && go build -o ../../bin/wanbench .)
 	local what=${1:-all}
 	if (($# > 0)); then shift; fi
@@ -587,12 +591,19 @@ cmd_bench_wan() {
 		bin/wanbench services -json docs/services-wan.json -png docs/services-wan.png -md docs/services-wan.md "$@"
 		say "wrote the report (docs/services-wan.{md,json,png} unless -md, -json or -png said otherwise)"
 		;;
+	slice)
+		# examples/slice: 200 agents in the far namespace, the controller
+		# gathers 64 KiB and 4 MiB from each; UDT (native, udt.BBR) vs TCP
+		# (CUBIC, BBR); 100 ms, loss 0/0.1/1 % (about 25 minutes).
+		bin/wanbench slice -json docs/slice-wan.json -png docs/slice-wan.png -md docs/slice-wan.md "$@"
+		say "wrote the report (docs/slice-wan.{md,json,png} unless -md, -json or -png said otherwise)"
+		;;
 	all)
 		bin/wanbench check -json docs/bench-wan-fidelity.json | tee docs/bench-wan-fidelity.md
 		bin/wanbench run -json docs/bench-wan.json -png docs/bench-wan.png -md docs/bench-wan.md "$@"
 		say "wrote docs/bench-wan.md, docs/bench-wan.json, docs/bench-wan.png and docs/bench-wan-fidelity.{md,json}"
 		;;
-	*) die "bench-wan: unknown form '$what' (check, smoke, run, fair, services, or nothing for all)" ;;
+	*) die "bench-wan: unknown form '$what' (check, smoke, run, fair, services, slice, or nothing for all)" ;;
 	esac
 }
 

@@ -7,6 +7,7 @@
 //	wanbench fair    two flows through one bottleneck: shares over time, Jain's index
 //	wanbench smoke   one short UDT transfer through one path
 //	wanbench services  gRPC over UDT and over TCP on one path (docs/services.md)
+//	wanbench slice   a controller gathering command output from 200 agents (examples/slice)
 //
 // It lives in its own module so the library's users never pull quic-go,
 // gRPC and the plotting packages.
@@ -26,12 +27,13 @@ import (
 )
 
 func usage() {
-	fmt.Fprint(os.Stderr, `usage: wanbench check|run|fair|services|smoke [flags]   (as root)
+	fmt.Fprint(os.Stderr, `usage: wanbench check|run|fair|services|slice|smoke [flags]   (as root)
   check   emulator fidelity (RTT, loss, rate) and the highest faithful rate
   run     the bench matrix: -h for its flags
   fair    flows sharing one bottleneck: shares over time, Jain's index (-h)
   smoke   one path, one short UDT transfer through it
   services  gRPC over UDT (native, BBR) vs over TCP (BBR, CUBIC): -h for its flags
+  slice   a controller connects 200 agents at once and gathers their output (-h)
 `)
 }
 
@@ -74,6 +76,8 @@ func main() {
 		err = fairMain(os.Args[2:])
 	case "services":
 		err = servicesMain(os.Args[2:])
+	case "slice":
+		err = sliceMain(os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
