@@ -46,6 +46,7 @@ var sliceContenders = []sliceContender{
 type sliceResult struct {
 	Nodes        int    `json:"nodes"`
 	Failed       int    `json:"failed"`
+	FirstError   string `json:"first_error,omitempty"`
 	AllConnected int64  `json:"all_connected_ns"`
 	ConnectedP50 int64  `json:"connected_p50_ns"`
 	AllDone      int64  `json:"all_done_ns"`
@@ -56,6 +57,7 @@ type sliceResult struct {
 	NonZeroExit  int    `json:"nonzero_exit"`
 	PeakFDs      int    `json:"peak_fds"`
 	PeakThreads  int    `json:"peak_threads"`
+	DialResends  uint64 `json:"dial_resends"`
 	Err          string `json:"error,omitempty"`
 }
 
@@ -179,8 +181,8 @@ func sliceMain(args []string) error {
 					fmt.Printf("%d B, loss %g%%: %-10s error: %s\n", int64(size), loss, c.name, res.Err)
 					continue
 				}
-				fmt.Printf("%d B, loss %g%%: %-10s connected p50 %v, all %v; gathered p50 %v, p99 %v, all %v; peak %d fds, %d threads\n",
-					int64(size), loss, c.name, ms(res.ConnectedP50), ms(res.AllConnected), ms(res.DoneP50), ms(res.DoneP99), ms(res.AllDone), res.PeakFDs, res.PeakThreads)
+				fmt.Printf("%d B, loss %g%%: %-10s connected p50 %v, all %v; gathered p50 %v, p99 %v, all %v; peak %d fds, %d threads; %d handshake resends\n",
+					int64(size), loss, c.name, ms(res.ConnectedP50), ms(res.AllConnected), ms(res.DoneP50), ms(res.DoneP99), ms(res.AllDone), res.PeakFDs, res.PeakThreads, res.DialResends)
 			}
 		}
 	}
@@ -230,7 +232,7 @@ func sliceRun(lab *wanlab.Lab, bin string, c sliceContender, n int, size int64, 
 	}
 	switch {
 	case res.Failed > 0:
-		res.Err = fmt.Sprintf("%d of %d nodes failed: %s", res.Failed, res.Nodes, strings.TrimSpace(ctl.stderr.String()))
+		res.Err = fmt.Sprintf("%d of %d nodes failed; the first: %s", res.Failed, res.Nodes, res.FirstError)
 	case res.OutputBytes != int64(n)*size || res.NonZeroExit > 0:
 		res.Err = fmt.Sprintf("gathered %d bytes (want %d), %d non-zero exits", res.OutputBytes, int64(n)*size, res.NonZeroExit)
 	}

@@ -222,6 +222,7 @@ type summary struct {
 	CC           string        `json:"cc,omitempty"`
 	Nodes        int           `json:"nodes"`
 	Failed       int           `json:"failed"`
+	FirstError   string        `json:"first_error,omitempty"` // of the node that failed first
 	AllConnected time.Duration `json:"all_connected_ns"`
 	ConnectedP50 time.Duration `json:"connected_p50_ns"`
 	AllDone      time.Duration `json:"all_done_ns"`
@@ -232,17 +233,24 @@ type summary struct {
 	NonZeroExit  int           `json:"nonzero_exit"`
 	PeakFDs      int           `json:"peak_fds"`
 	PeakThreads  int           `json:"peak_threads"`
+	// UDT only: handshake requests UDT sent again after waiting 250 ms
+	// for an answer (udt.PollerStats.DialResendWaits).
+	DialResends uint64 `json:"dial_resends"`
 }
 
 func summarize(res []result, peak resources, netw, cc string) summary {
 	s := summary{Network: netw, Nodes: len(res), PeakFDs: peak.fds, PeakThreads: peak.threads}
 	if netw == "udt" {
 		s.CC = cc
+		s.DialResends = udt.ReadPollerStats().DialResendWaits
 	}
 	var done, conn []time.Duration
+	var firstAt time.Duration
 	for _, r := range res {
 		if r.Err != nil {
-			s.Failed++
+			if s.Failed++; s.FirstError == "" || r.Done < firstAt {
+				s.FirstError, firstAt = fmt.Sprintf("%s after %v: %v", r.Addr, r.Done.Round(time.Millisecond), r.Err), r.Done
+			}
 			continue
 		}
 		s.AllConnected = max(s.AllConnected, r.Connected)
@@ -273,9 +281,9 @@ func (s summary) String() string {
 	}
 	return fmt.Sprintf("%s: %d nodes, %d failed, %d exited non-zero, %d output bytes\n"+
 		"connected: half after %v, all after %v; all gathered after %v; per node p50 %v, p99 %v, max %v\n"+
-		"controller's peak: %d descriptors, %d threads",
+		"controller's peak: %d descriptors, %d threads; %d handshake requests resent after 250 ms",
 		name, s.Nodes, s.Failed, s.NonZeroExit, s.OutputBytes,
-		r(s.ConnectedP50), r(s.AllConnected), r(s.AllDone), r(s.DoneP50), r(s.DoneP99), r(s.DoneMax), s.PeakFDs, s.PeakThreads)
+		r(s.ConnectedP50), r(s.AllConnected), r(s.AllDone), r(s.DoneP50), r(s.DoneP99), r(s.DoneMax), s.PeakFDs, s.PeakThreads, s.DialResends)
 }
 
 const tcpCCUsage = "with -tcp: the sockets' Linux congestion control (cubic, bbr, ...; empty: the system's default)"
