@@ -76,6 +76,8 @@ type SliceReport struct {
 	RateBps     int64        `json:"rate_bps"`
 	RTTms       float64      `json:"rtt_ms"`
 	Nodes       int          `json:"nodes"`
+	RcvBuf      int          `json:"udt_rcvbuf,omitempty"`
+	AgentRcvBuf int          `json:"udt_agent_rcvbuf,omitempty"`
 	Contenders  []string     `json:"contenders"`
 	Cells       []*SliceCell `json:"cells"`
 	Description string       `json:"description"`
@@ -95,6 +97,8 @@ func sliceMain(args []string) error {
 	cont := fs.String("contenders", strings.Join(names, ","), "who runs")
 	bin := fs.String("slice", "", "the slice command (examples/slice; default: slice beside this binary)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "bound on one run of the controller")
+	rcvbuf := fs.Int("rcvbuf", 0, "UDT: the controller's receive buffer per connection, bytes (slice run -rcvbuf; 0: UDT's 12 MB)")
+	agentBuf := fs.Int("agent-rcvbuf", 0, "UDT: the agents' receive buffer per connection, bytes (slice agent -rcvbuf; 0: UDT's 12 MB)")
 	files := reportFlags(fs, "the plot")
 	replot := fs.String("replot", "", "only redraw the table and plot of this JSON report (no lab)")
 	if err := fs.Parse(args); err != nil {
@@ -150,7 +154,7 @@ func sliceMain(args []string) error {
 	}
 	defer done()
 	rep := &SliceReport{
-		Date: time.Now().UTC().Format(time.RFC3339), Host: hostInfo(), RateBps: rate, RTTms: *rtt, Nodes: *n,
+		Date: time.Now().UTC().Format(time.RFC3339), Host: hostInfo(), RateBps: rate, RTTms: *rtt, Nodes: *n, RcvBuf: *rcvbuf, AgentRcvBuf: *agentBuf,
 		Description: "examples/slice: N agents listen in A, each on its own port; the controller in B connects to all at once, " +
 			"sends each the command `head -c S /dev/zero` (run with /bin/sh -c) and reads its output and exit status. " +
 			"Times from the controller's start: all connected, and all outputs gathered (with the p50, p99 and max per node); " +
@@ -175,7 +179,7 @@ func sliceMain(args []string) error {
 					return err
 				}
 				time.Sleep(time.Second + 2*one)
-				res := sliceRun(lab, *bin, c, *n, int64(size), *timeout)
+				res := sliceRun(lab, *bin, c, *n, int64(size), *timeout, *rcvbuf, *agentBuf)
 				cell.Results[c.name] = res
 				if res.Err != "" {
 					fmt.Printf("%d B, loss %g%%: %-10s error: %s\n", int64(size), loss, c.name, res.Err)
@@ -193,7 +197,7 @@ func sliceMain(args []string) error {
 func ms(ns int64) time.Duration { return time.Duration(ns).Round(time.Millisecond) }
 
 // sliceRun runs one contender: n agents in A, the controller in B.
-func sliceRun(lab *wanlab.Lab, bin string, c sliceContender, n int, size int64, timeout time.Duration) *sliceResult {
+func sliceRun(lab *wanlab.Lab, bin string, c sliceContender, n int, size int64, timeout time.Duration, rcvbuf, agentBuf int) *sliceResult {
 	fail := func(err error) *sliceResult { return &sliceResult{Err: err.Error()} }
 	agentArgs := []string{"agent", "-n", fmt.Sprint(n), "-listen", lab.Addr[wanlab.A].String() + ":0"}
 	runArgs := []string{"run", "-json", "-timeout", timeout.String(), "-cmd", fmt.Sprintf("head -c %d /dev/zero", size)}
@@ -201,8 +205,8 @@ func sliceRun(lab *wanlab.Lab, bin string, c sliceContender, n int, size int64, 
 		agentArgs = append(agentArgs, "-tcp", "-tcp-cc", c.cc)
 		runArgs = append(runArgs, "-tcp", "-tcp-cc", c.cc)
 	} else {
-		agentArgs = append(agentArgs, "-cc", c.cc)
-		runArgs = append(runArgs, "-cc", c.cc)
+		agentArgs = append(agentArgs, "-cc", c.cc, "-rcvbuf", fmt.Sprint(agentBuf))
+		runArgs = append(runArgs, "-cc", c.cc, "-rcvbuf", fmt.Sprint(rcvbuf))
 	}
 	agents, err := start(lab, wanlab.A, bin, agentArgs...)
 	if err != nil {
@@ -262,8 +266,12 @@ func sizeText(b int64) string {
 // column per contender, and UDT's time to gather all against each TCP's.
 func sliceTable(rep *SliceReport) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Link %.0f Mbit/s each way, RTT %g ms, %d agents. Each cell: all connected / all outputs gathered (per node p50, p99); the controller's peak descriptors and threads.\n\n",
+	fmt.Fprintf(&b, "Link %.0f Mbit/s each way, RTT %g ms, %d agents. Each cell: all connected / all outputs gathered (per node p50, p99); the controller's peak descriptors and threads.",
 		float64(rep.RateBps)/1e6, rep.RTTms, rep.Nodes)
+	if rep.RcvBuf > 0 || rep.AgentRcvBuf > 0 {
+		fmt.Fprintf(&b, " UDT receive buffers: controller %s, agents %s per connection (0: UDT's 12 MB).", sizeText(int64(rep.RcvBuf)), sizeText(int64(rep.AgentRcvBuf)))
+	}
+	b.WriteString("\n\n")
 	b.WriteString("| output per node | loss |")
 	for _, n := range rep.Contenders {
 		fmt.Fprintf(&b, " %s |", sliceTitle(n))
