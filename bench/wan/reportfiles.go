@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"image/color"
 	"os"
+	"slices"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -111,4 +113,36 @@ func savePanels(path string, plots [][]*plot.Plot, w, h, gap vg.Length) error {
 		return err
 	}
 	return f.Close()
+}
+
+// replotFrom is a scenario's -replot: it reads the JSON report at path,
+// prints its table and, with -png, draws its plot again.
+func replotFrom[R any](path string, files *reportFiles, table func(*R) string, plotTo func(*R, string) error) error {
+	var rep R
+	if err := readJSON(path, &rep); err != nil {
+		return err
+	}
+	fmt.Print(table(&rep))
+	if files.png != "" {
+		return plotTo(&rep, files.png)
+	}
+	return nil
+}
+
+// pickContenders returns the contenders a -contenders list names, in its
+// order, or an error naming the unknown one and the choices.
+func pickContenders[C any](all []C, name func(C) string, list string) ([]C, error) {
+	var names []string
+	for _, c := range all {
+		names = append(names, name(c))
+	}
+	var run []C
+	for _, n := range strings.Split(list, ",") {
+		i := slices.Index(names, n)
+		if i < 0 {
+			return nil, fmt.Errorf("-contenders: unknown %q (%s)", n, strings.Join(names, ", "))
+		}
+		run = append(run, all[i])
+	}
+	return run, nil
 }

@@ -100,15 +100,7 @@ func servicesMain(args []string) error {
 		return err
 	}
 	if *replot != "" {
-		var rep SvcReport
-		if err := readJSON(*replot, &rep); err != nil {
-			return err
-		}
-		fmt.Print(svcTable(&rep))
-		if files.png != "" {
-			return svcPlot(&rep, files.png)
-		}
-		return nil
+		return replotFrom(*replot, files, svcTable, svcPlot)
 	}
 	rate, err := parseRate(*rateS)
 	if err != nil {
@@ -118,13 +110,9 @@ func servicesMain(args []string) error {
 	if err != nil {
 		return err
 	}
-	var run []svcContender
-	for _, n := range strings.Split(*cont, ",") {
-		i := slices.IndexFunc(svcContenders, func(c svcContender) bool { return c.name == n })
-		if i < 0 {
-			return fmt.Errorf("-contenders: unknown %q (%s)", n, strings.Join(names, ", "))
-		}
-		run = append(run, svcContenders[i])
+	run, err := pickContenders(svcContenders, func(c svcContender) string { return c.name }, *cont)
+	if err != nil {
+		return err
 	}
 	self, err := os.Executable()
 	if err != nil {

@@ -105,15 +105,7 @@ func sliceMain(args []string) error {
 		return err
 	}
 	if *replot != "" {
-		var rep SliceReport
-		if err := readJSON(*replot, &rep); err != nil {
-			return err
-		}
-		fmt.Print(sliceTable(&rep))
-		if files.png != "" {
-			return slicePlot(&rep, files.png)
-		}
-		return nil
+		return replotFrom(*replot, files, sliceTable, slicePlot)
 	}
 	rate, err := parseRate(*rateS)
 	if err != nil {
@@ -130,13 +122,9 @@ func sliceMain(args []string) error {
 	if *n <= 0 {
 		return errors.New("-n: want at least one agent")
 	}
-	var run []sliceContender
-	for _, c := range strings.Split(*cont, ",") {
-		i := slices.IndexFunc(sliceContenders, func(s sliceContender) bool { return s.name == c })
-		if i < 0 {
-			return fmt.Errorf("-contenders: unknown %q (%s)", c, strings.Join(names, ", "))
-		}
-		run = append(run, sliceContenders[i])
+	run, err := pickContenders(sliceContenders, func(c sliceContender) string { return c.name }, *cont)
+	if err != nil {
+		return err
 	}
 	if *bin == "" {
 		self, err := os.Executable()
