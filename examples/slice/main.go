@@ -211,7 +211,10 @@ func demoMain(args []string) error {
 		addrs = append(addrs, sc.Text())
 	}
 	if len(addrs) < *n {
-		return fmt.Errorf("the agents' process gave %d addresses of %d: %v", len(addrs), *n, sc.Err())
+		if err := sc.Err(); err != nil {
+			return fmt.Errorf("the agents' process gave %d addresses of %d: %v", len(addrs), *n, err)
+		}
+		return fmt.Errorf("the agents' process ended after %d addresses of %d (its error is above)", len(addrs), *n)
 	}
 	return runAndReport(f, addrs)
 }
@@ -279,11 +282,15 @@ func (s summary) String() string {
 	if s.CC != "" {
 		name += " (" + s.CC + ")"
 	}
-	return fmt.Sprintf("%s: %d nodes, %d failed, %d exited non-zero, %d output bytes\n"+
+	out := fmt.Sprintf("%s: %d nodes, %d failed, %d exited non-zero, %d output bytes\n"+
 		"connected: half after %v, all after %v; all gathered after %v; per node p50 %v, p99 %v, max %v\n"+
-		"controller's peak: %d descriptors, %d threads; %d handshake requests resent after 250 ms",
+		"controller's peak: %d descriptors, %d threads",
 		name, s.Nodes, s.Failed, s.NonZeroExit, s.OutputBytes,
-		r(s.ConnectedP50), r(s.AllConnected), r(s.AllDone), r(s.DoneP50), r(s.DoneP99), r(s.DoneMax), s.PeakFDs, s.PeakThreads, s.DialResends)
+		r(s.ConnectedP50), r(s.AllConnected), r(s.AllDone), r(s.DoneP50), r(s.DoneP99), r(s.DoneMax), s.PeakFDs, s.PeakThreads)
+	if s.Network == "udt" {
+		out += fmt.Sprintf("; %d handshake requests resent after 250 ms", s.DialResends)
+	}
+	return out
 }
 
 const tcpCCUsage = "with -tcp: the sockets' Linux congestion control (cubic, bbr, ...; empty: the system's default)"
