@@ -248,7 +248,7 @@ func (b *BBR) OnACK(c Conn, ack int32) {
 		b.round++
 		b.roundEnd, b.roundStart, b.roundAck = c.SndCurrSeqNo(), now, ack
 		b.paceHist[b.round%2] = 0
-		if !b.appLimited || sample > b.bw() {
+		if b.takes(sample) {
 			b.roundSample(now, sample)
 		}
 	}
@@ -261,10 +261,7 @@ func (b *BBR) OnACK(c Conn, ack int32) {
 		if pm := b.paceMax(); pm > 0 {
 			r = min(r, pm)
 		}
-		if !b.appLimited || r > b.bw() {
-			i := b.slot % int64(len(b.btlBw))
-			b.btlBw[i] = max(b.btlBw[i], r)
-		}
+		b.addSample(r)
 	}
 	bw := b.bw()
 	if bw <= 0 || b.rtProp == 0 {
@@ -330,10 +327,10 @@ func (b *BBR) OnACK(c Conn, ack int32) {
 // ACK passes it with the sender busy again, as in BBR (a call's packets
 // that one ACK acknowledges in part are still the call's).
 func (b *BBR) checkAppLimited(c Conn, prev, ack int32) {
-	curr := c.SndCurrSeqNo()
 	if b.rtProp == 0 || b.pace <= 0 {
 		return
 	}
+	curr := c.SndCurrSeqNo()
 	inflight := float64(SeqLen(prev, SeqInc(curr)))
 	if inflight < min(b.pace*b.rtProp.Seconds(), c.CWnd())/2 || b.mode == ProbeRTT {
 		b.appLimited, b.appUntil = true, curr
@@ -372,6 +369,19 @@ func (b *BBR) cycle(c Conn, now time.Time) {
 				b.probeQd = b.q
 			}
 		}
+	}
+}
+
+// takes reports whether a delivery rate sample v counts: one taken while
+// the application limited the flow may raise BtlBw, not lower it.
+func (b *BBR) takes(v float64) bool { return !b.appLimited || v > b.bw() }
+
+// addSample puts delivery rate sample v into the current slot of the
+// BtlBw max filter, if it counts.
+func (b *BBR) addSample(v float64) {
+	if b.takes(v) {
+		i := b.slot % int64(len(b.btlBw))
+		b.btlBw[i] = max(b.btlBw[i], v)
 	}
 }
 
@@ -705,10 +715,7 @@ func (b *BBR) OnCustomMsg(c Conn, typ, ext int, data []byte) {
 	if v == 0 {
 		v = r // the first reports: something to start from
 	}
-	if !b.appLimited || v > b.bw() {
-		i := b.slot % int64(len(b.btlBw))
-		b.btlBw[i] = max(b.btlBw[i], v)
-	}
+	b.addSample(v)
 	switch {
 	case b.mode == ProbeBW && b.peerQ:
 		b.updateSteady(b.probeEcho(b.cfg.Clock.Now()))
