@@ -19,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/udtgo/udt/internal/netem"
 	"github.com/udtgo/udt/internal/wanlab"
 )
 
@@ -355,12 +354,9 @@ func fairMain(args []string) error {
 		return err
 	}
 	defer done()
-	one := time.Duration(*rtt * float64(time.Millisecond) / 2)
-	bdp := int(float64(rate) / 8 * *rtt / 1000)
-	cfg := netem.Config{Delay: one, Loss: *loss / 100, Rate: rate, QueueBytes: max(bdp, 100*1500)}
-	up, down := cfg, cfg
-	up.Seed, down.Seed = 1, 2
-	if err := lab.SetConfig(up, down); err != nil {
+	cfg := benchPath(rate, *rtt, *loss)
+	one := cfg.Delay
+	if err := setPath(lab, cfg); err != nil {
 		return err
 	}
 	rep := &FairReport{

@@ -21,8 +21,10 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/udtgo/udt/cudt"
+	"github.com/udtgo/udt/internal/netem"
 	"github.com/udtgo/udt/internal/wanlab"
 )
 
@@ -130,6 +132,22 @@ func openLab(o wanlab.Options) (*wanlab.Lab, func(), error) {
 			fmt.Fprintln(os.Stderr, "wanbench:", err)
 		}
 	}, nil
+}
+
+// benchPath is the path the scenarios measure through: rate each way, a
+// one-way delay of half rttMs, random loss each way, and a tail-drop queue
+// of one bandwidth-delay product (at least 100 packets of 1,500 bytes).
+func benchPath(rate int64, rttMs, lossPct float64) netem.Config {
+	bdp := int(float64(rate) / 8 * rttMs / 1000)
+	return netem.Config{Delay: time.Duration(rttMs * float64(time.Millisecond) / 2), Loss: lossPct / 100, Rate: rate, QueueBytes: max(bdp, 100*1500)}
+}
+
+// setPath gives the lab cfg both ways with the same seeds every time: every
+// contender meets the same sequence of random losses, packet by packet.
+func setPath(lab *wanlab.Lab, cfg netem.Config) error {
+	up, down := cfg, cfg
+	up.Seed, down.Seed = 1, 2
+	return lab.SetConfig(up, down)
 }
 
 // hostLimit reads a host sysctl for the report.

@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/udtgo/udt/internal/netem"
 	"github.com/udtgo/udt/internal/wanlab"
 	"github.com/udtgo/udt/udt4"
 )
@@ -258,15 +257,10 @@ func runMain(args []string) error {
 		for _, loss := range lossList {
 			cell := &Cell{RTTms: rtt, LossPct: loss, Results: map[string]*Result{}}
 			rep.Cells = append(rep.Cells, cell)
-			one := time.Duration(rtt * float64(time.Millisecond) / 2)
-			bdp := int(float64(rate) / 8 * rtt / 1000)
-			cfg := netem.Config{Delay: one, Loss: loss / 100, Rate: rate, QueueBytes: max(bdp, 100*1500)}
+			cfg := benchPath(rate, rtt, loss)
+			one := cfg.Delay
 			for _, name := range names {
-				// The same seeds for every contender: each meets the same
-				// sequence of random losses, packet by packet.
-				up, down := cfg, cfg
-				up.Seed, down.Seed = 1, 2
-				if err := lab.SetConfig(up, down); err != nil {
+				if err := setPath(lab, cfg); err != nil {
 					return err
 				}
 				// The last run's packets leave the queue and its ends the

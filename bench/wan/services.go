@@ -22,7 +22,6 @@ import (
 	"github.com/udtgo/udt"
 	"github.com/udtgo/udt/integrations/grpcbench"
 	"github.com/udtgo/udt/integrations/udtgrpc"
-	"github.com/udtgo/udt/internal/netem"
 	"github.com/udtgo/udt/internal/wanlab"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -137,19 +136,15 @@ func servicesMain(args []string) error {
 	fmt.Printf("host: %s\nlink %s each way, RTT %g ms; streaming: warm-up %v, measured %v; unary %v of %d-byte calls\n",
 		rep.Host, *rateS, *rtt, *warmup, *measure, *unary, *size)
 	port := 7500
-	one := time.Duration(*rtt * float64(time.Millisecond) / 2)
-	bdp := int(float64(rate) / 8 * *rtt / 1000)
 	for _, loss := range lossList {
 		cell := &SvcCell{LossPct: loss, Results: map[string]*svcResult{}}
 		rep.Cells = append(rep.Cells, cell)
-		cfg := netem.Config{Delay: one, Loss: loss / 100, Rate: rate, QueueBytes: max(bdp, 100*1500)}
+		cfg := benchPath(rate, *rtt, loss)
 		for _, c := range run {
-			up, down := cfg, cfg
-			up.Seed, down.Seed = 1, 2
-			if err := lab.SetConfig(up, down); err != nil {
+			if err := setPath(lab, cfg); err != nil {
 				return err
 			}
-			time.Sleep(time.Second + 2*one)
+			time.Sleep(time.Second + 2*cfg.Delay)
 			port++
 			res := svcRun(lab, self, c, port, *warmup, *measure, *unary, *size, *window)
 			cell.Results[c.name] = res

@@ -18,7 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/udtgo/udt/internal/netem"
 	"github.com/udtgo/udt/internal/wanlab"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -153,20 +152,16 @@ func sliceMain(args []string) error {
 		rep.Contenders = append(rep.Contenders, c.name)
 	}
 	fmt.Printf("host: %s\nlink %s each way, RTT %g ms; %d agents\n", rep.Host, *rateS, *rtt, *n)
-	one := time.Duration(*rtt * float64(time.Millisecond) / 2)
-	bdp := int(float64(rate) / 8 * *rtt / 1000)
 	for _, size := range sizeList {
 		for _, loss := range lossList {
 			cell := &SliceCell{LossPct: loss, Bytes: int64(size), Results: map[string]*sliceResult{}}
 			rep.Cells = append(rep.Cells, cell)
-			cfg := netem.Config{Delay: one, Loss: loss / 100, Rate: rate, QueueBytes: max(bdp, 100*1500)}
+			cfg := benchPath(rate, *rtt, loss)
 			for _, c := range run {
-				up, down := cfg, cfg
-				up.Seed, down.Seed = 1, 2
-				if err := lab.SetConfig(up, down); err != nil {
+				if err := setPath(lab, cfg); err != nil {
 					return err
 				}
-				time.Sleep(time.Second + 2*one)
+				time.Sleep(time.Second + 2*cfg.Delay)
 				res := sliceRun(lab, *bin, c, *n, int64(size), *timeout, *rcvbuf, *agentBuf)
 				cell.Results[c.name] = res
 				if res.Err != "" {
