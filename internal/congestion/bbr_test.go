@@ -20,6 +20,7 @@ type fakeConn struct {
 	cwnd, period float64
 	seq          int32
 	msgs         int
+	ackEvery     int
 }
 
 func (c *fakeConn) SYNInterval() int                      { return 10000 }
@@ -32,6 +33,7 @@ func (c *fakeConn) CWnd() float64                         { return c.cwnd }
 func (c *fakeConn) SetCWnd(p float64)                     { c.cwnd = p }
 func (c *fakeConn) SetPktSndPeriod(us float64)            { c.period = us }
 func (c *fakeConn) SendCustomMsg(int, int, []int32) error { c.msgs++; return nil }
+func (c *fakeConn) SetACKInterval(pkts int)               { c.ackEvery = pkts }
 
 func TestSequenceNumbersWrap(t *testing.T) {
 	if SeqCmp(0, SeqMax) <= 0 || SeqInc(SeqMax) != 0 || SeqLen(SeqMax, 1) != 2 {

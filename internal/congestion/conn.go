@@ -23,6 +23,9 @@ type Conn interface {
 	SetCWnd(pkts float64)
 	// SetPktSndPeriod sets the time between packets, microseconds.
 	SetPktSndPeriod(us float64)
+	// SetACKInterval makes this end send a full ACK every pkts packets
+	// received as well as on its timer (0: the timer only).
+	SetACKInterval(pkts int)
 	// SendCustomMsg sends the peer a control packet: CtrlUserDefined
 	// with extended type ext, or CtrlLossReport; words go in network
 	// order and arrive in host order.

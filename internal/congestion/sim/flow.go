@@ -97,6 +97,9 @@ type receiver struct {
 	lastArrive time.Duration
 	pkts       int // since the last full ACK
 	lights     int
+	nextACK    time.Duration // with Path.ACKSweep: when the ACK timer is due
+	ackEvery   int           // the controller's ACK interval, packets (0: none)
+	checked    time.Duration // ... and when the timers were last checked
 }
 
 // AddFlow adds a flow; its controllers are made and initialised when it
@@ -228,9 +231,8 @@ func (f *Flow) wake() {
 // retransmission timeout (EXP).
 func (f *Flow) timers() {
 	s, r, snd := f.s, &f.rcv, &f.snd
-	if r.largest >= 0 && (r.ackPoint > r.lastAck ||
-		r.ackPoint == r.lastAck && r.ackPoint > r.acked2 && s.now-r.lastAckAt >= r.rtt+4*r.rttVar) {
-		f.fullACK()
+	if !s.path.ACKSweep || s.now-r.checked >= ackSweep {
+		f.checkACK()
 	}
 	exp := time.Duration(snd.expCount)*(snd.rtt+4*snd.rttVar) + syn
 	exp = max(exp, time.Duration(snd.expCount)*minEXP)
@@ -243,6 +245,20 @@ func (f *Flow) timers() {
 		snd.expCount++
 		snd.lastRsp = s.now
 		f.wake()
+	}
+}
+
+// checkACK is the receiver's ACK timer: a full ACK when it is due and
+// there is something to acknowledge.
+func (f *Flow) checkACK() {
+	s, r := f.s, &f.rcv
+	r.checked = s.now
+	if s.path.ACKSweep && s.now < r.nextACK && (r.ackEvery <= 0 || r.pkts < r.ackEvery) {
+		return
+	}
+	if r.largest >= 0 && (r.ackPoint > r.lastAck ||
+		r.ackPoint == r.lastAck && r.ackPoint > r.acked2 && s.now-r.lastAckAt >= r.rtt+4*r.rttVar) {
+		f.fullACK()
 	}
 }
 
@@ -305,6 +321,9 @@ func (f *Flow) arrive(n int64, ts int32) {
 	}
 	f.Receiver.OnPktReceived(&r.conn, f.wire(n), ts, base.Add(now))
 	r.pkts++
+	if s.path.ACKSweep || r.ackEvery > 0 && r.pkts >= r.ackEvery {
+		f.checkACK()
+	}
 	if r.pkts >= lightACKPkts*(r.lights+1) {
 		r.lights++
 		// Nothing, light or full, acknowledges again what an ACK2 has
@@ -346,6 +365,7 @@ func (f *Flow) fullACK() {
 	serial, ack := r.ackSerial, r.ackPoint
 	r.ackSentAt[serial] = s.now
 	r.lastAck, r.lastAckAt = ack, s.now
+	r.nextACK = s.now + syn
 	r.pkts, r.lights = 0, 0
 	rtt, rttVar, rate := r.rtt, r.rttVar, r.rcvSpeed()
 	s.At(s.back(f.cfg.ExtraRTT), func() { f.onACK(ack, true, serial, rtt, rttVar, rate) })
@@ -516,6 +536,11 @@ func (e *end) CWnd() float64 {
 func (e *end) SetCWnd(p float64) {
 	if e.sending {
 		e.f.snd.cwnd = p
+	}
+}
+func (e *end) SetACKInterval(pkts int) {
+	if !e.sending {
+		e.f.rcv.ackEvery = pkts
 	}
 }
 func (e *end) SetPktSndPeriod(us float64) {

@@ -48,6 +48,15 @@ type Path struct {
 	// at the kernel's next tick, every Wakeup (4 ms at HZ=250), and then
 	// sends back to back what it owes. 0 paces each packet on time.
 	Wakeup time.Duration
+	// ACKSweep makes each receiving end check its 10 ms ACK timer as UDT
+	// 4.11 does (CRcvQueue::worker): when a data packet arrives, or when
+	// its port's thread sweeps the connections it has not looked at for
+	// 100 ms. A burst that ends before the timer is due waits for the next
+	// packet or the sweep, unless the controller's ACK interval
+	// (CCC::setACKInterval) is reached first. Without it the timer is
+	// checked every 10 ms. (The sender's retransmission timer is checked
+	// every 10 ms either way.)
+	ACKSweep bool
 }
 
 // MSS is the packet size the simulation uses, bytes, headers included.
@@ -55,6 +64,10 @@ const MSS = 1500
 
 // syn is UDT's timer granularity.
 const syn = 10 * time.Millisecond
+
+// ackSweep is how long a connection may go unchecked before its port's
+// receive thread checks its timers anyway (CRcvQueue::worker).
+const ackSweep = 100 * time.Millisecond
 
 // base is the virtual clock's reading at the start: a controller treats
 // the zero time.Time as "never".

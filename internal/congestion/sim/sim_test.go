@@ -104,3 +104,53 @@ func TestWakeupsBurst(t *testing.T) {
 		}
 	}
 }
+
+// burst sends one window of 16 packets at once and records when ACKs
+// come back; its receiving end sets UDT's ACK interval to every.
+type burst struct {
+	every int
+	acks  *[]time.Duration
+	s     *Sim
+	first int32
+}
+
+func (b burst) Init(c congestion.Conn) {
+	c.SetCWnd(16)
+	c.SetPktSndPeriod(10)
+	if b.every > 0 {
+		c.SetACKInterval(b.every)
+	}
+}
+func (b burst) OnACK(c congestion.Conn, ack int32) {
+	if congestion.SeqLen(b.first, ack) >= 16 {
+		*b.acks = append(*b.acks, b.s.Now())
+	}
+}
+func (burst) OnLoss(congestion.Conn, []int32)                        {}
+func (burst) OnCustomMsg(congestion.Conn, int, int, []byte)          {}
+func (burst) OnPktReceived(congestion.Conn, int32, int32, time.Time) {}
+
+// UDT's receiver checks its ACK timer only when a packet arrives or on its
+// 100 ms sweep (Path.ACKSweep): a burst that arrives before the timer is
+// due is acknowledged at the sweep, unless the ACK interval acknowledges
+// it as it ends.
+func TestACKSweep(t *testing.T) {
+	for _, tc := range []struct {
+		sweep    bool
+		every    int
+		from, to time.Duration // when the whole burst is acknowledged
+	}{
+		{false, 0, 100 * time.Millisecond, 111 * time.Millisecond}, // the next 10 ms tick
+		{true, 0, 190 * time.Millisecond, 211 * time.Millisecond},  // the sweep, 100 ms after the first packet's check
+		{true, 5, 100 * time.Millisecond, 103 * time.Millisecond},  // 1 (the timer), 6, 11, 16: as the last arrives
+		{true, 8, 190 * time.Millisecond, 211 * time.Millisecond},  // 1, 9: the last 7 wait for the sweep
+	} {
+		var acks []time.Duration
+		s := New(Path{Mbps: 100, RTT: 100 * time.Millisecond, ACKSweep: tc.sweep}, 1)
+		s.AddFlow(FlowConfig{New: func() Controller { return burst{every: tc.every, acks: &acks, s: s, first: 0} }})
+		s.Run(400 * time.Millisecond)
+		if len(acks) == 0 || acks[0] < tc.from || acks[0] > tc.to {
+			t.Errorf("sweep %v, ACK interval %d: the 16 packets acknowledged at %v; want between %v and %v", tc.sweep, tc.every, acks, tc.from, tc.to)
+		}
+	}
+}
