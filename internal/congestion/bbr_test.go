@@ -273,3 +273,25 @@ func TestCruiseGain(t *testing.T) {
 		}
 	}
 }
+
+// In ProbeBW a delivery rate is capped by the highest pace of this round
+// and the last: a round that a lost retransmission stretches holds the
+// probe at 1.25 that the rate now shows. In Startup the cap is the last
+// round's pace alone, which the current round's samples do not raise.
+func TestPaceMaxSpansTheCurrentRound(t *testing.T) {
+	for _, tc := range []struct {
+		mode Mode
+		want float64
+	}{{ProbeBW, 9000}, {Startup, 8000}} {
+		b := newBBR(Config{Clock: SystemClock{}}, BBR{mode: tc.mode, rtProp: 200 * time.Millisecond, round: 7})
+		b.btlBw[0] = 6000
+		b.paceHist[0] = 8000  // the last round (7+1) % 2 = 0
+		b.paceHist[1] = 10000 // this one: the probe
+		for range 3 {
+			rateReport(b, 900, 100_000, 0) // 9,000 packets/s
+		}
+		if got := b.bw(); got != tc.want {
+			t.Errorf("%v: BtlBw %.0f after reports of 9,000 packets/s; want %.0f", tc.mode, got, tc.want)
+		}
+	}
+}
