@@ -84,6 +84,43 @@ func TestSimStartupExit(t *testing.T) {
 	}
 }
 
+// rampTime is how long a flow alone on path takes to carry 90 % of the
+// link over 100 ms; ackInterval is the controller's Config.ACKInterval.
+func rampTime(path sim.Path, ackInterval int) time.Duration {
+	var at time.Duration = -1
+	s := sim.New(path, 1)
+	f := s.AddFlow(sim.FlowConfig{New: func() sim.Controller {
+		return congestion.NewBBR(congestion.Config{Clock: s.Clock(), Rand: s.Rand(), ACKInterval: ackInterval})
+	}})
+	s.Every(10*time.Millisecond, func() {
+		if at < 0 && s.Now() >= 100*time.Millisecond && f.Mbps(s.Now()-100*time.Millisecond, s.Now()) >= 90 {
+			at = s.Now()
+		}
+	})
+	s.Run(5 * time.Second)
+	return at
+}
+
+// UDT 4.11's receiver checks its ACK timer only when a packet arrives or
+// on a sweep every 100 ms (Path.ACKSweep), so a Startup round that arrives
+// as one burst waits for the next round or the sweep to be acknowledged.
+// With the receiving end's ACK interval (ackEvery) a new flow reaches the
+// link no later than it would if UDT checked its timer every 10 ms, as the
+// simulator otherwise does. Without the interval: 100 ms path 1.06 s
+// against 0.95, 200 ms path 2.19 s against 1.92.
+func TestSimRampWithACKSweep(t *testing.T) {
+	for _, rtt := range []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond} {
+		path := sim.Path{Mbps: 100, RTT: rtt, Wakeup: 4 * time.Millisecond}
+		timer := rampTime(path, -1)
+		path.ACKSweep = true
+		sweep, without := rampTime(path, 0), rampTime(path, -1)
+		t.Logf("RTT %v: 90 %% of the link after %v (%v without the ACK interval; %v with the timer checked every 10 ms)", rtt, sweep, without, timer)
+		if timer < 0 || sweep < 0 || sweep > timer {
+			t.Errorf("RTT %v: 90 %% of the link after %v with UDT's sweep, %v with its timer checked every 10 ms; want no later", rtt, sweep, timer)
+		}
+	}
+}
+
 // ProbeBW cycles its gain through 1.25, 0.75 and six phases at the
 // level, each about one RTprop long.
 func TestSimProbeBWCycles(t *testing.T) {
@@ -180,19 +217,31 @@ func TestSimProbeRTT(t *testing.T) {
 
 // Random loss is not congestion: at 1 % loss on a long path BBR keeps
 // its bandwidth estimate at the link and fills it (a loss-based
-// controller halves its rate at every loss).
+// controller halves its rate at every loss). Eight seeds each, as the
+// outcome of one start through random loss varies: on the 1 ms path three
+// of eight ended near 79 Mbit/s before the hole credit (holeSet), the
+// ProbeBW rate cap (paceMax) and the ACK interval (ackEvery), none of
+// which alone lifted all eight (the lab's 1 ms, 1 % cell read 84-88 %).
 func TestSimRandomLossIsNotCongestion(t *testing.T) {
 	for _, rtt := range []time.Duration{time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond} {
-		s, f := run(t, sim.Path{Mbps: 100, RTT: rtt, Loss: 0.01}, 4, 30*time.Second, nil)
-		st := f.Sender.(*congestion.BBR).State()
-		got := f.Mbps(5*time.Second, 30*time.Second)
-		t.Logf("RTT %v, 1 %% loss: %.1f Mbit/s, BtlBw %.0f packets/s, %d lost, %d resent", rtt, got, st.BtlBw, s.RandomLosses(), f.Resent())
-		// 1 % of what is sent is lost, and resent.
-		if got < 90 {
-			t.Errorf("RTT %v, 1 %% loss: %.1f Mbit/s; want at least 90 of the link's 100", rtt, got)
+		var sum float64
+		const seeds = 8
+		for seed := uint64(1); seed <= seeds; seed++ {
+			s, f := run(t, sim.Path{Mbps: 100, RTT: rtt, Loss: 0.01}, seed, 30*time.Second, nil)
+			st := f.Sender.(*congestion.BBR).State()
+			got := f.Mbps(5*time.Second, 30*time.Second)
+			sum += got
+			t.Logf("RTT %v, 1 %% loss, seed %d: %.1f Mbit/s, BtlBw %.0f packets/s, %d lost, %d resent", rtt, seed, got, st.BtlBw, s.RandomLosses(), f.Resent())
+			// 1 % of what is sent is lost, and resent.
+			if got < 85 {
+				t.Errorf("RTT %v, 1 %% loss, seed %d: %.1f Mbit/s; want at least 85 of the link's 100", rtt, seed, got)
+			}
+			if st.BtlBw < 0.9*linkPkts {
+				t.Errorf("RTT %v, 1 %% loss, seed %d: BtlBw %.0f packets/s; the link carries %.0f", rtt, seed, st.BtlBw, linkPkts)
+			}
 		}
-		if st.BtlBw < 0.9*linkPkts {
-			t.Errorf("RTT %v, 1 %% loss: BtlBw %.0f packets/s; the link carries %.0f", rtt, st.BtlBw, linkPkts)
+		if mean := sum / seeds; mean < 92 {
+			t.Errorf("RTT %v, 1 %% loss: %.1f Mbit/s on average; want at least 92", rtt, mean)
 		}
 	}
 }

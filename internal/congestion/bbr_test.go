@@ -295,3 +295,56 @@ func TestPaceMaxSpansTheCurrentRound(t *testing.T) {
 		}
 	}
 }
+
+// The receiving end acknowledges every ACKInterval packets while packets
+// come in bursts, and leaves it to UDT's timer while they flow.
+func TestACKIntervalFollowsArrivals(t *testing.T) {
+	b := NewBBR(Config{Clock: SystemClock{}})
+	c := &fakeConn{rtt: 100_000}
+	b.Init(c)
+	if c.ackEvery != 8 {
+		t.Fatalf("ACK interval %d at the start; want 8", c.ackEvery)
+	}
+	now := time.Unix(1000, 0)
+	seq := int32(0)
+	arrive := func(n int, gap time.Duration) {
+		for range n {
+			now = now.Add(gap)
+			b.OnPktReceived(c, seq, 0, now)
+			seq++
+		}
+	}
+	// Startup's rounds on a 100 ms path: a burst, then a round trip of
+	// silence.
+	for range 5 {
+		arrive(32, 10*time.Microsecond)
+		now = now.Add(100 * time.Millisecond)
+		if c.ackEvery != 8 {
+			t.Fatalf("ACK interval %d between bursts; want 8", c.ackEvery)
+		}
+	}
+	// The link full: a packet every 120 µs, in UDT's 4 ms bursts.
+	for range 10 {
+		arrive(33, 120*time.Microsecond)
+		now = now.Add(4 * time.Millisecond)
+	}
+	if c.ackEvery != 0 {
+		t.Fatalf("ACK interval %d while packets flow; want 0 (the timer)", c.ackEvery)
+	}
+	// A request after a pause.
+	now = now.Add(time.Second)
+	arrive(6, 10*time.Microsecond)
+	if c.ackEvery != 8 {
+		t.Fatalf("ACK interval %d after a pause; want 8", c.ackEvery)
+	}
+	// Off for good when asked.
+	b = NewBBR(Config{Clock: SystemClock{}, ACKInterval: -1})
+	c = &fakeConn{rtt: 100_000, ackEvery: -7}
+	b.Init(c)
+	arrive(32, 10*time.Microsecond)
+	now = now.Add(time.Second)
+	arrive(32, 10*time.Microsecond)
+	if c.ackEvery != -7 {
+		t.Fatalf("ACKInterval -1 set the interval to %d", c.ackEvery)
+	}
+}
