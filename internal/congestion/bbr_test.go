@@ -331,6 +331,15 @@ func TestACKIntervalFollowsArrivals(t *testing.T) {
 	if c.ackEvery != 0 {
 		t.Fatalf("ACK interval %d while packets flow; want 0 (the timer)", c.ackEvery)
 	}
+	// Once packets have flowed, a gap shorter than UDT's sweep (a lossy
+	// flow's window held by a hole) leaves the timer alone.
+	now = now.Add(30 * time.Millisecond)
+	arrive(33, 120*time.Microsecond)
+	now = now.Add(30 * time.Millisecond)
+	arrive(33, 120*time.Microsecond)
+	if c.ackEvery != 0 {
+		t.Fatalf("ACK interval %d after 30 ms gaps in a flow; want 0 (the timer)", c.ackEvery)
+	}
 	// A request after a pause.
 	now = now.Add(time.Second)
 	arrive(6, 10*time.Microsecond)
