@@ -98,7 +98,18 @@ type BBRConfig struct {
 // go missing and the queue is short. Without loss, or with a queue past a
 // quarter of RTprop (the losses are then a full queue's, often another
 // flow filling it: CUBIC), the window is BBR's 2 BDP; 4 would hold a
-// larger share of another flow's queue than TCP BBR does.
+// larger share of another flow's queue than TCP BBR does. The holes the
+// peer reported widen the window by as many packets (up to two ACK
+// periods of data once Startup is over), as BBR's inflight leaves lost
+// packets out: new packets keep arriving, and with them the receiving
+// end's moments to report a lost retransmission again.
+//
+// Acknowledgements. UDT 4.11's receiver checks its 10 ms ACK timer only
+// when a packet arrives or on a sweep every 100 ms, so a burst that ends
+// before the timer is due (a round of Startup) waited for the sweep. The
+// receiving end sets UDT's ACK interval to 8 packets until packets first
+// flow, and again after a 100 ms pause: a new connection reaches a
+// 100 ms path's rate as soon as TCP BBR does.
 //
 // Loss repair. UDT 4.11's receiver reports each loss once, when it sees
 // the gap; its periodic report is compiled out. A lost retransmission or a
