@@ -561,16 +561,19 @@ const (
 // paceMax is the highest pacing rate of the last round, packets/s (of
 // this one before there was a last): what is delivered now was sent a
 // round ago, and in Startup the current round's rate rises with every
-// sample. In ProbeBW it is the highest of this round and the last: a
-// round ends when the cumulative ACK passes what was sent at its start,
-// so one lost retransmission stretches it by a round trip or more, and a
-// probe at 1.25 that began in the current round was delivered, measured
-// and capped at the last round's level: at 1 % loss a flow that left
-// Startup at two thirds of the link stayed at 80 % for 15 s in the
-// simulation (200 ms path); on a 1 ms path twelve starts averaged 95.9
-// Mbit/s and now 98.0 (with UDT's ACK sweep and 4 ms wake-ups).
+// sample. In ProbeBW, once this round has lasted one and a half RTprop,
+// it is the highest of this round and the last: a round ends when the
+// cumulative ACK passes what was sent at its start, so one lost
+// retransmission stretches it by a round trip or more, and a probe at
+// 1.25 that began in the current round was delivered, measured and
+// capped at the last round's level: at 1 % loss a flow that left Startup
+// at two thirds of the link stayed at 80 % for 15 s in the simulation
+// (200 ms path). Not in rounds of normal length: with both rounds'
+// pace at all times, two flows through the lab's 100 ms path took 22-43
+// s to share it within 20 %, against 6-14 s (each counted its probes at
+// full value, the share it took from the other included).
 func (b *BBR) paceMax() float64 {
-	if b.mode == ProbeBW {
+	if b.mode == ProbeBW && !b.roundStart.IsZero() && b.cfg.Clock.Now().Sub(b.roundStart) > b.rtProp*3/2 {
 		return max(b.paceHist[0], b.paceHist[1])
 	}
 	if v := b.paceHist[(b.round+1)%2]; v > 0 {

@@ -275,15 +275,18 @@ func TestCruiseGain(t *testing.T) {
 }
 
 // In ProbeBW a delivery rate is capped by the highest pace of this round
-// and the last: a round that a lost retransmission stretches holds the
-// probe at 1.25 that the rate now shows. In Startup the cap is the last
-// round's pace alone, which the current round's samples do not raise.
-func TestPaceMaxSpansTheCurrentRound(t *testing.T) {
+// and the last once a lost retransmission has stretched the round past
+// one and a half RTprop: the round holds the probe at 1.25 that the rate
+// now shows. In a round of normal length, and in Startup, the cap is the
+// last round's pace alone.
+func TestPaceMaxSpansAStretchedRound(t *testing.T) {
 	for _, tc := range []struct {
 		mode Mode
+		age  time.Duration // of the current round
 		want float64
-	}{{ProbeBW, 9000}, {Startup, 8000}} {
-		b := newBBR(Config{Clock: SystemClock{}}, BBR{mode: tc.mode, rtProp: 200 * time.Millisecond, round: 7})
+	}{{ProbeBW, 400 * time.Millisecond, 9000}, {ProbeBW, 100 * time.Millisecond, 8000}, {Startup, 400 * time.Millisecond, 8000}} {
+		b := newBBR(Config{Clock: SystemClock{}}, BBR{mode: tc.mode, rtProp: 200 * time.Millisecond, round: 7,
+			roundStart: time.Now().Add(-tc.age)})
 		b.btlBw[0] = 6000
 		b.paceHist[0] = 8000  // the last round (7+1) % 2 = 0
 		b.paceHist[1] = 10000 // this one: the probe
@@ -291,7 +294,7 @@ func TestPaceMaxSpansTheCurrentRound(t *testing.T) {
 			rateReport(b, 900, 100_000, 0) // 9,000 packets/s
 		}
 		if got := b.bw(); got != tc.want {
-			t.Errorf("%v: BtlBw %.0f after reports of 9,000 packets/s; want %.0f", tc.mode, got, tc.want)
+			t.Errorf("%v, round %v old: BtlBw %.0f after reports of 9,000 packets/s; want %.0f", tc.mode, tc.age, got, tc.want)
 		}
 	}
 }
