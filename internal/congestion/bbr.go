@@ -794,6 +794,11 @@ func (b *BBR) OnPktReceived(c Conn, seq, ts int32, arrived time.Time) {
 	b.rx.count(c, ts, arrived)
 }
 
+// udtSweep is how long UDT 4.11's receive thread leaves a connection
+// without checking its timers when no packet of it arrives
+// (CRcvQueue::worker).
+const udtSweep = 100 * time.Millisecond
+
 // ackEvery sets the receiving end's ACK interval, n packets, while
 // packets arrive in bursts, and takes it off when they flow. UDT 4.11's
 // receiver checks its 10 ms ACK timer when a packet arrives, or when its
@@ -829,7 +834,7 @@ func (r *rxLoss) ackEvery(c Conn, n int, now time.Time) {
 	// to 52 s to share the link evenly in the simulation.
 	set, gap := n, syn
 	if r.ackFlowed {
-		gap = 100 * time.Millisecond
+		gap = udtSweep
 	}
 	if r.ackGap < gap && r.ackPkts >= n {
 		set, r.ackFlowed = 0, true

@@ -1,6 +1,9 @@
 package congestion
 
-import "sort"
+import (
+	"slices"
+	"sort"
+)
 
 // holeSet is the sending end's record of the packets its peer reported
 // lost and has not acknowledged since: ranges of sequence numbers, sorted
@@ -68,7 +71,7 @@ func (h *holeSet) insert(from, to int32) {
 	if i == j && len(h.r) >= maxHoleRanges {
 		return
 	}
-	h.r = append(h.r[:i], append([]seqRange{{from, to}}, h.r[j:]...)...)
+	h.r = slices.Replace(h.r, i, j, seqRange{from, to})
 	h.n += int64(SeqLen(from, to)) + 1
 }
 
@@ -85,7 +88,7 @@ func (h *holeSet) acked(ack int32) {
 		h.r[0].from = ack
 	}
 	if len(h.r) == 0 {
-		h.r = h.r[:0:0]
+		h.r = nil // let go of the array the trims walked through
 	}
 }
 
