@@ -476,6 +476,9 @@ func (r *runner) udtPerf() (*Result, error) {
 				End   float64 `json:"end_s"`
 				Bytes int64   `json:"bytes"`
 			} `json:"intervals"`
+			Sender struct {
+				LinkMbps float64 `json:"link_estimate_mbps"`
+			} `json:"sender"`
 		} `json:"runs"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &doc); err != nil || len(doc.Runs) != 1 {
@@ -503,7 +506,11 @@ func (r *runner) udtPerf() (*Result, error) {
 	if !ok {
 		return nil, errors.New("the emulator's count did not complete")
 	}
-	return &Result{Mbps: m, Note: fmt.Sprintf("udt perf read %.1f Mbit/s; %s", app, tap.note())}, nil
+	est := ""
+	if l := doc.Runs[0].Sender.LinkMbps; l > 0 {
+		est = fmt.Sprintf(" (the sender's packet-pair estimate of the link at the end: %.0f Mbit/s)", l)
+	}
+	return &Result{Mbps: m, Note: fmt.Sprintf("udt perf read %.1f Mbit/s%s; %s", app, est, tap.note())}, nil
 }
 
 // cppPair runs the C++ appserver in B and appclient in A. appserver prints

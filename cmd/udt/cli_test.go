@@ -370,6 +370,10 @@ func TestPerfLoopbackJSON(t *testing.T) {
 	if doc.Runs[1].Memory != nil {
 		t.Errorf("tcp run has UDT's conn_memory: %+v", doc.Runs[1].Memory)
 	}
+	// The sender's packet-pair estimate of the link: UDT's alone.
+	if doc.Runs[0].Sender.LinkMbps <= 0 || doc.Runs[1].Sender.LinkMbps != 0 {
+		t.Errorf("link estimates: udt %v, tcp %v Mbit/s", doc.Runs[0].Sender.LinkMbps, doc.Runs[1].Sender.LinkMbps)
+	}
 	if v, ok := doc.Memory["rss_peak_kib"].(float64); !ok || v <= 0 || doc.Memory["c_heap_in_use_bytes"] == nil {
 		t.Errorf("process_memory: %v", doc.Memory)
 	}
@@ -429,6 +433,10 @@ func TestPerfReverseStreams(t *testing.T) {
 	run := doc.Runs[0]
 	if len(run.Receiver.StreamBytes) != 2 || !slices.Equal(run.Receiver.StreamBytes, run.Sender.StreamBytes) {
 		t.Fatalf("per stream: sender %v, receiver %v", run.Sender.StreamBytes, run.Receiver.StreamBytes)
+	}
+	// The far end sent: its estimate comes in its end message.
+	if run.Sender.LinkMbps <= 0 {
+		t.Errorf("reverse run: the sender's link estimate is %v Mbit/s", run.Sender.LinkMbps)
 	}
 	checkIntervals(t, run.Intervals, run.Receiver.StreamBytes, 250*time.Millisecond, time.Second, false)
 	r = udtRun(t, t.TempDir(), nil, "perf", "--loopback", "-P", "2", "-t", "0.3", "-i", "0.1")

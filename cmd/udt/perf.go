@@ -236,6 +236,8 @@ type sumStats struct {
 	ACK     int64   `json:"ack"`
 	NAK     int64   `json:"nak"`
 	RTTms   float64 `json:"rtt_ms"`
+	// LinkMbps is the sender's estimate of the link's capacity.
+	LinkMbps float64 `json:"link_estimate_mbps,omitempty"`
 }
 
 // ctl is a control connection: JSON lines both ways.
@@ -312,6 +314,10 @@ type sample struct {
 	ACKRecv int64
 	NAKSent int64
 	NAKRecv int64
+	// Bandwidth is the sender's packet-pair estimate of the link, from the
+	// receiver's ACKs (UDT's mbpsBandwidth); 0 on a receiver, where UDT
+	// leaves it unset.
+	Bandwidth udt.BitRate
 }
 
 func udtSample(c net.Conn) (sample, bool) {
@@ -327,14 +333,14 @@ func udtSample(c net.Conn) (sample, bool) {
 		RTT: p.RTT, Cwnd: p.CongestionWindow, Period: p.SendPeriod,
 		Retrans: p.Total.PacketsRetransmitted, SndLoss: p.Total.SendLoss,
 		RcvLoss: p.Total.RecvLoss, ACKSent: p.Total.ACKsSent, ACKRecv: p.Total.ACKsReceived,
-		NAKSent: p.Total.NAKsSent, NAKRecv: p.Total.NAKsReceived,
+		NAKSent: p.Total.NAKsSent, NAKRecv: p.Total.NAKsReceived, Bandwidth: p.Bandwidth,
 	}, true
 }
 
 // summary reduces a final sample to what the other side reports.
 func (s sample) summary(sender bool) sumStats {
 	if sender {
-		return sumStats{Retrans: s.Retrans, Loss: s.SndLoss, ACK: s.ACKRecv, NAK: s.NAKRecv, RTTms: ms(s.RTT)}
+		return sumStats{Retrans: s.Retrans, Loss: s.SndLoss, ACK: s.ACKRecv, NAK: s.NAKRecv, RTTms: ms(s.RTT), LinkMbps: float64(s.Bandwidth) / float64(udt.Mbps)}
 	}
 	return sumStats{Retrans: s.Retrans, Loss: s.RcvLoss, ACK: s.ACKSent, NAK: s.NAKSent, RTTms: ms(s.RTT)}
 }

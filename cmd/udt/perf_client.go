@@ -42,6 +42,9 @@ type side struct {
 	ACK     int64   `json:"ack"`
 	NAK     int64   `json:"nak"`
 	RTTms   float64 `json:"rtt_ms"`
+	// LinkMbps is the sender's packet-pair estimate of the link's
+	// capacity at the end (UDT's mbpsBandwidth; the highest of the streams').
+	LinkMbps float64 `json:"link_estimate_mbps,omitempty"`
 	// StreamBytes is Bytes stream by stream.
 	StreamBytes []int64 `json:"stream_bytes,omitempty"`
 }
@@ -270,6 +273,7 @@ func sideOf(bytes []int64, elapsed time.Duration, stats []sumStats) side {
 		s.ACK += x.ACK
 		s.NAK += x.NAK
 		s.RTTms = max(s.RTTms, x.RTTms)
+		s.LinkMbps = max(s.LinkMbps, x.LinkMbps)
 	}
 	return s
 }
