@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/udtgo/udt"
+	"github.com/udtgo/udt/cudt"
 	"github.com/udtgo/udt/internal/testenv"
 	"github.com/udtgo/udt/udt4"
 )
@@ -340,13 +341,20 @@ func BenchmarkDial(b *testing.B) {
 // BenchmarkDialBurst is the start of a slice: UDT_BURST (200) dials at
 // once to one listener, 1 KiB echoed on each, all closed; one op is the
 // whole burst. tcp is the same over Go's TCP on loopback, the baseline
-// (issue 23 asks for UDT within 3 times it). Besides the burst's time it
-// reports the dials' latency percentiles.
+// (issue 23 asks for UDT within 3 times it); udt-faults is udt with its
+// setup arrays left to fault in page by page (cudt.SetPrefault), as
+// before the binding prefaulted them. Besides the burst's time it reports
+// the dials' latency percentiles.
 func BenchmarkDialBurst(b *testing.B) {
 	n := testenv.EnvInt("UDT_BURST", 200)
 	burstCfg := udt.Config{RecvBuffer: testenv.EnvInt("UDT_BURST_RCVBUF", 0)}
-	for _, network := range []string{"udt", "tcp"} {
+	for _, network := range []string{"udt", "udt-faults", "tcp"} {
 		b.Run(network, func(b *testing.B) {
+			if network == "udt-faults" {
+				cudt.SetPrefault(false)
+				defer cudt.SetPrefault(true)
+				network = "udt"
+			}
 			var l net.Listener
 			var err error
 			if network == "udt" {
