@@ -330,6 +330,14 @@ fuzz_targets() {
 	done < <(go test -list '^Fuzz' ./...)
 }
 
+# Executions a fuzz worker may spend minimizing an input, where go test's
+# default is 60 s. A worker also minimizes each input that finds new
+# coverage, and a FuzzPacketSequence input runs for up to seconds (it
+# waits on a live connection): one such minimization held a 1000x run
+# still for a minute with both cores idle. A failing input is reported
+# all the same, less shrunk.
+readonly FUZZ_MINIMIZE=10x
+
 # run_fuzz TIME WORKERS [TARGET...] fuzzes each target (all by default) for
 # TIME, one go test per target, as go test -fuzz takes one at a time. New
 # failing inputs land in the package's testdata/fuzz/<Target>/, where go test
@@ -346,7 +354,7 @@ run_fuzz() {
 		fi
 		n=$((n + 1))
 		say "fuzz $pkg $target for $time"
-		go test -run '^$' -fuzz "^$target\$" -fuzztime "$time" -parallel "$workers" "$pkg" || fail=1
+		go test -run '^$' -fuzz "^$target\$" -fuzztime "$time" -fuzzminimizetime "$FUZZ_MINIMIZE" -parallel "$workers" "$pkg" || fail=1
 	done < <(fuzz_targets)
 	((n > 0)) || die "no fuzz target matched: $*"
 	return "$fail"
@@ -536,7 +544,7 @@ asan_fuzz_packets() {
 	local tally
 	tally=$(mktemp -d)
 	say "the packet-sequence fuzzer under ASan for $1"
-	UDT_FUZZ_TALLY=$tally go test -asan -run '^$' -fuzz '^FuzzPacketSequence$' -fuzztime "$1" ./internal/systest || {
+	UDT_FUZZ_TALLY=$tally go test -asan -run '^$' -fuzz '^FuzzPacketSequence$' -fuzztime "$1" -fuzzminimizetime "$FUZZ_MINIMIZE" ./internal/systest || {
 		rm -rf "$tally"
 		return 1
 	}
