@@ -168,13 +168,17 @@ func TestBuildWithoutCgoNamesTheRemedy(t *testing.T) {
 	}
 }
 
-// connected returns a connected pair of type typ on loopback.
-func connected(t *testing.T, typ int) (c, s int) {
+// connected returns a connected pair of type typ on loopback; each opt
+// runs on the listener and the client before they bind.
+func connected(t *testing.T, typ int, opts ...func(u int)) (c, s int) {
 	t.Helper()
 	lo := Addr{Family: AF_INET, IP: [16]byte{127, 0, 0, 1}}
 	l, err := Socket(AF_INET, typ, 0)
 	must(t, err)
 	t.Cleanup(func() { Close(l) })
+	for _, o := range opts {
+		o(l)
+	}
 	must(t, Bind(l, &lo))
 	must(t, Listen(l, 1))
 	la, err := SockName(l)
@@ -182,6 +186,9 @@ func connected(t *testing.T, typ int) (c, s int) {
 	c, err = Socket(AF_INET, typ, 0)
 	must(t, err)
 	t.Cleanup(func() { Close(c) })
+	for _, o := range opts {
+		o(c)
+	}
 	must(t, Connect(c, &la))
 	s, _, err = Accept(l)
 	must(t, err)

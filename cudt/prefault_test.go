@@ -8,9 +8,9 @@ import (
 )
 
 // connectSized sets up one connection on loopback whose ends both have a
-// flow window of fc and a receive buffer of rcv packets, moves a few
-// bytes across it, closes it, and reports what the prefault counters
-// gained meanwhile.
+// flow window of fc and a receive buffer of rcv packets (closed when the
+// test ends), moves a few bytes across it, and reports what the prefault
+// counters gained meanwhile.
 func connectSized(t *testing.T, fc, rcv int) (arrays, bytesIn uint64) {
 	t.Helper()
 	const mss = 1500
@@ -22,23 +22,7 @@ func connectSized(t *testing.T, fc, rcv int) (arrays, bytesIn uint64) {
 		must(t, SetSockOpt(u, 6, v)) // UDT_RCVBUF, in bytes
 	}
 	a0, b0, _ := PrefaultCounts()
-	lo := Addr{Family: AF_INET, IP: [16]byte{127, 0, 0, 1}}
-	l, err := Socket(AF_INET, SOCK_STREAM, 0)
-	must(t, err)
-	defer Close(l)
-	opts(l)
-	must(t, Bind(l, &lo))
-	must(t, Listen(l, 1))
-	la, err := SockName(l)
-	must(t, err)
-	c, err := Socket(AF_INET, SOCK_STREAM, 0)
-	must(t, err)
-	defer Close(c)
-	opts(c)
-	must(t, Connect(c, &la))
-	s, _, err := Accept(l)
-	must(t, err)
-	defer Close(s)
+	c, s := connected(t, SOCK_STREAM, opts)
 	// The lists were filled after the arrays were populated: the
 	// connection works as ever.
 	msg := []byte("prefaulted")
