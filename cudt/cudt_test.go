@@ -67,21 +67,7 @@ func TestSharedErrorsMatchLibraryText(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 
-	lo := Addr{Family: AF_INET, IP: [16]byte{127, 0, 0, 1}}
-	l, err := Socket(AF_INET, SOCK_STREAM, 0)
-	must(t, err)
-	defer Close(l)
-	must(t, Bind(l, &lo))
-	must(t, Listen(l, 1))
-	la, err := SockName(l)
-	must(t, err)
-	c, err := Socket(AF_INET, SOCK_STREAM, 0)
-	must(t, err)
-	defer Close(c)
-	must(t, Connect(c, &la))
-	s, _, err := Accept(l)
-	must(t, err)
-	defer Close(s)
+	c, _ := connected(t, SOCK_STREAM)
 
 	// byShim: the shim answered without calling UDT (cudt_would_block),
 	// with UDT's text for the code.
@@ -101,7 +87,7 @@ func TestSharedErrorsMatchLibraryText(t *testing.T) {
 
 	rcvsyn := []byte{0}
 	must(t, SetSockOpt(c, 2, rcvsyn))
-	_, err = Recv(c, make([]byte, 4), 0)
+	_, err := Recv(c, make([]byte, 4), 0)
 	check("non-blocking recv", err, errAsyncRcv, true)
 
 	must(t, SetSockOpt(c, 1, rcvsyn)) // UDT_SNDSYN
