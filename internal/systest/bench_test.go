@@ -353,11 +353,11 @@ func BenchmarkDialBurst(b *testing.B) {
 			if network == "udt-faults" {
 				cudt.SetPrefault(false)
 				defer cudt.SetPrefault(true)
-				network = "udt"
 			}
+			isUDT := network != "tcp"
 			var l net.Listener
 			var err error
-			if network == "udt" {
+			if isUDT {
 				l = listenT(b, "udt", "127.0.0.1:0", burstCfg)
 			} else {
 				l, err = net.Listen("tcp", "127.0.0.1:0")
@@ -396,7 +396,7 @@ func BenchmarkDialBurst(b *testing.B) {
 						start := time.Now()
 						var c net.Conn
 						var err error
-						if network == "udt" {
+						if isUDT {
 							c, err = (&udt.Dialer{Config: burstCfg}).Dial("udt", addr)
 						} else {
 							c, err = net.Dial("tcp", addr)
