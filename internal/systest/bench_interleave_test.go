@@ -33,7 +33,9 @@ import (
 // figures getrusage(RUSAGE_SELF) gives, read from /proc/PID/stat at the
 // first and the last rate line, per GiB sent in between. One run is the
 // whole figure, whatever b.N: run it with -benchtime 1x, as ./build.sh
-// bench does.
+// bench does. UDT_BENCH_PAIRINGS (names separated by commas, as the
+// table prints them) runs only those pairings; the first one run is then
+// the base of the ratios.
 func BenchmarkThroughputInterleaved(b *testing.B) {
 	secs, rounds := 5, 10
 	if v, err := strconv.Atoi(os.Getenv("UDT_BENCH_SECONDS")); err == nil && v > 1 {
@@ -60,6 +62,26 @@ func BenchmarkThroughputInterleaved(b *testing.B) {
 		{"C++ -> Go", end{cpp: true}, end{}},
 		{"Go net.Conn -> Go net.Conn", end{conn: true}, end{conn: true}},
 		{"Go -> Go, no firewall", end{unguarded: true}, end{unguarded: true}},
+	}
+	if only := os.Getenv("UDT_BENCH_PAIRINGS"); only != "" {
+		names := strings.Split(only, ",")
+		pairings = slices.DeleteFunc(pairings, func(p struct {
+			name       string
+			send, recv end
+		}) bool {
+			return !slices.Contains(names, p.name)
+		})
+		if len(pairings) == 0 {
+			b.Fatalf("UDT_BENCH_PAIRINGS=%q names no pairing", only)
+		}
+	}
+	index := func(name string) int {
+		for i, p := range pairings {
+			if p.name == name {
+				return i
+			}
+		}
+		return -1
 	}
 	startRecv := func(e end) (*benchProc, int) {
 		if e.cpp {
@@ -120,7 +142,7 @@ func BenchmarkThroughputInterleaved(b *testing.B) {
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	b.Logf("%d rounds of %d s each, interleaved; load average at the end %s", rounds, secs, strings.Join(strings.Fields(string(load))[:3], " "))
-	b.Logf("%-28s %22s %22s %22s  %s", "pairing", "Mbit/s median [p25-p75]", "sender CPU-s/GiB", "receiver CPU-s/GiB", "vs C++ -> C++ (medians of the per-round ratios)")
+	b.Logf("%-28s %22s %22s %22s  vs %s (medians of the per-round ratios)", "pairing", "Mbit/s median [p25-p75]", "sender CPU-s/GiB", "receiver CPU-s/GiB", pairings[0].name)
 	base := results[0]
 	for i, pr := range pairings {
 		col := func(f func(sample) float64) []float64 {
@@ -152,16 +174,26 @@ func BenchmarkThroughputInterleaved(b *testing.B) {
 			100*ratio(func(s sample) float64 { return s.sendCPU }),
 			100*ratio(func(s sample) float64 { return s.recvCPU }))
 	}
-	// What the firewall costs: Go -> Go with it over Go -> Go without, per round.
-	on, off := results[1], results[len(results)-1]
-	var tput, scpu, rcpu []float64
-	for k := range on {
-		tput = append(tput, on[k].mbps/off[k].mbps)
-		scpu = append(scpu, on[k].sendCPU/off[k].sendCPU)
-		rcpu = append(rcpu, on[k].recvCPU/off[k].recvCPU)
+	// Per-round ratios of one pairing over another: what the firewall
+	// costs, and what the net.Conn layer adds to the one-to-one layer.
+	compare := func(what, a, over string) {
+		i, j := index(a), index(over)
+		if i < 0 || j < 0 {
+			return
+		}
+		var tput, scpu, rcpu []float64
+		for k := range results[i] {
+			tput = append(tput, results[i][k].mbps/results[j][k].mbps)
+			scpu = append(scpu, results[i][k].sendCPU/results[j][k].sendCPU)
+			rcpu = append(rcpu, results[i][k].recvCPU/results[j][k].recvCPU)
+		}
+		b.Logf("%s (medians of the per-round ratios): throughput %.0f%% [%.0f-%.0f], sender CPU %.0f%% [%.0f-%.0f], receiver CPU %.0f%% [%.0f-%.0f]", what,
+			100*quantile(tput, 0.5), 100*quantile(tput, 0.25), 100*quantile(tput, 0.75),
+			100*quantile(scpu, 0.5), 100*quantile(scpu, 0.25), 100*quantile(scpu, 0.75),
+			100*quantile(rcpu, 0.5), 100*quantile(rcpu, 0.25), 100*quantile(rcpu, 0.75))
 	}
-	b.Logf("firewall on / off (Go -> Go, medians of the per-round ratios): throughput %.0f%% [%.0f-%.0f], sender CPU %.0f%%, receiver CPU %.0f%%",
-		100*quantile(tput, 0.5), 100*quantile(tput, 0.25), 100*quantile(tput, 0.75), 100*quantile(scpu, 0.5), 100*quantile(rcpu, 0.5))
+	compare("firewall on / off (Go -> Go)", "Go -> Go", "Go -> Go, no firewall")
+	compare("net.Conn / Socket (Go at both ends)", "Go net.Conn -> Go net.Conn", "Go -> Go")
 }
 
 // quantile of v by linear interpolation between order statistics; NaN for
