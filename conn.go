@@ -312,6 +312,7 @@ func (c *Conn) read(b []byte, msg bool) (int, error) {
 		}
 		var n int
 		var err error
+		gen := fd.pd.gen(EventIn)
 		if msg {
 			n, err = fd.lib.RecvMsg(fd.pd.s, b)
 		} else {
@@ -338,7 +339,7 @@ func (c *Conn) read(b []byte, msg bool) (int, error) {
 		default:
 			return 0, fd.opError("read", err)
 		}
-		if err := fd.pd.wait(EventIn); err != nil {
+		if err := fd.pd.wait(EventIn, gen); err != nil {
 			return 0, fd.opError("read", err)
 		}
 	}
@@ -372,6 +373,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		if fd.pd.expired(EventOut) {
 			return off, fd.opError("write", errDeadline)
 		}
+		gen := fd.pd.gen(EventOut)
 		n, err := fd.lib.Send(fd.pd.s, b[off:])
 		off += n
 		c.nwritten.Add(int64(n))
@@ -382,7 +384,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		default:
 			return off, fd.opError("write", c.closedOr(err))
 		}
-		if err := fd.pd.wait(EventOut); err != nil {
+		if err := fd.pd.wait(EventOut, gen); err != nil {
 			return off, fd.opError("write", err)
 		}
 	}
@@ -435,6 +437,7 @@ func (c *Conn) WriteMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) 
 		if fd.pd.expired(EventOut) {
 			return 0, fd.opError("write", errDeadline)
 		}
+		gen := fd.pd.gen(EventOut)
 		n, err := fd.lib.SendMsg(fd.pd.s, b, ttl, inOrder)
 		switch CodeOf(err) {
 		case Success:
@@ -444,7 +447,7 @@ func (c *Conn) WriteMsg(b []byte, ttl time.Duration, inOrder bool) (int, error) 
 		default:
 			return 0, fd.opError("write", c.closedOr(err))
 		}
-		if err := fd.pd.wait(EventOut); err != nil {
+		if err := fd.pd.wait(EventOut, gen); err != nil {
 			return 0, fd.opError("write", err)
 		}
 	}
@@ -786,6 +789,7 @@ func (fd *netFD) connect(ctx context.Context, to netip.AddrPort, limit time.Time
 	p.dials.Add(1)
 	defer p.ndialing.Add(-1)
 	for {
+		gen := fd.pd.gen(EventOut)
 		var ci [1]connInfo
 		p.lib.connInfos([]SocketID{fd.pd.s.ID()}, ci[:], true)
 		switch {
@@ -801,7 +805,7 @@ func (fd *netFD) connect(ctx context.Context, to netip.AddrPort, limit time.Time
 		case ci[0].status != StatusConnecting:
 			return &Error{Op: "connect", Code: ErrConnFail, Msg: "connection setup failed (socket " + ci[0].status.String() + ")"}
 		}
-		switch err := fd.pd.waitFor(EventOut, ctx.Done(), limit); err {
+		switch err := fd.pd.waitFor(EventOut, gen, ctx.Done(), limit); err {
 		case nil:
 		case errCanceled:
 			return ctx.Err()

@@ -175,6 +175,7 @@ func (l *Listener) AcceptUDT() (*Conn, error) {
 		if fd.pd.expired(EventIn) {
 			return nil, fd.opError("accept", errDeadline)
 		}
+		gen := fd.pd.gen(EventIn)
 		s, peer, err := fd.lib.Accept(fd.pd.s)
 		switch CodeOf(err) {
 		case Success:
@@ -208,7 +209,7 @@ func (l *Listener) AcceptUDT() (*Conn, error) {
 			}
 			return nil, fd.opError("accept", err)
 		}
-		if err := fd.pd.wait(EventIn); err != nil {
+		if err := fd.pd.wait(EventIn, gen); err != nil {
 			return nil, fd.opError("accept", err)
 		}
 	}

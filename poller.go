@@ -343,16 +343,23 @@ func (p *poller) ready(r *pollRound, id SocketID, ev Events) {
 	}
 	delete(r.stale, id)
 	pd.mu.Lock()
-	pd.want &^= ev
 	waiters := pd.readers
 	if ev == EventOut {
 		waiters = pd.writers
 	}
+	if waiters == 0 {
+		pd.want &^= ev
+	}
 	pd.mu.Unlock()
+	// The shim took the socket out of the ready set it reported (an edge,
+	// cudt.PollWait): with a waiter, the interest stays, so a reader or
+	// writer that drains UDT's buffer and parks again costs the poller
+	// nothing, and the next time UDT readies the socket wakes it. With
+	// none, nobody may come for a while: out of the epoll.
 	if waiters == 0 {
 		pollStats.disarmed.Add(1)
+		p.setInterest(r, pd, r.registered[pd]&^ev)
 	}
-	p.setInterest(r, pd, r.registered[pd]&^ev)
 	pd.wake(ev)
 }
 
@@ -567,6 +574,8 @@ type pollDesc struct {
 	closed    bool
 	rdeadline time.Time
 	wdeadline time.Time
+	rgen      uint64 // wakes for EventIn so far (gen)
+	wgen      uint64 // and for EventOut
 
 	queued   bool         // on p.changed; guarded by p.mu
 	waiting  atomic.Int32 // goroutines in waitFor: a scan looks at this socket
@@ -618,18 +627,33 @@ func (pd *pollDesc) peerState() int32 {
 	return pd.peer.Load()
 }
 
-// wake wakes the goroutines waiting for ev.
+// wake wakes the goroutines waiting for ev, and those about to.
 func (pd *pollDesc) wake(ev Events) {
 	pd.mu.Lock()
 	defer pd.mu.Unlock()
 	if ev&EventIn != 0 {
 		close(pd.rready)
 		pd.rready = make(chan struct{})
+		pd.rgen++
 	}
 	if ev&EventOut != 0 {
 		close(pd.wready)
 		pd.wready = make(chan struct{})
+		pd.wgen++
 	}
+}
+
+// gen is the count of wakes for ev so far. A caller reads it before the
+// attempt that may fail with "would block" and passes it to wait: a wake
+// that came in between, which consumed UDT's edge, then makes wait
+// return at once instead of parking until the next one.
+func (pd *pollDesc) gen(ev Events) uint64 {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	if ev == EventIn {
+		return pd.rgen
+	}
+	return pd.wgen
 }
 
 // errDeadline is what a call returns when its deadline passes: UDT's
@@ -641,15 +665,16 @@ func (pd *pollDesc) wake(ev Events) {
 var errDeadline error = &Error{Op: "deadline", Code: ErrTimeout, Msg: "i/o timeout", err: os.ErrDeadlineExceeded}
 
 // wait parks the caller until the socket may be ready for ev (EventIn or
-// EventOut), its deadline passes, or the socket closes. A nil return means
-// "try again", not "ready": wake-ups may be spurious.
-func (pd *pollDesc) wait(ev Events) error {
-	return pd.waitFor(ev, nil, time.Time{})
+// EventOut), its deadline passes, or the socket closes; at once if a wake
+// for ev came since gen (pd.gen, read before the failed attempt). A nil
+// return means "try again", not "ready": wake-ups may be spurious.
+func (pd *pollDesc) wait(ev Events, gen uint64) error {
+	return pd.waitFor(ev, gen, nil, time.Time{})
 }
 
 // waitFor is wait with a cancel channel and a limit of its own (zero:
 // none) besides the deadline; they return errCanceled and errAttemptExpired.
-func (pd *pollDesc) waitFor(ev Events, cancel <-chan struct{}, limit time.Time) error {
+func (pd *pollDesc) waitFor(ev Events, gen uint64, cancel <-chan struct{}, limit time.Time) error {
 	pd.mu.Lock()
 	if pd.closed {
 		pd.mu.Unlock()
@@ -661,17 +686,23 @@ func (pd *pollDesc) waitFor(ev Events, cancel <-chan struct{}, limit time.Time) 
 	}
 	var ready chan struct{}
 	var deadline time.Time
+	var now uint64
 	if ev == EventIn {
 		pd.readers++
-		ready, deadline = pd.rready, pd.rdeadline
+		ready, deadline, now = pd.rready, pd.rdeadline, pd.rgen
 	} else {
 		pd.writers++
-		ready, deadline = pd.wready, pd.wdeadline
+		ready, deadline, now = pd.wready, pd.wdeadline, pd.wgen
 	}
 	if !deadline.IsZero() && !time.Now().Before(deadline) {
 		pd.done(ev)
 		pd.mu.Unlock()
 		return errDeadline
+	}
+	if now != gen {
+		pd.done(ev)
+		pd.mu.Unlock()
+		return nil
 	}
 	ask := pd.want&ev == 0
 	pd.want |= ev

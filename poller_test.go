@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -233,26 +234,75 @@ func closeFake(pd *pollDesc) {
 }
 
 // A waiter's interest reaches the epoll through the poller, is followed by
-// one retry (the event may have come first), then by the event, which
-// takes it out of the epoll again.
+// one retry (the event may have come first), then by the event. The shim
+// takes a reported socket out of the ready sets (an edge), so an event
+// that finds a waiter leaves the interest in for the next wait, and one
+// that finds none takes it out.
 func TestPollerArmWakeDisarm(t *testing.T) {
 	f, p := newFakePoll()
 	pd := openFake(t, p, 7)
 	defer closeFake(pd)
 
-	if err := pd.wait(EventIn); err != nil { // woken once the interest is in
+	if err := pd.wait(EventIn, pd.gen(EventIn)); err != nil { // woken once the interest is in
 		t.Fatalf("first wait: %v", err)
 	}
 	f.until(t, "IN registered", func() bool { return f.interest[7] == EventIn })
 
-	errc := make(chan error, 1)
-	go func() { errc <- pd.wait(EventIn) }() // already armed: waits for the event
-	parked(t, p, 1)
-	f.step(fakeWait{read: []SocketID{7}, why: pollReady})
-	if err := <-errc; err != nil {
-		t.Fatalf("wait for the event: %v", err)
+	for i := range 2 {
+		errc := make(chan error, 1)
+		go func() { errc <- pd.wait(EventIn, pd.gen(EventIn)) }() // already armed: waits for the event
+		parked(t, p, 1)
+		f.step(fakeWait{read: []SocketID{7}, why: pollReady})
+		if err := <-errc; err != nil {
+			t.Fatalf("wait %d for the event: %v", i+1, err)
+		}
 	}
-	f.until(t, "IN taken out after delivery", func() bool { _, ok := f.interest[7]; return !ok })
+	f.mu.Lock()
+	log := strings.Join(f.log, " ")
+	kept := f.interest[7] == EventIn
+	f.mu.Unlock()
+	if !kept || strings.Count(log, "add") != 1 || strings.Contains(log, "remove") {
+		t.Fatalf("after two events that found a waiter: interest %v, epoll calls %q; want IN, one add and no remove", f.interest[7], log)
+	}
+
+	f.step(fakeWait{read: []SocketID{7}, why: pollReady}) // nobody waits
+	f.until(t, "IN taken out after an event nobody waited for", func() bool { _, ok := f.interest[7]; return !ok })
+}
+
+// A wake that comes between a caller's failed attempt and its wait (the
+// poller consumed UDT's edge for it) makes the wait return at once; a
+// wait with the current count parks.
+func TestPollerWakeBeforeWaitIsNotLost(t *testing.T) {
+	f, p := newFakePoll()
+	pd := openFake(t, p, 8)
+	defer closeFake(pd)
+	if err := pd.wait(EventIn, pd.gen(EventIn)); err != nil {
+		t.Fatalf("first wait: %v", err)
+	}
+	f.until(t, "IN registered", func() bool { return f.interest[8] == EventIn })
+
+	gen := pd.gen(EventIn) // the attempt...
+	errc := make(chan error, 1)
+	go func() { errc <- pd.wait(EventIn, pd.gen(EventIn)) }() // ...while another reader parks
+	parked(t, p, 1)
+	f.step(fakeWait{read: []SocketID{8}, why: pollReady}) // the edge wakes the parked one
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	// ...and the first waits only now, with the count from before the edge.
+	done := make(chan error, 1)
+	go func() { done <- pd.wait(EventIn, gen) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(timeoutUpperBound):
+		t.Fatal("a wait after a wake it missed parked until the next event")
+	}
+	if n := p.nwaiting.Load(); n != 0 {
+		t.Fatalf("%d waiting, want 0", n)
+	}
 }
 
 // UDT reports no clean close through its epoll; its event makes the
@@ -268,9 +318,9 @@ func TestPollerPeerCloseAndLoss(t *testing.T) {
 			f, p := newFakePoll()
 			pd := openFake(t, p, 9)
 			defer closeFake(pd)
-			pd.wait(EventIn) // the retry after arming
+			pd.wait(EventIn, pd.gen(EventIn)) // the retry after arming
 			errc := make(chan error, 1)
-			go func() { errc <- pd.wait(EventIn) }()
+			go func() { errc <- pd.wait(EventIn, pd.gen(EventIn)) }()
 			f.until(t, "armed", func() bool { return f.interest[9] == EventIn })
 			parked(t, p, 1)
 			f.setInfo(9, connInfo{status: StatusBroken, exists: true, connected: true, shutdown: tc.shutdown})
@@ -294,7 +344,7 @@ func TestPollerWakesForAnArmedWaiter(t *testing.T) {
 	f, p := newFakePoll()
 	pd := openFake(t, p, 5)
 	defer closeFake(pd)
-	pd.wait(EventIn) // the retry after arming; the interest stays
+	pd.wait(EventIn, pd.gen(EventIn)) // the retry after arming; the interest stays
 	f.until(t, "armed", func() bool { return f.interest[5] == EventIn })
 	// Nothing waits now: the poller's next sleep is blind.
 	f.step(fakeWait{why: pollTimeout})
@@ -304,7 +354,7 @@ func TestPollerWakesForAnArmedWaiter(t *testing.T) {
 	f.mu.Unlock()
 
 	errc := make(chan error, 1)
-	go func() { errc <- pd.wait(EventIn) }()
+	go func() { errc <- pd.wait(EventIn, pd.gen(EventIn)) }()
 	parked(t, p, 1)
 	f.until(t, "the poller watching once the reader waits", func() bool { return f.waits > waits && f.watched })
 	f.setInfo(5, connInfo{status: StatusBroken, exists: true, connected: true, shutdown: true})
@@ -322,12 +372,12 @@ func TestPollerWakesForAnArmedWaiter(t *testing.T) {
 func TestPollerCloseLeavesEpollFirst(t *testing.T) {
 	f, p := newFakePoll()
 	pd := openFake(t, p, 3)
-	pd.wait(EventOut) // each first wait returns once its interest is in
-	pd.wait(EventIn)
+	pd.wait(EventOut, pd.gen(EventOut)) // each first wait returns once its interest is in
+	pd.wait(EventIn, pd.gen(EventIn))
 	f.until(t, "IN and OUT armed", func() bool { return f.interest[3] == EventIn|EventOut })
 	errc := make(chan error, 2)
-	go func() { errc <- pd.wait(EventOut) }()
-	go func() { errc <- pd.wait(EventIn) }()
+	go func() { errc <- pd.wait(EventOut, pd.gen(EventOut)) }()
+	go func() { errc <- pd.wait(EventIn, pd.gen(EventIn)) }()
 	parked(t, p, 2) // a wait before that would be a fresh one, closed or not
 	pd.close()
 	for range 2 {
@@ -342,7 +392,7 @@ func TestPollerCloseLeavesEpollFirst(t *testing.T) {
 	if still {
 		t.Fatal("awaitGone returned with the socket still in the epoll")
 	}
-	if err := pd.wait(EventIn); !errors.Is(err, net.ErrClosed) {
+	if err := pd.wait(EventIn, pd.gen(EventIn)); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("wait after close: %v", err)
 	}
 	p.forget(pd)
@@ -356,7 +406,7 @@ func TestPollerReplacesStaleEpoll(t *testing.T) {
 	f, p := newFakePoll()
 	pd := openFake(t, p, 5)
 	defer closeFake(pd)
-	pd.wait(EventIn)
+	pd.wait(EventIn, pd.gen(EventIn))
 	f.until(t, "armed", func() bool { return f.interest[5] == EventIn })
 	before := ReadPollerStats().StaleRebuilds
 	for range 3 {

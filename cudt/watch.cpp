@@ -68,9 +68,6 @@ template struct Expose<SendBlockLock, &CUDT::m_SendBlockLock>;
 template struct Expose<SocketID, &CUDT::m_SocketID>;
 template struct Expose<ClosedSockets, &CUDTUnited::m_ClosedSockets>;
 
-CUDT_TAG(EventCond, pthread_cond_t*);
-CUDT_TAG(EventLock, pthread_mutex_t*);
-
 // The counters of CUDT::sample, which UDT::perfmon refuses to read once a
 // connection is closing or broken though UDT keeps them until it deletes
 // the socket. One tag per member, as above.
@@ -138,9 +135,6 @@ template struct Expose<EPollOf, &CUDTUnited::m_EPoll>;
 template struct Expose<Polls, &CEPoll::m_mPolls>;
 template struct Expose<PollLock, &CEPoll::m_EPollLock>;
 
-template struct Expose<EventCond, &CTimer::m_EventCond>;
-template struct Expose<EventLock, &CTimer::m_EventLock>;
-
 // UDT's own epoll looks at its sets every 10 ms (CTimer::waitForEvent).
 const uint64_t kTick = 10000;  // microseconds
 
@@ -153,47 +147,30 @@ void copy_set(const std::set<int>& s, int* out, int* n) {
 
 // UDT's event (CTimer::triggerEvent) is a pthread_cond_signal without a
 // predicate: a signal sent while nobody waits is lost, and the poller,
-// which also runs Go code between its waits, would miss many. So one
-// thread of ours does nothing but wait on it and count what it sees;
-// the poller waits on a condition of ours, with the count as predicate.
+// which also runs Go code between its waits, would miss many. The link
+// routes UDT's calls of it through the shim (--wrap, below), which counts
+// them; the poller waits on a condition of ours, with the counts as its
+// predicate. UDT's epoll changes a ready set without its event, and after
+// it (CUDT::sendCtrl acknowledges, then readies): the shim also counts
+// every CEPoll::update_events that may have readied a watched socket, the
+// moment it is done, so a reader waits for the data and no longer.
 std::atomic<unsigned long> g_events(0);  // UDT events seen
+std::atomic<unsigned long> g_ready(0);   // update_events that may have readied a socket
 std::atomic<int> g_wake(0);              // set by cudt_poll_signal
+std::atomic<int> g_sleeping(0);          // the poller waits on g_cond
 unsigned long g_seen = 0;                // g_events at the poller's last return
 pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
-pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
+// notify wakes the poller if it waits. The counts change before, and the
+// poller sets g_sleeping before it reads them (both sequentially
+// consistent): either it sees the new count, or this sees it sleeping and
+// takes g_mu, which it holds until its wait has begun.
 void notify() {
+	if (g_sleeping.load() == 0) return;
 	pthread_mutex_lock(&g_mu);
 	pthread_cond_broadcast(&g_cond);
 	pthread_mutex_unlock(&g_mu);
-}
-
-void* watch_events(void*) {
-	pthread_cond_t* cond = member(EventCond());
-	pthread_mutex_t* lock = member(EventLock());
-	for (;;) {
-		timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1;
-		pthread_mutex_lock(lock);
-		int r = pthread_cond_timedwait(cond, lock, &until);
-		pthread_mutex_unlock(lock);
-		if (r == 0) {
-			g_events.fetch_add(1);
-			notify();
-		}
-	}
-	return NULL;
-}
-
-void start_watcher() {
-	pthread_t t;
-	pthread_attr_t a;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	pthread_create(&t, &a, watch_events, NULL);
-	pthread_attr_destroy(&a);
 }
 
 // The last figures of a connection, read from its CUDT while UDT still has it.
@@ -457,9 +434,32 @@ static bool maybe_ready(int eid, bool r, bool w, bool lr) {
 	return ready;
 }
 
+// consume takes the sockets just reported out of eid's ready sets: the
+// poller wants each readiness once (an edge), and UDT readies a socket
+// again when it has more (update_events), so a waiter that keeps its
+// interest between waits does not make every wait return at once.
+static void consume(int eid, const int* rd, int rn, const int* wr, int wn) {
+	CEPoll& ep = member(United())->*member(EPollOf());
+	pthread_mutex_t* mu = &(ep.*member(PollLock()));
+	PollMap& polls = ep.*member(Polls());
+	pthread_mutex_lock(mu);
+	PollMap::iterator p = polls.find(eid);
+	if (p != polls.end()) {
+		CEPollDesc& d = p->second;
+		for (int i = 0; rd != NULL && i < rn; i++) {
+			d.m_sUDTReads.erase(rd[i]);
+			d.m_sUDTExcepts.erase(rd[i]);
+		}
+		for (int i = 0; wr != NULL && i < wn; i++) {
+			d.m_sUDTWrites.erase(wr[i]);
+			d.m_sUDTExcepts.erase(wr[i]);
+		}
+	}
+	pthread_mutex_unlock(mu);
+}
+
 int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* lrn,
                    int64_t us, int signals, int* signalled, cudt_err* e) {
-	pthread_once(&g_once, start_watcher);
 	*signalled = 0;
 	try {
 		uint64_t start = CTimer::getTime();
@@ -470,12 +470,14 @@ int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* l
 			// An event raised from here on (cudt_raise_event after a
 			// handshake, say) may have set what the check below missed.
 			unsigned long ev_before = g_events.load();
+			unsigned long ready_before = g_ready.load();
 			if (maybe_ready(eid, rd != NULL, wr != NULL, lrd != NULL))
 				ret = UDT::epoll_wait(eid, rd ? &r : NULL, wr ? &w : NULL, 0, lrd ? &lr : NULL, NULL);
 			if (ret > 0) {
 				copy_set(r, rd, rn);
 				copy_set(w, wr, wn);
 				copy_set(lr, lrd, lrn);
+				consume(eid, rd, rd ? *rn : 0, wr, wr ? *wn : 0);
 				return ret;
 			}
 			if (ret == UDT::ERROR && UDT::getlasterror_code() != CUDTException::ETIMEOUT) {
@@ -506,8 +508,11 @@ int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* l
 			until.tv_sec += time_t(wait / 1000000) + until.tv_nsec / 1000000000;
 			until.tv_nsec %= 1000000000;
 			pthread_mutex_lock(&g_mu);
-			if (g_wake.load() == 0 && g_events.load() == ev_before && (!signals || g_events.load() == g_seen))
+			g_sleeping.store(1);
+			if (g_wake.load() == 0 && g_events.load() == ev_before && g_ready.load() == ready_before &&
+			    (!signals || g_events.load() == g_seen))
 				pthread_cond_timedwait(&g_cond, &g_mu, &until);
+			g_sleeping.store(0);
 			pthread_mutex_unlock(&g_mu);
 		}
 	} catch (const std::exception& x) {
@@ -524,6 +529,36 @@ int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* l
 void cudt_raise_event(void) {
 	g_events.fetch_add(1);
 	notify();
+}
+
+// The link routes UDT's own calls of these two through here (cudt.go:
+// -Wl,--wrap). UDT's callers are in other objects of libudt.a than the
+// definitions, which is what --wrap needs.
+extern "C" void __real__ZN6CTimer12triggerEventEv(void);
+extern "C" int __real__ZN6CEPoll13update_eventsERKiRSt3setIiSt4lessIiESaIiEEib(CEPoll* ep, const UDTSOCKET* u,
+                                                                               std::set<int>* eids, int events,
+                                                                               bool enable);
+
+// CTimer::triggerEvent: UDT's own waits (its blocking epoll_wait and
+// select) still get the signal.
+extern "C" void __wrap__ZN6CTimer12triggerEventEv(void) {
+	__real__ZN6CTimer12triggerEventEv();
+	g_events.fetch_add(1);
+	notify();
+}
+
+// CEPoll::update_events(uid, eids, events, enable). A socket in no epoll
+// (eids empty, as for every socket nobody waits on) readies nothing.
+extern "C" int __wrap__ZN6CEPoll13update_eventsERKiRSt3setIiSt4lessIiESaIiEEib(CEPoll* ep, const UDTSOCKET* u,
+                                                                               std::set<int>* eids, int events,
+                                                                               bool enable) {
+	bool watched = !eids->empty();
+	int ret = __real__ZN6CEPoll13update_eventsERKiRSt3setIiSt4lessIiESaIiEEib(ep, u, eids, events, enable);
+	if (enable && watched) {
+		g_ready.fetch_add(1);
+		notify();
+	}
+	return ret;
 }
 
 void cudt_poll_signal(void) {

@@ -1,6 +1,11 @@
 package cudt
 
+// The poller's wait hears UDT's event and every readying of a watched
+// socket from UDT's own calls, which the linker routes through watch.cpp
+// (CTimer::triggerEvent, CEPoll::update_events).
+
 /*
+#cgo LDFLAGS: -Wl,--wrap=_ZN6CTimer12triggerEventEv -Wl,--wrap=_ZN6CEPoll13update_eventsERKiRSt3setIiSt4lessIiESaIiEEib
 #cgo noescape cudt_conninfo_get
 #cgo nocallback cudt_conninfo_get
 #cgo noescape cudt_poll_wait
@@ -86,6 +91,11 @@ const (
 // signals is true, when UDT raises its own event (why = PollUDTEvent): an
 // ACK, a peer's shutdown, a broken connection, a new connection, none of
 // which UDT's epoll reports. A timeout returns zeros and no error.
+//
+// Each socket it reports leaves the epoll's ready sets (an edge): UDT
+// readies it again when it has more, so an interest kept between waits
+// does not make every wait return at once. The epoll is the poller's
+// alone; one that EpollWait also watches would miss what this took.
 func PollWait(eid int, rd, wr, lrd []int32, us int64, signals bool) (nr, nw, nlr, why int, err error) {
 	var e C.cudt_err
 	var rn, wn, lrn C.int
