@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -240,7 +241,11 @@ func (p *poller) run(ep Epoll) {
 		case pollTimeout:
 			r.dialWait = min(2*r.dialWait, udtTick)
 		case pollReady:
-			p.deliver(r)
+			if p.deliver(r) {
+				// Let a woken reader or writer run on this thread now,
+				// while it is awake, rather than on one woken for it.
+				runtime.Gosched()
+			}
 		case pollUDT:
 			pollStats.udtSignals.Add(1)
 			r.scanDue = true
@@ -316,13 +321,15 @@ func (p *poller) setInterest(r *pollRound, pd *pollDesc, want Events) {
 }
 
 // deliver wakes the waiters of the sockets UDT reported, and takes the
-// delivered events out of the epoll.
-func (p *poller) deliver(r *pollRound) {
+// events nobody waited for out of the epoll. It reports whether it woke
+// anyone.
+func (p *poller) deliver(r *pollRound) bool {
+	woke := false
 	for _, id := range r.ev.Read {
-		p.ready(r, id, EventIn)
+		woke = p.ready(r, id, EventIn) || woke
 	}
 	for _, id := range r.ev.Write {
-		p.ready(r, id, EventOut)
+		woke = p.ready(r, id, EventOut) || woke
 	}
 	// A full slice may have left ready sockets unreported: make room for
 	// all of them next time.
@@ -330,16 +337,17 @@ func (p *poller) deliver(r *pollRound) {
 		r.ev.Read = make([]SocketID, 0, 2*cap(r.ev.Read))
 		r.ev.Write = make([]SocketID, 0, 2*cap(r.ev.Write))
 	}
+	return woke
 }
 
-func (p *poller) ready(r *pollRound, id SocketID, ev Events) {
+func (p *poller) ready(r *pollRound, id SocketID, ev Events) bool {
 	pollStats.events.Add(1)
 	p.mu.Lock()
 	pd := p.fds[id]
 	p.mu.Unlock()
 	if pd == nil || r.registered[pd]&ev == 0 {
 		p.stale(r, id, pd)
-		return
+		return false
 	}
 	delete(r.stale, id)
 	pd.mu.Lock()
@@ -361,6 +369,7 @@ func (p *poller) ready(r *pollRound, id SocketID, ev Events) {
 		p.setInterest(r, pd, r.registered[pd]&^ev)
 	}
 	pd.wake(ev)
+	return waiters > 0
 }
 
 // stale handles a socket UDT reports that the poller does not watch. UDT
