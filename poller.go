@@ -19,10 +19,13 @@ import (
 //
 // It follows what UDT reports, and nothing else:
 //   - UDT's epoll is level-triggered and its ready sets keep a socket until
-//     a call drains it, so interest is added only while someone waits, and
-//     taken out as soon as the event is delivered. Every change to the epoll
-//     is made here, on the poller's goroutine: waiters only say what they
-//     need (pollDesc.want) and wake the poller.
+//     a call drains it; the shim takes each socket it reports out of them
+//     (cudt.PollWait), which makes every readiness an edge. Interest is
+//     added when someone waits, kept while the events find a waiter (a
+//     reader that drains and parks again asks for nothing), and taken out
+//     by an event that finds none. Every change to the epoll is made here,
+//     on the poller's goroutine: waiters only say what they need
+//     (pollDesc.want) and wake the poller.
 //   - UDT's epoll never reports a peer's clean close, a failed connect, or
 //     an acknowledgement. UDT does raise its own event for each of them
 //     (CTimer's event: on every ACK, a peer's shutdown, a broken connection,

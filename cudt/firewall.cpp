@@ -31,7 +31,6 @@
 #include "dial.h"
 #include "expose.h"
 #include "firewall.h"
-#include "watch.h"
 
 extern "C" {
 ssize_t __real_recvmsg(int fd, struct msghdr* mh, int flags);
@@ -112,13 +111,6 @@ std::atomic<bool> g_off(false);
 // The receive queue whose worker runs on this thread (set by serve_queue);
 // null on every other thread, whose recvmsg calls pass untouched.
 thread_local CRcvQueue* tl_queue = NULL;
-
-// Set when this thread passed UDT a packet after which UDT raises its
-// event (a peer's shutdown, an ACK, which a Close waiting for its data to
-// be acknowledged needs): by the thread's next recvmsg UDT has acted on it,
-// and the poller is told again (cudt_raise_event), as UDT's own signal may
-// be lost.
-thread_local bool tl_event_due = false;
 
 // UDT's threads alive now: each UDP port's receiving and sending thread,
 // and the garbage collector. A port UDT failed to tear down would show
@@ -399,17 +391,9 @@ int judge(CRcvQueue* q, const sockaddr* from, const char* hdr, char* data, int l
 	}
 	int type = (w0 >> 16) & 0x7FFF;
 	switch (type) {
-	case 0: {
-		// UDT completes a connect, or queues a connection for accept,
-		// without raising its event: its epoll would show it up to 10 ms
-		// later.
-		int v = handshake(q, from, id, data, len);
-		if (v == kPass) tl_event_due = true;
-		return v;
-	}
-	case 5:  // shutdown
-		tl_event_due = true;
-		return kPass;
+	case 0:
+		return handshake(q, from, id, data, len);
+	case 5:       // shutdown
 	case 1:       // keep-alive
 	case 6:       // ACK of ACK
 	case 8:       // the peer's error (a failed recvfile)
@@ -427,11 +411,8 @@ int judge(CRcvQueue* q, const sockaddr* from, const char* hdr, char* data, int l
 	CUDT* u = connection(q, from, id);
 	if (u == NULL) return kPass;
 	switch (type) {
-	case 2: {
-		int v = ack(u, data, len);
-		if (v == kPass && len > 4) tl_event_due = true;  // UDT signals full ACKs only
-		return v;
-	}
+	case 2:
+		return ack(u, data, len);
 	case 3:
 		return nak(u, data, len);
 	default:
@@ -442,10 +423,6 @@ int judge(CRcvQueue* q, const sockaddr* from, const char* hdr, char* data, int l
 }  // namespace
 
 extern "C" ssize_t __wrap_recvmsg(int fd, struct msghdr* mh, int flags) {
-	if (tl_event_due) {
-		tl_event_due = false;
-		cudt_raise_event();
-	}
 	ssize_t n = __real_recvmsg(fd, mh, flags);
 	CRcvQueue* q = tl_queue;
 	// CChannel::recvfrom reads the 16-byte header and the payload into two

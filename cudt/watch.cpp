@@ -1,9 +1,13 @@
 // What UDT 4.11 knows and does not report: see watch.h.
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <pthread.h>
 #include <time.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <exception>
@@ -157,20 +161,21 @@ void copy_set(const std::set<int>& s, int* out, int* n) {
 std::atomic<unsigned long> g_events(0);  // UDT events seen
 std::atomic<unsigned long> g_ready(0);   // update_events that may have readied a socket
 std::atomic<int> g_wake(0);              // set by cudt_poll_signal
-std::atomic<int> g_sleeping(0);          // the poller waits on g_cond
+std::atomic<uint32_t> g_futex(0);        // bumped by every notify; the poller sleeps on it
+std::atomic<int> g_sleeping(0);          // waits about to sleep, or asleep (the poller's, one)
 unsigned long g_seen = 0;                // g_events at the poller's last return
-pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
 
-// notify wakes the poller if it waits. The counts change before, and the
-// poller sets g_sleeping before it reads them (both sequentially
-// consistent): either it sees the new count, or this sees it sleeping and
-// takes g_mu, which it holds until its wait has begun.
+// notify wakes the poller if it sleeps. The counts change before it, and
+// the poller sets g_sleeping before it reads g_futex (all sequentially
+// consistent): either this sees it sleeping and wakes it, or the poller
+// reads the new g_futex, and its counts, and does not sleep. A futex of
+// our own rather than a condition variable: the waker takes no lock the
+// woken thread then waits for, and a poller that is awake costs UDT's
+// threads one atomic load.
 void notify() {
+	g_futex.fetch_add(1);
 	if (g_sleeping.load() == 0) return;
-	pthread_mutex_lock(&g_mu);
-	pthread_cond_broadcast(&g_cond);
-	pthread_mutex_unlock(&g_mu);
+	syscall(SYS_futex, &g_futex, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
 // The last figures of a connection, read from its CUDT while UDT still has it.
@@ -467,8 +472,8 @@ int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* l
 			std::set<UDTSOCKET> r, w;
 			std::set<SYSSOCKET> lr;
 			int ret = 0;
-			// An event raised from here on (cudt_raise_event after a
-			// handshake, say) may have set what the check below missed.
+			// An event or a readying from here on may have set what the
+			// check below missed.
 			unsigned long ev_before = g_events.load();
 			unsigned long ready_before = g_ready.load();
 			if (maybe_ready(eid, rd != NULL, wr != NULL, lrd != NULL))
@@ -502,18 +507,15 @@ int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* l
 			// again within its own 10 ms.
 			uint64_t wait = kTick;
 			if (us >= 0 && uint64_t(us) - (now - start) < wait) wait = uint64_t(us) - (now - start);
-			timespec until;
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += long(wait % 1000000) * 1000;
-			until.tv_sec += time_t(wait / 1000000) + until.tv_nsec / 1000000000;
-			until.tv_nsec %= 1000000000;
-			pthread_mutex_lock(&g_mu);
-			g_sleeping.store(1);
+			timespec rel;
+			rel.tv_sec = time_t(wait / 1000000);
+			rel.tv_nsec = long(wait % 1000000) * 1000;
+			g_sleeping.fetch_add(1);
+			uint32_t f = g_futex.load();
 			if (g_wake.load() == 0 && g_events.load() == ev_before && g_ready.load() == ready_before &&
 			    (!signals || g_events.load() == g_seen))
-				pthread_cond_timedwait(&g_cond, &g_mu, &until);
-			g_sleeping.store(0);
-			pthread_mutex_unlock(&g_mu);
+				syscall(SYS_futex, &g_futex, FUTEX_WAIT_PRIVATE, f, &rel, NULL, 0);
+			g_sleeping.fetch_sub(1);
 		}
 	} catch (const std::exception& x) {
 		e->code = -1;
@@ -524,11 +526,6 @@ int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* l
 		snprintf(e->msg, sizeof e->msg, "C++ exception in the UDT shim: non-standard exception");
 		return -1;
 	}
-}
-
-void cudt_raise_event(void) {
-	g_events.fetch_add(1);
-	notify();
 }
 
 // The link routes UDT's own calls of these two through here (cudt.go:

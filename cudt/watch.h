@@ -74,13 +74,6 @@ void cudt_conn_watch(int u);
 int64_t cudt_heard_ago(int u);
 void cudt_conn_unwatch(int u);
 
-/* Counts a change of a connection's state as UDT's event would, and wakes
- * a cudt_poll_wait waiting for it. UDT's event is a pthread_cond_signal
- * without a predicate, which the thread counting it misses while it counts
- * the one before: firewall.cpp raises this after UDT handled a peer's
- * shutdown, whose end of stream would otherwise wait for a backstop scan. */
-void cudt_raise_event(void);
-
 /* Makes a cudt_poll_wait in progress, or the next one, return at once. */
 void cudt_poll_signal(void);
 
