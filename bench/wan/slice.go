@@ -57,7 +57,23 @@ type sliceResult struct {
 	PeakFDs      int    `json:"peak_fds"`
 	PeakThreads  int    `json:"peak_threads"`
 	DialResends  uint64 `json:"dial_resends"`
-	Err          string `json:"error,omitempty"`
+	// The median and slowest nodes' timelines (slice run's "traces").
+	Traces []sliceTrace `json:"traces,omitempty"`
+	Err    string       `json:"error,omitempty"`
+}
+
+type sliceTrace struct {
+	Which     string `json:"which"`
+	Addr      string `json:"addr"`
+	Connected int64  `json:"connected_ns"`
+	First     int64  `json:"first_frame_ns"`
+	Last      int64  `json:"last_frame_ns"`
+	Done      int64  `json:"done_ns"`
+	RTT       int64  `json:"rtt_ns,omitempty"`
+	Received  int64  `json:"pkts_received,omitempty"`
+	RecvLoss  int64  `json:"pkts_recv_loss,omitempty"`
+	NAKsSent  int64  `json:"naks_sent,omitempty"`
+	ACKsSent  int64  `json:"acks_sent,omitempty"`
 }
 
 // SliceCell is one loss rate and output size.
@@ -170,6 +186,10 @@ func sliceMain(args []string) error {
 				}
 				fmt.Printf("%d B, loss %g%%: %-10s connected p50 %v, all %v; gathered p50 %v, p99 %v, all %v; peak %d fds, %d threads; %d handshake resends\n",
 					int64(size), loss, c.name, ms(res.ConnectedP50), ms(res.AllConnected), ms(res.DoneP50), ms(res.DoneP99), ms(res.AllDone), res.PeakFDs, res.PeakThreads, res.DialResends)
+				for _, t := range res.Traces {
+					fmt.Printf("    %-9s connected %v, first frame %v, last %v, done %v; RTT %v, %d packets received, %d found missing, %d NAKs, %d ACKs sent\n",
+						t.Which, ms(t.Connected), ms(t.First), ms(t.Last), ms(t.Done), ms(t.RTT), t.Received, t.RecvLoss, t.NAKsSent, t.ACKsSent)
+				}
 			}
 		}
 	}

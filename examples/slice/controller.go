@@ -8,6 +8,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/udtgo/udt"
 )
 
 // result is what one node of the slice gave back.
@@ -16,8 +18,11 @@ type result struct {
 	Output    []byte
 	Status    int           // the command's exit status
 	Connected time.Duration // from the start of the run
+	First     time.Duration // the first output frame read (0: none)
+	Last      time.Duration // the last frame read
 	Done      time.Duration // output and status gathered
 	Err       error
+	Stats     *udt.Stats // the UDT connection's, taken after the exit status
 }
 
 // dialFunc connects to one agent.
@@ -62,6 +67,10 @@ func gather(ctx context.Context, dial dialFunc, addr, cmd string, start time.Tim
 		if err != nil {
 			return fmt.Errorf("%s: %w", addr, err)
 		}
+		r.Last = time.Since(start)
+		if r.First == 0 {
+			r.First = r.Last
+		}
 		buf = data[:0]
 		switch typ {
 		case frameOutput:
@@ -71,6 +80,11 @@ func gather(ctx context.Context, dial dialFunc, addr, cmd string, start time.Tim
 				return fmt.Errorf("%s: exit frame of %d bytes", addr, len(data))
 			}
 			r.Status = int(int32(binary.BigEndian.Uint32(data)))
+			if uc, ok := c.(*udt.Conn); ok {
+				if st, err := uc.Stats(); err == nil {
+					r.Stats = &st
+				}
+			}
 			return nil
 		default:
 			return fmt.Errorf("%s: %w: frame type %q", addr, errBadFrame, typ)

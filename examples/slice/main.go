@@ -17,6 +17,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -239,6 +240,33 @@ type summary struct {
 	// UDT only: handshake requests UDT sent again after waiting 250 ms
 	// for an answer (udt.PollerStats.DialResendWaits).
 	DialResends uint64 `json:"dial_resends"`
+	// Where the time of the median node and of the slowest three went.
+	Traces []nodeTrace `json:"traces,omitempty"`
+}
+
+// nodeTrace is one node's timeline, from the start of the run, and what
+// its UDT connection counted on the controller's side.
+type nodeTrace struct {
+	Which     string        `json:"which"` // "median", "slowest", ...
+	Addr      string        `json:"addr"`
+	Connected time.Duration `json:"connected_ns"`
+	First     time.Duration `json:"first_frame_ns"`
+	Last      time.Duration `json:"last_frame_ns"`
+	Done      time.Duration `json:"done_ns"`
+	RTT       time.Duration `json:"rtt_ns,omitempty"`
+	Received  int64         `json:"pkts_received,omitempty"`
+	RecvLoss  int64         `json:"pkts_recv_loss,omitempty"`
+	NAKsSent  int64         `json:"naks_sent,omitempty"`
+	ACKsSent  int64         `json:"acks_sent,omitempty"`
+}
+
+func traceOf(which string, r result) nodeTrace {
+	t := nodeTrace{Which: which, Addr: r.Addr, Connected: r.Connected, First: r.First, Last: r.Last, Done: r.Done}
+	if st := r.Stats; st != nil {
+		t.RTT, t.Received, t.RecvLoss = st.RTT, st.Total.PacketsReceived, st.Total.RecvLoss
+		t.NAKsSent, t.ACKsSent = st.Total.NAKsSent, st.Total.ACKsSent
+	}
+	return t
 }
 
 func summarize(res []result, peak resources, netw, cc string) summary {
@@ -249,6 +277,7 @@ func summarize(res []result, peak resources, netw, cc string) summary {
 	}
 	var done, conn []time.Duration
 	var firstAt time.Duration
+	var ok []result
 	for _, r := range res {
 		if r.Err != nil {
 			if s.Failed++; s.FirstError == "" || r.Done < firstAt {
@@ -264,6 +293,14 @@ func summarize(res []result, peak resources, netw, cc string) summary {
 		}
 		done = append(done, r.Done)
 		conn = append(conn, r.Connected)
+		ok = append(ok, r)
+	}
+	slices.SortFunc(ok, func(a, b result) int { return cmp.Compare(a.Done, b.Done) })
+	if len(ok) > 0 {
+		s.Traces = append(s.Traces, traceOf("median", ok[len(ok)/2]))
+	}
+	for i := len(ok) - 1; i >= max(len(ok)-3, 0); i-- {
+		s.Traces = append(s.Traces, traceOf(fmt.Sprintf("slowest %d", len(ok)-i), ok[i]))
 	}
 	if len(done) > 0 {
 		slices.Sort(done)
