@@ -107,10 +107,11 @@ func familyOfAddr(ip netip.Addr) Family {
 type Dialer struct {
 	Config Config
 	// LocalAddr, when set, binds the connection to its own UDP port at that
-	// address. By default dialed connections share one UDP port per address
-	// family (and MSS and UDP buffer sizes), opened with the first of them
-	// and closed after the last; a Transport shares a port of the
-	// program's choosing, with a listener too.
+	// address. By default dialed connections share a few UDP ports per
+	// address family (and MSS and UDP buffer sizes): one per 32
+	// connections, 8 at most, each opened with the first of its
+	// connections and closed after the last; a Transport shares a port of
+	// the program's choosing, with a listener too.
 	LocalAddr net.Addr
 	// Timeout bounds the whole dial, with ctx's deadline if that is
 	// earlier. 0 means ctx's deadline, or DefaultDialTimeout without one

@@ -99,8 +99,9 @@
 // garbage collector for the library, which deletes closed sockets and frees
 // their buffers 1 to 2 s after the close, and a sending and a receiving
 // thread for each UDP port. A listener's accepted connections share its
-// port; dialed connections share one port per address family (and MSS and
-// UDP buffer sizes), released when the last of them closes, unless
+// port; dialed connections share a few ports per address family (and MSS
+// and UDP buffer sizes; one per 32 connections, 8 at most), each released
+// when the last of its connections closes, unless
 // [Dialer].LocalAddr gives one its own; a [Transport] is a port the program
 // opens and closes itself. A thousand connections therefore cost a few
 // descriptors and threads, not thousands.

@@ -617,15 +617,17 @@ func TestManyConnsStayFlat(t *testing.T) {
 	cpu := testenv.CPUTime(t) - cpu0
 	t.Logf("%d conns each way (RecvBuffer %d, FlowWindow %d), a goroutine blocked in Read on each: fds %d -> %d, sockets %d -> %d, OS threads %d -> %d, RSS %d -> %d KiB (%.1f KiB per conn), idle CPU %.1f%% of a core",
 		n, cfg.RecvBuffer, cfg.FlowWindow, fds0, fds1, socks0, socks1, threads0, threads1, rss0, rss1, float64(rss1-rss0)/float64(2*n), 100*cpu.Seconds()/idle.Seconds())
-	// Two UDP ports (the listener's, the shared dial port) and their UDT
-	// threads; some slack for the runtime's own threads.
-	if socks1-socks0 > 4 {
-		t.Errorf("%d connections opened %d sockets", 2*n, socks1-socks0)
+	// The listener's UDP port, the shared dial ports (one per
+	// dialPortShare dials, maxDialPorts at most) and their UDT threads;
+	// some slack for the runtime's own threads.
+	ports := 1 + min((n+dialPortShare-1)/dialPortShare, maxDialPorts)
+	if socks1-socks0 > ports+2 {
+		t.Errorf("%d connections opened %d sockets, want %d UDP ports", 2*n, socks1-socks0, ports)
 	}
 	if n := childSockets(t); n != inherited0 {
 		t.Errorf("a child process inherits %d sockets with the conns up, %d before", n, inherited0)
 	}
-	if threads1-threads0 > 16 {
+	if threads1-threads0 > 2*ports+12 {
 		t.Errorf("%d connections with blocked readers added %d OS threads", 2*n, threads1-threads0)
 	}
 	mu.Lock()

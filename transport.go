@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -369,35 +370,64 @@ type muxKey struct {
 	udpRecvBuffer int
 }
 
-// sharedPorts holds, per muxKey, the implicit port that dialed connections
-// of that kind share when they have no local address, so N connections
-// cost one descriptor and UDT's two threads instead of N of each. A port
-// lives from its first connection to sharedPortIdle after its last.
-var sharedPorts struct {
+// sharedPorts holds, per muxKey, the implicit ports that dialed
+// connections of that kind share when they have no local address, so N
+// connections cost a few descriptors and UDT threads instead of N of each.
+// A port lives from its first connection to sharedPortIdle after its last.
+//
+// One port per dialPortShare connections, up to maxDialPorts: every packet
+// of a port's connections lands in that one UDP socket's kernel buffer
+// (net.core.rmem_max caps it, 4 MiB here), and a controller whose 200
+// peers answer at once loses the overflow. UDT's sender then waits for its
+// retransmission timer, which grows by one interval with each expiry that
+// brings no answer: on loopback, 200 agents sending 64 KiB each to one
+// port lost 1,250 to 1,450 packets, and their last node finished after 8 to
+// 13 s instead of 3 s; with a port per connection none was lost (see
+// docs/slice.md).
+var sharedPorts = struct {
 	mu    sync.Mutex
-	ports map[muxKey]*udpPort
-}
+	ports map[muxKey][]*udpPort
+	// Guarded by mu; tests lower them.
+	share int // connections a shared port takes before another opens (dialPortShare)
+	max   int // shared ports per muxKey, at most (maxDialPorts)
+}{share: dialPortShare, max: maxDialPorts}
 
-// acquireSharedPort returns the shared port for cfg and f, opened if need
-// be, with a socket's reference acquired.
+const (
+	dialPortShare = 32
+	maxDialPorts  = 8
+)
+
+// acquireSharedPort returns a shared port for cfg and f, the one with the
+// fewest sockets, opened if need be, with a socket's reference acquired.
 func acquireSharedPort(lib Library, cfg *Config, f Family) (*udpPort, error) {
 	k := muxKey{f, cfg.MSS, cfg.UDPSendBuffer, cfg.UDPRecvBuffer}
 	sharedPorts.mu.Lock()
 	defer sharedPorts.mu.Unlock()
-	if p, ok := sharedPorts.ports[k]; ok {
-		if lib.SockState(p.holder) == StatusOpened && p.acquire(false) == nil {
-			return p, nil
+	for {
+		ports := sharedPorts.ports[k]
+		var best *udpPort
+		bestRefs := 0
+		for _, p := range ports {
+			if n := p.count(); best == nil || n < bestRefs {
+				best, bestRefs = p, n
+			}
+		}
+		if best == nil || (bestRefs >= sharedPorts.share && len(ports) < sharedPorts.max) {
+			break
+		}
+		if lib.SockState(best.holder) == StatusOpened && best.acquire(false) == nil {
+			return best, nil
 		}
 		// Something closed or broke it: replace it. Its connections
 		// keep it open in UDT until they close.
-		delete(sharedPorts.ports, k)
-		p.mu.Lock()
-		wasClosed := p.closed
-		p.closed = true
-		p.mu.Unlock()
+		dropSharedPort(best)
+		best.mu.Lock()
+		wasClosed := best.closed
+		best.closed = true
+		best.mu.Unlock()
 		if !wasClosed {
-			p.cancel()
-			p.closeHolder()
+			best.cancel()
+			best.closeHolder()
 		}
 	}
 	unspec := netip.IPv4Unspecified()
@@ -411,10 +441,30 @@ func acquireSharedPort(lib Library, cfg *Config, f Family) (*udpPort, error) {
 	p.key = k
 	p.refs = 1
 	if sharedPorts.ports == nil {
-		sharedPorts.ports = map[muxKey]*udpPort{}
+		sharedPorts.ports = map[muxKey][]*udpPort{}
 	}
-	sharedPorts.ports[k] = p
+	sharedPorts.ports[k] = append(sharedPorts.ports[k], p)
 	return p, nil
+}
+
+// count is the number of sockets on the port besides its holder.
+func (p *udpPort) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refs
+}
+
+// dropSharedPort takes p out of sharedPorts; the caller holds its lock.
+func dropSharedPort(p *udpPort) {
+	ports := sharedPorts.ports[p.key]
+	if i := slices.Index(ports, p); i >= 0 {
+		ports = slices.Delete(slices.Clone(ports), i, i+1)
+	}
+	if len(ports) == 0 {
+		delete(sharedPorts.ports, p.key)
+		return
+	}
+	sharedPorts.ports[p.key] = ports
 }
 
 // unshare closes the implicit shared port p after its last connection,
@@ -429,9 +479,7 @@ func unshare(p *udpPort) {
 	}
 	p.closed = true
 	p.mu.Unlock()
-	if sharedPorts.ports[p.key] == p {
-		delete(sharedPorts.ports, p.key)
-	}
+	dropSharedPort(p)
 	p.cancel()
 	p.closeHolder()
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -389,6 +390,62 @@ func TestSharedPortReleased(t *testing.T) {
 	}
 	if p := c.LocalAddr().(*Addr).Port(); p == 0 {
 		t.Fatalf("dial after the shared port closed: port %d", p)
+	}
+}
+
+// Dialed connections spread over a few shared ports: a new port opens
+// once every port carries sharedPorts.share connections, up to
+// sharedPorts.max, and a dial then takes the port with the fewest.
+// Lowered here to 2 and 3 (not parallel: the limits are the package's).
+func TestSharedPortsSpreadDials(t *testing.T) {
+	sharedPorts.mu.Lock()
+	share, most := sharedPorts.share, sharedPorts.max
+	sharedPorts.share, sharedPorts.max = 2, 3
+	sharedPorts.mu.Unlock()
+	defer func() {
+		sharedPorts.mu.Lock()
+		sharedPorts.share, sharedPorts.max = share, most
+		sharedPorts.mu.Unlock()
+	}()
+	// Ports of its own (ports are shared per MSS and UDP buffer sizes).
+	cfg := Config{UDPRecvBuffer: 3<<20 + 54321}
+	lc := ListenConfig{Config: cfg}
+	l, err := lc.ListenUDT(context.Background(), "udt", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	d := Dialer{Config: cfg}
+	perPort := map[uint16]int{}
+	var order []uint16
+	for i := range 7 {
+		acc := acceptAsync(l)
+		c, err := d.DialUDT(context.Background(), "udt", l.Addr().String())
+		if err != nil {
+			t.Fatalf("dial %d: %v", i+1, err)
+		}
+		defer c.Close()
+		if s := <-acc; s != nil {
+			defer s.Close()
+		}
+		p := c.LocalAddr().(*Addr).Port()
+		if perPort[p] == 0 {
+			order = append(order, p)
+		}
+		perPort[p]++
+		if n := udpSocketsOnPort(t, p); n != 1 {
+			t.Fatalf("dial %d: %d UDP sockets of this process on port %d, want 1", i+1, n, p)
+		}
+	}
+	// 2 on the first port, 2 on a second, 2 on a third, and the seventh on
+	// one of them, the maximum reached.
+	var counts []int
+	for _, p := range order {
+		counts = append(counts, perPort[p])
+	}
+	slices.Sort(counts)
+	if !slices.Equal(counts, []int{2, 2, 3}) {
+		t.Fatalf("7 dials over ports %v: %v connections each, want 2, 2 and 3", order, perPort)
 	}
 }
 
