@@ -187,8 +187,13 @@ func sliceMain(args []string) error {
 				fmt.Printf("%d B, loss %g%%: %-10s connected p50 %v, all %v; gathered p50 %v, p99 %v, all %v; peak %d fds, %d threads; %d handshake resends\n",
 					int64(size), loss, c.name, ms(res.ConnectedP50), ms(res.AllConnected), ms(res.DoneP50), ms(res.DoneP99), ms(res.AllDone), res.PeakFDs, res.PeakThreads, res.DialResends)
 				for _, t := range res.Traces {
-					fmt.Printf("    %-9s connected %v, first frame %v, last %v, done %v; RTT %v, %d packets received, %d found missing, %d NAKs, %d ACKs sent\n",
-						t.Which, ms(t.Connected), ms(t.First), ms(t.Last), ms(t.Done), ms(t.RTT), t.Received, t.RecvLoss, t.NAKsSent, t.ACKsSent)
+					line := fmt.Sprintf("    %-9s connected %v, first frame %v, last %v, done %v",
+						t.Which, ms(t.Connected), ms(t.First), ms(t.Last), ms(t.Done))
+					if t.Received > 0 { // UDT's counts; TCP has none
+						line += fmt.Sprintf("; RTT %v, %d packets received, %d found missing, %d NAKs, %d ACKs sent",
+							ms(t.RTT), t.Received, t.RecvLoss, t.NAKsSent, t.ACKsSent)
+					}
+					fmt.Println(line)
 				}
 			}
 		}
