@@ -335,16 +335,7 @@ func TestTransportCloseEndsDial(t *testing.T) {
 // opens a new one.
 func TestSharedPortReleased(t *testing.T) {
 	t.Parallel()
-	// A UDP buffer size no other test uses gives this test a shared port of
-	// its own (ports are shared per MSS and UDP buffer sizes).
-	cfg := Config{UDPRecvBuffer: 3<<20 + 12345}
-	lc := ListenConfig{Config: cfg}
-	l, err := lc.ListenUDT(context.Background(), "udt", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	d := Dialer{Config: cfg}
+	l, d := privatePorts(t, 3<<20+12345)
 	var conns []*Conn
 	var port uint16
 	for i := range 3 {
@@ -407,15 +398,7 @@ func TestSharedPortsSpreadDials(t *testing.T) {
 		sharedPorts.share, sharedPorts.max = share, most
 		sharedPorts.mu.Unlock()
 	}()
-	// Ports of its own (ports are shared per MSS and UDP buffer sizes).
-	cfg := Config{UDPRecvBuffer: 3<<20 + 54321}
-	lc := ListenConfig{Config: cfg}
-	l, err := lc.ListenUDT(context.Background(), "udt", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	d := Dialer{Config: cfg}
+	l, d := privatePorts(t, 3<<20+54321)
 	perPort := map[uint16]int{}
 	var order []uint16
 	for i := range 7 {
@@ -447,6 +430,20 @@ func TestSharedPortsSpreadDials(t *testing.T) {
 	if !slices.Equal(counts, []int{2, 2, 3}) {
 		t.Fatalf("7 dials over ports %v: %v connections each, want 2, 2 and 3", order, perPort)
 	}
+}
+
+// privatePorts returns a listener, and a dialer whose connections share
+// dial ports with no other test's: ports are shared per MSS and UDP buffer
+// sizes, and udpRecvBuffer is a size only the caller uses.
+func privatePorts(t *testing.T, udpRecvBuffer int) (*Listener, Dialer) {
+	t.Helper()
+	lc := ListenConfig{Config: Config{UDPRecvBuffer: udpRecvBuffer}}
+	l, err := lc.ListenUDT(context.Background(), "udt", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, Dialer{Config: lc.Config}
 }
 
 // waitPortFree waits until this process holds no UDP socket on port: UDT
