@@ -31,6 +31,7 @@
 #include "dial.h"
 #include "expose.h"
 #include "firewall.h"
+#include "quiet.h"
 
 extern "C" {
 ssize_t __real_recvmsg(int fd, struct msghdr* mh, int flags);
@@ -122,7 +123,9 @@ std::atomic<int> g_threads{0};
 // that made it sees it) to its end.
 void* serve_queue(void* q) {
 	tl_queue = static_cast<CRcvQueue*>(q);
+	cudt_quiet_start(tl_queue);
 	void* r = member(Worker())(q);
+	cudt_quiet_stop(tl_queue);
 	g_threads--;
 	return r;
 }
@@ -423,8 +426,13 @@ int judge(CRcvQueue* q, const sockaddr* from, const char* hdr, char* data, int l
 }  // namespace
 
 extern "C" ssize_t __wrap_recvmsg(int fd, struct msghdr* mh, int flags) {
-	ssize_t n = __real_recvmsg(fd, mh, flags);
 	CRcvQueue* q = tl_queue;
+	if (q != NULL && !cudt_quiet_wait(fd)) {
+		errno = EAGAIN;
+		return -1;
+	}
+	ssize_t n = __real_recvmsg(fd, mh, flags);
+	if (q != NULL) cudt_quiet_read(n, errno);
 	// CChannel::recvfrom reads the 16-byte header and the payload into two
 	// buffers; anything else is not UDT's receive path.
 	if (q == NULL || n < 16 || g_off.load(std::memory_order_relaxed) || mh->msg_iovlen != 2 || mh->msg_iov[0].iov_len != 16) return n;

@@ -1,0 +1,31 @@
+package cudt
+
+// Quiet ports (quiet.h): a UDP port's threads sleep while the port has
+// nothing to do, instead of waking every 4 ms. The linker routes UDT's
+// calls of CTimer::sleepto, CRcvQueue::setNewEntry,
+// CRcvQueue::registerConnector, CRcvQueue::~CRcvQueue and CChannel::close
+// through quiet.cpp.
+
+/*
+#cgo LDFLAGS: -Wl,--wrap=_ZN6CTimer7sleeptoEm -Wl,--wrap=_ZN9CRcvQueue11setNewEntryEP4CUDT -Wl,--wrap=_ZN9CRcvQueue17registerConnectorERKiP4CUDTiPK8sockaddrm -Wl,--wrap=_ZN9CRcvQueueD1Ev -Wl,--wrap=_ZNK8CChannel5closeEv
+#include <stdint.h>
+#include "quiet.h"
+*/
+import "C"
+
+// QuietCounts returns how many times UDT's receiving threads have read
+// since the process started, and how many of those reads waited for a
+// packet or a deadline past UDT's own 4 ms timeout.
+func QuietCounts() (reads, waits uint64) {
+	return uint64(C.cudt_quiet_reads()), uint64(C.cudt_quiet_waits())
+}
+
+// SetQuiet turns quiet ports off (false) or on: off, UDT's threads wake
+// as UDT 4.11 makes them. For tests and benchmarks that compare.
+func SetQuiet(on bool) {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	C.cudt_quiet_enable(v)
+}
