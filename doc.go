@@ -98,13 +98,15 @@
 // UDT runs its protocol on threads of its own, outside Go's scheduler: one
 // garbage collector for the library, which deletes closed sockets and frees
 // their buffers 1 to 2 s after the close, and a sending and a receiving
-// thread for each UDP port. A listener's accepted connections share its
-// port; dialed connections share a few ports per address family (and MSS
-// and UDP buffer sizes; one per 32 connections, 8 at most), each released
-// when the last of its connections closes, unless
-// [Dialer].LocalAddr gives one its own; a [Transport] is a port the program
-// opens and closes itself. A thousand connections therefore cost a few
-// descriptors and threads, not thousands.
+// thread for each UDP port, which sleep while the port has nothing to do
+// (the binding adds an eventfd per port to wake them). A listener's
+// accepted connections share its port; dialed connections share a few
+// ports per address family (and MSS and UDP buffer sizes; one per 32
+// connections, 8 at most), each released 3 s after the last of its
+// connections closes (a dial meanwhile takes it up again), unless
+// [Dialer].LocalAddr gives one its own; a [Transport] is a port the
+// program opens and closes itself. A thousand connections therefore cost a
+// few descriptors and threads, not thousands.
 //
 // The net layer runs every socket in UDT's non-blocking mode. A Read, Write
 // or Accept that must wait parks its goroutine on the poller: one goroutine,
@@ -150,8 +152,10 @@
 //     about 300 KiB per connection with the defaults ([Conn.Memory]).
 //   - Two peers can connect by both dialing each other from known ports
 //     (rendezvous, through NATs and stateful firewalls): [Rendezvous].
-//   - About one dial in twenty takes 250 ms more, UDT's interval for
-//     resending a connection request.
+//   - UDT 4.11 made about one dial in twenty wait 250 ms for its resend of
+//     the connection request; the binding removes that race, and a dial
+//     waits that long now only when a handshake packet is lost or the
+//     listener is too busy to answer ([PollerStats].DialResendWaits).
 //
 // docs/udt4-behaviour.md in the repository lists every measured detail, and
 // what this binding does about each.

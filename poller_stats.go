@@ -16,8 +16,8 @@ type PollerStats struct {
 	Disarmed       int64 // ready sockets nobody waited for, taken out of the epoll
 	Arms           int64 // interest added for a waiter
 	UDTSignals     int64 // returns because UDT raised its event
-	Scans          int64 // state scans (after UDT's event, at most one per scanGap)
-	BackstopScans  int64 // scans made without UDT's event, after scanBackstop
+	Scans          int64 // state scans (after UDT's event, at most one per 10 ms)
+	BackstopScans  int64 // scans made after 250 ms without UDT's event
 	BackstopFinds  int64 // backstop scans that found a change UDT's event had not shown
 	PeerCloses     int64 // connections seen closed by their peer
 	PeersLost      int64 // connections UDT gave up on (peer silent)
