@@ -428,6 +428,7 @@ int judge(CRcvQueue* q, const sockaddr* from, const char* hdr, char* data, int l
 extern "C" ssize_t __wrap_recvmsg(int fd, struct msghdr* mh, int flags) {
 	CRcvQueue* q = tl_queue;
 	if (q != NULL && !cudt_quiet_wait(fd)) {
+		cudt_quiet_read(-1, EAGAIN);
 		errno = EAGAIN;
 		return -1;
 	}

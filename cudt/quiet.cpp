@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -44,6 +45,11 @@ CUDT_TAG(ConnectorsLock, pthread_mutex_t CRendezvousQueue::*);
 CUDT_TAG(SchedTime, uint64_t CTimer::*);
 CUDT_TAG(TickCond, pthread_cond_t CTimer::*);
 CUDT_TAG(TickLock, pthread_mutex_t CTimer::*);
+typedef CUDTSocket* (CUDTUnited::*LocateFn)(const UDTSOCKET);
+CUDT_TAG(Locate, LocateFn);
+CUDT_FIELD(RcvQueue, CRcvQueue*);
+template struct Expose<Locate, &CUDTUnited::locate>;
+template struct Expose<RcvQueue, &CUDT::m_pRcvQueue>;
 template struct Expose<RcvUList, &CRcvQueue::m_pRcvUList>;
 template struct Expose<QueueTimer, &CRcvQueue::m_pTimer>;
 template struct Expose<QueueChannel, &CRcvQueue::m_pChannel>;
@@ -81,6 +87,10 @@ const uint64_t kIdleCheckUs = 100000;
 // wake-up this code failed to send costs no more than this.
 const uint64_t kMaxWaitUs = 100000;
 
+// The longest cudt_pass_barrier waits for a pass to end: a pass that takes
+// longer is stuck on something a close cannot help.
+const long kBarrierNs = 20 * 1000 * 1000;
+
 // UDT's sender waits in slices of this long (CTimer::sleepto).
 const uint64_t kSliceUs = 10000;
 
@@ -91,6 +101,8 @@ struct Port {
 	int efd;
 	std::atomic<bool> waiting{false};  // in ppoll, past UDT's own timeout
 	std::atomic<bool> closing{false};
+	std::atomic<uint64_t> reads{0};     // reads begun
+	std::atomic<bool> reading{false};   // between a pass and the next
 };
 
 std::mutex g_mu;  // a leaf: nothing else is locked while it is held
@@ -197,6 +209,10 @@ void cudt_quiet_stop(CRcvQueue* q) {
 bool cudt_quiet_wait(int fd) {
 	g_reads.fetch_add(1, std::memory_order_relaxed);
 	Port* p = tl_port;
+	if (p != NULL) {
+		p->reads.fetch_add(1);
+		p->reading.store(true);
+	}
 	// Only after a read that found nothing: a busy port reads as UDT does.
 	if (p == NULL || !tl_quiet || !g_on.load(std::memory_order_relaxed)) return true;
 	CRcvQueue* q = p->q;
@@ -240,7 +256,35 @@ bool cudt_quiet_wait(int fd) {
 	return r > 0 && fds[0].revents != 0;
 }
 
-void cudt_quiet_read(ssize_t n, int err) { tl_quiet = n < 0 && (err == EAGAIN || err == EWOULDBLOCK); }
+void cudt_quiet_read(ssize_t n, int err) {
+	tl_quiet = n < 0 && (err == EAGAIN || err == EWOULDBLOCK);
+	if (tl_port != NULL) tl_port->reading.store(false);
+}
+
+void cudt_pass_barrier(int u) {
+	Port* p = NULL;
+	try {
+		CUDTSocket* s = (member(United())->*member(Locate()))(u);
+		if (s == NULL || s->m_pUDT == NULL) return;
+		CRcvQueue* q = s->m_pUDT->*member(RcvQueue());
+		std::lock_guard<std::mutex> l(g_mu);
+		std::unordered_map<CRcvQueue*, Port*>::iterator it = g_by_queue.find(q);
+		if (it != g_by_queue.end()) p = it->second;
+	} catch (...) {
+		return;
+	}
+	// The port outlives this call: u is open, so UDT keeps its queues.
+	if (p == NULL || p->reading.load()) return;
+	uint64_t r0 = p->reads.load();
+	timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		if (p->reading.load() || p->reads.load() != r0) return;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec) > kBarrierNs) return;
+		sched_yield();
+	}
+}
 
 uint64_t cudt_quiet_reads(void) { return g_reads.load(); }
 

@@ -29,3 +29,10 @@ func SetQuiet(on bool) {
 	}
 	C.cudt_quiet_enable(v)
 }
+
+// PassBarrier waits until the receiving thread of u's UDP port has
+// finished the pass of its loop it is in, if any (20 ms at most): UDT
+// makes received data readable before it sends the ACK for it, and a close
+// right after the read could send UDT's shutdown first, leaving the peer
+// to think its last packets were lost.
+func PassBarrier(u int) { C.cudt_pass_barrier(C.int(u)) }

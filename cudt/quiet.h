@@ -41,6 +41,14 @@ uint64_t cudt_quiet_waits(void);
  * for tests and benchmarks that compare. */
 void cudt_quiet_enable(int on);
 
+/* Waits until the receiving thread of u's port has finished the pass it is
+ * in, if it is in one (20 ms at most). UDT makes received data readable,
+ * and tells the program so, before it sends the ACK for it; a program that
+ * reads and closes at once can have UDT's shutdown sent ahead of that ACK,
+ * and the peer then never learns that its data arrived. Called before
+ * closing a connection. */
+void cudt_pass_barrier(int u);
+
 #ifdef __cplusplus
 }
 
