@@ -499,11 +499,21 @@ func (c *Conn) Close() error {
 		}
 	}
 	c.endStats()
+	// What this end read, UDT acknowledges after telling us it was
+	// readable: let that ACK leave ahead of UDT's shutdown, or the peer's
+	// Close reports its last packets lost.
+	if !noPassBarrier.Load() {
+		pd.p.lib.passBarrier(pd.s)
+	}
 	if cerr := releaseSocket(pd); err == nil {
 		err = cerr
 	}
 	return fd.opError("close", err)
 }
+
+// noPassBarrier leaves the pass barrier out of Close, for the test that
+// shows what it prevents.
+var noPassBarrier atomic.Bool
 
 // undelivered is Close's error when it gave up on left packets.
 func (c *Conn) undelivered(left int, why error, linger time.Duration) error {
@@ -518,7 +528,8 @@ func (c *Conn) undelivered(left int, why error, linger time.Duration) error {
 		return &Error{Op: "close", Code: ErrTimeout, Msg: what + " within the linger time of " + linger.String() + "; discarded", err: os.ErrDeadlineExceeded}
 	case c.fd.pd.peerState() == peerClosed:
 		// UDT's shutdown carries no acknowledgement: a peer that read
-		// everything and closed within its 10 ms ACK interval ends here too.
+		// everything and closed before its ACK left (a peer without this
+		// binding's pass barrier, or a lost ACK) ends here too.
 		return &Error{Op: "close", Code: ErrConnLost, Msg: what + ": the peer closed the connection first (it may have read them: UDT's shutdown acknowledges nothing)"}
 	}
 	return &Error{Op: "close", Code: ErrConnLost, Msg: what + ": the connection broke first (the peer stopped answering)"}

@@ -46,6 +46,9 @@ type pollLib interface {
 	// and delete it on its own, for connInfos and perfEnded, until it is
 	// called again with !on.
 	watchConn(s Socket, on bool)
+	// passBarrier returns once the receiving thread of s's port has
+	// finished the pass it is in (cudt.PassBarrier).
+	passBarrier(s Socket)
 }
 
 type pollWhy int
@@ -100,6 +103,8 @@ func (nativePoll) watchConn(s Socket, on bool) {
 		cudt.UnwatchConn(int32(s.ID()))
 	}
 }
+
+func (nativePoll) passBarrier(s Socket) { cudt.PassBarrier(int(s.ID())) }
 
 func (nativePoll) perfEnded(s Socket) (Perf, bool) {
 	p, ok := cudt.PerfEnded(int(s.ID()))

@@ -106,6 +106,8 @@ func (f *fakePoll) EpollRemoveUsock(_ Epoll, id SocketID) error {
 
 func (f *fakePoll) watchConn(Socket, bool) {}
 
+func (f *fakePoll) passBarrier(Socket) {}
+
 func (f *fakePoll) heardAgo(Socket) (time.Duration, bool) { return 0, true }
 
 func (f *fakePoll) connInfos(ids []SocketID, out []connInfo, _ bool) {
