@@ -261,19 +261,32 @@ void cudt_quiet_read(ssize_t n, int err) {
 	if (tl_port != NULL) tl_port->reading.store(false);
 }
 
-void cudt_pass_barrier(int u) {
-	Port* p = NULL;
+namespace {
+
+// The port of open socket u, or NULL. It outlives the caller's use while u
+// stays open: UDT keeps a port's queues while a socket uses it.
+Port* port_of(int u) {
 	try {
 		CUDTSocket* s = (member(United())->*member(Locate()))(u);
-		if (s == NULL || s->m_pUDT == NULL) return;
+		if (s == NULL || s->m_pUDT == NULL) return NULL;
 		CRcvQueue* q = s->m_pUDT->*member(RcvQueue());
 		std::lock_guard<std::mutex> l(g_mu);
 		std::unordered_map<CRcvQueue*, Port*>::iterator it = g_by_queue.find(q);
-		if (it != g_by_queue.end()) p = it->second;
+		return it != g_by_queue.end() ? it->second : NULL;
 	} catch (...) {
-		return;
+		return NULL;
 	}
-	// The port outlives this call: u is open, so UDT keeps its queues.
+}
+
+}  // namespace
+
+int64_t cudt_quiet_port_reads(int u) {
+	Port* p = port_of(u);
+	return p != NULL ? int64_t(p->reads.load()) : -1;
+}
+
+void cudt_pass_barrier(int u) {
+	Port* p = port_of(u);
 	if (p == NULL || p->reading.load()) return;
 	uint64_t r0 = p->reads.load();
 	timespec start, now;

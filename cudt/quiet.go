@@ -20,6 +20,10 @@ func QuietCounts() (reads, waits uint64) {
 	return uint64(C.cudt_quiet_reads()), uint64(C.cudt_quiet_waits())
 }
 
+// PortReads returns how many reads the receiving thread of open socket u's
+// UDP port has begun, or -1 when u is not open or its port is not counted.
+func PortReads(u int) int64 { return int64(C.cudt_quiet_port_reads(C.int(u))) }
+
 // SetQuiet turns quiet ports off (false) or on: off, UDT's threads wake
 // as UDT 4.11 makes them. For tests and benchmarks that compare.
 func SetQuiet(on bool) {

@@ -41,6 +41,10 @@ uint64_t cudt_quiet_waits(void);
  * for tests and benchmarks that compare. */
 void cudt_quiet_enable(int on);
 
+/* Reads begun by the receiving thread of open socket u's port (-1: u is
+ * not open, or its port runs as UDT runs it). */
+int64_t cudt_quiet_port_reads(int u);
+
 /* Waits until the receiving thread of u's port has finished the pass it is
  * in, if it is in one (20 ms at most). UDT makes received data readable,
  * and tells the program so, before it sends the ACK for it; a program that
