@@ -110,7 +110,7 @@ std::unordered_map<CRcvQueue*, Port*> g_by_queue;
 std::unordered_map<const CTimer*, Port*> g_by_timer;
 
 std::atomic<bool> g_on{true};
-std::atomic<uint64_t> g_reads{0}, g_waits{0};
+std::atomic<uint64_t> g_waits{0};
 
 // The receiving thread's port, and whether its last read found nothing.
 thread_local Port* tl_port = NULL;
@@ -207,7 +207,6 @@ void cudt_quiet_stop(CRcvQueue* q) {
 }
 
 bool cudt_quiet_wait(int fd) {
-	g_reads.fetch_add(1, std::memory_order_relaxed);
 	Port* p = tl_port;
 	if (p != NULL) {
 		p->reads.fetch_add(1);
@@ -298,8 +297,6 @@ void cudt_pass_barrier(int u) {
 		sched_yield();
 	}
 }
-
-uint64_t cudt_quiet_reads(void) { return g_reads.load(); }
 
 uint64_t cudt_quiet_waits(void) { return g_waits.load(); }
 

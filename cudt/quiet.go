@@ -13,12 +13,10 @@ package cudt
 */
 import "C"
 
-// QuietCounts returns how many times UDT's receiving threads have read
-// since the process started, and how many of those reads waited for a
-// packet or a deadline past UDT's own 4 ms timeout.
-func QuietCounts() (reads, waits uint64) {
-	return uint64(C.cudt_quiet_reads()), uint64(C.cudt_quiet_waits())
-}
+// QuietWaits returns how many reads of UDT's receiving threads, since the
+// process started, waited for a packet or a deadline past UDT's own 4 ms
+// timeout.
+func QuietWaits() uint64 { return uint64(C.cudt_quiet_waits()) }
 
 // PortReads returns how many reads the receiving thread of open socket u's
 // UDP port has begun, or -1 when u is not open or its port is not counted.

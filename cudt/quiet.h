@@ -31,9 +31,8 @@
 extern "C" {
 #endif
 
-/* Passes of UDT's receiving threads (reads they made) since the process
- * started, and the waits for a packet or a deadline among them. */
-uint64_t cudt_quiet_reads(void);
+/* Reads of UDT's receiving threads, since the process started, that waited
+ * for a packet or a deadline past UDT's own timeout. */
 uint64_t cudt_quiet_waits(void);
 
 /* Off (0) makes the receiving threads read with UDT's own timeout again

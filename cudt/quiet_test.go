@@ -30,10 +30,10 @@ func portReads(t *testing.T, d time.Duration, us ...int) []float64 {
 // waitQuiet waits until ports have begun waiting past UDT's own timeout.
 func waitQuiet(t *testing.T, n uint64) {
 	t.Helper()
-	_, w0 := QuietCounts()
+	w0 := QuietWaits()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, w := QuietCounts(); w >= w0+n {
+		if QuietWaits() >= w0+n {
 			return
 		}
 		if time.Now().After(deadline) {
