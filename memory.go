@@ -55,6 +55,12 @@ type ConnMemory struct {
 	// on top as they are used.
 	Allocated int64
 	Written   int64
+	// Mapped is the part of Allocated outside the C heap: the arrays UDT
+	// would fill at once (16 KiB to 1 MiB each), which the binding maps
+	// untouched instead, so that they take memory only as UDT uses them:
+	// the loss lists' pages when packets are lost, the receive slots' as
+	// packets arrive (docs/memory.md). Written leaves them out.
+	Mapped int64
 }
 
 // UDT's fixed per-connection sizes (UDT 4.11's core.cpp): a send buffer
@@ -93,19 +99,27 @@ func (c *Conn) Memory() (ConnMemory, error) {
 	}
 	m.RecvBufferPackets = rcv / (mss - udpIPHeaders)
 	m.PeerWindow = p.PktFlowWindow
-	m.Allocated, m.Written = connMemory(m.RecvBufferPackets, m.FlowWindow, m.PeerWindow, mss)
+	m.Allocated, m.Written, m.Mapped = connMemory(m.RecvBufferPackets, m.FlowWindow, m.PeerWindow, mss)
 	return m, nil
 }
 
 // connMemory is the arithmetic of ConnMemory: the receive buffer's slot
 // pointers, the receive loss list (four int32s per packet of UDT_FC, two
-// of them written), the send loss list (three int32s for each of twice the
-// peer's window, two written), the send buffer and the ACK history.
-func connMemory(rcvPackets, fc, peerWindow, mss int) (allocated, written int64) {
+// of them filled at once), the send loss list (three int32s for each of
+// twice the peer's window, two filled at once), the send buffer and the
+// ACK history. An array filled at once is mapped untouched when its size
+// allows (cudt/prefault.h), and written otherwise.
+func connMemory(rcvPackets, fc, peerWindow, mss int) (allocated, written, mapped int64) {
 	r, f, w := int64(rcvPackets), int64(fc), int64(peerWindow)
-	written = 8*r + 8*f + 16*w
+	for _, n := range []int64{8 * r, 4 * f, 4 * f, 8 * w, 8 * w} {
+		if n >= cudt.PrefaultMin && n <= cudt.LazyMax {
+			mapped += n
+		} else {
+			written += n
+		}
+	}
 	allocated = 8*r + 16*f + 24*w + udtSndBufBlocks*int64(mss-udpPayloadHdrs) + udtACKWindow + udtSocketFixed
-	return allocated, written
+	return allocated, written, mapped
 }
 
 // HeapStats are the C heap's figures, where UDT's buffers live, and what

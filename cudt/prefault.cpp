@@ -1,29 +1,232 @@
-// Setup's page faults, taken in bulk: see prefault.h.
+// UDT's setup arrays, left untouched or faulted in bulk: see prefault.h.
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <new>
+#include <unordered_map>
 
+#include <udt/buffer.h>
+#include <udt/list.h>
+
+#include "expose.h"
 #include "prefault.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 // Linux 5.14
 #endif
 
-class CUnitQueue;
-
 extern "C" {
 void* __real__Znam(size_t n);
+void __real__ZdaPv(void* p);
 void __real__ZN12CSndLossListC1Ei(void* self, int size);
 void __real__ZN12CRcvLossListC1Ei(void* self, int size);
 void __real__ZN10CRcvBufferC1EP10CUnitQueuei(void* self, CUnitQueue* q, int size);
 }
 
+// The members a constructor of ours sets, as UDT 4.11's set them
+// (list.cpp, buffer.cpp).
 namespace {
+
+#define CUDT_MEMBER(Tag, Class, T) CUDT_TAG(Tag, T Class::*)
+CUDT_MEMBER(SndData1, CSndLossList, int32_t*);
+CUDT_MEMBER(SndData2, CSndLossList, int32_t*);
+CUDT_MEMBER(SndNext, CSndLossList, int*);
+CUDT_MEMBER(SndHead, CSndLossList, int);
+CUDT_MEMBER(SndLength, CSndLossList, int);
+CUDT_MEMBER(SndSize, CSndLossList, int);
+CUDT_MEMBER(SndLastInsert, CSndLossList, int);
+CUDT_MEMBER(SndLock, CSndLossList, pthread_mutex_t);
+template struct Expose<SndData1, &CSndLossList::m_piData1>;
+template struct Expose<SndData2, &CSndLossList::m_piData2>;
+template struct Expose<SndNext, &CSndLossList::m_piNext>;
+template struct Expose<SndHead, &CSndLossList::m_iHead>;
+template struct Expose<SndLength, &CSndLossList::m_iLength>;
+template struct Expose<SndSize, &CSndLossList::m_iSize>;
+template struct Expose<SndLastInsert, &CSndLossList::m_iLastInsertPos>;
+template struct Expose<SndLock, &CSndLossList::m_ListLock>;
+
+CUDT_MEMBER(RcvData1, CRcvLossList, int32_t*);
+CUDT_MEMBER(RcvData2, CRcvLossList, int32_t*);
+CUDT_MEMBER(RcvNext, CRcvLossList, int*);
+CUDT_MEMBER(RcvPrior, CRcvLossList, int*);
+CUDT_MEMBER(RcvHead, CRcvLossList, int);
+CUDT_MEMBER(RcvTail, CRcvLossList, int);
+CUDT_MEMBER(RcvLength, CRcvLossList, int);
+CUDT_MEMBER(RcvSize, CRcvLossList, int);
+template struct Expose<RcvData1, &CRcvLossList::m_piData1>;
+template struct Expose<RcvData2, &CRcvLossList::m_piData2>;
+template struct Expose<RcvNext, &CRcvLossList::m_piNext>;
+template struct Expose<RcvPrior, &CRcvLossList::m_piPrior>;
+template struct Expose<RcvHead, &CRcvLossList::m_iHead>;
+template struct Expose<RcvTail, &CRcvLossList::m_iTail>;
+template struct Expose<RcvLength, &CRcvLossList::m_iLength>;
+template struct Expose<RcvSize, &CRcvLossList::m_iSize>;
+
+CUDT_MEMBER(BufUnits, CRcvBuffer, CUnit**);
+CUDT_MEMBER(BufSize, CRcvBuffer, int);
+CUDT_MEMBER(BufQueue, CRcvBuffer, CUnitQueue*);
+CUDT_MEMBER(BufStart, CRcvBuffer, int);
+CUDT_MEMBER(BufLastAck, CRcvBuffer, int);
+CUDT_MEMBER(BufMax, CRcvBuffer, int);
+CUDT_MEMBER(BufNotch, CRcvBuffer, int);
+template struct Expose<BufUnits, &CRcvBuffer::m_pUnit>;
+template struct Expose<BufSize, &CRcvBuffer::m_iSize>;
+template struct Expose<BufQueue, &CRcvBuffer::m_pUnitQueue>;
+template struct Expose<BufStart, &CRcvBuffer::m_iStartPos>;
+template struct Expose<BufLastAck, &CRcvBuffer::m_iLastAckPos>;
+template struct Expose<BufMax, &CRcvBuffer::m_iMaxPos>;
+template struct Expose<BufNotch, &CRcvBuffer::m_iNotch>;
+#undef CUDT_MEMBER
+
+std::atomic<int> mode{CUDT_ARRAYS_UNTOUCHED};
+
+size_t pageSize() {
+	static size_t ps = size_t(sysconf(_SC_PAGESIZE));
+	return ps;
+}
+
+size_t roundPages(size_t n) { return (n + pageSize() - 1) & ~(pageSize() - 1); }
+
+// ---- Untouched arrays ----
+//
+// An array UDT fills with NULL is an anonymous private mapping: the kernel
+// hands out zero pages as they are first touched. One it fills with -1 is
+// a private mapping of a memory file of 0xff bytes: a page is read from
+// the file when first read and copied when first written. Either way a
+// page costs nothing until UDT touches it, and UDT touches a loss list's
+// arrays only when packets are lost, a receive buffer's slots as packets
+// land in them.
+
+std::mutex lazyMu; // guards live and the file's creation
+std::unordered_map<void*, size_t>* live; // mapping -> its length
+int onesFd = -1;                          // the 0xff file, CUDT_LAZY_MAX bytes
+bool onesFailed;                          // memfd_create refused: no -1 arrays
+size_t liveCap;                           // mappings allowed at once
+std::atomic<uint64_t> lazyMapped{0}, lazyRefused{0};
+
+// capFromMapCount keeps the mappings of ours to a quarter of the
+// process's map count limit: the Go runtime, the C heap and thread stacks
+// need the rest, and a refused mmap there is fatal.
+size_t capFromMapCount() {
+	long limit = 65530; // the kernel's default
+	if (FILE* f = fopen("/proc/sys/vm/max_map_count", "re")) {
+		long v;
+		if (fscanf(f, "%ld", &v) == 1 && v > 0) {
+			limit = v;
+		}
+		fclose(f);
+	}
+	return size_t(limit / 4);
+}
+
+// initLive makes the registry of mappings, with lazyMu held. It is never
+// freed: a delete[] may come from UDT's threads until the process ends.
+void initLive() {
+	if (live == nullptr) {
+		live = new std::unordered_map<void*, size_t>();
+		liveCap = capFromMapCount();
+	}
+}
+
+// onesFile creates the 0xff file once, with lazyMu held.
+int onesFile() {
+	if (onesFd >= 0 || onesFailed) {
+		return onesFd;
+	}
+	int fd = memfd_create("udt-loss-lists", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, CUDT_LAZY_MAX) != 0) {
+		if (fd >= 0) {
+			close(fd);
+		}
+		onesFailed = true;
+		return -1;
+	}
+	void* p = mmap(nullptr, CUDT_LAZY_MAX, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		close(fd);
+		onesFailed = true;
+		return -1;
+	}
+	memset(p, 0xff, CUDT_LAZY_MAX);
+	munmap(p, CUDT_LAZY_MAX);
+	onesFd = fd;
+	return fd;
+}
+
+// lazyArray returns an untouched array of n bytes, all 0xff when ones is
+// set and zero otherwise, or null when such an array cannot be had here
+// (too small to gain, too large for the file, the mapping cap reached,
+// the kernel refused): the caller then builds UDT's own.
+void* lazyArray(size_t n, bool ones) {
+	if (n < CUDT_PREFAULT_MIN || n > CUDT_LAZY_MAX) {
+		return nullptr;
+	}
+	size_t len = roundPages(n);
+	std::lock_guard<std::mutex> g(lazyMu);
+	initLive();
+	if (live->size() >= liveCap) {
+		lazyRefused.fetch_add(1, std::memory_order_relaxed);
+		return nullptr;
+	}
+	void* p;
+	if (ones) {
+		int fd = onesFile();
+		if (fd < 0) {
+			lazyRefused.fetch_add(1, std::memory_order_relaxed);
+			return nullptr;
+		}
+		p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	} else {
+		p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	}
+	if (p == MAP_FAILED) {
+		lazyRefused.fetch_add(1, std::memory_order_relaxed);
+		return nullptr;
+	}
+	try {
+		live->emplace(p, len);
+	} catch (...) {
+		munmap(p, len);
+		lazyRefused.fetch_add(1, std::memory_order_relaxed);
+		return nullptr;
+	}
+	lazyMapped.fetch_add(1, std::memory_order_relaxed);
+	return p;
+}
+
+// lazyFree unmaps p if it is one of ours.
+bool lazyFree(void* p) {
+	// A mapping starts on a page; new[] rarely returns such a pointer,
+	// so most deletes never take the lock.
+	if ((uintptr_t(p) & (pageSize() - 1)) != 0) {
+		return false;
+	}
+	size_t len;
+	{
+		std::lock_guard<std::mutex> g(lazyMu);
+		if (live == nullptr) {
+			return false;
+		}
+		auto it = live->find(p);
+		if (it == live->end()) {
+			return false;
+		}
+		len = it->second;
+		live->erase(it);
+	}
+	munmap(p, len);
+	return true;
+}
+
+// ---- Arrays faulted in bulk ----
 
 // How many of this thread's next operator new[] calls to prefault: set
 // by a wrapped constructor for the arrays it writes whole, which it
@@ -35,19 +238,13 @@ thread_local int pending;
 
 std::atomic<bool> unsupported{false}; // the kernel refused MADV_POPULATE_WRITE
 std::atomic<uint64_t> arrays{0}, bytes{0};
-std::atomic<bool> disabled{false}; // cudt_prefault_set_enabled(0)
 
 // Armed sets pending for the length of a constructor, and clears it
 // however the constructor ends (a bad_alloc goes through).
 struct Armed {
-	explicit Armed(int n) { pending = disabled.load(std::memory_order_relaxed) ? 0 : n; }
+	explicit Armed(int n) { pending = mode.load(std::memory_order_relaxed) == CUDT_ARRAYS_FAULTS ? 0 : n; }
 	~Armed() { pending = 0; }
 };
-
-size_t pageSize() {
-	static size_t ps = size_t(sysconf(_SC_PAGESIZE));
-	return ps;
-}
 
 // populate faults in the whole pages of [p, p+n) in one system call. The
 // contents stay as they are; a kernel without MADV_POPULATE_WRITE turns
@@ -74,6 +271,92 @@ void populate(void* p, size_t n) {
 	bytes.fetch_add(e - a, std::memory_order_relaxed);
 }
 
+bool untouched() { return mode.load(std::memory_order_relaxed) == CUDT_ARRAYS_UNTOUCHED; }
+
+// The constructors of ours do what UDT's do, member by member, with the
+// arrays UDT fills whole mapped untouched instead; the arrays it leaves
+// unset come from new[] as before, so its destructors' delete[] frees
+// every array (lazyFree takes the mapped ones back). When an array cannot
+// be mapped, UDT's own constructor runs.
+
+bool sndLossList(CSndLossList* l, int size) {
+	size_t n = size_t(size) * sizeof(int32_t);
+	void* d1 = lazyArray(n, true);
+	if (d1 == nullptr) {
+		return false;
+	}
+	void* d2 = lazyArray(n, true);
+	if (d2 == nullptr) {
+		lazyFree(d1);
+		return false;
+	}
+	int* next;
+	try {
+		next = new int[size];
+	} catch (...) {
+		lazyFree(d1);
+		lazyFree(d2);
+		throw;
+	}
+	l->*member(SndData1()) = static_cast<int32_t*>(d1);
+	l->*member(SndData2()) = static_cast<int32_t*>(d2);
+	l->*member(SndNext()) = next;
+	l->*member(SndHead()) = -1;
+	l->*member(SndLength()) = 0;
+	l->*member(SndSize()) = size;
+	l->*member(SndLastInsert()) = -1;
+	pthread_mutex_init(&(l->*member(SndLock())), nullptr);
+	return true;
+}
+
+bool rcvLossList(CRcvLossList* l, int size) {
+	size_t n = size_t(size) * sizeof(int32_t);
+	void* d1 = lazyArray(n, true);
+	if (d1 == nullptr) {
+		return false;
+	}
+	void* d2 = lazyArray(n, true);
+	if (d2 == nullptr) {
+		lazyFree(d1);
+		return false;
+	}
+	int* next = nullptr;
+	int* prior = nullptr;
+	try {
+		next = new int[size];
+		prior = new int[size];
+	} catch (...) {
+		delete[] next;
+		lazyFree(d1);
+		lazyFree(d2);
+		throw;
+	}
+	l->*member(RcvData1()) = static_cast<int32_t*>(d1);
+	l->*member(RcvData2()) = static_cast<int32_t*>(d2);
+	l->*member(RcvNext()) = next;
+	l->*member(RcvPrior()) = prior;
+	l->*member(RcvHead()) = -1;
+	l->*member(RcvTail()) = -1;
+	l->*member(RcvLength()) = 0;
+	l->*member(RcvSize()) = size;
+	return true;
+}
+
+bool rcvBuffer(CRcvBuffer* b, CUnitQueue* q, int size) {
+	void* units = lazyArray(size_t(size) * sizeof(CUnit*), false);
+	if (units == nullptr) {
+		return false;
+	}
+	b->*member(BufUnits()) = static_cast<CUnit**>(units);
+	b->*member(BufSize()) = size;
+	b->*member(BufQueue()) = q;
+	b->*member(BufStart()) = 0;
+	b->*member(BufLastAck()) = 0;
+	b->*member(BufMax()) = 0;
+	b->*member(BufNotch()) = 0;
+	return true;
+}
+
 } // namespace
 
 extern "C" {
@@ -89,17 +372,33 @@ void* __wrap__Znam(size_t n) {
 	return p;
 }
 
+void __wrap__ZdaPv(void* p) {
+	if (p != nullptr && lazyFree(p)) {
+		return;
+	}
+	__real__ZdaPv(p);
+}
+
 void __wrap__ZN12CSndLossListC1Ei(void* self, int size) {
+	if (size > 0 && untouched() && sndLossList(static_cast<CSndLossList*>(self), size)) {
+		return;
+	}
 	Armed a(2);
 	__real__ZN12CSndLossListC1Ei(self, size);
 }
 
 void __wrap__ZN12CRcvLossListC1Ei(void* self, int size) {
+	if (size > 0 && untouched() && rcvLossList(static_cast<CRcvLossList*>(self), size)) {
+		return;
+	}
 	Armed a(2);
 	__real__ZN12CRcvLossListC1Ei(self, size);
 }
 
 void __wrap__ZN10CRcvBufferC1EP10CUnitQueuei(void* self, CUnitQueue* q, int size) {
+	if (size > 0 && untouched() && rcvBuffer(static_cast<CRcvBuffer*>(self), q, size)) {
+		return;
+	}
 	Armed a(1);
 	__real__ZN10CRcvBufferC1EP10CUnitQueuei(self, q, size);
 }
@@ -110,6 +409,105 @@ void cudt_prefault_counts(uint64_t* n, uint64_t* b, int* supported) {
 	*supported = !unsupported.load(std::memory_order_relaxed);
 }
 
-void cudt_prefault_set_enabled(int on) { disabled.store(!on, std::memory_order_relaxed); }
+void cudt_lazy_counts(uint64_t* mapped, uint64_t* mappedNow, uint64_t* refused) {
+	*mapped = lazyMapped.load(std::memory_order_relaxed);
+	*refused = lazyRefused.load(std::memory_order_relaxed);
+	std::lock_guard<std::mutex> g(lazyMu);
+	*mappedNow = live == nullptr ? 0 : live->size();
+}
+
+void cudt_setup_arrays(int m) { mode.store(m, std::memory_order_relaxed); }
+
+long cudt_lazy_cap(long n) {
+	std::lock_guard<std::mutex> g(lazyMu);
+	initLive();
+	long old = long(liveCap);
+	if (n >= 0) {
+		liveCap = size_t(n);
+	}
+	return old;
+}
+
+// cudt_setup_arrays_check builds each of the three with UDT's constructor
+// and with ours, n slots, and compares them member by member and slot by
+// slot; it returns 0 when they agree and otherwise names the first
+// difference in why. The objects are freed by UDT's destructors, which
+// must hand the mapped arrays back.
+int cudt_setup_arrays_check(int n, char* why, int whylen) {
+	int saved = mode.exchange(CUDT_ARRAYS_UNTOUCHED);
+	uint64_t before = lazyMapped.load();
+	int rc = 0;
+#define DIFFER(...)                                   \
+	do {                                          \
+		snprintf(why, size_t(whylen), __VA_ARGS__); \
+		rc = 1;                               \
+	} while (0)
+	{
+		alignas(CSndLossList) unsigned char a[sizeof(CSndLossList)], b[sizeof(CSndLossList)];
+		__real__ZN12CSndLossListC1Ei(a, n);
+		__wrap__ZN12CSndLossListC1Ei(b, n);
+		auto* x = reinterpret_cast<CSndLossList*>(a);
+		auto* y = reinterpret_cast<CSndLossList*>(b);
+		if (x->*member(SndHead()) != y->*member(SndHead()) || x->*member(SndLength()) != y->*member(SndLength()) ||
+		    x->*member(SndSize()) != y->*member(SndSize()) || x->*member(SndLastInsert()) != y->*member(SndLastInsert())) {
+			DIFFER("CSndLossList: head, length, size or last insert differ");
+		}
+		for (int i = 0; rc == 0 && i < n; i++) {
+			if ((x->*member(SndData1()))[i] != (y->*member(SndData1()))[i] || (x->*member(SndData2()))[i] != (y->*member(SndData2()))[i]) {
+				DIFFER("CSndLossList: slot %d differs", i);
+			}
+		}
+		x->~CSndLossList();
+		y->~CSndLossList();
+	}
+	{
+		alignas(CRcvLossList) unsigned char a[sizeof(CRcvLossList)], b[sizeof(CRcvLossList)];
+		__real__ZN12CRcvLossListC1Ei(a, n);
+		__wrap__ZN12CRcvLossListC1Ei(b, n);
+		auto* x = reinterpret_cast<CRcvLossList*>(a);
+		auto* y = reinterpret_cast<CRcvLossList*>(b);
+		if (rc == 0 && (x->*member(RcvHead()) != y->*member(RcvHead()) || x->*member(RcvTail()) != y->*member(RcvTail()) ||
+				x->*member(RcvLength()) != y->*member(RcvLength()) || x->*member(RcvSize()) != y->*member(RcvSize()))) {
+			DIFFER("CRcvLossList: head, tail, length or size differ");
+		}
+		for (int i = 0; rc == 0 && i < n; i++) {
+			if ((x->*member(RcvData1()))[i] != (y->*member(RcvData1()))[i] || (x->*member(RcvData2()))[i] != (y->*member(RcvData2()))[i]) {
+				DIFFER("CRcvLossList: slot %d differs", i);
+			}
+		}
+		x->~CRcvLossList();
+		y->~CRcvLossList();
+	}
+	{
+		alignas(CRcvBuffer) unsigned char a[sizeof(CRcvBuffer)], b[sizeof(CRcvBuffer)];
+		CUnitQueue* q = reinterpret_cast<CUnitQueue*>(&rc); // stored, never followed while the slots are empty
+		__real__ZN10CRcvBufferC1EP10CUnitQueuei(a, q, n);
+		__wrap__ZN10CRcvBufferC1EP10CUnitQueuei(b, q, n);
+		auto* x = reinterpret_cast<CRcvBuffer*>(a);
+		auto* y = reinterpret_cast<CRcvBuffer*>(b);
+		if (rc == 0 && (x->*member(BufSize()) != y->*member(BufSize()) || x->*member(BufQueue()) != y->*member(BufQueue()) ||
+				x->*member(BufStart()) != y->*member(BufStart()) || x->*member(BufLastAck()) != y->*member(BufLastAck()) ||
+				x->*member(BufMax()) != y->*member(BufMax()) || x->*member(BufNotch()) != y->*member(BufNotch()))) {
+			DIFFER("CRcvBuffer: size, queue or positions differ");
+		}
+		for (int i = 0; rc == 0 && i < n; i++) {
+			if ((x->*member(BufUnits()))[i] != (y->*member(BufUnits()))[i]) {
+				DIFFER("CRcvBuffer: slot %d differs", i);
+			}
+		}
+		x->~CRcvBuffer();
+		y->~CRcvBuffer();
+	}
+#undef DIFFER
+	auto fits = [](size_t b) { return b >= CUDT_PREFAULT_MIN && b <= CUDT_LAZY_MAX; };
+	uint64_t want = (fits(size_t(n) * 4) ? 4 : 0) + (fits(size_t(n) * 8) ? 1 : 0);
+	if (rc == 0 && lazyMapped.load() - before != want) {
+		snprintf(why, size_t(whylen), "%llu arrays mapped untouched, want %llu",
+			 (unsigned long long)(lazyMapped.load() - before), (unsigned long long)want);
+		rc = 1;
+	}
+	mode.store(saved);
+	return rc;
+}
 
 } // extern "C"

@@ -1,23 +1,43 @@
 package cudt
 
-// Setup's page faults, taken in bulk (prefault.h): the link routes UDT's
+// UDT's setup arrays, left untouched (prefault.h): the link routes UDT's
 // calls of the receive buffer's and loss lists' constructors, and of
-// operator new[], through prefault.cpp. --wrap=_Znam applies to the whole
-// program being linked; for any new[] not made by those constructors the
-// wrapper only passes the call on.
+// operator new[] and delete[], through prefault.cpp. --wrap applies to
+// the whole program being linked; for any new[] or delete[] not of those
+// arrays the wrappers only pass the call on.
 
 /*
-#cgo LDFLAGS: -Wl,--wrap=_Znam -Wl,--wrap=_ZN12CSndLossListC1Ei -Wl,--wrap=_ZN12CRcvLossListC1Ei -Wl,--wrap=_ZN10CRcvBufferC1EP10CUnitQueuei
+#cgo LDFLAGS: -Wl,--wrap=_Znam -Wl,--wrap=_ZdaPv -Wl,--wrap=_ZN12CSndLossListC1Ei -Wl,--wrap=_ZN12CRcvLossListC1Ei -Wl,--wrap=_ZN10CRcvBufferC1EP10CUnitQueuei
 #cgo nocallback cudt_prefault_counts
 #cgo noescape cudt_prefault_counts
-#cgo nocallback cudt_prefault_set_enabled
+#cgo nocallback cudt_lazy_counts
+#cgo noescape cudt_lazy_counts
+#cgo nocallback cudt_setup_arrays
+#cgo nocallback cudt_lazy_cap
 #include <stdint.h>
+#include <stdlib.h>
 #include "prefault.h"
 */
 import "C"
 
-// PrefaultMin is the smallest array prefaulted, in bytes.
-const PrefaultMin = C.CUDT_PREFAULT_MIN
+import (
+	"errors"
+	"unsafe"
+)
+
+// PrefaultMin is the smallest array mapped untouched or prefaulted, in
+// bytes; LazyMax the largest mapped untouched.
+const (
+	PrefaultMin = C.CUDT_PREFAULT_MIN
+	LazyMax     = C.CUDT_LAZY_MAX
+)
+
+// How the setup arrays are built (SetSetupArrays).
+const (
+	ArraysUntouched = C.CUDT_ARRAYS_UNTOUCHED // mapped, untouched until used (the default)
+	ArraysPrefault  = C.CUDT_ARRAYS_PREFAULT  // UDT's own, faulted in with one system call each
+	ArraysFaults    = C.CUDT_ARRAYS_FAULTS    // UDT's own, page by page
+)
 
 // PrefaultCounts reports how many of UDT's setup arrays were faulted in
 // with one system call each, their bytes (whole pages), and whether the
@@ -29,12 +49,35 @@ func PrefaultCounts() (arrays, bytes uint64, supported bool) {
 	return uint64(a), uint64(b), s != 0
 }
 
-// SetPrefault turns the prefaulting of connections set up from now on
-// off or back on (on by default).
-func SetPrefault(on bool) {
-	v := C.int(0)
-	if on {
-		v = 1
+// LazyCounts reports how many setup arrays were mapped untouched so far,
+// how many are mapped now, and how many were built by UDT's constructor
+// instead for want of a mapping.
+func LazyCounts() (mapped, mappedNow, refused uint64) {
+	var m, n, r C.uint64_t
+	C.cudt_lazy_counts(&m, &n, &r)
+	return uint64(m), uint64(n), uint64(r)
+}
+
+// SetSetupArrays sets how connections set up from now on build their
+// setup arrays: ArraysUntouched, ArraysPrefault or ArraysFaults.
+func SetSetupArrays(mode int) {
+	C.cudt_setup_arrays(C.int(mode))
+}
+
+// SetLazyCap sets how many arrays may be mapped at once (a quarter of
+// vm.max_map_count by default) when n >= 0, and returns the limit before.
+func SetLazyCap(n int) int {
+	return int(C.cudt_lazy_cap(C.long(n)))
+}
+
+// CheckSetupArrays builds UDT's receive buffer and both loss lists with
+// n slots each twice, with UDT's constructors and with the shim's, and
+// reports the first difference.
+func CheckSetupArrays(n int) error {
+	why := (*C.char)(C.malloc(256))
+	defer C.free(unsafe.Pointer(why))
+	if C.cudt_setup_arrays_check(C.int(n), why, 256) != 0 {
+		return errors.New(C.GoString(why))
 	}
-	C.cudt_prefault_set_enabled(v)
+	return nil
 }

@@ -1,15 +1,21 @@
-/* Setup's page faults, taken in bulk.
+/* UDT's setup arrays, left untouched.
  *
  * UDT 4.11 builds a connection's receive buffer and loss lists when it
  * connects, on the receive thread of the connection's UDP port, and
- * writes every slot of their first arrays: 256 KiB per socket with the
- * default sizes, each page of it a page fault of its own (the largest
- * share of a burst of dials: docs/udt4-behaviour.md). The link wraps
- * those three constructors and operator new[] (prefault.go): the arrays
- * each constructor writes whole are faulted in with one
- * madvise(MADV_POPULATE_WRITE) as they are allocated. Same memory, same
- * contents, same resident size; the arrays UDT fills only as losses come
- * are left alone.
+ * writes every slot of their first arrays (NULL or -1): 256 KiB per
+ * socket with the default sizes, each page of it a page fault of its
+ * own, the largest share of a burst of dials (docs/udt4-behaviour.md).
+ * The link wraps those three constructors, operator new[] and operator
+ * delete[] (prefault.go). By default (CUDT_ARRAYS_UNTOUCHED) a wrapped
+ * constructor sets the object's members itself, as UDT's does, and maps
+ * each array it would have filled: zero pages for NULL, a private mapping
+ * of a memory file of 0xff bytes for -1. The contents are the same; no
+ * page is touched until UDT uses it, which for the loss lists is when
+ * packets are lost. Where an array cannot be mapped (smaller than
+ * CUDT_PREFAULT_MIN, larger than CUDT_LAZY_MAX, a quarter of the
+ * process's map count limit in use), UDT's constructor runs with the
+ * arrays it writes whole faulted in by one madvise(MADV_POPULATE_WRITE)
+ * each (CUDT_ARRAYS_PREFAULT, the previous way, kept as the fallback).
  */
 #ifndef CUDT_PREFAULT_H
 #define CUDT_PREFAULT_H
@@ -18,6 +24,14 @@
 
 /* Smaller arrays fault in a page or two: not worth a system call. */
 #define CUDT_PREFAULT_MIN 16384
+/* The memory file's size, the largest array mapped untouched: loss lists
+ * of up to 262,144 entries, a receive buffer of up to 131,072 packets. */
+#define CUDT_LAZY_MAX (1 << 20)
+
+/* How the wrapped constructors build their arrays (cudt_setup_arrays). */
+#define CUDT_ARRAYS_UNTOUCHED 0 /* mapped, untouched (the default) */
+#define CUDT_ARRAYS_PREFAULT 1  /* UDT's, faulted in bulk */
+#define CUDT_ARRAYS_FAULTS 2    /* UDT's, page by page, as without the shim */
 
 #ifdef __cplusplus
 extern "C" {
@@ -26,8 +40,18 @@ extern "C" {
 /* Arrays prefaulted, their bytes (whole pages), and whether the kernel
  * knows MADV_POPULATE_WRITE (0 once it refused it). */
 void cudt_prefault_counts(uint64_t* arrays, uint64_t* bytes, int* supported);
-/* 0 stops prefaulting for constructors that start from now on; 1 resumes. */
-void cudt_prefault_set_enabled(int on);
+/* Arrays mapped untouched so far, those mapped now, and those that were
+ * built by UDT instead for want of a mapping. */
+void cudt_lazy_counts(uint64_t* mapped, uint64_t* mapped_now, uint64_t* refused);
+/* Sets how many arrays may be mapped at once when n >= 0 (a quarter of
+ * vm.max_map_count by default) and returns the limit before. */
+long cudt_lazy_cap(long n);
+/* How constructors that start from now on build their arrays. */
+void cudt_setup_arrays(int mode);
+/* Builds each of the three objects with UDT's constructor and with the
+ * shim's, n slots, and compares them: 0 when they agree, else 1 with the
+ * first difference in why. */
+int cudt_setup_arrays_check(int n, char* why, int whylen);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"testing"
+	"time"
 )
 
 // connectSized sets up one connection on loopback whose ends both have a
@@ -45,15 +46,9 @@ func TestPrefaultTakesSetupArraysInBulk(t *testing.T) {
 	if _, _, ok := PrefaultCounts(); !ok {
 		t.Skip("the kernel refused MADV_POPULATE_WRITE (Linux 5.14 and later)")
 	}
+	SetSetupArrays(ArraysPrefault)
+	defer SetSetupArrays(ArraysUntouched)
 	page := uint64(os.Getpagesize())
-	// sizes of the arrays written whole, per socket: the receive buffer's
-	// slot pointers, the receive loss list's two data arrays (fc each),
-	// the send loss list's two (twice the peer's window each, which a
-	// handshake gives as the smaller of its receive buffer and window).
-	whole := func(fc, rcv int) []uint64 {
-		w := uint64(min(fc, rcv))
-		return []uint64{8 * uint64(rcv), 4 * uint64(fc), 4 * uint64(fc), 8 * w, 8 * w}
-	}
 	for _, tc := range []struct {
 		name    string
 		fc, rcv int
@@ -64,7 +59,7 @@ func TestPrefaultTakesSetupArraysInBulk(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var wantN, wantMax uint64
-			for _, n := range whole(tc.fc, tc.rcv) {
+			for _, n := range wholeArrays(tc.fc, tc.rcv) {
 				if n >= PrefaultMin {
 					wantN += 2 // both ends
 					wantMax += 2 * n
@@ -79,10 +74,112 @@ func TestPrefaultTakesSetupArraysInBulk(t *testing.T) {
 		})
 	}
 
-	SetPrefault(false)
+	SetSetupArrays(ArraysFaults)
 	n, b := connectSized(t, 8192, 8192)
-	SetPrefault(true)
+	SetSetupArrays(ArraysPrefault)
 	if n != 0 || b != 0 {
 		t.Errorf("prefaulting off: %d arrays (%d bytes) prefaulted", n, b)
+	}
+}
+
+// wholeArrays lists the sizes of the arrays UDT's constructors write
+// whole, per socket, for a flow window of fc and a receive buffer of rcv
+// packets: the receive buffer's slot pointers, the receive loss list's
+// two data arrays (fc each), the send loss list's two (twice the peer's
+// window each, which a handshake gives as the smaller of its receive
+// buffer and window).
+func wholeArrays(fc, rcv int) []uint64 {
+	w := uint64(min(fc, rcv))
+	return []uint64{8 * uint64(rcv), 4 * uint64(fc), 4 * uint64(fc), 8 * w, 8 * w}
+}
+
+// By default each end maps the arrays UDT would write whole, those of
+// PrefaultMin to LazyMax bytes, untouched, prefaults none, and unmaps
+// them all when UDT frees the sockets.
+func TestSetupArraysUntouched(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fc, rcv int
+	}{
+		{"UDT's sizes", 8192, 8192},
+		{"a buffer too small for some", 4096, 1024},
+		{"the smallest", 32, 32},
+		{"arrays too large for the file", LazyMax/8 + 1, LazyMax/8 + 1}, // all but the receive loss list's: prefaulted
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var wantLazy, wantBulk uint64
+			for _, n := range wholeArrays(tc.fc, tc.rcv) {
+				switch {
+				case n >= PrefaultMin && n <= LazyMax:
+					wantLazy += 2 // both ends
+				case n > LazyMax:
+					wantBulk += 2
+				}
+			}
+			m0, _, r0 := LazyCounts()
+			a0, _, _ := PrefaultCounts()
+			connectSized(t, tc.fc, tc.rcv)
+			m1, _, r1 := LazyCounts()
+			a1, _, ok := PrefaultCounts()
+			if !ok {
+				wantBulk = 0
+			}
+			if m1-m0 != wantLazy || r1 != r0 || a1-a0 != wantBulk {
+				t.Errorf("fc %d, rcv %d: %d arrays mapped untouched (%d refused), %d prefaulted; want %d and %d", tc.fc, tc.rcv, m1-m0, r1-r0, a1-a0, wantLazy, wantBulk)
+			}
+		})
+	}
+}
+
+// UDT's destructors hand every mapped array back: with the sockets
+// closed and freed, none is left mapped.
+func TestSetupArraysUnmappedWithTheirSockets(t *testing.T) {
+	_, before, _ := LazyCounts()
+	c, s := connected(t, SOCK_STREAM)
+	if _, now, _ := LazyCounts(); now < before+10 {
+		t.Fatalf("%d arrays mapped with a connection open, want %d more than the %d before", now, 10, before)
+	}
+	must(t, Close(c))
+	must(t, Close(s))
+	// UDT frees a closed socket's objects from its garbage collector, a
+	// second or more after the close.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, now, _ := LazyCounts()
+		if now <= before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d arrays still mapped 30 s after the close, %d before the connection", now, before)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// When no mapping may be had, UDT's constructor builds the arrays
+// (prefaulted), and the connection works as ever.
+func TestSetupArraysPastTheCap(t *testing.T) {
+	old := SetLazyCap(0)
+	defer SetLazyCap(old)
+	m0, _, r0 := LazyCounts()
+	a0, _, ok := PrefaultCounts()
+	connectSized(t, 8192, 8192)
+	m1, _, r1 := LazyCounts()
+	a1, _, _ := PrefaultCounts()
+	if m1 != m0 || r1-r0 != 2*3 { // per end: the receive buffer's and each list's first array
+		t.Errorf("past the cap: %d mapped, %d refused; want 0 and 6", m1-m0, r1-r0)
+	}
+	if ok && a1-a0 != 10 {
+		t.Errorf("past the cap: %d arrays prefaulted, want 10", a1-a0)
+	}
+}
+
+// The shim's constructors build what UDT's build, member by member and
+// slot by slot, at every size (mapped or not).
+func TestSetupArraysMatchUDTs(t *testing.T) {
+	for _, n := range []int{1, 32, PrefaultMin/4 - 1, PrefaultMin / 4, 8192, 25600, LazyMax / 4, LazyMax/4 + 1} {
+		if err := CheckSetupArrays(n); err != nil {
+			t.Errorf("%d slots: %v", n, err)
+		}
 	}
 }

@@ -17,6 +17,7 @@ type connMemory struct {
 	PeerWindow        int   `json:"peer_window_pkts"`
 	Allocated         int64 `json:"udt_alloc_bytes"`
 	Written           int64 `json:"udt_written_bytes"`
+	Mapped            int64 `json:"udt_mapped_bytes"`
 }
 
 func connMemoryOf(conns []net.Conn) *connMemory {
@@ -31,7 +32,7 @@ func connMemoryOf(conns []net.Conn) *connMemory {
 	if err != nil {
 		return nil
 	}
-	return &connMemory{m.RecvBufferPackets, m.FlowWindow, m.PeerWindow, m.Allocated, m.Written}
+	return &connMemory{m.RecvBufferPackets, m.FlowWindow, m.PeerWindow, m.Allocated, m.Written, m.Mapped}
 }
 
 // processMemory is this process's memory at the end of the tests: the
