@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <new>
@@ -29,6 +31,7 @@ void __real__ZdaPv(void* p);
 void __real__ZN12CSndLossListC1Ei(void* self, int size);
 void __real__ZN12CRcvLossListC1Ei(void* self, int size);
 void __real__ZN10CRcvBufferC1EP10CUnitQueuei(void* self, CUnitQueue* q, int size);
+void __real__ZN10CRcvBufferD1Ev(void* self);
 }
 
 // The members a constructor of ours sets, as UDT 4.11's set them
@@ -84,6 +87,8 @@ template struct Expose<BufStart, &CRcvBuffer::m_iStartPos>;
 template struct Expose<BufLastAck, &CRcvBuffer::m_iLastAckPos>;
 template struct Expose<BufMax, &CRcvBuffer::m_iMaxPos>;
 template struct Expose<BufNotch, &CRcvBuffer::m_iNotch>;
+CUDT_MEMBER(QueueCount, CUnitQueue, int);
+template struct Expose<QueueCount, &CUnitQueue::m_iCount>;
 #undef CUDT_MEMBER
 
 std::atomic<int> mode{CUDT_ARRAYS_UNTOUCHED};
@@ -224,6 +229,68 @@ bool lazyFree(void* p) {
 	}
 	munmap(p, len);
 	return true;
+}
+
+// lazyLen reports whether p is a mapping of ours, and its length.
+bool lazyLen(void* p, size_t* len) {
+	if ((uintptr_t(p) & (pageSize() - 1)) != 0) {
+		return false;
+	}
+	std::lock_guard<std::mutex> g(lazyMu);
+	if (live == nullptr) {
+		return false;
+	}
+	auto it = live->find(p);
+	if (it == live->end()) {
+		return false;
+	}
+	*len = it->second;
+	return true;
+}
+
+std::atomic<uint64_t> pagesSkipped{0};
+
+// ~CRcvBuffer frees the units its slots hold, and reads every slot to
+// find them: for slots mapped untouched, a page fault per page never
+// used, taken by UDT's garbage collector with the lock every UDT call
+// waits for (16 pages a socket by default). A page the process never
+// touched is not resident and holds only NULL: mincore finds the pages
+// to read in one call. Only without swap: a page swapped out is not
+// resident either, and its units would never be freed.
+void rcvBufferDestroy(CRcvBuffer* b) {
+	CUnit** units = b->*member(BufUnits());
+	size_t len;
+	struct sysinfo si;
+	if (!lazyLen(units, &len) || sysinfo(&si) != 0 || si.totalswap != 0) {
+		__real__ZN10CRcvBufferD1Ev(b);
+		return;
+	}
+	size_t ps = pageSize();
+	unsigned char vec[CUDT_LAZY_MAX / 4096];
+	size_t pages = len / ps;
+	if (pages > sizeof(vec) || mincore(units, len, vec) != 0) {
+		__real__ZN10CRcvBufferD1Ev(b);
+		return;
+	}
+	int size = b->*member(BufSize());
+	CUnitQueue* q = b->*member(BufQueue());
+	size_t perPage = ps / sizeof(CUnit*);
+	uint64_t skipped = 0;
+	for (size_t pg = 0; pg < pages; pg++) {
+		if ((vec[pg] & 1) == 0) {
+			skipped++;
+			continue;
+		}
+		size_t end = std::min((pg + 1) * perPage, size_t(size));
+		for (size_t i = pg * perPage; i < end; i++) {
+			if (units[i] != nullptr) {
+				units[i]->m_iFlag = 0;
+				--(q->*member(QueueCount()));
+			}
+		}
+	}
+	pagesSkipped.fetch_add(skipped, std::memory_order_relaxed);
+	lazyFree(units);
 }
 
 // ---- Arrays faulted in bulk ----
@@ -403,14 +470,17 @@ void __wrap__ZN10CRcvBufferC1EP10CUnitQueuei(void* self, CUnitQueue* q, int size
 	__real__ZN10CRcvBufferC1EP10CUnitQueuei(self, q, size);
 }
 
+void __wrap__ZN10CRcvBufferD1Ev(void* self) { rcvBufferDestroy(static_cast<CRcvBuffer*>(self)); }
+
 void cudt_prefault_counts(uint64_t* n, uint64_t* b, int* supported) {
 	*n = arrays.load(std::memory_order_relaxed);
 	*b = bytes.load(std::memory_order_relaxed);
 	*supported = !unsupported.load(std::memory_order_relaxed);
 }
 
-void cudt_lazy_counts(uint64_t* mapped, uint64_t* mappedNow, uint64_t* refused) {
+void cudt_lazy_counts(uint64_t* mapped, uint64_t* mappedNow, uint64_t* refused, uint64_t* skipped) {
 	*mapped = lazyMapped.load(std::memory_order_relaxed);
+	*skipped = pagesSkipped.load(std::memory_order_relaxed);
 	*refused = lazyRefused.load(std::memory_order_relaxed);
 	std::lock_guard<std::mutex> g(lazyMu);
 	*mappedNow = live == nullptr ? 0 : live->size();
@@ -504,6 +574,47 @@ int cudt_setup_arrays_check(int n, char* why, int whylen) {
 	if (rc == 0 && lazyMapped.load() - before != want) {
 		snprintf(why, size_t(whylen), "%llu arrays mapped untouched, want %llu",
 			 (unsigned long long)(lazyMapped.load() - before), (unsigned long long)want);
+		rc = 1;
+	}
+	mode.store(saved);
+	return rc;
+}
+
+// cudt_rcvbuffer_destroy_check fills three slots far apart of a receive
+// buffer of the shim's (8,192 slots, mapped untouched) with units, as UDT's
+// addData does, destroys it, and checks that each unit was freed and the
+// queue's count came back to 0. It returns 0 when so, with the pages the
+// destructor skipped in *skipped, and 1 with the difference in why.
+int cudt_rcvbuffer_destroy_check(uint64_t* skipped, char* why, int whylen) {
+	int saved = mode.exchange(CUDT_ARRAYS_UNTOUCHED);
+	CUnitQueue q;
+	CUnit units[3];
+	const int slots[3] = {0, 5000, 8191};
+	alignas(CRcvBuffer) unsigned char raw[sizeof(CRcvBuffer)];
+	__wrap__ZN10CRcvBufferC1EP10CUnitQueuei(raw, &q, 8192);
+	auto* b = reinterpret_cast<CRcvBuffer*>(raw);
+	int rc = 0;
+	size_t len;
+	if (!lazyLen(b->*member(BufUnits()), &len)) {
+		snprintf(why, size_t(whylen), "the slots were not mapped");
+		rc = 1;
+	}
+	for (int k = 0; k < 3; k++) {
+		units[k].m_iFlag = 1;
+		(b->*member(BufUnits()))[slots[k]] = &units[k];
+		++(q.*member(QueueCount()));
+	}
+	uint64_t before = pagesSkipped.load();
+	__wrap__ZN10CRcvBufferD1Ev(b);
+	*skipped = pagesSkipped.load() - before;
+	for (int k = 0; rc == 0 && k < 3; k++) {
+		if (units[k].m_iFlag != 0) {
+			snprintf(why, size_t(whylen), "the unit in slot %d was not freed", slots[k]);
+			rc = 1;
+		}
+	}
+	if (rc == 0 && q.*member(QueueCount()) != 0) {
+		snprintf(why, size_t(whylen), "the queue counts %d units, want 0", q.*member(QueueCount()));
 		rc = 1;
 	}
 	mode.store(saved);

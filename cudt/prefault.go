@@ -1,13 +1,14 @@
 package cudt
 
 // UDT's setup arrays, left untouched (prefault.h): the link routes UDT's
-// calls of the receive buffer's and loss lists' constructors, and of
-// operator new[] and delete[], through prefault.cpp. --wrap applies to
+// calls of the receive buffer's and loss lists' constructors, of the
+// receive buffer's destructor, and of operator new[] and delete[], through
+// prefault.cpp. --wrap applies to
 // the whole program being linked; for any new[] or delete[] not of those
 // arrays the wrappers only pass the call on.
 
 /*
-#cgo LDFLAGS: -Wl,--wrap=_Znam -Wl,--wrap=_ZdaPv -Wl,--wrap=_ZN12CSndLossListC1Ei -Wl,--wrap=_ZN12CRcvLossListC1Ei -Wl,--wrap=_ZN10CRcvBufferC1EP10CUnitQueuei
+#cgo LDFLAGS: -Wl,--wrap=_Znam -Wl,--wrap=_ZdaPv -Wl,--wrap=_ZN12CSndLossListC1Ei -Wl,--wrap=_ZN12CRcvLossListC1Ei -Wl,--wrap=_ZN10CRcvBufferC1EP10CUnitQueuei -Wl,--wrap=_ZN10CRcvBufferD1Ev
 #cgo nocallback cudt_prefault_counts
 #cgo noescape cudt_prefault_counts
 #cgo nocallback cudt_lazy_counts
@@ -50,12 +51,13 @@ func PrefaultCounts() (arrays, bytes uint64, supported bool) {
 }
 
 // LazyCounts reports how many setup arrays were mapped untouched so far,
-// how many are mapped now, and how many were built by UDT's constructor
-// instead for want of a mapping.
-func LazyCounts() (mapped, mappedNow, refused uint64) {
-	var m, n, r C.uint64_t
-	C.cudt_lazy_counts(&m, &n, &r)
-	return uint64(m), uint64(n), uint64(r)
+// how many are mapped now, how many were built by UDT's constructor
+// instead for want of a mapping, and how many pages of receive slots the
+// receive buffer's destructor skipped as never touched.
+func LazyCounts() (mapped, mappedNow, refused, skipped uint64) {
+	var m, n, r, k C.uint64_t
+	C.cudt_lazy_counts(&m, &n, &r, &k)
+	return uint64(m), uint64(n), uint64(r), uint64(k)
 }
 
 // SetSetupArrays sets how connections set up from now on build their
@@ -80,4 +82,18 @@ func CheckSetupArrays(n int) error {
 		return errors.New(C.GoString(why))
 	}
 	return nil
+}
+
+// CheckRecvBufferDestroy destroys a receive buffer of the shim's, its
+// slots mapped untouched, that holds units in three slots far apart, and
+// reports whether each unit was freed and the pages skipped as never
+// touched.
+func CheckRecvBufferDestroy() (skipped uint64, err error) {
+	why := (*C.char)(C.malloc(256))
+	defer C.free(unsafe.Pointer(why))
+	var k C.uint64_t
+	if C.cudt_rcvbuffer_destroy_check(&k, why, 256) != 0 {
+		return 0, errors.New(C.GoString(why))
+	}
+	return uint64(k), nil
 }

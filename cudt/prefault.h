@@ -5,8 +5,8 @@
  * writes every slot of their first arrays (NULL or -1): 256 KiB per
  * socket with the default sizes, each page of it a page fault of its
  * own, the largest share of a burst of dials (docs/udt4-behaviour.md).
- * The link wraps those three constructors, operator new[] and operator
- * delete[] (prefault.go). By default (CUDT_ARRAYS_UNTOUCHED) a wrapped
+ * The link wraps those three constructors, the receive buffer's
+ * destructor, operator new[] and operator delete[] (prefault.go). By default (CUDT_ARRAYS_UNTOUCHED) a wrapped
  * constructor sets the object's members itself, as UDT's does, and maps
  * each array it would have filled: zero pages for NULL, a private mapping
  * of a memory file of 0xff bytes for -1. The contents are the same; no
@@ -40,9 +40,10 @@ extern "C" {
 /* Arrays prefaulted, their bytes (whole pages), and whether the kernel
  * knows MADV_POPULATE_WRITE (0 once it refused it). */
 void cudt_prefault_counts(uint64_t* arrays, uint64_t* bytes, int* supported);
-/* Arrays mapped untouched so far, those mapped now, and those that were
- * built by UDT instead for want of a mapping. */
-void cudt_lazy_counts(uint64_t* mapped, uint64_t* mapped_now, uint64_t* refused);
+/* Arrays mapped untouched so far, those mapped now, those that were
+ * built by UDT instead for want of a mapping, and the receive slots' pages
+ * that ~CRcvBuffer skipped as never touched. */
+void cudt_lazy_counts(uint64_t* mapped, uint64_t* mapped_now, uint64_t* refused, uint64_t* skipped);
 /* Sets how many arrays may be mapped at once when n >= 0 (a quarter of
  * vm.max_map_count by default) and returns the limit before. */
 long cudt_lazy_cap(long n);
@@ -52,6 +53,10 @@ void cudt_setup_arrays(int mode);
  * shim's, n slots, and compares them: 0 when they agree, else 1 with the
  * first difference in why. */
 int cudt_setup_arrays_check(int n, char* why, int whylen);
+/* Destroys a mapped receive buffer holding three units: 0 when each was
+ * freed (with the pages skipped as never touched in skipped), else 1 with
+ * what went wrong in why. */
+int cudt_rcvbuffer_destroy_check(uint64_t* skipped, char* why, int whylen);
 
 #ifdef __cplusplus
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -116,10 +117,10 @@ func TestSetupArraysUntouched(t *testing.T) {
 					wantBulk += 2
 				}
 			}
-			m0, _, r0 := LazyCounts()
+			m0, _, r0, _ := LazyCounts()
 			a0, _, _ := PrefaultCounts()
 			connectSized(t, tc.fc, tc.rcv)
-			m1, _, r1 := LazyCounts()
+			m1, _, r1, _ := LazyCounts()
 			a1, _, ok := PrefaultCounts()
 			if !ok {
 				wantBulk = 0
@@ -134,9 +135,9 @@ func TestSetupArraysUntouched(t *testing.T) {
 // UDT's destructors hand every mapped array back: with the sockets
 // closed and freed, none is left mapped.
 func TestSetupArraysUnmappedWithTheirSockets(t *testing.T) {
-	_, before, _ := LazyCounts()
+	_, before, _, _ := LazyCounts()
 	c, s := connected(t, SOCK_STREAM)
-	if _, now, _ := LazyCounts(); now < before+10 {
+	if _, now, _, _ := LazyCounts(); now < before+10 {
 		t.Fatalf("%d arrays mapped with a connection open, want %d more than the %d before", now, 10, before)
 	}
 	must(t, Close(c))
@@ -145,7 +146,7 @@ func TestSetupArraysUnmappedWithTheirSockets(t *testing.T) {
 	// second or more after the close.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		_, now, _ := LazyCounts()
+		_, now, _, _ := LazyCounts()
 		if now <= before {
 			break
 		}
@@ -161,10 +162,10 @@ func TestSetupArraysUnmappedWithTheirSockets(t *testing.T) {
 func TestSetupArraysPastTheCap(t *testing.T) {
 	old := SetLazyCap(0)
 	defer SetLazyCap(old)
-	m0, _, r0 := LazyCounts()
+	m0, _, r0, _ := LazyCounts()
 	a0, _, ok := PrefaultCounts()
 	connectSized(t, 8192, 8192)
-	m1, _, r1 := LazyCounts()
+	m1, _, r1, _ := LazyCounts()
 	a1, _, _ := PrefaultCounts()
 	if m1 != m0 || r1-r0 != 2*3 { // per end: the receive buffer's and each list's first array
 		t.Errorf("past the cap: %d mapped, %d refused; want 0 and 6", m1-m0, r1-r0)
@@ -182,4 +183,35 @@ func TestSetupArraysMatchUDTs(t *testing.T) {
 			t.Errorf("%d slots: %v", n, err)
 		}
 	}
+}
+
+// The receive buffer's destructor frees every unit its slots hold, and
+// reads only the pages of slots that were ever touched (all of them when
+// the machine has swap, as a page swapped out looks untouched).
+func TestRecvBufferDestroyFreesUnits(t *testing.T) {
+	skipped, err := CheckRecvBufferDestroy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := uint64(8192*8/os.Getpagesize() - 3)
+	if swapOn(t) {
+		want = 0
+	}
+	if skipped != want {
+		t.Errorf("%d pages skipped, want %d", skipped, want)
+	}
+}
+
+func swapOn(t *testing.T) bool {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "SwapTotal:" {
+			return f[1] != "0"
+		}
+	}
+	t.Fatal("no SwapTotal in /proc/meminfo")
+	return false
 }
