@@ -14,6 +14,7 @@
 #include <mutex>
 #include <new>
 #include <unordered_map>
+#include <vector>
 
 #include <udt/buffer.h>
 #include <udt/list.h>
@@ -110,12 +111,28 @@ size_t roundPages(size_t n) { return (n + pageSize() - 1) & ~(pageSize() - 1); }
 // arrays only when packets are lost, a receive buffer's slots as packets
 // land in them.
 
-std::mutex lazyMu; // guards live and the file's creation
-std::unordered_map<void*, size_t>* live; // mapping -> its length
+// A mapping of ours: its length, and whether it maps the 0xff file.
+struct Mapping {
+	size_t len;
+	bool ones;
+};
+
+std::mutex lazyMu; // guards live, pool, pooled and the file's creation
+std::unordered_map<void*, Mapping>* live; // the arrays UDT holds now
 int onesFd = -1;                          // the 0xff file, CUDT_LAZY_MAX bytes
 bool onesFailed;                          // memfd_create refused: no -1 arrays
 size_t liveCap;                           // mappings allowed at once
-std::atomic<uint64_t> lazyMapped{0}, lazyRefused{0};
+std::atomic<uint64_t> lazyMapped{0}, lazyRefused{0}, lazyReused{0};
+
+// Mappings UDT freed, handed back to the kernel's pages (MADV_DONTNEED:
+// zero again, or the file's 0xff again) and kept for the next socket:
+// a burst of dials would otherwise map and unmap five arrays a socket,
+// a tenth of its profile. At most kMaxPooled, within liveCap with live.
+const size_t kMaxPooled = 1024;
+std::unordered_map<size_t, std::vector<void*>>* pool; // by length, the 0xff ones at length|1
+size_t pooled;
+
+size_t poolKey(size_t len, bool ones) { return len | (ones ? 1 : 0); }
 
 // capFromMapCount keeps the mappings of ours to a quarter of the
 // process's map count limit: the Go runtime, the C heap and thread stacks
@@ -136,7 +153,8 @@ size_t capFromMapCount() {
 // freed: a delete[] may come from UDT's threads until the process ends.
 void initLive() {
 	if (live == nullptr) {
-		live = new std::unordered_map<void*, size_t>();
+		live = new std::unordered_map<void*, Mapping>();
+		pool = new std::unordered_map<size_t, std::vector<void*>>();
 		liveCap = capFromMapCount();
 	}
 }
@@ -181,6 +199,25 @@ void* lazyArray(size_t n, bool ones) {
 		lazyRefused.fetch_add(1, std::memory_order_relaxed);
 		return nullptr;
 	}
+	auto kept = pool->find(poolKey(len, ones));
+	if (kept != pool->end() && !kept->second.empty()) {
+		void* p = kept->second.back();
+		try {
+			live->emplace(p, Mapping{len, ones});
+		} catch (...) {
+			lazyRefused.fetch_add(1, std::memory_order_relaxed);
+			return nullptr;
+		}
+		kept->second.pop_back();
+		pooled--;
+		lazyMapped.fetch_add(1, std::memory_order_relaxed);
+		lazyReused.fetch_add(1, std::memory_order_relaxed);
+		return p;
+	}
+	if (live->size() + pooled >= liveCap) {
+		lazyRefused.fetch_add(1, std::memory_order_relaxed);
+		return nullptr;
+	}
 	void* p;
 	if (ones) {
 		int fd = onesFile();
@@ -197,7 +234,7 @@ void* lazyArray(size_t n, bool ones) {
 		return nullptr;
 	}
 	try {
-		live->emplace(p, len);
+		live->emplace(p, Mapping{len, ones});
 	} catch (...) {
 		munmap(p, len);
 		lazyRefused.fetch_add(1, std::memory_order_relaxed);
@@ -207,14 +244,16 @@ void* lazyArray(size_t n, bool ones) {
 	return p;
 }
 
-// lazyFree unmaps p if it is one of ours.
+// lazyFree takes p back if it is one of ours: into the pool, its pages
+// handed back, or unmapped.
 bool lazyFree(void* p) {
 	// A mapping starts on a page; new[] rarely returns such a pointer,
 	// so most deletes never take the lock.
 	if ((uintptr_t(p) & (pageSize() - 1)) != 0) {
 		return false;
 	}
-	size_t len;
+	Mapping m;
+	bool keep;
 	{
 		std::lock_guard<std::mutex> g(lazyMu);
 		if (live == nullptr) {
@@ -224,10 +263,28 @@ bool lazyFree(void* p) {
 		if (it == live->end()) {
 			return false;
 		}
-		len = it->second;
+		m = it->second;
 		live->erase(it);
+		// Counted as pooled from now on, so that two frees cannot both
+		// take the last place.
+		keep = pooled < kMaxPooled;
+		if (keep) {
+			pooled++;
+		}
 	}
-	munmap(p, len);
+	if (keep && madvise(p, m.len, MADV_DONTNEED) == 0) {
+		std::lock_guard<std::mutex> g(lazyMu);
+		try {
+			(*pool)[poolKey(m.len, m.ones)].push_back(p);
+			return true;
+		} catch (...) {
+		}
+	}
+	if (keep) {
+		std::lock_guard<std::mutex> g(lazyMu);
+		pooled--;
+	}
+	munmap(p, m.len);
 	return true;
 }
 
@@ -244,7 +301,7 @@ bool lazyLen(void* p, size_t* len) {
 	if (it == live->end()) {
 		return false;
 	}
-	*len = it->second;
+	*len = it->second.len;
 	return true;
 }
 
@@ -478,7 +535,8 @@ void cudt_prefault_counts(uint64_t* n, uint64_t* b, int* supported) {
 	*supported = !unsupported.load(std::memory_order_relaxed);
 }
 
-void cudt_lazy_counts(uint64_t* mapped, uint64_t* mappedNow, uint64_t* refused, uint64_t* skipped) {
+void cudt_lazy_counts(uint64_t* mapped, uint64_t* mappedNow, uint64_t* refused, uint64_t* skipped, uint64_t* reused) {
+	*reused = lazyReused.load(std::memory_order_relaxed);
 	*mapped = lazyMapped.load(std::memory_order_relaxed);
 	*skipped = pagesSkipped.load(std::memory_order_relaxed);
 	*refused = lazyRefused.load(std::memory_order_relaxed);
@@ -506,6 +564,7 @@ long cudt_lazy_cap(long n) {
 int cudt_setup_arrays_check(int n, char* why, int whylen) {
 	int saved = mode.exchange(CUDT_ARRAYS_UNTOUCHED);
 	uint64_t before = lazyMapped.load();
+	uint64_t reusedBefore = lazyReused.load();
 	int rc = 0;
 #define DIFFER(...)                                   \
 	do {                                          \
@@ -527,7 +586,20 @@ int cudt_setup_arrays_check(int n, char* why, int whylen) {
 				DIFFER("CSndLossList: slot %d differs", i);
 			}
 		}
+		// Dirty ours before it goes: the next one of its size may reuse
+		// its mapping, and must find -1 all through again.
+		for (int i = 0; i < n; i++) {
+			(y->*member(SndData1()))[i] = 0x55555555;
+			(y->*member(SndData2()))[i] = 0x55555555;
+		}
 		x->~CSndLossList();
+		y->~CSndLossList();
+		__wrap__ZN12CSndLossListC1Ei(b, n);
+		for (int i = 0; rc == 0 && i < n; i++) {
+			if ((y->*member(SndData1()))[i] != -1 || (y->*member(SndData2()))[i] != -1) {
+				DIFFER("CSndLossList built after a dirtied one: slot %d is not -1", i);
+			}
+		}
 		y->~CSndLossList();
 	}
 	{
@@ -545,7 +617,18 @@ int cudt_setup_arrays_check(int n, char* why, int whylen) {
 				DIFFER("CRcvLossList: slot %d differs", i);
 			}
 		}
+		for (int i = 0; i < n; i++) {
+			(y->*member(RcvData1()))[i] = 0x55555555;
+			(y->*member(RcvData2()))[i] = 0x55555555;
+		}
 		x->~CRcvLossList();
+		y->~CRcvLossList();
+		__wrap__ZN12CRcvLossListC1Ei(b, n);
+		for (int i = 0; rc == 0 && i < n; i++) {
+			if ((y->*member(RcvData1()))[i] != -1 || (y->*member(RcvData2()))[i] != -1) {
+				DIFFER("CRcvLossList built after a dirtied one: slot %d is not -1", i);
+			}
+		}
 		y->~CRcvLossList();
 	}
 	{
@@ -570,10 +653,14 @@ int cudt_setup_arrays_check(int n, char* why, int whylen) {
 	}
 #undef DIFFER
 	auto fits = [](size_t b) { return b >= CUDT_PREFAULT_MIN && b <= CUDT_LAZY_MAX; };
-	uint64_t want = (fits(size_t(n) * 4) ? 4 : 0) + (fits(size_t(n) * 8) ? 1 : 0);
-	if (rc == 0 && lazyMapped.load() - before != want) {
-		snprintf(why, size_t(whylen), "%llu arrays mapped untouched, want %llu",
-			 (unsigned long long)(lazyMapped.load() - before), (unsigned long long)want);
+	// Each list built twice by us, the second time on the first's
+	// mappings (the pool hands out the last array freed first).
+	uint64_t want = (fits(size_t(n) * 4) ? 8 : 0) + (fits(size_t(n) * 8) ? 1 : 0);
+	uint64_t wantReused = fits(size_t(n) * 4) ? 4 : 0;
+	if (rc == 0 && (lazyMapped.load() - before != want || lazyReused.load() - reusedBefore < wantReused)) {
+		snprintf(why, size_t(whylen), "%llu arrays mapped untouched, %llu reused; want %llu and at least %llu",
+			 (unsigned long long)(lazyMapped.load() - before), (unsigned long long)(lazyReused.load() - reusedBefore),
+			 (unsigned long long)want, (unsigned long long)wantReused);
 		rc = 1;
 	}
 	mode.store(saved);
@@ -617,6 +704,16 @@ int cudt_rcvbuffer_destroy_check(uint64_t* skipped, char* why, int whylen) {
 		snprintf(why, size_t(whylen), "the queue counts %d units, want 0", q.*member(QueueCount()));
 		rc = 1;
 	}
+	// The next buffer of the size may reuse the slots' mapping: NULL all
+	// through again.
+	__wrap__ZN10CRcvBufferC1EP10CUnitQueuei(raw, &q, 8192);
+	for (int i = 0; rc == 0 && i < 8192; i++) {
+		if ((b->*member(BufUnits()))[i] != nullptr) {
+			snprintf(why, size_t(whylen), "a buffer built after one that held units: slot %d is not NULL", i);
+			rc = 1;
+		}
+	}
+	__real__ZN10CRcvBufferD1Ev(b);
 	mode.store(saved);
 	return rc;
 }

@@ -50,14 +50,20 @@ func PrefaultCounts() (arrays, bytes uint64, supported bool) {
 	return uint64(a), uint64(b), s != 0
 }
 
-// LazyCounts reports how many setup arrays were mapped untouched so far,
-// how many are mapped now, how many were built by UDT's constructor
-// instead for want of a mapping, and how many pages of receive slots the
-// receive buffer's destructor skipped as never touched.
-func LazyCounts() (mapped, mappedNow, refused, skipped uint64) {
-	var m, n, r, k C.uint64_t
-	C.cudt_lazy_counts(&m, &n, &r, &k)
-	return uint64(m), uint64(n), uint64(r), uint64(k)
+// LazyStats counts the setup arrays mapped untouched.
+type LazyStats struct {
+	Mapped    uint64 // arrays mapped untouched so far
+	MappedNow uint64 // those UDT holds now
+	Refused   uint64 // arrays UDT's constructors built instead, for want of a mapping
+	Skipped   uint64 // pages of receive slots the receive buffer's destructor skipped as never touched
+	Reused    uint64 // arrays that reused the mapping of one freed before
+}
+
+// LazyCounts returns the counts of the setup arrays mapped untouched.
+func LazyCounts() LazyStats {
+	var m, n, r, k, u C.uint64_t
+	C.cudt_lazy_counts(&m, &n, &r, &k, &u)
+	return LazyStats{uint64(m), uint64(n), uint64(r), uint64(k), uint64(u)}
 }
 
 // SetSetupArrays sets how connections set up from now on build their

@@ -11,7 +11,9 @@
  * each array it would have filled: zero pages for NULL, a private mapping
  * of a memory file of 0xff bytes for -1. The contents are the same; no
  * page is touched until UDT uses it, which for the loss lists is when
- * packets are lost. Where an array cannot be mapped (smaller than
+ * packets are lost. A freed array's pages go back to the kernel
+ * (MADV_DONTNEED) and its mapping serves a later socket (up to 1,024 kept).
+ * Where an array cannot be mapped (smaller than
  * CUDT_PREFAULT_MIN, larger than CUDT_LAZY_MAX, a quarter of the
  * process's map count limit in use), UDT's constructor runs with the
  * arrays it writes whole faulted in by one madvise(MADV_POPULATE_WRITE)
@@ -41,9 +43,10 @@ extern "C" {
  * knows MADV_POPULATE_WRITE (0 once it refused it). */
 void cudt_prefault_counts(uint64_t* arrays, uint64_t* bytes, int* supported);
 /* Arrays mapped untouched so far, those mapped now, those that were
- * built by UDT instead for want of a mapping, and the receive slots' pages
- * that ~CRcvBuffer skipped as never touched. */
-void cudt_lazy_counts(uint64_t* mapped, uint64_t* mapped_now, uint64_t* refused, uint64_t* skipped);
+ * built by UDT instead for want of a mapping, the receive slots' pages
+ * that ~CRcvBuffer skipped as never touched, and the arrays that reused a
+ * mapping freed before. */
+void cudt_lazy_counts(uint64_t* mapped, uint64_t* mapped_now, uint64_t* refused, uint64_t* skipped, uint64_t* reused);
 /* Sets how many arrays may be mapped at once when n >= 0 (a quarter of
  * vm.max_map_count by default) and returns the limit before. */
 long cudt_lazy_cap(long n);

@@ -117,10 +117,12 @@ func TestSetupArraysUntouched(t *testing.T) {
 					wantBulk += 2
 				}
 			}
-			m0, _, r0, _ := LazyCounts()
+			l0 := LazyCounts()
+			m0, r0 := l0.Mapped, l0.Refused
 			a0, _, _ := PrefaultCounts()
 			connectSized(t, tc.fc, tc.rcv)
-			m1, _, r1, _ := LazyCounts()
+			l1 := LazyCounts()
+			m1, r1 := l1.Mapped, l1.Refused
 			a1, _, ok := PrefaultCounts()
 			if !ok {
 				wantBulk = 0
@@ -135,9 +137,9 @@ func TestSetupArraysUntouched(t *testing.T) {
 // UDT's destructors hand every mapped array back: with the sockets
 // closed and freed, none is left mapped.
 func TestSetupArraysUnmappedWithTheirSockets(t *testing.T) {
-	_, before, _, _ := LazyCounts()
+	before := LazyCounts().MappedNow
 	c, s := connected(t, SOCK_STREAM)
-	if _, now, _, _ := LazyCounts(); now < before+10 {
+	if now := LazyCounts().MappedNow; now < before+10 {
 		t.Fatalf("%d arrays mapped with a connection open, want %d more than the %d before", now, 10, before)
 	}
 	must(t, Close(c))
@@ -146,7 +148,7 @@ func TestSetupArraysUnmappedWithTheirSockets(t *testing.T) {
 	// second or more after the close.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		_, now, _, _ := LazyCounts()
+		now := LazyCounts().MappedNow
 		if now <= before {
 			break
 		}
@@ -157,15 +159,39 @@ func TestSetupArraysUnmappedWithTheirSockets(t *testing.T) {
 	}
 }
 
+// A socket freed hands its mappings to the next: a second connection of
+// the same sizes, once UDT freed the first's sockets, maps nothing anew.
+func TestSetupArraysReused(t *testing.T) {
+	c, s := connected(t, SOCK_STREAM)
+	must(t, Close(c))
+	must(t, Close(s))
+	before := LazyCounts()
+	deadline := time.Now().Add(30 * time.Second)
+	for LazyCounts().MappedNow > before.MappedNow-10 {
+		if time.Now().After(deadline) {
+			t.Fatal("UDT did not free the sockets in 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	l0 := LazyCounts()
+	connectSized(t, 8192, 8192)
+	l1 := LazyCounts()
+	if l1.Mapped-l0.Mapped != 10 || l1.Reused-l0.Reused != 10 {
+		t.Errorf("second connection: %d arrays mapped untouched, %d of them reused; want 10 and 10", l1.Mapped-l0.Mapped, l1.Reused-l0.Reused)
+	}
+}
+
 // When no mapping may be had, UDT's constructor builds the arrays
 // (prefaulted), and the connection works as ever.
 func TestSetupArraysPastTheCap(t *testing.T) {
 	old := SetLazyCap(0)
 	defer SetLazyCap(old)
-	m0, _, r0, _ := LazyCounts()
+	l0 := LazyCounts()
+	m0, r0 := l0.Mapped, l0.Refused
 	a0, _, ok := PrefaultCounts()
 	connectSized(t, 8192, 8192)
-	m1, _, r1, _ := LazyCounts()
+	l1 := LazyCounts()
+	m1, r1 := l1.Mapped, l1.Refused
 	a1, _, _ := PrefaultCounts()
 	if m1 != m0 || r1-r0 != 2*3 { // per end: the receive buffer's and each list's first array
 		t.Errorf("past the cap: %d mapped, %d refused; want 0 and 6", m1-m0, r1-r0)
