@@ -150,7 +150,7 @@
 //   - The MSS counts the whole IP packet (1500 fits an MTU of 1500), and the
 //     buffers are sized in packets when the connection opens, never shrunk:
 //     450 KiB per connection with the defaults, of which an idle connection
-//     touches about 44 KiB ([Conn.Memory]).
+//     touches about 32 KiB ([Conn.Memory]).
 //   - Two peers can connect by both dialing each other from known ports
 //     (rendezvous, through NATs and stateful firewalls): [Rendezvous].
 //   - UDT 4.11 made about one dial in twenty wait 250 ms for its resend of

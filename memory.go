@@ -56,9 +56,10 @@ type ConnMemory struct {
 	// are lost, the receive slots' as packets arrive); the others are
 	// Written, resident from the start. So Allocated - Mapped is what the
 	// C heap holds for the connection, and Written what it touched at
-	// once. The send buffer's data pages and the packets received, which
+	// once. The lists' link arrays, which UDT leaves unset, are mapped
+	// with their lists. The send buffer's data pages and the packets received, which
 	// live in the UDP port's shared queue, come on top as they are used;
-	// an idle connection with the defaults is about 44 KiB resident
+	// an idle connection with the defaults is about 32 KiB resident
 	// (docs/memory.md).
 	Allocated int64
 	Written   int64
@@ -106,6 +107,10 @@ func (c *Conn) Memory() (ConnMemory, error) {
 	return m, nil
 }
 
+// mappable reports whether the shim maps an array of n bytes untouched
+// (cudt/prefault.h).
+func mappable(n int64) bool { return n >= cudt.PrefaultMin && n <= cudt.LazyMax }
+
 // connMemory is the arithmetic of ConnMemory: the receive buffer's slot
 // pointers, the receive loss list (four int32s per packet of UDT_FC, two
 // of them filled at once), the send loss list (three int32s for each of
@@ -115,11 +120,19 @@ func (c *Conn) Memory() (ConnMemory, error) {
 func connMemory(rcvPackets, fc, peerWindow, mss int) (allocated, written, mapped int64) {
 	r, f, w := int64(rcvPackets), int64(fc), int64(peerWindow)
 	for _, n := range []int64{8 * r, 4 * f, 4 * f, 8 * w, 8 * w} {
-		if n >= cudt.PrefaultMin && n <= cudt.LazyMax {
+		if mappable(n) {
 			mapped += n
 		} else {
 			written += n
 		}
+	}
+	// The lists' link arrays, which UDT leaves unset, are mapped with
+	// their list: the receive loss list's two, the send loss list's one.
+	if mappable(4 * f) {
+		mapped += 8 * f
+	}
+	if mappable(8 * w) {
+		mapped += 8 * w
 	}
 	allocated = 8*r + 16*f + 24*w + udtSndBufBlocks*int64(mss-udpPayloadHdrs) + udtACKWindow + udtSocketFixed
 	return allocated, written, mapped

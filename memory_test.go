@@ -353,8 +353,8 @@ func TestConnMemory(t *testing.T) {
 		rcv, fc, alloc  int
 		written, mapped int
 	}{
-		// The receive slots, both lists' first two arrays: mapped.
-		{Config{}, 8192, 8192, 8*8192 + 16*8192 + 24*8192 + 32*1456 + 16384 + 2560, 0, 8*8192 + 8*8192 + 16*8192},
+		// The receive slots and both lists' arrays: mapped.
+		{Config{}, 8192, 8192, 8*8192 + 16*8192 + 24*8192 + 32*1456 + 16384 + 2560, 0, 8*8192 + 16*8192 + 24*8192},
 		// All too small to map: written.
 		{Config{RecvBuffer: 46080, FlowWindow: 32}, 32, 32, 8*32 + 16*32 + 24*32 + 32*1456 + 16384 + 2560, 8*32 + 8*32 + 16*32, 0},
 	} {

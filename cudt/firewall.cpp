@@ -167,7 +167,7 @@ const int kHandshakeLen = 48;
 // queue: half the backlog, and no more than this. A burst of dials from
 // one host (a controller connecting its slice, clients behind one NAT)
 // fills the queue faster than a busy process accepts; an idle queued
-// connection holds about 44 KiB since its setup arrays are mapped
+// connection holds about 32 KiB since its setup arrays are mapped
 // untouched (prefault.h), so 512 cost what 64 cost before.
 const unsigned kMaxSourceShare = 512;
 

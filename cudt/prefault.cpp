@@ -127,8 +127,10 @@ std::atomic<uint64_t> lazyMapped{0}, lazyRefused{0}, lazyReused{0};
 // Mappings UDT freed, handed back to the kernel's pages (MADV_DONTNEED:
 // zero again, or the file's 0xff again) and kept for the next socket:
 // a burst of dials would otherwise map and unmap five arrays a socket,
-// a tenth of its profile. At most kMaxPooled, within liveCap with live.
-const size_t kMaxPooled = 1024;
+// a tenth of its profile. At most kMaxPooled (the arrays of 512 sockets:
+// a burst of 200 connections within one process is 400), within liveCap
+// with live.
+const size_t kMaxPooled = 4096;
 std::unordered_map<size_t, std::vector<void*>>* pool; // by length, the 0xff ones at length|1
 size_t pooled;
 
@@ -398,10 +400,21 @@ void populate(void* p, size_t n) {
 bool untouched() { return mode.load(std::memory_order_relaxed) == CUDT_ARRAYS_UNTOUCHED; }
 
 // The constructors of ours do what UDT's do, member by member, with the
-// arrays UDT fills whole mapped untouched instead; the arrays it leaves
-// unset come from new[] as before, so its destructors' delete[] frees
-// every array (lazyFree takes the mapped ones back). When an array cannot
-// be mapped, UDT's own constructor runs.
+// arrays UDT fills whole mapped untouched instead. The lists' link arrays,
+// which UDT leaves unset, are mapped too where they can be (zero pages:
+// UDT writes a link before it reads it), else come from new[] as before:
+// they are most of what a connection would take from the C heap, which
+// grows for them page by page in a burst of setups. UDT's destructors'
+// delete[] frees every array (lazyFree takes the mapped ones back). When
+// a filled array cannot be mapped, UDT's own constructor runs.
+
+// linkArray returns an array of size ints, mapped or from new[].
+int* linkArray(int size) {
+	if (void* p = lazyArray(size_t(size) * sizeof(int), false)) {
+		return static_cast<int*>(p);
+	}
+	return new int[size];
+}
 
 bool sndLossList(CSndLossList* l, int size) {
 	size_t n = size_t(size) * sizeof(int32_t);
@@ -416,7 +429,7 @@ bool sndLossList(CSndLossList* l, int size) {
 	}
 	int* next;
 	try {
-		next = new int[size];
+		next = linkArray(size);
 	} catch (...) {
 		lazyFree(d1);
 		lazyFree(d2);
@@ -447,8 +460,8 @@ bool rcvLossList(CRcvLossList* l, int size) {
 	int* next = nullptr;
 	int* prior = nullptr;
 	try {
-		next = new int[size];
-		prior = new int[size];
+		next = linkArray(size);
+		prior = linkArray(size);
 	} catch (...) {
 		delete[] next;
 		lazyFree(d1);
@@ -654,8 +667,9 @@ int cudt_setup_arrays_check(int n, char* why, int whylen) {
 #undef DIFFER
 	auto fits = [](size_t b) { return b >= CUDT_PREFAULT_MIN && b <= CUDT_LAZY_MAX; };
 	// Each list built twice by us, the second time on the first's
-	// mappings (the pool hands out the last array freed first).
-	uint64_t want = (fits(size_t(n) * 4) ? 8 : 0) + (fits(size_t(n) * 8) ? 1 : 0);
+	// mappings (the pool hands out the last array freed first): its two
+	// data arrays, and its one or two link arrays.
+	uint64_t want = (fits(size_t(n) * 4) ? 14 : 0) + (fits(size_t(n) * 8) ? 1 : 0);
 	uint64_t wantReused = fits(size_t(n) * 4) ? 4 : 0;
 	if (rc == 0 && (lazyMapped.load() - before != want || lazyReused.load() - reusedBefore < wantReused)) {
 		snprintf(why, size_t(whylen), "%llu arrays mapped untouched, %llu reused; want %llu and at least %llu",

@@ -12,7 +12,7 @@
  * of a memory file of 0xff bytes for -1. The contents are the same; no
  * page is touched until UDT uses it, which for the loss lists is when
  * packets are lost. A freed array's pages go back to the kernel
- * (MADV_DONTNEED) and its mapping serves a later socket (up to 1,024 kept).
+ * (MADV_DONTNEED) and its mapping serves a later socket (up to 4,096 kept).
  * Where an array cannot be mapped (smaller than
  * CUDT_PREFAULT_MIN, larger than CUDT_LAZY_MAX, a quarter of the
  * process's map count limit in use), UDT's constructor runs with the
