@@ -125,7 +125,7 @@ type runFlags struct {
 func (f *runFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&f.cmd, "cmd", "uname -a", "the command each agent runs with /bin/sh -c")
 	fs.StringVar(&f.cc, "cc", "native", "UDT congestion control: "+strings.Join(udt.Controllers, ", "))
-	fs.IntVar(&f.rcvbuf, "rcvbuf", 0, "UDT receive buffer per connection, bytes (0: UDT's 12 MB): the window each node's output flows in, and what a connection's setup writes (docs/udt4-behaviour.md)")
+	fs.IntVar(&f.rcvbuf, "rcvbuf", 0, "UDT receive buffer per connection, bytes (0: UDT's 12 MB): the window each node's output flows in, per round trip (docs/memory.md)")
 	fs.BoolVar(&f.tcp, "tcp", false, "connect over TCP instead of UDT")
 	fs.StringVar(&f.tcpCC, "tcp-cc", "", tcpCCUsage)
 	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "bound on the whole run")
