@@ -569,6 +569,47 @@ long cudt_lazy_cap(long n) {
 	return old;
 }
 
+} // extern "C"
+
+namespace {
+
+// checkListData compares the two data arrays of loss lists x (built by
+// UDT) and y (by us), n slots, then dirties y's, destroys both, builds y
+// again with ctor (which may reuse the dirtied mappings) and checks that
+// its data is -1 all through. The first difference goes to why, if not
+// null.
+template <typename List, typename Data1, typename Data2>
+int checkListData(List* x, List* y, int n, void (*ctor)(void*, int), const char* name, char* why, int whylen) {
+	int32_t* List::*d1 = member(Data1());
+	int32_t* List::*d2 = member(Data2());
+	int rc = 0;
+	for (int i = 0; rc == 0 && i < n; i++) {
+		if ((x->*d1)[i] != (y->*d1)[i] || (x->*d2)[i] != (y->*d2)[i]) {
+			if (why != nullptr) snprintf(why, size_t(whylen), "%s: slot %d differs", name, i);
+			rc = 1;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		(y->*d1)[i] = 0x55555555;
+		(y->*d2)[i] = 0x55555555;
+	}
+	x->~List();
+	y->~List();
+	ctor(y, n);
+	for (int i = 0; rc == 0 && i < n; i++) {
+		if ((y->*d1)[i] != -1 || (y->*d2)[i] != -1) {
+			if (why != nullptr) snprintf(why, size_t(whylen), "%s built after a dirtied one: slot %d is not -1", name, i);
+			rc = 1;
+		}
+	}
+	y->~List();
+	return rc;
+}
+
+} // namespace
+
+extern "C" {
+
 // cudt_setup_arrays_check builds each of the three with UDT's constructor
 // and with ours, n slots, and compares them member by member and slot by
 // slot; it returns 0 when they agree and otherwise names the first
@@ -594,26 +635,9 @@ int cudt_setup_arrays_check(int n, char* why, int whylen) {
 		    x->*member(SndSize()) != y->*member(SndSize()) || x->*member(SndLastInsert()) != y->*member(SndLastInsert())) {
 			DIFFER("CSndLossList: head, length, size or last insert differ");
 		}
-		for (int i = 0; rc == 0 && i < n; i++) {
-			if ((x->*member(SndData1()))[i] != (y->*member(SndData1()))[i] || (x->*member(SndData2()))[i] != (y->*member(SndData2()))[i]) {
-				DIFFER("CSndLossList: slot %d differs", i);
-			}
+		if (checkListData<CSndLossList, SndData1, SndData2>(x, y, n, __wrap__ZN12CSndLossListC1Ei, "CSndLossList", rc == 0 ? why : nullptr, whylen) != 0) {
+			rc = 1;
 		}
-		// Dirty ours before it goes: the next one of its size may reuse
-		// its mapping, and must find -1 all through again.
-		for (int i = 0; i < n; i++) {
-			(y->*member(SndData1()))[i] = 0x55555555;
-			(y->*member(SndData2()))[i] = 0x55555555;
-		}
-		x->~CSndLossList();
-		y->~CSndLossList();
-		__wrap__ZN12CSndLossListC1Ei(b, n);
-		for (int i = 0; rc == 0 && i < n; i++) {
-			if ((y->*member(SndData1()))[i] != -1 || (y->*member(SndData2()))[i] != -1) {
-				DIFFER("CSndLossList built after a dirtied one: slot %d is not -1", i);
-			}
-		}
-		y->~CSndLossList();
 	}
 	{
 		alignas(CRcvLossList) unsigned char a[sizeof(CRcvLossList)], b[sizeof(CRcvLossList)];
@@ -625,24 +649,9 @@ int cudt_setup_arrays_check(int n, char* why, int whylen) {
 				x->*member(RcvLength()) != y->*member(RcvLength()) || x->*member(RcvSize()) != y->*member(RcvSize()))) {
 			DIFFER("CRcvLossList: head, tail, length or size differ");
 		}
-		for (int i = 0; rc == 0 && i < n; i++) {
-			if ((x->*member(RcvData1()))[i] != (y->*member(RcvData1()))[i] || (x->*member(RcvData2()))[i] != (y->*member(RcvData2()))[i]) {
-				DIFFER("CRcvLossList: slot %d differs", i);
-			}
+		if (checkListData<CRcvLossList, RcvData1, RcvData2>(x, y, n, __wrap__ZN12CRcvLossListC1Ei, "CRcvLossList", rc == 0 ? why : nullptr, whylen) != 0) {
+			rc = 1;
 		}
-		for (int i = 0; i < n; i++) {
-			(y->*member(RcvData1()))[i] = 0x55555555;
-			(y->*member(RcvData2()))[i] = 0x55555555;
-		}
-		x->~CRcvLossList();
-		y->~CRcvLossList();
-		__wrap__ZN12CRcvLossListC1Ei(b, n);
-		for (int i = 0; rc == 0 && i < n; i++) {
-			if ((y->*member(RcvData1()))[i] != -1 || (y->*member(RcvData2()))[i] != -1) {
-				DIFFER("CRcvLossList built after a dirtied one: slot %d is not -1", i);
-			}
-		}
-		y->~CRcvLossList();
 	}
 	{
 		alignas(CRcvBuffer) unsigned char a[sizeof(CRcvBuffer)], b[sizeof(CRcvBuffer)];
