@@ -9,22 +9,27 @@ import (
 	"time"
 )
 
-// connectSized sets up one connection on loopback whose ends both have a
-// flow window of fc and a receive buffer of rcv packets (closed when the
-// test ends), moves a few bytes across it, and reports what the prefault
-// counters gained meanwhile.
-func connectSized(t *testing.T, fc, rcv int) (arrays, bytesIn uint64) {
-	t.Helper()
+// sized sets a socket's flow window to fc and its receive buffer to rcv
+// packets.
+func sized(t *testing.T, fc, rcv int) func(u int) {
 	const mss = 1500
-	opts := func(u int) {
+	return func(u int) {
 		v := make([]byte, 4)
 		binary.NativeEndian.PutUint32(v, uint32(fc))
 		must(t, SetSockOpt(u, 4, v)) // UDT_FC, before UDT_RCVBUF, which it bounds
 		binary.NativeEndian.PutUint32(v, uint32(rcv*(mss-28)))
 		must(t, SetSockOpt(u, 6, v)) // UDT_RCVBUF, in bytes
 	}
+}
+
+// connectSized sets up one connection on loopback whose ends both have a
+// flow window of fc and a receive buffer of rcv packets (closed when the
+// test ends), moves a few bytes across it, and reports what the prefault
+// counters gained meanwhile.
+func connectSized(t *testing.T, fc, rcv int) (arrays, bytesIn uint64) {
+	t.Helper()
 	a0, b0, _ := PrefaultCounts()
-	c, s := connected(t, SOCK_STREAM, opts)
+	c, s := connected(t, SOCK_STREAM, sized(t, fc, rcv))
 	// The lists were filled after the arrays were populated: the
 	// connection works as ever.
 	msg := []byte("prefaulted")
@@ -171,7 +176,7 @@ func TestSetupArraysUnmappedWithTheirSockets(t *testing.T) {
 // A socket freed hands its mappings to the next: a second connection of
 // the same sizes, once UDT freed the first's sockets, maps nothing anew.
 func TestSetupArraysReused(t *testing.T) {
-	c, s := connected(t, SOCK_STREAM)
+	c, s := connected(t, SOCK_STREAM, sized(t, 8192, 8192))
 	must(t, Close(c))
 	must(t, Close(s))
 	before := LazyCounts()
