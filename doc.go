@@ -117,7 +117,9 @@
 // Every UDP socket under UDT is opened by this package with close-on-exec
 // and handed to UDT already bound ([Socket.Bind]), and the descriptors UDT
 // opens itself (its epoll instances) are made close-on-exec at link time,
-// so a child process inherits none.
+// as is the one memory file the binding opens for the whole process (it
+// maps UDT's setup arrays untouched: see [ConnMemory]), so a child process
+// inherits none.
 //
 // # Hostile peers
 //

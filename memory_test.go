@@ -752,3 +752,32 @@ func TestSetHeapPolicyRefusesBadValues(t *testing.T) {
 		}
 	}
 }
+
+// The memory file behind the setup arrays of -1 (cudt/prefault.h) is
+// close-on-exec: a child process inherits it no more than a socket.
+func TestChildInheritsNoMemoryFile(t *testing.T) {
+	t.Parallel()
+	c, s := connPair(t, Config{}) // default sizes: its loss lists map the file
+	defer c.Close()
+	defer s.Close()
+	own, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := 0
+	for _, e := range own {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.Contains(l, "udt-loss-lists") {
+			mine++
+		}
+	}
+	if mine != 1 {
+		t.Fatalf("this process has %d descriptors of the memory file, want 1", mine)
+	}
+	out, err := exec.Command("sh", "-c", `for f in /proc/$$/fd/*; do readlink "$f"; done; true`).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "udt-loss-lists") {
+		t.Fatalf("a child inherited the memory file:\n%s", out)
+	}
+}
