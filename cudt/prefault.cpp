@@ -39,58 +39,38 @@ void __real__ZN10CRcvBufferD1Ev(void* self);
 // (list.cpp, buffer.cpp).
 namespace {
 
-#define CUDT_MEMBER(Tag, Class, T) CUDT_TAG(Tag, T Class::*)
-CUDT_MEMBER(SndData1, CSndLossList, int32_t*);
-CUDT_MEMBER(SndData2, CSndLossList, int32_t*);
-CUDT_MEMBER(SndNext, CSndLossList, int*);
-CUDT_MEMBER(SndHead, CSndLossList, int);
-CUDT_MEMBER(SndLength, CSndLossList, int);
-CUDT_MEMBER(SndSize, CSndLossList, int);
-CUDT_MEMBER(SndLastInsert, CSndLossList, int);
-CUDT_MEMBER(SndLock, CSndLossList, pthread_mutex_t);
-template struct Expose<SndData1, &CSndLossList::m_piData1>;
-template struct Expose<SndData2, &CSndLossList::m_piData2>;
-template struct Expose<SndNext, &CSndLossList::m_piNext>;
-template struct Expose<SndHead, &CSndLossList::m_iHead>;
-template struct Expose<SndLength, &CSndLossList::m_iLength>;
-template struct Expose<SndSize, &CSndLossList::m_iSize>;
-template struct Expose<SndLastInsert, &CSndLossList::m_iLastInsertPos>;
-template struct Expose<SndLock, &CSndLossList::m_ListLock>;
+// One tag and its instantiation per member (expose.h).
+#define CUDT_EXPOSE(Tag, Class, T, Member) \
+	CUDT_TAG(Tag, T Class::*);          \
+	template struct Expose<Tag, &Class::Member>
+CUDT_EXPOSE(SndData1, CSndLossList, int32_t*, m_piData1);
+CUDT_EXPOSE(SndData2, CSndLossList, int32_t*, m_piData2);
+CUDT_EXPOSE(SndNext, CSndLossList, int*, m_piNext);
+CUDT_EXPOSE(SndHead, CSndLossList, int, m_iHead);
+CUDT_EXPOSE(SndLength, CSndLossList, int, m_iLength);
+CUDT_EXPOSE(SndSize, CSndLossList, int, m_iSize);
+CUDT_EXPOSE(SndLastInsert, CSndLossList, int, m_iLastInsertPos);
+CUDT_EXPOSE(SndLock, CSndLossList, pthread_mutex_t, m_ListLock);
 
-CUDT_MEMBER(RcvData1, CRcvLossList, int32_t*);
-CUDT_MEMBER(RcvData2, CRcvLossList, int32_t*);
-CUDT_MEMBER(RcvNext, CRcvLossList, int*);
-CUDT_MEMBER(RcvPrior, CRcvLossList, int*);
-CUDT_MEMBER(RcvHead, CRcvLossList, int);
-CUDT_MEMBER(RcvTail, CRcvLossList, int);
-CUDT_MEMBER(RcvLength, CRcvLossList, int);
-CUDT_MEMBER(RcvSize, CRcvLossList, int);
-template struct Expose<RcvData1, &CRcvLossList::m_piData1>;
-template struct Expose<RcvData2, &CRcvLossList::m_piData2>;
-template struct Expose<RcvNext, &CRcvLossList::m_piNext>;
-template struct Expose<RcvPrior, &CRcvLossList::m_piPrior>;
-template struct Expose<RcvHead, &CRcvLossList::m_iHead>;
-template struct Expose<RcvTail, &CRcvLossList::m_iTail>;
-template struct Expose<RcvLength, &CRcvLossList::m_iLength>;
-template struct Expose<RcvSize, &CRcvLossList::m_iSize>;
+CUDT_EXPOSE(RcvData1, CRcvLossList, int32_t*, m_piData1);
+CUDT_EXPOSE(RcvData2, CRcvLossList, int32_t*, m_piData2);
+CUDT_EXPOSE(RcvNext, CRcvLossList, int*, m_piNext);
+CUDT_EXPOSE(RcvPrior, CRcvLossList, int*, m_piPrior);
+CUDT_EXPOSE(RcvHead, CRcvLossList, int, m_iHead);
+CUDT_EXPOSE(RcvTail, CRcvLossList, int, m_iTail);
+CUDT_EXPOSE(RcvLength, CRcvLossList, int, m_iLength);
+CUDT_EXPOSE(RcvSize, CRcvLossList, int, m_iSize);
 
-CUDT_MEMBER(BufUnits, CRcvBuffer, CUnit**);
-CUDT_MEMBER(BufSize, CRcvBuffer, int);
-CUDT_MEMBER(BufQueue, CRcvBuffer, CUnitQueue*);
-CUDT_MEMBER(BufStart, CRcvBuffer, int);
-CUDT_MEMBER(BufLastAck, CRcvBuffer, int);
-CUDT_MEMBER(BufMax, CRcvBuffer, int);
-CUDT_MEMBER(BufNotch, CRcvBuffer, int);
-template struct Expose<BufUnits, &CRcvBuffer::m_pUnit>;
-template struct Expose<BufSize, &CRcvBuffer::m_iSize>;
-template struct Expose<BufQueue, &CRcvBuffer::m_pUnitQueue>;
-template struct Expose<BufStart, &CRcvBuffer::m_iStartPos>;
-template struct Expose<BufLastAck, &CRcvBuffer::m_iLastAckPos>;
-template struct Expose<BufMax, &CRcvBuffer::m_iMaxPos>;
-template struct Expose<BufNotch, &CRcvBuffer::m_iNotch>;
-CUDT_MEMBER(QueueCount, CUnitQueue, int);
-template struct Expose<QueueCount, &CUnitQueue::m_iCount>;
-#undef CUDT_MEMBER
+CUDT_EXPOSE(BufUnits, CRcvBuffer, CUnit**, m_pUnit);
+CUDT_EXPOSE(BufSize, CRcvBuffer, int, m_iSize);
+CUDT_EXPOSE(BufQueue, CRcvBuffer, CUnitQueue*, m_pUnitQueue);
+CUDT_EXPOSE(BufStart, CRcvBuffer, int, m_iStartPos);
+CUDT_EXPOSE(BufLastAck, CRcvBuffer, int, m_iLastAckPos);
+CUDT_EXPOSE(BufMax, CRcvBuffer, int, m_iMaxPos);
+CUDT_EXPOSE(BufNotch, CRcvBuffer, int, m_iNotch);
+
+CUDT_EXPOSE(QueueCount, CUnitQueue, int, m_iCount);
+#undef CUDT_EXPOSE
 
 std::atomic<int> mode{CUDT_ARRAYS_UNTOUCHED};
 
@@ -246,27 +226,35 @@ void* lazyArray(size_t n, bool ones) {
 	return p;
 }
 
+// onPage reports whether p starts a page, as a mapping of ours does; new[]
+// rarely returns such a pointer, so most deletes never take the lock.
+bool onPage(void* p) { return (uintptr_t(p) & (pageSize() - 1)) == 0; }
+
+// findLive returns p's entry in the registry, or null; lazyMu held.
+Mapping* findLive(void* p) {
+	if (live == nullptr) {
+		return nullptr;
+	}
+	auto it = live->find(p);
+	return it == live->end() ? nullptr : &it->second;
+}
+
 // lazyFree takes p back if it is one of ours: into the pool, its pages
 // handed back, or unmapped.
 bool lazyFree(void* p) {
-	// A mapping starts on a page; new[] rarely returns such a pointer,
-	// so most deletes never take the lock.
-	if ((uintptr_t(p) & (pageSize() - 1)) != 0) {
+	if (!onPage(p)) {
 		return false;
 	}
 	Mapping m;
 	bool keep;
 	{
 		std::lock_guard<std::mutex> g(lazyMu);
-		if (live == nullptr) {
+		Mapping* found = findLive(p);
+		if (found == nullptr) {
 			return false;
 		}
-		auto it = live->find(p);
-		if (it == live->end()) {
-			return false;
-		}
-		m = it->second;
-		live->erase(it);
+		m = *found;
+		live->erase(p);
 		// Counted as pooled from now on, so that two frees cannot both
 		// take the last place.
 		keep = pooled < kMaxPooled;
@@ -292,18 +280,15 @@ bool lazyFree(void* p) {
 
 // lazyLen reports whether p is a mapping of ours, and its length.
 bool lazyLen(void* p, size_t* len) {
-	if ((uintptr_t(p) & (pageSize() - 1)) != 0) {
+	if (!onPage(p)) {
 		return false;
 	}
 	std::lock_guard<std::mutex> g(lazyMu);
-	if (live == nullptr) {
+	Mapping* found = findLive(p);
+	if (found == nullptr) {
 		return false;
 	}
-	auto it = live->find(p);
-	if (it == live->end()) {
-		return false;
-	}
-	*len = it->second.len;
+	*len = found->len;
 	return true;
 }
 
@@ -416,15 +401,26 @@ int* linkArray(int size) {
 	return new int[size];
 }
 
-bool sndLossList(CSndLossList* l, int size) {
+// dataArrays maps a list's two data arrays of -1: both, or neither.
+bool dataArrays(int size, int32_t** d1, int32_t** d2) {
 	size_t n = size_t(size) * sizeof(int32_t);
-	void* d1 = lazyArray(n, true);
-	if (d1 == nullptr) {
+	void* a = lazyArray(n, true);
+	if (a == nullptr) {
 		return false;
 	}
-	void* d2 = lazyArray(n, true);
-	if (d2 == nullptr) {
-		lazyFree(d1);
+	void* b = lazyArray(n, true);
+	if (b == nullptr) {
+		lazyFree(a);
+		return false;
+	}
+	*d1 = static_cast<int32_t*>(a);
+	*d2 = static_cast<int32_t*>(b);
+	return true;
+}
+
+bool sndLossList(CSndLossList* l, int size) {
+	int32_t *d1, *d2;
+	if (!dataArrays(size, &d1, &d2)) {
 		return false;
 	}
 	int* next;
@@ -435,8 +431,8 @@ bool sndLossList(CSndLossList* l, int size) {
 		lazyFree(d2);
 		throw;
 	}
-	l->*member(SndData1()) = static_cast<int32_t*>(d1);
-	l->*member(SndData2()) = static_cast<int32_t*>(d2);
+	l->*member(SndData1()) = d1;
+	l->*member(SndData2()) = d2;
 	l->*member(SndNext()) = next;
 	l->*member(SndHead()) = -1;
 	l->*member(SndLength()) = 0;
@@ -447,14 +443,8 @@ bool sndLossList(CSndLossList* l, int size) {
 }
 
 bool rcvLossList(CRcvLossList* l, int size) {
-	size_t n = size_t(size) * sizeof(int32_t);
-	void* d1 = lazyArray(n, true);
-	if (d1 == nullptr) {
-		return false;
-	}
-	void* d2 = lazyArray(n, true);
-	if (d2 == nullptr) {
-		lazyFree(d1);
+	int32_t *d1, *d2;
+	if (!dataArrays(size, &d1, &d2)) {
 		return false;
 	}
 	int* next = nullptr;
@@ -468,8 +458,8 @@ bool rcvLossList(CRcvLossList* l, int size) {
 		lazyFree(d2);
 		throw;
 	}
-	l->*member(RcvData1()) = static_cast<int32_t*>(d1);
-	l->*member(RcvData2()) = static_cast<int32_t*>(d2);
+	l->*member(RcvData1()) = d1;
+	l->*member(RcvData2()) = d2;
 	l->*member(RcvNext()) = next;
 	l->*member(RcvPrior()) = prior;
 	l->*member(RcvHead()) = -1;
