@@ -119,8 +119,9 @@ type BBRConfig struct {
 // (docs/udt4-behaviour.md, "Loss recovery on a long path"). On the
 // receiving end the controller therefore keeps its own list of missing
 // packets (OnPktReceived) and reports again
-// those still missing 1.25 RTT + 10 ms after the previous report, as UDT's
-// protocol description has the receiver do (CtrlLossReport). Against a
+// those still missing 1.25 RTT and a pad (an eighth of the RTT, between
+// 1 and 10 ms) after the previous report, as UDT's protocol description
+// has the receiver do (CtrlLossReport). Against a
 // peer without it (the C++ library, another class) the model still runs.
 func BBR(cfg BBRConfig) CongestionControl {
 	c := congestion.Config{

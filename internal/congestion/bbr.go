@@ -884,6 +884,18 @@ const rxMaxReports = 16
 
 func (r *rxLoss) init() { r.missing = make(map[int32]rxHole) }
 
+// reportTiming returns how long a hole waits after a report before it is
+// reported again (1.25 RTT and a pad for the retransmission's wait in the
+// sender's queue and a late wake-up at either end) and how often the list
+// is looked at. The pad is UDT's 10 ms SYN interval on long paths; on a
+// 1 ms path that is ten round trips of stalled delivery for each lost
+// retransmission (81-90 % of the lab's 100 Mbit/s at 1 % loss, against
+// 89-95 % with a 1 ms pad), so a short path's pad is an eighth of its RTT.
+func reportTiming(rtt time.Duration) (wait, scan time.Duration) {
+	pad := min(10*time.Millisecond, max(time.Millisecond, rtt/8))
+	return rtt + rtt/4 + pad, min(10*time.Millisecond, max(time.Millisecond, rtt/4))
+}
+
 // count reports the arrival rate to the sender four times per RTT (at
 // most every 20 ms), so each round has several reports to choose from,
 // and with it the standing queue on the path (owd).
@@ -971,9 +983,9 @@ func (r *rxLoss) received(c Conn, seq int32, now time.Time) {
 	if len(r.missing) == 0 || now.Before(r.nextScan) {
 		return
 	}
-	r.nextScan = now.Add(10 * time.Millisecond)
 	rtt := time.Duration(c.RTT()) * time.Microsecond
-	wait := rtt + rtt/4 + 10*time.Millisecond
+	wait, scan := reportTiming(rtt)
+	r.nextScan = now.Add(scan)
 	r.order = r.order[:0]
 	for s, h := range r.missing {
 		if now.Sub(h.reported) < wait {

@@ -3,6 +3,7 @@ package congestion
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 	"testing"
 	"time"
 )
@@ -21,19 +22,26 @@ type fakeConn struct {
 	seq          int32
 	msgs         int
 	ackEvery     int
+	lossReports  [][]int32 // the words of each CtrlLossReport sent
 }
 
-func (c *fakeConn) SYNInterval() int                      { return 10000 }
-func (c *fakeConn) MSS() int                              { return 1500 }
-func (c *fakeConn) MaxCWnd() float64                      { return 25600 }
-func (c *fakeConn) RTT() int                              { return c.rtt }
-func (c *fakeConn) RcvRate() int                          { return 0 }
-func (c *fakeConn) SndCurrSeqNo() int32                   { return c.seq }
-func (c *fakeConn) CWnd() float64                         { return c.cwnd }
-func (c *fakeConn) SetCWnd(p float64)                     { c.cwnd = p }
-func (c *fakeConn) SetPktSndPeriod(us float64)            { c.period = us }
-func (c *fakeConn) SendCustomMsg(int, int, []int32) error { c.msgs++; return nil }
-func (c *fakeConn) SetACKInterval(pkts int)               { c.ackEvery = pkts }
+func (c *fakeConn) SYNInterval() int           { return 10000 }
+func (c *fakeConn) MSS() int                   { return 1500 }
+func (c *fakeConn) MaxCWnd() float64           { return 25600 }
+func (c *fakeConn) RTT() int                   { return c.rtt }
+func (c *fakeConn) RcvRate() int               { return 0 }
+func (c *fakeConn) SndCurrSeqNo() int32        { return c.seq }
+func (c *fakeConn) CWnd() float64              { return c.cwnd }
+func (c *fakeConn) SetCWnd(p float64)          { c.cwnd = p }
+func (c *fakeConn) SetPktSndPeriod(us float64) { c.period = us }
+func (c *fakeConn) SendCustomMsg(typ, _ int, words []int32) error {
+	c.msgs++
+	if typ == CtrlLossReport {
+		c.lossReports = append(c.lossReports, slices.Clone(words))
+	}
+	return nil
+}
+func (c *fakeConn) SetACKInterval(pkts int) { c.ackEvery = pkts }
 
 func TestSequenceNumbersWrap(t *testing.T) {
 	if SeqCmp(0, SeqMax) <= 0 || SeqInc(SeqMax) != 0 || SeqLen(SeqMax, 1) != 2 {
@@ -358,5 +366,65 @@ func TestACKIntervalFollowsArrivals(t *testing.T) {
 	arrive(32, 10*time.Microsecond)
 	if c.ackEvery != -7 {
 		t.Fatalf("ACKInterval -1 set the interval to %d", c.ackEvery)
+	}
+}
+
+// The receiving end reports a hole again 1.25 RTT after the last report,
+// plus a pad of an eighth of the RTT (1 to 10 ms), looking every quarter
+// RTT (1 to 10 ms): on a 1 ms path a lost retransmission is asked for
+// again within a few milliseconds, not after UDT's 10 ms SYN interval.
+func TestLossReportRepeatsAfterTheRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		rtt, earliest, latest time.Duration
+	}{
+		{time.Millisecond, 2250 * time.Microsecond, 3500 * time.Microsecond},
+		{100 * time.Millisecond, 135 * time.Millisecond, 146 * time.Millisecond},
+	} {
+		t.Run(tc.rtt.String(), func(t *testing.T) {
+			b := NewBBR(Config{Clock: SystemClock{}})
+			c := &fakeConn{rtt: int(tc.rtt / time.Microsecond)}
+			b.Init(c)
+			now := time.Unix(1000, 0)
+			seq := int32(0)
+			arrive := func() {
+				now = now.Add(120 * time.Microsecond) // 100 Mbit/s
+				b.OnPktReceived(c, seq, 0, now)
+				seq++
+			}
+			for range 100 {
+				arrive()
+			}
+			seq++ // packet 100 is lost: UDT reports it when 101 comes
+			gapSeen := now.Add(120 * time.Microsecond)
+			var at []time.Duration
+			for now.Sub(gapSeen) < 2*tc.latest+tc.rtt {
+				n := len(c.lossReports)
+				arrive()
+				if len(c.lossReports) > n {
+					if got := c.lossReports[n]; len(got) != 1 || got[0] != 100 {
+						t.Fatalf("loss report %v; want [100]", got)
+					}
+					at = append(at, now.Sub(gapSeen))
+				}
+			}
+			if len(at) < 2 {
+				t.Fatalf("reports at %v after the gap; want two at least", at)
+			}
+			if at[0] < tc.earliest || at[0] > tc.latest {
+				t.Errorf("first repeat %v after the gap; want within [%v, %v]", at[0], tc.earliest, tc.latest)
+			}
+			if d := at[1] - at[0]; d < tc.earliest || d > tc.latest {
+				t.Errorf("second repeat %v after the first; want within [%v, %v]", d, tc.earliest, tc.latest)
+			}
+			// The retransmission arrives: no more reports.
+			b.OnPktReceived(c, 100, 0, now)
+			n := len(c.lossReports)
+			for range 2000 {
+				arrive()
+			}
+			if len(c.lossReports) != n {
+				t.Errorf("%d reports after the hole was filled", len(c.lossReports)-n)
+			}
+		})
 	}
 }
