@@ -59,21 +59,12 @@ uint32_t word(const char* p, int i) {
 	return ntohl(w);
 }
 
-// What cudt_listener_release reaches beyond expose.h's: the socket table's
-// lookup, a connection's receive queue, and the queue's listener slot.
-typedef CUDTSocket* (CUDTUnited::*LocateFn)(const UDTSOCKET);
-CUDT_TAG(Locate, LocateFn);
-CUDT_FIELD(RcvQueue, CRcvQueue*);
+// What cudt_listener_release reaches beyond expose.h's: the queue's
+// listener slot.
 typedef void (CRcvQueue::*RemoveListenerFn)(const CUDT*);
 CUDT_TAG(RemoveListener, RemoveListenerFn);
 
-template struct Expose<Locate, &CUDTUnited::locate>;
-template struct Expose<RcvQueue, &CUDT::m_pRcvQueue>;
 template struct Expose<RemoveListener, &CRcvQueue::removeListener>;
-
-// The socket table, for cudt_accepted_release.
-CUDT_TAG(Sockets, SocketMap CUDTUnited::*);
-template struct Expose<Sockets, &CUDTUnited::m_Sockets>;
 
 }  // namespace
 

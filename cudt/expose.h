@@ -6,7 +6,7 @@
 // trick: the installed headers are the ones the pinned libudt.a was built
 // from. Each file names the members it reads with a tag and instantiates
 // Expose once per tag; member(Tag()) then yields the member pointer. The
-// members both files read are named here, at the end.
+// members several files read are named here, at the end.
 #ifndef CUDT_EXPOSE_H
 #define CUDT_EXPOSE_H
 
@@ -36,7 +36,7 @@ struct Expose {
 	}
 #define CUDT_FIELD(Tag, T) CUDT_TAG(Tag, T CUDT::*)
 
-// The members both files read, declared once. Like Expose they sit in an
+// The members several files read, declared once. Like Expose they sit in an
 // unnamed namespace, so each file has its own tags and instantiations and
 // nothing is defined twice across the link.
 namespace {
@@ -47,11 +47,18 @@ CUDT_TAG(ControlLock, pthread_mutex_t CUDTUnited::*);
 CUDT_FIELD(Connected, volatile bool);
 CUDT_FIELD(SockType, UDTSockType);
 CUDT_FIELD(RcvBuffer, CRcvBuffer*);
+CUDT_FIELD(RcvQueue, CRcvQueue*);
+typedef CUDTSocket* (CUDTUnited::*LocateFn)(const UDTSOCKET);
+CUDT_TAG(Locate, LocateFn);
+CUDT_TAG(Sockets, SocketMap CUDTUnited::*);
 template struct Expose<United, &CUDT::s_UDTUnited>;
 template struct Expose<ControlLock, &CUDTUnited::m_ControlLock>;
 template struct Expose<Connected, &CUDT::m_bConnected>;
 template struct Expose<SockType, &CUDT::m_iSockType>;
 template struct Expose<RcvBuffer, &CUDT::m_pRcvBuffer>;
+template struct Expose<RcvQueue, &CUDT::m_pRcvQueue>;
+template struct Expose<Locate, &CUDTUnited::locate>;
+template struct Expose<Sockets, &CUDTUnited::m_Sockets>;
 
 }  // namespace
 

@@ -60,9 +60,6 @@ CUDT_TAG(SndLossSize, int CSndLossList::*);
 CUDT_TAG(RcvLossSize, int CRcvLossList::*);
 typedef std::map<int64_t, std::set<UDTSOCKET> > PeerRecMap;
 CUDT_TAG(PeerRec, PeerRecMap CUDTUnited::*);
-CUDT_TAG(Sockets, SocketMap CUDTUnited::*);
-typedef CUDTSocket* (CUDTUnited::*LocateFn)(const UDTSOCKET);
-CUDT_TAG(Locate, LocateFn);
 
 template struct Expose<Worker, &CRcvQueue::worker>;
 template struct Expose<SndWorker, &CSndQueue::worker>;
@@ -81,8 +78,6 @@ template struct Expose<IPVersion, &CUDT::m_iIPversion>;
 template struct Expose<SndLossSize, &CSndLossList::m_iSize>;
 template struct Expose<RcvLossSize, &CRcvLossList::m_iSize>;
 template struct Expose<PeerRec, &CUDTUnited::m_PeerRec>;
-template struct Expose<Sockets, &CUDTUnited::m_Sockets>;
-template struct Expose<Locate, &CUDTUnited::locate>;
 #undef CUDT_FIELD
 #undef CUDT_TAG
 

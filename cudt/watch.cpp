@@ -35,13 +35,11 @@ namespace {
 CUDT_FIELD(ConnRes, CHandShake);
 CUDT_FIELD(Shutdown, volatile bool);
 CUDT_FIELD(Connecting, volatile bool);
-CUDT_FIELD(RcvQueue, CRcvQueue*);
 typedef void (CRcvQueue::*RemoveConnectorFn)(const UDTSOCKET&);
 CUDT_TAG(RemoveConnector, RemoveConnectorFn);
 
 template struct Expose<ConnRes, &CUDT::m_ConnRes>;
 template struct Expose<Connecting, &CUDT::m_bConnecting>;
-template struct Expose<RcvQueue, &CUDT::m_pRcvQueue>;
 template struct Expose<RemoveConnector, &CRcvQueue::removeConnector>;
 template struct Expose<Shutdown, &CUDT::m_bShutdown>;
 
