@@ -428,3 +428,38 @@ func TestLossReportRepeatsAfterTheRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// A sending peer that lies about the round trip (ACK2s sent ahead of the
+// ACKs they answer make UDT's RTT read 0) gets the shortest timing: a
+// hole is reported again 1 ms after the last report at the soonest, and
+// rxMaxReports times at most, however fast packets arrive.
+func TestLossReportsBoundedWhenRTTReadsZero(t *testing.T) {
+	b := NewBBR(Config{Clock: SystemClock{}})
+	c := &fakeConn{rtt: 0}
+	b.Init(c)
+	now := time.Unix(1000, 0)
+	seq := int32(0)
+	var at []time.Time
+	arrive := func() {
+		now = now.Add(10 * time.Microsecond)
+		n := len(c.lossReports)
+		b.OnPktReceived(c, seq, 0, now)
+		seq++
+		if len(c.lossReports) > n {
+			at = append(at, now)
+		}
+	}
+	arrive()
+	seq += 1000         // a thousand packets lost
+	for range 100_000 { // a second of packets 10 µs apart
+		arrive()
+	}
+	if len(at) == 0 || len(at) > rxMaxReports {
+		t.Fatalf("%d reports of the same holes; want 1 to %d", len(at), rxMaxReports)
+	}
+	for i := 1; i < len(at); i++ {
+		if d := at[i].Sub(at[i-1]); d < time.Millisecond {
+			t.Errorf("report %d came %v after the one before; want 1 ms at least", i+1, d)
+		}
+	}
+}
