@@ -112,8 +112,8 @@ var bbrCycle = [...]float64{1.25, 0.75, 1, 1, 1, 1, 1, 1}
 
 // bbrCruise is the gain of ProbeBW's six level phases. BtlBw is the link's
 // rate to within a fraction of a percent, and at exactly that rate the
-// queue the probes leave behind (phases end on ACKs, so a probe and its
-// drain differ by a few milliseconds) wanders and stays: 2-3 ms at the
+// queue the probes leave behind (phases end on ACKs and rate reports, so
+// a probe and its drain differ by a few milliseconds) wanders and stays: 2-3 ms at the
 // WAN lab's 100 Mbit/s, 100 ms bottleneck, against TCP BBR's 1. One
 // percent under it the queue drains between probes, for the same goodput
 // within the lab's noise. Only on paths of bbrCruiseMinRTT and more: on a
@@ -357,13 +357,17 @@ func (b *BBR) checkAppLimited(c Conn, prev, ack int32) {
 	}
 }
 
-// cycle moves ProbeBW through its gain phases.
-func (b *BBR) cycle(c Conn, now time.Time) {
+// cycle moves ProbeBW through its gain phases; it reports whether the
+// phase changed. It runs on each ACK and on each rate report with the
+// queue: a lost packet holds UDT's ACKs until its retransmission arrives,
+// and a probe that waited for the next ACK ran on at 1.25 for twice its
+// RTprop (a 114 ms queue on a 200 ms path, which the window then held).
+func (b *BBR) cycle(c Conn, now time.Time) bool {
 	// Each phase lasts one RTprop, as in BBR: the draining one (0.75)
 	// gives back what the probe (1.25) queued, and the small queue
 	// that stood before the probe too, in four times its length
-	// (phases end on ACKs, 10 ms apart, so each pair leaves a few
-	// milliseconds either way, which would otherwise add up). If a
+	// (phases end on ACKs, 10 ms apart, or reports, so each pair leaves
+	// a few milliseconds either way, which would otherwise add up). If a
 	// larger queue stood (other flows'), the draining phase goes on
 	// until the queue is gone, at most three RTprop; not otherwise,
 	// since the report that shows the queue gone is a round trip
@@ -385,7 +389,9 @@ func (b *BBR) cycle(c Conn, now time.Time) {
 				b.probeQd = b.q
 			}
 		}
+		return true
 	}
+	return false
 }
 
 // takes reports whether a delivery rate sample v counts: one taken while
@@ -770,7 +776,11 @@ func (b *BBR) OnCustomMsg(c Conn, typ, ext int, data []byte) {
 	b.addSample(v)
 	switch {
 	case b.mode == ProbeBW && b.peerQ:
-		b.updateSteady(b.probeEcho(b.cfg.Clock.Now()))
+		now := b.cfg.Clock.Now()
+		b.updateSteady(b.probeEcho(now))
+		if b.cycle(c, now) {
+			b.apply(c, b.bw())
+		}
 	case b.mode == Startup && b.peerQ && b.rtProp > 0 && b.q > max(b.rtProp/4, 2*time.Millisecond):
 		// The queue Startup builds shows the link is full before the
 		// bandwidth samples stop growing (they lag a round trip and

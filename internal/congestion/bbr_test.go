@@ -463,3 +463,52 @@ func TestLossReportsBoundedWhenRTTReadsZero(t *testing.T) {
 		}
 	}
 }
+
+// stepClock is a clock the test moves.
+type stepClock struct{ now time.Time }
+
+func (c *stepClock) Now() time.Time { return c.now }
+
+// ProbeBW's phases end on rate reports as well as ACKs, since a hole
+// holds UDT's ACKs: with no ACK at all, the first report after RTprop
+// ends the probe and paces the drain. A peer that floods reports (a
+// thousand a millisecond) cannot make a phase shorter than RTprop.
+func TestProbePhaseEndsOnReportsNotSooner(t *testing.T) {
+	const rtProp = 200 * time.Millisecond
+	clk := &stepClock{now: time.Unix(1e9, 0)}
+	b := newBBR(Config{Clock: clk}, BBR{mode: ProbeBW, peerQ: true, rtProp: rtProp, cycleIdx: len(bbrCycle) - 1})
+	b.btlBw[0], b.rs = 8000, 8000
+	b.recent = [3]float64{8000, 8000, 8000}
+	b.cycleStart = clk.now.Add(-rtProp - time.Millisecond)
+	c := &fakeConn{}
+	report := func() {
+		d := make([]byte, 0, 12)
+		for _, w := range []int32{400, 50000, 100} { // 8,000 packets/s, a 0.1 ms queue
+			d = binary.NativeEndian.AppendUint32(d, uint32(w))
+		}
+		b.OnCustomMsg(c, CtrlUserDefined, RateMsg, d)
+	}
+	report()
+	if b.cycleIdx != 0 || c.period == 0 {
+		t.Fatalf("after the last level phase and a report: phase %d, period %.1f µs; want the probe (0) paced", b.cycleIdx, c.period)
+	}
+	probe := c.period
+	start := clk.now
+	for clk.now.Sub(start) < rtProp {
+		for range 1000 {
+			report()
+		}
+		if b.cycleIdx != 0 {
+			t.Fatalf("the probe ended %v in, after a flood of reports; want one RTprop, %v", clk.now.Sub(start), rtProp)
+		}
+		clk.now = clk.now.Add(time.Millisecond)
+	}
+	clk.now = clk.now.Add(time.Millisecond)
+	report()
+	if b.cycleIdx != 1 {
+		t.Fatalf("a report %v into the probe left phase %d; want the drain, 1", clk.now.Sub(start), b.cycleIdx)
+	}
+	if want := probe * 1.25 / 0.75; math.Abs(c.period-want) > want*0.01 {
+		t.Errorf("the drain paced at a period of %.1f µs; want %.1f (0.75 where the probe was 1.25)", c.period, want)
+	}
+}
