@@ -55,7 +55,10 @@ type BBRConfig struct {
 // 40 ms and more the level phases run a percent under BtlBw, so that what
 // a probe leaves behind drains before the next); ProbeRTT, when
 // RTprop has gone ProbeRTTInterval without a new minimum, holds the window
-// at half a BDP (BBRv2's gentler ProbeRTT) for 200 ms and one round.
+// at half a BDP (BBRv2's gentler ProbeRTT) for 200 ms and one round. A
+// sample within RTprop/16 (at most 10 ms) of RTprop, taken while the
+// receiving end measures no more queue than that, confirms RTprop and
+// puts ProbeRTT off: the queue it would drain is measured gone.
 //
 // The queue. BtlBw, a maximum of noisy samples, runs a little above the
 // link, and the maxima of several flows add up to more than the link, so

@@ -512,3 +512,65 @@ func TestProbePhaseEndsOnReportsNotSooner(t *testing.T) {
 		t.Errorf("the drain paced at a period of %.1f µs; want %.1f (0.75 where the probe was 1.25)", c.period, want)
 	}
 }
+
+// Drain ends on the report that shows Startup's queue gone, without
+// waiting for an ACK (the overshoot's holes hold them), and keeps
+// Startup's window until then, as BBR's does.
+func TestDrainEndsOnTheReportAndKeepsTheWindow(t *testing.T) {
+	clk := &stepClock{now: time.Unix(1e9, 0)}
+	b := newBBR(Config{Clock: clk}, BBR{rtProp: 200 * time.Millisecond})
+	b.btlBw[0] = 8000
+	c := &fakeConn{}
+	report := func(q int32) {
+		d := make([]byte, 0, 12)
+		for _, w := range []int32{400, 50000, q} {
+			d = binary.NativeEndian.AppendUint32(d, uint32(w))
+		}
+		b.OnCustomMsg(c, CtrlUserDefined, RateMsg, d)
+	}
+	report(60000) // 60 ms at RTprop 200 ms: Startup's queue
+	if b.mode != Drain {
+		t.Fatalf("mode %v after a 60 ms queue; want Drain", b.mode)
+	}
+	bdp := 8000 * 0.2
+	if want := b.cfg.StartupGain * bdp; c.cwnd < want {
+		t.Errorf("window %.0f packets in Drain; want Startup's %.0f at least", c.cwnd, want)
+	}
+	report(30000)
+	if b.mode != Drain {
+		t.Fatalf("mode %v with 30 ms still queued; want Drain", b.mode)
+	}
+	report(200)
+	if b.mode != ProbeBW {
+		t.Fatalf("mode %v after a report of the queue gone; want ProbeBW", b.mode)
+	}
+	if gain := 1e6 / c.period / 8000 * 16 / 15; gain < 0.74 {
+		t.Errorf("paced at %.2f of BtlBw after Drain; want ProbeBW's gains, 0.75 and up", gain)
+	}
+}
+
+// RTprop is confirmed, and ProbeRTT put off, only by a sample within the
+// samples' error of it: a peer that reports no queue at all cannot keep
+// an RTprop that its samples no longer come near.
+func TestRTpropConfirmedOnlyNearIt(t *testing.T) {
+	const rtProp = 200 * time.Millisecond
+	b := newBBR(Config{}, BBR{rtProp: rtProp, peerQ: true, q: 0})
+	if !b.confirms(rtProp + 9*time.Millisecond) {
+		t.Errorf("a sample 9 ms above RTprop %v, with no queue, did not confirm it", rtProp)
+	}
+	if b.confirms(rtProp + 11*time.Millisecond) {
+		t.Errorf("a sample 11 ms above RTprop %v confirmed it; want 10 ms at most", rtProp)
+	}
+	b.q = 15 * time.Millisecond
+	if b.confirms(rtProp) {
+		t.Errorf("a sample at RTprop confirmed it with a 15 ms queue reported")
+	}
+	short := newBBR(Config{}, BBR{rtProp: time.Millisecond, peerQ: true})
+	if short.confirms(time.Millisecond + 100*time.Microsecond) {
+		t.Errorf("on a 1 ms path a sample 100 µs above confirmed it; want RTprop/16")
+	}
+	plain := newBBR(Config{}, BBR{rtProp: rtProp})
+	if plain.confirms(rtProp + time.Millisecond) {
+		t.Errorf("without the receiving end's queue a sample above RTprop confirmed it")
+	}
+}

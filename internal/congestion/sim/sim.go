@@ -114,6 +114,10 @@ type clock struct{ s *Sim }
 
 func (c clock) Now() time.Time { return base.Add(c.s.now) }
 
+// SetRTT changes the path's propagation delay from now on, as a route
+// change does; what is on the way keeps the delay it left with.
+func (s *Sim) SetRTT(rtt time.Duration) { s.path.RTT = rtt }
+
 // Drops is how many data packets the full bottleneck queue dropped;
 // RandomLosses how many the path lost at random.
 func (s *Sim) Drops() int64        { return s.drops }
