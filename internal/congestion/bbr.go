@@ -473,9 +473,9 @@ func (b *BBR) sampleRTT(c Conn, ack int32, now time.Time) {
 // queue from the path's delay; the receiving end's one-way delay can, and
 // a sample taken with the queue gone is the path's. A lone flow on a
 // 200 ms path otherwise spent half a second at a third of the link every
-// ten seconds (3-4 % of the lab's 8 s measure). A standing queue past
-// the error, as two flows keep, or a path that became longer confirms
-// nothing, and ProbeRTT runs as in BBR. The error is RTprop/16, at
+// ten seconds (3-4 % of the lab's 8 s measure). A queue that stays past
+// the error (CUBIC's) or a path that became longer confirms nothing, and
+// ProbeRTT runs as in BBR. The error is RTprop/16, at
 // most 10 ms: on a short path, where ProbeRTT costs little and samples
 // err by many RTprop, almost never.
 func (b *BBR) confirms(rtt time.Duration) bool {
