@@ -358,9 +358,14 @@ func BenchmarkDialBurst(b *testing.B) {
 	n := testenv.EnvInt("UDT_BURST", 200)
 	burstCfg := udt.Config{RecvBuffer: testenv.EnvInt("UDT_BURST_RCVBUF", 0)}
 	overlap := testenv.EnvInt("UDT_BURST_OVERLAP", 0) != 0
-	for _, network := range []string{"udt", "udt-prefault", "udt-faults", "tcp"} {
+	for _, network := range []string{"udt", "udt-bbr", "udt-prefault", "udt-faults", "tcp"} {
 		b.Run(network, func(b *testing.B) {
+			burstCfg := burstCfg
 			switch network {
+			case "udt-bbr":
+				// A controller in Go on both ends: UDT makes one for each
+				// connection on its receive thread, while the handshake waits.
+				burstCfg.CongestionControl = udt.BBR(udt.BBRConfig{})
 			case "udt-prefault":
 				cudt.SetSetupArrays(cudt.ArraysPrefault)
 				defer cudt.SetSetupArrays(cudt.ArraysUntouched)
