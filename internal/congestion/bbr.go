@@ -112,9 +112,10 @@ var bbrCycle = [...]float64{1.25, 0.75, 1, 1, 1, 1, 1, 1}
 
 // bbrCruise is the gain of ProbeBW's six level phases. BtlBw is the link's
 // rate to within a fraction of a percent, and at exactly that rate the
-// queue the probes leave behind (phases end on ACKs and rate reports, so
-// a probe and its drain differ by a few milliseconds) wanders and stays: 2-3 ms at the
-// WAN lab's 100 Mbit/s, 100 ms bottleneck, against TCP BBR's 1. One
+// queue the probes leave behind (phases end on ACKs and rate reports,
+// so a probe and its drain differ by a few milliseconds) wanders and
+// stays: 2-3 ms at the WAN lab's 100 Mbit/s, 100 ms bottleneck, against
+// TCP BBR's 1. One
 // percent under it the queue drains between probes, for the same goodput
 // within the lab's noise. Only on paths of bbrCruiseMinRTT and more: on a
 // shorter one a probe lasts less than two of the 20 ms rate reports, and a
@@ -466,18 +467,18 @@ func (b *BBR) sampleRTT(c Conn, ack int32, now time.Time) {
 	b.markSeq, b.markAt = c.SndCurrSeqNo(), now
 }
 
-// confirms reports whether an own RTT sample rtt, above RTprop, confirms
-// it all the same: within the samples' error of it (up to an ACK period
-// late) while the receiving end measures no more than that error of
-// queue. ProbeRTT drains the queue because BBR cannot tell a standing
-// queue from the path's delay; the receiving end's one-way delay can, and
-// a sample taken with the queue gone is the path's. A lone flow on a
-// 200 ms path otherwise spent half a second at a third of the link every
-// ten seconds (3-4 % of the lab's 8 s measure). A queue that stays past
-// the error (CUBIC's) or a path that became longer confirms nothing, and
-// ProbeRTT runs as in BBR. The error is RTprop/16, at
-// most 10 ms: on a short path, where ProbeRTT costs little and samples
-// err by many RTprop, almost never.
+// confirms reports whether an RTT sample rtt above RTprop (the
+// controller's own, or UDT's) confirms it all the same: within the
+// samples' error of it (up to an ACK period late) while the receiving end
+// measures no more than that error of queue. ProbeRTT drains the queue
+// because BBR cannot tell a standing queue from the path's delay; the
+// receiving end's one-way delay can, and a sample taken with the queue
+// gone is the path's. A lone flow on a 200 ms path otherwise spent half a
+// second at a third of the link every ten seconds (3-4 % of the lab's 8 s
+// measure). A queue that stays past the error (CUBIC's) or a path that
+// became longer confirms nothing, and ProbeRTT runs as in BBR. The error
+// is RTprop/16, at most 10 ms: on a short path, where ProbeRTT costs
+// little and samples err by many RTprop, it almost never applies.
 func (b *BBR) confirms(rtt time.Duration) bool {
 	tol := min(b.rtProp/16, 10*time.Millisecond)
 	return b.peerQ && b.q <= tol && rtt <= b.rtProp+tol
