@@ -142,12 +142,15 @@ func TestSteadyRateHoldsTheFastestFlowFirst(t *testing.T) {
 
 // rateReport is the receiving end's rate report: pkts over us, and the
 // standing queue in microseconds.
-func rateReport(b *BBR, pkts, us, q int32) {
+func rateReport(b *BBR, pkts, us, q int32) { rateReportOn(b, &fakeConn{}, pkts, us, q) }
+
+// rateReportOn is rateReport arriving on connection c.
+func rateReportOn(b *BBR, c *fakeConn, pkts, us, q int32) {
 	d := make([]byte, 0, 12)
 	for _, w := range []int32{pkts, us, q} {
 		d = binary.NativeEndian.AppendUint32(d, uint32(w))
 	}
-	b.OnCustomMsg(&fakeConn{}, CtrlUserDefined, RateMsg, d)
+	b.OnCustomMsg(c, CtrlUserDefined, RateMsg, d)
 }
 
 // The BtlBw filter keeps its maximum for ten slots of bbrSlotMin at least,
@@ -481,13 +484,7 @@ func TestProbePhaseEndsOnReportsNotSooner(t *testing.T) {
 	b.recent = [3]float64{8000, 8000, 8000}
 	b.cycleStart = clk.now.Add(-rtProp - time.Millisecond)
 	c := &fakeConn{}
-	report := func() {
-		d := make([]byte, 0, 12)
-		for _, w := range []int32{400, 50000, 100} { // 8,000 packets/s, a 0.1 ms queue
-			d = binary.NativeEndian.AppendUint32(d, uint32(w))
-		}
-		b.OnCustomMsg(c, CtrlUserDefined, RateMsg, d)
-	}
+	report := func() { rateReportOn(b, c, 400, 50000, 100) } // 8,000 packets/s, a 0.1 ms queue
 	report()
 	if b.cycleIdx != 0 || c.period == 0 {
 		t.Fatalf("after the last level phase and a report: phase %d, period %.1f µs; want the probe (0) paced", b.cycleIdx, c.period)
@@ -521,13 +518,7 @@ func TestDrainEndsOnTheReportAndKeepsTheWindow(t *testing.T) {
 	b := newBBR(Config{Clock: clk}, BBR{rtProp: 200 * time.Millisecond})
 	b.btlBw[0] = 8000
 	c := &fakeConn{}
-	report := func(q int32) {
-		d := make([]byte, 0, 12)
-		for _, w := range []int32{400, 50000, q} {
-			d = binary.NativeEndian.AppendUint32(d, uint32(w))
-		}
-		b.OnCustomMsg(c, CtrlUserDefined, RateMsg, d)
-	}
+	report := func(q int32) { rateReportOn(b, c, 400, 50000, q) }
 	report(60000) // 60 ms at RTprop 200 ms: Startup's queue
 	if b.mode != Drain {
 		t.Fatalf("mode %v after a 60 ms queue; want Drain", b.mode)
