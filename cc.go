@@ -23,7 +23,14 @@ import (
 // (Socket.CongestionError, through Conn.Socket, reports it); no call
 // follows Close.
 type Controller interface {
-	// Init is called when the connection starts (CCC::init).
+	// Init is called when the connection starts (CCC::init), before any
+	// other callback: on the goroutine that Dial, Accept (or
+	// Socket.Accept, a blocking Socket.Connect) returns the connection
+	// to, before it returns; or on UDT's thread, just before the first
+	// event UDT has for the connection, should that come first (a peer
+	// that sends before Accept). UDT itself calls CCC::init in the middle
+	// of the handshake, on the thread that answers every handshake of the
+	// port; the binding runs no Go there.
 	Init(cc *CC)
 	// Close is called once when the connection closes (CCC::close).
 	Close(cc *CC)
@@ -104,8 +111,9 @@ const (
 type GoController struct {
 	// Name shows in errors and in udt perf.
 	Name string
-	// New makes the controller of one connection. UDT calls it on its own
-	// thread when the connection starts, on both ends if both set it.
+	// New makes the controller of one connection, on both ends if both
+	// set it: just before its Init, on the same thread (Controller.Init
+	// says which).
 	New func() Controller
 	// Hooks asks for OnPktSent and OnPktReceived (one packet per call, or
 	// in batches).

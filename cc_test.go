@@ -265,6 +265,187 @@ type panicky struct{ ControllerBase }
 func (panicky) Init(cc *CC)             { cc.SetCWnd(cc.MaxCWnd()); cc.SetPktSndPeriod(1) }
 func (panicky) OnACK(cc *CC, ack int32) { panic("controller bug") }
 
+// startSeen is a Go controller that records the thread its constructor
+// and Init ran on, and sets a window that the connection's figures show.
+type startSeen struct {
+	ControllerBase
+	newTid  int
+	initTid int
+	made    chan<- *startSeen
+}
+
+const startSeenCWnd = 777
+
+func (c *startSeen) Init(cc *CC) {
+	c.initTid = syscall.Gettid()
+	cc.SetCWnd(startSeenCWnd)
+	cc.SetPktSndPeriod(20)
+	c.made <- c
+}
+
+// A Go controller is made, and its Init run, by the goroutine that Dial or
+// Accept returns the connection to, not on UDT's receiving thread in the
+// middle of the handshake (where a crossing into Go held up every other
+// handshake of the port), and what Init set is in force when it returns.
+func TestControllerStartsWhereDialAndAcceptReturn(t *testing.T) {
+	gc := func(name string, made chan *startSeen) CongestionControl {
+		return CongestionControl{Kind: CCGo, Go: &GoController{Name: name, New: func() Controller {
+			return &startSeen{newTid: syscall.Gettid(), made: made}
+		}}}
+	}
+	srvMade, cliMade := make(chan *startSeen, 1), make(chan *startSeen, 1)
+	l := listenT(t, "udt", "127.0.0.1:0", Config{CongestionControl: gc("srv", srvMade)})
+	type ended struct {
+		tid int
+		c   *Conn
+		err error
+	}
+	// Each end runs on a goroutine locked to its thread: a call into C and
+	// back into Go from there stays on that thread.
+	onThread := func(f func() (*Conn, error)) chan ended {
+		ch := make(chan ended, 1)
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			tid := syscall.Gettid()
+			c, err := f()
+			ch <- ended{tid, c, err}
+		}()
+		return ch
+	}
+	acc := onThread(func() (*Conn, error) { return l.AcceptUDT() })
+	blocked(t, l.fd.pd, EventIn, 1)
+	d := Dialer{Config: Config{CongestionControl: gc("cli", cliMade)}}
+	dial := onThread(func() (*Conn, error) { return d.DialUDT(context.Background(), "udt", l.Addr().String()) })
+	for _, end := range []struct {
+		name string
+		ch   chan ended
+		made chan *startSeen
+	}{{"Dial", dial, cliMade}, {"Accept", acc, srvMade}} {
+		r := <-end.ch
+		if r.err != nil {
+			t.Fatalf("%s: %v", end.name, r.err)
+		}
+		defer r.c.Close()
+		var c *startSeen
+		select {
+		case c = <-end.made:
+		default:
+			t.Fatalf("%s returned before its controller's Init ran", end.name)
+		}
+		if c.newTid != r.tid || c.initTid != r.tid {
+			t.Errorf("%s on thread %d: the controller was made on thread %d and started on %d", end.name, r.tid, c.newTid, c.initTid)
+		}
+		st, err := r.c.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.CongestionWindow != startSeenCWnd {
+			t.Errorf("%s: congestion window %d right after, want the %d Init set", end.name, st.CongestionWindow, startSeenCWnd)
+		}
+	}
+}
+
+// eventsFirst is a Go controller that counts its starts and the packets it
+// is told of, and notes any packet told before Init.
+type eventsFirst struct {
+	ControllerBase
+	news, inits, early, pkts *atomic.Int64
+	started                  bool
+}
+
+func (c *eventsFirst) Init(*CC) { c.started = true; c.inits.Add(1) }
+func (c *eventsFirst) OnPktReceived(*CC, *Packet) {
+	if !c.started {
+		c.early.Add(1)
+	}
+	c.pkts.Add(1)
+}
+
+// A peer that sends before the program accepts its connection meets a
+// controller already started: the first event UDT has for it runs Init
+// first, on UDT's thread, and Accept starts nothing twice.
+func TestControllerStartsAtTheFirstEventBeforeAccept(t *testing.T) {
+	var news, inits, early, pkts atomic.Int64
+	srv := Config{CongestionControl: CongestionControl{Kind: CCGo, Go: &GoController{Name: "srv", Hooks: HookPktReceived,
+		New: func() Controller {
+			news.Add(1)
+			return &eventsFirst{news: &news, inits: &inits, early: &early, pkts: &pkts}
+		}}}}
+	l := listenT(t, "udt", "127.0.0.1:0", srv)
+	c, err := (&Dialer{}).DialUDT(context.Background(), "udt", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := bytes.Repeat([]byte("early "), 1000)
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the accepted side's controller told of packets", func() bool { return pkts.Load() > 0 })
+	s, err := l.AcceptUDT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := make([]byte, len(msg))
+	s.SetDeadline(time.Now().Add(timeoutUpperBound))
+	if _, err := io.ReadFull(s, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("read %d bytes (%v), want what was sent", len(got), err)
+	}
+	if news.Load() != 1 || inits.Load() != 1 || early.Load() != 0 {
+		t.Errorf("made %d, started %d, %d packets told before Init; want 1, 1, 0", news.Load(), inits.Load(), early.Load())
+	}
+}
+
+// UDT's threads that a Go controller's callbacks will come on bind
+// themselves to the Go runtime as they start, before a packet waits on
+// them: the receiving thread of each new port, and its sending thread when
+// the controller asks for OnPktSent.
+var bindRuns atomic.Int64
+
+func TestUDTThreadsBindToGoAsTheyStart(t *testing.T) {
+	before := cudt.BoundThreads()
+	// An MSS of its own: the dial below gets a new shared port, not one
+	// that an earlier test (or run) opened.
+	cfg := Config{MSS: 1377 - int(bindRuns.Add(1)), CongestionControl: CongestionControl{Kind: CCGo, Go: &GoController{
+		Name: "sent", Hooks: HookPktSent, New: func() Controller { return &ControllerBase{} }}}}
+	l := listenT(t, "udt", "127.0.0.1:0", cfg)
+	defer l.Close()
+	waitUntil(t, "a new port's two threads bound", func() bool { return cudt.BoundThreads()-before >= 2 })
+	before = cudt.BoundThreads()
+	acc := make(chan *Conn, 1)
+	go func() {
+		s, err := l.AcceptUDT()
+		if err != nil {
+			t.Error(err)
+		}
+		acc <- s
+	}()
+	d := Dialer{Config: cfg}
+	c, err := d.DialUDT(context.Background(), "udt", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s := <-acc
+	if s == nil {
+		return
+	}
+	defer s.Close()
+	// The dial opened a shared port, whose threads bound as they started.
+	if n := cudt.BoundThreads() - before; n < 2 {
+		t.Errorf("%d threads bound for the dial port, want its two", n)
+	}
+	if _, err := c.Write([]byte("bound")); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 5)
+	if _, err := io.ReadFull(s, b); err != nil || string(b) != "bound" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+}
+
 // A controller that panics closes its own connection with an error that
 // says so; another connection of the same listener carries on.
 func TestControllerPanicClosesOnlyItsConnection(t *testing.T) {

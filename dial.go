@@ -388,6 +388,9 @@ func (d dialSpec) attempt(ctx context.Context, p *poller, f Family, raddr, local
 		release()
 		return nil, err
 	}
+	// The Go controller's Init, owed since the handshake (cudt.CCStart),
+	// runs on this goroutine before the program can write.
+	p.lib.startCC(s)
 	if a, err := lib.SockName(s); err == nil {
 		fd.laddr = newAddr(a)
 	}

@@ -49,6 +49,9 @@ type pollLib interface {
 	// passBarrier returns once the receiving thread of s's port has
 	// finished the pass it is in (cudt.PassBarrier).
 	passBarrier(s Socket)
+	// startCC runs the Init that the Go controller of connection s still
+	// owes, if any (cudt.CCStart).
+	startCC(s Socket)
 }
 
 type pollWhy int
@@ -105,6 +108,8 @@ func (nativePoll) watchConn(s Socket, on bool) {
 }
 
 func (nativePoll) passBarrier(s Socket) { cudt.PassBarrier(int(s.ID())) }
+
+func (nativePoll) startCC(s Socket) { cudt.CCStart(int(s.ID())) }
 
 func (nativePoll) perfEnded(s Socket) (Perf, bool) {
 	p, ok := cudt.PerfEnded(int(s.ID()))

@@ -105,6 +105,7 @@ func (f *fakePoll) EpollRemoveUsock(_ Epoll, id SocketID) error {
 }
 
 func (f *fakePoll) watchConn(Socket, bool) {}
+func (f *fakePoll) startCC(Socket)         {}
 
 func (f *fakePoll) passBarrier(Socket) {}
 

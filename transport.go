@@ -362,12 +362,15 @@ func forceClose(pd *pollDesc) {
 }
 
 // muxKey names the options that belong to a UDP port rather than to one
-// connection: connections share a port only when they agree on these.
+// connection: connections share a port only when they agree on these. Go
+// controllers' connections keep to ports whose threads bound to Go as they
+// started (openPort).
 type muxKey struct {
 	family        Family
 	mss           int
 	udpSendBuffer int
 	udpRecvBuffer int
+	goCC          bool
 }
 
 // sharedPorts holds, per muxKey, the implicit ports that dialed
@@ -400,7 +403,7 @@ const (
 // acquireSharedPort returns a shared port for cfg and f, the one with the
 // fewest sockets, opened if need be, with a socket's reference acquired.
 func acquireSharedPort(lib Library, cfg *Config, f Family) (*udpPort, error) {
-	k := muxKey{f, cfg.MSS, cfg.UDPSendBuffer, cfg.UDPRecvBuffer}
+	k := muxKey{f, cfg.MSS, cfg.UDPSendBuffer, cfg.UDPRecvBuffer, cfg.CongestionControl.Kind == CCGo}
 	sharedPorts.mu.Lock()
 	defer sharedPorts.mu.Unlock()
 	for {

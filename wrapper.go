@@ -269,6 +269,9 @@ func (s Socket) Accept() (Socket, netip.AddrPort, error) {
 	if err != nil {
 		return Socket{}, netip.AddrPort{}, s.withState(wrap("accept", err))
 	}
+	// A Go controller's Init, owed since the handshake, runs here rather
+	// than at the connection's first event on UDT's thread (cudt.CCStart).
+	cudt.CCStart(u)
 	return Socket{id: SocketID(u), family: s.family}, fromCAddr(a), nil
 }
 
@@ -296,7 +299,14 @@ func (s Socket) Connect(addr netip.AddrPort) error {
 			return err
 		}
 	}
-	return s.withState(wrap("connect", cudt.Connect(int(s.id), &a)))
+	if err := cudt.Connect(int(s.id), &a); err != nil {
+		return s.withState(wrap("connect", err))
+	}
+	// Connected, if s blocks: a Go controller's Init, owed since the
+	// handshake, runs here (cudt.CCStart); a connect still under way has
+	// no controller yet, and the net layer starts it when the dial ends.
+	cudt.CCStart(int(s.id))
+	return nil
 }
 
 // Close closes s (UDT::close). Remove s from every Epoll first: UDT keeps a

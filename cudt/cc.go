@@ -17,7 +17,6 @@ package cudt
 #cgo noescape cudt_cc_perf
 #cgo nocallback cudt_cc_perf
 #cgo noescape cudt_getsockopt_cc_go
-#cgo nocallback cudt_getsockopt_cc_go
 #include <stdint.h>
 #include "shim.h"
 */
@@ -292,8 +291,22 @@ func SetCCGo(u int, newFn func() CCController, hooks int) error {
 	return nil
 }
 
+// CCStart runs the constructor and Init of socket u's Go controller now,
+// on this thread, if UDT left them owed when the connection started (the
+// shim defers them so that no handshake waits for a crossing into Go; they
+// run at the connection's first event otherwise). Nothing for another
+// class of controller, or one already started.
+func CCStart(u int) { C.cudt_cc_start(C.int(u)) }
+
+// BoundThreads is how many of UDT's threads bound themselves to the Go
+// runtime as they started, since the process started: each receiving
+// thread, and each sending thread while a controller forwards OnPktSent,
+// that started while some socket was set to a Go controller.
+func BoundThreads() uint64 { return uint64(C.cudt_cc_bound_threads()) }
+
 // CCInstance returns the Go controller running socket u's connection, nil
-// if it runs another class or none yet.
+// if it runs another class or none yet. A controller still owed its Init
+// gets it first (CCStart).
 func CCInstance(u int) (CCController, error) {
 	var e C.cudt_err
 	var id C.uint64_t
@@ -338,6 +351,12 @@ func SetCCPanicHook(f func(sock int)) {
 	}
 	ccOnPanic.Store(&f)
 }
+
+// cudtGoBindThread does nothing: calling it binds a thread of UDT's to the
+// runtime (cudt_cc_bind_thread).
+//
+//export cudtGoBindThread
+func cudtGoBindThread() {}
 
 //export cudtGoCCFactoryRef
 func cudtGoCCFactoryRef(id C.uint64_t, delta C.int) {

@@ -21,8 +21,10 @@ package cudt
 #cgo noescape cudt_accept
 #cgo nocallback cudt_accept
 #cgo noescape cudt_connect
-// cudt_connect may call Go: a blocking connect runs CCC::init (a Go
-// controller's, cudt/cc.go) on the calling thread. cudt_close runs close.
+// cudt_connect may not call Go today (a blocking connect runs CCC::init,
+// which for a Go controller only notes that Init is owed: cudt_cc_start),
+// but it runs UDT's handshake code, which is left free to. cudt_close runs
+// a Go controller's close.
 #cgo noescape cudt_getpeername
 #cgo nocallback cudt_getpeername
 #cgo noescape cudt_getsockname

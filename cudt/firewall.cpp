@@ -31,6 +31,7 @@
 #include "dial.h"
 #include "expose.h"
 #include "firewall.h"
+#include "shim.h"
 #include "quiet.h"
 
 extern "C" {
@@ -118,6 +119,7 @@ std::atomic<int> g_threads{0};
 // that made it sees it) to its end.
 void* serve_queue(void* q) {
 	tl_queue = static_cast<CRcvQueue*>(q);
+	cudt_cc_bind_thread(0);
 	cudt_quiet_start(tl_queue);
 	void* r = member(Worker())(q);
 	cudt_quiet_stop(tl_queue);
@@ -133,6 +135,7 @@ struct Start {
 void* counted(void* p) {
 	Start s = *static_cast<Start*>(p);
 	delete static_cast<Start*>(p);
+	if (s.fn == member(SndWorker())) cudt_cc_bind_thread(1);
 	void* r = s.fn(s.arg);
 	g_threads--;
 	return r;

@@ -195,7 +195,7 @@ int64_t mono_ns() {
 
 class GoCC : public CCC {
 public:
-	GoCC(uint64_t factory, int hooks) : factory_(factory), hooks_(hooks), inst_(0), dead_(false), nrx_(0) {
+	GoCC(uint64_t factory, int hooks) : factory_(factory), hooks_(hooks), inst_(0), owed_(false), dead_(false), nrx_(0) {
 		pthread_mutex_init(&mu_, NULL);
 	}
 	virtual ~GoCC() {
@@ -207,12 +207,30 @@ public:
 	}
 	uint64_t inst() const { return inst_; }
 
+	// UDT calls init on the receiving thread of the connection's port, in
+	// the middle of a handshake (the listener's answer, or the dialer's
+	// taking up of it), and a crossing into Go there waits for a thread
+	// and a P: the first on each of UDT's threads took 40 to 190 ms in a
+	// burst of 200 dials, and every handshake queued behind it on that port
+	// waited too, up to UDT's 250 ms resend. So Go's constructor and Init
+	// are owed instead, and run first thing at the connection's first
+	// event, or before that on a Go thread (start: when Dial or Accept hands
+	// the connection over), whichever comes first. Until then UDT runs on
+	// CCC's initial window and pace, and it sends nothing before the
+	// program writes.
 	virtual void init() {
 		pthread_mutex_lock(&mu_);
-		inst_ = cudtGoCCNew(factory_, this->*get(CCCSocketTag()));
-		if (inst_ == 0) dead_ = true;
+		owed_ = true;
 		pthread_mutex_unlock(&mu_);
-		call(CUDT_CCE_INIT, NULL, 0, NULL);
+	}
+	// start runs the constructor and Init if still owed, and reports
+	// whether it did.
+	bool start() {
+		pthread_mutex_lock(&mu_);
+		bool ran = owed_;
+		if (owed_) begin();
+		pthread_mutex_unlock(&mu_);
+		return ran;
 	}
 	virtual void close() {
 		call(CUDT_CCE_CLOSE, NULL, 0, NULL);
@@ -267,6 +285,7 @@ public:
 private:
 	void call(int ev, const int32_t* loss, int n, const CPacket* p) {
 		pthread_mutex_lock(&mu_);
+		if (owed_) begin();
 		// Packets held for a batch come before anything after them. Before
 		// close they come as close does, without sendCustomMsg or
 		// getPerfInfo: UDT's garbage collector deletes a connection (and
@@ -277,6 +296,16 @@ private:
 		if (ev != CUDT_CCE_RECV_BATCH && !dead_) deliver(ev, loss, n, p);
 		nrx_ = 0;
 		pthread_mutex_unlock(&mu_);
+	}
+
+	// begin makes the Go controller and runs its Init; mu_ is held.
+	void begin() {
+		owed_ = false;
+		inst_ = cudtGoCCNew(factory_, this->*get(CCCSocketTag()));
+		if (inst_ == 0)
+			dead_ = true;
+		else
+			deliver(CUDT_CCE_INIT, NULL, 0, NULL);
 	}
 
 	// deliver makes one callback into Go; mu_ is held.
@@ -333,6 +362,7 @@ private:
 	uint64_t factory_;
 	int hooks_;
 	uint64_t inst_;
+	bool owed_;  // init came, the Go side's Init has not run yet
 	bool dead_;
 	pthread_mutex_t mu_;
 	cudt_cc_rx rx_[CUDT_CC_RX_BATCH];  // packets received, not yet handed to Go
@@ -341,10 +371,24 @@ private:
 
 // GoFactory holds a reference on the Go constructor it names, so the Go
 // table entry lives exactly as long as some socket may still create from it.
+// g_go_factories counts the GoFactory objects alive (each socket set to a
+// Go controller holds one), g_go_sent those that forward OnPktSent: while
+// there are any, UDT's new threads bind to Go as they start
+// (cudt_cc_bind_thread).
+std::atomic<int> g_go_factories{0}, g_go_sent{0};
+
 class GoFactory : public CCCVirtualFactory {
 public:
-	GoFactory(uint64_t id, int hooks) : id_(id), hooks_(hooks) { cudtGoCCFactoryRef(id_, 1); }
-	virtual ~GoFactory() { cudtGoCCFactoryRef(id_, -1); }
+	GoFactory(uint64_t id, int hooks) : id_(id), hooks_(hooks) {
+		cudtGoCCFactoryRef(id_, 1);
+		g_go_factories++;
+		if (hooks_ & CUDT_CC_HOOK_SENT) g_go_sent++;
+	}
+	virtual ~GoFactory() {
+		if (hooks_ & CUDT_CC_HOOK_SENT) g_go_sent--;
+		g_go_factories--;
+		cudtGoCCFactoryRef(id_, -1);
+	}
 	virtual CCC* create() { return new GoCC(id_, hooks_); }
 	virtual CCCVirtualFactory* clone() { return new GoFactory(id_, hooks_); }
 
@@ -580,8 +624,41 @@ int cudt_getsockopt_cc_go(int u, uint64_t* inst, cudt_err* e) {
 		int r = get_cc(u, &cc, e);
 		if (r == UDT::ERROR) return r;
 		GoCC* g = dynamic_cast<GoCC*>(cc);
+		if (g != NULL && g->start()) cudt_cc_take_up(u, g);
 		*inst = g != NULL ? g->inst() : 0;
 		return r;
+	});
+}
+
+// A C thread's first call into Go takes an M from the runtime's list of
+// spares, which holds one: when a burst of new threads calls at once, each
+// waits, in a loop of one-microsecond sleeps, for the thread before it to
+// get a P and make the next spare. 200 listeners' first controller calls,
+// in a slice's handshakes, took 40 to 190 ms each that way, on threads that
+// had handshakes to answer. A thread keeps its M until it ends, so UDT's
+// threads take theirs as they start, one at a time (the lock makes the
+// others sleep, not spin), before any packet waits on them.
+pthread_mutex_t g_bind_mu = PTHREAD_MUTEX_INITIALIZER;
+std::atomic<uint64_t> g_bound{0};
+
+void cudt_cc_bind_thread(int sending) {
+	if (g_go_factories.load() == 0) return;
+	if (sending && g_go_sent.load() == 0) return;
+	pthread_mutex_lock(&g_bind_mu);
+	cudtGoBindThread();
+	pthread_mutex_unlock(&g_bind_mu);
+	g_bound++;
+}
+
+uint64_t cudt_cc_bound_threads(void) { return g_bound.load(); }
+
+void cudt_cc_start(int u) {
+	guard(NULL, [&] {
+		CCC* cc;
+		if (get_cc(u, &cc, NULL) == UDT::ERROR) return 0;
+		GoCC* g = dynamic_cast<GoCC*>(cc);
+		if (g != NULL && g->start()) cudt_cc_take_up(u, g);
+		return 0;
 	});
 }
 

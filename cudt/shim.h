@@ -137,8 +137,14 @@ enum { CUDT_CC_RX_BATCH = 64, CUDT_CC_RX_BATCH_NS = 1000000 };
 /* Installs GoCC on u: factory names a Go constructor (cudt/cc.go's table),
  * hooks is a CUDT_CC_HOOK_* mask. */
 int cudt_setsockopt_cc_go(int u, uint64_t factory, int hooks, cudt_err* e);
-/* The Go instance id of u's GoCC (0 if u runs another class). */
+/* The Go instance id of u's GoCC (0 if u runs another class), after
+ * running the controller's Init if it was still owed (cudt_cc_start). */
 int cudt_getsockopt_cc_go(int u, uint64_t* inst, cudt_err* e);
+/* Runs the constructor and Init of u's Go controller now, on the calling
+ * thread, if UDT's init left them owed (GoCC::init in shim.cpp says why),
+ * and makes u's connection take up the window and pace Init set. Does
+ * nothing for another controller, or one already started. */
+void cudt_cc_start(int u);
 /* CCC::sendCustomMsg and getPerfInfo; only during a callback of ccc. */
 int cudt_cc_send(void* ccc, int type, int ext, const int32_t* data, int n);
 int cudt_cc_perf(void* ccc, cudt_perf* p);
@@ -148,6 +154,15 @@ extern uint64_t cudtGoCCNew(uint64_t factory, int sock);
 extern int cudtGoCCEvent(uint64_t inst, int ev, cudt_cc_state* st, int32_t* loss, int n, cudt_cc_pkt* pkt,
                          cudt_cc_rx* rx, int64_t now);
 extern void cudtGoCCFactoryRef(uint64_t factory, int delta);
+extern void cudtGoBindThread(void);
+
+/* Called by the firewall on each of UDT's receiving threads (sending 0) and
+ * sending threads (1) as it starts: while a socket is set to a Go
+ * controller, the thread binds itself to the Go runtime now (shim.cpp says
+ * why), if it is one the controllers' callbacks will come on. */
+void cudt_cc_bind_thread(int sending);
+/* How many threads cudt_cc_bind_thread bound, since the process started. */
+uint64_t cudt_cc_bound_threads(void);
 
 int cudt_startup(cudt_err* e);
 /* The C library's exit(code), as Go's race runtime ends a process. */

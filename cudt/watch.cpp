@@ -64,6 +64,11 @@ template struct Expose<MinExpInt, &CUDT::m_ullMinExpInt>;
 template struct Expose<CC, &CUDT::m_pCC>;
 template struct Expose<UserRTO, &CCC::m_bUserDefinedRTO>;
 template struct Expose<RTO, &CCC::m_iRTO>;
+// What UDT does after each event it hands its controller
+// (cudt_cc_take_up).
+typedef void (CUDT::*CCUpdateFn)();
+CUDT_TAG(CCUpdate, CCUpdateFn);
+template struct Expose<CCUpdate, &CUDT::CCUpdate>;
 CUDT_FIELD(SocketID, UDTSOCKET);
 CUDT_TAG(ClosedSockets, SocketMap CUDTUnited::*);
 template struct Expose<SendBlockLock, &CUDT::m_SendBlockLock>;
@@ -323,6 +328,21 @@ int64_t cudt_heard_ago(int u) {
 	} catch (...) {
 		return -1;
 	}
+}
+
+void cudt_cc_take_up(int u, const CCC* cc) {
+	// Under UDT's lock, which its garbage collector holds to delete a
+	// socket, and only while u is open: cc is then still alive.
+	CUDTUnited* un = member(United());
+	pthread_mutex_t* mu = &(un->*member(ControlLock()));
+	SocketMap& open = un->*member(Sockets());
+	pthread_mutex_lock(mu);
+	SocketMap::iterator it = open.find(u);
+	if (it != open.end()) {
+		CUDT* c = it->second->m_pUDT;
+		if (c != NULL && c->*member(CC()) == cc) (c->*member(CCUpdate()))();
+	}
+	pthread_mutex_unlock(mu);
 }
 
 void cudt_conn_watch(int u) {

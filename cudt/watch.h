@@ -79,6 +79,12 @@ void cudt_poll_signal(void);
 
 #ifdef __cplusplus
 }
+
+class CCC;
+/* Makes u's connection take up the window and pace cc holds now, as UDT
+ * does after every event it hands its controller (CUDT::CCUpdate), if cc is
+ * still u's controller. */
+void cudt_cc_take_up(int u, const CCC* cc);
 #endif
 
 #endif
