@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -342,6 +343,72 @@ func TestControllerStartsWhereDialAndAcceptReturn(t *testing.T) {
 		}
 		if st.CongestionWindow != startSeenCWnd {
 			t.Errorf("%s: congestion window %d right after, want the %d Init set", end.name, st.CongestionWindow, startSeenCWnd)
+		}
+	}
+}
+
+// The one-to-one layer does the same: a blocking Connect, and Accept,
+// return the connection with its controller started on their thread.
+func TestSocketControllerStartsWhereConnectAndAcceptReturn(t *testing.T) {
+	cliMade, srvMade := make(chan *startSeen, 1), make(chan *startSeen, 1)
+	setCC := func(made chan *startSeen) func(Socket) {
+		return func(s Socket) {
+			cc := CongestionControl{Kind: CCGo, Go: &GoController{New: func() Controller {
+				return &startSeen{newTid: syscall.Gettid(), made: made}
+			}}}
+			if err := s.SetCongestionControl(cc); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	l, addr := listener(t, Stream, netip.MustParseAddrPort("127.0.0.1:0"), setCC(srvMade))
+	type ended struct {
+		tid int
+		s   Socket
+		err error
+	}
+	onThread := func(f func() (Socket, error)) chan ended {
+		ch := make(chan ended, 1)
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			tid := syscall.Gettid()
+			s, err := f()
+			ch <- ended{tid, s, err}
+		}()
+		return ch
+	}
+	acc := onThread(func() (Socket, error) { s, _, err := l.Accept(); return s, err })
+	c := newSock(t, IPv4, Stream)
+	setCC(cliMade)(c)
+	conn := onThread(func() (Socket, error) { return c, c.Connect(addr) })
+	for _, end := range []struct {
+		name string
+		ch   chan ended
+		made chan *startSeen
+	}{{"Connect", conn, cliMade}, {"Accept", acc, srvMade}} {
+		r := <-end.ch
+		if r.err != nil {
+			t.Fatalf("%s: %v", end.name, r.err)
+		}
+		if end.name == "Accept" {
+			defer r.s.Close()
+		}
+		var got *startSeen
+		select {
+		case got = <-end.made:
+		default:
+			t.Fatalf("%s returned before its controller's Init ran", end.name)
+		}
+		if got.newTid != r.tid || got.initTid != r.tid {
+			t.Errorf("%s on thread %d: the controller was made on thread %d and started on %d", end.name, r.tid, got.newTid, got.initTid)
+		}
+		p, err := r.s.Perfmon(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.PktCongestionWindow != startSeenCWnd {
+			t.Errorf("%s: congestion window %d right after, want the %d Init set", end.name, p.PktCongestionWindow, startSeenCWnd)
 		}
 	}
 }
