@@ -468,19 +468,20 @@ func TestControllerStartsAtTheFirstEventBeforeAccept(t *testing.T) {
 // UDT's threads that a Go controller's callbacks will come on bind
 // themselves to the Go runtime as they start, before a packet waits on
 // them: the receiving thread of each new port, and its sending thread when
-// the controller asks for OnPktSent.
-var bindRuns atomic.Int64
-
+// the controller asks for OnPktSent. A dial's shared port binds its threads
+// though no other socket has a Go controller yet: its holder carries the
+// dial's.
 func TestUDTThreadsBindToGoAsTheyStart(t *testing.T) {
+	gc := CongestionControl{Kind: CCGo, Go: &GoController{
+		Name: "sent", Hooks: HookPktSent, New: func() Controller { return &ControllerBase{} }}}
 	before := cudt.BoundThreads()
-	// An MSS of its own: the dial below gets a new shared port, not one
-	// that an earlier test (or run) opened.
-	cfg := Config{MSS: 1377 - int(bindRuns.Add(1)), CongestionControl: CongestionControl{Kind: CCGo, Go: &GoController{
-		Name: "sent", Hooks: HookPktSent, New: func() Controller { return &ControllerBase{} }}}}
-	l := listenT(t, "udt", "127.0.0.1:0", cfg)
+	gl := listenT(t, "udt", "127.0.0.1:0", Config{CongestionControl: gc})
+	waitUntil(t, "a Go listener's two threads bound", func() bool { return cudt.BoundThreads()-before >= 2 })
+	gl.Close()
+	waitNoControllers(t)
+
+	l := listenT(t, "udt", "127.0.0.1:0", Config{})
 	defer l.Close()
-	waitUntil(t, "a new port's two threads bound", func() bool { return cudt.BoundThreads()-before >= 2 })
-	before = cudt.BoundThreads()
 	acc := make(chan *Conn, 1)
 	go func() {
 		s, err := l.AcceptUDT()
@@ -489,7 +490,10 @@ func TestUDTThreadsBindToGoAsTheyStart(t *testing.T) {
 		}
 		acc <- s
 	}()
-	d := Dialer{Config: cfg}
+	before = cudt.BoundThreads()
+	// An MSS of its own: the dial opens a new shared port, not one that an
+	// earlier test (or run) opened.
+	d := Dialer{Config: Config{MSS: 1377 - int(bindRuns.Add(1)), CongestionControl: gc}}
 	c, err := d.DialUDT(context.Background(), "udt", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -500,9 +504,8 @@ func TestUDTThreadsBindToGoAsTheyStart(t *testing.T) {
 		return
 	}
 	defer s.Close()
-	// The dial opened a shared port, whose threads bound as they started.
 	if n := cudt.BoundThreads() - before; n < 2 {
-		t.Errorf("%d threads bound for the dial port, want its two", n)
+		t.Errorf("%d threads bound for the dial's port, want its two", n)
 	}
 	if _, err := c.Write([]byte("bound")); err != nil {
 		t.Fatal(err)
@@ -510,6 +513,28 @@ func TestUDTThreadsBindToGoAsTheyStart(t *testing.T) {
 	b := make([]byte, 5)
 	if _, err := io.ReadFull(s, b); err != nil || string(b) != "bound" {
 		t.Fatalf("read %q, %v", b, err)
+	}
+}
+
+var bindRuns atomic.Int64
+
+// A connection that ends before anything started its controller (queued
+// by a listener nobody accepted from) makes none: UDT closes it under its
+// own locks, where New, which is user code, must not run.
+func TestControllerNotMadeForAConnectionNeverStarted(t *testing.T) {
+	var news atomic.Int64
+	srv := Config{CongestionControl: CongestionControl{Kind: CCGo, Go: &GoController{Name: "never",
+		New: func() Controller { news.Add(1); return &ControllerBase{} }}}}
+	l := listenT(t, "udt", "127.0.0.1:0", srv)
+	c, err := (&Dialer{}).DialUDT(context.Background(), "udt", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	l.Close()
+	waitNoControllers(t)
+	if n := news.Load(); n != 0 {
+		t.Errorf("New called %d times for a connection never accepted", n)
 	}
 }
 

@@ -205,8 +205,14 @@ func openPort(lib Library, cfg *Config, f Family, addr netip.AddrPort) (*udpPort
 	if err != nil {
 		return nil, err
 	}
-	// Only what belongs to the port: the holder carries no connection.
+	// Only what belongs to the port: the holder carries no connection. A
+	// Go controller set on it only tells the shim, as UDT starts the port's
+	// threads, that controllers' callbacks will come on them, so that they
+	// bind to Go then and not in the first handshakes (cudt_cc_bind_thread).
 	hold := Config{MSS: cfg.MSS, UDPSendBuffer: cfg.UDPSendBuffer, UDPRecvBuffer: cfg.UDPRecvBuffer}
+	if cfg.CongestionControl.Kind == CCGo {
+		hold.CongestionControl = cfg.CongestionControl
+	}
 	if err := hold.apply(lib, s); err != nil {
 		lib.Close(s)
 		return nil, err
@@ -364,13 +370,14 @@ func forceClose(pd *pollDesc) {
 // muxKey names the options that belong to a UDP port rather than to one
 // connection: connections share a port only when they agree on these. Go
 // controllers' connections keep to ports whose threads bound to Go as they
-// started (openPort).
+// started (openPort): the receiving thread, and the sending thread too for
+// controllers that ask for OnPktSent.
 type muxKey struct {
 	family        Family
 	mss           int
 	udpSendBuffer int
 	udpRecvBuffer int
-	goCC          bool
+	goCC, goSent  bool
 }
 
 // sharedPorts holds, per muxKey, the implicit ports that dialed
@@ -403,7 +410,9 @@ const (
 // acquireSharedPort returns a shared port for cfg and f, the one with the
 // fewest sockets, opened if need be, with a socket's reference acquired.
 func acquireSharedPort(lib Library, cfg *Config, f Family) (*udpPort, error) {
-	k := muxKey{f, cfg.MSS, cfg.UDPSendBuffer, cfg.UDPRecvBuffer, cfg.CongestionControl.Kind == CCGo}
+	cc := cfg.CongestionControl
+	goCC := cc.Kind == CCGo
+	k := muxKey{f, cfg.MSS, cfg.UDPSendBuffer, cfg.UDPRecvBuffer, goCC, goCC && cc.Go != nil && cc.Go.Hooks&HookPktSent != 0}
 	sharedPorts.mu.Lock()
 	defer sharedPorts.mu.Unlock()
 	for {

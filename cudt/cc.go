@@ -16,7 +16,6 @@ package cudt
 #cgo nocallback cudt_cc_send
 #cgo noescape cudt_cc_perf
 #cgo nocallback cudt_cc_perf
-#cgo noescape cudt_getsockopt_cc_go
 #include <stdint.h>
 #include "shim.h"
 */

@@ -20,11 +20,11 @@ package cudt
 #cgo nocallback cudt_bind
 #cgo noescape cudt_accept
 #cgo nocallback cudt_accept
-#cgo noescape cudt_connect
 // cudt_connect may not call Go today (a blocking connect runs CCC::init,
 // which for a Go controller only notes that Init is owed: cudt_cc_start),
-// but it runs UDT's handshake code, which is left free to. cudt_close runs
-// a Go controller's close.
+// but it runs UDT's handshake code, which is left free to, and so it is
+// not noescape either: a callback may move the stack its pointers point
+// into. cudt_close runs a Go controller's close.
 #cgo noescape cudt_getpeername
 #cgo nocallback cudt_getpeername
 #cgo noescape cudt_getsockname

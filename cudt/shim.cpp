@@ -205,7 +205,7 @@ public:
 		close();
 		pthread_mutex_destroy(&mu_);
 	}
-	uint64_t inst() const { return inst_; }
+	uint64_t inst() const { return inst_.load(); }
 
 	// UDT calls init on the receiving thread of the connection's port, in
 	// the middle of a handshake (the listener's answer, or the dialer's
@@ -217,22 +217,35 @@ public:
 	// event, or before that on a Go thread (start: when Dial or Accept hands
 	// the connection over), whichever comes first. Until then UDT runs on
 	// CCC's initial window and pace, and it sends nothing before the
-	// program writes.
+	// program writes (through the net layer; a Socket connected without
+	// blocking may send first: its first packet starts the controller).
 	virtual void init() {
 		pthread_mutex_lock(&mu_);
-		owed_ = true;
+		owed_.store(true);
 		pthread_mutex_unlock(&mu_);
 	}
 	// start runs the constructor and Init if still owed, and reports
-	// whether it did.
+	// whether it did. Unless owed it takes no lock: a controller's own
+	// callback may ask for its instance (Socket.Controller).
 	bool start() {
+		if (!owed_.load()) return false;
 		pthread_mutex_lock(&mu_);
-		bool ran = owed_;
-		if (owed_) begin();
+		bool ran = owed_.load();
+		if (ran) begin();
 		pthread_mutex_unlock(&mu_);
 		return ran;
 	}
 	virtual void close() {
+		// A connection that ends before its controller started makes none:
+		// close runs under UDT's locks (its garbage collector's, or a
+		// closing call's), where New, user code, has never run.
+		pthread_mutex_lock(&mu_);
+		if (owed_.load()) {
+			owed_.store(false);
+			dead_ = true;
+			nrx_ = 0;
+		}
+		pthread_mutex_unlock(&mu_);
 		call(CUDT_CCE_CLOSE, NULL, 0, NULL);
 		pthread_mutex_lock(&mu_);
 		dead_ = true;  // no callback after close
@@ -242,7 +255,10 @@ public:
 	virtual void onLoss(const int32_t* loss, int n) { call(CUDT_CCE_LOSS, loss, n, NULL); }
 	virtual void onTimeout() { call(CUDT_CCE_TIMEOUT, NULL, 0, NULL); }
 	virtual void onPktSent(const CPacket* p) {
-		if (hooks_ & CUDT_CC_HOOK_SENT) call(CUDT_CCE_SENT, NULL, 0, p);
+		if (hooks_ & CUDT_CC_HOOK_SENT)
+			call(CUDT_CCE_SENT, NULL, 0, p);
+		else
+			start();  // sending before anything started it (see init)
 	}
 	virtual void onPktReceived(const CPacket* p) {
 		if (hooks_ & CUDT_CC_HOOK_RECV_BATCH) {
@@ -285,7 +301,7 @@ public:
 private:
 	void call(int ev, const int32_t* loss, int n, const CPacket* p) {
 		pthread_mutex_lock(&mu_);
-		if (owed_) begin();
+		if (owed_.load()) begin();
 		// Packets held for a batch come before anything after them. Before
 		// close they come as close does, without sendCustomMsg or
 		// getPerfInfo: UDT's garbage collector deletes a connection (and
@@ -300,9 +316,9 @@ private:
 
 	// begin makes the Go controller and runs its Init; mu_ is held.
 	void begin() {
-		owed_ = false;
-		inst_ = cudtGoCCNew(factory_, this->*get(CCCSocketTag()));
-		if (inst_ == 0)
+		owed_.store(false);
+		inst_.store(cudtGoCCNew(factory_, this->*get(CCCSocketTag())));
+		if (inst_.load() == 0)
 			dead_ = true;
 		else
 			deliver(CUDT_CCE_INIT, NULL, 0, NULL);
@@ -349,7 +365,7 @@ private:
 			nrx_ = 0;
 			now = mono_ns();
 		}
-		int r = cudtGoCCEvent(inst_, ev, &s, const_cast<int32_t*>(loss), n, pp,
+		int r = cudtGoCCEvent(inst_.load(), ev, &s, const_cast<int32_t*>(loss), n, pp,
 		                      batch ? rx_ : NULL, now);
 		m_dPktSndPeriod = s.pkt_snd_period;
 		m_dCWndSize = s.cwnd;
@@ -361,8 +377,8 @@ private:
 
 	uint64_t factory_;
 	int hooks_;
-	uint64_t inst_;
-	bool owed_;  // init came, the Go side's Init has not run yet
+	std::atomic<uint64_t> inst_;
+	std::atomic<bool> owed_;  // init came, the Go side's Init has not run yet; set under mu_
 	bool dead_;
 	pthread_mutex_t mu_;
 	cudt_cc_rx rx_[CUDT_CC_RX_BATCH];  // packets received, not yet handed to Go
