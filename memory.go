@@ -53,8 +53,10 @@ type ConnMemory struct {
 	// receive slots and the loss lists' data): those of 16 KiB to 1 MiB
 	// are Mapped, outside the C heap and untouched, so that they take
 	// memory only as UDT uses them (the loss lists' pages when packets
-	// are lost, the receive slots' as packets arrive); the others are
-	// Written, resident from the start. So Allocated - Mapped is what the
+	// are lost, the receive slots' as packets arrive), while the process
+	// holds fewer such mappings than a quarter of vm.max_map_count (some
+	// 2,000 connections with the defaults); the others are Written,
+	// resident from the start. Memory reports the connection's own. So Allocated - Mapped is what the
 	// C heap holds for the connection, and Written what it touched at
 	// once. The lists' link arrays, which UDT leaves unset, are mapped
 	// with their lists. The send buffer's data pages and the packets received, which
@@ -103,7 +105,17 @@ func (c *Conn) Memory() (ConnMemory, error) {
 	}
 	m.RecvBufferPackets = rcv / (mss - udpIPHeaders)
 	m.PeerWindow = p.PktFlowWindow
-	m.Allocated, m.Written, m.Mapped = connMemory(m.RecvBufferPackets, m.FlowWindow, m.PeerWindow, mss)
+	// Which arrays the shim mapped, asked of the shim: none past its cap
+	// on mappings (a quarter of vm.max_map_count, some 2,000 connections
+	// with the defaults), where UDT builds them in the C heap as ever.
+	mask := cudt.ConnMapped(int(s.ID()))
+	mapped := func(bit int, n int64) bool {
+		if mask < 0 { // closed meanwhile: what the sizes allow
+			return mappable(n)
+		}
+		return mask&(1<<bit) != 0
+	}
+	m.Allocated, m.Written, m.Mapped = connMemory(m.RecvBufferPackets, m.FlowWindow, m.PeerWindow, mss, mapped)
 	return m, nil
 }
 
@@ -115,24 +127,27 @@ func mappable(n int64) bool { return n >= cudt.PrefaultMin && n <= cudt.LazyMax 
 // pointers, the receive loss list (four int32s per packet of UDT_FC, two
 // of them filled at once), the send loss list (three int32s for each of
 // twice the peer's window, two filled at once), the send buffer and the
-// ACK history. An array filled at once is mapped untouched when its size
-// allows (cudt/prefault.h), and written otherwise.
-func connMemory(rcvPackets, fc, peerWindow, mss int) (allocated, written, mapped int64) {
+// ACK history. isMapped tells, by cudt.Mapped* bit, which arrays the shim
+// mapped untouched; UDT built the others, and wrote those it fills at once.
+func connMemory(rcvPackets, fc, peerWindow, mss int, isMapped func(bit int, n int64) bool) (allocated, written, mapped int64) {
 	r, f, w := int64(rcvPackets), int64(fc), int64(peerWindow)
-	for _, n := range []int64{8 * r, 4 * f, 4 * f, 8 * w, 8 * w} {
-		if mappable(n) {
-			mapped += n
-		} else {
-			written += n
+	for _, a := range []struct {
+		bit    int
+		n      int64
+		filled bool
+	}{
+		{cudt.MappedUnits, 8 * r, true},
+		{cudt.MappedRcvData1, 4 * f, true}, {cudt.MappedRcvData2, 4 * f, true},
+		{cudt.MappedRcvNext, 4 * f, false}, {cudt.MappedRcvPrior, 4 * f, false},
+		{cudt.MappedSndData1, 8 * w, true}, {cudt.MappedSndData2, 8 * w, true},
+		{cudt.MappedSndNext, 8 * w, false},
+	} {
+		switch {
+		case isMapped(a.bit, a.n):
+			mapped += a.n
+		case a.filled:
+			written += a.n
 		}
-	}
-	// The lists' link arrays, which UDT leaves unset, are mapped with
-	// their list: the receive loss list's two, the send loss list's one.
-	if mappable(4 * f) {
-		mapped += 8 * f
-	}
-	if mappable(8 * w) {
-		mapped += 8 * w
 	}
 	allocated = 8*r + 16*f + 24*w + udtSndBufBlocks*int64(mss-udpPayloadHdrs) + udtACKWindow + udtSocketFixed
 	return allocated, written, mapped

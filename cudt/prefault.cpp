@@ -62,6 +62,10 @@ CUDT_EXPOSE(RcvLength, CRcvLossList, int, m_iLength);
 CUDT_EXPOSE(RcvSize, CRcvLossList, int, m_iSize);
 
 CUDT_EXPOSE(BufUnits, CRcvBuffer, CUnit**, m_pUnit);
+// A connection's lists (cudt_conn_mapped; its buffer is expose.h's
+// RcvBuffer).
+CUDT_EXPOSE(ConnRcvLoss, CUDT, CRcvLossList*, m_pRcvLossList);
+CUDT_EXPOSE(ConnSndLoss, CUDT, CSndLossList*, m_pSndLossList);
 CUDT_EXPOSE(BufSize, CRcvBuffer, int, m_iSize);
 CUDT_EXPOSE(BufQueue, CRcvBuffer, CUnitQueue*, m_pUnitQueue);
 CUDT_EXPOSE(BufStart, CRcvBuffer, int, m_iStartPos);
@@ -548,6 +552,40 @@ void cudt_lazy_counts(uint64_t* mapped, uint64_t* mappedNow, uint64_t* refused, 
 }
 
 void cudt_setup_arrays(int m) { mode.store(m, std::memory_order_relaxed); }
+
+int cudt_conn_mapped(int u) {
+	// Under UDT's lock, which its garbage collector holds to delete a
+	// socket, and only while u is open: its buffer and lists are alive.
+	// The same order as a delete[] under that lock: UDT's, then lazyMu.
+	CUDTUnited* un = member(United());
+	pthread_mutex_t* mu = &(un->*member(ControlLock()));
+	SocketMap& open = un->*member(Sockets());
+	int mask = -1;
+	pthread_mutex_lock(mu);
+	SocketMap::iterator it = open.find(u);
+	if (it != open.end() && it->second->m_pUDT != NULL) {
+		CUDT* c = it->second->m_pUDT;
+		std::lock_guard<std::mutex> g(lazyMu);
+		mask = 0;
+		auto in = [&](const void* p, int bit) {
+			if (p != NULL && live != NULL && live->count(const_cast<void*>(p)) != 0) mask |= 1 << bit;
+		};
+		if (CRcvBuffer* b = c->*member(RcvBuffer())) in(b->*member(BufUnits()), CUDT_MAPPED_UNITS);
+		if (CRcvLossList* l = c->*member(ConnRcvLoss())) {
+			in(l->*member(RcvData1()), CUDT_MAPPED_RCV_DATA1);
+			in(l->*member(RcvData2()), CUDT_MAPPED_RCV_DATA2);
+			in(l->*member(RcvNext()), CUDT_MAPPED_RCV_NEXT);
+			in(l->*member(RcvPrior()), CUDT_MAPPED_RCV_PRIOR);
+		}
+		if (CSndLossList* l = c->*member(ConnSndLoss())) {
+			in(l->*member(SndData1()), CUDT_MAPPED_SND_DATA1);
+			in(l->*member(SndData2()), CUDT_MAPPED_SND_DATA2);
+			in(l->*member(SndNext()), CUDT_MAPPED_SND_NEXT);
+		}
+	}
+	pthread_mutex_unlock(mu);
+	return mask;
+}
 
 long cudt_lazy_cap(long n) {
 	std::lock_guard<std::mutex> g(lazyMu);

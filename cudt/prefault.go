@@ -15,6 +15,7 @@ package cudt
 #cgo noescape cudt_lazy_counts
 #cgo nocallback cudt_setup_arrays
 #cgo nocallback cudt_lazy_cap
+#cgo nocallback cudt_conn_mapped
 #include <stdint.h>
 #include <stdlib.h>
 #include "prefault.h"
@@ -71,6 +72,23 @@ func LazyCounts() LazyStats {
 func SetSetupArrays(mode int) {
 	C.cudt_setup_arrays(C.int(mode))
 }
+
+// Bits of ConnMapped: which of a connection's setup arrays.
+const (
+	MappedUnits    = C.CUDT_MAPPED_UNITS // the receive buffer's slots
+	MappedRcvData1 = C.CUDT_MAPPED_RCV_DATA1
+	MappedRcvData2 = C.CUDT_MAPPED_RCV_DATA2
+	MappedRcvNext  = C.CUDT_MAPPED_RCV_NEXT
+	MappedRcvPrior = C.CUDT_MAPPED_RCV_PRIOR
+	MappedSndData1 = C.CUDT_MAPPED_SND_DATA1
+	MappedSndData2 = C.CUDT_MAPPED_SND_DATA2
+	MappedSndNext  = C.CUDT_MAPPED_SND_NEXT
+)
+
+// ConnMapped reports which of connection u's setup arrays are mapped
+// untouched now, a mask of 1<<Mapped* bits (UDT built the others in the C
+// heap), or -1 if u is not open.
+func ConnMapped(u int) int { return int(C.cudt_conn_mapped(C.int(u))) }
 
 // SetLazyCap sets how many arrays may be mapped at once (a quarter of
 // vm.max_map_count by default) when n >= 0, and returns the limit before.

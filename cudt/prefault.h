@@ -47,6 +47,15 @@ void cudt_prefault_counts(uint64_t* arrays, uint64_t* bytes, int* supported);
  * that ~CRcvBuffer skipped as never touched, and the arrays that reused a
  * mapping freed before. */
 void cudt_lazy_counts(uint64_t* mapped, uint64_t* mapped_now, uint64_t* refused, uint64_t* skipped, uint64_t* reused);
+/* Which of connection u's setup arrays are mapped untouched now, a mask of
+ * CUDT_MAPPED_* bits (the others UDT built in the C heap: past the
+ * mapping cap, or in another mode), or -1 if u is not open. */
+enum {
+	CUDT_MAPPED_UNITS = 0,  /* the receive buffer's slots */
+	CUDT_MAPPED_RCV_DATA1, CUDT_MAPPED_RCV_DATA2, CUDT_MAPPED_RCV_NEXT, CUDT_MAPPED_RCV_PRIOR,
+	CUDT_MAPPED_SND_DATA1, CUDT_MAPPED_SND_DATA2, CUDT_MAPPED_SND_NEXT
+};
+int cudt_conn_mapped(int u);
 /* Sets how many arrays may be mapped at once when n >= 0 (a quarter of
  * vm.max_map_count by default) and returns the limit before. */
 long cudt_lazy_cap(long n);
