@@ -27,9 +27,10 @@ type Controller interface {
 	// other callback: on the goroutine that Dial, Accept (or
 	// Socket.Accept, a blocking Socket.Connect) returns the connection
 	// to, before it returns; or on UDT's thread, just before the first
-	// event UDT has for the connection or its first packet sent, should
-	// that come first (a peer that sends before Accept, a Socket connected
-	// without blocking). UDT itself calls CCC::init in the middle of the
+	// event UDT has for the connection, should that come first (a peer
+	// that sends before Accept; a Socket connected without blocking, whose
+	// first packets leave on CCC's initial window of 16 packets until its
+	// first ACK). UDT itself calls CCC::init in the middle of the
 	// handshake, on the thread that answers every handshake of the port;
 	// the binding runs no Go there. A connection that closes before any of
 	// these makes no controller: New, Init and Close are not called.

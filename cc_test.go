@@ -465,6 +465,47 @@ func TestControllerStartsAtTheFirstEventBeforeAccept(t *testing.T) {
 	}
 }
 
+// slowStart is a Go controller whose Init, started by UDT's thread for a
+// packet that came before Accept, takes a while.
+type slowStart struct {
+	ControllerBase
+	began chan<- struct{}
+	done  *atomic.Bool
+}
+
+func (c *slowStart) Init(*CC) {
+	c.began <- struct{}{}
+	time.Sleep(100 * time.Millisecond)
+	c.done.Store(true)
+}
+
+// Accept does not hand over a connection whose controller UDT's thread is
+// still starting: it waits for that Init to return.
+func TestAcceptWaitsForAnInitUnderWay(t *testing.T) {
+	began := make(chan struct{}, 1)
+	var done atomic.Bool
+	srv := Config{CongestionControl: CongestionControl{Kind: CCGo, Go: &GoController{Name: "slow", Hooks: HookPktReceived,
+		New: func() Controller { return &slowStart{began: began, done: &done} }}}}
+	l := listenT(t, "udt", "127.0.0.1:0", srv)
+	c, err := (&Dialer{}).DialUDT(context.Background(), "udt", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	receives(t, began, "Init started by the first packet")
+	s, err := l.AcceptUDT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !done.Load() {
+		t.Error("Accept returned while the controller's Init was still running")
+	}
+}
+
 // UDT's threads that a Go controller's callbacks will come on bind
 // themselves to the Go runtime as they start, before a packet waits on
 // them: the receiving thread of each new port, and its sending thread when

@@ -209,6 +209,7 @@ func openPort(lib Library, cfg *Config, f Family, addr netip.AddrPort) (*udpPort
 	// Go controller set on it only tells the shim, as UDT starts the port's
 	// threads, that controllers' callbacks will come on them, so that they
 	// bind to Go then and not in the first handshakes (cudt_cc_bind_thread).
+	// It holds that controller's factory for the port's life.
 	hold := Config{MSS: cfg.MSS, UDPSendBuffer: cfg.UDPSendBuffer, UDPRecvBuffer: cfg.UDPRecvBuffer}
 	if cfg.CongestionControl.Kind == CCGo {
 		hold.CongestionControl = cfg.CongestionControl

@@ -218,7 +218,10 @@ public:
 	// the connection over), whichever comes first. Until then UDT runs on
 	// CCC's initial window and pace, and it sends nothing before the
 	// program writes (through the net layer; a Socket connected without
-	// blocking may send first: its first packet starts the controller).
+	// blocking may send first, on CCC's initial window of 16 packets, until
+	// the first ACK starts the controller: starting it from onPktSent would
+	// cross into Go with the port's send list locked, on a thread that may
+	// not be bound yet).
 	virtual void init() {
 		pthread_mutex_lock(&mu_);
 		owed_.store(true);
@@ -228,7 +231,7 @@ public:
 	// whether it did. Unless owed it takes no lock: a controller's own
 	// callback may ask for its instance (Socket.Controller).
 	bool start() {
-		if (!owed_.load()) return false;
+		if (!owed_.load() || tl_beginning == this) return false;
 		pthread_mutex_lock(&mu_);
 		bool ran = owed_.load();
 		if (ran) begin();
@@ -255,10 +258,7 @@ public:
 	virtual void onLoss(const int32_t* loss, int n) { call(CUDT_CCE_LOSS, loss, n, NULL); }
 	virtual void onTimeout() { call(CUDT_CCE_TIMEOUT, NULL, 0, NULL); }
 	virtual void onPktSent(const CPacket* p) {
-		if (hooks_ & CUDT_CC_HOOK_SENT)
-			call(CUDT_CCE_SENT, NULL, 0, p);
-		else
-			start();  // sending before anything started it (see init)
+		if (hooks_ & CUDT_CC_HOOK_SENT) call(CUDT_CCE_SENT, NULL, 0, p);
 	}
 	virtual void onPktReceived(const CPacket* p) {
 		if (hooks_ & CUDT_CC_HOOK_RECV_BATCH) {
@@ -315,14 +315,21 @@ private:
 	}
 
 	// begin makes the Go controller and runs its Init; mu_ is held.
+	// owed_ clears only when Init has returned: a start() meanwhile, on
+	// another thread, waits for it on mu_. One from inside the constructor
+	// or Init (Socket.Controller) must not, and finds tl_beginning.
 	void begin() {
-		owed_.store(false);
+		const GoCC* outer = tl_beginning;
+		tl_beginning = this;
 		inst_.store(cudtGoCCNew(factory_, this->*get(CCCSocketTag())));
 		if (inst_.load() == 0)
 			dead_ = true;
 		else
 			deliver(CUDT_CCE_INIT, NULL, 0, NULL);
+		tl_beginning = outer;
+		owed_.store(false);
 	}
+	static thread_local const GoCC* tl_beginning;
 
 	// deliver makes one callback into Go; mu_ is held.
 	void deliver(int ev, const int32_t* loss, int n, const CPacket* p) {
@@ -384,6 +391,8 @@ private:
 	cudt_cc_rx rx_[CUDT_CC_RX_BATCH];  // packets received, not yet handed to Go
 	int nrx_;
 };
+
+thread_local const GoCC* GoCC::tl_beginning = NULL;
 
 // GoFactory holds a reference on the Go constructor it names, so the Go
 // table entry lives exactly as long as some socket may still create from it.
