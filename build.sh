@@ -441,12 +441,14 @@ cmd_bench() {
 	# reference peers, each end its own process, in interleaved rounds
 	# (UDT_BENCH_ROUNDS, default 10, of UDT_BENCH_SECONDS, default 5, each):
 	# median and spread of throughput and of each process's CPU-seconds per
-	# GiB, and the per-round ratios to C++ -> C++.
-	go test -count=1 -timeout 60m -run '^$' -bench '^BenchmarkThroughputInterleaved$' -benchtime 1x ./internal/systest \
+	# GiB, and the per-round ratios to C++ -> C++. -v: without it the
+	# testing package keeps ten lines of a benchmark's log, and the summary
+	# comes last.
+	go test -v -count=1 -timeout 60m -run '^$' -bench '^BenchmarkThroughputInterleaved$' -benchtime 1x ./internal/systest \
 		| grep -E 'bench_interleave_test|^(ok|FAIL|---)'
 	# Round-trip latency of 64-byte messages: the net layer against the C++
 	# library's blocking calls, in alternating rounds.
-	go test -count=1 -timeout 30m -run '^$' -bench '^BenchmarkEchoLatencyVsReference$' -benchtime 1x ./internal/systest \
+	go test -v -count=1 -timeout 30m -run '^$' -bench '^BenchmarkEchoLatencyVsReference$' -benchtime 1x ./internal/systest \
 		| grep -E 'figures_test|^(ok|FAIL|---)'
 	# Descriptors, threads, memory and idle CPU with 1,000 and 10,000
 	# connections each way (trimmed buffers: 32 KiB each instead of 297 KiB).
@@ -464,7 +466,7 @@ cmd_bench() {
 	# by every pairing of udt get/serve and the upstream recvfile/sendfile.
 	cmd_build
 	bin/udt perf --loopback --vs tcp -t 5 | grep -E '^(udt|tcp) |vs tcp'
-	go test -count=1 -timeout 30m -run '^$' -bench '^BenchmarkGetVsUpstream$' -benchtime 1x ./cmd/udt | grep -E 'bench_test|^(ok|FAIL)'
+	go test -v -count=1 -timeout 30m -run '^$' -bench '^BenchmarkGetVsUpstream$' -benchtime 1x ./cmd/udt | grep -E 'bench_test|^(ok|FAIL)'
 	# The rest of the benchmarks, less the figures: those above, and those
 	# this command never ran (a whole comparison each, minutes long).
 	go test -run '^$' -bench . -skip "$BENCH_FIGURES" -benchmem -count=1 -timeout 60m ./... "$@"
