@@ -47,7 +47,8 @@ commands:
            -short, without the long transfers (what .ci/run runs after test)
   bench    deps, Go against C++ on loopback in interleaved rounds (throughput and
            CPU-seconds per GiB of each process, median and spread), the scale runs, idle
-           connections' memory and CPU next to C++ (10,000 and 100,000), udt perf
+           connections' memory and CPU next to C++ (10,000; 100,000 on 6 cores or
+           more, or with UDT_BENCH_IDLE_100K=1), udt perf
            --vs tcp, udt get/serve vs upstream recvfile/sendfile (these
            figures are benchmarks run once, -benchtime 1x), then the other
            benchmarks: go test -bench . ./... [args...]
@@ -460,8 +461,14 @@ cmd_bench() {
 	# the same (docs/memory.md): 10,000 each way with the defaults, 100,000
 	# each way with the least buffers (32 packets), in child processes.
 	UDT_IDLE_CONNS=10000 go test -count=1 -timeout 30m -run '^TestIdleConnsMemory$' -v . | grep -E 'memory_test|^(ok|FAIL)'
-	UDT_IDLE_CONNS=100000 UDT_IDLE_RCVBUF=46080 UDT_IDLE_FC=32 go test -count=1 -timeout 90m -run '^TestIdleConnsMemory$' -v . \
-		| grep -E 'memory_test|^(ok|FAIL)'
+	# 200,000 sockets take about 4.6 cores of UDT's own timers (docs/memory.md):
+	# on fewer cores handshakes time out and idle connections break.
+	if (($(nproc) >= 6)) || [[ -n ${UDT_BENCH_IDLE_100K:-} ]]; then
+		UDT_IDLE_CONNS=100000 UDT_IDLE_RCVBUF=46080 UDT_IDLE_FC=32 go test -count=1 -timeout 90m -run '^TestIdleConnsMemory$' -v . \
+			| grep -E 'memory_test|^(ok|FAIL)'
+	else
+		say "skipped: 100,000 idle connections each way need about 5 cores of UDT's timers, this machine has $(nproc) (UDT_BENCH_IDLE_100K=1 runs it anyway)"
+	fi
 	# The udt command: its own loopback perf against TCP, and file downloads
 	# by every pairing of udt get/serve and the upstream recvfile/sendfile.
 	cmd_build
