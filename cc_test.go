@@ -266,6 +266,27 @@ type panicky struct{ ControllerBase }
 func (panicky) Init(cc *CC)             { cc.SetCWnd(cc.MaxCWnd()); cc.SetPktSndPeriod(1) }
 func (panicky) OnACK(cc *CC, ack int32) { panic("controller bug") }
 
+// lockedResult is what onLockedThread's f returned, and the thread it ran on.
+type lockedResult[T any] struct {
+	tid int
+	v   T
+	err error
+}
+
+// onLockedThread runs f on a goroutine locked to its thread: a call into C
+// and back into Go from there stays on that thread.
+func onLockedThread[T any](f func() (T, error)) chan lockedResult[T] {
+	ch := make(chan lockedResult[T], 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid := syscall.Gettid()
+		v, err := f()
+		ch <- lockedResult[T]{tid, v, err}
+	}()
+	return ch
+}
+
 // startSeen is a Go controller that records the thread its constructor
 // and Init ran on, and sets a window that the connection's figures show.
 type startSeen struct {
@@ -296,38 +317,20 @@ func TestControllerStartsWhereDialAndAcceptReturn(t *testing.T) {
 	}
 	srvMade, cliMade := make(chan *startSeen, 1), make(chan *startSeen, 1)
 	l := listenT(t, "udt", "127.0.0.1:0", Config{CongestionControl: gc("srv", srvMade)})
-	type ended struct {
-		tid int
-		c   *Conn
-		err error
-	}
-	// Each end runs on a goroutine locked to its thread: a call into C and
-	// back into Go from there stays on that thread.
-	onThread := func(f func() (*Conn, error)) chan ended {
-		ch := make(chan ended, 1)
-		go func() {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			tid := syscall.Gettid()
-			c, err := f()
-			ch <- ended{tid, c, err}
-		}()
-		return ch
-	}
-	acc := onThread(func() (*Conn, error) { return l.AcceptUDT() })
+	acc := onLockedThread(func() (*Conn, error) { return l.AcceptUDT() })
 	blocked(t, l.fd.pd, EventIn, 1)
 	d := Dialer{Config: Config{CongestionControl: gc("cli", cliMade)}}
-	dial := onThread(func() (*Conn, error) { return d.DialUDT(context.Background(), "udt", l.Addr().String()) })
+	dial := onLockedThread(func() (*Conn, error) { return d.DialUDT(context.Background(), "udt", l.Addr().String()) })
 	for _, end := range []struct {
 		name string
-		ch   chan ended
+		ch   chan lockedResult[*Conn]
 		made chan *startSeen
 	}{{"Dial", dial, cliMade}, {"Accept", acc, srvMade}} {
 		r := <-end.ch
 		if r.err != nil {
 			t.Fatalf("%s: %v", end.name, r.err)
 		}
-		defer r.c.Close()
+		defer r.v.Close()
 		var c *startSeen
 		select {
 		case c = <-end.made:
@@ -337,7 +340,7 @@ func TestControllerStartsWhereDialAndAcceptReturn(t *testing.T) {
 		if c.newTid != r.tid || c.initTid != r.tid {
 			t.Errorf("%s on thread %d: the controller was made on thread %d and started on %d", end.name, r.tid, c.newTid, c.initTid)
 		}
-		st, err := r.c.Stats()
+		st, err := r.v.Stats()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -362,29 +365,13 @@ func TestSocketControllerStartsWhereConnectAndAcceptReturn(t *testing.T) {
 		}
 	}
 	l, addr := listener(t, Stream, netip.MustParseAddrPort("127.0.0.1:0"), setCC(srvMade))
-	type ended struct {
-		tid int
-		s   Socket
-		err error
-	}
-	onThread := func(f func() (Socket, error)) chan ended {
-		ch := make(chan ended, 1)
-		go func() {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			tid := syscall.Gettid()
-			s, err := f()
-			ch <- ended{tid, s, err}
-		}()
-		return ch
-	}
-	acc := onThread(func() (Socket, error) { s, _, err := l.Accept(); return s, err })
+	acc := onLockedThread(func() (Socket, error) { s, _, err := l.Accept(); return s, err })
 	c := newSock(t, IPv4, Stream)
 	setCC(cliMade)(c)
-	conn := onThread(func() (Socket, error) { return c, c.Connect(addr) })
+	conn := onLockedThread(func() (Socket, error) { return c, c.Connect(addr) })
 	for _, end := range []struct {
 		name string
-		ch   chan ended
+		ch   chan lockedResult[Socket]
 		made chan *startSeen
 	}{{"Connect", conn, cliMade}, {"Accept", acc, srvMade}} {
 		r := <-end.ch
@@ -392,7 +379,7 @@ func TestSocketControllerStartsWhereConnectAndAcceptReturn(t *testing.T) {
 			t.Fatalf("%s: %v", end.name, r.err)
 		}
 		if end.name == "Accept" {
-			defer r.s.Close()
+			defer r.v.Close()
 		}
 		var got *startSeen
 		select {
@@ -403,7 +390,7 @@ func TestSocketControllerStartsWhereConnectAndAcceptReturn(t *testing.T) {
 		if got.newTid != r.tid || got.initTid != r.tid {
 			t.Errorf("%s on thread %d: the controller was made on thread %d and started on %d", end.name, r.tid, got.newTid, got.initTid)
 		}
-		p, err := r.s.Perfmon(false)
+		p, err := r.v.Perfmon(false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -523,14 +510,7 @@ func TestUDTThreadsBindToGoAsTheyStart(t *testing.T) {
 
 	l := listenT(t, "udt", "127.0.0.1:0", Config{})
 	defer l.Close()
-	acc := make(chan *Conn, 1)
-	go func() {
-		s, err := l.AcceptUDT()
-		if err != nil {
-			t.Error(err)
-		}
-		acc <- s
-	}()
+	acc := acceptAsync(l)
 	before = cudt.BoundThreads()
 	// An MSS of its own: the dial opens a new shared port, not one that an
 	// earlier test (or run) opened.
@@ -542,7 +522,7 @@ func TestUDTThreadsBindToGoAsTheyStart(t *testing.T) {
 	defer c.Close()
 	s := <-acc
 	if s == nil {
-		return
+		t.Fatal("Accept failed")
 	}
 	defer s.Close()
 	if n := cudt.BoundThreads() - before; n < 2 {
