@@ -56,9 +56,9 @@ type ConnMemory struct {
 	// are lost, the receive slots' as packets arrive), while the process
 	// holds fewer such mappings than a quarter of vm.max_map_count (some
 	// 2,000 connections with the defaults); the others are Written,
-	// resident from the start. Memory reports the connection's own. So Allocated - Mapped is what the
-	// C heap holds for the connection, and Written what it touched at
-	// once. The lists' link arrays, which UDT leaves unset, are mapped
+	// resident from the start. Memory reports the connection's own. So
+	// Allocated - Mapped is what the C heap holds for the connection, and
+	// Written what it touched at once. The lists' link arrays, which UDT leaves unset, are mapped
 	// with their lists. The send buffer's data pages and the packets received, which
 	// live in the UDP port's shared queue, come on top as they are used;
 	// an idle connection with the defaults is about 32 KiB resident

@@ -554,17 +554,10 @@ void cudt_lazy_counts(uint64_t* mapped, uint64_t* mappedNow, uint64_t* refused, 
 void cudt_setup_arrays(int m) { mode.store(m, std::memory_order_relaxed); }
 
 int cudt_conn_mapped(int u) {
-	// Under UDT's lock, which its garbage collector holds to delete a
-	// socket, and only while u is open: its buffer and lists are alive.
-	// The same order as a delete[] under that lock: UDT's, then lazyMu.
-	CUDTUnited* un = member(United());
-	pthread_mutex_t* mu = &(un->*member(ControlLock()));
-	SocketMap& open = un->*member(Sockets());
+	// Only while u is open: its buffer and lists are alive. UDT's lock,
+	// then lazyMu, the order of a delete[] under that lock.
 	int mask = -1;
-	pthread_mutex_lock(mu);
-	SocketMap::iterator it = open.find(u);
-	if (it != open.end() && it->second->m_pUDT != NULL) {
-		CUDT* c = it->second->m_pUDT;
+	open_find(u, [&](CUDT* c) {
 		std::lock_guard<std::mutex> g(lazyMu);
 		mask = 0;
 		auto in = [&](const void* p, int bit) {
@@ -582,8 +575,7 @@ int cudt_conn_mapped(int u) {
 			in(l->*member(SndData2()), CUDT_MAPPED_SND_DATA2);
 			in(l->*member(SndNext()), CUDT_MAPPED_SND_NEXT);
 		}
-	}
-	pthread_mutex_unlock(mu);
+	});
 	return mask;
 }
 

@@ -394,6 +394,14 @@ private:
 
 thread_local const GoCC* GoCC::tl_beginning = NULL;
 
+// start_go_cc runs the Init u's controller cc still owes, if it is a Go
+// one, and makes u take up what Init set; it returns cc as a GoCC, or NULL.
+GoCC* start_go_cc(int u, CCC* cc) {
+	GoCC* g = dynamic_cast<GoCC*>(cc);
+	if (g != NULL && g->start()) cudt_cc_take_up(u, g);
+	return g;
+}
+
 // GoFactory holds a reference on the Go constructor it names, so the Go
 // table entry lives exactly as long as some socket may still create from it.
 // g_go_factories counts the GoFactory objects alive (each socket set to a
@@ -648,8 +656,7 @@ int cudt_getsockopt_cc_go(int u, uint64_t* inst, cudt_err* e) {
 		CCC* cc;
 		int r = get_cc(u, &cc, e);
 		if (r == UDT::ERROR) return r;
-		GoCC* g = dynamic_cast<GoCC*>(cc);
-		if (g != NULL && g->start()) cudt_cc_take_up(u, g);
+		GoCC* g = start_go_cc(u, cc);
 		*inst = g != NULL ? g->inst() : 0;
 		return r;
 	});
@@ -680,9 +687,7 @@ uint64_t cudt_cc_bound_threads(void) { return g_bound.load(); }
 void cudt_cc_start(int u) {
 	guard(NULL, [&] {
 		CCC* cc;
-		if (get_cc(u, &cc, NULL) == UDT::ERROR) return 0;
-		GoCC* g = dynamic_cast<GoCC*>(cc);
-		if (g != NULL && g->start()) cudt_cc_take_up(u, g);
+		if (get_cc(u, &cc, NULL) != UDT::ERROR) start_go_cc(u, cc);
 		return 0;
 	});
 }

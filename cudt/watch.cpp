@@ -331,18 +331,10 @@ int64_t cudt_heard_ago(int u) {
 }
 
 void cudt_cc_take_up(int u, const CCC* cc) {
-	// Under UDT's lock, which its garbage collector holds to delete a
-	// socket, and only while u is open: cc is then still alive.
-	CUDTUnited* un = member(United());
-	pthread_mutex_t* mu = &(un->*member(ControlLock()));
-	SocketMap& open = un->*member(Sockets());
-	pthread_mutex_lock(mu);
-	SocketMap::iterator it = open.find(u);
-	if (it != open.end()) {
-		CUDT* c = it->second->m_pUDT;
-		if (c != NULL && c->*member(CC()) == cc) (c->*member(CCUpdate()))();
-	}
-	pthread_mutex_unlock(mu);
+	// Only while u is open: cc is then still alive.
+	open_find(u, [&](CUDT* c) {
+		if (c->*member(CC()) == cc) (c->*member(CCUpdate()))();
+	});
 }
 
 void cudt_conn_watch(int u) {
