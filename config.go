@@ -79,8 +79,8 @@ func (c *Config) validate() error {
 	if c.FlowWindow > MaxFlowWindow {
 		return fmt.Errorf("udt: Config.FlowWindow must be at most MaxFlowWindow (%d packets), not %d", MaxFlowWindow, c.FlowWindow)
 	}
-	if c.MSS != 0 && (c.MSS < 76 || c.MSS > MaxMSS) {
-		return fmt.Errorf("udt: Config.MSS must be from 76 bytes (UDT's headers) to %d (a UDP datagram), not %d", MaxMSS, c.MSS)
+	if c.MSS != 0 && (c.MSS < minMSS || c.MSS > MaxMSS) {
+		return fmt.Errorf("udt: Config.MSS must be from %d bytes (UDT's headers) to %d (a UDP datagram), not %d", minMSS, MaxMSS, c.MSS)
 	}
 	if mss := cmp.Or(c.MSS, 1500); c.SendBuffer != 0 && c.SendBuffer < mss-udpIPHeaders {
 		return fmt.Errorf("udt: Config.SendBuffer of %d bytes holds no packet of MSS %d (%d bytes of data): every write would wait forever", c.SendBuffer, mss, mss-udpIPHeaders)

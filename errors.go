@@ -125,10 +125,13 @@ func (c ErrorCode) Errno() syscall.Errno {
 // Error is a failed UDT call: which call, UDT's code, and UDT's own text.
 //
 // errors.Is matches the code (udt.ErrNoServer), the system errno of the same
-// meaning (syscall.ECONNREFUSED, ...), net.ErrClosed for a socket that no
-// longer exists, and os.ErrDeadlineExceeded for a timeout.
+// meaning (syscall.ETIMEDOUT for ErrNoServer, syscall.ECONNREFUSED for a
+// listener's ErrConnRej, ...), net.ErrClosed for a socket that no longer
+// exists, and os.ErrDeadlineExceeded for a timeout. A dial to a port where
+// nothing listens is not refused at once as over TCP: UDT has no such
+// answer, and the dial ends in ErrNoServer when its handshake times out.
 type Error struct {
-	Op   string    // the UDT call, e.g. "connect"
+	Op   string    // the UDT call, e.g. "connect"; "deadline" for a deadline set on a Conn
 	Code ErrorCode // UDT's error code
 	Msg  string    // UDT's description, or the binding's for input it refused
 

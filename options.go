@@ -180,6 +180,9 @@ const udpIPHeaders = 28
 func (s Socket) checkInt(o Option, v int) error {
 	switch o {
 	case OptMSS:
+		if v < minMSS {
+			return invalid(setOp(o), "MSS "+strconv.Itoa(v)+" is below "+strconv.Itoa(minMSS)+" bytes, which IP and UDP headers and UDT's handshake take")
+		}
 		if v > MaxMSS {
 			return invalid(setOp(o), "MSS "+strconv.Itoa(v)+" is larger than a UDP datagram ("+strconv.Itoa(MaxMSS)+" bytes with headers): no data packet would arrive")
 		}

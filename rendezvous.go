@@ -4,12 +4,13 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"time"
 )
 
 // DefaultRendezvousTimeout bounds a rendezvous with no Timeout and no
 // context deadline: UDT 4.11 gives a rendezvous handshake 30 s, and a
 // longer deadline does not extend that.
-const DefaultRendezvousTimeout = rendezvousTTL
+const DefaultRendezvousTimeout = 30 * time.Second
 
 // Rendezvous connects to a peer that connects back at the same time
 // (UDT_RENDEZVOUS), the way through NATs and stateful firewalls that let

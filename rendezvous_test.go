@@ -253,3 +253,11 @@ func TestRendezvousThroughStatefulFilter(t *testing.T) {
 	t.Logf("rendezvous %v <-> %v: 4 MiB each way intact; the filter dropped %d datagrams to A and %d to B meanwhile",
 		a.LocalAddr(), b.LocalAddr(), filter.Dropped(wanlab.A)-droppedA, filter.Dropped(wanlab.B)-droppedB)
 }
+
+// The exported default is spelled out for go doc; the dial follows UDT's
+// own limit, which the two must not drift apart from.
+func TestRendezvousTTLIsTheDefault(t *testing.T) {
+	if DefaultRendezvousTimeout != rendezvousTTL {
+		t.Fatalf("DefaultRendezvousTimeout %v, but a rendezvous dial gives up after %v", DefaultRendezvousTimeout, rendezvousTTL)
+	}
+}

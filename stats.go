@@ -27,8 +27,12 @@ type Stats struct {
 	CongestionWindow int           // packets
 	FlowWindow       int           // packets the peer has room for
 	InFlight         int           // packets sent and not yet acknowledged
-	SendBufferFree   int           // bytes
-	RecvBufferFree   int           // bytes
+	// Room in UDT's buffers, in bytes as UDT counts them: free packets
+	// times the MSS, headers included, so an idle connection with the
+	// defaults reports 8,192 × 1,500 = 12,288,000 of a SendBuffer of
+	// 12,058,624 (8,192 packets of 1,472 bytes of data).
+	SendBufferFree int
+	RecvBufferFree int
 
 	// Ended reports that the connection is over (the peer closed it, it
 	// broke, or Close was called): the figures are the last ones, taken

@@ -49,6 +49,8 @@ const (
 	// times 10), and a rendezvous is one attempt: a second socket asking
 	// the same peer from the same port would not get its answers while the
 	// first is still in UDT's list of connectors.
+	// It is DefaultRendezvousTimeout, which spells the figure out for
+	// go doc (TestRendezvousTTLIsTheDefault).
 	rendezvousTTL = 10 * connectTTL
 
 	// The implicit port dialed connections share stays open this long

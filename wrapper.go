@@ -341,7 +341,9 @@ func (s Socket) Send(b []byte) (int, error) {
 	return n, nil
 }
 
-// Recv receives into b on a stream socket (UDT::recv).
+// Recv receives into b on a stream socket (UDT::recv). Once the peer has
+// closed and b's data is all read, UDT answers ErrConnLost (ECONNLOST
+// 2001), not an end of stream: Conn.Read turns that into io.EOF.
 func (s Socket) Recv(b []byte) (int, error) {
 	n, err := cudt.Recv(int(s.id), b, 0)
 	if err != nil {

@@ -118,7 +118,8 @@ func openUDP(f Family, addr netip.AddrPort) (int, error) {
 // for in its handshake; larger requests are dropped before UDT sees them.
 const MaxFlowWindow = 1 << 24
 
-// minMSS is the smallest UDT_MSS UDT itself accepts: its headers.
+// minMSS is the smallest UDT_MSS UDT itself accepts: IP and UDP headers
+// and a handshake (28 + 48 bytes).
 const minMSS = 76
 
 // handshakeLimits is what openUDP's kernel filter lets a peer's handshake

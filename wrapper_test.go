@@ -1091,6 +1091,7 @@ func TestBadInputRawAPI(t *testing.T) {
 
 		// options out of range, of the wrong type, at the wrong time
 		{"MSS larger than UDP", func() error { return fresh.SetMSS(65536) }, inval, ErrInvParam, []string{"UDT_MSS", "65536", "UDP datagram"}},
+		{"MSS below UDT's headers", func() error { return fresh.SetMSS(10) }, inval, ErrInvParam, []string{"UDT_MSS", "MSS 10", "below 76"}},
 		{"flow window above MaxFlowWindow", func() error { return fresh.SetFlowWindow(MaxFlowWindow + 1) }, inval, ErrInvParam, []string{"UDT_FC", "MaxFlowWindow"}},
 		{"send buffer below one packet", func() error { return fresh.SetSendBuffer(100) }, inval, ErrInvParam, []string{"UDT_SNDBUF", "holds no packet"}},
 		{"SetSockOpt nil value", func() error { return fresh.SetSockOpt(OptMSS, nil) }, inval, ErrInvParam, []string{"UDT_MSS", "must be int, not <nil>"}},
