@@ -36,6 +36,14 @@ type PollerStats struct {
 	// so on a quiet path this stays 0 (docs/udt4-behaviour.md).
 	DialResendWaits uint64
 	DialAnswersHeld uint64
+	// UnitsHeld counts packets UDT 4.11 would have read only to discard
+	// them: its receiving thread miscounts the free units of its port's
+	// queue (a count its threads update without a common lock), and finds
+	// none while the count says there are. The binding leaves such a
+	// packet in the kernel until the next pass, which finds the queue
+	// grown; each is a packet, often the last of a reply, that the sender
+	// would have resent after 0.3 s or more (docs/udt4-behaviour.md).
+	UnitsHeld uint64
 }
 
 var pollStats struct {
@@ -55,6 +63,6 @@ func ReadPollerStats() PollerStats {
 		ClosesDrained: s.closesDrained.Load(), ClosesFailed: s.closesFailed.Load(),
 		DialsRejected: s.dialsRejected.Load(), StaleRebuilds: s.staleRebuilds.Load(),
 		AbandonedClose: s.abandonedClose.Load(), AbandonedWait: s.abandonedWait.Load(),
-		DialResendWaits: cudt.DialResends(), DialAnswersHeld: cudt.DialsHeld(),
+		DialResendWaits: cudt.DialResends(), DialAnswersHeld: cudt.DialsHeld(), UnitsHeld: cudt.UnitsHeld(),
 	}
 }

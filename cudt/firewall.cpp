@@ -61,6 +61,8 @@ CUDT_TAG(SndLossSize, int CSndLossList::*);
 CUDT_TAG(RcvLossSize, int CRcvLossList::*);
 typedef std::map<int64_t, std::set<UDTSOCKET> > PeerRecMap;
 CUDT_TAG(PeerRec, PeerRecMap CUDTUnited::*);
+CUDT_TAG(UnitQueue, CUnitQueue CRcvQueue::*);
+CUDT_TAG(UnitCount, int CUnitQueue::*);
 
 template struct Expose<Worker, &CRcvQueue::worker>;
 template struct Expose<SndWorker, &CSndQueue::worker>;
@@ -79,6 +81,8 @@ template struct Expose<IPVersion, &CUDT::m_iIPversion>;
 template struct Expose<SndLossSize, &CSndLossList::m_iSize>;
 template struct Expose<RcvLossSize, &CRcvLossList::m_iSize>;
 template struct Expose<PeerRec, &CUDTUnited::m_PeerRec>;
+template struct Expose<UnitQueue, &CRcvQueue::m_UnitQueue>;
+template struct Expose<UnitCount, &CUnitQueue::m_iCount>;
 #undef CUDT_FIELD
 #undef CUDT_TAG
 
@@ -117,8 +121,59 @@ std::atomic<int> g_threads{0};
 
 // A thread counts from its creation (so that a count read after the call
 // that made it sees it) to its end.
+// The worker thread's own stack, where UDT puts the packet it reads only to
+// discard it (see hold_no_unit).
+thread_local uintptr_t tl_stack_lo = 0, tl_stack_hi = 0;
+thread_local bool tl_held = false;  // the last read on this thread was held back
+std::atomic<bool> g_hold{true};
+std::atomic<uint64_t> g_held{0};
+std::atomic<uint64_t> g_no_unit{0};  // reads UDT made to discard, held or not
+// A test's request to miscount a queue's units on its worker (cudt_test_unit_drift).
+std::atomic<CRcvQueue*> g_drift_queue{NULL};
+std::atomic<int> g_drift{0};
+
+void note_stack() {
+	pthread_attr_t a;
+	if (pthread_getattr_np(pthread_self(), &a) != 0) return;
+	void* lo = NULL;
+	size_t n = 0;
+	if (pthread_attr_getstack(&a, &lo, &n) == 0) {
+		tl_stack_lo = uintptr_t(lo);
+		tl_stack_hi = uintptr_t(lo) + n;
+	}
+	pthread_attr_destroy(&a);
+}
+
+// UDT 4.11's receiving thread takes a unit of its port's queue for each
+// packet before reading it, and reads the packet into a throwaway buffer on
+// its stack, to discard it, when it finds none free. It finds none while its
+// count of used units is below 90 % of the queue though every unit is used:
+// the count is a plain int that the worker increments and the readers of
+// each connection decrement without a common lock, so it drifts low, and
+// only the search that fails counts the units again and grows the queue.
+// Each such discard is a packet lost on a quiet path (the last of a reply:
+// the sender's expiry timer, 0.3 s or more, resends it). The read into the
+// stack is that discard: it is answered as a read that found nothing, so the
+// packet stays in the kernel's buffer, and the next pass finds the queue
+// grown. Only once in a row, so a queue that cannot grow (memory exhausted)
+// discards as UDT would rather than spin.
+bool hold_no_unit(const struct msghdr* mh) {
+	if (mh->msg_iovlen != 2 || mh->msg_iov[0].iov_len != 16) return false;
+	uintptr_t h = uintptr_t(mh->msg_iov[0].iov_base);
+	bool discard = h >= tl_stack_lo && h < tl_stack_hi;
+	if (discard) g_no_unit++;
+	if (!discard || tl_held || !g_hold.load(std::memory_order_relaxed)) {
+		tl_held = false;
+		return false;
+	}
+	tl_held = true;
+	g_held++;
+	return true;
+}
+
 void* serve_queue(void* q) {
 	tl_queue = static_cast<CRcvQueue*>(q);
+	note_stack();
 	cudt_cc_bind_thread(0);
 	cudt_quiet_start(tl_queue);
 	void* r = member(Worker())(q);
@@ -429,6 +484,14 @@ int judge(CRcvQueue* q, const sockaddr* from, const char* hdr, char* data, int l
 
 extern "C" ssize_t __wrap_recvmsg(int fd, struct msghdr* mh, int flags) {
 	CRcvQueue* q = tl_queue;
+	if (q != NULL && g_drift_queue.load(std::memory_order_relaxed) == q) {
+		(q->*member(UnitQueue())).*member(UnitCount()) -= g_drift.load();
+		g_drift_queue.store(NULL);
+	}
+	if (q != NULL && hold_no_unit(mh)) {
+		errno = EAGAIN;
+		return -1;
+	}
 	if (q != NULL && !cudt_quiet_wait(fd)) {
 		cudt_quiet_read(-1, EAGAIN);
 		errno = EAGAIN;
@@ -529,3 +592,19 @@ void cudt_fw_closing(int u) {
 	}
 	pthread_mutex_unlock(&g_listeners_mu);
 }
+
+void cudt_unit_hold_enable(int on) { g_hold.store(on != 0); }
+
+uint64_t cudt_unit_held(void) { return g_held.load(); }
+
+uint64_t cudt_unit_none(void) { return g_no_unit.load(); }
+
+int cudt_test_unit_drift(int u, int k) {
+	CRcvQueue* q = NULL;
+	if (!open_find(u, [&](CUDT* c) { q = c->*member(RcvQueue()); }) || q == NULL) return -1;
+	g_drift.store(k);
+	g_drift_queue.store(q);
+	return 0;
+}
+
+int cudt_test_unit_drift_pending(void) { return g_drift_queue.load() != NULL; }

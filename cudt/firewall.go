@@ -17,7 +17,10 @@ package cudt
 */
 import "C"
 
-import "unsafe"
+import (
+	"time"
+	"unsafe"
+)
 
 // FirewallRules is how many rules the firewall has.
 const FirewallRules = C.CUDT_FW_RULES
@@ -50,3 +53,39 @@ func DisableFirewallForTesting() { C.cudt_fw_disable() }
 // thread count also holds those Go keeps for its own use, which it does
 // not give back.
 func UDTThreads() int { return int(C.cudt_udt_threads()) }
+
+// UnitsHeld counts packets UDT's receiving threads would have discarded for
+// want of a free unit in their port's queue (UDT 4.11 miscounts its used
+// units and searches a full queue), left in the kernel until the next pass
+// found the queue grown.
+func UnitsHeld() uint64 { return uint64(C.cudt_unit_held()) }
+
+// NoUnitReads counts how often a receiving thread found no free unit, held
+// or (with SetUnitHoldForTesting(false), or twice in a row) discarded.
+func NoUnitReads() uint64 { return uint64(C.cudt_unit_none()) }
+
+// SetUnitHoldForTesting turns that holding off or on, for tests that show
+// what it saves.
+func SetUnitHoldForTesting(on bool) {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	C.cudt_unit_hold_enable(v)
+}
+
+// DriftUnitCountForTesting has the receiving thread of u's port lower its
+// count of used units by k, the drift that makes UDT discard a packet once
+// every unit is in use, and waits until it has. False if u is not open or
+// the thread did not take the request within a second.
+func DriftUnitCountForTesting(u int, k int) bool {
+	if C.cudt_test_unit_drift(C.int(u), C.int(k)) != 0 {
+		return false
+	}
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if C.cudt_test_unit_drift_pending() == 0 {
+			return true
+		}
+	}
+	return false
+}

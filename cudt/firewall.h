@@ -60,6 +60,19 @@ void cudt_fw_disable(void);
 /* Packets checked so far (passed, dropped or changed). */
 uint64_t cudt_fw_checked(void);
 
+/* Packets UDT's receiving threads would have discarded for want of a free
+ * unit in their queue, which UDT 4.11 miscounts, and which were left in the
+ * kernel until the next pass (firewall.cpp, hold_no_unit); enable 0 turns
+ * that off, for tests that show what it saves. */
+uint64_t cudt_unit_held(void);
+/* How often UDT's receiving threads found no free unit, held or not. */
+uint64_t cudt_unit_none(void);
+void cudt_unit_hold_enable(int on);
+/* For tests: has the worker of u's port lower its count of used units by k,
+ * the drift that makes it discard a packet once its units are all in use;
+ * -1 if u is not open. _pending says whether the worker has yet to do so. */
+int cudt_test_unit_drift(int u, int k);
+int cudt_test_unit_drift_pending(void);
 /* UDT's own threads alive now (each UDP port's two, the garbage
  * collector), counted by the pthread_create wrap. */
 int cudt_udt_threads(void);
