@@ -345,8 +345,11 @@ func BenchmarkDial(b *testing.B) {
 // untouched (the default); udt-prefault builds them with UDT's
 // constructors, faulted in with one system call each, and udt-faults
 // leaves them to fault in page by page, as without the shim
-// (cudt.SetSetupArrays). Besides the burst's time it reports the dials'
-// latency percentiles and UDT's 250 ms handshake resends per burst.
+// (cudt.SetSetupArrays); udt-nohold lets UDT discard the packet that finds
+// its port's miscounted unit queue full (cudt.SetUnitHoldForTesting), whose
+// resend after 0.3 s or more made the slow bursts. Besides the burst's time
+// it reports the dials' latency percentiles, UDT's 250 ms handshake resends
+// and the reads that found no free unit, per burst.
 //
 // Each burst starts once UDT has freed the sockets of the one before
 // (UDT's garbage collector does that a second or two after the closes,
@@ -358,7 +361,7 @@ func BenchmarkDialBurst(b *testing.B) {
 	n := testenv.EnvInt("UDT_BURST", 200)
 	burstCfg := udt.Config{RecvBuffer: testenv.EnvInt("UDT_BURST_RCVBUF", 0)}
 	overlap := testenv.EnvInt("UDT_BURST_OVERLAP", 0) != 0
-	for _, network := range []string{"udt", "udt-bbr", "udt-prefault", "udt-faults", "tcp"} {
+	for _, network := range []string{"udt", "udt-bbr", "udt-prefault", "udt-faults", "udt-nohold", "tcp"} {
 		b.Run(network, func(b *testing.B) {
 			burstCfg := burstCfg
 			switch network {
@@ -372,6 +375,11 @@ func BenchmarkDialBurst(b *testing.B) {
 			case "udt-faults":
 				cudt.SetSetupArrays(cudt.ArraysFaults)
 				defer cudt.SetSetupArrays(cudt.ArraysUntouched)
+			case "udt-nohold":
+				// UDT's own discard of a packet that finds its port's
+				// miscounted unit queue full (PollerStats.UnitsHeld).
+				cudt.SetUnitHoldForTesting(false)
+				defer cudt.SetUnitHoldForTesting(true)
 			}
 			isUDT := network != "tcp"
 			var l net.Listener
@@ -421,6 +429,7 @@ func BenchmarkDialBurst(b *testing.B) {
 				defer func() { acceptedSocks = nil }()
 			}
 			resends := udt.ReadPollerStats().DialResendWaits
+			noUnit := cudt.NoUnitReads()
 			for b.Loop() {
 				var wg sync.WaitGroup
 				errs := make(chan error, n)
@@ -476,6 +485,7 @@ func BenchmarkDialBurst(b *testing.B) {
 			}
 			if isUDT {
 				b.ReportMetric(float64(udt.ReadPollerStats().DialResendWaits-resends)/float64(b.N), "resends/op")
+				b.ReportMetric(float64(cudt.NoUnitReads()-noUnit)/float64(b.N), "no-unit/op")
 			}
 			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "dial-p50-ms")
