@@ -119,8 +119,6 @@ thread_local CRcvQueue* tl_queue = NULL;
 // for its own use.
 std::atomic<int> g_threads{0};
 
-// A thread counts from its creation (so that a count read after the call
-// that made it sees it) to its end.
 // The worker thread's own stack, where UDT puts the packet it reads only to
 // discard it (see hold_no_unit).
 thread_local uintptr_t tl_stack_lo = 0, tl_stack_hi = 0;
@@ -171,6 +169,8 @@ bool hold_no_unit(const struct msghdr* mh) {
 	return true;
 }
 
+// A thread counts from its creation (so that a count read after the call
+// that made it sees it) to its end.
 void* serve_queue(void* q) {
 	tl_queue = static_cast<CRcvQueue*>(q);
 	note_stack();
@@ -484,7 +484,7 @@ int judge(CRcvQueue* q, const sockaddr* from, const char* hdr, char* data, int l
 
 extern "C" ssize_t __wrap_recvmsg(int fd, struct msghdr* mh, int flags) {
 	CRcvQueue* q = tl_queue;
-	if (q != NULL && g_drift_queue.load(std::memory_order_relaxed) == q) {
+	if (q != NULL && g_drift_queue.load(std::memory_order_acquire) == q) {
 		(q->*member(UnitQueue())).*member(UnitCount()) -= g_drift.load();
 		g_drift_queue.store(NULL);
 	}
