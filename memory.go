@@ -58,11 +58,11 @@ type ConnMemory struct {
 	// 2,000 connections with the defaults); the others are Written,
 	// resident from the start. Memory reports the connection's own. So
 	// Allocated - Mapped is what the C heap holds for the connection, and
-	// Written what it touched at once. The lists' link arrays, which UDT leaves unset, are mapped
-	// with their lists. The send buffer's data pages and the packets received, which
-	// live in the UDP port's shared queue, come on top as they are used;
-	// an idle connection with the defaults is about 32 KiB resident
-	// (docs/memory.md).
+	// Written what it touched at once. The lists' link arrays, which UDT
+	// leaves unset, are mapped with their lists. The send buffer's data
+	// pages and the packets received, which live in the UDP port's shared
+	// queue, come on top as they are used; an idle connection with the
+	// defaults is about 32 KiB resident (docs/memory.md).
 	Allocated int64
 	Written   int64
 	Mapped    int64

@@ -60,23 +60,30 @@ template struct Expose<RcvQueue, &CUDT::m_pRcvQueue>;
 template struct Expose<Locate, &CUDTUnited::locate>;
 template struct Expose<Sockets, &CUDTUnited::m_Sockets>;
 
-// open_find runs f on the CUDT of u while u is open, under UDT's lock,
-// which its garbage collector holds to delete a socket: u's objects stay
-// alive for the call. False if u is not open.
+// find_in runs f on the CUDT of u while u is in UDT's map which (its open
+// or its closed sockets), under UDT's lock, which its garbage collector
+// holds to delete a socket: u's objects stay alive for the call. False if
+// u is not there.
 template <typename F>
-bool open_find(int u, F f) {
+bool find_in(SocketMap CUDTUnited::*which, int u, F f) {
 	CUDTUnited* un = member(United());
 	pthread_mutex_t* mu = &(un->*member(ControlLock()));
-	SocketMap& open = un->*member(Sockets());
+	SocketMap& m = un->*which;
 	bool found = false;
 	pthread_mutex_lock(mu);
-	SocketMap::iterator it = open.find(u);
-	if (it != open.end() && it->second->m_pUDT != NULL) {
+	SocketMap::iterator it = m.find(u);
+	if (it != m.end() && it->second->m_pUDT != NULL) {
 		f(it->second->m_pUDT);
 		found = true;
 	}
 	pthread_mutex_unlock(mu);
 	return found;
+}
+
+// open_find is find_in for the open sockets.
+template <typename F>
+bool open_find(int u, F f) {
+	return find_in(member(Sockets()), u, f);
 }
 
 }  // namespace

@@ -226,22 +226,10 @@ std::map<UDTSOCKET, Ended> g_ended;
 pthread_mutex_t g_ended_mu = PTHREAD_MUTEX_INITIALIZER;
 
 // closed_find runs f on the CUDT of u while UDT keeps it in its closed
-// sockets (marked CLOSED, not yet deleted), under UDT's own lock, which its
-// garbage collector holds to delete one. False if u is not there.
+// sockets (marked CLOSED, not yet deleted); find_in (expose.h) says how.
 template <typename F>
 bool closed_find(int u, F f) {
-	CUDTUnited* un = member(United());
-	pthread_mutex_t* mu = &(un->*member(ControlLock()));
-	SocketMap& closed = un->*member(ClosedSockets());
-	bool found = false;
-	pthread_mutex_lock(mu);
-	SocketMap::iterator it = closed.find(u);
-	if (it != closed.end() && it->second->m_pUDT != NULL) {
-		f(it->second->m_pUDT);
-		found = true;
-	}
-	pthread_mutex_unlock(mu);
-	return found;
+	return find_in(member(ClosedSockets()), u, f);
 }
 
 // ended_find copies what was kept of u, if UDT deleted it while watched.

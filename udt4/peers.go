@@ -363,8 +363,9 @@ const TestAttemptTimeout = 90 * time.Second
 // and its server then waits in accept forever. On two cores the client
 // came first in almost every run; [BuildPeers] links the program with a
 // connect that retries a refused TCP connection (connectRetry), so the
-// race no longer decides the run. Test 3 uses fixed UDP ports 51000-51049 and 61000-61049, the first range
-// inside Linux's ephemeral ports. RunTest gives each attempt
+// race no longer decides the run. Test 3 uses fixed UDP ports 51000-51049
+// and 61000-61049, the first range inside Linux's ephemeral ports. RunTest
+// gives each attempt
 // [TestAttemptTimeout], ends sooner one whose output has stood still at
 // the start of test 2 for 50 s, and retries, once, an attempt that hung;
 // any other failure is returned at once.
