@@ -109,10 +109,12 @@
 // few descriptors and threads, not thousands.
 //
 // The net layer runs every socket in UDT's non-blocking mode. A Read, Write
-// or Accept that must wait parks its goroutine on the poller: one goroutine,
-// running only while a socket is open, that waits in one UDT epoll for all
-// sockets. No OS thread is held by a waiting call. [ReadPollerStats] counts
-// what it does.
+// or Accept that must wait parks its goroutine on the poller, which waits
+// in one UDT epoll for all sockets: one thread waits in UDT, however many
+// calls wait. While no other call needs the poller, that thread is the
+// waiting call's own, so UDT wakes it directly, as it wakes a thread in its
+// own blocking recv; the poller's goroutine runs only while a socket is
+// open. [ReadPollerStats] counts what it does.
 //
 // Every UDP socket under UDT is opened by this package with close-on-exec
 // and handed to UDT already bound ([Socket.Bind]), and the descriptors UDT

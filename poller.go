@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// The poller drives one UDT epoll from one goroutine and parks the
-// goroutines of blocked calls in Go, so a blocked Read costs a parked
-// goroutine, not an OS thread. Sockets run in UDT's non-blocking mode; a call
+// The poller drives one UDT epoll and parks the goroutines of blocked
+// calls in Go, so a blocked Read costs a parked goroutine, not an OS
+// thread. Sockets run in UDT's non-blocking mode; a call
 // that would block asks the poller for the event it needs and waits on a
 // channel.
 //
@@ -23,9 +23,9 @@ import (
 //     (cudt.PollWait), which makes every readiness an edge. Interest is
 //     added when someone waits, kept while the events find a waiter (a
 //     reader that drains and parks again asks for nothing), and taken out
-//     by an event that finds none. Every change to the epoll is made here,
-//     on the poller's goroutine: waiters only say what they need
-//     (pollDesc.want) and wake the poller.
+//     by an event that finds none. Every change to the epoll is made by
+//     whoever runs the round (below): waiters only say what they need
+//     (pollDesc.want) and wake it.
 //   - UDT's epoll never reports a peer's clean close, a failed connect, or
 //     an acknowledgement. UDT does raise its own event for each of them
 //     (CTimer's event: on every ACK, a peer's shutdown, a broken connection,
@@ -33,6 +33,18 @@ import (
 //     scanGap, the poller reads the state of the sockets that something
 //     waits on, in one C call (a scan). With nothing to wait for it scans
 //     nothing, and it stops when no socket is open.
+//
+// Who waits in UDT's epoll: one goroutine at a time runs the poller's
+// round (the epoll, a wait in it, the wakes, the scans). A goroutine about
+// to park with nobody running the round runs it itself while it waits
+// (lead), so UDT's thread wakes that goroutine's own thread, as it wakes a
+// thread blocked in UDT's recv: no hand-off through a second thread and
+// goroutine. It leaves the round when its own wait ends, to a parked
+// waiter (which then leads) or to the poller goroutine, which runs the
+// round only for what cannot lead (a dial's wait, a drain, a change to
+// the epoll) and stops when no socket is open. Either way one thread
+// waits in UDT for all sockets, and the waiters parked beside it hold
+// none.
 //
 // Every timing it assumes is in timing.go.
 type poller struct {
@@ -46,6 +58,7 @@ type poller struct {
 	running bool
 
 	nwaiting atomic.Int32 // goroutines in pollDesc.waitFor, on every socket
+	nfollow  atomic.Int32 // those of them that cannot run the round
 	// blind is set while the poller waits without watching (no scans, UDT's
 	// event ignored): a waiter that comes then must wake it, even one whose
 	// interest is already in the epoll, or a peer's close, which UDT's epoll
@@ -53,6 +66,16 @@ type poller struct {
 	blind    atomic.Bool
 	ndialing atomic.Int32 // connects in progress (see dialTick)
 	dials    atomic.Int64 // connects started
+
+	// The round (the epoll and the poller's own state) is run by one
+	// goroutine at a time: the poller goroutine, or a waiter that found it
+	// free and runs it while it waits (leadWait), so that UDT's thread wakes
+	// the waiting goroutine's own thread, with no hand-off from the
+	// poller's. tok holds the round while nobody runs it; kick makes the
+	// poller goroutine take it back.
+	tok    chan *pollRound
+	kick   chan struct{}
+	leader atomic.Pointer[pollDesc] // whose waiter leads now, if any
 }
 
 // An abandoned socket is one whose dial was given up while UDT was still
@@ -116,7 +139,8 @@ func getPoller() (*poller, error) {
 }
 
 func newPoller(lib pollLib) *poller {
-	return &poller{lib: lib, now: time.Now, fds: map[SocketID]*pollDesc{}}
+	return &poller{lib: lib, now: time.Now, fds: map[SocketID]*pollDesc{},
+		tok: make(chan *pollRound, 1), kick: make(chan struct{}, 1)}
 }
 
 // open makes s known to the poller, starting it if it was not running.
@@ -132,7 +156,14 @@ func (p *poller) open(s Socket) (*pollDesc, error) {
 		}
 		p.running = true
 		pollStats.runs.Add(1)
-		go p.run(ep)
+		p.tok <- &pollRound{
+			ep:         ep,
+			ev:         EpollEvents{Read: make([]SocketID, 0, 512), Write: make([]SocketID, 0, 512)},
+			stale:      map[SocketID]int{},
+			registered: map[*pollDesc]Events{},
+			lastScan:   p.now(),
+		}
+		go p.run()
 	}
 	p.fds[s.ID()] = pd
 	return pd, nil
@@ -147,7 +178,7 @@ func (p *poller) forget(pd *pollDesc) {
 	empty := len(p.fds) == 0
 	p.mu.Unlock()
 	if empty {
-		p.lib.pollSignal()
+		p.kickPoller() // to stop
 	}
 }
 
@@ -159,7 +190,7 @@ func (p *poller) request(pd *pollDesc) {
 		p.changed = append(p.changed, pd)
 	}
 	p.mu.Unlock()
-	p.lib.pollSignal()
+	p.kickPoller()
 }
 
 // pollRound is the poller goroutine's own state.
@@ -176,18 +207,141 @@ type pollRound struct {
 	dialWait   time.Duration        // how long to wait while a dial waits
 }
 
-func (p *poller) run(ep Epoll) {
-	r := &pollRound{
-		ep:         ep,
-		ev:         EpollEvents{Read: make([]SocketID, 0, 512), Write: make([]SocketID, 0, 512)},
-		stale:      map[SocketID]int{},
-		registered: map[*pollDesc]Events{},
-		lastScan:   p.now(),
-	}
+// run is the poller goroutine. It runs the round while anything needs it
+// and no waiter runs it; when nothing does, it leaves the round for the
+// next waiter to run itself (lead) and parks until kicked. It stops when
+// no socket is open.
+func (p *poller) run() {
 	for {
-		now := p.now()
-		p.apply(r)
+		// A kick may be stale: the waiter that sent it was served since.
+		for !p.needed() {
+			<-p.kick
+		}
+		r := <-p.tok
+		for p.needed() {
+			if p.step(r, -1, nil) {
+				return
+			}
+		}
+		p.tok <- r
+	}
+}
 
+// needed reports whether the poller goroutine must run the round: a
+// goroutine waits that cannot run it itself (pollDesc.waitFor), a drain
+// or a dial is in progress, a change to the epoll is pending, or no socket
+// is left and the poller must stop. Other waiters take the round when it
+// is left (tok).
+func (p *poller) needed() bool {
+	if p.nfollow.Load() > 0 || p.ndialing.Load() > 0 {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.fds) == 0 || len(p.changed) > 0 || len(p.drains) > 0
+}
+
+// kickRound makes the poller goroutine take the round as soon as it is
+// free, unless nothing needs it by then.
+func (p *poller) kickRound() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// kickPoller is kickRound that also interrupts a wait in progress: a
+// change the round must act on now.
+func (p *poller) kickPoller() {
+	p.kickRound()
+	p.lib.pollSignal()
+}
+
+// enqueue puts pd on the changes the round applies next.
+func (p *poller) enqueue(pd *pollDesc) {
+	p.mu.Lock()
+	if !pd.queued {
+		pd.queued = true
+		p.changed = append(p.changed, pd)
+	}
+	p.mu.Unlock()
+}
+
+// leadWait is a waiter that runs the round itself while it waits.
+type leadWait struct {
+	pd    *pollDesc
+	ready chan struct{} // its wake channel, rready or wready
+}
+
+// over reports whether the leading waiter's wait has ended.
+func (w *leadWait) over() bool {
+	select {
+	case <-w.ready:
+	case <-w.pd.closing:
+	case <-w.pd.idle:
+	default:
+		return false
+	}
+	return true
+}
+
+// lead runs the round for w until w's wait ends, as pollDesc.waitFor's
+// select would end it, then leaves the round to whoever needs it next. A
+// change that ends the wait while UDT's wait is in progress interrupts it
+// (interrupt).
+func (p *poller) lead(r *pollRound, w *leadWait, deadline time.Time) error {
+	pollStats.leads.Add(1)
+	p.leader.Store(w.pd)
+	defer func() {
+		// Counted out first: the round must not look needed on its
+		// account once it is left.
+		w.pd.waiting.Add(-1)
+		p.nwaiting.Add(-1)
+		p.leader.Store(nil)
+		p.tok <- r
+	}()
+	for {
+		select {
+		case <-w.ready:
+			return nil
+		case <-w.pd.closing:
+			return net.ErrClosed
+		case <-w.pd.idle:
+			return errPeerIdle
+		default:
+		}
+		limit := time.Duration(-1)
+		if !deadline.IsZero() {
+			if limit = time.Until(deadline); limit <= 0 {
+				return errDeadline
+			}
+		}
+		p.step(r, limit, w)
+	}
+}
+
+// interrupt ends UDT's wait if a waiter of pd is leading: its wait may
+// have ended (a new deadline, the peer idle timeout).
+func (p *poller) interrupt(pd *pollDesc) {
+	if p.leader.Load() == pd {
+		p.lib.pollSignal()
+	}
+}
+
+// step runs one round: the epoll brought in line with the waiters, one
+// wait on UDT (at most limit, if not negative), the waiters it found
+// woken, and a scan when one is due. The poller goroutine runs it with no
+// leader; a waiter leading runs it with its own descriptor, and only the
+// poller goroutine stops (step reports true) when no socket is left.
+func (p *poller) step(r *pollRound, limit time.Duration, leader *leadWait) (stopped bool) {
+	now := p.now()
+	p.apply(r)
+
+	if leader != nil {
+		if leader.over() { // the interest just added woke it, to try again
+			return false
+		}
+	} else {
 		p.mu.Lock()
 		idle := len(p.fds) == 0 && len(p.changed) == 0 && len(p.drains) == 0
 		if idle {
@@ -196,71 +350,78 @@ func (p *poller) run(ep Epoll) {
 		p.mu.Unlock()
 		if idle {
 			p.lib.EpollRelease(r.ep)
-			return
+			return true
 		}
-
-		// How long to wait, and whether UDT's event matters meanwhile.
-		watching := p.watching()
-		if !watching {
-			// Blind first, then look again: a waiter that came before
-			// the store saw blind false and did not wake us.
-			p.blind.Store(true)
-			if watching = p.watching(); watching {
-				p.blind.Store(false)
-			}
-		}
-		timeout := time.Duration(-1)
-		signals := false
-		if watching {
-			due := r.lastScan.Add(scanBackstop)
-			if r.scanDue {
-				due = r.lastScan.Add(scanGap)
-			} else {
-				signals = true
-			}
-			timeout = max(due.Sub(now), 0)
-		}
-		if p.ndialing.Load() > 0 {
-			// Often just after a connect starts, then less often, as a
-			// handshake takes a round trip or two.
-			if d := p.dials.Load(); d != r.dialsSeen {
-				r.dialsSeen, r.dialWait = d, dialTick
-			}
-			if timeout < 0 || timeout > r.dialWait {
-				timeout = r.dialWait
-			}
-		}
-
-		r.ev.Read, r.ev.Write = r.ev.Read[:0], r.ev.Write[:0]
-		why, err := p.lib.pollWait(r.ep, &r.ev, timeout, signals)
-		p.blind.Store(false)
-		pollStats.waits.Add(1)
-		if err != nil {
-			// Only a released epoll fails here, which this package never
-			// does while running; do not spin if it ever happens.
-			time.Sleep(udtTick)
-		}
-		switch why {
-		case pollTimeout:
-			r.dialWait = min(2*r.dialWait, udtTick)
-		case pollReady:
-			if p.deliver(r) {
-				// Let a woken reader or writer run on this thread now,
-				// while it is awake, rather than on one woken for it.
-				runtime.Gosched()
-			}
-		case pollUDT:
-			pollStats.udtSignals.Add(1)
-			r.scanDue = true
-		}
-		now = p.now()
-		watching = p.watching() // a waiter may have come meanwhile
-		if watching && r.scanDue && now.Sub(r.lastScan) >= scanGap {
-			p.scan(r, false)
-		} else if watching && now.Sub(r.lastScan) >= scanBackstop {
-			p.scan(r, true)
+		if !p.needed() {
+			return false // the changes were all it had to do
 		}
 	}
+
+	// How long to wait, and whether UDT's event matters meanwhile.
+	watching := p.watching()
+	if !watching {
+		// Blind first, then look again: a waiter that came before
+		// the store saw blind false and did not wake us.
+		p.blind.Store(true)
+		if watching = p.watching(); watching {
+			p.blind.Store(false)
+		}
+	}
+	timeout := time.Duration(-1)
+	signals := false
+	if watching {
+		due := r.lastScan.Add(scanBackstop)
+		if r.scanDue {
+			due = r.lastScan.Add(scanGap)
+		} else {
+			signals = true
+		}
+		timeout = max(due.Sub(now), 0)
+	}
+	if p.ndialing.Load() > 0 {
+		// Often just after a connect starts, then less often, as a
+		// handshake takes a round trip or two.
+		if d := p.dials.Load(); d != r.dialsSeen {
+			r.dialsSeen, r.dialWait = d, dialTick
+		}
+		if timeout < 0 || timeout > r.dialWait {
+			timeout = r.dialWait
+		}
+	}
+	if limit >= 0 && (timeout < 0 || timeout > limit) {
+		timeout = limit
+	}
+
+	r.ev.Read, r.ev.Write = r.ev.Read[:0], r.ev.Write[:0]
+	why, err := p.lib.pollWait(r.ep, &r.ev, timeout, signals)
+	p.blind.Store(false)
+	pollStats.waits.Add(1)
+	if err != nil {
+		// Only a released epoll fails here, which this package never
+		// does while running; do not spin if it ever happens.
+		time.Sleep(udtTick)
+	}
+	switch why {
+	case pollTimeout:
+		r.dialWait = min(2*r.dialWait, udtTick)
+	case pollReady:
+		if p.deliver(r) && (leader == nil || !leader.over()) {
+			// Let a woken reader or writer run on this thread now,
+			// while it is awake, rather than on one woken for it.
+			runtime.Gosched()
+		}
+	case pollUDT:
+		pollStats.udtSignals.Add(1)
+		r.scanDue = true
+	}
+	now = p.now()
+	watching = p.watching() // a waiter may have come meanwhile
+	if watching && r.scanDue && now.Sub(r.lastScan) >= scanGap {
+		p.scan(r, false)
+	} else if watching && now.Sub(r.lastScan) >= scanBackstop {
+		p.scan(r, true)
+	}
+	return false
 }
 
 // watching reports whether a scan could find something: a waiter on a
@@ -533,7 +694,7 @@ func (p *poller) drain(pd *pollDesc, cancel <-chan struct{}, until time.Time) (i
 		}
 		return 0, nil
 	}
-	p.lib.pollSignal() // the poller counts this drain from now on
+	p.kickPoller() // the poller counts this drain from now on
 	var timeout <-chan time.Time
 	if !until.IsZero() {
 		t := time.NewTimer(time.Until(until))
@@ -721,22 +882,55 @@ func (pd *pollDesc) waitFor(ev Events, gen uint64, cancel <-chan struct{}, limit
 	pd.mu.Unlock()
 	pd.waiting.Add(1)
 	pd.p.nwaiting.Add(1)
+	led := false
 	defer func() {
-		pd.waiting.Add(-1)
-		pd.p.nwaiting.Add(-1)
+		if !led { // lead counts itself out before it leaves the round
+			pd.waiting.Add(-1)
+			pd.p.nwaiting.Add(-1)
+		}
 	}()
-	if ask {
-		pd.p.request(pd)
-	} else if pd.p.blind.Load() {
-		// Armed already, but nothing watches the socket's state.
-		pd.p.lib.pollSignal()
-	}
-
 	defer func() {
 		pd.mu.Lock()
 		pd.done(ev)
 		pd.mu.Unlock()
 	}()
+
+	// A plain wait runs the round itself when nobody does, now or once
+	// whoever does leaves it (tok below). A wait that can end for reasons
+	// of its own (cancel, limit) leaves the round to others.
+	var tok chan *pollRound
+	if cancel == nil && limit.IsZero() {
+		select {
+		case r := <-pd.p.tok:
+			if ask {
+				pd.p.enqueue(pd)
+			}
+			led = true
+			return pd.p.lead(r, &leadWait{pd: pd, ready: ready}, deadline)
+		default:
+		}
+		tok = pd.p.tok
+		if ask {
+			// Someone runs the round: it applies the change now.
+			pd.p.enqueue(pd)
+			pd.p.lib.pollSignal()
+		} else if pd.p.blind.Load() {
+			// Armed already, but nothing watches the socket's state.
+			pd.p.lib.pollSignal()
+		}
+	} else {
+		pd.p.nfollow.Add(1)
+		defer pd.p.nfollow.Add(-1)
+		if ask {
+			pd.p.request(pd)
+		} else {
+			pd.p.kickRound()
+			if pd.p.blind.Load() {
+				pd.p.lib.pollSignal()
+			}
+		}
+	}
+
 	var timeout, expire <-chan time.Time
 	if !deadline.IsZero() {
 		t := time.NewTimer(time.Until(deadline))
@@ -751,6 +945,9 @@ func (pd *pollDesc) waitFor(ev Events, gen uint64, cancel <-chan struct{}, limit
 	select {
 	case <-ready:
 		return nil
+	case r := <-tok:
+		led = true
+		return pd.p.lead(r, &leadWait{pd: pd, ready: ready}, deadline)
 	case <-pd.closing:
 		return net.ErrClosed
 	case <-pd.idle:
@@ -784,6 +981,7 @@ func (pd *pollDesc) setDeadline(t time.Time, ev Events) {
 	}
 	pd.mu.Unlock()
 	pd.wake(ev)
+	pd.p.interrupt(pd)
 }
 
 // close wakes every waiter with net.ErrClosed and has the poller take the
@@ -871,6 +1069,7 @@ func (pd *pollDesc) checkIdle(gen int) {
 			close(pd.idle)
 		})
 		pd.wake(EventIn | EventOut)
+		pd.p.interrupt(pd)
 		return
 	}
 	pd.mu.Lock()

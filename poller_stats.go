@@ -12,6 +12,7 @@ import (
 type PollerStats struct {
 	Runs           int64 // poller goroutines started (one runs while a socket is open)
 	Waits          int64 // returns from waiting on UDT
+	Leads          int64 // blocked calls that ran the poller's wait themselves (no hand-off)
 	Events         int64 // sockets UDT's epoll reported ready
 	Disarmed       int64 // ready sockets nobody waited for, taken out of the epoll
 	Arms           int64 // interest added for a waiter
@@ -47,7 +48,7 @@ type PollerStats struct {
 }
 
 var pollStats struct {
-	runs, waits, events, disarmed, arms, udtSignals, scans, backstopScans, backstopFinds,
+	runs, waits, leads, events, disarmed, arms, udtSignals, scans, backstopScans, backstopFinds,
 	peerCloses, peersLost, peersIdle, closesDrained, closesFailed, dialsRejected, staleRebuilds,
 	abandonedClose, abandonedWait atomic.Int64
 }
@@ -56,7 +57,7 @@ var pollStats struct {
 func ReadPollerStats() PollerStats {
 	s := &pollStats
 	return PollerStats{
-		Runs: s.runs.Load(), Waits: s.waits.Load(), Events: s.events.Load(),
+		Runs: s.runs.Load(), Waits: s.waits.Load(), Leads: s.leads.Load(), Events: s.events.Load(),
 		Disarmed: s.disarmed.Load(), Arms: s.arms.Load(), UDTSignals: s.udtSignals.Load(),
 		Scans: s.scans.Load(), BackstopScans: s.backstopScans.Load(), BackstopFinds: s.backstopFinds.Load(),
 		PeerCloses: s.peerCloses.Load(), PeersLost: s.peersLost.Load(), PeersIdle: s.peersIdle.Load(),

@@ -209,6 +209,17 @@ func draining(t *testing.T, p *poller, n int) {
 	}
 }
 
+// roundFree waits until no goroutine runs the poller's round.
+func roundFree(t *testing.T, p *poller) {
+	t.Helper()
+	for deadline := time.Now().Add(timeoutUpperBound); len(p.tok) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the poller's round is never left free")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
 // parked waits until n goroutines wait in the poller.
 func parked(t *testing.T, p *poller, n int32) {
 	t.Helper()
@@ -268,8 +279,21 @@ func TestPollerArmWakeDisarm(t *testing.T) {
 		t.Fatalf("after two events that found a waiter: interest %v, epoll calls %q; want IN, one add and no remove", f.interest[7], log)
 	}
 
-	f.step(fakeWait{read: []SocketID{7}, why: pollReady}) // nobody waits
+	// Nobody waits on 7, while a reader of another socket runs the poll.
+	other := openFake(t, p, 70)
+	defer closeFake(other)
+	if err := other.wait(EventIn, other.gen(EventIn)); err != nil { // the retry after arming
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- other.wait(EventIn, other.gen(EventIn)) }()
+	parked(t, p, 1)
+	f.step(fakeWait{read: []SocketID{7}, why: pollReady})
 	f.until(t, "IN taken out after an event nobody waited for", func() bool { _, ok := f.interest[7]; return !ok })
+	f.step(fakeWait{read: []SocketID{70}, why: pollReady})
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
 }
 
 // A wake that comes between a caller's failed attempt and its wait (the
@@ -340,17 +364,21 @@ func TestPollerPeerCloseAndLoss(t *testing.T) {
 
 // A reader whose interest is still in the epoll from its last wait asks
 // the poller for nothing when it waits again. If the poller sleeps without
-// watching then (nothing waited when it went to sleep), the reader must
-// still wake it: a peer's close shows only in a scan. Before, it slept on,
-// and udt cat under AddressSanitizer waited a minute for an EOF.
+// watching then (only a dial needed it when it went to sleep, and no
+// goroutine waited), the reader must still wake it: a peer's close shows
+// only in a scan. Before, it slept on, and udt cat under AddressSanitizer
+// waited a minute for an EOF.
 func TestPollerWakesForAnArmedWaiter(t *testing.T) {
 	f, p := newFakePoll()
 	pd := openFake(t, p, 5)
 	defer closeFake(pd)
 	pd.wait(EventIn, pd.gen(EventIn)) // the retry after arming; the interest stays
 	f.until(t, "armed", func() bool { return f.interest[5] == EventIn })
-	// Nothing waits now: the poller's next sleep is blind.
-	f.step(fakeWait{why: pollTimeout})
+	// A dial starts, whose goroutine does not wait yet: the poller's
+	// sleep is blind.
+	p.ndialing.Add(1)
+	defer p.ndialing.Add(-1)
+	p.kickPoller()
 	f.until(t, "a blind sleep", func() bool { return f.waits >= 2 && !f.watched })
 	f.mu.Lock()
 	waits := f.waits
@@ -412,12 +440,94 @@ func TestPollerReplacesStaleEpoll(t *testing.T) {
 	pd.wait(EventIn, pd.gen(EventIn))
 	f.until(t, "armed", func() bool { return f.interest[5] == EventIn })
 	before := ReadPollerStats().StaleRebuilds
+	errc := make(chan error, 1)
+	go func() { errc <- pd.wait(EventIn, pd.gen(EventIn)) }() // someone runs the poll
+	parked(t, p, 1)
 	for range 3 {
 		f.step(fakeWait{read: []SocketID{99}, why: pollReady})
 	}
 	f.until(t, "a second epoll with the interest", func() bool { return f.epolls == 2 && f.live == 1 && f.interest[5] == EventIn })
+	if err := <-errc; err != nil { // woken by the move: the event may be lost with the old epoll
+		t.Fatal(err)
+	}
 	if got := ReadPollerStats().StaleRebuilds - before; got != 1 {
 		t.Fatalf("%d rebuilds counted, want 1", got)
+	}
+}
+
+// A lone waiter runs the poll itself (no hand-off from the poller's
+// goroutine): UDT's event wakes its own thread. What ends a wait while it
+// runs the poll interrupts UDT's wait: a new deadline, a close. And a
+// waiter that came meanwhile and left the poll to it is still woken after
+// it leaves, by the poller goroutine taking the poll back.
+func TestPollerLoneWaiterLeads(t *testing.T) {
+	f, p := newFakePoll()
+	pd := openFake(t, p, 21)
+	other := openFake(t, p, 22)
+	defer closeFake(other)
+	for _, x := range []*pollDesc{pd, other} {
+		if err := x.wait(EventIn, x.gen(EventIn)); err != nil { // the retry after arming
+			t.Fatal(err)
+		}
+	}
+
+	// Woken by its event, having run the poll itself.
+	roundFree(t, p)
+	before := ReadPollerStats().Leads
+	errc := make(chan error, 1)
+	go func() { errc <- pd.wait(EventIn, pd.gen(EventIn)) }()
+	parked(t, p, 1)
+	f.step(fakeWait{read: []SocketID{21}, why: pollReady})
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if got := ReadPollerStats().Leads - before; got != 1 {
+		t.Fatalf("%d waits ran the poll, want 1", got)
+	}
+
+	// A deadline set while it waits in UDT ends the wait.
+	f.mu.Lock()
+	waits := f.waits
+	f.mu.Unlock()
+	go func() { errc <- pd.wait(EventIn, pd.gen(EventIn)) }()
+	f.until(t, "waiting in UDT", func() bool { return f.waits > waits })
+	pd.setDeadline(time.Now().Add(-time.Second), EventIn)
+	if err := <-errc; err != nil { // woken to look at the new deadline
+		t.Fatal(err)
+	}
+	if err := pd.wait(EventIn, pd.gen(EventIn)); err != errDeadline {
+		t.Fatalf("wait past the deadline: %v, want errDeadline", err)
+	}
+	pd.setDeadline(time.Time{}, EventIn)
+
+	// A second reader comes while the first runs the poll, which then
+	// leaves: the second's event still wakes it.
+	f.mu.Lock()
+	waits = f.waits
+	f.mu.Unlock()
+	go func() { errc <- pd.wait(EventIn, pd.gen(EventIn)) }()
+	f.until(t, "the first waiting in UDT", func() bool { return f.waits > waits })
+	errc2 := make(chan error, 1)
+	go func() { errc2 <- other.wait(EventIn, other.gen(EventIn)) }()
+	parked(t, p, 2)
+	f.step(fakeWait{read: []SocketID{21}, why: pollReady})
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	f.step(fakeWait{read: []SocketID{22}, why: pollReady}) // the second runs the poll now
+	if err := <-errc2; err != nil {
+		t.Fatal(err)
+	}
+
+	// A close while it waits in UDT ends the wait with net.ErrClosed.
+	f.mu.Lock()
+	waits = f.waits
+	f.mu.Unlock()
+	go func() { errc <- pd.wait(EventIn, pd.gen(EventIn)) }()
+	f.until(t, "waiting in UDT", func() bool { return f.waits > waits })
+	closeFake(pd)
+	if err := <-errc; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("wait across a close: %v, want net.ErrClosed", err)
 	}
 }
 
@@ -435,7 +545,8 @@ func TestPollerDrain(t *testing.T) {
 	done := make(chan res, 1)
 	go func() { left, err := p.drain(pd, nil, time.Time{}); done <- res{left, err} }()
 	draining(t, p, 1)
-	f.step(fakeWait{why: pollUDT}) // an ACK, not the last
+	f.step(fakeWait{why: pollUDT})     // an ACK, not the last
+	f.step(fakeWait{why: pollTimeout}) // taken once the scan after it is done
 	select {
 	case r := <-done:
 		t.Fatalf("drain ended with packets unacknowledged: %+v", r)
