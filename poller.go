@@ -184,12 +184,7 @@ func (p *poller) forget(pd *pollDesc) {
 
 // request tells the poller that pd's wanted interest or closing changed.
 func (p *poller) request(pd *pollDesc) {
-	p.mu.Lock()
-	if !pd.queued {
-		pd.queued = true
-		p.changed = append(p.changed, pd)
-	}
-	p.mu.Unlock()
+	p.enqueue(pd)
 	p.kickPoller()
 }
 
