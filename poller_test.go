@@ -485,12 +485,18 @@ func TestPollerLoneWaiterLeads(t *testing.T) {
 		t.Fatalf("%d waits ran the poll, want 1", got)
 	}
 
+	// waitInUDT starts a wait on pd, and returns once it runs UDT's wait.
+	waitInUDT := func() {
+		t.Helper()
+		f.mu.Lock()
+		waits := f.waits
+		f.mu.Unlock()
+		go func() { errc <- pd.wait(EventIn, pd.gen(EventIn)) }()
+		f.until(t, "a wait in UDT", func() bool { return f.waits > waits })
+	}
+
 	// A deadline set while it waits in UDT ends the wait.
-	f.mu.Lock()
-	waits := f.waits
-	f.mu.Unlock()
-	go func() { errc <- pd.wait(EventIn, pd.gen(EventIn)) }()
-	f.until(t, "waiting in UDT", func() bool { return f.waits > waits })
+	waitInUDT()
 	pd.setDeadline(time.Now().Add(-time.Second), EventIn)
 	if err := <-errc; err != nil { // woken to look at the new deadline
 		t.Fatal(err)
@@ -502,11 +508,7 @@ func TestPollerLoneWaiterLeads(t *testing.T) {
 
 	// A second reader comes while the first runs the poll, which then
 	// leaves: the second's event still wakes it.
-	f.mu.Lock()
-	waits = f.waits
-	f.mu.Unlock()
-	go func() { errc <- pd.wait(EventIn, pd.gen(EventIn)) }()
-	f.until(t, "the first waiting in UDT", func() bool { return f.waits > waits })
+	waitInUDT()
 	errc2 := make(chan error, 1)
 	go func() { errc2 <- other.wait(EventIn, other.gen(EventIn)) }()
 	parked(t, p, 2)
@@ -520,11 +522,7 @@ func TestPollerLoneWaiterLeads(t *testing.T) {
 	}
 
 	// A close while it waits in UDT ends the wait with net.ErrClosed.
-	f.mu.Lock()
-	waits = f.waits
-	f.mu.Unlock()
-	go func() { errc <- pd.wait(EventIn, pd.gen(EventIn)) }()
-	f.until(t, "waiting in UDT", func() bool { return f.waits > waits })
+	waitInUDT()
 	closeFake(pd)
 	if err := <-errc; !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("wait across a close: %v, want net.ErrClosed", err)
