@@ -338,8 +338,9 @@ func (p *benchProc) stop() {
 // connection sends; "send" and "connsend" connect to ADDR, send
 // 100,000-byte blocks and print appclient's perfmon line each second.
 // "conn" modes use net.Conn (Dial, Listen), the others Socket, as
-// appclient and appserver use UDT's socket calls. It never returns: the
-// parent kills it.
+// appclient and appserver use UDT's socket calls; "connecho" echoes
+// 64-byte messages on one net.Conn (BenchmarkEchoLatencyVsReference). It
+// never returns: the parent kills it.
 func benchChild(spec string) {
 	mode, addr, _ := strings.Cut(spec, " ")
 	fail := func(err error) {
@@ -385,6 +386,18 @@ func benchChild(spec string) {
 		}
 		_, err = io.Copy(io.Discard, c)
 		fail(fmt.Errorf("connection ended: %v", err))
+	case "connecho":
+		// BenchmarkEchoLatencyVsReference's server in a process of its own.
+		l, err := udt.Listen("udt", "127.0.0.1:0")
+		if err != nil {
+			fail(err)
+		}
+		fmt.Printf("port %d\n", l.Addr().(*udt.Addr).Port())
+		c, err := l.Accept()
+		if err != nil {
+			fail(err)
+		}
+		fail(fmt.Errorf("connection ended: %v", echo64(c)))
 	case "send", "connsend":
 		var sock udt.Socket
 		var write func([]byte) (int, error)

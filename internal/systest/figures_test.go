@@ -332,8 +332,10 @@ int main(int argc, char** argv) {
 `
 
 // BenchmarkEchoLatencyVsReference times 64-byte round trips on one loopback
-// connection, through the net layer and through the C++ library's blocking
-// calls (echoCPP, compiled here), in alternating rounds of
+// connection, through the net layer (both ends in this process, and the
+// server in a process of its own, where each process has one reader) and
+// through the C++ library's blocking calls (echoCPP, compiled here, both
+// ends in one process), in alternating rounds of
 // UDT_ECHO_ROUNDS (5) x 2,000 trips, and prints each round's p50/p90/p99
 // and the ratio of the medians of p50: what the binding's waiting in Go
 // (UDT's event, the poller, the goroutine) adds to UDT's own latency.
@@ -362,26 +364,10 @@ func BenchmarkEchoLatencyVsReference(b *testing.B) {
 		}
 		return [3]time.Duration{time.Duration(q[0] * 1e3), time.Duration(q[1] * 1e3), time.Duration(q[2] * 1e3)}
 	}
-	goEcho := func() [3]time.Duration {
-		l := listenT(b, "udt", "127.0.0.1:0", udt.Config{})
-		defer l.Close()
-		go func() {
-			s, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer s.Close()
-			b := make([]byte, 64)
-			for {
-				if _, err := io.ReadFull(s, b); err != nil {
-					return
-				}
-				if _, err := s.Write(b); err != nil {
-					return
-				}
-			}
-		}()
-		c, err := udt.Dial("udt", l.Addr().String())
+	// The Go client: trips 64-byte round trips on one net.Conn, after
+	// 100 to warm up.
+	goEcho := func(addr string) [3]time.Duration {
+		c, err := udt.Dial("udt", addr)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -403,19 +389,58 @@ func BenchmarkEchoLatencyVsReference(b *testing.B) {
 		slices.Sort(rtt)
 		return [3]time.Duration{rtt[trips/2], rtt[trips*9/10], rtt[trips*99/100]}
 	}
-	var goP50, cppP50 []time.Duration
-	for r := range rounds {
-		g, c := goEcho(), cpp()
-		goP50, cppP50 = append(goP50, g[0]), append(cppP50, c[0])
-		b.Logf("round %d: Go p50/p90/p99 %v/%v/%v, C++ %v/%v/%v", r+1,
-			g[0].Round(time.Microsecond), g[1].Round(time.Microsecond), g[2].Round(time.Microsecond),
-			c[0].Round(time.Microsecond), c[1].Round(time.Microsecond), c[2].Round(time.Microsecond))
+	// Both ends in this process, as the C++ program has both.
+	goOne := func() [3]time.Duration {
+		l := listenT(b, "udt", "127.0.0.1:0", udt.Config{})
+		defer l.Close()
+		go func() {
+			s, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer s.Close()
+			echo64(s)
+		}()
+		return goEcho(l.Addr().String())
 	}
-	slices.Sort(goP50)
+	// The server in a process of its own: each process has one reader.
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	goTwo := func() [3]time.Duration {
+		p := startBenchChild(b, self, "connecho", "", false)
+		defer p.stop()
+		l := p.waitFor(b, func(l string) bool { return strings.HasPrefix(l, "port ") }, testenv.TimeoutUpperBound)
+		return goEcho("127.0.0.1:" + strings.TrimPrefix(l, "port "))
+	}
+	us := func(d time.Duration) time.Duration { return d.Round(time.Microsecond) }
+	var oneP50, twoP50, cppP50 []time.Duration
+	for r := range rounds {
+		g, t, c := goOne(), goTwo(), cpp()
+		oneP50, twoP50, cppP50 = append(oneP50, g[0]), append(twoP50, t[0]), append(cppP50, c[0])
+		b.Logf("round %d: p50/p90/p99 Go %v/%v/%v, Go in two processes %v/%v/%v, C++ %v/%v/%v", r+1,
+			us(g[0]), us(g[1]), us(g[2]), us(t[0]), us(t[1]), us(t[2]), us(c[0]), us(c[1]), us(c[2]))
+	}
+	slices.Sort(oneP50)
+	slices.Sort(twoP50)
 	slices.Sort(cppP50)
-	gm, cm := goP50[rounds/2], cppP50[rounds/2]
+	gm, tm, cm := oneP50[rounds/2], twoP50[rounds/2], cppP50[rounds/2]
 	ps := udt.ReadPollerStats()
 	b.Logf("waits in UDT's epoll %d, run by the waiting goroutine itself %d", ps.Waits, ps.Leads)
-	b.Logf("64-byte echo on loopback, median of %d rounds' p50: Go %v, C++ %v, Go/C++ %.2f", rounds,
-		gm.Round(time.Microsecond), cm.Round(time.Microsecond), float64(gm)/float64(max(cm, 1)))
+	b.Logf("64-byte echo on loopback, median of %d rounds' p50: Go %v, C++ %v, Go/C++ %.2f; Go in two processes %v, /C++ %.2f", rounds,
+		us(gm), us(cm), float64(gm)/float64(max(cm, 1)), us(tm), float64(tm)/float64(max(cm, 1)))
+}
+
+// echo64 sends back every 64-byte message c brings, until an error.
+func echo64(c io.ReadWriter) error {
+	b := make([]byte, 64)
+	for {
+		if _, err := io.ReadFull(c, b); err != nil {
+			return err
+		}
+		if _, err := c.Write(b); err != nil {
+			return err
+		}
+	}
 }
