@@ -374,7 +374,7 @@ func benchChild(spec string) {
 				fail(err)
 			}
 		}
-	case "connrecv":
+	case "connrecv", "connecho":
 		l, err := udt.Listen("udt", "127.0.0.1:0")
 		if err != nil {
 			fail(err)
@@ -384,20 +384,13 @@ func benchChild(spec string) {
 		if err != nil {
 			fail(err)
 		}
-		_, err = io.Copy(io.Discard, c)
+		if mode == "connecho" {
+			// BenchmarkEchoLatencyVsReference's server in a process of its own.
+			err = echo64(c)
+		} else {
+			_, err = io.Copy(io.Discard, c)
+		}
 		fail(fmt.Errorf("connection ended: %v", err))
-	case "connecho":
-		// BenchmarkEchoLatencyVsReference's server in a process of its own.
-		l, err := udt.Listen("udt", "127.0.0.1:0")
-		if err != nil {
-			fail(err)
-		}
-		fmt.Printf("port %d\n", l.Addr().(*udt.Addr).Port())
-		c, err := l.Accept()
-		if err != nil {
-			fail(err)
-		}
-		fail(fmt.Errorf("connection ended: %v", echo64(c)))
 	case "send", "connsend":
 		var sock udt.Socket
 		var write func([]byte) (int, error)
