@@ -365,10 +365,9 @@ const TestAttemptTimeout = 90 * time.Second
 // connect that retries a refused TCP connection (connectRetry), so the
 // race no longer decides the run. Test 3 uses fixed UDP ports 51000-51049
 // and 61000-61049, the first range inside Linux's ephemeral ports. RunTest
-// gives each attempt
-// [TestAttemptTimeout], ends sooner one whose output has stood still at
-// the start of test 2 for 50 s, and retries, once, an attempt that hung;
-// any other failure is returned at once.
+// gives each attempt [TestAttemptTimeout], ends sooner one whose output has
+// stood still at the start of test 2 for 50 s, and retries, once, an
+// attempt that hung; any other failure is returned at once.
 //
 // Two test programs running at once break each other, so RunTest holds a
 // machine-wide lock (a flock on a file in [os.TempDir]) while it runs,
