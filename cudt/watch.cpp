@@ -159,25 +159,34 @@ void copy_set(const std::set<int>& s, int* out, int* n) {
 // them; the poller waits on a condition of ours, with the counts as its
 // predicate. UDT's epoll changes a ready set without its event, and after
 // it (CUDT::sendCtrl acknowledges, then readies): the shim also counts
-// every CEPoll::update_events that may have readied a watched socket, the
-// moment it is done, so a reader waits for the data and no longer.
+// every CEPoll::update_events that readied a watched socket, the moment it
+// is done, so a reader waits for the data and no longer.
+//
+// Only what the sleeper waits for wakes it. UDT raises its event on every
+// ACK both ways (CSndBuffer::ackData, CRcvBuffer::ackData) and readies a
+// socket for writing on every ACK it receives, whether or not anyone
+// watches for that: a 64-byte echo woke the poller's thread four times a
+// round trip for the one readiness it waited for, each a context switch
+// on UDT's two cores' worth of work.
 std::atomic<unsigned long> g_events(0);  // UDT events seen
-std::atomic<unsigned long> g_ready(0);   // update_events that may have readied a socket
+std::atomic<unsigned long> g_ready(0);   // update_events that readied a watched socket
 std::atomic<int> g_wake(0);              // set by cudt_poll_signal
 std::atomic<uint32_t> g_futex(0);        // bumped by every notify; the poller sleeps on it
 std::atomic<int> g_sleeping(0);          // waits about to sleep, or asleep (the poller's, one)
+std::atomic<int> g_sleeping_sig(0);      // those of them that UDT's event ends
 unsigned long g_seen = 0;                // g_events at the poller's last return
 
-// notify wakes the poller if it sleeps. The counts change before it, and
-// the poller sets g_sleeping before it reads g_futex (all sequentially
+// notify wakes the poller if it sleeps (sleepers: g_sleeping, or for UDT's
+// event g_sleeping_sig). The counts change before it, and the poller sets
+// its sleeper counts before it reads g_futex (all sequentially
 // consistent): either this sees it sleeping and wakes it, or the poller
 // reads the new g_futex, and its counts, and does not sleep. A futex of
 // our own rather than a condition variable: the waker takes no lock the
 // woken thread then waits for, and a poller that is awake costs UDT's
 // threads one atomic load.
-void notify() {
+void notify(const std::atomic<int>& sleepers = g_sleeping) {
 	g_futex.fetch_add(1);
-	if (g_sleeping.load() == 0) return;
+	if (sleepers.load() == 0) return;
 	syscall(SYS_futex, &g_futex, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
@@ -508,11 +517,15 @@ int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* l
 			timespec rel;
 			rel.tv_sec = time_t(wait / 1000000);
 			rel.tv_nsec = long(wait % 1000000) * 1000;
+			// UDT's event changes no ready set (readyings count in
+			// g_ready): it matters only to a wait that asked for it.
 			g_sleeping.fetch_add(1);
+			if (signals) g_sleeping_sig.fetch_add(1);
 			uint32_t f = g_futex.load();
-			if (g_wake.load() == 0 && g_events.load() == ev_before && g_ready.load() == ready_before &&
-			    (!signals || g_events.load() == g_seen))
+			if (g_wake.load() == 0 && g_ready.load() == ready_before &&
+			    (!signals || (g_events.load() == ev_before && g_events.load() == g_seen)))
 				syscall(SYS_futex, &g_futex, FUTEX_WAIT_PRIVATE, f, &rel, NULL, 0);
+			if (signals) g_sleeping_sig.fetch_sub(1);
 			g_sleeping.fetch_sub(1);
 		}
 	} catch (const std::exception& x) {
@@ -539,17 +552,39 @@ extern "C" int __real__ZN6CEPoll13update_eventsERKiRSt3setIiSt4lessIiESaIiEEib(C
 extern "C" void __wrap__ZN6CTimer12triggerEventEv(void) {
 	__real__ZN6CTimer12triggerEventEv();
 	g_events.fetch_add(1);
-	notify();
+	notify(g_sleeping_sig);
+}
+
+// readied reports whether uid is in a ready set, for one of events, of an
+// epoll in eids: whether update_events(uid, eids, events, true) readied
+// something (UDT readies only for the events an epoll watches), or left
+// it readied. Under UDT's epoll lock, as UDT reads eids.
+static bool readied(CEPoll* ep, UDTSOCKET u, const std::set<int>* eids, int events) {
+	pthread_mutex_t* mu = &(ep->*member(PollLock()));
+	PollMap& polls = ep->*member(Polls());
+	bool found = false;
+	pthread_mutex_lock(mu);
+	for (std::set<int>::const_iterator i = eids->begin(); !found && i != eids->end(); ++i) {
+		PollMap::const_iterator p = polls.find(*i);
+		if (p == polls.end()) continue;
+		const CEPollDesc& d = p->second;
+		found = ((events & UDT_EPOLL_IN) && d.m_sUDTReads.count(u)) ||
+		        ((events & UDT_EPOLL_OUT) && d.m_sUDTWrites.count(u)) ||
+		        ((events & UDT_EPOLL_ERR) && d.m_sUDTExcepts.count(u));
+	}
+	pthread_mutex_unlock(mu);
+	return found;
 }
 
 // CEPoll::update_events(uid, eids, events, enable). A socket in no epoll
-// (eids empty, as for every socket nobody waits on) readies nothing.
+// (eids empty, as for every socket nobody waits on) readies nothing; one
+// in ours readies only what the epoll watches it for.
 extern "C" int __wrap__ZN6CEPoll13update_eventsERKiRSt3setIiSt4lessIiESaIiEEib(CEPoll* ep, const UDTSOCKET* u,
                                                                                std::set<int>* eids, int events,
                                                                                bool enable) {
 	bool watched = !eids->empty();
 	int ret = __real__ZN6CEPoll13update_eventsERKiRSt3setIiSt4lessIiESaIiEEib(ep, u, eids, events, enable);
-	if (enable && watched) {
+	if (enable && watched && readied(ep, *u, eids, events)) {
 		g_ready.fetch_add(1);
 		notify();
 	}
