@@ -749,3 +749,42 @@ func TestManyConnsStayFlat(t *testing.T) {
 	mu.Unlock()
 	wg.Wait()
 }
+
+// TestPollerWakesOnlyForItsEvents: UDT readies a socket for writing on
+// every ACK it receives and raises its event on every ACK both ways; the
+// thread waiting in UDT for a reader must sleep through those, as a
+// thread blocked in UDT's own recv does, and wake for the data.
+func TestPollerWakesOnlyForItsEvents(t *testing.T) {
+	c, s := connPair(t, Config{})
+	const rounds = 300
+	go func() {
+		b := make([]byte, 64)
+		for range rounds {
+			if _, err := io.ReadFull(s, b); err != nil {
+				return
+			}
+			if _, err := s.Write(b); err != nil {
+				return
+			}
+		}
+	}()
+	msg := make([]byte, 64)
+	before := ReadPollerStats()
+	for i := range rounds {
+		if _, err := c.Write(msg); err != nil {
+			t.Fatalf("round %d: Write: %v", i, err)
+		}
+		if _, err := io.ReadFull(c, msg); err != nil {
+			t.Fatalf("round %d: Read: %v", i, err)
+		}
+	}
+	after := ReadPollerStats()
+	idle, waits := after.IdleWakes-before.IdleWakes, after.Waits-before.Waits
+	t.Logf("%d round trips: %d waits in UDT, %d idle wakes", rounds, waits, idle)
+	// Each round trip brings each end an ACK and a reply: four readyings
+	// or events nobody waits for. A few idle wakes may come from UDT's
+	// 10 ms looks and other tests' sockets.
+	if idle > rounds/4 {
+		t.Errorf("%d idle wakes in %d round trips: the waiting thread woke for readyings or events it did not wait for", idle, rounds)
+	}
+}

@@ -1,5 +1,6 @@
 // What UDT 4.11 knows and does not report: see watch.h.
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -175,6 +176,7 @@ std::atomic<uint32_t> g_futex(0);        // bumped by every notify; the poller s
 std::atomic<int> g_sleeping(0);          // waits about to sleep, or asleep (the poller's, one)
 std::atomic<int> g_sleeping_sig(0);      // those of them that UDT's event ends
 unsigned long g_seen = 0;                // g_events at the poller's last return
+std::atomic<uint64_t> g_idle_wakes(0);   // wakes that found nothing to report
 
 // notify wakes the poller if it sleeps (sleepers: g_sleeping, or for UDT's
 // event g_sleeping_sig). The counts change before it, and the poller sets
@@ -475,6 +477,7 @@ int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* l
 	*signalled = 0;
 	try {
 		uint64_t start = CTimer::getTime();
+		bool woken = false;  // by a notify, since the last look
 		for (;;) {
 			std::set<UDTSOCKET> r, w;
 			std::set<SYSSOCKET> lr;
@@ -510,6 +513,7 @@ int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* l
 				if (lrn) *lrn = 0;
 				return 0;
 			}
+			if (woken) g_idle_wakes.fetch_add(1, std::memory_order_relaxed);
 			// UDT's epoll sets change without its event now and then: look
 			// again within its own 10 ms.
 			uint64_t wait = kTick;
@@ -522,9 +526,10 @@ int cudt_poll_wait(int eid, int* rd, int* rn, int* wr, int* wn, int* lrd, int* l
 			g_sleeping.fetch_add(1);
 			if (signals) g_sleeping_sig.fetch_add(1);
 			uint32_t f = g_futex.load();
+			woken = true;
 			if (g_wake.load() == 0 && g_ready.load() == ready_before &&
 			    (!signals || (g_events.load() == ev_before && g_events.load() == g_seen)))
-				syscall(SYS_futex, &g_futex, FUTEX_WAIT_PRIVATE, f, &rel, NULL, 0);
+				woken = syscall(SYS_futex, &g_futex, FUTEX_WAIT_PRIVATE, f, &rel, NULL, 0) == 0 || errno == EAGAIN;
 			if (signals) g_sleeping_sig.fetch_sub(1);
 			g_sleeping.fetch_sub(1);
 		}
@@ -595,6 +600,8 @@ void cudt_poll_signal(void) {
 	g_wake.store(1);
 	notify();
 }
+
+uint64_t cudt_poll_idle_wakes(void) { return g_idle_wakes.load(); }
 
 int cudt_perf_ended(int u, cudt_perf* p) {
 	memset(p, 0, sizeof *p);

@@ -11,6 +11,7 @@ package cudt
 #cgo noescape cudt_poll_wait
 #cgo nocallback cudt_poll_wait
 #cgo nocallback cudt_poll_signal
+#cgo nocallback cudt_poll_idle_wakes
 #cgo nocallback cudt_connect_settled
 #cgo noescape cudt_perf_ended
 #cgo nocallback cudt_perf_ended
@@ -116,6 +117,11 @@ func PollWait(eid int, rd, wr, lrd []int32, us int64, signals bool) (nr, nw, nlr
 
 // PollSignal makes a PollWait in progress, or the next one, return at once.
 func PollSignal() { C.cudt_poll_signal() }
+
+// PollIdleWakes counts the times PollWait's thread was woken, or found
+// itself notified before it slept, and had nothing to report: what a
+// readying or event it did not wait for cost.
+func PollIdleWakes() uint64 { return uint64(C.cudt_poll_idle_wakes()) }
 
 // PerfEnded reads the totals UDT keeps for a connection that is closing or
 // broken, which Perfmon refuses (ECONNLOST) until UDT deletes the socket;

@@ -77,6 +77,10 @@ void cudt_conn_unwatch(int u);
 /* Makes a cudt_poll_wait in progress, or the next one, return at once. */
 void cudt_poll_signal(void);
 
+/* The times a cudt_poll_wait was woken, or found it had been notified before
+ * it slept, and went back to sleep with nothing to report. */
+uint64_t cudt_poll_idle_wakes(void);
+
 #ifdef __cplusplus
 }
 
