@@ -167,8 +167,7 @@ void copy_set(const std::set<int>& s, int* out, int* n) {
 // ACK both ways (CSndBuffer::ackData, CRcvBuffer::ackData) and readies a
 // socket for writing on every ACK it receives, whether or not anyone
 // watches for that: a 64-byte echo woke the poller's thread four times a
-// round trip for the one readiness it waited for, each a context switch
-// on UDT's two cores' worth of work.
+// round trip for the one readiness it waited for.
 std::atomic<unsigned long> g_events(0);  // UDT events seen
 std::atomic<unsigned long> g_ready(0);   // update_events that readied a watched socket
 std::atomic<int> g_wake(0);              // set by cudt_poll_signal
