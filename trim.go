@@ -8,7 +8,8 @@ import (
 )
 
 // theTrim hands back the C heap of the sockets UDT has deleted
-// (internal/heaptrim says when; SetHeapPolicy can turn it off).
+// (internal/heaptrim says when; SetHeapPolicy can turn it off); what the
+// shim keeps warm for the next connections, once the closes stop.
 var theTrim = heaptrim.New(func() uint64 { return cudt.Heap().Free }, cudt.TrimHeap)
 
 // noteSocketClosed is called once for each socket closed in UDT.

@@ -24,19 +24,22 @@ static int cudt_mallopt(int param, int value) { return mallopt(param, value); }
 */
 import "C"
 
-// HeapInfo is what glibc's mallinfo2 reports for the whole process.
+// HeapInfo is what glibc's mallinfo2 reports for the whole process, with
+// the arrays the shim serves for UDT's new[] outside it (WarmCounts):
+// those UDT holds count as mapped, those kept for later as free.
 type HeapInfo struct {
 	Arena   uint64 // bytes the arenas took from the system (sbrk and heaps)
 	InUse   uint64 // bytes in allocated chunks of the arenas
-	Free    uint64 // bytes in free chunks: freed but kept (resident or not)
-	Mmapped uint64 // bytes in chunks mapped on their own, freed at once
+	Free    uint64 // bytes in free chunks: freed but kept (resident or not), and the shim's kept pages
+	Mmapped uint64 // bytes in chunks mapped on their own, and the shim's warm arrays in use
 }
 
 // Heap reads the C heap's figures.
 func Heap() HeapInfo {
 	var h C.cudt_heap_info
 	C.cudt_heap_info_get(&h)
-	return HeapInfo{uint64(h.arena), uint64(h.inuse), uint64(h.free), uint64(h.mmapped)}
+	live, kept := WarmCounts()
+	return HeapInfo{uint64(h.arena), uint64(h.inuse), uint64(h.free) + kept, uint64(h.mmapped) + live}
 }
 
 // mallopt parameters (malloc.h).

@@ -29,6 +29,7 @@
 extern "C" {
 void* __real__Znam(size_t n);
 void __real__ZdaPv(void* p);
+void __real__ZdaPvm(void* p, size_t n);
 void __real__ZN12CSndLossListC1Ei(void* self, int size);
 void __real__ZN12CRcvLossListC1Ei(void* self, int size);
 void __real__ZN10CRcvBufferC1EP10CUnitQueuei(void* self, CUnitQueue* q, int size);
@@ -95,17 +96,24 @@ size_t roundPages(size_t n) { return (n + pageSize() - 1) & ~(pageSize() - 1); }
 // arrays only when packets are lost, a receive buffer's slots as packets
 // land in them.
 
-// A mapping of ours: its length, and whether it maps the 0xff file.
+// What a mapping holds when handed out: zero pages, the 0xff file, or
+// whatever the last array left (kWarm: new[]'s arrays, which UDT writes
+// before it reads). kZeroHot is a zero mapping whose first page was kept
+// resident, zeroed, when it was freed: for receive slots, whose first
+// write lands there.
+enum { kZero = 0, kOnes = 1, kWarm = 2, kZeroHot = 3 };
+
+// A mapping of ours: its length and kind (kZero, kOnes or kWarm).
 struct Mapping {
 	size_t len;
-	bool ones;
+	int kind;
 };
 
-std::mutex lazyMu; // guards live, pool, pooled and the file's creation
+std::mutex lazyMu; // guards what follows but the atomics
 std::unordered_map<void*, Mapping>* live; // the arrays UDT holds now
 int onesFd = -1;                          // the 0xff file, CUDT_LAZY_MAX bytes
 bool onesFailed;                          // memfd_create refused: no -1 arrays
-size_t liveCap;                           // mappings allowed at once
+size_t liveCap;                           // untouched mappings allowed at once
 std::atomic<uint64_t> lazyMapped{0}, lazyRefused{0}, lazyReused{0};
 
 // Mappings UDT freed, handed back to the kernel's pages (MADV_DONTNEED:
@@ -113,12 +121,28 @@ std::atomic<uint64_t> lazyMapped{0}, lazyRefused{0}, lazyReused{0};
 // a burst of dials would otherwise map and unmap five arrays a socket,
 // a tenth of its profile. At most kMaxPooled (the arrays of 512 sockets:
 // a burst of 200 connections within one process is 400), within liveCap
-// with live.
+// with the untouched arrays live.
 const size_t kMaxPooled = 4096;
-std::unordered_map<size_t, std::vector<void*>>* pool; // by length, the 0xff ones at length|1
-size_t pooled;
+std::unordered_map<size_t, std::vector<void*>>* pool; // by poolKey
+size_t pooled;                                        // untouched ones kept
 
-size_t poolKey(size_t len, bool ones) { return len | (ones ? 1 : 0); }
+size_t poolKey(size_t len, int kind) { return len | size_t(kind); }
+
+// Warm arrays (warmArray): those UDT holds and those kept, in number
+// (at most an eighth of liveCap together, on top of it: some 500
+// sockets' worth with the defaults; past it new[] takes the C heap) and
+// in bytes (at most kWarmKeep kept, with the zeroed first pages of
+// receive slots in hotKept; cudt_warm_release hands them back).
+size_t warmN, warmPooledN;
+size_t warmLive, warmKept, hotKept;
+const size_t kWarmKeep = 32 << 20;
+const size_t kWarmMin = 4096, kWarmMax = 64 << 10;
+std::atomic<bool> warmOn{true};
+
+size_t pageSize();
+
+// lazyLive is the number of untouched arrays UDT holds; lazyMu held.
+size_t lazyLive() { return live->size() - warmN; }
 
 // capFromMapCount keeps the mappings of ours to a quarter of the
 // process's map count limit: the Go runtime, the C heap and thread stacks
@@ -170,6 +194,93 @@ int onesFile() {
 	return fd;
 }
 
+// takePooled hands out a kept mapping of len bytes and the given kind, or
+// null if none is kept; lazyMu held. It throws if the registry cannot
+// grow.
+void* takePooled(size_t len, int kind) {
+	auto kept = pool->find(poolKey(len, kind));
+	if (kept == pool->end() || kept->second.empty()) {
+		return nullptr;
+	}
+	void* p = kept->second.back();
+	live->emplace(p, Mapping{len, kind == kZeroHot ? kZero : kind});
+	kept->second.pop_back();
+	if (kind == kWarm) {
+		warmPooledN--;
+		warmN++;
+		warmKept -= len;
+		warmLive += len;
+		return p;
+	}
+	pooled--;
+	if (kind == kZeroHot) {
+		hotKept -= pageSize();
+	}
+	lazyMapped.fetch_add(1, std::memory_order_relaxed);
+	lazyReused.fetch_add(1, std::memory_order_relaxed);
+	return p;
+}
+
+// mapArray returns a mapping of n bytes of the given kind (kZero, kOnes
+// or kWarm), a kept one if it can (for hot, a zero one with its first
+// page resident first), or null when none can be had (the cap reached,
+// the kernel refused).
+void* mapArray(size_t n, int kind, bool hot = false) {
+	size_t len = roundPages(n);
+	bool warm = kind == kWarm;
+	auto refuse = [warm]() -> void* {
+		if (!warm) {
+			lazyRefused.fetch_add(1, std::memory_order_relaxed);
+		}
+		return nullptr;
+	};
+	std::lock_guard<std::mutex> g(lazyMu);
+	initLive();
+	if (warm ? warmN >= liveCap / 8 : lazyLive() >= liveCap) {
+		return refuse();
+	}
+	try {
+		void* p = hot ? takePooled(len, kZeroHot) : nullptr;
+		if (p == nullptr) {
+			p = takePooled(len, kind);
+		}
+		if (p != nullptr) {
+			return p;
+		}
+	} catch (...) {
+		return refuse();
+	}
+	if (warm ? warmN + warmPooledN >= liveCap / 8 : lazyLive() + pooled >= liveCap) {
+		return refuse();
+	}
+	void* p;
+	if (kind == kOnes) {
+		int fd = onesFile();
+		if (fd < 0) {
+			return refuse();
+		}
+		p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	} else {
+		p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	}
+	if (p == MAP_FAILED) {
+		return refuse();
+	}
+	try {
+		live->emplace(p, Mapping{len, kind});
+	} catch (...) {
+		munmap(p, len);
+		return refuse();
+	}
+	if (warm) {
+		warmN++;
+		warmLive += len;
+	} else {
+		lazyMapped.fetch_add(1, std::memory_order_relaxed);
+	}
+	return p;
+}
+
 // lazyArray returns an untouched array of n bytes, all 0xff when ones is
 // set and zero otherwise, or null when such an array cannot be had here
 // (too small to gain, too large for the file, the mapping cap reached,
@@ -178,56 +289,25 @@ void* lazyArray(size_t n, bool ones) {
 	if (n < CUDT_PREFAULT_MIN || n > CUDT_LAZY_MAX) {
 		return nullptr;
 	}
-	size_t len = roundPages(n);
-	std::lock_guard<std::mutex> g(lazyMu);
-	initLive();
-	if (live->size() >= liveCap) {
-		lazyRefused.fetch_add(1, std::memory_order_relaxed);
+	return mapArray(n, ones ? kOnes : kZero);
+}
+
+bool untouched();
+
+// warmArray serves a new[] of n bytes from a warm mapping, or returns
+// null to leave it to the C heap. UDT allocates a connection's ACK
+// history (4, 4 and 8 KiB) and send buffer (32 packets) with new[] and
+// writes them as it goes: from the C heap, whose freed chunks glibc
+// scatters over its arenas and malloc_trim hands back, each setup in a
+// burst wrote fresh pages, a page fault each (a tenth of a burst's CPU,
+// on the one receive thread that sets up a port's connections). A warm
+// mapping keeps the pages of the last array it served, resident; new[]
+// promises no contents.
+void* warmArray(size_t n) {
+	if (n < kWarmMin || n > kWarmMax || !warmOn.load(std::memory_order_relaxed) || !untouched()) {
 		return nullptr;
 	}
-	auto kept = pool->find(poolKey(len, ones));
-	if (kept != pool->end() && !kept->second.empty()) {
-		void* p = kept->second.back();
-		try {
-			live->emplace(p, Mapping{len, ones});
-		} catch (...) {
-			lazyRefused.fetch_add(1, std::memory_order_relaxed);
-			return nullptr;
-		}
-		kept->second.pop_back();
-		pooled--;
-		lazyMapped.fetch_add(1, std::memory_order_relaxed);
-		lazyReused.fetch_add(1, std::memory_order_relaxed);
-		return p;
-	}
-	if (live->size() + pooled >= liveCap) {
-		lazyRefused.fetch_add(1, std::memory_order_relaxed);
-		return nullptr;
-	}
-	void* p;
-	if (ones) {
-		int fd = onesFile();
-		if (fd < 0) {
-			lazyRefused.fetch_add(1, std::memory_order_relaxed);
-			return nullptr;
-		}
-		p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-	} else {
-		p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	}
-	if (p == MAP_FAILED) {
-		lazyRefused.fetch_add(1, std::memory_order_relaxed);
-		return nullptr;
-	}
-	try {
-		live->emplace(p, Mapping{len, ones});
-	} catch (...) {
-		munmap(p, len);
-		lazyRefused.fetch_add(1, std::memory_order_relaxed);
-		return nullptr;
-	}
-	lazyMapped.fetch_add(1, std::memory_order_relaxed);
-	return p;
+	return mapArray(n, kWarm);
 }
 
 // onPage reports whether p starts a page, as a mapping of ours does; new[]
@@ -244,8 +324,10 @@ Mapping* findLive(void* p) {
 }
 
 // lazyFree takes p back if it is one of ours: into the pool, its pages
-// handed back, or unmapped.
-bool lazyFree(void* p) {
+// handed back (a warm array's kept, within kWarmKeep; a zero mapping's
+// first page kept, zeroed, when firstResident says UDT wrote it), or
+// unmapped.
+bool lazyFree(void* p, bool firstResident = false) {
 	if (!onPage(p)) {
 		return false;
 	}
@@ -259,24 +341,53 @@ bool lazyFree(void* p) {
 		}
 		m = *found;
 		live->erase(p);
-		// Counted as pooled from now on, so that two frees cannot both
+		// Counted as kept from now on, so that two frees cannot both
 		// take the last place.
-		keep = pooled < kMaxPooled;
-		if (keep) {
-			pooled++;
+		if (m.kind == kWarm) {
+			warmN--;
+			warmLive -= m.len;
+			keep = warmKept + m.len <= kWarmKeep;
+			if (keep) {
+				warmPooledN++;
+				warmKept += m.len;
+			}
+		} else {
+			keep = pooled < kMaxPooled;
+			if (keep) {
+				pooled++;
+			}
 		}
 	}
-	if (keep && madvise(p, m.len, MADV_DONTNEED) == 0) {
-		std::lock_guard<std::mutex> g(lazyMu);
+	int kind = m.kind;
+	bool ok = true;
+	if (keep && kind != kWarm) {
+		size_t ps = pageSize();
+		if (kind == kZero && firstResident && m.len > ps && warmOn.load(std::memory_order_relaxed)) {
+			memset(p, 0, ps);
+			ok = madvise(static_cast<char*>(p) + ps, m.len - ps, MADV_DONTNEED) == 0;
+			kind = kZeroHot;
+		} else {
+			ok = madvise(p, m.len, MADV_DONTNEED) == 0;
+		}
+	}
+	std::lock_guard<std::mutex> g(lazyMu);
+	if (keep && ok) {
 		try {
-			(*pool)[poolKey(m.len, m.ones)].push_back(p);
+			(*pool)[poolKey(m.len, kind)].push_back(p);
+			if (kind == kZeroHot) {
+				hotKept += pageSize();
+			}
 			return true;
 		} catch (...) {
 		}
 	}
 	if (keep) {
-		std::lock_guard<std::mutex> g(lazyMu);
-		pooled--;
+		if (m.kind == kWarm) {
+			warmPooledN--;
+			warmKept -= m.len;
+		} else {
+			pooled--;
+		}
 	}
 	munmap(p, m.len);
 	return true;
@@ -338,7 +449,7 @@ void rcvBufferDestroy(CRcvBuffer* b) {
 		}
 	}
 	pagesSkipped.fetch_add(skipped, std::memory_order_relaxed);
-	lazyFree(units);
+	lazyFree(units, (vec[0] & 1) != 0);
 }
 
 // ---- Arrays faulted in bulk ----
@@ -474,7 +585,8 @@ bool rcvLossList(CRcvLossList* l, int size) {
 }
 
 bool rcvBuffer(CRcvBuffer* b, CUnitQueue* q, int size) {
-	void* units = lazyArray(size_t(size) * sizeof(CUnit*), false);
+	size_t n = size_t(size) * sizeof(CUnit*);
+	void* units = n >= CUDT_PREFAULT_MIN && n <= CUDT_LAZY_MAX ? mapArray(n, kZero, true) : nullptr;
 	if (units == nullptr) {
 		return false;
 	}
@@ -493,6 +605,11 @@ bool rcvBuffer(CRcvBuffer* b, CUnitQueue* q, int size) {
 extern "C" {
 
 void* __wrap__Znam(size_t n) {
+	if (pending == 0) {
+		if (void* w = warmArray(n)) {
+			return w;
+		}
+	}
 	void* p = __real__Znam(n); // throws bad_alloc as ever
 	if (pending > 0) {
 		pending--;
@@ -508,6 +625,15 @@ void __wrap__ZdaPv(void* p) {
 		return;
 	}
 	__real__ZdaPv(p);
+}
+
+// The sized delete[], which UDT's queue.cpp calls for its arrays of units
+// (a type with a destructor: the size is in a cookie before them).
+void __wrap__ZdaPvm(void* p, size_t n) {
+	if (p != nullptr && lazyFree(p)) {
+		return;
+	}
+	__real__ZdaPvm(p, n);
 }
 
 void __wrap__ZN12CSndLossListC1Ei(void* self, int size) {
@@ -548,10 +674,58 @@ void cudt_lazy_counts(uint64_t* mapped, uint64_t* mappedNow, uint64_t* refused, 
 	*skipped = pagesSkipped.load(std::memory_order_relaxed);
 	*refused = lazyRefused.load(std::memory_order_relaxed);
 	std::lock_guard<std::mutex> g(lazyMu);
-	*mappedNow = live == nullptr ? 0 : live->size();
+	*mappedNow = live == nullptr ? 0 : lazyLive();
 }
 
 void cudt_setup_arrays(int m) { mode.store(m, std::memory_order_relaxed); }
+
+void cudt_warm_arrays(int on) { warmOn.store(on != 0, std::memory_order_relaxed); }
+
+void cudt_warm_counts(uint64_t* live, uint64_t* kept) {
+	std::lock_guard<std::mutex> g(lazyMu);
+	*live = warmLive;
+	*kept = warmKept + hotKept;
+}
+
+size_t cudt_warm_release(void) {
+	std::vector<std::pair<void*, size_t>> drop;
+	{
+		std::lock_guard<std::mutex> g(lazyMu);
+		if (pool == nullptr) {
+			return 0;
+		}
+		try {
+			for (auto& e : *pool) {
+				int kind = int(e.first & 3);
+				if (kind == kWarm || kind == kZeroHot) {
+					for (void* p : e.second) {
+						drop.emplace_back(p, e.first & ~size_t(3));
+					}
+				}
+			}
+		} catch (...) {
+			return 0; // nothing taken out: kept for the next call
+		}
+		for (auto& e : *pool) {
+			int kind = int(e.first & 3);
+			if (kind == kWarm) {
+				warmPooledN -= e.second.size();
+				e.second.clear();
+			} else if (kind == kZeroHot) {
+				pooled -= e.second.size();
+				e.second.clear();
+			}
+		}
+		warmKept = 0;
+		hotKept = 0;
+	}
+	size_t bytes = 0;
+	for (auto& d : drop) {
+		munmap(d.first, d.second);
+		bytes += d.second;
+	}
+	return bytes;
+}
 
 int cudt_conn_mapped(int u) {
 	// Only while u is open: its buffer and lists are alive. UDT's lock,

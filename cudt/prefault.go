@@ -2,18 +2,21 @@ package cudt
 
 // UDT's setup arrays, left untouched (prefault.h): the link routes UDT's
 // calls of the receive buffer's and loss lists' constructors, of the
-// receive buffer's destructor, and of operator new[] and delete[], through
-// prefault.cpp. --wrap applies to
+// receive buffer's destructor, and of operator new[] and delete[] (sized
+// too), through prefault.cpp. --wrap applies to
 // the whole program being linked; for any new[] or delete[] not of those
 // arrays the wrappers only pass the call on.
 
 /*
-#cgo LDFLAGS: -Wl,--wrap=_Znam -Wl,--wrap=_ZdaPv -Wl,--wrap=_ZN12CSndLossListC1Ei -Wl,--wrap=_ZN12CRcvLossListC1Ei -Wl,--wrap=_ZN10CRcvBufferC1EP10CUnitQueuei -Wl,--wrap=_ZN10CRcvBufferD1Ev
+#cgo LDFLAGS: -Wl,--wrap=_Znam -Wl,--wrap=_ZdaPv -Wl,--wrap=_ZdaPvm -Wl,--wrap=_ZN12CSndLossListC1Ei -Wl,--wrap=_ZN12CRcvLossListC1Ei -Wl,--wrap=_ZN10CRcvBufferC1EP10CUnitQueuei -Wl,--wrap=_ZN10CRcvBufferD1Ev
 #cgo nocallback cudt_prefault_counts
 #cgo noescape cudt_prefault_counts
 #cgo nocallback cudt_lazy_counts
 #cgo noescape cudt_lazy_counts
 #cgo nocallback cudt_setup_arrays
+#cgo nocallback cudt_warm_arrays
+#cgo nocallback cudt_warm_counts
+#cgo noescape cudt_warm_counts
 #cgo nocallback cudt_lazy_cap
 #cgo nocallback cudt_conn_mapped
 #include <stdint.h>
@@ -71,6 +74,27 @@ func LazyCounts() LazyStats {
 // setup arrays: ArraysUntouched, ArraysPrefault or ArraysFaults.
 func SetSetupArrays(mode int) {
 	C.cudt_setup_arrays(C.int(mode))
+}
+
+// SetWarmArrays sets whether UDT's arrays of 4 to 64 KiB allocated with
+// new[] (a connection's ACK history and send buffer among them) come from
+// mappings kept resident from the last such array (the default) or from
+// the C heap, as without the shim: for comparisons.
+func SetWarmArrays(on bool) {
+	v := 0
+	if on {
+		v = 1
+	}
+	C.cudt_warm_arrays(C.int(v))
+}
+
+// WarmCounts reports the bytes of warm arrays UDT holds now and the bytes
+// the shim keeps resident for later ones (warm arrays, and the zeroed
+// first page of freed receive slots) until TrimHeap.
+func WarmCounts() (live, kept uint64) {
+	var l, k C.uint64_t
+	C.cudt_warm_counts(&l, &k)
+	return uint64(l), uint64(k)
 }
 
 // Bits of ConnMapped: which of a connection's setup arrays.

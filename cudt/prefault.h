@@ -13,6 +13,14 @@
  * page is touched until UDT uses it, which for the loss lists is when
  * packets are lost. A freed array's pages go back to the kernel
  * (MADV_DONTNEED) and its mapping serves a later socket (up to 4,096 kept).
+ * The other arrays UDT allocates with new[] between 4 and 64 KiB (each
+ * socket's ACK history and send buffer, each port's unit and queue
+ * arrays) come from warm mappings: when UDT frees one, its pages stay
+ * resident (up to 32 MiB) for the next array of its size, so a burst of
+ * setups after an earlier burst's teardown writes no fresh page; the
+ * first page of freed receive slots, which the next connection's first
+ * packet writes, is kept too, zeroed. cudt_warm_release hands both back
+ * (the package's trim does once the closes stop).
  * Where an array cannot be mapped (smaller than
  * CUDT_PREFAULT_MIN, larger than CUDT_LAZY_MAX, a quarter of the
  * process's map count limit in use), UDT's constructor runs with the
@@ -59,6 +67,16 @@ int cudt_conn_mapped(int u);
 /* Sets how many arrays may be mapped at once when n >= 0 (a quarter of
  * vm.max_map_count by default) and returns the limit before. */
 long cudt_lazy_cap(long n);
+/* Whether operator new[] of 4 to 64 KiB is served from mappings kept
+ * resident from the last array (1, the default, with
+ * CUDT_ARRAYS_UNTOUCHED) or by the C heap (0). */
+void cudt_warm_arrays(int on);
+/* Bytes of warm mappings UDT holds now, and bytes kept resident for
+ * later arrays (warm mappings and the zeroed first pages of freed receive
+ * slots). */
+void cudt_warm_counts(uint64_t* live, uint64_t* kept);
+/* Unmaps the kept warm mappings and zeroed pages; returns their bytes. */
+size_t cudt_warm_release(void);
 /* How constructors that start from now on build their arrays. */
 void cudt_setup_arrays(int mode);
 /* Builds each of the three objects with UDT's constructor and with the

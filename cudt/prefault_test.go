@@ -257,3 +257,68 @@ func swapOn(t *testing.T) bool {
 	t.Fatal("no SwapTotal in /proc/meminfo")
 	return false
 }
+
+// UDT's new[] arrays of 4 to 64 KiB (each socket's ACK history and send
+// buffer among them) come from warm mappings: kept resident when UDT
+// frees them, handed to the next connection's, and given back by a trim
+// that asks for them.
+func TestWarmArraysKeptForTheNextConnection(t *testing.T) {
+	// The ACK history's three arrays and the send buffer's 32 packets of
+	// 1,500 bytes, in whole pages.
+	const perSocket = 4096 + 4096 + 8192 + 49152
+	TrimHeap(true)
+	live0, kept0 := WarmCounts()
+	if kept0 != 0 {
+		t.Fatalf("%d bytes kept after a trim that asked for them", kept0)
+	}
+	lazy0 := LazyCounts().MappedNow
+	c, s := connected(t, SOCK_STREAM)
+	msg := []byte("warm")
+	if n, err := Send(c, msg, 0); err != nil || n != len(msg) {
+		t.Fatalf("send: %d, %v", n, err)
+	}
+	got := make([]byte, len(msg))
+	if n, err := Recv(s, got, 0); err != nil || !bytes.Equal(got[:n], msg) {
+		t.Fatalf("recv: %q, %v", got[:n], err)
+	}
+	live1, _ := WarmCounts()
+	if live1-live0 < 2*perSocket {
+		t.Fatalf("a connection holds %d bytes of warm arrays, want at least %d", live1-live0, 2*perSocket)
+	}
+	must(t, Close(c))
+	must(t, Close(s))
+	deadline := time.Now().Add(30 * time.Second)
+	for LazyCounts().MappedNow > lazy0 {
+		if time.Now().After(deadline) {
+			t.Fatal("UDT did not free the sockets in 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	live2, kept2 := WarmCounts()
+	if kept2 < 2*perSocket || live1-live2 < 2*perSocket {
+		t.Fatalf("after UDT freed the sockets: %d bytes kept, %d handed back; want at least %d each", kept2, live1-live2, 2*perSocket)
+	}
+	c2, s2 := connected(t, SOCK_STREAM)
+	if _, kept3 := WarmCounts(); kept2-kept3 < 2*perSocket {
+		t.Errorf("the next connection took %d bytes of those kept, want at least %d", kept2-kept3, 2*perSocket)
+	}
+	must(t, Close(c2))
+	must(t, Close(s2))
+	_, kept4 := WarmCounts()
+	TrimHeap(false)
+	if _, k := WarmCounts(); k < kept4 {
+		t.Errorf("a trim that did not ask for them took %d of the %d bytes kept", kept4-k, kept4)
+	}
+	TrimHeap(true)
+	if _, k := WarmCounts(); k != 0 {
+		t.Errorf("%d bytes kept after a trim that asked for them", k)
+	}
+	// Turned off, new[] takes the C heap.
+	SetWarmArrays(false)
+	defer SetWarmArrays(true)
+	live5, _ := WarmCounts()
+	connected(t, SOCK_STREAM)
+	if live6, _ := WarmCounts(); live6 > live5 {
+		t.Errorf("warm arrays off: a connection took %d bytes of them", live6-live5)
+	}
+}

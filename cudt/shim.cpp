@@ -28,6 +28,7 @@
 
 #include "dial.h"
 #include "firewall.h"
+#include "prefault.h"
 #include "shim.h"
 #include "watch.h"
 
@@ -835,8 +836,11 @@ int cudt_getsockstate(int u) {
 	return guard(NULL, [&]() -> int { return UDT::getsockstate(u); }, NONEXIST);
 }
 
-int cudt_malloc_trim(void) {
-	return malloc_trim(0);
+int cudt_malloc_trim(int kept) {
+	// The shim's kept pages too when asked: memory of deleted sockets
+	// kept outside glibc's heap for the next ones (prefault.cpp).
+	size_t released = kept ? cudt_warm_release() : 0;
+	return malloc_trim(0) != 0 || released != 0;
 }
 
 int cudt_getlasterror_code(void) {

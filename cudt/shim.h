@@ -218,7 +218,7 @@ int cudt_getsockstate(int u);
 
 /* Hands the C heap's free memory back to the system (glibc malloc_trim);
  * returns 1 if any was released. Not a UDT call: see cudt.TrimHeap. */
-int cudt_malloc_trim(void);
+int cudt_malloc_trim(int kept);
 
 /* The calling thread's last error, for completeness of the mirror; every
  * other function already returns its own error. */

@@ -45,7 +45,7 @@ type Trimmer struct {
 	// What it uses, replaced by tests.
 	every, quiet time.Duration
 	heap         func() uint64 // free bytes in the heap
-	release      func() bool
+	release      func(quiet bool) bool
 	resident     func() uint64 // RSS, bytes
 
 	run sync.Mutex // one check or trim at a time
@@ -67,8 +67,10 @@ type Trimmer struct {
 }
 
 // New returns a Trimmer of the heap whose free bytes heapFree counts and
-// release trims (malloc_trim: it reports whether anything was handed back).
-func New(heapFree func() uint64, release func() bool) *Trimmer {
+// release trims (malloc_trim: it reports whether anything was handed
+// back). Release is told whether the closes have stopped: memory kept
+// for the next connections (cudt's warm arrays) goes back only then.
+func New(heapFree func() uint64, release func(quiet bool) bool) *Trimmer {
 	return &Trimmer{every: trimCheckEvery, quiet: trimQuiet, heap: heapFree, release: release, resident: residentBytes}
 }
 
@@ -151,7 +153,7 @@ func (t *Trimmer) check(gen int) {
 			// A trim now would run over its share of the time.
 			next = max(next, wait)
 		} else {
-			t.trim()
+			t.trim(quiet)
 			// After a quiet trim, UDT may still be freeing: its garbage
 			// collector deletes the closed sockets pass by pass, which a
 			// loaded machine stretches past the quiet time, and what it
@@ -181,9 +183,9 @@ func (t *Trimmer) rearm(gen int, next time.Duration, quiet, due bool) {
 }
 
 // trim trims now; called with t.run held.
-func (t *Trimmer) trim() {
+func (t *Trimmer) trim(quiet bool) {
 	start := time.Now()
-	t.release()
+	t.release(quiet)
 	took := time.Since(start)
 	t.trims++
 	t.trimmed += took
@@ -206,7 +208,7 @@ func (t *Trimmer) Settle() {
 		t.timer = nil
 	}
 	t.mu.Unlock()
-	t.trim()
+	t.trim(true)
 }
 
 // Pending reports whether checks are armed (a close began them and they

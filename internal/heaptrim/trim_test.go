@@ -11,7 +11,8 @@ type fakeHeap struct {
 	mu    sync.Mutex
 	free  uint64 // and RSS, which grows with it here
 	trims int
-	infos int // mallinfo2 calls
+	quiet []bool // each trim's quiet flag
+	infos int    // mallinfo2 calls
 }
 
 func (h *fakeHeap) resident() uint64 {
@@ -27,10 +28,11 @@ func (h *fakeHeap) info() uint64 {
 	return h.free
 }
 
-func (h *fakeHeap) release() bool {
+func (h *fakeHeap) release(quiet bool) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.trims++
+	h.quiet = append(h.quiet, quiet)
 	return true
 }
 
@@ -108,6 +110,14 @@ func TestTrimFollowsFreedMemory(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if n := h.count(); n != 2 {
 		t.Fatalf("%d trims, want 2", n)
+	}
+	// What is kept for the next connections goes back only once the
+	// closes stopped.
+	h.mu.Lock()
+	quiet := h.quiet
+	h.mu.Unlock()
+	if quiet[0] || !quiet[1] {
+		t.Fatalf("trims told quiet %v, want [false true]", quiet)
 	}
 	trims, _ := tr.Stats()
 	if trims != 2 {
@@ -216,5 +226,13 @@ func TestQuietTrimsUntilNothingMoreFreed(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if n := h.count(); n != 2 {
 		t.Fatalf("%d trims, want 2", n)
+	}
+	// What is kept for the next connections goes back only once the
+	// closes stopped.
+	h.mu.Lock()
+	quiet := h.quiet
+	h.mu.Unlock()
+	if quiet[0] || !quiet[1] {
+		t.Fatalf("trims told quiet %v, want [false true]", quiet)
 	}
 }
