@@ -17,6 +17,7 @@ import (
 	"github.com/udtgo/udt/cudt"
 	"github.com/udtgo/udt/internal/testenv"
 	"github.com/udtgo/udt/udt4"
+	"golang.org/x/sys/unix"
 )
 
 // BenchmarkThroughputVsReference measures loopback throughput of every pairing
@@ -361,7 +362,11 @@ func BenchmarkDialBurst(b *testing.B) {
 	n := testenv.EnvInt("UDT_BURST", 200)
 	burstCfg := udt.Config{RecvBuffer: testenv.EnvInt("UDT_BURST_RCVBUF", 0)}
 	overlap := testenv.EnvInt("UDT_BURST_OVERLAP", 0) != 0
-	for _, network := range []string{"udt", "udt-bbr", "udt-prefault", "udt-faults", "udt-nohold", "tcp"} {
+	if testenv.EnvInt("UDT_BURST_NOTRIM", 0) != 0 {
+		udt.SetHeapPolicy(udt.HeapPolicy{NoTrim: true})
+		defer udt.SetHeapPolicy(udt.HeapPolicy{})
+	}
+	for _, network := range []string{"udt", "udt-bbr", "udt-prefault", "udt-faults", "udt-nohold", "udt-cold", "tcp"} {
 		b.Run(network, func(b *testing.B) {
 			burstCfg := burstCfg
 			switch network {
@@ -375,6 +380,10 @@ func BenchmarkDialBurst(b *testing.B) {
 			case "udt-faults":
 				cudt.SetSetupArrays(cudt.ArraysFaults)
 				defer cudt.SetSetupArrays(cudt.ArraysUntouched)
+			case "udt-cold":
+				// UDT's new[] from the C heap (cudt.SetWarmArrays).
+				cudt.SetWarmArrays(false)
+				defer cudt.SetWarmArrays(true)
 			case "udt-nohold":
 				// UDT's own discard of a packet that finds its port's
 				// miscounted unit queue full (PollerStats.UnitsHeld).
@@ -430,7 +439,10 @@ func BenchmarkDialBurst(b *testing.B) {
 			}
 			resends := udt.ReadPollerStats().DialResendWaits
 			noUnit := cudt.NoUnitReads()
+			var cpu time.Duration // the bursts' own, both ends
 			for b.Loop() {
+				markT0 := markNow()
+				cpu0 := processCPU()
 				var wg sync.WaitGroup
 				errs := make(chan error, n)
 				for range n {
@@ -473,6 +485,8 @@ func BenchmarkDialBurst(b *testing.B) {
 				for err := range errs {
 					b.Fatal(err)
 				}
+				cpu += processCPU() - cpu0
+				markWrite(markT0)
 				b.StopTimer()
 				if overlap {
 					mu.Lock()
@@ -487,6 +501,7 @@ func BenchmarkDialBurst(b *testing.B) {
 				b.ReportMetric(float64(udt.ReadPollerStats().DialResendWaits-resends)/float64(b.N), "resends/op")
 				b.ReportMetric(float64(cudt.NoUnitReads()-noUnit)/float64(b.N), "no-unit/op")
 			}
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "dial-p50-ms")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "dial-p99-ms")
@@ -669,4 +684,37 @@ func BenchmarkAccept(b *testing.B) {
 	}
 	b.StopTimer()
 	wg.Wait()
+}
+
+// markNow reads CLOCK_MONOTONIC, the clock perf stamps samples with when
+// told -k CLOCK_MONOTONIC.
+func markNow() int64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+// markWrite appends a burst's start and end (markNow) to the file named
+// by UDT_BURST_MARK, if set: a profile can then keep the bursts' own
+// samples and leave out the waits between them.
+func markWrite(t0 int64) {
+	p := os.Getenv("UDT_BURST_MARK")
+	if p == "" {
+		return
+	}
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(f, "%d %d\n", t0, markNow())
+	f.Close()
+}
+
+// processCPU is the process's CPU time so far, user and system.
+func processCPU() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
