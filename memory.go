@@ -157,7 +157,7 @@ func connMemory(rcvPackets, fc, peerWindow, mss int, isMapped func(bit int, n in
 // this package's trims did.
 type HeapStats struct {
 	InUse    uint64        // bytes allocated, UDT's buffers among them
-	Free     uint64        // bytes freed but kept by glibc (resident until trimmed)
+	Free     uint64        // bytes freed but kept, by glibc or for the next connections (until trimmed)
 	Trims    int64         // malloc_trim calls this package made
 	TrimTime time.Duration // the time they took
 }

@@ -22,6 +22,31 @@
 #include "expose.h"
 #include "prefault.h"
 
+// Under AddressSanitizer (./build.sh asan) the warm mappings are made
+// visible to it: LeakSanitizer scans those UDT holds for pointers (UDT
+// keeps objects of the C heap only there, such as a port's hash buckets),
+// and those kept are poisoned, so that a use after UDT's delete[] is
+// reported as one.
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/lsan_interface.h>
+#define CUDT_WARM_HANDED(p, n)                 \
+	do {                                   \
+		ASAN_UNPOISON_MEMORY_REGION(p, n); \
+		__lsan_register_root_region(p, n); \
+	} while (0)
+#define CUDT_WARM_FREED(p, n)                    \
+	do {                                     \
+		__lsan_unregister_root_region(p, n); \
+		ASAN_POISON_MEMORY_REGION(p, n);     \
+	} while (0)
+#define CUDT_WARM_UNMAP(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define CUDT_WARM_HANDED(p, n) ((void)0)
+#define CUDT_WARM_FREED(p, n) ((void)0)
+#define CUDT_WARM_UNMAP(p, n) ((void)0)
+#endif
+
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 // Linux 5.14
 #endif
@@ -134,6 +159,7 @@ size_t poolKey(size_t len, int kind) { return len | size_t(kind); }
 // in bytes (at most kWarmKeep kept, with the zeroed first pages of
 // receive slots in hotKept; cudt_warm_release hands them back).
 size_t warmN, warmPooledN;
+uint64_t warmReused; // arrays handed out again
 size_t warmLive, warmKept, hotKept;
 const size_t kWarmKeep = 32 << 20;
 const size_t kWarmMin = 4096, kWarmMax = 64 << 10;
@@ -210,6 +236,8 @@ void* takePooled(size_t len, int kind) {
 		warmN++;
 		warmKept -= len;
 		warmLive += len;
+		warmReused++;
+		CUDT_WARM_HANDED(p, len);
 		return p;
 	}
 	pooled--;
@@ -275,6 +303,7 @@ void* mapArray(size_t n, int kind, bool hot = false) {
 	if (warm) {
 		warmN++;
 		warmLive += len;
+		CUDT_WARM_HANDED(p, len);
 	} else {
 		lazyMapped.fetch_add(1, std::memory_order_relaxed);
 	}
@@ -344,6 +373,7 @@ bool lazyFree(void* p, bool firstResident = false) {
 		// Counted as kept from now on, so that two frees cannot both
 		// take the last place.
 		if (m.kind == kWarm) {
+			CUDT_WARM_FREED(p, m.len);
 			warmN--;
 			warmLive -= m.len;
 			keep = warmKept + m.len <= kWarmKeep;
@@ -388,6 +418,9 @@ bool lazyFree(void* p, bool firstResident = false) {
 		} else {
 			pooled--;
 		}
+	}
+	if (m.kind == kWarm) {
+		CUDT_WARM_UNMAP(p, m.len);
 	}
 	munmap(p, m.len);
 	return true;
@@ -681,10 +714,11 @@ void cudt_setup_arrays(int m) { mode.store(m, std::memory_order_relaxed); }
 
 void cudt_warm_arrays(int on) { warmOn.store(on != 0, std::memory_order_relaxed); }
 
-void cudt_warm_counts(uint64_t* live, uint64_t* kept) {
+void cudt_warm_counts(uint64_t* live, uint64_t* kept, uint64_t* reused) {
 	std::lock_guard<std::mutex> g(lazyMu);
 	*live = warmLive;
 	*kept = warmKept + hotKept;
+	*reused = warmReused;
 }
 
 size_t cudt_warm_release(void) {
@@ -721,6 +755,7 @@ size_t cudt_warm_release(void) {
 	}
 	size_t bytes = 0;
 	for (auto& d : drop) {
+		CUDT_WARM_UNMAP(d.first, d.second);
 		munmap(d.first, d.second);
 		bytes += d.second;
 	}
@@ -751,6 +786,39 @@ int cudt_conn_mapped(int u) {
 		}
 	});
 	return mask;
+}
+
+int cudt_warm_check(char* why, int whylen) {
+	// A size UDT does not allocate, so that the pool's last one freed is
+	// the check's; and room in it.
+	const size_t n = 3 * 4096;
+	cudt_warm_release();
+	void* a = __wrap__Znam(n);
+	size_t len;
+	if (!lazyLen(a, &len) || len != n) {
+		snprintf(why, size_t(whylen), "new[] of %zu bytes was not served from a warm mapping", n);
+		__wrap__ZdaPv(a);
+		return 1;
+	}
+	memset(a, 0x5a, n);
+	__wrap__ZdaPv(a);
+#if defined(__SANITIZE_ADDRESS__)
+	if (!__asan_address_is_poisoned(a) || !__asan_address_is_poisoned(static_cast<char*>(a) + n - 1)) {
+		snprintf(why, size_t(whylen), "a warm array kept after delete[] is not poisoned");
+		return 1;
+	}
+#endif
+	void* b = __wrap__Znam(n);
+	int rc = 0;
+	if (b != a) {
+		snprintf(why, size_t(whylen), "the next new[] of its size got %p, not the kept %p", b, a);
+		rc = 1;
+	} else if (static_cast<unsigned char*>(b)[0] != 0x5a || static_cast<unsigned char*>(b)[n - 1] != 0x5a) {
+		snprintf(why, size_t(whylen), "the kept array's pages were not kept");
+		rc = 1;
+	}
+	__wrap__ZdaPvm(b, n);
+	return rc;
 }
 
 long cudt_lazy_cap(long n) {

@@ -92,9 +92,20 @@ func SetWarmArrays(on bool) {
 // the shim keeps resident for later ones (warm arrays, and the zeroed
 // first page of freed receive slots) until TrimHeap.
 func WarmCounts() (live, kept uint64) {
-	var l, k C.uint64_t
-	C.cudt_warm_counts(&l, &k)
-	return uint64(l), uint64(k)
+	l, k, _ := warmCounts()
+	return l, k
+}
+
+// WarmReused reports how many warm arrays were handed out again so far.
+func WarmReused() uint64 {
+	_, _, r := warmCounts()
+	return r
+}
+
+func warmCounts() (live, kept, reused uint64) {
+	var l, k, r C.uint64_t
+	C.cudt_warm_counts(&l, &k, &r)
+	return uint64(l), uint64(k), uint64(r)
 }
 
 // Bits of ConnMapped: which of a connection's setup arrays.
@@ -127,6 +138,19 @@ func CheckSetupArrays(n int) error {
 	why := (*C.char)(C.malloc(256))
 	defer C.free(unsafe.Pointer(why))
 	if C.cudt_setup_arrays_check(C.int(n), why, 256) != 0 {
+		return errors.New(C.GoString(why))
+	}
+	return nil
+}
+
+// CheckWarmArrays serves a new[] from a warm mapping, frees it and serves
+// the next of its size, and reports whether that one was the same mapping
+// with its contents kept (and, under AddressSanitizer, whether the kept
+// one was poisoned meanwhile).
+func CheckWarmArrays() error {
+	why := (*C.char)(C.malloc(256))
+	defer C.free(unsafe.Pointer(why))
+	if C.cudt_warm_check(why, 256) != 0 {
 		return errors.New(C.GoString(why))
 	}
 	return nil

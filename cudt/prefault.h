@@ -71,12 +71,16 @@ long cudt_lazy_cap(long n);
  * resident from the last array (1, the default, with
  * CUDT_ARRAYS_UNTOUCHED) or by the C heap (0). */
 void cudt_warm_arrays(int on);
-/* Bytes of warm mappings UDT holds now, and bytes kept resident for
- * later arrays (warm mappings and the zeroed first pages of freed receive
- * slots). */
-void cudt_warm_counts(uint64_t* live, uint64_t* kept);
+/* Bytes of warm mappings UDT holds now, bytes kept resident for later
+ * arrays (warm mappings and the zeroed first pages of freed receive
+ * slots), and the warm arrays handed out again so far. */
+void cudt_warm_counts(uint64_t* live, uint64_t* kept, uint64_t* reused);
 /* Unmaps the kept warm mappings and zeroed pages; returns their bytes. */
 size_t cudt_warm_release(void);
+/* Serves a new[] warm, frees it, and serves the next of its size: 0 when
+ * that one is the same mapping with the same contents (and, under
+ * AddressSanitizer, the kept one was poisoned), else 1 with why. */
+int cudt_warm_check(char* why, int whylen);
 /* How constructors that start from now on build their arrays. */
 void cudt_setup_arrays(int mode);
 /* Builds each of the three objects with UDT's constructor and with the

@@ -111,13 +111,13 @@ func TestTrimFollowsFreedMemory(t *testing.T) {
 	if n := h.count(); n != 2 {
 		t.Fatalf("%d trims, want 2", n)
 	}
-	// What is kept for the next connections goes back only once the
-	// closes stopped.
+	// The last, after the closes stopped, hands back what is kept for
+	// the next connections too.
 	h.mu.Lock()
 	quiet := h.quiet
 	h.mu.Unlock()
-	if quiet[0] || !quiet[1] {
-		t.Fatalf("trims told quiet %v, want [false true]", quiet)
+	if !quiet[1] {
+		t.Fatalf("trims told quiet %v, want the last quiet", quiet)
 	}
 	trims, _ := tr.Stats()
 	if trims != 2 {
@@ -227,12 +227,32 @@ func TestQuietTrimsUntilNothingMoreFreed(t *testing.T) {
 	if n := h.count(); n != 2 {
 		t.Fatalf("%d trims, want 2", n)
 	}
-	// What is kept for the next connections goes back only once the
-	// closes stopped.
+	// The last, after the closes stopped, hands back what is kept for
+	// the next connections too.
 	h.mu.Lock()
 	quiet := h.quiet
 	h.mu.Unlock()
-	if quiet[0] || !quiet[1] {
+	if !quiet[1] {
+		t.Fatalf("trims told quiet %v, want the last quiet", quiet)
+	}
+}
+
+// A trim while closes go on leaves what is kept for the next connections;
+// Settle's, a measurement's, hands it back.
+func TestTrimKeepsWhatIsKeptWhileClosesGoOn(t *testing.T) {
+	h := &fakeHeap{free: 100 << 20}
+	tr := newTestTrim(h)
+	tr.quiet = time.Hour // every check sees closes going on
+	tr.Closed(time.Now())
+	// The free bytes it starts from, counted before they grow.
+	waitFor(t, "a first count", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return h.infos > 0 })
+	h.set(100<<20 + trimMin)
+	waitFor(t, "a trim during the closes", func() bool { n, _ := tr.Stats(); return n == 1 })
+	tr.Settle()
+	h.mu.Lock()
+	quiet := h.quiet
+	h.mu.Unlock()
+	if len(quiet) != 2 || quiet[0] || !quiet[1] {
 		t.Fatalf("trims told quiet %v, want [false true]", quiet)
 	}
 }
