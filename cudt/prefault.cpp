@@ -249,6 +249,33 @@ void* takePooled(size_t len, int kind) {
 	return p;
 }
 
+// New warm arrays are cut from slabs of kSlab bytes, one mmap for some
+// sixteen sockets' worth: one each made a process's first burst of 200
+// dials slower than with the C heap (1,600 mmap calls). A piece goes back
+// to the kernel on its own (munmap of part of a mapping), a slab's unused
+// tail once the next is mapped.
+const size_t kSlab = 1 << 20;
+char *slabCur, *slabEnd;
+
+// slabPiece cuts len bytes (at most kSlab) from the current slab, mapping
+// the next when it is used up; MAP_FAILED if the kernel refuses. lazyMu held.
+void* slabPiece(size_t len) {
+	if (slabCur == nullptr || size_t(slabEnd - slabCur) < len) {
+		void* s = mmap(nullptr, kSlab, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (s == MAP_FAILED) {
+			return MAP_FAILED;
+		}
+		if (slabCur != nullptr && slabCur < slabEnd) {
+			munmap(slabCur, size_t(slabEnd - slabCur));
+		}
+		slabCur = static_cast<char*>(s);
+		slabEnd = slabCur + kSlab;
+	}
+	void* p = slabCur;
+	slabCur += len;
+	return p;
+}
+
 // mapArray returns a mapping of n bytes of the given kind (kZero, kOnes
 // or kWarm), a kept one if it can (for hot, a zero one with its first
 // page resident first), or null when none can be had (the cap reached,
@@ -288,6 +315,8 @@ void* mapArray(size_t n, int kind, bool hot = false) {
 			return refuse();
 		}
 		p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	} else if (warm) {
+		p = slabPiece(len);
 	} else {
 		p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	}
