@@ -635,7 +635,7 @@ func TestControllerManyConnsLeakNothing(t *testing.T) {
 	threads0 := testenv.CountThreads(t)
 	goroutines0 := runtime.NumGoroutine()
 	debug.FreeOSMemory()
-	cudt.TrimHeap(true)
+	cudt.TrimHeap()
 	rss0 := testenv.StatusKB(t, "VmRSS:")
 	func() {
 		l := listenT(t, "udt", "127.0.0.1:0", cfg)
@@ -683,7 +683,7 @@ func TestControllerManyConnsLeakNothing(t *testing.T) {
 		threads1 = testenv.CountThreads(t)
 		goroutines1 = runtime.NumGoroutine()
 		debug.FreeOSMemory()
-		cudt.TrimHeap(true)
+		cudt.TrimHeap()
 		rss1 = int64(testenv.StatusKB(t, "VmRSS:"))
 		if fds1 <= fds0 && goroutines1 <= goroutines0+2 && (rss1-int64(rss0) < 32<<10 || testenv.UnderSanitizer) || time.Now().After(deadline) {
 			break

@@ -10,7 +10,12 @@ import (
 // theTrim hands back the C heap of the sockets UDT has deleted
 // (internal/heaptrim says when; SetHeapPolicy can turn it off); what the
 // shim keeps warm for the next connections, once the closes stop.
-var theTrim = heaptrim.New(func() uint64 { return cudt.Heap().Free }, cudt.TrimHeap)
+var theTrim = heaptrim.New(func() uint64 { return cudt.Heap().Free }, func(quiet bool) bool {
+	if quiet {
+		return cudt.TrimHeap()
+	}
+	return cudt.TrimHeapKeepWarm()
+})
 
 // noteSocketClosed is called once for each socket closed in UDT.
 func noteSocketClosed() { theTrim.Closed(time.Now()) }

@@ -619,18 +619,20 @@ func SockState(u int) int {
 }
 
 // TrimHeap returns the C heap's free memory to the system (glibc's
-// malloc_trim) and reports whether there was any; with kept, also the
-// pages the shim keeps resident for the next connections (WarmCounts).
-// UDT frees a socket's buffers when its garbage collector deletes the
-// socket, but glibc keeps freed memory in the arena of the thread that
-// allocated it, so without a trim the process's RSS stays at its peak
-// after a burst of connections.
-func TrimHeap(kept bool) bool {
-	k := 0
-	if kept {
-		k = 1
-	}
-	return C.cudt_malloc_trim(C.int(k)) != 0
+// malloc_trim), with the pages the shim keeps resident for the next
+// connections (WarmCounts), and reports whether there was any. UDT frees a
+// socket's buffers when its garbage collector deletes the socket, but
+// glibc keeps freed memory in the arena of the thread that allocated it,
+// so without a trim the process's RSS stays at its peak after a burst of
+// connections.
+func TrimHeap() bool {
+	return C.cudt_malloc_trim(1) != 0
+}
+
+// TrimHeapKeepWarm is TrimHeap without the shim's kept pages: for trims
+// while connections still come and go.
+func TrimHeapKeepWarm() bool {
+	return C.cudt_malloc_trim(0) != 0
 }
 
 // LastErrorCode and LastErrorDesc read the calling OS thread's last error.

@@ -274,7 +274,7 @@ func TestWarmArraysKeptForTheNextConnection(t *testing.T) {
 	// The ACK history's three arrays and the send buffer's 32 packets of
 	// 1,500 bytes, in whole pages.
 	const perSocket = 4096 + 4096 + 8192 + 49152
-	TrimHeap(true)
+	TrimHeap()
 	live0, kept0 := WarmCounts()
 	if kept0 != 0 {
 		t.Fatalf("%d bytes kept after a trim that asked for them", kept0)
@@ -316,11 +316,11 @@ func TestWarmArraysKeptForTheNextConnection(t *testing.T) {
 	must(t, Close(c2))
 	must(t, Close(s2))
 	_, kept4 := WarmCounts()
-	TrimHeap(false)
+	TrimHeapKeepWarm()
 	if _, k := WarmCounts(); k < kept4 {
 		t.Errorf("a trim that did not ask for them took %d of the %d bytes kept", kept4-k, kept4)
 	}
-	TrimHeap(true)
+	TrimHeap()
 	if _, k := WarmCounts(); k != 0 {
 		t.Errorf("%d bytes kept after a trim that asked for them", k)
 	}

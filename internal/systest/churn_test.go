@@ -157,7 +157,7 @@ func TestChurn(t *testing.T) {
 		// Whether one more trim gives it back tells a trim that came too
 		// early from memory malloc_trim cannot reach (the top chunks of
 		// glibc's per-thread arenas).
-		cudt.TrimHeap(true)
+		cudt.TrimHeap()
 		t.Errorf("RSS grew by %d KiB (%d KiB after one more trim)", grew, testenv.StatusKB(t, "VmRSS:")-before.rssKiB)
 	}
 	if cpu > idle/2 {
