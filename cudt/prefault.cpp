@@ -429,18 +429,18 @@ bool lazyFree(void* p, bool firstResident = false) {
 			ok = madvise(p, m.len, MADV_DONTNEED) == 0;
 		}
 	}
-	std::lock_guard<std::mutex> g(lazyMu);
-	if (keep && ok) {
-		try {
-			(*pool)[poolKey(m.len, kind)].push_back(p);
-			if (kind == kZeroHot) {
-				hotKept += pageSize();
-			}
-			return true;
-		} catch (...) {
-		}
-	}
 	if (keep) {
+		std::lock_guard<std::mutex> g(lazyMu);
+		if (ok) {
+			try {
+				(*pool)[poolKey(m.len, kind)].push_back(p);
+				if (kind == kZeroHot) {
+					hotKept += pageSize();
+				}
+				return true;
+			} catch (...) {
+			}
+		}
 		if (m.kind == kWarm) {
 			warmPooledN--;
 			warmKept -= m.len;
