@@ -32,7 +32,14 @@ func connectSized(t *testing.T, fc, rcv int) (arrays, bytesIn uint64) {
 	c, s := connected(t, SOCK_STREAM, sized(t, fc, rcv))
 	// The lists were filled after the arrays were populated: the
 	// connection works as ever.
-	msg := []byte("prefaulted")
+	exchange(t, c, s, []byte("prefaulted"))
+	a1, b1, _ := PrefaultCounts()
+	return a1 - a0, b1 - b0
+}
+
+// exchange sends msg from c and reads it at s.
+func exchange(t *testing.T, c, s int, msg []byte) {
+	t.Helper()
 	if n, err := Send(c, msg, 0); err != nil || n != len(msg) {
 		t.Fatalf("send: %d, %v", n, err)
 	}
@@ -40,8 +47,6 @@ func connectSized(t *testing.T, fc, rcv int) (arrays, bytesIn uint64) {
 	if n, err := Recv(s, got, 0); err != nil || !bytes.Equal(got[:n], msg) {
 		t.Fatalf("recv: %q, %v", got[:n], err)
 	}
-	a1, b1, _ := PrefaultCounts()
-	return a1 - a0, b1 - b0
 }
 
 // Each end's receive buffer and loss lists are faulted in by one system
@@ -281,14 +286,7 @@ func TestWarmArraysKeptForTheNextConnection(t *testing.T) {
 	}
 	lazy0 := LazyCounts().MappedNow
 	c, s := connected(t, SOCK_STREAM)
-	msg := []byte("warm")
-	if n, err := Send(c, msg, 0); err != nil || n != len(msg) {
-		t.Fatalf("send: %d, %v", n, err)
-	}
-	got := make([]byte, len(msg))
-	if n, err := Recv(s, got, 0); err != nil || !bytes.Equal(got[:n], msg) {
-		t.Fatalf("recv: %q, %v", got[:n], err)
-	}
+	exchange(t, c, s, []byte("warm"))
 	live1, _ := WarmCounts()
 	if live1-live0 < 2*perSocket {
 		t.Fatalf("a connection holds %d bytes of warm arrays, want at least %d", live1-live0, 2*perSocket)
