@@ -818,9 +818,9 @@ int cudt_conn_mapped(int u) {
 }
 
 int cudt_warm_check(char* why, int whylen) {
-	// A size UDT does not allocate, so that the pool's last one freed is
-	// the check's; and room in it.
-	const size_t n = 3 * 4096;
+	// A size UDT does not allocate (three pages), so that the pool's last
+	// one freed is the check's; and room in it.
+	const size_t n = 3 * pageSize();
 	cudt_warm_release();
 	void* a = __wrap__Znam(n);
 	size_t len;
