@@ -442,7 +442,7 @@ func BenchmarkDialBurst(b *testing.B) {
 			var cpu time.Duration // the bursts' own, both ends
 			for b.Loop() {
 				markT0 := markNow()
-				cpu0 := processCPU()
+				cpu0 := testenv.CPUTime(b)
 				var wg sync.WaitGroup
 				errs := make(chan error, n)
 				for range n {
@@ -485,7 +485,7 @@ func BenchmarkDialBurst(b *testing.B) {
 				for err := range errs {
 					b.Fatal(err)
 				}
-				cpu += processCPU() - cpu0
+				cpu += testenv.CPUTime(b) - cpu0
 				markWrite(markT0)
 				b.StopTimer()
 				if overlap {
@@ -708,13 +708,4 @@ func markWrite(t0 int64) {
 	}
 	fmt.Fprintf(f, "%d %d\n", t0, markNow())
 	f.Close()
-}
-
-// processCPU is the process's CPU time so far, user and system.
-func processCPU() time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
